@@ -1,0 +1,48 @@
+/** The run report: the JSON contract of `slipway run --json` and `slipway show --json`. */
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export type TaskStatus =
+  | 'waiting' | 'checking' | 'queued' | 'running'
+  | 'succeeded' | 'failed' | 'skipped' | 'blocked' | 'cancelled';
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'timed_out' | 'lost' | 'cancelled';
+
+export interface ReportAttempt {
+  number: number;
+  worker: string | null;
+  /** null while the attempt is still running. */
+  outcome: AttemptOutcome | null;
+  exit_code: number | null;
+  error: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface ReportTask {
+  id: string;
+  step: string;
+  matrix: Record<string, string>;
+  status: TaskStatus;
+  attempts: ReportAttempt[];
+}
+
+export interface ReportFailure {
+  task: string;
+  step: string;
+  matrix: Record<string, string>;
+  worker: string | null;
+  error: string;
+}
+
+export interface RunReport {
+  run: {
+    id: string;
+    pipeline: string;
+    status: RunStatus;
+    started_at: string;
+    finished_at: string | null;
+  };
+  tasks: ReportTask[];
+  failures: ReportFailure[];
+}

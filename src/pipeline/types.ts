@@ -1,0 +1,78 @@
+/** A parsed, validated pipeline file: what the engine and the agents work from. */
+
+/** A script is either a file in the run's source tree or inline text. */
+export type Script =
+  | { kind: 'file'; path: string }
+  | { kind: 'inline'; text: string };
+
+export type ProviderName = 'local' | 'ssh' | 'ec2';
+
+export interface Activity {
+  name: string;
+  provider: ProviderName;
+  maxWorkers: number;
+  idleTimeoutMs: number;
+  init?: Script;
+  cleanup?: Script;
+  /** Provider-specific machine settings, passed through untouched. */
+  instance?: Record<string, unknown>;
+}
+
+export interface RetryPolicy {
+  /** Total attempts, the first included. */
+  attempts: number;
+  delayMs: number;
+  backoff: number;
+  maxDelayMs: number;
+}
+
+export interface DoneCheck {
+  script: Script;
+  /** The activity the check runs on: `control` unless the step names another. */
+  activity: string;
+}
+
+export interface Step {
+  name: string;
+  activity: string;
+  /** Axes this step fans out over, in the order written (the task id's order). */
+  over: string[];
+  needs: string[];
+  exclude: Record<string, string>[];
+  run: Script;
+  doneIf?: DoneCheck;
+  retry: RetryPolicy;
+  timeoutMs: number | null;
+  env: Record<string, string>;
+}
+
+export interface Pipeline {
+  name: string;
+  /** Absolute path of the pipeline file. */
+  file: string;
+  /** Absolute path of the directory that holds the file: the run's source tree. */
+  sourceDir: string;
+  /** Axis name to its values, in the order written. */
+  matrix: Record<string, string[]>;
+  /** Every activity, the built-in `control` one included. */
+  activities: Record<string, Activity>;
+  /** Steps in the order written. */
+  steps: Record<string, Step>;
+}
+
+/** Which part of a pipeline a run covers (manual mode), and whether done_if is ignored. */
+export interface Selection {
+  only?: string[];
+  set?: Record<string, string[]>;
+  force?: boolean;
+}
+
+/** One task of an expanded pipeline. */
+export interface TaskSpec {
+  /** `step[axis=value,...]` in the order of the step's `over`; `step` when over is empty. */
+  key: string;
+  step: string;
+  matrix: Record<string, string>;
+  /** Keys of the tasks this one waits for (only those inside the selection). */
+  needs: string[];
+}
