@@ -1,0 +1,187 @@
+/**
+ * Finding and stopping every process a job started — by pid and process group only,
+ * never by name, so nothing else on the machine is touched.
+ *
+ * A process group catches most of a job in one kill, but a process can leave the group
+ * (`setsid`) and is re-parented to init when its parent exits, after which nothing in the
+ * kernel links it to the job. So a ProcessTree remembers every descendant it has seen
+ * (call refresh() periodically while the job runs), and can also recognise the job's
+ * processes by a marker variable in their environment, which survives double forks
+ * (`(setsid daemon &)`) that finish before any poll could see them.
+ *
+ * Linux only: everything here reads /proc.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+interface Stat {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  state: string;
+  /** Start time in clock ticks since boot: with the pid, it tells a recycled pid apart. */
+  start: string;
+}
+
+export interface EnvMarker {
+  name: string;
+  value: string;
+}
+
+const POLL_MS = 25;
+/** How long to wait for SIGKILLed processes to disappear; one stuck in the kernel (D state) may never. */
+const KILL_WAIT_MS = 2000;
+
+function readStat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may itself contain spaces and ")".
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return {
+    pid,
+    state: fields[0] ?? '',
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    start: fields[19] ?? '',
+  };
+}
+
+function allStats(): Stat[] {
+  const stats: Stat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) stats.push(stat);
+  }
+  return stats;
+}
+
+/** A zombie has exited and only waits for its parent to reap it: it is gone for our purposes. */
+function running(stat: Stat): boolean {
+  return stat.state !== 'Z' && stat.state !== 'X';
+}
+
+function hasMarker(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+  } catch {
+    return false; // gone, or another user's process
+  }
+}
+
+function send(target: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(target, signal);
+  } catch {
+    // Already gone (ESRCH) or not ours (EPERM): nothing to stop.
+  }
+}
+
+/** True while the process exists and has not exited. */
+export function isAlive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && running(stat);
+}
+
+/** The pids of the process's children, their children, and so on (not the process itself). */
+export function descendantsOf(pid: number): number[] {
+  return walk([pid], allStats()).filter((p) => p !== pid);
+}
+
+/** Every pid reachable from `roots` through parent links, roots included. */
+function walk(roots: number[], stats: Stat[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const s of stats) {
+    const siblings = children.get(s.ppid);
+    if (siblings) siblings.push(s.pid);
+    else children.set(s.ppid, [s.pid]);
+  }
+  const found = new Set(roots);
+  for (const pid of found) for (const child of children.get(pid) ?? []) found.add(child);
+  return [...found];
+}
+
+export class ProcessTree {
+  readonly #root: number;
+  readonly #markerEntry: string | undefined;
+  /** Processes seen so far, pid -> start time. */
+  #known = new Map<number, string>();
+
+  /**
+   * `root` should lead its own process group (spawned with `detached: true`); its group
+   * members count as part of the tree. `marker` names an environment variable set only
+   * for this job's processes.
+   */
+  constructor(root: number, options: { marker?: EnvMarker } = {}) {
+    this.#root = root;
+    this.#markerEntry = options.marker && `${options.marker.name}=${options.marker.value}`;
+    const stat = readStat(root);
+    if (stat && running(stat)) this.#known.set(root, stat.start);
+  }
+
+  /**
+   * Re-scans: remembers the current members, so ones re-parented later are not lost (call
+   * it periodically while the job runs), and says whether any is still running.
+   */
+  refresh(): boolean {
+    const members = this.#members(allStats(), false);
+    this.#remember(members);
+    return members.length > 0;
+  }
+
+  /** Sends `signal` to the whole group at once, then to every other member by pid. */
+  signal(signal: NodeJS.Signals): void {
+    const members = this.#members(allStats(), true);
+    this.#remember(members);
+    send(-this.#root, signal);
+    for (const m of members) send(m.pid, signal);
+  }
+
+  /**
+   * SIGTERM, then SIGKILL to whatever is still running after `graceMs`, repeated until
+   * nothing is left, since a process may fork between one scan and the next. Resolves
+   * when all are gone, or after a bounded wait if the kernel will not let one die.
+   */
+  async terminate(graceMs: number): Promise<void> {
+    this.signal('SIGTERM');
+    const killAt = Date.now() + graceMs;
+    while (this.refresh() && Date.now() < killAt) await sleep(POLL_MS);
+    const giveUpAt = Date.now() + KILL_WAIT_MS;
+    while (this.refresh() && Date.now() < giveUpAt) {
+      this.signal('SIGKILL');
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** Those not among the members have exited; their children were already re-parented. */
+  #remember(members: Stat[]): void {
+    this.#known = new Map(members.map((m) => [m.pid, m.start]));
+  }
+
+  /**
+   * The root's group, the known processes that still are who they were (same start time,
+   * so a recycled pid is never taken for ours), everything descended from those, and —
+   * when `byMarker` — every process carrying the marker. Reading every environment is
+   * costly, so only signal() does it; what it finds is remembered and checked cheaply.
+   */
+  #members(stats: Stat[], byMarker: boolean): Stat[] {
+    const marker = byMarker ? this.#markerEntry : undefined;
+    const roots = stats.filter(
+      (s) =>
+        s.pgrp === this.#root ||
+        this.#known.get(s.pid) === s.start ||
+        (marker !== undefined && hasMarker(s.pid, marker)),
+    );
+    const found = new Set(walk(roots.map((s) => s.pid), stats));
+    return stats.filter((s) => found.has(s.pid) && running(s));
+  }
+}
+
+/** One-shot: signals the process, its group and its current descendants. */
+export function killTree(pid: number, signal: NodeJS.Signals): void {
+  new ProcessTree(pid).signal(signal);
+}

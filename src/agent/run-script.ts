@@ -1,0 +1,167 @@
+/**
+ * Runs one script (a task, a done_if check, init or cleanup) the way the pipeline file
+ * promises — `bash -eo pipefail` in the source tree — and makes sure that when it is
+ * over, for whatever reason, nothing it started is still running.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { homedir, tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import { formatDuration } from '../pipeline/duration.ts';
+import type { Script } from '../pipeline/types.ts';
+import { ProcessTree } from './process-tree.ts';
+
+/** A file in the working directory (relative to it) or inline text. */
+export type ScriptSource = Script;
+
+export interface ScriptRun {
+  script: ScriptSource;
+  /** The working directory (holds the source tree). */
+  cwd: string;
+  /** Merged over a minimal base environment, not the agent's own (see baseEnv). */
+  env: Record<string, string>;
+  timeoutMs: number | null;
+  /** Aborting cancels the script. */
+  signal?: AbortSignal;
+  /** stdout and stderr interleaved, UTF-8 decoded (a character split across reads is kept whole). */
+  onOutput: (chunk: string) => void;
+  /** Time between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+export interface ScriptResult {
+  outcome: 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+  exitCode: number | null;
+  signal: string | null;
+  /** For people: "exit code 3", "timed out after 2m", "killed by SIGSEGV", "cancelled", ... */
+  error: string | null;
+  durationMs: number;
+}
+
+const DEFAULT_KILL_GRACE_MS = 5000;
+/** How often to look for new descendants, so one that leaves the group is still known. */
+const TRACK_INTERVAL_MS = 250;
+/** How long to wait for the output pipe after everything is killed (see below). */
+const PIPE_WAIT_MS = 500;
+/** Set to a fresh value for each script, to find processes that escaped the tree. */
+const MARKER_VARIABLE = 'SLIPWAY_SCRIPT_ID';
+
+/**
+ * The spawned bash joins stderr to stdout on one pipe, so their lines stay in the order
+ * the script wrote them, then `exec`s the real interpreter: same pid, same process group.
+ * The script arrives as arguments ("$@"), never spliced into this text.
+ */
+const LAUNCHER = 'exec 2>&1; exec bash -eo pipefail "$@"';
+
+export async function runScript(run: ScriptRun): Promise<ScriptResult> {
+  const startedAt = performance.now();
+  const result = (
+    outcome: ScriptResult['outcome'],
+    exitCode: number | null,
+    signal: string | null,
+    error: string | null,
+  ): ScriptResult => ({ outcome, exitCode, signal, error, durationMs: Math.round(performance.now() - startedAt) });
+
+  if (run.signal?.aborted) return result('cancelled', null, null, 'cancelled');
+
+  const marker = { name: MARKER_VARIABLE, value: randomUUID() };
+  // `--` ends bash's options, so a script path or text starting with "-" is not one.
+  const scriptArgs = run.script.kind === 'file' ? ['--', run.script.path] : ['-c', '--', run.script.text];
+  const child = spawn('bash', ['-c', LAUNCHER, 'bash', ...scriptArgs], {
+    cwd: run.cwd,
+    env: { ...baseEnv(), ...run.env, [marker.name]: marker.value },
+    // Its own process group (and session), so one kill reaches everything that stays in it.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+
+  const decoder = new StringDecoder('utf8');
+  const emit = (text: string): void => {
+    if (text !== '') run.onOutput(text);
+  };
+  child.stdout.on('data', (bytes: Buffer) => emit(decoder.write(bytes)));
+  const pipeClosed = new Promise<void>((resolve) => child.stdout.once('close', resolve));
+  let exited = false;
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    }),
+  );
+  const startError = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', resolve);
+  });
+  if (startError || child.pid === undefined) {
+    return result('failed', null, null, `could not start bash in ${run.cwd}: ${startError?.message ?? 'no pid'}`);
+  }
+
+  const graceMs = run.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const tree = new ProcessTree(child.pid, { marker });
+  const tracking = setInterval(() => tree.refresh(), TRACK_INTERVAL_MS);
+  let stopReason: 'timed_out' | 'cancelled' | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: 'timed_out' | 'cancelled'): void => {
+    if (stopReason || exited) return;
+    stopReason = reason;
+    stopping = tree.terminate(graceMs);
+  };
+  const timer = run.timeoutMs === null ? undefined : setTimeout(() => stop('timed_out'), run.timeoutMs);
+  const onAbort = (): void => stop('cancelled');
+  run.signal?.addEventListener('abort', onAbort);
+  if (run.signal?.aborted) onAbort();
+
+  try {
+    const { code, signal } = await exit;
+    // Even after a normal exit, whatever the script left running (`sleep 1000 &`, a
+    // daemon it started) is stopped too: the next task on this worker starts clean,
+    // and nothing keeps holding the output pipe.
+    await (stopping ?? tree.terminate(graceMs));
+    // A process that escaped every way of finding it may still hold the pipe open;
+    // give the last output a moment, not forever.
+    await within(pipeClosed, PIPE_WAIT_MS);
+    child.stdout.destroy();
+    emit(decoder.end());
+
+    if (stopReason === 'timed_out') {
+      return result('timed_out', code, signal, `timed out after ${formatDuration(Math.round(run.timeoutMs ?? 0))}`);
+    }
+    if (stopReason === 'cancelled') return result('cancelled', code, signal, 'cancelled');
+    if (code === 0) return result('succeeded', 0, null, null);
+    if (code !== null) return result('failed', code, null, `exit code ${code}`);
+    return result('failed', null, signal, `killed by ${signal}`);
+  } finally {
+    clearInterval(tracking);
+    clearTimeout(timer);
+    run.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * What every script starts from, before its own variables: enough to find tools and
+ * write temporary files. Nothing else of the agent's environment is passed on, because
+ * it may hold the agent's credentials.
+ */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: homedir(),
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    TMPDIR: tmpdir(),
+  };
+  for (const name of ['USER', 'LOGNAME', 'TZ']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/** Resolves when `promise` does or after `ms`, whichever is first. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, timeout]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,127 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
+import { bearerToken, fail, readJson } from './errors.ts';
+
+/** Limits of the worker protocol, documented in docs/api.md. */
+export const workerLimits = {
+  jsonBodyBytes: 64 * 1024,
+  outputChunkBytes: 1024 * 1024,
+  maxWaitMs: 60_000,
+};
+
+const registerBody = z.object({
+  activity: z.string().max(100).optional(),
+  hostname: z.string().max(255).optional(),
+  pid: z.number().int().optional(),
+}).strict();
+const claimBody = z.object({ wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(20_000) }).strict();
+const heartbeatBody = z.object({ hold_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(0) }).strict();
+const finishBody = z.object({
+  outcome: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']),
+  exit_code: z.number().int().nullable().default(null),
+  error: z.string().max(4096).nullable().default(null),
+}).strict();
+const stoppedBody = z.object({ reason: z.string().max(1024) }).strict();
+const attemptId = /^a-[0-9a-f]{12}$/;
+
+type Env = { Variables: { worker: WorkerIdentity } };
+
+/**
+ * The agent's side of the API: register, claim (long poll), heartbeat, stream output,
+ * finish, stop. Each worker's credential opens only its own routes, for its own attempts.
+ */
+export function workerRoutes(coordinator: Coordinator): Hono<Env> {
+  const app = new Hono<Env>();
+  const jsonLimit = bodyLimit({ maxSize: workerLimits.jsonBodyBytes, onError: (c) => fail(c, 413, `the body is over ${workerLimits.jsonBodyBytes} bytes`) });
+
+  app.post('/register', jsonLimit, async (c) => {
+    const token = bearerToken(c);
+    if (!token) return fail(c, 401, 'a registration token is required: Authorization: Bearer TOKEN');
+    const body = await readJson(c, registerBody);
+    if (!body.ok) return body.response;
+    const registration = await coordinator.register(token, body.value.activity ? { activity: body.value.activity } : undefined);
+    if (registration.kind === 'denied') return fail(c, 401, 'this registration token is not valid (used, expired or unknown)');
+    if (registration.kind === 'stop') return c.json({ stop: registration.reason }, 410);
+    return c.json({
+      worker: { id: registration.workerId, name: registration.name, activity: registration.activity, run: registration.runId },
+      credential: registration.credential,
+      settings: registration.settings,
+    });
+  });
+
+  app.use('/*', async (c, next) => {
+    const token = bearerToken(c);
+    const worker = token ? await coordinator.authenticate(token) : undefined;
+    if (!worker) return fail(c, 401, 'a valid worker credential is required');
+    c.set('worker', worker);
+    await next();
+  });
+
+  app.post('/claim', jsonLimit, async (c) => {
+    const body = await readJson(c, claimBody);
+    if (!body.ok) return body.response;
+    const answer = await coordinator.claim(c.get('worker'), body.value.wait_ms, c.req.raw.signal);
+    if (answer.kind === 'stop') return c.json({ stop: answer.reason }, 410);
+    if (answer.kind === 'none') return c.body(null, 204);
+    return c.json({ attempt: answer.attempt, name: answer.workerName });
+  });
+
+  app.post('/attempts/:id/heartbeat', jsonLimit, async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const body = await readJson(c, heartbeatBody);
+    if (!body.ok) return body.response;
+    const answer = await coordinator.heartbeat(c.get('worker'), id, body.value.hold_ms, c.req.raw.signal);
+    if (answer === 'unknown') return c.json({ stop: 'this attempt is no longer yours' }, 409);
+    return c.json({ cancel: answer === 'cancel' });
+  });
+
+  app.post('/attempts/:id/output', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    if (!coordinator.output(c.get('worker'), id, await c.req.text())) return c.json({ stop: 'this attempt is no longer yours' }, 409);
+    return c.body(null, 204);
+  });
+
+  app.post('/attempts/:id/finish', jsonLimit, async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const body = await readJson(c, finishBody);
+    if (!body.ok) return body.response;
+    const { outcome, exit_code: exitCode, error } = body.value;
+    const result = await coordinator.finish(c.get('worker'), id, { outcome, exitCode, error });
+    if (result.kind === 'unknown') return fail(c, 404, `no attempt ${id} of this worker`);
+    if (result.kind === 'stale') return c.json({ stop: 'this attempt had already ended; a newer result stands' }, 409);
+    return c.json({ name: result.workerName, stop: result.stop });
+  });
+
+  app.post('/log', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {
+    coordinator.workerOutput(c.get('worker'), await c.req.text());
+    return c.body(null, 204);
+  });
+
+  app.post('/stopped', jsonLimit, async (c) => {
+    const body = await readJson(c, stoppedBody);
+    if (!body.ok) return body.response;
+    await coordinator.stopped(c.get('worker'), body.value.reason);
+    return c.body(null, 204);
+  });
+
+  app.get('/source', async (c) => {
+    const spec = await coordinator.runSpec(c.get('worker').runId);
+    if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
+    const path = coordinator.sourceArchive(spec.sourceDigest);
+    const size = statSync(path).size;
+    return c.body(Readable.toWeb(createReadStream(path)) as ReadableStream, 200, {
+      'content-type': 'application/gzip',
+      'content-length': String(size),
+      'x-slipway-digest': spec.sourceDigest,
+    });
+  });
+
+  return app;
+}

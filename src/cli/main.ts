@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { PipelineError } from '../pipeline/errors.ts';
+import { registerLogs } from './logs.ts';
+import { registerRun } from './run.ts';
+import { registerShow } from './show.ts';
+import { registerValidate } from './validate.ts';
+import { registerWorker } from './worker.ts';
+import { exitCodes, UsageError } from './usage-error.ts';
+
+const program = new Command('slipway')
+  .description('Build, test and release pipelines on machines that exist only while there is work.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .addHelpText('after', `
+Start here:
+  slipway run examples/hello-c/slipway.yml     run a pipeline on local workers
+  slipway runs                                 past runs
+  slipway show RUN                             a run's report
+  slipway logs RUN TASK                        a task's log`);
+
+registerRun(program);
+registerValidate(program);
+registerShow(program);
+registerLogs(program);
+registerWorker(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+  } else if (error instanceof PipelineError || error instanceof UsageError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = exitCodes.usage;
+  } else {
+    process.stderr.write(`slipway: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = exitCodes.failed;
+  }
+}

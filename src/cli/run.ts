@@ -1,0 +1,148 @@
+import { Option, type Command } from 'commander';
+import { stateDir } from '../config/paths.ts';
+import { startEmbedded } from '../coordinator/embedded.ts';
+import type { RunEvent } from '../engine/events.ts';
+import type { TaskStatus } from '../engine/report.ts';
+import { parseDuration } from '../pipeline/duration.ts';
+import { expandTasks, SelectionError } from '../pipeline/expand.ts';
+import { loadPipeline } from '../pipeline/load.ts';
+import type { Pipeline, Selection } from '../pipeline/types.ts';
+import { runReport } from '../store/run-report.ts';
+import { colorEnabled } from './format.ts';
+import { selfCommand } from './local-state.ts';
+import { createProgress } from './progress.ts';
+import { renderSummary } from './summary.ts';
+import { exitCodes, UsageError } from './usage-error.ts';
+
+interface RunCommandOptions {
+  json?: boolean;
+  db?: string;
+  only?: string;
+  set: string[];
+  force?: boolean;
+  fakeWorkers?: boolean;
+  provision: boolean;
+  heartbeatTimeout: string;
+}
+
+export function registerRun(program: Command): void {
+  program.command('run')
+    .description('run a pipeline on local workers started for it, and report every task')
+    .argument('<file>', 'the pipeline file (slipway.yml); its directory is the source tree')
+    .option('--json', 'print the run report as JSON on stdout (progress goes to stderr)')
+    .option('--only <steps>', 'manual mode: run only these steps (comma-separated); needs outside count as done')
+    .option('--set <axis=values>', 'manual mode: only these values of an axis, e.g. --set version=4.28.2,4.29.0 (repeatable)', collect, [])
+    .option('--force', 'run tasks even if their done_if check says they are done')
+    .option('--fake-workers', 'replace every script with one that prints what would have run')
+    .option('--no-provision', 'start no worker; print the command that starts one by hand')
+    .option('--db <path>', 'the store (default: slipway.db in the state directory)')
+    .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost').default('60s'))
+    .addHelpText('after', `
+Exit codes: 0 every task succeeded or was skipped, 1 some task failed, 2 invalid input, 130 cancelled.
+
+Examples:
+  slipway run examples/hello-c/slipway.yml
+  slipway run slipway.yml --only build --set version=4.29.0 --force
+  slipway run slipway.yml --fake-workers        see what would run, at no cost
+  slipway run slipway.yml --json > report.json`)
+    .action(async (file: string, options: RunCommandOptions) => {
+      process.exitCode = await runPipeline(file, options);
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseSelection(options: RunCommandOptions): Selection {
+  const selection: Selection = {};
+  if (options.only) selection.only = options.only.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const entry of options.set) {
+    const match = entry.match(/^([^=]+)=(.+)$/);
+    if (!match) throw new UsageError(`--set takes AXIS=VALUE[,VALUE…], not '${entry}'`);
+    selection.set ??= {};
+    selection.set[match[1]!.trim()] = match[2]!.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  if (options.force) selection.force = true;
+  return selection;
+}
+
+async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
+  const pipeline = loadPipeline(file);
+  const selection = parseSelection(options);
+  let tasks;
+  try {
+    tasks = expandTasks(pipeline, selection);
+  } catch (error) {
+    if (error instanceof SelectionError) throw new UsageError(error.message);
+    throw error;
+  }
+  let heartbeatTimeoutMs: number;
+  try {
+    heartbeatTimeoutMs = parseDuration(options.heartbeatTimeout);
+  } catch (error) {
+    throw new UsageError(`--heartbeat-timeout: ${(error as Error).message}`);
+  }
+  if (tasks.length === 0) throw new UsageError('the selection leaves no task to run');
+
+  const out = options.json ? process.stderr : process.stdout;
+  const embedded = await startEmbedded({ stateDir: stateDir(), dbPath: options.db, settings: { heartbeatTimeoutMs } });
+  const { coordinator } = embedded;
+  const progress = createProgress(out, { color: colorEnabled(out) });
+  let runId: string | undefined;
+  const early: RunEvent[] = [];
+  const unsubscribe = coordinator.events.subscribe((event) => {
+    if (runId === undefined) early.push(event);
+    else if (event.run === runId) progress.event(event);
+  });
+
+  let interrupts = 0;
+  const onInterrupt = (): void => {
+    interrupts++;
+    if (runId === undefined) return;
+    if (interrupts === 1) {
+      out.write('\ncancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)\n');
+      void coordinator.cancelRun(runId, 'cancelled by the user (Ctrl-C)');
+    } else {
+      for (const pid of embedded.local.runningPids()) void embedded.local.stop({ pid });
+    }
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+
+  try {
+    const created = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });
+    runId = created.runId;
+    const statuses = await embedded.store.db.selectFrom('tasks').select(['key', 'status']).where('run_id', '=', runId).orderBy('seq').execute();
+    progress.start({
+      run: runId, pipeline: pipeline.name, tasks: statuses.map((t) => ({ key: t.key, status: t.status as TaskStatus })),
+      logsHint: `logs: ${selfCommand()} logs ${runId} TASK`,
+    });
+    for (const event of early) if (event.run === runId) progress.event(event);
+    if (!options.provision) out.write(manualWorkerHelp(pipeline, embedded.listening.url, created.joinToken));
+
+    const status = await coordinator.waitForRun(runId);
+    await coordinator.waitForWorkers(runId, 15_000);
+    progress.stop();
+    const report = await runReport(embedded.store.db, runId);
+    if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(`\n${renderSummary(report, { color: colorEnabled(process.stdout), logsCommand: (task) => `${selfCommand()} logs ${report.run.id} '${task}'` })}`);
+    return status === 'succeeded' ? exitCodes.ok : status === 'cancelled' ? exitCodes.cancelled : exitCodes.failed;
+  } finally {
+    progress.stop();
+    unsubscribe();
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+    await embedded.close();
+  }
+}
+
+function manualWorkerHelp(pipeline: Pipeline, url: string, joinToken: string): string {
+  const activities = new Set<string>();
+  for (const step of Object.values(pipeline.steps)) {
+    activities.add(step.activity);
+    if (step.doneIf) activities.add(step.doneIf.activity);
+  }
+  const lines = [...activities].map((activity) => `  SLIPWAY_TOKEN=${joinToken} ${selfCommand()} worker --server ${url} --activity ${activity}`);
+  return `\nNo workers will be started (--no-provision). Start one per activity by hand, from any shell on this machine:\n${lines.join('\n')}\n\n`;
+}

@@ -1,0 +1,450 @@
+import { join } from 'node:path';
+import type { Clock } from '../engine/clock.ts';
+import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
+import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
+import type { RunStatus } from '../engine/report.ts';
+import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
+import type { MachineHandle, Provider } from '../providers/provider.ts';
+import type { Store } from '../store/store.ts';
+import { hashSecret } from '../util/ids.ts';
+import { Changes } from './changes.ts';
+import { EventBus } from './event-bus.ts';
+import { LogFiles } from './log-files.ts';
+import { cancelRun } from './ops/cancel-run.ts';
+import { claim, fakeScript, type AttemptOrder } from './ops/claim.ts';
+import { createRun } from './ops/create-run.ts';
+import type { AttemptResult } from './ops/end-attempt.ts';
+import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
+import { provisionPool, type WorkerToStart } from './ops/provision.ts';
+import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
+import { workerGone } from './ops/worker-gone.ts';
+import { PoolSignals, poolKey } from './pool-signals.ts';
+import type { RunOptions } from './run-options.ts';
+import { RunSpecs, type RunSpec } from './run-specs.ts';
+import { archivePath, packSource } from './source-archive.ts';
+
+export interface CoordinatorSettings {
+  stateDir: string;
+  /** A worker not heard from for this long is lost. */
+  heartbeatTimeoutMs: number;
+  /** How often the health check runs. */
+  healthIntervalMs: number;
+  /** A started worker that has not registered by then is lost. */
+  startTimeoutMs: number;
+  providerRetry: typeof providerRetry;
+}
+
+export interface WorkerIdentity {
+  workerId: string;
+  runId: string;
+  activity: string;
+}
+
+export type ClaimAnswer = { kind: 'attempt'; attempt: AttemptOrder; workerName: string } | { kind: 'none' } | { kind: 'stop'; reason: string };
+
+/**
+ * The coordinator: every state change goes through the store in one transaction, then the
+ * wake-ups it implies (waiting claims, provisioning, cancel signals) happen after commit.
+ */
+export class Coordinator {
+  readonly events = new EventBus();
+  readonly logs: LogFiles;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #settings: CoordinatorSettings;
+  readonly #providers: Map<string, Provider>;
+  readonly #signals = new PoolSignals();
+  readonly #specs = new RunSpecs();
+  readonly #credentials = new Map<string, WorkerIdentity>();
+  readonly #lastSeen = new Map<string, number>();
+  readonly #cancelled = new Set<string>();
+  readonly #attemptSignals = new Map<string, () => void>();
+  readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string }>();
+  readonly #runWaiters = new Map<string, ((status: RunStatus) => void)[]>();
+  readonly #provisionQueue = new Set<string>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #provisioning = false;
+  #health: NodeJS.Timeout | undefined;
+  #serverUrl = '';
+  #closed = false;
+
+  constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: Provider[]) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#settings = settings;
+    this.logs = new LogFiles(join(settings.stateDir, 'logs'));
+    this.#providers = new Map(providers.map((p) => [p.name, p]));
+    for (const provider of providers) {
+      provider.onExit?.((workerId, description) => void this.loseWorker(workerId, description));
+    }
+  }
+
+  get archivesDir(): string {
+    return join(this.#settings.stateDir, 'sources');
+  }
+
+  get heartbeatIntervalMs(): number {
+    return heartbeatIntervalMs(this.#settings.heartbeatTimeoutMs);
+  }
+
+  /** Starts the health check; `serverUrl` is where agents reach this coordinator. */
+  start(serverUrl: string): void {
+    this.#serverUrl = serverUrl;
+    this.#health = setInterval(() => void this.healthCheck().catch((error) => this.#fault('health check', error)), this.#settings.healthIntervalMs);
+    this.#health.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#health);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.logs.closeAll();
+  }
+
+  // ---- runs ------------------------------------------------------------------------
+
+  async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions): Promise<{ runId: string; joinToken: string }> {
+    const digest = await packSource(pipeline.sourceDir, this.archivesDir);
+    const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
+    this.#specs.remember(created.spec);
+    for (const activity of Object.keys(pipeline.activities)) this.#poke(poolKey(created.spec.id, activity));
+    return { runId: created.spec.id, joinToken: created.joinToken };
+  }
+
+  async cancelRun(runId: string, reason: string): Promise<boolean> {
+    return this.#mutate((trx, changes) => cancelRun(trx, runId, reason, changes));
+  }
+
+  /** Resolves with the run's final status. */
+  async waitForRun(runId: string): Promise<RunStatus> {
+    const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
+    if (row.status !== 'running') return row.status as RunStatus;
+    return new Promise((resolve) => {
+      const waiters = this.#runWaiters.get(runId) ?? [];
+      waiters.push(resolve);
+      this.#runWaiters.set(runId, waiters);
+    });
+  }
+
+  /** Live workers of a run: those whose machine may still be running. */
+  async liveWorkers(runId: string): Promise<{ id: string; state: string; machine: string | null; provider: string }[]> {
+    return this.#store.db.selectFrom('workers').select(['id', 'state', 'machine', 'provider'])
+      .where('run_id', '=', runId).where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
+  }
+
+  /** Waits for a finished run's workers to stop by themselves; stops what remains after the grace. */
+  async waitForWorkers(runId: string, graceMs: number): Promise<void> {
+    const deadline = this.#clock.now() + graceMs;
+    while ((await this.liveWorkers(runId)).length > 0 && this.#clock.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const worker of await this.liveWorkers(runId)) {
+      await this.loseWorker(worker.id, `still running ${Math.round(graceMs / 1000)}s after the run ended; stopped`);
+    }
+  }
+
+  // ---- worker protocol ---------------------------------------------------------------
+
+  async register(token: string, join?: { activity: string }): Promise<Registration & { settings?: WorkerSettings }> {
+    const registration = await this.#mutate((trx, changes) => join
+      ? registerJoiningWorker(trx, token, join.activity, async (runId) => Object.keys((await this.#specs.get(trx, runId)).pipeline.activities), changes)
+      : registerStartedWorker(trx, token, changes));
+    if (registration.kind !== 'registered') return registration;
+    const identity = { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
+    this.#credentials.set(hashSecret(registration.credential), identity);
+    this.#lastSeen.set(registration.workerId, this.#clock.now());
+    const spec = await this.#specs.get(this.#store.db, registration.runId);
+    this.logs.append(this.#workerLogPath(identity), `${this.#stamp()} registered as ${registration.name} (${registration.workerId}) for activity ${registration.activity}\n`);
+    return { ...registration, settings: this.#workerSettings(spec, registration.activity, registration.workerId) };
+  }
+
+  /** Finds the worker a credential belongs to; undefined for anything else. */
+  async authenticate(credential: string): Promise<WorkerIdentity | undefined> {
+    const hash = hashSecret(credential);
+    const cached = this.#credentials.get(hash);
+    if (cached) return cached;
+    const row = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'activity'])
+      .where('credential_hash', '=', hash).executeTakeFirst();
+    if (!row) return undefined;
+    const identity = { workerId: row.id, runId: row.run_id, activity: row.activity };
+    this.#credentials.set(hash, identity);
+    return identity;
+  }
+
+  /** Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`. */
+  async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal): Promise<ClaimAnswer> {
+    const spec = await this.#specs.get(this.#store.db, worker.runId);
+    const pool = poolKey(worker.runId, worker.activity);
+    const deadline = this.#clock.now() + Math.min(waitMs, this.heartbeatIntervalMs);
+    for (;;) {
+      this.#lastSeen.set(worker.workerId, this.#clock.now());
+      const answer = await this.#mutate((trx, changes) => claim(trx, spec, worker.workerId, changes));
+      if (answer.kind === 'attempt') {
+        const path = this.logs.attemptPath(worker.runId, answer.attempt.id);
+        this.#attemptLogs.set(answer.attempt.id, { runId: worker.runId, workerId: worker.workerId, path });
+        this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);
+        return answer;
+      }
+      const remaining = deadline - this.#clock.now();
+      if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
+      await this.#signals.wait(pool, remaining, signal);
+    }
+  }
+
+  /** Held up to `holdMs` unless the attempt is cancelled meanwhile. */
+  async heartbeat(worker: WorkerIdentity, attemptId: string, holdMs: number, signal?: AbortSignal): Promise<'ok' | 'cancel' | 'unknown'> {
+    const now = this.#clock.now();
+    this.#lastSeen.set(worker.workerId, now);
+    const updated = await this.#store.db.updateTable('attempts').set({ heartbeat_at: now })
+      .where('id', '=', attemptId).where('worker_id', '=', worker.workerId).where('outcome', 'is', null).executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return 'unknown';
+    if (this.#cancelled.has(attemptId)) return 'cancel';
+    const hold = Math.min(holdMs, this.heartbeatIntervalMs);
+    if (hold > 0) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); this.#attemptSignals.delete(attemptId); resolve(); };
+        const timer = setTimeout(done, hold);
+        signal?.addEventListener('abort', done, { once: true });
+        this.#attemptSignals.set(attemptId, done);
+      });
+    }
+    this.#lastSeen.set(worker.workerId, this.#clock.now());
+    return this.#cancelled.has(attemptId) ? 'cancel' : 'ok';
+  }
+
+  output(worker: WorkerIdentity, attemptId: string, text: string): boolean {
+    const log = this.#attemptLogs.get(attemptId);
+    if (!log || log.workerId !== worker.workerId) return false;
+    this.#lastSeen.set(worker.workerId, this.#clock.now());
+    this.logs.append(log.path, text);
+    this.logs.append(this.#workerLogPath(worker), text);
+    return true;
+  }
+
+  workerOutput(worker: WorkerIdentity, text: string): void {
+    this.#lastSeen.set(worker.workerId, this.#clock.now());
+    this.logs.append(this.#workerLogPath(worker), text);
+  }
+
+  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult): Promise<FinishResult> {
+    const spec = await this.#specs.get(this.#store.db, worker.runId);
+    this.#lastSeen.set(worker.workerId, this.#clock.now());
+    const finished = await this.#mutate((trx, changes) => finishAttempt(trx, spec, worker.workerId, attemptId, result, changes));
+    if (finished.kind === 'recorded') {
+      this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`);
+    }
+    this.#endAttemptStream(attemptId);
+    return finished;
+  }
+
+  /** The agent ran its cleanup and is exiting. */
+  async stopped(worker: WorkerIdentity, reason: string): Promise<void> {
+    const spec = await this.#specs.get(this.#store.db, worker.runId);
+    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} stopped: ${reason}\n`);
+    await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, 'stopped', reason, changes));
+    this.#forget(worker.workerId);
+    this.#poke(poolKey(worker.runId, worker.activity));
+  }
+
+  /** Gives up on a worker: its attempt is retried elsewhere and its machine is stopped. */
+  async loseWorker(workerId: string, reason: string): Promise<void> {
+    if (this.#closed) return;
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'activity', 'machine', 'provider'])
+      .where('id', '=', workerId).executeTakeFirst();
+    if (!row) return;
+    const spec = await this.#specs.get(this.#store.db, row.run_id);
+    const lost = await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, 'lost', reason, changes));
+    if (!lost) return;
+    this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} lost: ${reason}\n`);
+    this.#forget(workerId);
+    if (row.machine) await this.#stopMachine(row.provider, JSON.parse(row.machine) as MachineHandle);
+    this.#poke(poolKey(row.run_id, row.activity));
+  }
+
+  sourceArchive(digest: string): string {
+    return archivePath(this.archivesDir, digest);
+  }
+
+  async runSpec(runId: string): Promise<RunSpec> {
+    return this.#specs.get(this.#store.db, runId);
+  }
+
+  // ---- health ------------------------------------------------------------------------
+
+  /**
+   * Heals what went wrong: pools with queued work get workers, silent workers are lost
+   * (their attempts retried), workers that never registered are given up on.
+   */
+  async healthCheck(): Promise<void> {
+    const now = this.#clock.now();
+    const runs = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
+      .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null).execute();
+    for (const { run_id, pool } of runs) this.#poke(poolKey(run_id, pool));
+
+    const workers = await this.#store.db.selectFrom('workers')
+      .select(['id', 'state', 'created_at', 'last_seen_at'])
+      .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
+    for (const worker of workers) {
+      if (worker.state === 'starting') {
+        if (now - worker.created_at > this.#settings.startTimeoutMs) {
+          await this.loseWorker(worker.id, `did not register within ${Math.round(this.#settings.startTimeoutMs / 1000)}s`);
+        }
+        continue;
+      }
+      const lastSeen = Math.max(this.#lastSeen.get(worker.id) ?? 0, worker.last_seen_at ?? 0);
+      if (isSilent(lastSeen, now, this.#settings.heartbeatTimeoutMs)) {
+        await this.loseWorker(worker.id, `no heartbeat for ${Math.round((now - lastSeen) / 1000)}s`);
+      }
+    }
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  async #mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>): Promise<T> {
+    const changes = new Changes(this.#clock.now());
+    const result = await this.#store.transaction((trx) => work(trx, changes));
+    this.#afterCommit(changes);
+    return result;
+  }
+
+  #afterCommit(changes: Changes): void {
+    this.events.publish(changes.events);
+    for (const [pool, count] of changes.queued) {
+      this.#signals.wake(pool, count);
+      this.#poke(pool);
+    }
+    for (const [pool, at] of changes.delayed) this.#later(at - changes.now, () => { this.#signals.wake(pool, 1); this.#poke(pool); });
+    for (const pool of changes.drained) this.#signals.wake(pool);
+    for (const attemptId of changes.cancelledAttempts) {
+      this.#cancelled.add(attemptId);
+      this.#attemptSignals.get(attemptId)?.();
+    }
+    for (const runId of changes.finishedRuns) {
+      const status = changes.events.find((e) => e.run === runId && e.kind === 'run.finished')?.message?.split(':')[0] as RunStatus;
+      for (const resolve of this.#runWaiters.get(runId) ?? []) resolve(status);
+      this.#runWaiters.delete(runId);
+    }
+  }
+
+  /** Provisioning requests are coalesced per pool and handled one at a time. */
+  #poke(pool: string): void {
+    this.#provisionQueue.add(pool);
+    if (this.#provisioning || this.#closed) return;
+    this.#provisioning = true;
+    setImmediate(() => void this.#provisionLoop());
+  }
+
+  async #provisionLoop(): Promise<void> {
+    try {
+      while (this.#provisionQueue.size > 0 && !this.#closed) {
+        const pool = this.#provisionQueue.values().next().value as string;
+        this.#provisionQueue.delete(pool);
+        const [runId, activity] = pool.split('/') as [string, string];
+        const spec = await this.#specs.get(this.#store.db, runId);
+        const starts = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, changes));
+        for (const start of starts) void this.#startMachine(spec, start, 1);
+      }
+    } catch (error) {
+      this.#fault('provisioning', error);
+    } finally {
+      this.#provisioning = false;
+    }
+  }
+
+  async #startMachine(spec: RunSpec, start: WorkerToStart, attempt: number): Promise<void> {
+    const providerName = spec.pipeline.activities[start.activity]!.provider;
+    const provider = this.#providers.get(providerName);
+    try {
+      if (!provider) throw new Error(`provider '${providerName}' is not available here`);
+      const machine = await provider.start({
+        workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: this.#serverUrl,
+        registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
+      });
+      await this.#store.db.updateTable('workers').set({ machine: JSON.stringify(machine) }).where('id', '=', start.workerId).execute();
+    } catch (error) {
+      const message = (error as Error).message;
+      const policy = this.#settings.providerRetry;
+      if (provider && attempt < policy.attempts && !this.#closed) {
+        this.#later(retryDelayMs(policy, attempt + 1), () => void this.#startMachine(spec, start, attempt + 1));
+        return;
+      }
+      await this.#mutate(async (trx, changes) => {
+        await trx.updateTable('workers').set({ state: 'failed', error: message, stopped_at: changes.now, registration_hash: null })
+          .where('id', '=', start.workerId).where('state', '=', 'starting').execute();
+        await changes.event(trx, spec.id, 'worker.stopped', { worker: start.workerId, message: `could not start: ${message}` });
+      });
+    }
+  }
+
+  async #stopMachine(providerName: string, machine: MachineHandle): Promise<void> {
+    try {
+      await this.#providers.get(providerName)?.stop(machine);
+    } catch (error) {
+      this.#fault(`stopping a ${providerName} machine`, error);
+    }
+  }
+
+  #later(ms: number, action: () => void): void {
+    const timer = setTimeout(() => { this.#timers.delete(timer); if (!this.#closed) action(); }, Math.max(0, ms));
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  #workerSettings(spec: RunSpec, activityName: string, workerId: string): WorkerSettings {
+    const activity = spec.pipeline.activities[activityName]!;
+    const env = { SLIPWAY_RUN: spec.id, SLIPWAY_WORKER: workerId, SLIPWAY_ACTIVITY: activityName };
+    const aux = (kind: 'init' | 'cleanup', script: Script | undefined): WorkerScript | null => {
+      if (!script) return null;
+      if (!spec.options.fakeWorkers) return { script, env };
+      const fake = fakeScript(kind, script);
+      return { script: fake.script, env: { ...env, ...fake.env } };
+    };
+    return {
+      idle_timeout_ms: activity.idleTimeoutMs,
+      heartbeat_interval_ms: this.heartbeatIntervalMs,
+      init: aux('init', activity.init),
+      cleanup: aux('cleanup', activity.cleanup),
+      source_digest: spec.sourceDigest,
+    };
+  }
+
+  #workerLogPath(worker: WorkerIdentity): string {
+    return this.logs.workerPath(worker.runId, worker.workerId);
+  }
+
+  #endAttemptStream(attemptId: string): void {
+    const log = this.#attemptLogs.get(attemptId);
+    if (log) this.logs.close(log.path);
+    this.#attemptLogs.delete(attemptId);
+    this.#cancelled.delete(attemptId);
+  }
+
+  #forget(workerId: string): void {
+    for (const [hash, identity] of this.#credentials) if (identity.workerId === workerId) this.#credentials.delete(hash);
+    this.#lastSeen.delete(workerId);
+    for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
+  }
+
+  #stamp(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  #fault(what: string, error: unknown): void {
+    process.emitWarning(`slipway: ${what} failed: ${(error as Error).stack ?? String(error)}`);
+  }
+}
+
+/** A worker's own script (init, cleanup) with the environment it runs in. */
+export interface WorkerScript {
+  script: Script;
+  env: Record<string, string>;
+}
+
+/** What a worker learns when it registers. */
+export interface WorkerSettings {
+  idle_timeout_ms: number;
+  heartbeat_interval_ms: number;
+  init: WorkerScript | null;
+  cleanup: WorkerScript | null;
+  source_digest: string | null;
+}

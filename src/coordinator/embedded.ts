@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { createApp } from '../api/app.ts';
+import { listen, type Listening } from '../api/http-server.ts';
+import { systemClock } from '../engine/clock.ts';
+import { providerRetry } from '../engine/retry.ts';
+import { LocalProvider } from '../providers/local.ts';
+import { openSqliteStore, type Store } from '../store/store.ts';
+import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
+import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
+
+export interface EmbeddedOptions {
+  stateDir: string;
+  dbPath?: string;
+  host?: string;
+  port?: number;
+  settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
+  failStarts?: number;
+}
+
+export interface Embedded {
+  coordinator: Coordinator;
+  store: Store;
+  local: LocalProvider;
+  listening: Listening;
+  close(): Promise<void>;
+}
+
+/**
+ * The same coordinator a server runs, in this process, with local workers: what
+ * `slipway run FILE` uses. Agents reach it over loopback HTTP like any remote worker.
+ */
+export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
+  ensurePrivateDir(options.stateDir);
+  const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir));
+  const local = new LocalProvider({ workRoot: join(options.stateDir, 'workers'), failStarts: options.failStarts });
+  const coordinator = new Coordinator(store, systemClock, {
+    stateDir: options.stateDir,
+    heartbeatTimeoutMs: 60_000,
+    healthIntervalMs: 2_000,
+    startTimeoutMs: 120_000,
+    providerRetry,
+    ...options.settings,
+  }, [local]);
+  const listening = await listen(createApp(coordinator), options.host ?? '127.0.0.1', options.port ?? 0);
+  coordinator.start(listening.url);
+  return {
+    coordinator, store, local, listening,
+    async close() {
+      await coordinator.close();
+      await listening.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import { drainWorkersOfRun } from './settle-task.ts';
+
+/**
+ * Cancels every open task of a run. Attempts in flight are told to stop (their workers
+ * kill the process tree and report `cancelled`); the run is recorded as cancelled at once.
+ */
+export async function cancelRun(trx: Db, runId: string, reason: string, changes: Changes): Promise<boolean> {
+  const run = await trx.updateTable('runs').set({ status: 'cancelled', finished_at: changes.now })
+    .where('id', '=', runId).where('status', '=', 'running').executeTakeFirst();
+  if (Number(run.numUpdatedRows) === 0) return false;
+  const open = await trx.selectFrom('tasks').select(['key', 'active_attempt'])
+    .where('run_id', '=', runId).where('status', 'in', ['waiting', 'checking', 'queued', 'running']).execute();
+  await trx.updateTable('tasks').set({ status: 'cancelled', error: reason })
+    .where('run_id', '=', runId).where('status', 'in', ['waiting', 'checking', 'queued', 'running']).execute();
+  for (const task of open) {
+    if (task.active_attempt) changes.cancelledAttempts.add(task.active_attempt);
+    await changes.event(trx, runId, 'task.cancelled', { task: task.key, message: reason });
+  }
+  changes.finishedRuns.add(runId);
+  await changes.event(trx, runId, 'run.finished', { message: `cancelled: ${reason}` });
+  await drainWorkersOfRun(trx, runId, changes);
+  return true;
+}

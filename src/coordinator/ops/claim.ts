@@ -1,0 +1,108 @@
+import { activeName } from '../../engine/worker-name.ts';
+import type { Script, Step } from '../../pipeline/types.ts';
+import { newId } from '../../util/ids.ts';
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import type { RunSpec } from '../run-specs.ts';
+
+/** What a worker needs to run one attempt: the claim's answer. */
+export interface AttemptOrder {
+  id: string;
+  kind: 'run' | 'check';
+  number: number;
+  run: string;
+  task: string;
+  step: string;
+  script: Script;
+  env: Record<string, string>;
+  timeout_ms: number | null;
+}
+
+export type ClaimResult =
+  | { kind: 'attempt'; attempt: AttemptOrder; workerName: string }
+  | { kind: 'none' }
+  | { kind: 'stop'; reason: string };
+
+const checkTimeoutMs = 10 * 60_000;
+
+/** Hands the oldest claimable task of the worker's pool to it, as a new attempt. */
+export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: Changes): Promise<ClaimResult> {
+  const worker = await trx.selectFrom('workers').select(['state', 'activity', 'tasks_done'])
+    .where('id', '=', workerId).executeTakeFirstOrThrow();
+  if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
+
+  const task = await trx.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
+    .where('run_id', '=', spec.id).where('pool', '=', worker.activity)
+    .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null)
+    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
+    .orderBy('seq').limit(1).executeTakeFirst();
+  if (!task) return { kind: 'none' };
+
+  const kind = task.status === 'checking' ? 'check' : 'run';
+  const number = kind === 'run' ? task.attempts + 1 : task.checks + 1;
+  const id = newId('a');
+  const step = spec.pipeline.steps[task.step]!;
+  const workerName = activeName(worker.tasks_done, task.key);
+
+  await trx.insertInto('attempts').values({
+    id, run_id: spec.id, task_key: task.key, kind, number, worker_id: workerId,
+    outcome: null, exit_code: null, error: null,
+    started_at: changes.now, finished_at: null, heartbeat_at: changes.now,
+  }).execute();
+  await trx.updateTable('tasks')
+    .set(kind === 'run'
+      ? { status: 'running', active_attempt: id, attempts: number, not_before: null }
+      : { active_attempt: id, checks: number })
+    .where('run_id', '=', spec.id).where('key', '=', task.key).execute();
+  await trx.updateTable('workers').set({ state: 'busy', name: workerName, last_seen_at: changes.now })
+    .where('id', '=', workerId).execute();
+  if (kind === 'run') {
+    await changes.event(trx, spec.id, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
+  }
+
+  const matrix = JSON.parse(task.matrix) as Record<string, string>;
+  const env = taskEnv(step, matrix, { run: spec.id, task: task.key, attempt: number, worker: workerId });
+  let script = kind === 'run' ? step.run : step.doneIf!.script;
+  if (spec.options.fakeWorkers) {
+    const fake = fakeScript(kind, script);
+    script = fake.script;
+    Object.assign(env, fake.env);
+  }
+  return {
+    kind: 'attempt',
+    workerName,
+    attempt: {
+      id, kind, number, run: spec.id, task: task.key, step: step.name,
+      script,
+      env,
+      timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),
+    },
+  };
+}
+
+/** DESIGN: matrix values as upper-case names, the step's env, then Slipway's own. */
+export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: string; task: string; attempt: number; worker: string }): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [axis, value] of Object.entries(matrix)) env[axis.toUpperCase().replaceAll('-', '_')] = value;
+  Object.assign(env, step.env);
+  env.SLIPWAY_RUN = ids.run;
+  env.SLIPWAY_TASK = ids.task;
+  env.SLIPWAY_STEP = step.name;
+  env.SLIPWAY_ATTEMPT = String(ids.attempt);
+  env.SLIPWAY_WORKER = ids.worker;
+  return env;
+}
+
+/**
+ * --fake-workers: print what would have run. The description travels in the environment,
+ * so no pipeline text is ever pasted into a shell line. A check says "not done" so the run
+ * goes on to show every task it would start.
+ */
+export function fakeScript(kind: 'run' | 'check' | 'init' | 'cleanup', script: Script): { script: Script; env: Record<string, string> } {
+  const what = script.kind === 'file' ? script.path : script.text.trim().split('\n')[0] + (script.text.trim().includes('\n') ? ' …' : '');
+  const print = `printf 'would %s: %s\\n' "$SLIPWAY_FAKE_KIND" "$SLIPWAY_FAKE_SCRIPT"`;
+  return {
+    script: { kind: 'inline', text: kind === 'check' ? `${print}; exit 1` : print },
+    env: { SLIPWAY_FAKE_KIND: kind, SLIPWAY_FAKE_SCRIPT: what },
+  };
+}

@@ -1,0 +1,64 @@
+import type { Pipeline, Selection, TaskSpec } from '../../pipeline/types.ts';
+import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import type { RunOptions } from '../run-options.ts';
+import type { RunSpec } from '../run-specs.ts';
+import { markReady } from './settle-task.ts';
+
+const rowsPerInsert = 400;
+
+export interface CreatedRun {
+  spec: RunSpec;
+  /** Lets hand-started workers join this run; shown once, stored hashed. */
+  joinToken: string;
+}
+
+/** Writes a run and all its tasks; those that need nothing go straight to their check or queue. */
+export async function createRun(
+  trx: Db, pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions,
+  sourceDigest: string | null, changes: Changes,
+): Promise<CreatedRun> {
+  const id = newId('r');
+  const joinToken = newSecret();
+  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest };
+  await trx.insertInto('runs').values({
+    id,
+    pipeline: pipeline.name,
+    status: 'running',
+    spec: JSON.stringify(pipeline),
+    selection: JSON.stringify(selection),
+    options: JSON.stringify(options),
+    source_dir: pipeline.sourceDir,
+    source_digest: sourceDigest,
+    join_token_hash: hashSecret(joinToken),
+    created_at: changes.now,
+    finished_at: null,
+  }).execute();
+  await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks` });
+
+  const taskRows = tasks.map((task, seq) => ({
+    run_id: id,
+    key: task.key,
+    seq,
+    step: task.step,
+    matrix: JSON.stringify(task.matrix),
+    status: 'waiting',
+    pool: pipeline.steps[task.step]!.activity,
+    pending_needs: task.needs.length,
+    attempts: 0,
+    checks: 0,
+    active_attempt: null,
+    not_before: null,
+    error: null,
+  }));
+  for (let i = 0; i < taskRows.length; i += rowsPerInsert) {
+    await trx.insertInto('tasks').values(taskRows.slice(i, i + rowsPerInsert)).execute();
+  }
+  const needRows = tasks.flatMap((task) => task.needs.map((needs) => ({ run_id: id, key: task.key, needs_key: needs })));
+  for (let i = 0; i < needRows.length; i += rowsPerInsert) {
+    await trx.insertInto('task_needs').values(needRows.slice(i, i + rowsPerInsert)).execute();
+  }
+  await markReady(trx, spec, tasks.filter((t) => t.needs.length === 0), changes);
+  return { spec, joinToken };
+}

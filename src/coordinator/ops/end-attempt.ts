@@ -1,0 +1,85 @@
+import { afterAttempt } from '../../engine/retry.ts';
+import { afterCheck, isFinal } from '../../engine/task-state.ts';
+import type { AttemptOutcome, TaskStatus } from '../../engine/report.ts';
+import { formatDuration } from '../../util/duration-text.ts';
+import type { AttemptsTable } from '../../store/schema.ts';
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import { poolKey } from '../pool-signals.ts';
+import type { RunSpec } from '../run-specs.ts';
+import { blockDependents, finishRunIfDone, releaseDependents } from './settle-task.ts';
+
+export interface AttemptResult {
+  outcome: AttemptOutcome;
+  exitCode: number | null;
+  error: string | null;
+}
+
+/**
+ * Records how an attempt ended and moves its task on: done, retried, failed (blocking its
+ * dependents) or, for a done_if check, skipped / queued to run. Returns false when the
+ * attempt had already ended (a late report from a worker that was given up on).
+ */
+export async function endAttempt(
+  trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
+  result: AttemptResult, workerName: string | null, changes: Changes,
+): Promise<boolean> {
+  const ended = await trx.updateTable('attempts')
+    .set({ outcome: result.outcome, exit_code: result.exitCode, error: result.error, finished_at: changes.now })
+    .where('id', '=', attempt.id).where('outcome', 'is', null).executeTakeFirst();
+  if (Number(ended.numUpdatedRows) === 0) return false;
+
+  const task = await trx.selectFrom('tasks').select(['status', 'checks', 'step'])
+    .where('run_id', '=', spec.id).where('key', '=', attempt.task_key).executeTakeFirstOrThrow();
+  const clear = { active_attempt: null };
+  if (isFinal(task.status as TaskStatus)) {
+    // Cancelled while in flight: the attempt's outcome is kept, the task stays as it is.
+    await setTask(trx, spec.id, attempt.task_key, clear);
+    return true;
+  }
+  const step = spec.pipeline.steps[task.step]!;
+  const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
+
+  if (attempt.kind === 'check') {
+    const next = afterCheck(result.outcome, task.checks);
+    if (next.status === 'skipped') {
+      await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'skipped' });
+      await changes.event(trx, spec.id, 'task.skipped', { ...who, message: 'done_if: already done' });
+      await releaseDependents(trx, spec, attempt.task_key, changes);
+      await finishRunIfDone(trx, spec.id, changes);
+    } else if (next.status === 'queued') {
+      await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', pool: step.activity });
+      changes.queue(poolKey(spec.id, step.activity));
+      await changes.event(trx, spec.id, 'task.queued', { task: attempt.task_key });
+    } else {
+      await setTask(trx, spec.id, attempt.task_key, clear);
+      changes.queue(poolKey(spec.id, step.doneIf!.activity));
+    }
+    return true;
+  }
+
+  const next = afterAttempt(step.retry, attempt.number, result.outcome, changes.now);
+  const error = result.error ?? result.outcome;
+  if (next.status === 'succeeded') {
+    await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'succeeded', error: null });
+    await changes.event(trx, spec.id, 'task.succeeded', who);
+    await releaseDependents(trx, spec, attempt.task_key, changes);
+    await finishRunIfDone(trx, spec.id, changes);
+  } else if (next.status === 'queued') {
+    await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
+    changes.delay(poolKey(spec.id, step.activity), next.notBefore);
+    await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });
+  } else {
+    await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'failed', error });
+    await changes.event(trx, spec.id, 'task.failed', { ...who, message: error });
+    await blockDependents(trx, spec.id, attempt.task_key, changes);
+    await finishRunIfDone(trx, spec.id, changes);
+  }
+  return true;
+}
+
+function setTask(trx: Db, runId: string, key: string, values: {
+  active_attempt: null; status?: string; pool?: string; not_before?: number; error?: string | null;
+}) {
+  return trx.updateTable('tasks').set(values).where('run_id', '=', runId).where('key', '=', key).execute();
+}

@@ -1,0 +1,52 @@
+import { workersToStart } from '../../engine/provisioning.ts';
+import { waitingName } from '../../engine/worker-name.ts';
+import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import type { RunSpec } from '../run-specs.ts';
+
+export interface WorkerToStart {
+  workerId: string;
+  activity: string;
+  registrationToken: string;
+}
+
+/**
+ * Decides how many workers the pool needs now and records each one (state `starting`,
+ * with its registration token) BEFORE any provider call, so a crash in between leaves a
+ * row to reconcile instead of an unknown machine.
+ */
+export async function provisionPool(trx: Db, spec: RunSpec, activity: string, changes: Changes): Promise<WorkerToStart[]> {
+  const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
+  if (run.status !== 'running' || spec.options.noProvision) return [];
+  const queued = await trx.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('run_id', '=', spec.id).where('pool', '=', activity)
+    .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null)
+    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
+    .executeTakeFirstOrThrow();
+  if (Number(queued.n) === 0) return [];
+  const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('run_id', '=', spec.id).where('activity', '=', activity)
+    .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
+  const count = (state: string) => Number(states.find((s) => s.state === state)?.n ?? 0);
+  const n = workersToStart({
+    maxWorkers: spec.pipeline.activities[activity]!.maxWorkers,
+    queued: Number(queued.n),
+    starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining'),
+  });
+  const started: WorkerToStart[] = [];
+  for (let i = 0; i < n; i++) {
+    const workerId = newId('w');
+    const registrationToken = newSecret();
+    const name = waitingName(0, null, activity);
+    await trx.insertInto('workers').values({
+      id: workerId, run_id: spec.id, activity, provider: spec.pipeline.activities[activity]!.provider, name,
+      state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
+      credential_hash: null, machine: null, error: null, created_at: changes.now,
+      registered_at: null, last_seen_at: null, stopped_at: null,
+    }).execute();
+    await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
+    started.push({ workerId, activity, registrationToken });
+  }
+  return started;
+}

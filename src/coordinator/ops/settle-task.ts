@@ -1,0 +1,87 @@
+import { sql } from 'kysely';
+import { openTaskStatuses, runStatusOf, whenReady } from '../../engine/task-state.ts';
+import type { TaskStatus } from '../../engine/report.ts';
+import type { Db } from '../../store/store.ts';
+import type { Changes } from '../changes.ts';
+import { poolKey } from '../pool-signals.ts';
+import type { RunSpec } from '../run-specs.ts';
+
+function dependentsOf(trx: Db, runId: string, keys: string[]) {
+  return trx.selectFrom('task_needs').select('key')
+    .where('run_id', '=', runId).where('needs_key', 'in', keys);
+}
+
+/** A task ended succeeded or skipped: the tasks waiting on it may now be ready. */
+export async function releaseDependents(trx: Db, spec: RunSpec, key: string, changes: Changes): Promise<void> {
+  const waiting = trx.updateTable('tasks')
+    .set({ pending_needs: sql`pending_needs - 1` })
+    .where('run_id', '=', spec.id).where('status', '=', 'waiting')
+    .where('key', 'in', dependentsOf(trx, spec.id, [key]));
+  const released = await waiting.executeTakeFirst();
+  if (Number(released.numUpdatedRows) === 0) return;
+  const ready = await trx.selectFrom('tasks').select(['key', 'step'])
+    .where('run_id', '=', spec.id).where('status', '=', 'waiting').where('pending_needs', '=', 0)
+    .where('key', 'in', dependentsOf(trx, spec.id, [key]))
+    .execute();
+  await markReady(trx, spec, ready, changes);
+}
+
+/** Moves tasks that need nothing more to their check or their queue. */
+export async function markReady(trx: Db, spec: RunSpec, tasks: { key: string; step: string }[], changes: Changes): Promise<void> {
+  for (const task of tasks) {
+    const step = spec.pipeline.steps[task.step]!;
+    const next = whenReady(step, spec.selection);
+    await trx.updateTable('tasks').set({ status: next.status, pool: next.pool })
+      .where('run_id', '=', spec.id).where('key', '=', task.key).execute();
+    changes.queue(poolKey(spec.id, next.pool));
+    await changes.event(trx, spec.id, next.status === 'checking' ? 'task.checking' : 'task.queued', { task: task.key });
+  }
+}
+
+/** A task failed for good: everything that needs it, directly or not, is blocked. */
+export async function blockDependents(trx: Db, runId: string, key: string, changes: Changes): Promise<void> {
+  let frontier = [key];
+  while (frontier.length > 0) {
+    const blocked = await trx.selectFrom('tasks').select('key')
+      .where('run_id', '=', runId).where('status', '=', 'waiting')
+      .where('key', 'in', dependentsOf(trx, runId, frontier))
+      .execute();
+    if (blocked.length === 0) return;
+    const cause = frontier.length === 1 ? frontier[0] : `${frontier.length} tasks`;
+    await trx.updateTable('tasks').set({ status: 'blocked', error: `needs ${cause}, which did not succeed` })
+      .where('run_id', '=', runId).where('key', 'in', blocked.map((t) => t.key)).execute();
+    for (const task of blocked) {
+      await changes.event(trx, runId, 'task.blocked', { task: task.key, message: `needs ${cause}, which did not succeed` });
+    }
+    frontier = blocked.map((t) => t.key);
+  }
+}
+
+/** Ends the run once no task is open. */
+export async function finishRunIfDone(trx: Db, runId: string, changes: Changes): Promise<void> {
+  const open = await trx.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('run_id', '=', runId).where('status', 'in', openTaskStatuses as TaskStatus[])
+    .executeTakeFirstOrThrow();
+  if (Number(open.n) > 0) return;
+  const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('run_id', '=', runId).groupBy('status').execute();
+  const counts = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Partial<Record<TaskStatus, number>>;
+  const status = runStatusOf(counts, false);
+  const updated = await trx.updateTable('runs').set({ status, finished_at: changes.now })
+    .where('id', '=', runId).where('status', '=', 'running').executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return;
+  changes.finishedRuns.add(runId);
+  const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ');
+  await changes.event(trx, runId, 'run.finished', { message: `${status}: ${summary}` });
+  await drainWorkersOfRun(trx, runId, changes);
+}
+
+/** Every worker of a finished run is told to stop at its next request. */
+export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes): Promise<void> {
+  const workers = await trx.selectFrom('workers').select(['id', 'activity'])
+    .where('run_id', '=', runId).where('state', 'in', ['starting', 'idle', 'busy']).execute();
+  if (workers.length === 0) return;
+  await trx.updateTable('workers').set({ state: 'draining' })
+    .where('id', 'in', workers.map((w) => w.id)).execute();
+  for (const worker of workers) changes.drained.add(poolKey(runId, worker.activity));
+}

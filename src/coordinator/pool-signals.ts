@@ -1,0 +1,38 @@
+/**
+ * Long-polling claims wait here for work in their pool. A wake for n new tasks wakes at
+ * most n waiters, so one queued task does not send every idle worker to the store.
+ */
+export class PoolSignals {
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  wait(pool: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(pool) ?? new Set();
+      this.#waiters.set(pool, waiters);
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#waiters.get(pool) === waiters) this.#waiters.delete(pool);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+    });
+  }
+
+  wake(pool: string, count = Infinity): void {
+    const waiters = this.#waiters.get(pool);
+    if (!waiters) return;
+    for (const done of [...waiters].slice(0, count)) done();
+  }
+
+  waiting(pool: string): number {
+    return this.#waiters.get(pool)?.size ?? 0;
+  }
+}
+
+export function poolKey(runId: string, activity: string): string {
+  return `${runId}/${activity}`;
+}

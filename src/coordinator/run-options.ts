@@ -1,0 +1,9 @@
+/** How a run was asked to execute, beyond its pipeline and selection. */
+export interface RunOptions {
+  /** Replace every script by one that prints what would have run. */
+  fakeWorkers: boolean;
+  /** Start no worker: the user starts them by hand. */
+  noProvision: boolean;
+}
+
+export const defaultRunOptions: RunOptions = { fakeWorkers: false, noProvision: false };

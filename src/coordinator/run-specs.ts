@@ -1,0 +1,37 @@
+import type { Pipeline, Selection } from '../pipeline/types.ts';
+import type { Db } from '../store/store.ts';
+import type { RunOptions } from './run-options.ts';
+
+export interface RunSpec {
+  id: string;
+  pipeline: Pipeline;
+  selection: Selection;
+  options: RunOptions;
+  sourceDigest: string | null;
+}
+
+/** Parsed run specs by id: the dispatch path reads them on every claim. Immutable once written. */
+export class RunSpecs {
+  readonly #cache = new Map<string, RunSpec>();
+
+  remember(spec: RunSpec): void {
+    this.#cache.set(spec.id, spec);
+  }
+
+  async get(db: Db, runId: string): Promise<RunSpec> {
+    const cached = this.#cache.get(runId);
+    if (cached) return cached;
+    const row = await db.selectFrom('runs')
+      .select(['id', 'spec', 'selection', 'options', 'source_digest'])
+      .where('id', '=', runId).executeTakeFirstOrThrow();
+    const spec: RunSpec = {
+      id: row.id,
+      pipeline: JSON.parse(row.spec) as Pipeline,
+      selection: JSON.parse(row.selection) as Selection,
+      options: JSON.parse(row.options) as RunOptions,
+      sourceDigest: row.source_digest,
+    };
+    this.#cache.set(runId, spec);
+    return spec;
+  }
+}

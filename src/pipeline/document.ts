@@ -1,0 +1,45 @@
+/**
+ * Mistakes in the YAML document itself, found before it becomes data: duplicate keys
+ * (checked here in linear time; the yaml library's check is quadratic in a mapping's size)
+ * and aliases that name no anchor, contain themselves, or expand too much.
+ */
+import { isScalar, visit, type Document } from 'yaml';
+import type { Anchors } from './anchors.ts';
+import type { Diagnostics } from './diagnostics.ts';
+import { MAX_EXPANDED_NODES } from './limits.ts';
+import { START, type Locator } from './positions.ts';
+
+export function checkDuplicateKeys(doc: Document, report: Diagnostics, locator: Locator): void {
+  visit(doc, {
+    Map: (_, map) => {
+      const seen = new Set<string>();
+      for (const { key } of map.items) {
+        if (!isScalar(key) || key.source === '<<') continue;
+        const name = String(key.value);
+        if (seen.has(name) && key.range) report.at(locator.offset(key.range[0]), `duplicate key '${name}'`);
+        seen.add(name);
+      }
+    },
+  });
+}
+
+/** False when the document cannot safely become data. */
+export function checkAliases(doc: Document, anchors: Anchors, report: Diagnostics, locator: Locator): boolean {
+  const at = (node: { range?: readonly number[] | null } | undefined) =>
+    node?.range ? locator.offset(node.range[0]!) : START;
+  const aliases = anchors.aliases;
+  const unresolved = aliases.filter((alias) => !anchors.resolve(alias));
+  for (const alias of unresolved) report.at(at(alias), `alias *${alias.source} has no anchor &${alias.source} before it`);
+  if (unresolved.length > 0) return false;
+  if (aliases.length === 0 || !doc.contents) return true;
+  const size = anchors.expandedSize(doc.contents);
+  if (typeof size !== 'number') {
+    report.at(at(size.circular), `alias *${size.circular.source} lies inside its own anchor`);
+    return false;
+  }
+  if (size > MAX_EXPANDED_NODES) {
+    report.at(at(aliases[0]), `aliases expand the file to more than ${MAX_EXPANDED_NODES.toLocaleString('en-US')} values`);
+    return false;
+  }
+  return true;
+}

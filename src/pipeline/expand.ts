@@ -1,0 +1,118 @@
+/** A pipeline's tasks: each step at each combination of its axes, and what each waits for. */
+import { MAX_TASKS } from './limits.ts';
+import type { Pipeline, Selection, Step, TaskSpec } from './types.ts';
+
+/** A manual selection that names unknown steps or axes, or selects nothing. */
+export class SelectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SelectionError';
+  }
+}
+
+/**
+ * Tasks in step order, then combination order (the first axis of `over` slowest). A task
+ * needs the tasks of each needed step that agree with it on the axes both fan out over;
+ * needed steps outside the selection count as done.
+ */
+export function expandTasks(pipeline: Pipeline, selection: Selection = {}): TaskSpec[] {
+  const steps = selectSteps(pipeline, selection.only);
+  const values = selectValues(pipeline, selection.set);
+  const total = steps.reduce((n, step) => n + step.over.reduce((m, axis) => m * (values.get(axis)?.length ?? 0), 1), 0);
+  if (total > MAX_TASKS) {
+    throw new SelectionError(`the selection expands to ${total} tasks; at most ${MAX_TASKS} are allowed`);
+  }
+
+  const tasksOf = new Map<string, TaskSpec[]>();
+  for (const step of steps) {
+    tasksOf.set(
+      step.name,
+      combinations(step, values).map((matrix) => ({ key: taskKey(step, matrix), step: step.name, matrix, needs: [] })),
+    );
+  }
+  for (const step of steps) {
+    for (const need of step.needs) {
+      const needed = tasksOf.get(need);
+      if (needed) link(tasksOf.get(step.name)!, step, needed, pipeline.steps[need]!);
+    }
+  }
+  return steps.flatMap((step) => tasksOf.get(step.name)!);
+}
+
+function taskKey(step: Step, matrix: Record<string, string>): string {
+  if (step.over.length === 0) return step.name;
+  return `${step.name}[${step.over.map((axis) => `${axis}=${matrix[axis]}`).join(',')}]`;
+}
+
+function selectSteps(pipeline: Pipeline, only: string[] | undefined): Step[] {
+  const all = Object.values(pipeline.steps);
+  if (only === undefined) return all;
+  if (only.length === 0) throw new SelectionError('no steps selected');
+  const unknown = only.filter((name) => !Object.hasOwn(pipeline.steps, name));
+  if (unknown.length > 0) {
+    const names = unknown.map((name) => `'${name}'`).join(', ');
+    throw new SelectionError(`unknown step${unknown.length > 1 ? 's' : ''} ${names}; steps are: ${Object.keys(pipeline.steps).join(', ')}`);
+  }
+  const chosen = new Set(only);
+  return all.filter((step) => chosen.has(step.name));
+}
+
+/** Each axis's values: the matrix's, or the selection's, which may name values the matrix lacks. */
+function selectValues(pipeline: Pipeline, set: Record<string, string[]> | undefined): Map<string, string[]> {
+  const values = new Map(Object.entries(pipeline.matrix));
+  for (const [axis, chosen] of Object.entries(set ?? {})) {
+    if (!values.has(axis)) {
+      throw new SelectionError(`unknown axis '${axis}'; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
+    }
+    if (chosen.length === 0) throw new SelectionError(`no values selected for axis '${axis}'`);
+    values.set(axis, [...new Set(chosen)]);
+  }
+  return values;
+}
+
+/** Every combination of the step's axes not matched by an exclude entry, last axis fastest. */
+function combinations(step: Step, values: Map<string, string[]>): Record<string, string>[] {
+  const axes = step.over.map((axis) => values.get(axis) ?? []);
+  const excluded = compileExcludes(step, axes);
+  const out: Record<string, string>[] = [];
+  if (axes.some((list) => list.length === 0)) return out;
+  const at = axes.map(() => 0);
+  for (;;) {
+    if (!excluded.some((entry) => entry.every(([axis, index]) => at[axis] === index))) {
+      out.push(Object.fromEntries(step.over.map((axis, i) => [axis, axes[i]![at[i]!]!])));
+    }
+    let i = at.length - 1;
+    while (i >= 0 && ++at[i]! === axes[i]!.length) at[i--] = 0;
+    if (i < 0) return out;
+  }
+}
+
+/**
+ * Exclude entries as (axis position, value index) pairs. An entry naming a value not
+ * selected (or an axis the step does not fan over) matches nothing and is dropped.
+ */
+function compileExcludes(step: Step, axes: string[][]): [number, number][][] {
+  return step.exclude.flatMap((entry) => {
+    const pairs = Object.entries(entry).map(([axis, value]): [number, number] => {
+      const position = step.over.indexOf(axis);
+      return [position, position < 0 ? -1 : axes[position]!.indexOf(value)];
+    });
+    return pairs.some(([, index]) => index < 0) ? [] : [pairs];
+  });
+}
+
+/** Adds to each task the needed tasks that agree with it on the shared axes. */
+function link(tasks: TaskSpec[], step: Step, needed: TaskSpec[], neededStep: Step): void {
+  const shared = step.over.filter((axis) => neededStep.over.includes(axis));
+  const signature = (matrix: Record<string, string>) => JSON.stringify(shared.map((axis) => matrix[axis]));
+  const index = new Map<string, string[]>();
+  for (const task of needed) {
+    const key = signature(task.matrix);
+    const keys = index.get(key);
+    if (keys) keys.push(task.key);
+    else index.set(key, [task.key]);
+  }
+  for (const task of tasks) {
+    for (const key of index.get(signature(task.matrix)) ?? []) task.needs.push(key);
+  }
+}

@@ -1,0 +1,78 @@
+/** Reading a pipeline file: YAML, then its shape, then everything that refers across it. */
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { Anchors } from './anchors.ts';
+import { assemble } from './assemble.ts';
+import { checkPipeline } from './checks.ts';
+import { checkAliases, checkDuplicateKeys } from './document.ts';
+import { Diagnostics } from './diagnostics.ts';
+import { PipelineError } from './errors.ts';
+import { reportIssues } from './issues.ts';
+import { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from './limits.ts';
+import { Locator, START } from './positions.ts';
+import { pipelineSchema } from './schema.ts';
+import type { Pipeline } from './types.ts';
+
+const TOO_LARGE = `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`;
+
+/** Reads and checks `file`; throws PipelineError listing every mistake found. */
+export function loadPipeline(file: string): Pipeline {
+  let text: string;
+  try {
+    const stats = statSync(file);
+    if (!stats.isFile()) throw new Error('not a regular file');
+    if (stats.size > MAX_FILE_BYTES) throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof PipelineError) throw error;
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new PipelineError([{ file, ...START, message: `cannot read the pipeline file: ${reason}` }]);
+  }
+  return parsePipeline(text, file, path.dirname(path.resolve(file)));
+}
+
+/**
+ * Checks pipeline `text`. `file` names it in messages and, resolved against the working
+ * directory, becomes Pipeline.file; script files are looked up in `sourceDir`.
+ */
+export function parsePipeline(text: string, file: string, sourceDir: string): Pipeline {
+  if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
+    throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: false });
+  const anchors = new Anchors(doc);
+  const locator = new Locator(doc, lines, anchors);
+  const report = new Diagnostics(file, locator);
+  for (const problem of [...doc.errors, ...doc.warnings]) {
+    const message = problem.code === 'RESOURCE_EXHAUSTION' ? 'the YAML nests too deeply' : problem.message;
+    report.at(locator.offset(problem.pos[0]), message);
+  }
+  if (doc.errors.length > 0) report.throwIfAny();
+  checkDuplicateKeys(doc, report, locator);
+  if (!checkAliases(doc, anchors, report, locator)) report.throwIfAny();
+
+  const data = toData(doc, anchors, report, locator);
+  report.throwIfAny();
+  const shape = pipelineSchema.safeParse(data);
+  if (!shape.success) reportIssues(shape.error.issues, pipelineSchema, data, report, locator);
+  const absoluteSourceDir = path.resolve(sourceDir);
+  checkPipeline(data, report, absoluteSourceDir);
+  report.throwIfAny();
+  return assemble(shape.data!, path.resolve(file), absoluteSourceDir, locator);
+}
+
+/** Plain data from `doc`, which checkAliases found free of alias trouble but for their count. */
+function toData(doc: Document, anchors: Anchors, report: Diagnostics, locator: Locator): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    const alias = error instanceof ReferenceError ? anchors.aliases[0] : undefined;
+    report.at(
+      alias?.range ? locator.offset(alias.range[0]) : START,
+      alias ? `aliases are used too often (more than ${MAX_ALIAS_COUNT} times, counting nested ones)` : `cannot read the YAML: ${(error as Error).message}`,
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,121 @@
+import type { Kysely } from 'kysely';
+
+/**
+ * Forward-only migrations, applied in order at open. Each is one transaction; the
+ * version reached is kept in schema_version.
+ */
+const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
+  async (db) => {
+    await db.schema.createTable('runs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('pipeline', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('spec', 'text', (c) => c.notNull())
+      .addColumn('selection', 'text', (c) => c.notNull())
+      .addColumn('options', 'text', (c) => c.notNull())
+      .addColumn('source_dir', 'text', (c) => c.notNull())
+      .addColumn('source_digest', 'text')
+      .addColumn('join_token_hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('finished_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('runs_created').on('runs').columns(['created_at']).execute();
+
+    await db.schema.createTable('tasks')
+      .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id'))
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('step', 'text', (c) => c.notNull())
+      .addColumn('matrix', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('pool', 'text', (c) => c.notNull())
+      .addColumn('pending_needs', 'integer', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('checks', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('active_attempt', 'text')
+      .addColumn('not_before', 'bigint')
+      .addColumn('error', 'text')
+      .addPrimaryKeyConstraint('tasks_pk', ['run_id', 'key'])
+      .execute();
+    await db.schema.createIndex('tasks_queue').on('tasks').columns(['run_id', 'pool', 'status', 'seq']).execute();
+    await db.schema.createIndex('tasks_status').on('tasks').columns(['run_id', 'status']).execute();
+
+    await db.schema.createTable('task_needs')
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('needs_key', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('task_needs_pk', ['run_id', 'needs_key', 'key'])
+      .execute();
+
+    await db.schema.createTable('attempts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('task_key', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('number', 'integer', (c) => c.notNull())
+      .addColumn('worker_id', 'text', (c) => c.notNull())
+      .addColumn('outcome', 'text')
+      .addColumn('exit_code', 'integer')
+      .addColumn('error', 'text')
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('finished_at', 'bigint')
+      .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('attempts_task').on('attempts').columns(['run_id', 'task_key']).execute();
+    await db.schema.createIndex('attempts_worker').on('attempts').columns(['worker_id']).execute();
+
+    await db.schema.createTable('workers')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('activity', 'text', (c) => c.notNull())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('tasks_done', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('last_task', 'text')
+      .addColumn('registration_hash', 'text')
+      .addColumn('credential_hash', 'text')
+      .addColumn('machine', 'text')
+      .addColumn('error', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('registered_at', 'bigint')
+      .addColumn('last_seen_at', 'bigint')
+      .addColumn('stopped_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('workers_pool').on('workers').columns(['run_id', 'activity', 'state']).execute();
+    await db.schema.createIndex('workers_state').on('workers').columns(['state']).execute();
+    await db.schema.createIndex('workers_credential').on('workers').columns(['credential_hash']).execute();
+    await db.schema.createIndex('workers_registration').on('workers').columns(['registration_hash']).execute();
+
+    await db.schema.createTable('events')
+      .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('task_key', 'text')
+      .addColumn('worker_id', 'text')
+      .addColumn('worker_name', 'text')
+      .addColumn('attempt', 'integer')
+      .addColumn('message', 'text')
+      .execute();
+    await db.schema.createIndex('events_run').on('events').columns(['run_id', 'seq']).execute();
+  },
+];
+
+export async function migrate(db: Kysely<any>): Promise<void> {
+  await db.schema.createTable('schema_version').ifNotExists()
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .execute();
+  const row = await db.selectFrom('schema_version').select('version').executeTakeFirst();
+  let version: number = row?.version ?? 0;
+  if (!row) await db.insertInto('schema_version').values({ version: 0 }).execute();
+  if (version > migrations.length) {
+    throw new Error(`the store is at schema version ${version}, newer than this Slipway knows (${migrations.length}); upgrade Slipway`);
+  }
+  for (; version < migrations.length; version++) {
+    await db.transaction().execute(async (trx) => {
+      await migrations[version]!(trx);
+      await trx.updateTable('schema_version').set({ version: version + 1 }).execute();
+    });
+  }
+}

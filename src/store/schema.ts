@@ -1,0 +1,102 @@
+/** The tables of the store, as Kysely sees them. Times are epoch milliseconds. */
+import type { Generated } from 'kysely';
+
+export interface RunsTable {
+  id: string;
+  pipeline: string;
+  status: string;
+  /** JSON of the validated Pipeline, so a restarted coordinator can carry on. */
+  spec: string;
+  /** JSON of the Selection (manual mode) the run was started with. */
+  selection: string;
+  /** JSON of RunOptions. */
+  options: string;
+  source_dir: string;
+  source_digest: string | null;
+  /** sha256 of the run's join token: lets hand-started workers register. */
+  join_token_hash: string;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export interface TasksTable {
+  run_id: string;
+  key: string;
+  /** Position in the expansion: the report's order and the queue's. */
+  seq: number;
+  step: string;
+  matrix: string;
+  status: string;
+  /** The activity whose workers may claim it now: the check's while checking. */
+  pool: string;
+  pending_needs: number;
+  attempts: number;
+  checks: number;
+  /** The attempt in flight, if any. */
+  active_attempt: string | null;
+  /** A retry waits until then. */
+  not_before: number | null;
+  error: string | null;
+}
+
+export interface TaskNeedsTable {
+  run_id: string;
+  key: string;
+  needs_key: string;
+}
+
+export interface AttemptsTable {
+  id: string;
+  run_id: string;
+  task_key: string;
+  kind: 'run' | 'check';
+  number: number;
+  worker_id: string;
+  outcome: string | null;
+  exit_code: number | null;
+  error: string | null;
+  started_at: number;
+  finished_at: number | null;
+  heartbeat_at: number;
+}
+
+export interface WorkersTable {
+  id: string;
+  run_id: string;
+  activity: string;
+  provider: string;
+  name: string;
+  state: string;
+  tasks_done: number;
+  last_task: string | null;
+  registration_hash: string | null;
+  credential_hash: string | null;
+  /** JSON of the provider's handle on the machine (a pid, an instance id). */
+  machine: string | null;
+  error: string | null;
+  created_at: number;
+  registered_at: number | null;
+  last_seen_at: number | null;
+  stopped_at: number | null;
+}
+
+export interface EventsTable {
+  seq: Generated<number>;
+  at: number;
+  run_id: string;
+  kind: string;
+  task_key: string | null;
+  worker_id: string | null;
+  worker_name: string | null;
+  attempt: number | null;
+  message: string | null;
+}
+
+export interface Database {
+  runs: RunsTable;
+  tasks: TasksTable;
+  task_needs: TaskNeedsTable;
+  attempts: AttemptsTable;
+  workers: WorkersTable;
+  events: EventsTable;
+}

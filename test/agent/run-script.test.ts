@@ -1,0 +1,180 @@
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/agent/process-tree.ts';
+import { runScript, type ScriptRun } from '../../src/agent/run-script.ts';
+import { namedPids, Started, until } from './helpers.ts';
+
+const started = new Started();
+const dirs: string[] = [];
+
+afterEach(async () => {
+  started.killAll();
+  delete process.env.SLIPWAY_SECRET_TEST;
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-run-script-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/**
+ * Runs an inline script with short timeouts; collects its output and the "<name> <pid>"
+ * lines it prints (registered for cleanup as soon as they appear).
+ */
+async function run(text: string, options: Partial<ScriptRun> = {}) {
+  const chunks: string[] = [];
+  const result = await runScript({
+    script: { kind: 'inline', text },
+    cwd: tmpdir(),
+    env: {},
+    timeoutMs: 10_000,
+    killGraceMs: 200,
+    ...options,
+    onOutput: (chunk) => {
+      chunks.push(chunk);
+      started.add(...Object.values(namedPids(chunks.join(''))));
+      options.onOutput?.(chunk);
+    },
+  });
+  const output = chunks.join('');
+  return { result, output, chunks, pids: namedPids(output) };
+}
+
+/**
+ * Starts processes in every way a script can: in its group, escaped with setsid,
+ * double-forked (re-parented at once), and a grandchild under a nested bash that stays
+ * alive. Every pid is printed before the script goes on.
+ */
+const SPREAD = `
+sleep 1000 & echo "child $!"
+setsid sleep 1000 & echo "escaped $!"
+(setsid sleep 1000 & echo "daemon $!")
+exec 3< <(bash -c 'sleep 1000 & echo "grandchild $!"; wait')
+read -r line <&3; echo "$line"
+echo "main $$"
+`;
+const SPREAD_NAMES = ['child', 'daemon', 'escaped', 'grandchild', 'main'];
+
+describe('runScript', () => {
+  it('succeeds and captures stdout and stderr interleaved in order', async () => {
+    const { result, output } = await run('echo one; echo two >&2; echo three');
+    expect(output).toBe('one\ntwo\nthree\n');
+    expect(result).toMatchObject({ outcome: 'succeeded', exitCode: 0, signal: null, error: null });
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('fails with the exit code', async () => {
+    const { result, output } = await run('echo before; exit 3; echo after');
+    expect(output).toBe('before\n');
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 3, signal: null, error: 'exit code 3' });
+  });
+
+  it.each([
+    ['a failing command', 'false; echo after'],
+    ['a failing command in the middle of a pipe', 'echo data | false | cat; echo after'],
+  ])('stops at %s (-eo pipefail)', async (_, text) => {
+    const { result, output } = await run(text);
+    expect(output).not.toContain('after');
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 1, error: 'exit code 1' });
+  });
+
+  it('reports a script killed by a signal', async () => {
+    const { result } = await run('kill -USR1 $$');
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGUSR1', error: 'killed by SIGUSR1' });
+  });
+
+  it("passes the given env over a minimal base, not the agent's own", async () => {
+    process.env.SLIPWAY_SECRET_TEST = 'hunter2';
+    const { result, output } = await run(
+      [
+        'echo "greeting=$GREETING"',
+        'echo "secret=${SLIPWAY_SECRET_TEST-unset}"',
+        'echo "path=${PATH:+set} home=${HOME:+set}"',
+        'echo "stdin=$(readlink /proc/$$/fd/0)"',
+      ].join('\n'),
+      { env: { GREETING: 'hello "world" $HOME' } },
+    );
+    expect(result.outcome).toBe('succeeded');
+    expect(output).toBe('greeting=hello "world" $HOME\nsecret=unset\npath=set home=set\nstdin=/dev/null\n');
+  });
+
+  it('runs a file script relative to the working directory', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'scripts'));
+    await writeFile(join(dir, 'scripts', 'build.sh'), 'echo "pwd=$PWD"\nexit 4\n');
+    const { result, output } = await run('', { script: { kind: 'file', path: 'scripts/build.sh' }, cwd: dir });
+    expect(output).toBe(`pwd=${await realpath(dir)}\n`);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 4, error: 'exit code 4' });
+  });
+
+  it('fails when the file script is missing', async () => {
+    const { result, output } = await run('', { script: { kind: 'file', path: 'missing.sh' }, cwd: await tempDir() });
+    expect(output).toContain('missing.sh');
+    expect(result.outcome).toBe('failed');
+    expect(result.exitCode).toBeGreaterThan(0);
+  });
+
+  it('fails when bash cannot start', async () => {
+    const { result } = await run('true', { cwd: join(tmpdir(), 'slipway-no-such-dir') });
+    expect(result.outcome).toBe('failed');
+    expect(result.exitCode).toBeNull();
+    expect(result.error).toMatch(/^could not start bash in .*slipway-no-such-dir: /);
+  });
+
+  it('times out and kills the script, its children and escaped descendants', async () => {
+    const { result, pids } = await run(`${SPREAD}\nwait`, { timeoutMs: 300 });
+    expect(Object.keys(pids).sort()).toEqual(SPREAD_NAMES);
+    expect(result).toMatchObject({ outcome: 'timed_out', exitCode: null, signal: 'SIGTERM', error: 'timed out after 300ms' });
+    expect(result.durationMs).toBeGreaterThanOrEqual(300);
+    for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('escalates to SIGKILL after the grace period when SIGTERM is ignored', async () => {
+    const { result, pids } = await run(`trap '' TERM\nsleep 1000 & echo "child $!"\necho "main $$"\nwait`, {
+      timeoutMs: 300,
+    });
+    expect(result).toMatchObject({ outcome: 'timed_out', signal: 'SIGKILL' });
+    expect(result.durationMs).toBeGreaterThanOrEqual(500);
+    expect(Object.keys(pids).sort()).toEqual(['child', 'main']);
+    for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('is cancelled by its abort signal, and the whole tree goes', async () => {
+    const abort = new AbortController();
+    let output = '';
+    const running = run(`${SPREAD}\nwait`, { signal: abort.signal, onOutput: (chunk) => (output += chunk) });
+    await until(() => 'main' in namedPids(output));
+    abort.abort();
+    const { result, pids } = await running;
+    expect(result).toMatchObject({ outcome: 'cancelled', error: 'cancelled' });
+    for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('does not start when already aborted', async () => {
+    const { result, output } = await run('echo ran', { signal: AbortSignal.abort() });
+    expect(output).toBe('');
+    expect(result).toMatchObject({ outcome: 'cancelled', exitCode: null, error: 'cancelled' });
+  });
+
+  it('kills background processes left behind after a normal exit', async () => {
+    const { result, pids } = await run(`${SPREAD}\necho done`);
+    expect(result).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+    expect(Object.keys(pids).sort()).toEqual(SPREAD_NAMES);
+    // They die on SIGTERM: nothing waited for the grace period, let alone the pipe they held.
+    expect(result.durationMs).toBeLessThan(2000);
+    for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('decodes a multi-byte character split across reads', async () => {
+    const { result, output, chunks } = await run(
+      String.raw`printf '\xc3'; sleep 0.1; printf '\xa9 \xf0\x9f'; sleep 0.1; printf '\x9a\x80\n'`,
+    );
+    expect(result.outcome).toBe('succeeded');
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(output).toBe('é 🚀\n');
+  });
+});

@@ -1,0 +1,224 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Coordinator, type WorkerIdentity } from '../../src/coordinator/coordinator.ts';
+import type { RunEvent } from '../../src/engine/events.ts';
+import { expandTasks } from '../../src/pipeline/expand.ts';
+import type { Pipeline, Step } from '../../src/pipeline/types.ts';
+import type { Provider, StartRequest } from '../../src/providers/provider.ts';
+import { runReport } from '../../src/store/run-report.ts';
+import { openSqliteStore, type Store } from '../../src/store/store.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
+import { pipelineOf } from '../helpers/pipelines.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+/** Records what the coordinator asks for; machines are the test's own calls to register. */
+class RecordingProvider implements Provider {
+  readonly name = 'local';
+  readonly starts: StartRequest[] = [];
+  readonly stops: unknown[] = [];
+  async start(request: StartRequest) {
+    this.starts.push(request);
+    return { pid: 0 };
+  }
+  async stop(machine: unknown) {
+    this.stops.push(machine);
+  }
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('scheduling through the worker protocol, with a manual clock', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: Store;
+  let clock: ManualClock;
+  let provider: RecordingProvider;
+  let coordinator: Coordinator;
+  let events: RunEvent[];
+
+  beforeEach(async () => {
+    dir = tempDir();
+    mkdirSync(`${dir.path}/source`);
+    writeFileSync(`${dir.path}/source/README`, 'source tree\n');
+    store = await openSqliteStore(':memory:');
+    clock = new ManualClock();
+    provider = new RecordingProvider();
+    coordinator = new Coordinator(store, clock, {
+      stateDir: dir.path, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
+      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
+    }, [provider]);
+    coordinator.start('http://127.0.0.1:1');
+    events = [];
+    coordinator.events.subscribe((e) => events.push(e));
+  });
+
+  afterEach(async () => {
+    await coordinator.close();
+    await store.close();
+    dir.remove();
+  });
+
+  async function start(pipeline: Pipeline, selection = {}) {
+    pipeline.sourceDir = `${dir.path}/source`;
+    const { runId } = await coordinator.createRun(pipeline, expandTasks(pipeline, selection), selection, { fakeWorkers: false, noProvision: false });
+    await settle();
+    return runId;
+  }
+
+  async function worker(index: number): Promise<WorkerIdentity> {
+    const registration = await coordinator.register(provider.starts[index]!.registrationToken);
+    if (registration.kind !== 'registered') throw new Error(`not registered: ${registration.kind}`);
+    return { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
+  }
+
+  async function claimTask(w: WorkerIdentity) {
+    const answer = await coordinator.claim(w, 0);
+    return answer.kind === 'attempt' ? answer.attempt : answer.kind;
+  }
+
+  async function statuses(runId: string) {
+    const report = await runReport(store.db, runId);
+    return Object.fromEntries(report.tasks.map((t) => [t.id, t.status]));
+  }
+
+  const matrix = { version: ['1', '2'] };
+  const buildAndTest: Partial<Step>[] = [
+    { name: 'build', over: ['version'] },
+    { name: 'test', over: ['version'], needs: ['build'] },
+  ];
+
+  it('queues tasks as their needs succeed and provisions one worker per queued task up to max_workers', async () => {
+    const runId = await start(pipelineOf(buildAndTest, { matrix, maxWorkers: 3 }));
+    expect(provider.starts).toHaveLength(2);
+    expect(await statuses(runId)).toEqual({
+      'build[version=1]': 'queued', 'build[version=2]': 'queued', 'test[version=1]': 'waiting', 'test[version=2]': 'waiting',
+    });
+    const w = await worker(0);
+    const first = await claimTask(w);
+    expect(first).toMatchObject({ task: 'build[version=1]', number: 1, kind: 'run' });
+    if (typeof first === 'string') throw new Error('no attempt');
+    expect(first.env).toMatchObject({ VERSION: '1', SLIPWAY_RUN: runId, SLIPWAY_TASK: 'build[version=1]', SLIPWAY_STEP: 'build', SLIPWAY_ATTEMPT: '1', SLIPWAY_WORKER: w.workerId });
+    await coordinator.finish(w, first.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    expect((await statuses(runId))['test[version=1]']).toBe('queued');
+    expect((await statuses(runId))['test[version=2]']).toBe('waiting');
+  });
+
+  it('retries a failed attempt only after its delay, then succeeds', async () => {
+    const runId = await start(pipelineOf([{ name: 'flaky' }]));
+    const w1 = await worker(0);
+    const attempt = await claimTask(w1);
+    if (typeof attempt === 'string') throw new Error('no attempt');
+    const finished = await coordinator.finish(w1, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
+    expect(finished).toMatchObject({ kind: 'recorded', stop: true });
+    expect(events.find((e) => e.kind === 'task.retrying')?.message).toBe('exit code 3; retrying in 1m00s');
+
+    await coordinator.stopped(w1, 'after a failed task');
+    await settle();
+    expect(provider.starts).toHaveLength(1);
+    clock.advance(60_000);
+    await coordinator.healthCheck();
+    await settle();
+    expect(provider.starts).toHaveLength(2);
+    const w2 = await worker(1);
+    const second = await claimTask(w2);
+    expect(second).toMatchObject({ task: 'flaky', number: 2 });
+    if (typeof second === 'string') throw new Error('no attempt');
+    await coordinator.finish(w2, second.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    const report = await runReport(store.db, runId);
+    expect(report.run.status).toBe('succeeded');
+    expect(report.tasks[0]!.attempts.map((a) => [a.number, a.outcome, a.worker])).toEqual([[1, 'failed', w1.workerId], [2, 'succeeded', w2.workerId]]);
+  });
+
+  it('blocks the dependents of a task that failed for good; the other branch finishes; the run fails', async () => {
+    const runId = await start(pipelineOf(buildAndTest.map((s) => ({ ...s, retry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 } })), { matrix }));
+    const [w1, w2] = [await worker(0), await worker(1)];
+    const a1 = await claimTask(w1);
+    const a2 = await claimTask(w2);
+    if (typeof a1 === 'string' || typeof a2 === 'string') throw new Error('no attempt');
+    await coordinator.finish(w1, a1.id, { outcome: 'failed', exitCode: 2, error: 'exit code 2' });
+    await coordinator.finish(w2, a2.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    const a3 = await claimTask(w2);
+    if (typeof a3 === 'string') throw new Error('no attempt');
+    expect(a3.task).toBe('test[version=2]');
+    await coordinator.finish(w2, a3.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    const report = await runReport(store.db, runId);
+    expect(report.run.status).toBe('failed');
+    expect(Object.fromEntries(report.tasks.map((t) => [t.id, t.status]))).toEqual({
+      'build[version=1]': 'failed', 'build[version=2]': 'succeeded', 'test[version=1]': 'blocked', 'test[version=2]': 'succeeded',
+    });
+    expect(report.failures).toEqual([{ task: 'build[version=1]', step: 'build', matrix: { version: '1' }, worker: w1.workerId, error: 'exit code 2' }]);
+  });
+
+  it('runs done_if on the control activity and skips what is done', async () => {
+    const doneIf = { script: { kind: 'inline' as const, text: 'test -f out' }, activity: 'control' };
+    const runId = await start(pipelineOf([{ name: 'build', doneIf }, { name: 'ship', needs: ['build'] }]));
+    expect(provider.starts.map((s) => s.activity)).toEqual(['control']);
+    const checker = await worker(0);
+    const check = await claimTask(checker);
+    expect(check).toMatchObject({ kind: 'check', task: 'build' });
+    if (typeof check === 'string') throw new Error('no attempt');
+    await coordinator.finish(checker, check.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await settle();
+    expect(await statuses(runId)).toEqual({ build: 'skipped', ship: 'queued' });
+    expect(provider.starts.map((s) => s.activity)).toEqual(['control', 'builder']);
+  });
+
+  it('with --force ignores done_if; a check that says not done queues the task', async () => {
+    const doneIf = { script: { kind: 'inline' as const, text: 'false' }, activity: 'control' };
+    const forced = await start(pipelineOf([{ name: 'build', doneIf }]), { force: true });
+    expect(await statuses(forced)).toEqual({ build: 'queued' });
+    const runId = await start(pipelineOf([{ name: 'build', doneIf }]));
+    const checker = await worker(provider.starts.findIndex((s) => s.runId === runId));
+    const check = await claimTask(checker);
+    if (typeof check === 'string') throw new Error('no attempt');
+    await coordinator.finish(checker, check.id, { outcome: 'failed', exitCode: 1, error: 'exit code 1' });
+    expect(await statuses(runId)).toEqual({ build: 'queued' });
+    expect(await claimTask(checker)).toBe('none');
+  });
+
+  it('declares a silent worker lost after the heartbeat timeout and retries its attempt', async () => {
+    const runId = await start(pipelineOf([{ name: 'long' }]));
+    const w = await worker(0);
+    const attempt = await claimTask(w);
+    if (typeof attempt === 'string') throw new Error('no attempt');
+    clock.advance(30_000);
+    expect(await coordinator.heartbeat(w, attempt.id, 0)).toBe('ok');
+    clock.advance(59_000);
+    await coordinator.healthCheck();
+    expect((await statuses(runId)).long).toBe('running');
+    clock.advance(2_000);
+    await coordinator.healthCheck();
+    await settle();
+    const report = await runReport(store.db, runId);
+    expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'lost', error: 'worker lost: no heartbeat for 61s' });
+    expect(report.tasks[0]!.status).toBe('queued');
+    expect(events.some((e) => e.kind === 'worker.lost' && e.worker === w.workerId)).toBe(true);
+    expect(provider.stops).toEqual([{ pid: 0 }]);
+    expect(await coordinator.heartbeat(w, attempt.id, 0)).toBe('unknown');
+  });
+
+  it('cancels a run: the attempt in flight hears it on its heartbeat and the workers are drained', async () => {
+    const runId = await start(pipelineOf([{ name: 'a' }, { name: 'b', needs: ['a'] }]));
+    const w = await worker(0);
+    const attempt = await claimTask(w);
+    if (typeof attempt === 'string') throw new Error('no attempt');
+    const held = coordinator.heartbeat(w, attempt.id, 10_000);
+    expect(await coordinator.cancelRun(runId, 'by test')).toBe(true);
+    expect(await held).toBe('cancel');
+    await coordinator.finish(w, attempt.id, { outcome: 'cancelled', exitCode: null, error: 'cancelled' });
+    const report = await runReport(store.db, runId);
+    expect(report.run.status).toBe('cancelled');
+    expect(report.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
+    expect(await coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
+  });
+
+  it('gives a late report from a lost worker no say over the task', async () => {
+    const runId = await start(pipelineOf([{ name: 'a' }]));
+    const w = await worker(0);
+    const attempt = await claimTask(w);
+    if (typeof attempt === 'string') throw new Error('no attempt');
+    await coordinator.loseWorker(w.workerId, 'test');
+    const late = await coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    expect(late.kind).toBe('stale');
+    expect((await statuses(runId)).a).toBe('queued');
+  });
+});

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+
+let box: Sandbox;
+beforeEach(() => { box = new Sandbox(); });
+afterEach(() => box.cleanup());
+
+const longPipeline = `
+name: long
+matrix:
+  n: ["1", "2", "3"]
+activities:
+  builder: { max_workers: 2, cleanup: echo "cleaned up" }
+steps:
+  wait:
+    over: [n]
+    run: |
+      sleep 300 &
+      (setsid sleep 301 &)
+      echo "waiting $N"
+      sleep 302
+  after: { needs: [wait], run: echo never }
+`;
+
+describe('slipway run, controlled', () => {
+  it('cancels cleanly on Ctrl-C: tasks killed, workers stopped, run cancelled, exit 130, nothing left', async () => {
+    const file = box.write({ 'slipway.yml': longPipeline });
+    const child = box.spawn(['run', file]);
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    await waitFor(() => (stdout.match(/started/g) ?? []).length >= 2, 20_000, 'two tasks to start');
+    await waitFor(() => processesUnder(box.dir.path).filter((p) => p.cmdline.startsWith('sleep 30')).length >= 6, 10_000, 'the sleeps');
+    child.kill('SIGINT');
+    const result = await child.result;
+    expect(result.code).toBe(130);
+    expect(result.stdout).toContain('cancelling');
+    expect(processesUnder(box.dir.path)).toEqual([]);
+
+    const runId = result.stdout.match(/r-[0-9a-f]{8}/)![0];
+    const shown = await box.run(['show', runId, '--json']);
+    const report = JSON.parse(shown.stdout) as RunReport;
+    expect(report.run.status).toBe('cancelled');
+    expect(report.run.finished_at).not.toBeNull();
+    expect(new Set(report.tasks.map((t) => t.status))).toEqual(new Set(['cancelled']));
+    const attempts = report.tasks.flatMap((t) => t.attempts);
+    expect(attempts.length).toBe(2);
+    expect(attempts.every((a) => a.outcome === 'cancelled')).toBe(true);
+    const workerLogs = attempts.map((a) => readFileSync(`${box.state}/slipway/logs/${runId}/workers/${a.worker}.log`, 'utf8'));
+    for (const log of workerLogs) expect(log).toContain('cleaned up');
+  });
+
+  it('--fake-workers prints what would run and exercises scheduling at no cost', async () => {
+    const file = box.write({
+      'slipway.yml': longPipeline.replace('name: long', 'name: fake'),
+    });
+    const result = await box.run(['run', file, '--fake-workers', '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => t.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    const logs = await box.run(['logs', report.run.id, 'wait[n=1]']);
+    expect(logs.stdout).toContain('would run: sleep 300 & …');
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+
+  it('--no-provision starts no worker and prints the command that serves the run by hand', async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: manual
+activities:
+  builder: { idle_timeout: 2s }
+steps:
+  hello: { run: echo "hello from a hand-started worker" }
+`,
+    });
+    const child = box.spawn(['run', file, '--no-provision', '--json']);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    await waitFor(() => /SLIPWAY_TOKEN=\S+ slipway worker --server \S+ --activity builder/.test(stderr), 20_000, 'the worker command');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processesUnder(box.dir.path).filter((p) => p.cmdline.includes('agent/main.ts'))).toEqual([]);
+    const [, token, server] = stderr.match(/SLIPWAY_TOKEN=(\S+) slipway worker --server (\S+) --activity builder/)!;
+    const worker = box.spawn(['worker', '--server', server!, '--activity', 'builder'], { SLIPWAY_TOKEN: token! });
+    const result = await child.result;
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks[0]!.status).toBe('succeeded');
+    const workerResult = await worker.result;
+    expect(workerResult.code).toBe(0);
+    expect(workerResult.stderr).toContain('stopped: told to stop');
+    const logs = await box.run(['logs', report.run.id, 'hello']);
+    expect(logs.stdout).toContain('hello from a hand-started worker');
+  });
+
+  it('rejects a wrong join token plainly', async () => {
+    const file = box.write({ 'slipway.yml': 'name: manual\nactivities:\n  builder: {}\nsteps:\n  hello: { run: "true" }\n' });
+    const child = box.spawn(['run', file, '--no-provision']);
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    await waitFor(() => /--server (\S+)/.test(stdout), 20_000, 'the worker command');
+    const server = stdout.match(/--server (\S+)/)![1]!;
+    const worker = await box.run(['worker', '--server', server, '--activity', 'builder'], { SLIPWAY_TOKEN: 'not-the-token-at-all' });
+    expect(worker.code).toBe(1);
+    expect(worker.stderr).toContain('401');
+    child.kill('SIGINT');
+    expect((await child.result).code).toBe(130);
+  });
+});
+
+describe('slipway runs / show / logs', () => {
+  it('lists runs and reads a past run from the store', async () => {
+    const file = box.write({ 'slipway.yml': 'name: tiny\nactivities:\n  builder: {}\nsteps:\n  hello: { run: echo hi there }\n' });
+    const run = await box.run(['run', file, '--json']);
+    const report = JSON.parse(run.stdout) as RunReport;
+    const runs = JSON.parse((await box.run(['runs', '--json'])).stdout) as RunReport['run'][];
+    expect(runs[0]).toEqual(report.run);
+    const shown = JSON.parse((await box.run(['show', report.run.id.slice(0, 5), '--json'])).stdout) as RunReport;
+    expect(shown).toEqual(report);
+    expect((await box.run(['logs', report.run.id])).stdout).toContain('hi there');
+    const missing = await box.run(['show', 'r-ffffffff']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no run r-ffffffff');
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { heartbeatIntervalMs, isSilent } from '../../src/engine/liveness.ts';
+import { workersToStart } from '../../src/engine/provisioning.ts';
+import { afterAttempt, providerRetry, retryDelayMs } from '../../src/engine/retry.ts';
+import { afterCheck, runStatusOf, whenReady } from '../../src/engine/task-state.ts';
+import { activeName, waitingName } from '../../src/engine/worker-name.ts';
+import type { Step } from '../../src/pipeline/types.ts';
+
+const policy = { attempts: 3, delayMs: 60_000, backoff: 5, maxDelayMs: 30 * 60_000 };
+
+describe('retry', () => {
+  it('waits 1 minute then 5 minutes with the default policy', () => {
+    expect(retryDelayMs(policy, 2)).toBe(60_000);
+    expect(retryDelayMs(policy, 3)).toBe(300_000);
+  });
+
+  it('caps the delay at max_delay', () => {
+    expect(retryDelayMs({ ...policy, attempts: 10 }, 6)).toBe(30 * 60_000);
+  });
+
+  it('queues a failed attempt again with a not-before time from the injected clock', () => {
+    expect(afterAttempt(policy, 1, 'failed', 1_000)).toEqual({ status: 'queued', notBefore: 61_000, delayMs: 60_000 });
+    expect(afterAttempt(policy, 2, 'timed_out', 0)).toEqual({ status: 'queued', notBefore: 300_000, delayMs: 300_000 });
+    expect(afterAttempt(policy, 1, 'lost', 0).status).toBe('queued');
+  });
+
+  it('fails the task after its last attempt, and at once when cancelled', () => {
+    expect(afterAttempt(policy, 3, 'failed', 0)).toEqual({ status: 'failed' });
+    expect(afterAttempt(policy, 1, 'cancelled', 0)).toEqual({ status: 'failed' });
+    expect(afterAttempt(policy, 2, 'succeeded', 0)).toEqual({ status: 'succeeded' });
+  });
+
+  it('retries provider calls at 5, 10, 20, 40, 80 seconds', () => {
+    expect([2, 3, 4, 5, 6].map((n) => retryDelayMs(providerRetry, n))).toEqual([5_000, 10_000, 20_000, 40_000, 80_000]);
+    expect(providerRetry.attempts).toBe(6);
+  });
+});
+
+describe('provisioning', () => {
+  const pool = { maxWorkers: 4, queued: 0, starting: 0, idle: 0, busy: 0, draining: 0 };
+
+  it('starts one worker per queued task up to max_workers', () => {
+    expect(workersToStart({ ...pool, queued: 2 })).toBe(2);
+    expect(workersToStart({ ...pool, queued: 10 })).toBe(4);
+  });
+
+  it('counts idle and starting workers as already covering queued tasks', () => {
+    expect(workersToStart({ ...pool, queued: 3, idle: 1, starting: 1 })).toBe(1);
+    expect(workersToStart({ ...pool, queued: 1, starting: 1 })).toBe(0);
+  });
+
+  it('never goes above max_workers, draining workers included', () => {
+    expect(workersToStart({ ...pool, queued: 9, busy: 3, draining: 1 })).toBe(0);
+    expect(workersToStart({ ...pool, queued: 9, busy: 2 })).toBe(2);
+  });
+
+  it('starts nothing with nothing queued', () => {
+    expect(workersToStart(pool)).toBe(0);
+  });
+});
+
+describe('worker names', () => {
+  it('tells waiting and active apart, with the number of tasks', () => {
+    expect(waitingName(0, null, 'builder')).toBe('ww-0-builder');
+    expect(activeName(0, 'build[version=1]')).toBe('wa-1-build[version=1]');
+    expect(waitingName(1, 'build[version=1]', 'builder')).toBe('ww-1-build[version=1]');
+  });
+});
+
+describe('liveness', () => {
+  it('declares a worker lost only after the timeout', () => {
+    expect(isSilent(1000, 60_999, 60_000)).toBe(false);
+    expect(isSilent(1000, 61_001, 60_000)).toBe(true);
+  });
+
+  it('beats often enough that one late beat is not a loss', () => {
+    expect(heartbeatIntervalMs(60_000)).toBe(15_000);
+  });
+});
+
+describe('task state', () => {
+  const step: Step = {
+    name: 'build', activity: 'builder', over: [], needs: [], exclude: [], env: {}, timeoutMs: null, retry: policy,
+    run: { kind: 'inline', text: 'make' },
+  };
+  const checked: Step = { ...step, doneIf: { script: { kind: 'inline', text: 'test -f x' }, activity: 'control' } };
+
+  it('checks done_if on its activity first, unless forced', () => {
+    expect(whenReady(checked, {})).toEqual({ status: 'checking', pool: 'control' });
+    expect(whenReady(checked, { force: true })).toEqual({ status: 'queued', pool: 'builder' });
+    expect(whenReady(step, {})).toEqual({ status: 'queued', pool: 'builder' });
+  });
+
+  it('skips on exit 0, runs on any other exit, asks again when the check was lost', () => {
+    expect(afterCheck('succeeded', 1)).toEqual({ status: 'skipped' });
+    expect(afterCheck('failed', 1)).toEqual({ status: 'queued' });
+    expect(afterCheck('lost', 1)).toEqual({ status: 'checking' });
+    expect(afterCheck('lost', 3)).toEqual({ status: 'queued' });
+  });
+
+  it('ends a run failed if a task failed or was blocked, succeeded otherwise', () => {
+    expect(runStatusOf({ succeeded: 3, running: 1 }, false)).toBe('running');
+    expect(runStatusOf({ succeeded: 3, skipped: 2 }, false)).toBe('succeeded');
+    expect(runStatusOf({ succeeded: 3, failed: 1, blocked: 2 }, false)).toBe('failed');
+    expect(runStatusOf({ succeeded: 1, cancelled: 2 }, true)).toBe('cancelled');
+  });
+});

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp.ts';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(repoRoot, 'src/cli/main.ts');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A sandbox for CLI tests: its own state directory, a source tree, and the processes started in it. */
+export class Sandbox {
+  readonly dir = tempDir('slipway-e2e-');
+  readonly state = join(this.dir.path, 'state');
+  readonly source = join(this.dir.path, 'src');
+  readonly children = new Set<ChildProcess>();
+
+  /** Writes files of the source tree; a `slipway.yml` among them is the pipeline. */
+  write(files: Record<string, string>): string {
+    for (const [name, text] of Object.entries(files)) {
+      const path = join(this.source, name);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text, { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
+    }
+    return join(this.source, 'slipway.yml');
+  }
+
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { ...process.env, XDG_STATE_HOME: this.state, NO_COLOR: '1', SLIPWAY_COMMAND: 'slipway', ...extra };
+  }
+
+  spawn(args: string[], extra: NodeJS.ProcessEnv = {}): ChildProcess & { result: Promise<CliResult> } {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: this.dir.path, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const result = new Promise<CliResult>((resolve) => {
+      child.on('close', (code) => { this.children.delete(child); resolve({ code, stdout, stderr }); });
+    });
+    return Object.assign(child, { result });
+  }
+
+  run(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return this.spawn(args, extra).result;
+  }
+
+  /** Stops anything still running (by pid), then removes the sandbox. */
+  cleanup(): void {
+    for (const child of this.children) child.kill('SIGKILL');
+    this.dir.remove();
+  }
+}
