@@ -61,6 +61,7 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
     name: 'bench', file: join(sourceDir, 'slipway.yml'), sourceDir, matrix,
     activities: {
       warm: { name: 'warm', provider: 'local', maxWorkers: workers, idleTimeoutMs: 600_000 },
+      other: { name: 'other', provider: 'local', maxWorkers: 1, idleTimeoutMs: 600_000 },
       control: { name: 'control', provider: 'local', maxWorkers: 1, idleTimeoutMs: 1_000 },
     },
     steps: Object.fromEntries(steps.map((s) => [s.name!, {
@@ -69,8 +70,8 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
   };
 }
 
-/** Runs a pipeline on `count` warm agents; returns the wall time and when each task reached its worker. */
-async function dispatch(stateDir: string, p: Pipeline, count: number) {
+/** Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each task reached its worker. */
+async function dispatch(stateDir: string, p: Pipeline, pools: Record<string, number>) {
   const embedded = await startEmbedded({ stateDir, settings: { healthIntervalMs: 60_000 } });
   const queuedAt = new Map<string, number>();
   embedded.coordinator.events.subscribe((e) => {
@@ -78,23 +79,26 @@ async function dispatch(stateDir: string, p: Pipeline, count: number) {
   });
   const tasks = expandTasks(p);
   const { runId, joinToken } = await embedded.coordinator.createRun(p, tasks, {}, { fakeWorkers: false, noProvision: true });
+  const cpuBefore = process.cpuUsage();
   const agentsScript = fileURLToPath(new URL('./warm-agents.ts', import.meta.url));
-  const child = spawn(process.execPath, [agentsScript, embedded.listening.url, 'warm', String(count)], {
-    env: { ...process.env, SLIPWAY_TOKEN: joinToken }, stdio: ['ignore', 'pipe', 'inherit'],
+  const outputs = Object.entries(pools).map(([activity, count]) => {
+    const child = spawn(process.execPath, [agentsScript, embedded.listening.url, activity, String(count)], {
+      env: { ...process.env, SLIPWAY_TOKEN: joinToken }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    return new Promise<string>((resolve) => child.on('exit', () => resolve(output)));
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const status = await embedded.coordinator.waitForRun(runId);
+  const cpu = process.cpuUsage(cpuBefore);
   await embedded.coordinator.waitForWorkers(runId, 10_000);
-  await exited;
+  const started = Object.assign({}, ...(await Promise.all(outputs)).map((o) => JSON.parse(o) as Record<string, number>)) as Record<string, number>;
   const attempts = await embedded.store.db.selectFrom('attempts').select(['started_at', 'finished_at']).where('run_id', '=', runId).execute();
   await embedded.close();
   if (status !== 'succeeded') throw new Error(`bench run ended ${status}`);
-  const started = JSON.parse(output) as Record<string, number>;
   const first = Math.min(...attempts.map((a) => Number(a.started_at)));
   const last = Math.max(...attempts.map((a) => Number(a.finished_at)));
-  return { wallMs: last - first, started, queuedAt, tasks: tasks.length };
+  return { wallMs: last - first, started, queuedAt, tasks: tasks.length, coordinatorCpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks.length, sys: cpu.system / 1000 / tasks.length };
 }
 
 const dir = tempDir('slipway-bench-');
@@ -104,11 +108,14 @@ try {
   const roundTripMs = await httpRoundTripFloor();
 
   const wide = pipeline(dir.path, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
-  const throughput = await dispatch(join(dir.path, 'state-1'), wide, workers);
+  const throughput = await dispatch(join(dir.path, 'state-1'), wide, { warm: workers });
   const tasksPerSecond = throughput.tasks / (throughput.wallMs / 1000);
 
-  const chain = pipeline(dir.path, Array.from({ length: chainLength }, (_, i) => ({ name: `s${i}`, needs: i === 0 ? [] : [`s${i - 1}`] })), {});
-  const latency = await dispatch(join(dir.path, 'state-2'), chain, 1);
+  // Each link of the chain is on the other activity, so it is picked up by a worker waiting in a long poll.
+  const chain = pipeline(dir.path, Array.from({ length: chainLength }, (_, i) => ({
+    name: `s${i}`, needs: i === 0 ? [] : [`s${i - 1}`], activity: i % 2 === 0 ? 'warm' : 'other',
+  })), {});
+  const latency = await dispatch(join(dir.path, 'state-2'), chain, { warm: 1, other: 1 });
   const latencies = [...latency.queuedAt].map(([task, at]) => latency.started[task]! - at).sort((a, b) => a - b);
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
@@ -116,6 +123,7 @@ try {
   const result = {
     tasks_per_second: Math.round(tasksPerSecond),
     latency_ms: { p50: round(p50), p99: round(p99) },
+    coordinator_cpu_ms_per_task: round(throughput.coordinatorCpuMsPerTask),
     floors: { store_commit_ms: round(commitMs), http_round_trip_ms: round(roundTripMs) },
     ratios: { latency_p50_over_round_trip: round(p50 / roundTripMs, 2), task_time_over_commit: round((1000 / tasksPerSecond) / commitMs, 2) },
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
@@ -125,7 +133,8 @@ try {
   } else {
     process.stdout.write([
       `dispatch with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)`,
-      `enqueue-to-start latency (${latency.tasks}-task chain, 1 waiting worker): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
+      `enqueue-to-start latency (${latency.tasks}-task chain across 2 activities, workers waiting in long polls): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
+      `coordinator CPU per task: ${result.coordinator_cpu_ms_per_task} ms (system ${round(throughput.sys)} ms)`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms`,
       `ratios: latency p50 = ${result.ratios.latency_p50_over_round_trip} round trips; one task = ${result.ratios.task_time_over_commit} commits`,
       '',

@@ -8,6 +8,21 @@ import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
+const firstHeartbeatMs = 200;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 export interface Job {
   /** A name for the job's working directory: an attempt id, `init`, `cleanup`. */
@@ -114,63 +129,79 @@ export class Agent {
 
   async #serve(settings: WorkerSettings): Promise<string> {
     let idleSince = Date.now();
+    let next: { attempt: AttemptOrder; name: string } | undefined;
     for (;;) {
       if (this.#shutdown.signal.aborted) return 'asked to stop';
-      const idleLeft = settings.idle_timeout_ms - (Date.now() - idleSince);
-      if (idleLeft <= 0) return `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s`;
-      let claimed;
-      try {
-        claimed = await this.#client.claim(Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal);
-      } catch (error) {
-        if (this.#shutdown.signal.aborted) return 'asked to stop';
-        throw error;
+      if (!next) {
+        const idleLeft = settings.idle_timeout_ms - (Date.now() - idleSince);
+        if (idleLeft <= 0) return `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s`;
+        let claimed;
+        try {
+          claimed = await this.#client.claim(Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal);
+        } catch (error) {
+          if (this.#shutdown.signal.aborted) return 'asked to stop';
+          throw error;
+        }
+        if ('stop' in claimed) return `told to stop: ${claimed.stop}`;
+        if ('none' in claimed) continue;
+        next = claimed;
       }
-      if ('stop' in claimed) return `told to stop: ${claimed.stop}`;
-      if ('none' in claimed) continue;
-      this.#setName(claimed.name);
-      const result = await this.#attempt(claimed.attempt, settings);
-      const finished = await this.#client.finish(claimed.attempt.id, {
-        outcome: result.outcome, exit_code: result.exitCode, error: result.error,
-      });
+      const order = next.attempt;
+      this.#setName(next.name);
+      const { result, finished } = await this.#attempt(order, settings);
       if (finished.name) this.#setName(finished.name);
-      if (claimed.attempt.kind === 'run' && result.outcome !== 'succeeded') return `task ${claimed.attempt.task} ${result.outcome}`;
+      if (order.kind === 'run' && result.outcome !== 'succeeded') return `task ${order.task} ${result.outcome}`;
       if (finished.stop) return 'told to stop';
+      next = finished.next;
       idleSince = Date.now();
     }
   }
 
-  async #attempt(order: AttemptOrder, settings: WorkerSettings): Promise<ScriptResult> {
+  /** Runs one attempt with its heartbeat and output stream, and reports how it ended. */
+  async #attempt(order: AttemptOrder, settings: WorkerSettings) {
     const control = new AbortController();
+    const ended = new AbortController();
     this.#current = control;
     if (this.#shutdown.signal.aborted) control.abort();
     const output = new OutputBatcher({ flush: (text) => this.#client.output(order.id, text) });
-    const beating = this.#heartbeat(order.id, settings.heartbeat_interval_ms, control);
+    const beating = this.#heartbeat(order.id, settings.heartbeat_interval_ms, control, ended.signal);
+    let result: ScriptResult;
     try {
-      return await this.#options.executor.run({
+      result = await this.#options.executor.run({
         name: order.id, script: order.script, env: order.env, timeoutMs: order.timeout_ms,
         signal: control.signal, onOutput: (text) => output.push(text),
       });
     } finally {
       this.#current = undefined;
-      control.abort();
-      await beating;
+      ended.abort();
       await output.close().catch((error: Error) => this.#say(`output of ${order.id} not delivered: ${error.message}`));
     }
+    // Finishing releases the heartbeat the coordinator may be holding, so it is awaited after.
+    // A worker that will go on asks for its next attempt in the same call.
+    const goesOn = !this.#shutdown.signal.aborted && (result.outcome === 'succeeded' || (order.kind === 'check' && result.outcome === 'failed'));
+    const finished = await this.#client.finish(order.id, { outcome: result.outcome, exit_code: result.exitCode, error: result.error, claim_next: goesOn });
+    await beating;
+    return { result, finished };
   }
 
-  /** Long-polled heartbeats; the coordinator answers early to cancel the attempt. */
-  async #heartbeat(attemptId: string, intervalMs: number, control: AbortController): Promise<void> {
-    while (!control.signal.aborted) {
+  /**
+   * Heartbeats are long polls the coordinator answers early to cancel the attempt. The
+   * first waits a moment: a task that ends at once needs none, and no request is ever
+   * aborted (an aborted request costs its connection).
+   */
+  async #heartbeat(attemptId: string, intervalMs: number, control: AbortController, ended: AbortSignal): Promise<void> {
+    await sleep(Math.min(firstHeartbeatMs, intervalMs), ended);
+    while (!ended.aborted) {
       try {
-        const answer = await this.#client.heartbeat(attemptId, intervalMs, control.signal);
-        if (answer !== 'ok') {
+        const answer = await this.#client.heartbeat(attemptId, intervalMs);
+        if (answer !== 'ok' && !ended.aborted) {
           this.#say(answer === 'cancel' ? `attempt ${attemptId} cancelled` : `attempt ${attemptId} is no longer ours`);
           control.abort();
         }
       } catch (error) {
-        if (control.signal.aborted) return;
+        if (ended.aborted) return;
         this.#say(`heartbeat failed: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, intervalMs)));
+        await sleep(Math.min(1000, intervalMs), ended);
       }
     }
   }

@@ -1,5 +1,6 @@
 import type { AttemptOrder } from '../coordinator/ops/claim.ts';
 import type { WorkerSettings } from '../coordinator/coordinator.ts';
+import { HttpConnection, type HttpAnswer } from './http-request.ts';
 
 export interface Registered {
   worker: { id: string; name: string; activity: string; run: string };
@@ -9,6 +10,28 @@ export interface Registered {
 
 export type Claimed = { attempt: AttemptOrder; name: string } | { none: true } | { stop: string };
 
+export interface Finished {
+  name?: string;
+  stop: boolean;
+  next?: { attempt: AttemptOrder; name: string };
+}
+
+/** The coordinator turned a request down: what it said, with the status. */
+export class CoordinatorRefused extends Error {
+  readonly status: number;
+
+  constructor(what: string, answer: HttpAnswer) {
+    let reason = answer.body.slice(0, 500);
+    try {
+      reason = (JSON.parse(answer.body) as { error?: string }).error ?? reason;
+    } catch {
+      // Not our JSON: the text as it came.
+    }
+    super(`${what}: the coordinator answered ${answer.status}: ${reason}`);
+    this.status = answer.status;
+  }
+}
+
 export class StopRequested extends Error {}
 
 /**
@@ -17,86 +40,79 @@ export class StopRequested extends Error {}
  */
 export class WorkerClient {
   readonly #server: string;
+  readonly #http: HttpConnection;
   #token: string;
 
   constructor(server: string, token: string) {
     this.#server = server.replace(/\/+$/, '');
+    this.#http = new HttpConnection(this.#server);
     this.#token = token;
   }
 
   async register(body: { activity?: string; hostname: string; pid: number }): Promise<Registered> {
-    const response = await this.#post('/register', body);
-    if (response.status === 410) throw new StopRequested(((await response.json()) as { stop: string }).stop);
-    const registered = (await this.#json(response)) as Registered;
+    const answer = await this.#post('/register', body);
+    if (answer.status === 410) throw new StopRequested((JSON.parse(answer.body) as { stop: string }).stop);
+    const registered = this.#json<Registered>('register', answer);
     this.#token = registered.credential;
     return registered;
   }
 
   async claim(waitMs: number, signal?: AbortSignal): Promise<Claimed> {
-    const response = await this.#post('/claim', { wait_ms: waitMs }, signal);
-    if (response.status === 204) return { none: true };
-    if (response.status === 410) return (await response.json()) as { stop: string };
-    return (await this.#json(response)) as { attempt: AttemptOrder; name: string };
+    const answer = await this.#post('/claim', { wait_ms: waitMs }, signal);
+    if (answer.status === 204) return { none: true };
+    if (answer.status === 410) return JSON.parse(answer.body) as { stop: string };
+    return this.#json('claim', answer);
   }
 
   /** Resolves 'cancel' when the coordinator wants the attempt stopped, 'gone' when it is no longer ours. */
-  async heartbeat(attemptId: string, holdMs: number, signal?: AbortSignal): Promise<'ok' | 'cancel' | 'gone'> {
-    const response = await this.#post(`/attempts/${attemptId}/heartbeat`, { hold_ms: holdMs }, signal);
-    if (response.status === 409) return 'gone';
-    const body = (await this.#json(response)) as { cancel: boolean };
-    return body.cancel ? 'cancel' : 'ok';
+  async heartbeat(attemptId: string, holdMs: number): Promise<'ok' | 'cancel' | 'gone'> {
+    const answer = await this.#post(`/attempts/${attemptId}/heartbeat`, { hold_ms: holdMs });
+    if (answer.status === 409) return 'gone';
+    return this.#json<{ cancel: boolean }>('heartbeat', answer).cancel ? 'cancel' : 'ok';
   }
 
   async output(attemptId: string, text: string): Promise<void> {
-    await this.#expectOk(await this.#send(`/attempts/${attemptId}/output`, text, 'text/plain; charset=utf-8'), [409]);
+    this.#expectOk('output', await this.#send(`/attempts/${attemptId}/output`, text, 'text/plain; charset=utf-8'), [409]);
   }
 
-  async finish(attemptId: string, result: { outcome: string; exit_code: number | null; error: string | null }): Promise<{ name?: string; stop: boolean }> {
-    const response = await this.#post(`/attempts/${attemptId}/finish`, result);
-    if (response.status === 409) return { stop: true };
-    return (await this.#json(response)) as { name: string; stop: boolean };
+  /** With `claim_next`, the answer may carry the worker's next attempt. */
+  async finish(attemptId: string, result: { outcome: string; exit_code: number | null; error: string | null; claim_next: boolean }): Promise<Finished> {
+    const answer = await this.#post(`/attempts/${attemptId}/finish`, result);
+    if (answer.status === 409) return { stop: true };
+    return this.#json('finish', answer);
   }
 
   async log(text: string): Promise<void> {
-    await this.#expectOk(await this.#send('/log', text, 'text/plain; charset=utf-8'));
+    this.#expectOk('log', await this.#send('/log', text, 'text/plain; charset=utf-8'));
   }
 
   async stopped(reason: string): Promise<void> {
-    await this.#expectOk(await this.#post('/stopped', { reason }));
+    this.#expectOk('stopped', await this.#post('/stopped', { reason }));
+    this.#http.close();
   }
 
+  /** The run's source archive, streamed. */
   async source(): Promise<Response> {
     const response = await fetch(`${this.#server}/api/v1/worker/source`, { headers: { authorization: `Bearer ${this.#token}` } });
-    if (!response.ok) throw new Error(`GET source: ${response.status} ${await response.text()}`);
+    if (!response.ok) throw new CoordinatorRefused('source', { status: response.status, body: await response.text() });
     return response;
   }
 
-  #post(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  #post(path: string, body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
     return this.#send(path, JSON.stringify(body), 'application/json', signal);
   }
 
-  #send(path: string, body: string, type: string, signal?: AbortSignal): Promise<Response> {
-    return fetch(`${this.#server}/api/v1/worker${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.#token}`, 'content-type': type },
-      body,
-      signal,
-    });
+  #send(path: string, body: string, type: string, signal?: AbortSignal): Promise<HttpAnswer> {
+    return this.#http.send('POST', `/api/v1/worker${path}`, { authorization: `Bearer ${this.#token}`, 'content-type': type }, body, signal);
   }
 
-  async #json(response: Response): Promise<unknown> {
-    if (!response.ok) {
-      const text = await response.text();
-      throw new Error(`${response.url.replace(this.#server, '')}: ${response.status} ${text.slice(0, 500)}`);
-    }
-    return response.json();
+  #json<T>(what: string, answer: HttpAnswer): T {
+    if (answer.status < 200 || answer.status >= 300) throw new CoordinatorRefused(what, answer);
+    return JSON.parse(answer.body) as T;
   }
 
-  async #expectOk(response: Response, alsoFine: number[] = []): Promise<void> {
-    if (response.ok || alsoFine.includes(response.status)) {
-      await response.body?.cancel();
-      return;
-    }
-    throw new Error(`${response.url.replace(this.#server, '')}: ${response.status} ${(await response.text()).slice(0, 500)}`);
+  #expectOk(what: string, answer: HttpAnswer, alsoFine: number[] = []): void {
+    if ((answer.status >= 200 && answer.status < 300) || alsoFine.includes(answer.status)) return;
+    throw new CoordinatorRefused(what, answer);
   }
 }

@@ -24,6 +24,8 @@ const finishBody = z.object({
   outcome: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']),
   exit_code: z.number().int().nullable().default(null),
   error: z.string().max(4096).nullable().default(null),
+  /** Hand out the next attempt in the same call, if one is ready now. */
+  claim_next: z.boolean().default(false),
 }).strict();
 const stoppedBody = z.object({ reason: z.string().max(1024) }).strict();
 const attemptId = /^a-[0-9a-f]{12}$/;
@@ -92,11 +94,15 @@ export function workerRoutes(coordinator: Coordinator): Hono<Env> {
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const body = await readJson(c, finishBody);
     if (!body.ok) return body.response;
-    const { outcome, exit_code: exitCode, error } = body.value;
-    const result = await coordinator.finish(c.get('worker'), id, { outcome, exitCode, error });
-    if (result.kind === 'unknown') return fail(c, 404, `no attempt ${id} of this worker`);
-    if (result.kind === 'stale') return c.json({ stop: 'this attempt had already ended; a newer result stands' }, 409);
-    return c.json({ name: result.workerName, stop: result.stop });
+    const { outcome, exit_code: exitCode, error, claim_next: claimNext } = body.value;
+    const { finished, next } = await coordinator.finish(c.get('worker'), id, { outcome, exitCode, error }, claimNext);
+    if (finished.kind === 'unknown') return fail(c, 404, `no attempt ${id} of this worker`);
+    if (finished.kind === 'stale') return c.json({ stop: 'this attempt had already ended; a newer result stands' }, 409);
+    return c.json({
+      name: finished.workerName,
+      stop: finished.stop || next?.kind === 'stop',
+      ...(next?.kind === 'attempt' ? { next: { attempt: next.attempt, name: next.workerName } } : {}),
+    });
   });
 
   app.post('/log', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {

@@ -1,7 +1,18 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
+import { prepared } from '../store/prepared.ts';
+import type { EventsTable } from '../store/schema.ts';
 import type { Db } from '../store/store.ts';
 
 type NewEvent = Omit<RunEvent, 'seq' | 'at' | 'run' | 'kind'>;
+
+const eventsPerStatement = 500;
+
+type EventRow = Omit<EventsTable, 'seq'>;
+
+const insertEvent = prepared<EventRow, unknown>((db, arg) => db.insertInto('events').values({
+  at: arg('at'), run_id: arg('run_id'), kind: arg('kind'), task_key: arg('task_key'), worker_id: arg('worker_id'),
+  worker_name: arg('worker_name'), attempt: arg('attempt'), message: arg('message'),
+}));
 
 /**
  * What one transaction changed beyond its rows: the events it wrote, and the wake-ups
@@ -24,18 +35,32 @@ export class Changes {
   }
 
   async event(trx: Db, run: string, kind: RunEventKind, fields: NewEvent = {}): Promise<void> {
-    const row = {
-      at: this.now,
-      run_id: run,
-      kind,
-      task_key: fields.task ?? null,
-      worker_id: fields.worker ?? null,
-      worker_name: fields.worker_name ?? null,
-      attempt: fields.attempt ?? null,
-      message: fields.message ?? null,
+    const seq = await insertEvent.insertId(trx, this.#row(run, kind, fields));
+    this.events.push(this.#published(seq, run, kind, fields));
+  }
+
+  #row(run: string, kind: RunEventKind, fields: NewEvent): EventRow {
+    return {
+      at: this.now, run_id: run, kind,
+      task_key: fields.task ?? null, worker_id: fields.worker ?? null, worker_name: fields.worker_name ?? null,
+      attempt: fields.attempt ?? null, message: fields.message ?? null,
     };
-    const result = await trx.insertInto('events').values(row).executeTakeFirst();
-    this.events.push({ seq: Number(result.insertId), at: new Date(this.now).toISOString(), run, kind, ...fields });
+  }
+
+  #published(seq: number, run: string, kind: RunEventKind, fields: NewEvent): RunEvent {
+    return { seq, at: new Date(this.now).toISOString(), run, kind, ...fields };
+  }
+
+  /** Many events in one statement: a run's creation queues thousands of tasks at once. */
+  async eventBatch(trx: Db, run: string, events: ({ kind: RunEventKind } & NewEvent)[]): Promise<void> {
+    for (let i = 0; i < events.length; i += eventsPerStatement) {
+      const batch = events.slice(i, i + eventsPerStatement);
+      const rows = batch.map(({ kind, ...fields }) => this.#row(run, kind, fields));
+      const result = await trx.insertInto('events').values(rows).executeTakeFirst();
+      // SQLite reports the last id of a multi-row insert; ids of one statement are consecutive.
+      const last = Number(result.insertId);
+      batch.forEach(({ kind, ...fields }, j) => this.events.push(this.#published(last - batch.length + 1 + j, run, kind, fields)));
+    }
   }
 
   queue(pool: string, count = 1): void {

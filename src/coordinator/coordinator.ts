@@ -5,6 +5,7 @@ import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
 import type { MachineHandle, Provider } from '../providers/provider.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret } from '../util/ids.ts';
 import { Changes } from './changes.ts';
@@ -22,6 +23,7 @@ import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
 import { archivePath, packSource } from './source-archive.ts';
+import { claimableTask } from '../store/claimable.ts';
 
 export interface CoordinatorSettings {
   stateDir: string;
@@ -63,6 +65,7 @@ export class Coordinator {
   readonly #runWaiters = new Map<string, ((status: RunStatus) => void)[]>();
   readonly #provisionQueue = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #writes: GroupCommit;
   #provisioning = false;
   #health: NodeJS.Timeout | undefined;
   #serverUrl = '';
@@ -73,6 +76,7 @@ export class Coordinator {
     this.#clock = clock;
     this.#settings = settings;
     this.logs = new LogFiles(join(settings.stateDir, 'logs'));
+    this.#writes = new GroupCommit(store.transaction);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {
       provider.onExit?.((workerId, description) => void this.loseWorker(workerId, description));
@@ -98,7 +102,8 @@ export class Coordinator {
     this.#closed = true;
     clearInterval(this.#health);
     for (const timer of this.#timers) clearTimeout(timer);
-    this.logs.closeAll();
+    await this.settled();
+    await this.logs.closeAll();
   }
 
   // ---- runs ------------------------------------------------------------------------
@@ -117,13 +122,19 @@ export class Coordinator {
 
   /** Resolves with the run's final status. */
   async waitForRun(runId: string): Promise<RunStatus> {
-    const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
-    if (row.status !== 'running') return row.status as RunStatus;
-    return new Promise((resolve) => {
+    // The waiter goes in before the status is read, so a run ending in between is not missed.
+    const finished = new Promise<RunStatus>((resolve) => {
       const waiters = this.#runWaiters.get(runId) ?? [];
       waiters.push(resolve);
       this.#runWaiters.set(runId, waiters);
     });
+    const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
+    return row.status === 'running' ? finished : (row.status as RunStatus);
+  }
+
+  /** Resolves once no provisioning or store write is pending: for tests and the simulator. */
+  async settled(): Promise<void> {
+    while (this.#provisioning || this.#writes.pending) await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Live workers of a run: those whose machine may still be running. */
@@ -178,16 +189,12 @@ export class Coordinator {
     const deadline = this.#clock.now() + Math.min(waitMs, this.heartbeatIntervalMs);
     for (;;) {
       this.#lastSeen.set(worker.workerId, this.#clock.now());
+      const seen = this.#signals.version(pool);
       const answer = await this.#mutate((trx, changes) => claim(trx, spec, worker.workerId, changes));
-      if (answer.kind === 'attempt') {
-        const path = this.logs.attemptPath(worker.runId, answer.attempt.id);
-        this.#attemptLogs.set(answer.attempt.id, { runId: worker.runId, workerId: worker.workerId, path });
-        this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);
-        return answer;
-      }
+      if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
       const remaining = deadline - this.#clock.now();
       if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
-      await this.#signals.wait(pool, remaining, signal);
+      await this.#signals.wait(pool, remaining, seen, signal);
     }
   }
 
@@ -226,15 +233,25 @@ export class Coordinator {
     this.logs.append(this.#workerLogPath(worker), text);
   }
 
-  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult): Promise<FinishResult> {
+  /**
+   * Records an attempt's end. With `claimNext`, the same transaction also hands the worker
+   * its next attempt if one is ready: one request and one commit per task in steady state.
+   */
+  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<{ finished: FinishResult; next: ClaimAnswer | null }> {
     const spec = await this.#specs.get(this.#store.db, worker.runId);
     this.#lastSeen.set(worker.workerId, this.#clock.now());
-    const finished = await this.#mutate((trx, changes) => finishAttempt(trx, spec, worker.workerId, attemptId, result, changes));
+    const { finished, next } = await this.#mutate(async (trx, changes) => {
+      const finished = await finishAttempt(trx, spec, worker.workerId, attemptId, result, changes);
+      const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, spec, worker.workerId, changes) : null;
+      return { finished, next };
+    });
     if (finished.kind === 'recorded') {
       this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`);
     }
     this.#endAttemptStream(attemptId);
-    return finished;
+    // A heartbeat held for this attempt has nothing more to wait for.
+    this.#attemptSignals.get(attemptId)?.();
+    return { finished, next: next?.kind === 'attempt' ? this.#handedOut(worker, next) : next };
   }
 
   /** The agent ran its cleanup and is exiting. */
@@ -278,7 +295,7 @@ export class Coordinator {
   async healthCheck(): Promise<void> {
     const now = this.#clock.now();
     const runs = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
-      .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null).execute();
+      .where(claimableTask).execute();
     for (const { run_id, pool } of runs) this.#poke(poolKey(run_id, pool));
 
     const workers = await this.#store.db.selectFrom('workers')
@@ -302,7 +319,7 @@ export class Coordinator {
 
   async #mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>): Promise<T> {
     const changes = new Changes(this.#clock.now());
-    const result = await this.#store.transaction((trx) => work(trx, changes));
+    const result = await this.#writes.run((trx) => work(trx, changes));
     this.#afterCommit(changes);
     return result;
   }
@@ -408,13 +425,20 @@ export class Coordinator {
     };
   }
 
+  #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
+    const path = this.logs.attemptPath(worker.runId, answer.attempt.id);
+    this.#attemptLogs.set(answer.attempt.id, { runId: worker.runId, workerId: worker.workerId, path });
+    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);
+    return answer;
+  }
+
   #workerLogPath(worker: WorkerIdentity): string {
     return this.logs.workerPath(worker.runId, worker.workerId);
   }
 
   #endAttemptStream(attemptId: string): void {
     const log = this.#attemptLogs.get(attemptId);
-    if (log) this.logs.close(log.path);
+    if (log) void this.logs.close(log.path);
     this.#attemptLogs.delete(attemptId);
     this.#cancelled.delete(attemptId);
   }

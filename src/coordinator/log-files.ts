@@ -1,13 +1,14 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * One log per attempt and one per worker, under `logs/<run>/`. File names are our own
- * ids, never task keys or other user text. Descriptors stay open while a stream is live.
+ * ids, never task keys or other user text. Writes are buffered streams, kept open while a
+ * log is live, so the dispatch path never waits on the disk.
  */
 export class LogFiles {
   readonly #root: string;
-  readonly #open = new Map<string, number>();
+  readonly #open = new Map<string, WriteStream>();
 
   constructor(root: string) {
     this.#root = root;
@@ -28,27 +29,28 @@ export class LogFiles {
 
   append(path: string, text: string): void {
     if (text.length === 0) return;
-    writeSync(this.#fd(path), text);
+    this.#stream(path).write(text);
   }
 
-  close(path: string): void {
-    const fd = this.#open.get(path);
-    if (fd === undefined) return;
+  close(path: string): Promise<void> {
+    const stream = this.#open.get(path);
+    if (!stream) return Promise.resolve();
     this.#open.delete(path);
-    closeSync(fd);
+    return new Promise((resolve) => stream.end(resolve));
   }
 
-  closeAll(): void {
-    for (const path of [...this.#open.keys()]) this.close(path);
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#open.keys()].map((path) => this.close(path)));
   }
 
-  #fd(path: string): number {
-    let fd = this.#open.get(path);
-    if (fd === undefined) {
-      mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
-      fd = openSync(path, 'a', 0o600);
-      this.#open.set(path, fd);
+  #stream(path: string): WriteStream {
+    let stream = this.#open.get(path);
+    if (!stream) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      stream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+      stream.on('error', (error) => process.emitWarning(`slipway: cannot write the log ${path}: ${error.message}`));
+      this.#open.set(path, stream);
     }
-    return fd;
+    return stream;
   }
 }

@@ -1,11 +1,21 @@
 /**
  * Long-polling claims wait here for work in their pool. A wake for n new tasks wakes at
  * most n waiters, so one queued task does not send every idle worker to the store.
+ *
+ * Every wake bumps the pool's version. A claimer notes the version before it looks at the
+ * queue and waits only if no wake came since, so a wake that lands between its look and
+ * its wait is not lost.
  */
 export class PoolSignals {
   readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #versions = new Map<string, number>();
 
-  wait(pool: string, ms: number, signal?: AbortSignal): Promise<void> {
+  version(pool: string): number {
+    return this.#versions.get(pool) ?? 0;
+  }
+
+  wait(pool: string, ms: number, seenVersion: number, signal?: AbortSignal): Promise<void> {
+    if (this.version(pool) !== seenVersion) return Promise.resolve();
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(pool) ?? new Set();
       this.#waiters.set(pool, waiters);
@@ -23,6 +33,7 @@ export class PoolSignals {
   }
 
   wake(pool: string, count = Infinity): void {
+    this.#versions.set(pool, this.version(pool) + 1);
     const waiters = this.#waiters.get(pool);
     if (!waiters) return;
     for (const done of [...waiters].slice(0, count)) done();

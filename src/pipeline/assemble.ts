@@ -43,7 +43,7 @@ function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, loca
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(s.env)) {
     // The text as written: YAML reads `PYTHON: 3.10` as 3.1, which nobody means.
-    env[key] = typeof value === 'string' ? value : (locator.scalar(['steps', name, 'env', key])?.source ?? String(value));
+    env[key] = typeof value === 'string' ? value : (locator.source(['steps', name, 'env', key]) ?? String(value));
   }
   return {
     name,

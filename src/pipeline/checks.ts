@@ -10,7 +10,7 @@ import { findCycles } from './cycles.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { MAX_TASKS } from './limits.ts';
 import type { Path } from './positions.ts';
-import { activitySchema, axisValuesSchema, stepSchema, type StepDoc } from './schema.ts';
+import { activitySchema, axisValuesSchema, excludeEntrySchema, stepSchema, type StepDoc } from './schema.ts';
 import { scriptFileProblem, toScript } from './scripts.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -39,7 +39,7 @@ export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: str
   };
   for (const [name, raw] of Object.entries(userActivities ?? {})) checkActivity(name, raw, context);
 
-  const needs = new Map<string, string[]>();
+  const needs = new Map<string, (string | undefined)[]>();
   let tasks = 0;
   /** The step that takes the count past the limit: where the message points. */
   let overflow: { at: Path; hasOver: boolean } | undefined;
@@ -49,17 +49,21 @@ export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: str
     const written = asRecord(raw) ?? {};
     const at: Path = ['steps', name];
     checkStepActivity(step, Object.hasOwn(written, 'activity'), at, context);
-    checkOver(step.over, at, context);
-    checkExclude(step, at, context);
-    needs.set(name, checkNeeds(step.needs, at, context));
+    // Lists are checked item by item, so one malformed item does not hide the others.
+    const over = strings(written.over);
+    checkOver(over, at, context);
+    checkExclude(written.exclude, over, at, context);
+    needs.set(name, checkNeeds(strings(written.needs), at, context));
     checkScript(step.run, [...at, 'run'], context);
     checkDoneIf(step.done_if, at, context);
 
-    tasks += combinations(step.over, context.axes);
+    tasks += combinations(over, context.axes);
     if (tasks > MAX_TASKS && !overflow) overflow = { at, hasOver: Object.hasOwn(written, 'over') };
   }
   if (overflow) {
-    const message = `the pipeline expands to ${count(tasks)} tasks (counted before exclude); at most ${count(MAX_TASKS)} are allowed`;
+    const message =
+      `the pipeline expands to ${count(tasks)} tasks (counted before exclude); ` +
+      `at most ${count(MAX_TASKS)} are allowed`;
     if (overflow.hasOver) report.value([...overflow.at, 'over'], message);
     else report.key(overflow.at, message);
   }
@@ -86,6 +90,8 @@ function checkMatrix(raw: unknown, report: Diagnostics): Context['axes'] {
       report.key(['matrix', axis], `axes '${clash}' and '${axis}' would both set the variable ${variable}`);
     } else if (variable.startsWith('SLIPWAY_')) {
       report.key(['matrix', axis], `axis '${axis}' would set ${variable}, which Slipway sets itself`);
+    } else if (/^[0-9]/.test(variable)) {
+      report.key(['matrix', axis], `axis '${axis}' would set ${variable}, which shells cannot read; start it with a letter`);
     }
     variables.set(variable, axis);
   }
@@ -121,23 +127,26 @@ function checkActivityRef(name: string, at: Path, { report, activities }: Contex
   report.value(at, `unknown activity '${name}'${didYouMean(name, activities)}; defined: ${[...activities].join(', ')}`);
 }
 
-function checkOver(over: string[] | undefined, at: Path, { report, axes }: Context): void {
-  const repeated = repeats(over ?? []);
-  over?.forEach((axis, i) => {
+function checkOver(over: (string | undefined)[], at: Path, { report, axes }: Context): void {
+  const repeated = repeats(over);
+  over.forEach((axis, i) => {
+    if (axis === undefined) return;
     if (axes && !axes.has(axis)) report.value([...at, 'over', i], `unknown axis '${axis}'${didYouMean(axis, axes.keys())}`);
     else if (repeated.has(i)) report.value([...at, 'over', i], `axis '${axis}' is listed twice`);
   });
 }
 
-function checkExclude(step: Partial<StepDoc>, at: Path, { report, axes }: Context): void {
-  if (!axes) return;
-  step.exclude?.forEach((entry, i) => {
+function checkExclude(raw: unknown, over: (string | undefined)[], at: Path, { report, axes }: Context): void {
+  if (!axes || !Array.isArray(raw)) return;
+  raw.forEach((rawEntry, i) => {
+    const entry = excludeEntrySchema.safeParse(rawEntry).data;
+    if (!entry) return;
     const entryAt: Path = [...at, 'exclude', i];
     if (Object.keys(entry).length === 0) report.value(entryAt, 'an empty entry would exclude every task');
     for (const [axis, value] of Object.entries(entry)) {
       if (!axes.has(axis)) {
         report.key([...entryAt, axis], `unknown axis '${axis}'${didYouMean(axis, axes.keys())}`, entryAt);
-      } else if (step.over && !step.over.includes(axis)) {
+      } else if (!over.includes(axis)) {
         report.key([...entryAt, axis], `axis '${axis}' is not in this step's over`, entryAt);
       } else {
         const values = axes.get(axis);
@@ -152,14 +161,15 @@ function checkExclude(step: Partial<StepDoc>, at: Path, { report, axes }: Contex
   });
 }
 
-/** The well-formed needs that name known steps, for the cycle check. */
-function checkNeeds(needs: string[] | undefined, at: Path, { report, steps }: Context): string[] {
-  const repeated = repeats(needs ?? []);
-  needs?.forEach((step, i) => {
+/** The step's needs, for the cycle check, which reports an entry by its index. */
+function checkNeeds(needs: (string | undefined)[], at: Path, { report, steps }: Context): (string | undefined)[] {
+  const repeated = repeats(needs);
+  needs.forEach((step, i) => {
+    if (step === undefined) return;
     if (!steps.has(step)) report.value([...at, 'needs', i], `unknown step '${step}'${didYouMean(step, steps)}`);
     else if (repeated.has(i)) report.value([...at, 'needs', i], `step '${step}' is listed twice`);
   });
-  return needs ?? [];
+  return needs;
 }
 
 function checkDoneIf(doneIf: StepDoc['done_if'], at: Path, context: Context): void {
@@ -178,8 +188,8 @@ function checkScript(text: string | undefined, at: Path, { report, sourceDir }: 
 }
 
 /** How many combinations `over` spans; 0 when an axis is unknown or malformed. */
-function combinations(over: string[] | undefined, axes: Context['axes']): number {
-  return (over ?? []).reduce((n, axis) => n * (axes?.get(axis)?.size ?? 0), 1);
+function combinations(over: (string | undefined)[], axes: Context['axes']): number {
+  return over.reduce((n, axis) => n * ((axis !== undefined && axes?.get(axis)?.size) || 0), 1);
 }
 
 function count(n: number): string {
@@ -187,11 +197,20 @@ function count(n: number): string {
 }
 
 /** Indices of the items equal to an earlier one. */
-function repeats(items: readonly string[]): Set<number> {
+function repeats(items: readonly (string | undefined)[]): Set<number> {
   const seen = new Set<string>();
   const repeated = new Set<number>();
-  items.forEach((item, i) => (seen.has(item) ? repeated.add(i) : seen.add(item)));
+  items.forEach((item, i) => {
+    if (item === undefined) return;
+    if (seen.has(item)) repeated.add(i);
+    else seen.add(item);
+  });
   return repeated;
+}
+
+/** A list's strings in place, other items as undefined; empty when `raw` is not a list. */
+function strings(raw: unknown): (string | undefined)[] {
+  return Array.isArray(raw) ? raw.map((item) => (typeof item === 'string' ? item : undefined)) : [];
 }
 
 /** The fields of `raw` that are well-formed, so one bad field does not hide the others. */

@@ -11,8 +11,11 @@ export interface Cycle {
   cycle: string[];
 }
 
-/** Every `needs` entry that closes a cycle, visiting steps and their needs in order. */
-export function findCycles(needs: ReadonlyMap<string, readonly string[]>): Cycle[] {
+/**
+ * Every `needs` entry that closes a cycle, visiting steps and their needs in order.
+ * Entries that name no step (undefined, or not a key of `needs`) are passed over.
+ */
+export function findCycles(needs: ReadonlyMap<string, readonly (string | undefined)[]>): Cycle[] {
   const state = new Map<string, 'open' | 'done'>();
   const cycles: Cycle[] = [];
   for (const root of needs.keys()) {
@@ -30,8 +33,8 @@ export function findCycles(needs: ReadonlyMap<string, readonly string[]>): Cycle
         continue;
       }
       const index = frame.next++;
-      const target = edges[index]!;
-      if (!needs.has(target)) continue;
+      const target = edges[index];
+      if (target === undefined || !needs.has(target)) continue;
       const targetState = state.get(target);
       if (targetState === 'open') {
         cycles.push({ step: frame.step, index, cycle: [...around(stack, depth.get(target)!), target] });

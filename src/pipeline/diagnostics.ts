@@ -1,14 +1,14 @@
 /** Collects the mistakes found in one file, then throws them all at once. */
 import { PipelineError, type Diagnostic } from './errors.ts';
 import { MAX_COLLECTED, MAX_DIAGNOSTICS } from './limits.ts';
-import { formatPath, START, type Locator, type Path, type Position } from './positions.ts';
+import { formatPath, type Locator, type Path, type Position } from './positions.ts';
 
 export class Diagnostics {
   #file: string;
-  #locator: Locator | undefined;
+  #locator: Locator;
   #found: Diagnostic[] = [];
 
-  constructor(file: string, locator?: Locator) {
+  constructor(file: string, locator: Locator) {
     this.#file = file;
     this.#locator = locator;
   }
@@ -17,14 +17,17 @@ export class Diagnostics {
     this.#found.push({ file: this.#file, line: position.line, column: position.column, message });
   }
 
-  /** A mistake in the value at `path`; the message is prefixed with `label` (default: the path). */
-  value(path: Path, message: string, label: Path = path): void {
-    this.at(this.#locator?.value(path) ?? START, prefixed(label, message));
+  /** A mistake in the value at `path`, which prefixes the message. */
+  value(path: Path, message: string): void {
+    this.at(this.#locator.value(path), prefixed(path, message));
   }
 
-  /** A mistake in the key of `path` (or a key missing there); prefixed like `value`. */
+  /**
+   * A mistake in the key of `path`, or a key missing there. The message is prefixed with
+   * `label`: the path itself, or the mapping's when the message names the key.
+   */
   key(path: Path, message: string, label: Path = path): void {
-    this.at(this.#locator?.key(path) ?? START, prefixed(label, message));
+    this.at(this.#locator.key(path), prefixed(label, message));
   }
 
   /** Enough found that checking further is wasted work (only the first are shown). */

@@ -3,24 +3,38 @@
  * (checked here in linear time; the yaml library's check is quadratic in a mapping's size)
  * and aliases that name no anchor, contain themselves, or expand too much.
  */
-import { isScalar, visit, type Document } from 'yaml';
+import { isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import type { Anchors } from './anchors.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { MAX_EXPANDED_NODES } from './limits.ts';
-import { START, type Locator } from './positions.ts';
+import { formatPath, START, type Locator, type Path } from './positions.ts';
 
 export function checkDuplicateKeys(doc: Document, report: Diagnostics, locator: Locator): void {
   visit(doc, {
-    Map: (_, map) => {
+    Map: (_, map, ancestors) => {
       const seen = new Set<string>();
       for (const { key } of map.items) {
         if (!isScalar(key) || key.source === '<<') continue;
         const name = String(key.value);
-        if (seen.has(name) && key.range) report.at(locator.offset(key.range[0]), `duplicate key '${name}'`);
+        if (seen.has(name) && key.range) {
+          const label = formatPath(pathOf([...ancestors, map]));
+          report.at(locator.offset(key.range[0]), `${label ? `${label}: ` : ''}duplicate key '${name}'`);
+        }
         seen.add(name);
       }
     },
   });
+}
+
+/** The data path of the last of `ancestors`, a chain of nodes from the document down. */
+function pathOf(ancestors: readonly unknown[]): Path {
+  const path: (string | number)[] = [];
+  ancestors.forEach((node, i) => {
+    const parent = ancestors[i - 1];
+    if (isPair(node) && isScalar(node.key)) path.push(String(node.key.value));
+    else if (isSeq(parent)) path.push(parent.items.indexOf(node));
+  });
+  return path;
 }
 
 /** False when the document cannot safely become data. */

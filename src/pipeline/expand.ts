@@ -18,10 +18,9 @@ export class SelectionError extends Error {
 export function expandTasks(pipeline: Pipeline, selection: Selection = {}): TaskSpec[] {
   const steps = selectSteps(pipeline, selection.only);
   const values = selectValues(pipeline, selection.set);
+  // Counted before exclude, like the loader's limit, so the check costs nothing.
   const total = steps.reduce((n, step) => n + step.over.reduce((m, axis) => m * (values.get(axis)?.length ?? 0), 1), 0);
-  if (total > MAX_TASKS) {
-    throw new SelectionError(`the selection expands to ${total} tasks; at most ${MAX_TASKS} are allowed`);
-  }
+  if (total > MAX_TASKS) throw new SelectionError(`the run would have ${total} tasks; at most ${MAX_TASKS} are allowed`);
 
   const tasksOf = new Map<string, TaskSpec[]>();
   for (const step of steps) {
@@ -51,7 +50,8 @@ function selectSteps(pipeline: Pipeline, only: string[] | undefined): Step[] {
   const unknown = only.filter((name) => !Object.hasOwn(pipeline.steps, name));
   if (unknown.length > 0) {
     const names = unknown.map((name) => `'${name}'`).join(', ');
-    throw new SelectionError(`unknown step${unknown.length > 1 ? 's' : ''} ${names}; steps are: ${Object.keys(pipeline.steps).join(', ')}`);
+    const known = Object.keys(pipeline.steps).join(', ');
+    throw new SelectionError(`unknown step${unknown.length > 1 ? 's' : ''} ${names}; steps are: ${known}`);
   }
   const chosen = new Set(only);
   return all.filter((step) => chosen.has(step.name));

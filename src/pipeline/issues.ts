@@ -42,7 +42,7 @@ export function reportIssues(
         if (value === undefined && path.length > 0) {
           report.key(path, `missing required key '${path.at(-1)}'`, path.slice(0, -1));
         } else if (issue.code === 'invalid_type' && issue.expected === 'string' && isNumberOrBoolean(value)) {
-          report.value(path, quoteAdvice(value, locator.scalar(path)?.source ?? String(value)));
+          report.value(path, quoteAdvice(value, locator.source(path) ?? String(value)));
         } else {
           const hint =
             issue.code === 'invalid_value' && typeof value === 'string'

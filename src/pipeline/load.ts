@@ -1,7 +1,7 @@
 /** Reading a pipeline file: YAML, then its shape, then everything that refers across it. */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, type Document, type ErrorCode } from 'yaml';
 import { Anchors } from './anchors.ts';
 import { assemble } from './assemble.ts';
 import { checkPipeline } from './checks.ts';
@@ -13,6 +13,12 @@ import { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from './limits.ts';
 import { Locator, START } from './positions.ts';
 import { pipelineSchema } from './schema.ts';
 import type { Pipeline } from './types.ts';
+
+/** The yaml library's messages that speak to its own users rather than to ours. */
+const REWORDED: Partial<Record<ErrorCode, string>> = {
+  MULTIPLE_DOCS: "a pipeline file holds one YAML document; another starts here after '---'",
+  RESOURCE_EXHAUSTION: 'the YAML nests too deeply',
+};
 
 const TOO_LARGE = `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`;
 
@@ -46,8 +52,7 @@ export function parsePipeline(text: string, file: string, sourceDir: string): Pi
   const locator = new Locator(doc, lines, anchors);
   const report = new Diagnostics(file, locator);
   for (const problem of [...doc.errors, ...doc.warnings]) {
-    const message = problem.code === 'RESOURCE_EXHAUSTION' ? 'the YAML nests too deeply' : problem.message;
-    report.at(locator.offset(problem.pos[0]), message);
+    report.at(locator.offset(problem.pos[0]), REWORDED[problem.code] ?? problem.message);
   }
   if (doc.errors.length > 0) report.throwIfAny();
   checkDuplicateKeys(doc, report, locator);
@@ -69,10 +74,12 @@ function toData(doc: Document, anchors: Anchors, report: Diagnostics, locator: L
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (error) {
     const alias = error instanceof ReferenceError ? anchors.aliases[0] : undefined;
-    report.at(
-      alias?.range ? locator.offset(alias.range[0]) : START,
-      alias ? `aliases are used too often (more than ${MAX_ALIAS_COUNT} times, counting nested ones)` : `cannot read the YAML: ${(error as Error).message}`,
-    );
+    if (alias?.range) {
+      const message = `aliases are used too often (more than ${MAX_ALIAS_COUNT} times, counting nested ones)`;
+      report.at(locator.offset(alias.range[0]), message);
+    } else {
+      report.at(START, `cannot read the YAML: ${(error as Error).message}`);
+    }
     return undefined;
   }
 }

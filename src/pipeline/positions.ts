@@ -51,12 +51,12 @@ export class Locator {
     return line === 0 ? START : { line, column: col };
   }
 
-  /** The scalar node at `path`, through aliases; undefined when the path leads elsewhere. */
-  scalar(path: Path): { source: string } | undefined {
+  /** The scalar at `path` as written, through aliases; undefined when there is none. */
+  source(path: Path): string | undefined {
     const hops = this.#walk(path);
     if (hops.length !== path.length + 1) return undefined;
     const node = this.#anchors.resolve(hops.at(-1)?.value);
-    return isScalar(node) ? { source: node.source ?? String(node.value) } : undefined;
+    return isScalar(node) ? (node.source ?? String(node.value)) : undefined;
   }
 
   /** One hop for the document, then one per segment found; stops at the first missing one. */

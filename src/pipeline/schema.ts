@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import { MAX_EXCLUDES_PER_STEP, MAX_NAME_LENGTH } from './limits.ts';
 
-export const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
+const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
 
 function nameSchema(what: string, pattern: RegExp, allowed: string) {
   return z
@@ -55,7 +55,9 @@ const positiveInt = z
 
 const matrixValue = z.string({ error: 'expected a string' });
 
-export const RETRY_DEFAULTS = { attempts: 3, delay: '1m', backoff: 5, max_delay: '30m' } as const;
+export const excludeEntrySchema = z.record(axisRef, matrixValue, { error: 'expected a mapping of axis to value' });
+
+const RETRY_DEFAULTS = { attempts: 3, delay: '1m', backoff: 5, max_delay: '30m' } as const;
 
 const retrySchema = z
   .strictObject(
@@ -107,9 +109,7 @@ export const stepSchema = z.strictObject(
       .default([])
       .describe('Steps whose tasks must finish first: those with the same values on the shared axes.'),
     exclude: z
-      .array(z.record(axisRef, matrixValue, { error: 'expected a mapping of axis to value' }), {
-        error: 'expected a list of mappings of axis to value',
-      })
+      .array(excludeEntrySchema, { error: 'expected a list of mappings of axis to value' })
       .max(MAX_EXCLUDES_PER_STEP, { error: `expected at most ${MAX_EXCLUDES_PER_STEP} entries` })
       .default([])
       .describe('Combinations to leave out; an entry excludes every combination it matches.'),
@@ -129,7 +129,7 @@ export const stepSchema = z.strictObject(
   { error: 'expected a mapping describing the step' },
 );
 
-export const ACTIVITY_DEFAULTS = { provider: 'local', max_workers: 2, idle_timeout: '2m' } as const;
+const ACTIVITY_DEFAULTS = { provider: 'local', max_workers: 2, idle_timeout: '2m' } as const;
 
 export const activitySchema = z.strictObject(
   {
@@ -158,7 +158,7 @@ export const axisValuesSchema = z
   .min(1, { error: 'expected at least one value' })
   .describe('The values of this axis, in order. Quote numbers: "3.10".');
 
-export const matrixSchema = z
+const matrixSchema = z
   .record(axisName, axisValuesSchema, { error: 'expected a mapping of axis names to lists of values' })
   .default({})
   .describe('Named axes, each a list of string values; each becomes an upper-case environment variable.');

@@ -28,8 +28,9 @@ export function scriptFileProblem(script: Extract<Script, { kind: 'file' }>, sou
     return `script file ${relative} not found in ${sourceDir}`;
   }
   if (!isFile) return `script ${relative} is not a regular file`;
-  const real = realpathSync(full);
-  const root = realpathSync(sourceDir);
-  if (!real.startsWith(root + path.sep)) return `script file ${relative} is a link that leads outside the source tree`;
+  const inside = path.relative(realpathSync(sourceDir), realpathSync(full));
+  if (inside.startsWith('..') || path.isAbsolute(inside)) {
+    return `script file ${relative} is a link that leads outside the source tree`;
+  }
   return undefined;
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { claimableTask } from './claimable.ts';
 
 /**
  * Forward-only migrations, applied in order at open. Each is one transaction; the
@@ -37,7 +38,9 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addColumn('error', 'text')
       .addPrimaryKeyConstraint('tasks_pk', ['run_id', 'key'])
       .execute();
-    await db.schema.createIndex('tasks_queue').on('tasks').columns(['run_id', 'pool', 'status', 'seq']).execute();
+    // Claims walk this in queue order and stop at the first task they may take.
+    await db.schema.createIndex('tasks_claimable').on('tasks').columns(['run_id', 'pool', 'seq'])
+      .where(claimableTask).execute();
     await db.schema.createIndex('tasks_status').on('tasks').columns(['run_id', 'status']).execute();
 
     await db.schema.createTable('task_needs')

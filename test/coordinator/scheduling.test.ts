@@ -25,7 +25,6 @@ class RecordingProvider implements Provider {
   }
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('scheduling through the worker protocol, with a manual clock', () => {
   let dir: ReturnType<typeof tempDir>;
@@ -60,7 +59,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
   async function start(pipeline: Pipeline, selection = {}) {
     pipeline.sourceDir = `${dir.path}/source`;
     const { runId } = await coordinator.createRun(pipeline, expandTasks(pipeline, selection), selection, { fakeWorkers: false, noProvision: false });
-    await settle();
+    await coordinator.settled();
     return runId;
   }
 
@@ -97,9 +96,11 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(first).toMatchObject({ task: 'build[version=1]', number: 1, kind: 'run' });
     if (typeof first === 'string') throw new Error('no attempt');
     expect(first.env).toMatchObject({ VERSION: '1', SLIPWAY_RUN: runId, SLIPWAY_TASK: 'build[version=1]', SLIPWAY_STEP: 'build', SLIPWAY_ATTEMPT: '1', SLIPWAY_WORKER: w.workerId });
-    await coordinator.finish(w, first.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    expect((await statuses(runId))['test[version=1]']).toBe('queued');
-    expect((await statuses(runId))['test[version=2]']).toBe('waiting');
+    const { next } = await coordinator.finish(w, first.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
+    expect(next).toMatchObject({ kind: 'attempt', attempt: { task: 'build[version=2]', number: 1 }, workerName: 'wa-2-build[version=2]' });
+    expect(await statuses(runId)).toEqual({
+      'build[version=1]': 'succeeded', 'build[version=2]': 'running', 'test[version=1]': 'queued', 'test[version=2]': 'waiting',
+    });
   });
 
   it('retries a failed attempt only after its delay, then succeeds', async () => {
@@ -107,16 +108,16 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const w1 = await worker(0);
     const attempt = await claimTask(w1);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    const finished = await coordinator.finish(w1, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
+    const { finished } = await coordinator.finish(w1, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
     expect(finished).toMatchObject({ kind: 'recorded', stop: true });
     expect(events.find((e) => e.kind === 'task.retrying')?.message).toBe('exit code 3; retrying in 1m00s');
 
     await coordinator.stopped(w1, 'after a failed task');
-    await settle();
+    await coordinator.settled();
     expect(provider.starts).toHaveLength(1);
     clock.advance(60_000);
     await coordinator.healthCheck();
-    await settle();
+    await coordinator.settled();
     expect(provider.starts).toHaveLength(2);
     const w2 = await worker(1);
     const second = await claimTask(w2);
@@ -157,7 +158,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(check).toMatchObject({ kind: 'check', task: 'build' });
     if (typeof check === 'string') throw new Error('no attempt');
     await coordinator.finish(checker, check.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    await settle();
+    await coordinator.settled();
     expect(await statuses(runId)).toEqual({ build: 'skipped', ship: 'queued' });
     expect(provider.starts.map((s) => s.activity)).toEqual(['control', 'builder']);
   });
@@ -187,7 +188,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect((await statuses(runId)).long).toBe('running');
     clock.advance(2_000);
     await coordinator.healthCheck();
-    await settle();
+    await coordinator.settled();
     const report = await runReport(store.db, runId);
     expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'lost', error: 'worker lost: no heartbeat for 61s' });
     expect(report.tasks[0]!.status).toBe('queued');
@@ -218,7 +219,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     if (typeof attempt === 'string') throw new Error('no attempt');
     await coordinator.loseWorker(w.workerId, 'test');
     const late = await coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    expect(late.kind).toBe('stale');
+    expect(late.finished.kind).toBe('stale');
     expect((await statuses(runId)).a).toBe('queued');
   });
 });

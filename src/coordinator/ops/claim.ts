@@ -4,6 +4,8 @@ import { newId } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
+import { claimableTask } from '../../store/claimable.ts';
+import { prepared } from '../../store/prepared.ts';
 
 /** What a worker needs to run one attempt: the claim's answer. */
 export interface AttemptOrder {
@@ -25,17 +27,39 @@ export type ClaimResult =
 
 const checkTimeoutMs = 10 * 60_000;
 
+export const selectWorker = prepared<{ id: string }, { state: string; activity: string; tasks_done: number }>((db, arg) =>
+  db.selectFrom('workers').select(['state', 'activity', 'tasks_done']).where('id', '=', arg('id')));
+
+const selectClaimable = prepared<{ run: string; pool: string; now: number }, { key: string; step: string; matrix: string; status: string; attempts: number; checks: number }>((db, arg) =>
+  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
+    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
+    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', arg('now'))]))
+    .orderBy('seq').limit(1));
+
+const insertAttempt = prepared<{ id: string; run: string; task: string; kind: string; number: number; worker: string; now: number }, unknown>((db, arg) =>
+  db.insertInto('attempts').values({
+    id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind') as 'run' | 'check', number: arg('number'), worker_id: arg('worker'),
+    outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, heartbeat_at: arg('now'),
+  }));
+
+const startRun = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>
+  db.updateTable('tasks').set({ status: 'running', active_attempt: arg('attempt'), attempts: arg('number'), not_before: null })
+    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+
+const startCheck = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>
+  db.updateTable('tasks').set({ active_attempt: arg('attempt'), checks: arg('number') })
+    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+
+const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
+  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
+
 /** Hands the oldest claimable task of the worker's pool to it, as a new attempt. */
 export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: Changes): Promise<ClaimResult> {
-  const worker = await trx.selectFrom('workers').select(['state', 'activity', 'tasks_done'])
-    .where('id', '=', workerId).executeTakeFirstOrThrow();
+  const worker = await selectWorker.first(trx, { id: workerId });
+  if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
 
-  const task = await trx.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
-    .where('run_id', '=', spec.id).where('pool', '=', worker.activity)
-    .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null)
-    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
-    .orderBy('seq').limit(1).executeTakeFirst();
+  const task = await selectClaimable.first(trx, { run: spec.id, pool: worker.activity, now: changes.now });
   if (!task) return { kind: 'none' };
 
   const kind = task.status === 'checking' ? 'check' : 'run';
@@ -44,18 +68,9 @@ export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: C
   const step = spec.pipeline.steps[task.step]!;
   const workerName = activeName(worker.tasks_done, task.key);
 
-  await trx.insertInto('attempts').values({
-    id, run_id: spec.id, task_key: task.key, kind, number, worker_id: workerId,
-    outcome: null, exit_code: null, error: null,
-    started_at: changes.now, finished_at: null, heartbeat_at: changes.now,
-  }).execute();
-  await trx.updateTable('tasks')
-    .set(kind === 'run'
-      ? { status: 'running', active_attempt: id, attempts: number, not_before: null }
-      : { active_attempt: id, checks: number })
-    .where('run_id', '=', spec.id).where('key', '=', task.key).execute();
-  await trx.updateTable('workers').set({ state: 'busy', name: workerName, last_seen_at: changes.now })
-    .where('id', '=', workerId).execute();
+  await insertAttempt.changed(trx, { id, run: spec.id, task: task.key, kind, number, worker: workerId, now: changes.now });
+  await (kind === 'run' ? startRun : startCheck).changed(trx, { run: spec.id, key: task.key, attempt: id, number });
+  await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {
     await changes.event(trx, spec.id, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }

@@ -3,11 +3,24 @@ import { afterCheck, isFinal } from '../../engine/task-state.ts';
 import type { AttemptOutcome, TaskStatus } from '../../engine/report.ts';
 import { formatDuration } from '../../util/duration-text.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
+import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolKey } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { blockDependents, finishRunIfDone, releaseDependents } from './settle-task.ts';
+
+const recordEnd = prepared<{ id: string; outcome: string; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
+  db.updateTable('attempts')
+    .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), finished_at: arg('now') })
+    .where('id', '=', arg('id')).where('outcome', 'is', null));
+
+const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string }>((db, arg) =>
+  db.selectFrom('tasks').select(['status', 'checks', 'step']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+
+const taskSucceeded = prepared<{ run: string; key: string }, unknown>((db, arg) =>
+  db.updateTable('tasks').set({ status: 'succeeded', active_attempt: null, error: null })
+    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
@@ -24,13 +37,11 @@ export async function endAttempt(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
   result: AttemptResult, workerName: string | null, changes: Changes,
 ): Promise<boolean> {
-  const ended = await trx.updateTable('attempts')
-    .set({ outcome: result.outcome, exit_code: result.exitCode, error: result.error, finished_at: changes.now })
-    .where('id', '=', attempt.id).where('outcome', 'is', null).executeTakeFirst();
-  if (Number(ended.numUpdatedRows) === 0) return false;
+  const ended = await recordEnd.changed(trx, { id: attempt.id, outcome: result.outcome, exitCode: result.exitCode, error: result.error, now: changes.now });
+  if (ended === 0) return false;
 
-  const task = await trx.selectFrom('tasks').select(['status', 'checks', 'step'])
-    .where('run_id', '=', spec.id).where('key', '=', attempt.task_key).executeTakeFirstOrThrow();
+  const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
+  if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
   const clear = { active_attempt: null };
   if (isFinal(task.status as TaskStatus)) {
     // Cancelled while in flight: the attempt's outcome is kept, the task stays as it is.
@@ -61,7 +72,7 @@ export async function endAttempt(
   const next = afterAttempt(step.retry, attempt.number, result.outcome, changes.now);
   const error = result.error ?? result.outcome;
   if (next.status === 'succeeded') {
-    await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'succeeded', error: null });
+    await taskSucceeded.changed(trx, { run: spec.id, key: attempt.task_key });
     await changes.event(trx, spec.id, 'task.succeeded', who);
     await releaseDependents(trx, spec, attempt.task_key, changes);
     await finishRunIfDone(trx, spec.id, changes);

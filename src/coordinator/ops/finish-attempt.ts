@@ -1,8 +1,20 @@
 import { waitingName } from '../../engine/worker-name.ts';
+import { prepared } from '../../store/prepared.ts';
+import type { AttemptsTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
+import { selectWorker } from './claim.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { endAttempt, type AttemptResult } from './end-attempt.ts';
+
+const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome'>>((db, arg) =>
+  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id', 'outcome'])
+    .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
+
+const workerDone = prepared<{ id: string; state: string; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
+  db.updateTable('workers')
+    .set({ state: arg('state'), name: arg('name'), tasks_done: arg('tasksDone'), last_task: arg('lastTask'), last_seen_at: arg('now') })
+    .where('id', '=', arg('id')));
 
 export type FinishResult =
   | { kind: 'recorded'; workerName: string; stop: boolean }
@@ -17,20 +29,19 @@ export type FinishResult =
 export async function finishAttempt(
   trx: Db, spec: RunSpec, workerId: string, attemptId: string, result: AttemptResult, changes: Changes,
 ): Promise<FinishResult> {
-  const attempt = await trx.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id', 'outcome'])
-    .where('id', '=', attemptId).where('worker_id', '=', workerId).executeTakeFirst();
+  const attempt = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
   if (!attempt) return { kind: 'unknown' };
   if (attempt.outcome !== null) return { kind: 'stale' };
-  const worker = await trx.selectFrom('workers').select(['tasks_done', 'state', 'activity'])
-    .where('id', '=', workerId).executeTakeFirstOrThrow();
+  const worker = await selectWorker.first(trx, { id: workerId });
+  if (!worker) throw new Error(`no worker ${workerId}`);
   const tasksDone = worker.tasks_done + 1;
   const name = waitingName(tasksDone, attempt.task_key, worker.activity);
   const workerFailed = attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed';
   // The worker is settled first: ending the attempt may end the run, which drains it.
-  await trx.updateTable('workers').set({
-    state: workerFailed || worker.state !== 'busy' ? 'draining' : 'idle',
-    name, tasks_done: tasksDone, last_task: attempt.task_key, last_seen_at: changes.now,
-  }).where('id', '=', workerId).execute();
+  await workerDone.changed(trx, {
+    id: workerId, state: workerFailed || worker.state !== 'busy' ? 'draining' : 'idle',
+    name, tasksDone, lastTask: attempt.task_key, now: changes.now,
+  });
   await endAttempt(trx, spec, attempt, result, name, changes);
   const stop = workerFailed || worker.state !== 'busy' || changes.finishedRuns.has(spec.id);
   return { kind: 'recorded', workerName: name, stop };

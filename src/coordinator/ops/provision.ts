@@ -4,6 +4,7 @@ import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
+import { claimableTask } from '../../store/claimable.ts';
 
 export interface WorkerToStart {
   workerId: string;
@@ -19,21 +20,19 @@ export interface WorkerToStart {
 export async function provisionPool(trx: Db, spec: RunSpec, activity: string, changes: Changes): Promise<WorkerToStart[]> {
   const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
   if (run.status !== 'running' || spec.options.noProvision) return [];
-  const queued = await trx.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('run_id', '=', spec.id).where('pool', '=', activity)
-    .where('status', 'in', ['checking', 'queued']).where('active_attempt', 'is', null)
-    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
-    .executeTakeFirstOrThrow();
-  if (Number(queued.n) === 0) return [];
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', spec.id).where('activity', '=', activity)
     .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
   const count = (state: string) => Number(states.find((s) => s.state === state)?.n ?? 0);
-  const n = workersToStart({
-    maxWorkers: spec.pipeline.activities[activity]!.maxWorkers,
-    queued: Number(queued.n),
-    starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining'),
-  });
+  const pool = { starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining') };
+  const maxWorkers = spec.pipeline.activities[activity]!.maxWorkers;
+  // Counting past what could change the answer would cost a scan of a long queue.
+  const enough = maxWorkers + pool.idle + pool.starting;
+  const queued = await trx.selectFrom('tasks').select('key')
+    .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask)
+    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
+    .limit(enough).execute();
+  const n = workersToStart({ maxWorkers, queued: queued.length, ...pool });
   const started: WorkerToStart[] = [];
   for (let i = 0; i < n; i++) {
     const workerId = newId('w');

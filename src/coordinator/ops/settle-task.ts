@@ -1,10 +1,23 @@
 import { sql } from 'kysely';
 import { openTaskStatuses, runStatusOf, whenReady } from '../../engine/task-state.ts';
 import type { TaskStatus } from '../../engine/report.ts';
+import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolKey } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
+
+/** SQLite takes at most 32,766 bound values in one statement. */
+const keysPerStatement = 500;
+
+const releaseOne = prepared<{ run: string; key: string }, unknown>((db, arg) =>
+  db.updateTable('tasks').set({ pending_needs: sql`pending_needs - 1` })
+    .where('run_id', '=', arg('run')).where('status', '=', 'waiting')
+    .where('key', 'in', db.selectFrom('task_needs').select('key').where('run_id', '=', arg('run')).where('needs_key', '=', arg('key'))));
+
+const anyOpenTask = prepared<{ run: string }, { key: string }>((db, arg) =>
+  db.selectFrom('tasks').select('key')
+    .where('run_id', '=', arg('run')).where('status', 'in', openTaskStatuses as TaskStatus[]).limit(1));
 
 function dependentsOf(trx: Db, runId: string, keys: string[]) {
   return trx.selectFrom('task_needs').select('key')
@@ -13,12 +26,8 @@ function dependentsOf(trx: Db, runId: string, keys: string[]) {
 
 /** A task ended succeeded or skipped: the tasks waiting on it may now be ready. */
 export async function releaseDependents(trx: Db, spec: RunSpec, key: string, changes: Changes): Promise<void> {
-  const waiting = trx.updateTable('tasks')
-    .set({ pending_needs: sql`pending_needs - 1` })
-    .where('run_id', '=', spec.id).where('status', '=', 'waiting')
-    .where('key', 'in', dependentsOf(trx, spec.id, [key]));
-  const released = await waiting.executeTakeFirst();
-  if (Number(released.numUpdatedRows) === 0) return;
+  const released = await releaseOne.changed(trx, { run: spec.id, key });
+  if (released === 0) return;
   const ready = await trx.selectFrom('tasks').select(['key', 'step'])
     .where('run_id', '=', spec.id).where('status', '=', 'waiting').where('pending_needs', '=', 0)
     .where('key', 'in', dependentsOf(trx, spec.id, [key]))
@@ -26,15 +35,23 @@ export async function releaseDependents(trx: Db, spec: RunSpec, key: string, cha
   await markReady(trx, spec, ready, changes);
 }
 
-/** Moves tasks that need nothing more to their check or their queue. */
+/** Moves tasks that need nothing more to their check or their queue, one statement per destination. */
 export async function markReady(trx: Db, spec: RunSpec, tasks: { key: string; step: string }[], changes: Changes): Promise<void> {
+  const groups = new Map<string, { status: 'checking' | 'queued'; pool: string; keys: string[] }>();
   for (const task of tasks) {
-    const step = spec.pipeline.steps[task.step]!;
-    const next = whenReady(step, spec.selection);
-    await trx.updateTable('tasks').set({ status: next.status, pool: next.pool })
-      .where('run_id', '=', spec.id).where('key', '=', task.key).execute();
-    changes.queue(poolKey(spec.id, next.pool));
-    await changes.event(trx, spec.id, next.status === 'checking' ? 'task.checking' : 'task.queued', { task: task.key });
+    const next = whenReady(spec.pipeline.steps[task.step]!, spec.selection);
+    const id = `${next.status}/${next.pool}`;
+    const group = groups.get(id) ?? { ...next, keys: [] };
+    group.keys.push(task.key);
+    groups.set(id, group);
+  }
+  for (const { status, pool, keys } of groups.values()) {
+    for (let i = 0; i < keys.length; i += keysPerStatement) {
+      await trx.updateTable('tasks').set({ status, pool })
+        .where('run_id', '=', spec.id).where('key', 'in', keys.slice(i, i + keysPerStatement)).execute();
+    }
+    changes.queue(poolKey(spec.id, pool), keys.length);
+    await changes.eventBatch(trx, spec.id, keys.map((task) => ({ kind: status === 'checking' ? 'task.checking' : 'task.queued', task })));
   }
 }
 
@@ -59,10 +76,7 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
 
 /** Ends the run once no task is open. */
 export async function finishRunIfDone(trx: Db, runId: string, changes: Changes): Promise<void> {
-  const open = await trx.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('run_id', '=', runId).where('status', 'in', openTaskStatuses as TaskStatus[])
-    .executeTakeFirstOrThrow();
-  if (Number(open.n) > 0) return;
+  if (await anyOpenTask.first(trx, { run: runId })) return;
   const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', runId).groupBy('status').execute();
   const counts = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Partial<Record<TaskStatus, number>>;

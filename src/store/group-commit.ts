@@ -1,0 +1,83 @@
+import { sql } from 'kysely';
+import type { Db } from './store.ts';
+
+interface Pending {
+  work: (trx: Db) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: while one transaction is being written, the operations that arrive wait
+ * and then share the next one, each in its own savepoint so a failing operation is undone
+ * alone. An idle coordinator waits one turn of the event loop; a busy one pays one commit
+ * for many operations.
+ */
+export class GroupCommit {
+  readonly #transaction: <T>(work: (trx: Db) => Promise<T>) => Promise<T>;
+  #queue: Pending[] = [];
+  #writing = false;
+
+  constructor(transaction: <T>(work: (trx: Db) => Promise<T>) => Promise<T>) {
+    this.#transaction = transaction;
+  }
+
+  get pending(): boolean {
+    return this.#writing || this.#queue.length > 0;
+  }
+
+  run<T>(work: (trx: Db) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#writing) return;
+      this.#writing = true;
+      // A synchronous store finishes a transaction within one turn of the event loop, so
+      // waiting for the turn's end is what lets requests read in the same turn share it.
+      setImmediate(() => void this.#drain());
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue;
+        this.#queue = [];
+        await this.#write(batch);
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      await this.#transaction(async (trx) => {
+        if (batch.length === 1) {
+          outcomes.push({ ok: true, value: await batch[0]!.work(trx) });
+          return;
+        }
+        for (const pending of batch) {
+          await sql`savepoint slipway_op`.execute(trx);
+          try {
+            outcomes.push({ ok: true, value: await pending.work(trx) });
+            await sql`release savepoint slipway_op`.execute(trx);
+          } catch (error) {
+            await sql`rollback to savepoint slipway_op`.execute(trx);
+            await sql`release savepoint slipway_op`.execute(trx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // Nothing of the batch was committed: every operation fails with the cause.
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome.error);
+    });
+  }
+}
