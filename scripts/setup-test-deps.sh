@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of the real components the tests use, when missing.
+# Installs what the tests need when it is missing: the npm packages, and the Debian
+# packages of the real components the tests use.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# npm packages first: a fresh clone has none, and every suite needs them.
+if [ ! -x node_modules/.bin/vitest ] || [ ! -x node_modules/.bin/node ]; then
+  echo "setup: installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
 need=()
 command -v bash >/dev/null || need+=(bash)
 command -v tar >/dev/null || need+=(tar)

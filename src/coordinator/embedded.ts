@@ -14,7 +14,6 @@ export interface EmbeddedOptions {
   host?: string;
   port?: number;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
-  failStarts?: number;
 }
 
 export interface Embedded {
@@ -32,7 +31,7 @@ export interface Embedded {
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
   const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir));
-  const local = new LocalProvider({ workRoot: join(options.stateDir, 'workers'), failStarts: options.failStarts });
+  const local = new LocalProvider({ workRoot: join(options.stateDir, 'workers') });
   const coordinator = new Coordinator(store, systemClock, {
     stateDir: options.stateDir,
     heartbeatTimeoutMs: 60_000,

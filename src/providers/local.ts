@@ -13,8 +13,6 @@ const inheritedEnv = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ',
 export interface LocalProviderOptions {
   /** Agents cache sources and run tasks under `<workRoot>/<worker id>`. */
   workRoot: string;
-  /** Fails this many starts first: for fault-injection tests. */
-  failStarts?: number;
   /** How long a stopped agent gets to exit before SIGKILL. */
   killGraceMs?: number;
 }
@@ -28,11 +26,9 @@ export class LocalProvider implements Provider {
   readonly #options: LocalProviderOptions;
   readonly #children = new Map<number, ChildProcess>();
   readonly #exitListeners: ((workerId: string, description: string) => void)[] = [];
-  #failuresLeft: number;
 
   constructor(options: LocalProviderOptions) {
     this.#options = options;
-    this.#failuresLeft = options.failStarts ?? 0;
   }
 
   onExit(listener: (workerId: string, description: string) => void): void {
@@ -40,10 +36,6 @@ export class LocalProvider implements Provider {
   }
 
   async start(request: StartRequest): Promise<MachineHandle> {
-    if (this.#failuresLeft > 0) {
-      this.#failuresLeft--;
-      throw new Error('injected start failure');
-    }
     const workDir = join(this.#options.workRoot, request.workerId);
     mkdirSync(workDir, { recursive: true, mode: 0o700 });
     mkdirSync(dirname(request.agentLogPath), { recursive: true, mode: 0o700 });

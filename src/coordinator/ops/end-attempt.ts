@@ -30,15 +30,15 @@ export interface AttemptResult {
 
 /**
  * Records how an attempt ended and moves its task on: done, retried, failed (blocking its
- * dependents) or, for a done_if check, skipped / queued to run. Returns false when the
- * attempt had already ended (a late report from a worker that was given up on).
+ * dependents) or, for a done_if check, skipped / queued to run. An attempt that had
+ * already ended (a late report from a worker that was given up on) changes nothing.
  */
 export async function endAttempt(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
   result: AttemptResult, workerName: string | null, changes: Changes,
-): Promise<boolean> {
+): Promise<void> {
   const ended = await recordEnd.changed(trx, { id: attempt.id, outcome: result.outcome, exitCode: result.exitCode, error: result.error, now: changes.now });
-  if (ended === 0) return false;
+  if (ended === 0) return;
 
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
   if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
@@ -46,7 +46,7 @@ export async function endAttempt(
   if (isFinal(task.status as TaskStatus)) {
     // Cancelled while in flight: the attempt's outcome is kept, the task stays as it is.
     await setTask(trx, spec.id, attempt.task_key, clear);
-    return true;
+    return;
   }
   const step = spec.pipeline.steps[task.step]!;
   const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
@@ -66,7 +66,7 @@ export async function endAttempt(
       await setTask(trx, spec.id, attempt.task_key, clear);
       changes.queue(poolKey(spec.id, step.doneIf!.activity));
     }
-    return true;
+    return;
   }
 
   const next = afterAttempt(step.retry, attempt.number, result.outcome, changes.now);
@@ -86,7 +86,6 @@ export async function endAttempt(
     await blockDependents(trx, spec.id, attempt.task_key, changes);
     await finishRunIfDone(trx, spec.id, changes);
   }
-  return true;
 }
 
 function setTask(trx: Db, runId: string, key: string, values: {
