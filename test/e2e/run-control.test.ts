@@ -109,6 +109,37 @@ steps:
   });
 });
 
+describe('manual mode', () => {
+  it('runs any combination of steps and values: --only, --set, needs outside count as done, done_if on a named activity', async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: manual
+matrix:
+  version: ["1", "2", "3"]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  build: { over: [version], run: echo build $VERSION }
+  package:
+    needs: [build]
+    over: [version]
+    done_if: { run: 'test "$VERSION" = 3', activity: builder }
+    run: echo "package $VERSION on $SLIPWAY_WORKER"
+`,
+    });
+    const result = await box.run(['run', file, '--only', 'package', '--set', 'version=2,3,4', '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => [t.id, t.status, t.attempts.length])).toEqual([
+      ['package[version=2]', 'succeeded', 1],
+      ['package[version=3]', 'skipped', 0],
+      ['package[version=4]', 'succeeded', 1],
+    ]);
+    const logs = await box.run(['logs', report.run.id, 'package[version=4]']);
+    expect(logs.stdout).toContain(`package 4 on ${report.tasks[2]!.attempts[0]!.worker}`);
+  });
+});
+
 describe('slipway runs / show / logs', () => {
   it('lists runs and reads a past run from the store', async () => {
     const file = box.write({ 'slipway.yml': 'name: tiny\nactivities:\n  builder: {}\nsteps:\n  hello: { run: echo hi there }\n' });
