@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { WorkerScript, WorkerSettings } from '../coordinator/coordinator.ts';
 import type { AttemptOrder } from '../coordinator/ops/claim.ts';
+import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 import { StopRequested, WorkerClient } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
@@ -96,53 +97,54 @@ export class Agent {
   }
 
   /** Runs the worker to its end; resolves with why it stopped. */
-  async run(): Promise<string> {
+  async run(): Promise<WorkerStop> {
     let registered;
     try {
       registered = await this.#client.register({ activity: this.#options.activity, hostname: hostname(), pid: process.pid });
     } catch (error) {
-      if (error instanceof StopRequested) return `not needed: ${error.message}`;
+      if (error instanceof StopRequested) return { cause: 'told', reason: `not needed: ${error.message}` };
       throw error;
     }
     const { settings } = registered;
     this.#setName(registered.worker.name);
     this.#say(`registered as ${registered.worker.id} (${registered.worker.name}) for ${registered.worker.activity} of run ${registered.worker.run}`);
 
-    let reason: string;
+    let stop: WorkerStop;
     try {
       await this.#options.executor.prepare(settings, () => this.#client.source());
-      reason = (await this.#init(settings.init)) ?? (await this.#serve(settings));
+      stop = (await this.#init(settings.init)) ?? (await this.#serve(settings));
     } catch (error) {
-      reason = `agent error: ${(error as Error).message}`;
+      stop = { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
     }
     if (settings.cleanup) await this.#workerScript('cleanup', settings.cleanup);
-    await this.#client.stopped(reason).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
-    this.#say(`stopped: ${reason}`);
-    return reason;
+    await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
+    this.#say(`stopped: ${stop.reason}`);
+    return stop;
   }
 
-  async #init(init: WorkerScript | null): Promise<string | undefined> {
+  async #init(init: WorkerScript | null): Promise<WorkerStop | undefined> {
     if (!init) return undefined;
     const result = await this.#workerScript('init', init);
-    return result.outcome === 'succeeded' ? undefined : `init ${result.error ?? result.outcome}`;
+    return result.outcome === 'succeeded' ? undefined : { cause: 'init_failed', reason: `init ${result.error ?? result.outcome}` };
   }
 
-  async #serve(settings: WorkerSettings): Promise<string> {
+  async #serve(settings: WorkerSettings): Promise<WorkerStop> {
+    const asked: WorkerStop = { cause: 'asked', reason: 'asked to stop' };
     let idleSince = Date.now();
     let next: { attempt: AttemptOrder; name: string } | undefined;
     for (;;) {
-      if (this.#shutdown.signal.aborted) return 'asked to stop';
+      if (this.#shutdown.signal.aborted) return asked;
       if (!next) {
         const idleLeft = settings.idle_timeout_ms - (Date.now() - idleSince);
-        if (idleLeft <= 0) return `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s`;
+        if (idleLeft <= 0) return { cause: 'idle', reason: `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s` };
         let claimed;
         try {
           claimed = await this.#client.claim(Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal);
         } catch (error) {
-          if (this.#shutdown.signal.aborted) return 'asked to stop';
+          if (this.#shutdown.signal.aborted) return asked;
           throw error;
         }
-        if ('stop' in claimed) return `told to stop: ${claimed.stop}`;
+        if ('stop' in claimed) return { cause: 'told', reason: `told to stop: ${claimed.stop}` };
         if ('none' in claimed) continue;
         next = claimed;
       }
@@ -150,8 +152,8 @@ export class Agent {
       this.#setName(next.name);
       const { result, finished } = await this.#attempt(order, settings);
       if (finished.name) this.#setName(finished.name);
-      if (order.kind === 'run' && result.outcome !== 'succeeded') return `task ${order.task} ${result.outcome}`;
-      if (finished.stop) return 'told to stop';
+      if (order.kind === 'run' && result.outcome !== 'succeeded') return { cause: 'task_failed', reason: `task ${order.task} ${result.outcome}` };
+      if (finished.stop) return { cause: 'told', reason: 'told to stop' };
       next = finished.next;
       idleSince = Date.now();
     }

@@ -1,5 +1,6 @@
 import type { AttemptOrder } from '../coordinator/ops/claim.ts';
 import type { WorkerSettings } from '../coordinator/coordinator.ts';
+import type { WorkerStop } from '../engine/worker-stop.ts';
 import { HttpConnection, type HttpAnswer } from './http-request.ts';
 
 export interface Registered {
@@ -86,8 +87,8 @@ export class WorkerClient {
     this.#expectOk('log', await this.#send('/log', text, 'text/plain; charset=utf-8'));
   }
 
-  async stopped(reason: string): Promise<void> {
-    this.#expectOk('stopped', await this.#post('/stopped', { reason }));
+  async stopped(stop: WorkerStop): Promise<void> {
+    this.#expectOk('stopped', await this.#post('/stopped', stop));
     this.#http.close();
   }
 

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
+import { agentStopCauses } from '../engine/worker-stop.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
 
 /** Limits of the worker protocol, documented in docs/api.md. */
@@ -27,7 +28,7 @@ const finishBody = z.object({
   /** Hand out the next attempt in the same call, if one is ready now. */
   claim_next: z.boolean().default(false),
 }).strict();
-const stoppedBody = z.object({ reason: z.string().max(1024) }).strict();
+const stoppedBody = z.object({ cause: z.enum(agentStopCauses), reason: z.string().max(1024) }).strict();
 const attemptId = /^a-[0-9a-f]{12}$/;
 
 type Env = { Variables: { worker: WorkerIdentity } };
@@ -113,7 +114,7 @@ export function workerRoutes(coordinator: Coordinator): Hono<Env> {
   app.post('/stopped', jsonLimit, async (c) => {
     const body = await readJson(c, stoppedBody);
     if (!body.ok) return body.response;
-    await coordinator.stopped(c.get('worker'), body.value.reason);
+    await coordinator.stopped(c.get('worker'), body.value);
     return c.body(null, 204);
   });
 

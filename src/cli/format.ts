@@ -22,7 +22,8 @@ export function colorEnabled(
 ): boolean {
   if (env['NO_COLOR']) return false;
   if (!stream.isTTY) return false;
-  return stream.hasColors?.(undefined, env) ?? true;
+  // Node's hasColors takes (env) or (count, env); an undefined count next to an env throws.
+  return stream.hasColors?.(16, env) ?? true;
 }
 
 /** `text` in `style`, or untouched when colour is off. */

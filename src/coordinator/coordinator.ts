@@ -3,6 +3,7 @@ import type { Clock } from '../engine/clock.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
 import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
+import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
 import type { MachineHandle, Provider } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
@@ -255,10 +256,10 @@ export class Coordinator {
   }
 
   /** The agent ran its cleanup and is exiting. */
-  async stopped(worker: WorkerIdentity, reason: string): Promise<void> {
+  async stopped(worker: WorkerIdentity, stop: WorkerStop): Promise<void> {
     const spec = await this.#specs.get(this.#store.db, worker.runId);
-    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} stopped: ${reason}\n`);
-    await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, 'stopped', reason, changes));
+    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} stopped: ${stop.reason}\n`);
+    await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, stop, changes));
     this.#forget(worker.workerId);
     this.#poke(poolKey(worker.runId, worker.activity));
   }
@@ -270,7 +271,7 @@ export class Coordinator {
       .where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     const spec = await this.#specs.get(this.#store.db, row.run_id);
-    const lost = await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, 'lost', reason, changes));
+    const lost = await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, { cause: 'lost', reason }, changes));
     if (!lost) return;
     this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} lost: ${reason}\n`);
     this.#forget(workerId);
@@ -386,7 +387,7 @@ export class Coordinator {
         return;
       }
       await this.#mutate(async (trx, changes) => {
-        await trx.updateTable('workers').set({ state: 'failed', error: message, stopped_at: changes.now, registration_hash: null })
+        await trx.updateTable('workers').set({ state: 'failed', stop_cause: 'start_failed', error: message, stopped_at: changes.now, registration_hash: null })
           .where('id', '=', start.workerId).where('state', '=', 'starting').execute();
         await changes.event(trx, spec.id, 'worker.stopped', { worker: start.workerId, message: `could not start: ${message}` });
       });

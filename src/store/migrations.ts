@@ -103,6 +103,9 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .execute();
     await db.schema.createIndex('events_run').on('events').columns(['run_id', 'seq']).execute();
   },
+  async (db) => {
+    await db.schema.alterTable('workers').addColumn('stop_cause', 'text').execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

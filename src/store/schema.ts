@@ -74,6 +74,8 @@ export interface WorkersTable {
   /** JSON of the provider's handle on the machine (a pid, an instance id). */
   machine: string | null;
   error: string | null;
+  /** A StopCause: why the worker ended. */
+  stop_cause: string | null;
   created_at: number;
   registered_at: number | null;
   last_seen_at: number | null;

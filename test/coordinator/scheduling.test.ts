@@ -112,7 +112,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(finished).toMatchObject({ kind: 'recorded', stop: true });
     expect(events.find((e) => e.kind === 'task.retrying')?.message).toBe('exit code 3; retrying in 1m00s');
 
-    await coordinator.stopped(w1, 'after a failed task');
+    await coordinator.stopped(w1, { cause: 'task_failed', reason: 'task flaky failed' });
     await coordinator.settled();
     expect(provider.starts).toHaveLength(1);
     clock.advance(60_000);
@@ -210,6 +210,36 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(report.run.status).toBe('cancelled');
     expect(report.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
     expect(await coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
+  });
+
+  it('gives up on an activity whose workers keep failing their init, failing its tasks with the cause', async () => {
+    const runId = await start(pipelineOf([{ name: 'build' }, { name: 'ship', needs: ['build'] }], { maxWorkers: 1 }));
+    for (let i = 0; i < 3; i++) {
+      expect(provider.starts).toHaveLength(i + 1);
+      const w = await worker(i);
+      await coordinator.stopped(w, { cause: 'init_failed', reason: 'init exit code 4' });
+      await coordinator.settled();
+    }
+    expect(provider.starts).toHaveLength(3);
+    const report = await runReport(store.db, runId);
+    expect(report.run.status).toBe('failed');
+    expect(report.tasks.map((t) => t.status)).toEqual(['failed', 'blocked']);
+    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row could not start \(last, w-[0-9a-f]{8}: init exit code 4\)$/);
+  });
+
+  it('keeps starting workers after a worker that did work', async () => {
+    await start(pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 }));
+    const good = await worker(0);
+    const attempt = await claimTask(good);
+    if (typeof attempt === 'string') throw new Error('no attempt');
+    await coordinator.finish(good, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await coordinator.stopped(good, { cause: 'idle', reason: 'idle for 60s' });
+    await coordinator.settled();
+    for (let i = 1; i < 3; i++) {
+      await coordinator.stopped(await worker(i), { cause: 'init_failed', reason: 'init exit code 4' });
+      await coordinator.settled();
+    }
+    expect(provider.starts).toHaveLength(4);
   });
 
   it('gives a late report from a lost worker no say over the task', async () => {

@@ -212,6 +212,28 @@ steps:
     expect(existsSync(join(box.state, 'slipway', 'logs', report.run.id, 'workers', `${workerOf('last')}.log`))).toBe(true);
   });
 
+  it('fails the tasks of an activity whose init keeps failing, instead of starting workers forever', async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: badinit
+activities:
+  builder: { max_workers: 1, init: 'echo "mounting the cache"; exit 4' }
+steps:
+  build: { run: echo never }
+  ship: { needs: [build], run: echo never }
+`,
+    });
+    const result = await box.run(['run', file, '--json']);
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => [t.id, t.status])).toEqual([['build', 'failed'], ['ship', 'blocked']]);
+    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row could not start \(last, (w-[0-9a-f]{8}): init exit code 4\)$/);
+    const workerId = report.failures[0]!.error.match(/w-[0-9a-f]{8}/)![0];
+    const workerLog = await box.run(['logs', report.run.id, '--worker', workerId]);
+    expect(workerLog.stdout).toContain('mounting the cache');
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+
   it('never has more workers than max_workers', async () => {
     const file = box.write({
       'slipway.yml': `

@@ -4,6 +4,7 @@ import { workersToStart } from '../../src/engine/provisioning.ts';
 import { afterAttempt, providerRetry, retryDelayMs } from '../../src/engine/retry.ts';
 import { afterCheck, runStatusOf, whenReady } from '../../src/engine/task-state.ts';
 import { activeName, waitingName } from '../../src/engine/worker-name.ts';
+import { givesUp } from '../../src/engine/worker-stop.ts';
 import type { Step } from '../../src/pipeline/types.ts';
 
 const policy = { attempts: 3, delayMs: 60_000, backoff: 5, maxDelayMs: 30 * 60_000 };
@@ -103,5 +104,17 @@ describe('task state', () => {
     expect(runStatusOf({ succeeded: 3, skipped: 2 }, false)).toBe('succeeded');
     expect(runStatusOf({ succeeded: 3, failed: 1, blocked: 2 }, false)).toBe('failed');
     expect(runStatusOf({ succeeded: 1, cancelled: 2 }, true)).toBe('cancelled');
+  });
+});
+
+describe('giving up on an activity', () => {
+  it('gives up when the last three workers never came up', () => {
+    expect(givesUp([{ cause: 'init_failed' }, { cause: 'start_failed' }, { cause: 'init_failed' }])).toBe(true);
+  });
+
+  it('carries on while a recent worker did come up, or too few have tried', () => {
+    expect(givesUp([{ cause: 'init_failed' }, { cause: 'idle' }, { cause: 'init_failed' }])).toBe(false);
+    expect(givesUp([{ cause: 'init_failed' }, { cause: 'init_failed' }])).toBe(false);
+    expect(givesUp([{ cause: 'init_failed' }, { cause: 'init_failed' }, { cause: null }])).toBe(false);
   });
 });

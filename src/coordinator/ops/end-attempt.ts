@@ -8,7 +8,7 @@ import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolKey } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
-import { blockDependents, finishRunIfDone, releaseDependents } from './settle-task.ts';
+import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
 
 const recordEnd = prepared<{ id: string; outcome: string; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
   db.updateTable('attempts')
@@ -81,10 +81,7 @@ export async function endAttempt(
     changes.delay(poolKey(spec.id, step.activity), next.notBefore);
     await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });
   } else {
-    await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'failed', error });
-    await changes.event(trx, spec.id, 'task.failed', { ...who, message: error });
-    await blockDependents(trx, spec.id, attempt.task_key, changes);
-    await finishRunIfDone(trx, spec.id, changes);
+    await failTask(trx, spec.id, attempt.task_key, error, changes, who);
   }
 }
 

@@ -1,10 +1,23 @@
 import { workersToStart } from '../../engine/provisioning.ts';
+import { givesUp } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
+import { failTask } from './settle-task.ts';
 import { claimableTask } from '../../store/claimable.ts';
+
+/** Workers in a row that failed to come up before an activity gives up. */
+const giveUpAfter = 3;
+
+/** Fails every task waiting on an activity that cannot get a worker, saying why. */
+async function giveUp(trx: Db, spec: RunSpec, activity: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
+  const error = `activity ${activity}: ${giveUpAfter} workers in a row could not start (last, ${last.id}: ${last.error ?? 'no reason given'})`;
+  const stuck = await trx.selectFrom('tasks').select('key')
+    .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask).execute();
+  for (const task of stuck) await failTask(trx, spec.id, task.key, error, changes);
+}
 
 export interface WorkerToStart {
   workerId: string;
@@ -32,6 +45,15 @@ export async function provisionPool(trx: Db, spec: RunSpec, activity: string, ch
     .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask)
     .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
     .limit(enough).execute();
+  if (queued.length > 0 && pool.starting + pool.idle + pool.busy + pool.draining === 0) {
+    const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id'])
+      .where('run_id', '=', spec.id).where('activity', '=', activity)
+      .orderBy('created_at', 'desc').orderBy('id').limit(giveUpAfter).execute();
+    if (givesUp(latest.map((w) => ({ cause: w.stop_cause })), giveUpAfter)) {
+      await giveUp(trx, spec, activity, latest[0]!, changes);
+      return [];
+    }
+  }
   const n = workersToStart({ maxWorkers, queued: queued.length, ...pool });
   const started: WorkerToStart[] = [];
   for (let i = 0; i < n; i++) {

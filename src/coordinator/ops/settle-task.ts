@@ -55,7 +55,18 @@ export async function markReady(trx: Db, spec: RunSpec, tasks: { key: string; st
   }
 }
 
-/** A task failed for good: everything that needs it, directly or not, is blocked. */
+/** A task fails for good: it records why, and everything that needs it is blocked. */
+export async function failTask(
+  trx: Db, runId: string, key: string, error: string, changes: Changes, who: { worker?: string; worker_name?: string; attempt?: number } = {},
+): Promise<void> {
+  await trx.updateTable('tasks').set({ status: 'failed', error, active_attempt: null })
+    .where('run_id', '=', runId).where('key', '=', key).execute();
+  await changes.event(trx, runId, 'task.failed', { task: key, ...who, message: error });
+  await blockDependents(trx, runId, key, changes);
+  await finishRunIfDone(trx, runId, changes);
+}
+
+/** Everything that needs the task, directly or not, is blocked. */
 export async function blockDependents(trx: Db, runId: string, key: string, changes: Changes): Promise<void> {
   let frontier = [key];
   while (frontier.length > 0) {

@@ -1,16 +1,18 @@
+import type { WorkerStop } from '../../engine/worker-stop.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { endAttempt } from './end-attempt.ts';
 
 /**
- * A worker left: it said so after its cleanup (`stopped`), or it was given up on (`lost`:
- * no heartbeat, its process died, its machine vanished). Any attempt it still had ends
- * `lost` and is retried by the task's policy.
+ * A worker left: it said so after its cleanup, or it was given up on (cause `lost`: no
+ * heartbeat, its process died, its machine vanished). Any attempt it still had ends `lost`
+ * and is retried by the task's policy.
  */
 export async function workerGone(
-  trx: Db, spec: RunSpec, workerId: string, state: 'stopped' | 'lost', reason: string, changes: Changes,
+  trx: Db, spec: RunSpec, workerId: string, { cause, reason }: WorkerStop, changes: Changes,
 ): Promise<boolean> {
+  const state = cause === 'lost' ? 'lost' : 'stopped';
   const worker = await trx.selectFrom('workers').select(['state', 'name', 'activity'])
     .where('id', '=', workerId).executeTakeFirst();
   if (!worker || worker.state === 'stopped' || worker.state === 'lost' || worker.state === 'failed') return false;
@@ -19,7 +21,7 @@ export async function workerGone(
   for (const attempt of open) {
     await endAttempt(trx, spec, attempt, { outcome: 'lost', exitCode: null, error: `worker lost: ${reason}` }, worker.name, changes);
   }
-  await trx.updateTable('workers').set({ state, stopped_at: changes.now, credential_hash: null, registration_hash: null, error: state === 'lost' ? reason : null })
+  await trx.updateTable('workers').set({ state, stop_cause: cause, stopped_at: changes.now, credential_hash: null, registration_hash: null, error: reason })
     .where('id', '=', workerId).execute();
   await changes.event(trx, spec.id, state === 'lost' ? 'worker.lost' : 'worker.stopped', { worker: workerId, worker_name: worker.name, message: reason });
   return true;
