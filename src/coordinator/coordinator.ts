@@ -80,7 +80,7 @@ export class Coordinator {
     this.#writes = new GroupCommit(store.transaction);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {
-      provider.onExit?.((workerId, description) => void this.loseWorker(workerId, description));
+      provider.onExit?.((workerId, description, clean) => void this.#machineExited(workerId, description, clean));
     }
   }
 
@@ -277,6 +277,24 @@ export class Coordinator {
     this.#forget(workerId);
     if (row.machine) await this.#stopMachine(row.provider, JSON.parse(row.machine) as MachineHandle);
     this.#poke(poolKey(row.run_id, row.activity));
+  }
+
+  /**
+   * An agent's process ended. One that was told to stop and exited cleanly has stopped
+   * (it may have been refused at registration, with no credential to say so); any other
+   * that had not said goodbye is lost.
+   */
+  async #machineExited(workerId: string, description: string, clean: boolean): Promise<void> {
+    if (this.#closed) return;
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state']).where('id', '=', workerId).executeTakeFirst();
+    if (!row) return;
+    if (clean && row.state === 'draining') {
+      const spec = await this.#specs.get(this.#store.db, row.run_id);
+      await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
+      this.#forget(workerId);
+      return;
+    }
+    await this.loseWorker(workerId, description);
   }
 
   sourceArchive(digest: string): string {

@@ -25,13 +25,13 @@ export class LocalProvider implements Provider {
   readonly name = 'local';
   readonly #options: LocalProviderOptions;
   readonly #children = new Map<number, ChildProcess>();
-  readonly #exitListeners: ((workerId: string, description: string) => void)[] = [];
+  readonly #exitListeners: ((workerId: string, description: string, clean: boolean) => void)[] = [];
 
   constructor(options: LocalProviderOptions) {
     this.#options = options;
   }
 
-  onExit(listener: (workerId: string, description: string) => void): void {
+  onExit(listener: (workerId: string, description: string, clean: boolean) => void): void {
     this.#exitListeners.push(listener);
   }
 
@@ -62,7 +62,7 @@ export class LocalProvider implements Provider {
     child.once('exit', (code, signal) => {
       this.#children.delete(pid);
       const description = signal ? `agent process ${pid} killed by ${signal}` : `agent process ${pid} exited with code ${code}`;
-      for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`);
+      for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`, code === 0);
     });
     return { pid, workDir };
   }

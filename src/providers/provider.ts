@@ -22,6 +22,6 @@ export interface Provider {
   start(request: StartRequest): Promise<MachineHandle>;
   /** Ends the machine. Safe to call on one that is already gone. */
   stop(machine: MachineHandle): Promise<void>;
-  /** Machines whose agent ended on its own, reported as they go. */
-  onExit?(listener: (workerId: string, description: string) => void): void;
+  /** Machines whose agent ended on its own, reported as they go; `clean` when it exited with 0. */
+  onExit?(listener: (workerId: string, description: string, clean: boolean) => void): void;
 }
