@@ -61,7 +61,9 @@ function parseSelection(options: RunCommandOptions): Selection {
     const match = entry.match(/^([^=]+)=(.+)$/);
     if (!match) throw new UsageError(`--set takes AXIS=VALUE[,VALUE…], not '${entry}'`);
     selection.set ??= {};
-    selection.set[match[1]!.trim()] = match[2]!.split(',').map((s) => s.trim()).filter(Boolean);
+    const axis = match[1]!.trim();
+    // Repeating an axis adds values: --set v=1 --set v=2 is --set v=1,2.
+    selection.set[axis] = [...(selection.set[axis] ?? []), ...match[2]!.split(',').map((s) => s.trim()).filter(Boolean)];
   }
   if (options.force) selection.force = true;
   return selection;

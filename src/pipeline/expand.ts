@@ -1,6 +1,7 @@
 /** A pipeline's tasks: each step at each combination of its axes, and what each waits for. */
 import { MAX_TASKS } from './limits.ts';
 import type { Pipeline, Selection, Step, TaskSpec } from './types.ts';
+import { didYouMean } from './suggest.ts';
 
 /** A manual selection that names unknown steps or axes, or selects nothing. */
 export class SelectionError extends Error {
@@ -62,7 +63,7 @@ function selectValues(pipeline: Pipeline, set: Record<string, string[]> | undefi
   const values = new Map(Object.entries(pipeline.matrix));
   for (const [axis, chosen] of Object.entries(set ?? {})) {
     if (!values.has(axis)) {
-      throw new SelectionError(`unknown axis '${axis}'; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
+      throw new SelectionError(`unknown axis '${axis}'${didYouMean(axis, values.keys())}; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
     }
     if (chosen.length === 0) throw new SelectionError(`no values selected for axis '${axis}'`);
     values.set(axis, [...new Set(chosen)]);

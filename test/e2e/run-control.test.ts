@@ -127,7 +127,7 @@ steps:
     run: echo "package $VERSION on $SLIPWAY_WORKER"
 `,
     });
-    const result = await box.run(['run', file, '--only', 'package', '--set', 'version=2,3,4', '--json']);
+    const result = await box.run(['run', file, '--only', 'package', '--set', 'version=2,3', '--set', 'version=4', '--json']);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as RunReport;
     expect(report.tasks.map((t) => [t.id, t.status, t.attempts.length])).toEqual([

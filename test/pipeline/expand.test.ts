@@ -121,7 +121,7 @@ describe('manual selection', () => {
 
   it('set: rejects unknown axes and empty value lists', () => {
     expect(() => expandTasks(packages, { set: { distr: ['debian'] } })).toThrow(
-      new SelectionError("unknown axis 'distr'; axes are: version, distro, arch"),
+      new SelectionError("unknown axis 'distr' (did you mean 'distro'?); axes are: version, distro, arch"),
     );
     expect(() => expandTasks(packages, { set: { distro: [] } })).toThrow(new SelectionError("no values selected for axis 'distro'"));
   });
