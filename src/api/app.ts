@@ -1,15 +1,18 @@
 import { Hono } from 'hono';
 import type { Coordinator } from '../coordinator/coordinator.ts';
+import type { Db } from '../store/store.ts';
 import { fail } from './errors.ts';
+import { userRoutes } from './user-routes.ts';
 import { workerRoutes } from './worker-routes.ts';
 
-/** The coordinator's HTTP surface. */
-export function createApp(coordinator: Coordinator): Hono {
+/** The coordinator's HTTP surface: the worker protocol and the user API. */
+export function createApp(coordinator: Coordinator, db: Db): Hono {
   const app = new Hono();
   app.route('/api/v1/worker', workerRoutes(coordinator));
+  app.route('/api/v1', userRoutes(coordinator, db));
   app.notFound((c) => fail(c, 404, `no route ${c.req.method} ${c.req.path.slice(0, 200)}`));
   app.onError((error, c) => {
-    process.emitWarning(`slipway: ${c.req.method} ${c.req.path}: ${error.stack ?? error.message}`);
+    coordinator.reportFault(`${c.req.method} ${c.req.path.slice(0, 200)}`, error);
     return fail(c, 500, 'internal error; the coordinator logged it');
   });
   return app;

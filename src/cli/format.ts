@@ -65,6 +65,14 @@ export function visibleWidth(text: string): number {
   return [...stripVTControlCharacters(text)].length;
 }
 
+/**
+ * `text` safe to show: no escape sequence or control character that could move the
+ * cursor or clear the screen (a script's error output may hold any), newlines kept.
+ */
+export function printable(text: string): string {
+  return stripVTControlCharacters(text).replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => (c === '\t' ? ' ' : ''));
+}
+
 const SGR = /(\x1b\[[0-9;]*m)/;
 
 /** Cut `text` to `width` visible characters, ending in `…`, keeping its colour codes intact. */

@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { PipelineError } from '../pipeline/errors.ts';
+import { registerCancel } from './cancel.ts';
 import { registerLogs } from './logs.ts';
 import { registerRun } from './run.ts';
+import { registerServer } from './server.ts';
 import { registerShow } from './show.ts';
+import { registerTokens } from './tokens.ts';
 import { registerValidate } from './validate.ts';
 import { registerWorker } from './worker.ts';
 import { exitCodes, UsageError } from './usage-error.ts';
@@ -24,6 +27,9 @@ registerValidate(program);
 registerShow(program);
 registerLogs(program);
 registerWorker(program);
+registerServer(program);
+registerCancel(program);
+registerTokens(program);
 
 try {
   await program.parseAsync(process.argv);

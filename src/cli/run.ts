@@ -93,6 +93,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   const progress = createProgress(out, { color: colorEnabled(out) });
   let runId: string | undefined;
   const early: RunEvent[] = [];
+  const stopFaults = coordinator.onFault((message) => progress.print(`warning: ${message}`));
   const unsubscribe = coordinator.events.subscribe((event) => {
     if (runId === undefined) early.push(event);
     else if (event.run === runId) progress.event(event);
@@ -103,9 +104,10 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
     interrupts++;
     if (runId === undefined) return;
     if (interrupts === 1) {
-      out.write('\ncancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)\n');
+      progress.print('cancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)');
       void coordinator.cancelRun(runId, 'cancelled by the user (Ctrl-C)');
     } else {
+      progress.print('killing the workers');
       for (const pid of embedded.local.runningPids()) void embedded.local.stop({ pid });
     }
   };
@@ -121,7 +123,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
       logsHint: `logs: ${selfCommand()} logs ${runId} TASK`,
     });
     for (const event of early) if (event.run === runId) progress.event(event);
-    if (!options.provision) out.write(manualWorkerHelp(pipeline, embedded.listening.url, created.joinToken));
+    if (!options.provision) progress.print(manualWorkerHelp(pipeline, embedded.listening.url, created.joinToken));
 
     const status = await coordinator.waitForRun(runId);
     await coordinator.waitForWorkers(runId, 15_000);
@@ -133,6 +135,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   } finally {
     progress.stop();
     unsubscribe();
+    stopFaults();
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     await embedded.close();
@@ -146,5 +149,5 @@ function manualWorkerHelp(pipeline: Pipeline, url: string, joinToken: string): s
     if (step.doneIf) activities.add(step.doneIf.activity);
   }
   const lines = [...activities].map((activity) => `  SLIPWAY_TOKEN=${joinToken} ${selfCommand()} worker --server ${url} --activity ${activity}`);
-  return `\nNo workers will be started (--no-provision). Start one per activity by hand, from any shell on this machine:\n${lines.join('\n')}\n\n`;
+  return `No workers will be started (--no-provision). Start one per activity by hand, from any shell on this machine:\n${lines.join('\n')}`;
 }

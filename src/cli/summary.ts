@@ -1,6 +1,6 @@
 /** The human forms of run reports: the end-of-run summary and the `slipway runs` list. */
 import type { ReportFailure, ReportTask, RunReport, TaskStatus } from '../engine/report.ts';
-import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, table, truncate } from './format.ts';
+import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, printable, table, truncate } from './format.ts';
 
 export interface SummaryOptions {
   color: boolean;
@@ -70,7 +70,7 @@ function byStep(tasks: ReportTask[]): Map<string, ReportTask[]> {
 function result(task: ReportTask): string {
   const last = task.attempts.at(-1);
   if (!last) return '';
-  if (task.status !== 'succeeded' && last.error) return truncate(firstLine(last.error), ERROR_WIDTH);
+  if (task.status !== 'succeeded' && last.error) return truncate(firstLine(printable(last.error)), ERROR_WIDTH);
   return span(last.started_at, last.finished_at);
 }
 
@@ -85,7 +85,8 @@ function failuresSection(report: RunReport, { color, logsCommand }: SummaryOptio
   const blocks = failures.map((f) => {
     const fields: [string, string][] = [];
     if (Object.keys(f.matrix).length > 0) fields.push(['matrix', formatMatrix(f.matrix)]);
-    fields.push(['worker', f.worker ?? '(none)'], ['error', f.error]);
+    // An error may quote a script's output: nothing in it may move the cursor.
+    fields.push(['worker', f.worker ?? '(none)'], ['error', printable(f.error)]);
     if (logsCommand) fields.push(['log', logsCommand(f.task)]);
     // Continuation lines of a long error line up under its first line.
     const lines = fields.map(([name, value]) => `  ${name.padEnd(7)} ${value.replaceAll('\n', `\n${' '.repeat(10)}`)}`);

@@ -67,6 +67,7 @@ export class Coordinator {
   readonly #provisionQueue = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #writes: GroupCommit;
+  readonly #faultListeners: ((message: string) => void)[] = [];
   #provisioning = false;
   #health: NodeJS.Timeout | undefined;
   #serverUrl = '';
@@ -95,7 +96,7 @@ export class Coordinator {
   /** Starts the health check; `serverUrl` is where agents reach this coordinator. */
   start(serverUrl: string): void {
     this.#serverUrl = serverUrl;
-    this.#health = setInterval(() => void this.healthCheck().catch((error) => this.#fault('health check', error)), this.#settings.healthIntervalMs);
+    this.#health = setInterval(() => void this.healthCheck().catch((error) => this.reportFault('health check', error)), this.#settings.healthIntervalMs);
     this.#health.unref();
   }
 
@@ -381,7 +382,7 @@ export class Coordinator {
         for (const start of starts) void this.#startMachine(spec, start, 1);
       }
     } catch (error) {
-      this.#fault('provisioning', error);
+      this.reportFault('provisioning', error);
     } finally {
       this.#provisioning = false;
     }
@@ -416,7 +417,7 @@ export class Coordinator {
     try {
       await this.#providers.get(providerName)?.stop(machine);
     } catch (error) {
-      this.#fault(`stopping a ${providerName} machine`, error);
+      this.reportFault(`stopping a ${providerName} machine`, error);
     }
   }
 
@@ -472,8 +473,17 @@ export class Coordinator {
     return new Date(this.#clock.now()).toISOString();
   }
 
-  #fault(what: string, error: unknown): void {
-    process.emitWarning(`slipway: ${what} failed: ${(error as Error).stack ?? String(error)}`);
+  /** Something went wrong that no request is waiting to hear about. */
+  reportFault(what: string, error: unknown): void {
+    const message = `${what} failed: ${(error as Error).stack ?? String(error)}`;
+    if (this.#faultListeners.length === 0) process.emitWarning(`slipway: ${message}`);
+    for (const listener of this.#faultListeners) listener(message);
+  }
+
+  /** Takes over fault reports (from a process warning on stderr), e.g. to print them above a live view. */
+  onFault(listener: (message: string) => void): () => void {
+    this.#faultListeners.push(listener);
+    return () => this.#faultListeners.splice(this.#faultListeners.indexOf(listener), 1);
   }
 }
 

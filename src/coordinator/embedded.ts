@@ -40,7 +40,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     providerRetry,
     ...options.settings,
   }, [local]);
-  const listening = await listen(createApp(coordinator), options.host ?? '127.0.0.1', options.port ?? 0);
+  const listening = await listen(createApp(coordinator, store.db), options.host ?? '127.0.0.1', options.port ?? 0);
   coordinator.start(listening.url);
   return {
     coordinator, store, local, listening,

@@ -9,8 +9,12 @@ export type TaskStatus =
 export type AttemptOutcome = 'succeeded' | 'failed' | 'timed_out' | 'lost' | 'cancelled';
 
 export interface ReportAttempt {
+  /** The attempt's id: its log is `slipway logs` / `GET /api/v1/attempts/:id/log`. */
+  id: string;
   number: number;
   worker: string | null;
+  /** The worker's name when last seen (its `ww-`/`wa-` names change as it works). */
+  worker_name: string | null;
   /** null while the attempt is still running. */
   outcome: AttemptOutcome | null;
   exit_code: number | null;

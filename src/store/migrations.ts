@@ -106,6 +106,16 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
   async (db) => {
     await db.schema.alterTable('workers').addColumn('stop_cause', 'text').execute();
   },
+  async (db) => {
+    await db.schema.createTable('tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

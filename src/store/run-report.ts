@@ -18,14 +18,14 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
     .where('id', '=', runId).executeTakeFirstOrThrow();
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
-  const attempts = await db.selectFrom('attempts')
-    .select(['task_key', 'number', 'worker_id', 'outcome', 'exit_code', 'error', 'started_at', 'finished_at'])
-    .where('run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
+  const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
+    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
+    .where('attempts.run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
   const byTask = new Map<string, ReportAttempt[]>();
   for (const a of attempts) {
     const list = byTask.get(a.task_key) ?? [];
     list.push({
-      number: a.number, worker: a.worker_id, outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
+      id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name, outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
       error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at),
     });
     byTask.set(a.task_key, list);
@@ -48,8 +48,39 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   };
 }
 
-export async function listRuns(db: Db, limit: number): Promise<RunReport['run'][]> {
-  const rows = await db.selectFrom('runs').select(['id', 'pipeline', 'status', 'created_at', 'finished_at'])
-    .orderBy('created_at', 'desc').limit(limit).execute();
+export interface RunFilter {
+  status?: RunStatus;
+  pipeline?: string;
+  limit: number;
+  /** A run id: list the runs created before it (the next page). */
+  before?: string;
+}
+
+/** Runs newest first, as the report's `run`. */
+export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['run'][]> {
+  let query = db.selectFrom('runs').select(['id', 'pipeline', 'status', 'created_at', 'finished_at'])
+    .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.pipeline) query = query.where('pipeline', '=', filter.pipeline);
+  if (filter.before) {
+    const cursor = await db.selectFrom('runs').select(['created_at', 'id']).where('id', '=', filter.before).executeTakeFirst();
+    if (cursor) {
+      query = query.where((eb) => eb.or([
+        eb('created_at', '<', cursor.created_at),
+        eb.and([eb('created_at', '=', cursor.created_at), eb('id', '<', cursor.id)]),
+      ]));
+    }
+  }
+  const rows = await query.execute();
   return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status as RunStatus, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
+}
+
+/** Tasks per status, for each of the runs. */
+export async function taskCounts(db: Db, runIds: string[]): Promise<Map<string, Partial<Record<TaskStatus, number>>>> {
+  const counts = new Map<string, Partial<Record<TaskStatus, number>>>(runIds.map((id) => [id, {}]));
+  if (runIds.length === 0) return counts;
+  const rows = await db.selectFrom('tasks').select(['run_id', 'status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('run_id', 'in', runIds).groupBy(['run_id', 'status']).execute();
+  for (const row of rows) counts.get(row.run_id)![row.status as TaskStatus] = Number(row.n);
+  return counts;
 }

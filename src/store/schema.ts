@@ -94,6 +94,16 @@ export interface EventsTable {
   message: string | null;
 }
 
+export interface TokensTable {
+  id: string;
+  name: string;
+  /** Comma-separated scopes. */
+  scopes: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -101,4 +111,5 @@ export interface Database {
   attempts: AttemptsTable;
   workers: WorkersTable;
   events: EventsTable;
+  tokens: TokensTable;
 }

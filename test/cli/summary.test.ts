@@ -1,3 +1,4 @@
+import { WriteStream } from 'node:tty';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { ReportAttempt, ReportTask, RunReport, TaskStatus } from '../../src/engine/report.ts';
@@ -11,7 +12,7 @@ const iso = (seconds: number) => new Date(START + seconds * 1000).toISOString();
 
 function attempt(number: number, worker: string, outcome: ReportAttempt['outcome'], seconds: number, error: string | null = null): ReportAttempt {
   return {
-    number, worker, outcome, exit_code: error ? 3 : 0, error,
+    id: `a-${worker}-${number}`, number, worker, worker_name: null, outcome, exit_code: error ? 3 : 0, error,
     started_at: iso(0), finished_at: outcome === null ? null : iso(seconds),
   };
 }
@@ -106,6 +107,18 @@ describe('renderSummary', () => {
     expect(text.trimEnd().split('\n').at(-1)).toBe('run r-abc failed: 2 failed, 1 blocked, 48 succeeded');
   });
 
+  it('shows errors without the escape sequences or control characters they may quote', () => {
+    const error = 'exit code 3\x1b[2J\r\x1b[31mred\x1b[0m\nsecond';
+    const text = renderSummary(
+      report([task('build', {}, 'failed', [attempt(1, 'w-1', 'failed', 1, error)])]),
+      { color: false },
+    );
+    expect(text).not.toContain('\x1b');
+    expect(text).not.toContain('\r');
+    expect(text).toContain('failed  build  1         w-1     exit code 3red\n');
+    expect(text).toContain('  error   exit code 3red\n          second\n');
+  });
+
   it('says so when a run has no tasks', () => {
     expect(renderSummary(report([]), { color: false })).toBe(
       'run r-abc · pipeline packages · succeeded · 1m05s\n\nrun r-abc succeeded: no tasks\n',
@@ -164,5 +177,12 @@ describe('format helpers', () => {
     expect(colorEnabled(terminal, {})).toBe(true);
     expect(colorEnabled(terminal, { NO_COLOR: '1' })).toBe(false);
     expect(colorEnabled({ isTTY: false }, {})).toBe(false);
+  });
+
+  it("asks a real terminal stream about its colours the way Node's hasColors takes it", () => {
+    // WriteStream.hasColors(undefined, env) throws; it takes (env) or (count, env).
+    const terminal = { isTTY: true, hasColors: WriteStream.prototype.hasColors };
+    expect(colorEnabled(terminal, { TERM: 'xterm-256color' })).toBe(true);
+    expect(colorEnabled(terminal, { TERM: 'dumb' })).toBe(false);
   });
 });

@@ -272,7 +272,7 @@ describe('reading past runs', () => {
     expectRefused(await box.run(['logs', 'r-0000abcd']), ['no run r-0000abcd']);
     expectRefused(await box.run(['logs', 'r-0000abcd', 'build']), ['no run r-0000abcd']);
     expectRefused(await box.run(['show', 'latest']), ["'latest' is not a run id (they look like r-3f2a9c1b)"]);
-    expectRefused(await box.run(['runs', '--limit', '0']), ["--limit takes a positive whole number, not '0'"]);
+    expectRefused(await box.run(['runs', '--limit', '0']), ["--limit takes a whole number from 1 to 500, not '0'"]);
   }, 90_000);
 });
 

@@ -1,0 +1,233 @@
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Hono, type Context } from 'hono';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import { z } from 'zod';
+import type { Coordinator } from '../coordinator/coordinator.ts';
+import type { RunEvent } from '../engine/events.ts';
+import type { RunStatus } from '../engine/report.ts';
+import { allows, type Scope } from '../engine/scopes.ts';
+import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
+import type { Db } from '../store/store.ts';
+import { findToken, type TokenInfo } from '../store/tokens.ts';
+import { bearerToken, fail } from './errors.ts';
+
+type Env = { Variables: { token: TokenInfo } };
+
+const runId = /^r-[0-9a-f]{8}$/;
+const attemptId = /^a-[0-9a-f]{12}$/;
+const workerId = /^w-[0-9a-f]{8}$/;
+const listQuery = z.object({
+  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']).optional(),
+  pipeline: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.string().regex(runId).optional(),
+}).strict();
+/** How often a followed log file is read for new bytes. */
+const tailIntervalMs = 250;
+
+/**
+ * The API people and the CLI use: read runs, tasks, workers and logs, follow them live,
+ * act on runs. Every route needs a token whose scopes allow it.
+ */
+export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
+  const app = new Hono<Env>();
+  const need = (scope: Scope) => async (c: Context<Env>, next: () => Promise<void>) => {
+    const secret = bearerToken(c);
+    const token = secret ? await findToken(db, secret) : undefined;
+    if (!token) return fail(c, 401, 'a valid token is required: Authorization: Bearer TOKEN (slipway tokens create)');
+    if (!allows(token.scopes, scope)) return fail(c, 403, `this token may not do that: it needs the ${scope} scope`);
+    c.set('token', token);
+    await next();
+  };
+  const findRun = async (c: Context<Env>) => {
+    const id = c.req.param('run') ?? '';
+    if (!runId.test(id)) return { response: fail(c, 400, `not a run id: ${id.slice(0, 40)}`) };
+    const row = await db.selectFrom('runs').select(['id', 'spec']).where('id', '=', id).executeTakeFirst();
+    return row ? { run: row } : { response: fail(c, 404, `no run ${id}`) };
+  };
+
+  app.get('/me', need('read'), (c) => c.json({ name: c.get('token').name, scopes: c.get('token').scopes }));
+
+  app.get('/runs', need('read'), async (c) => {
+    const query = listQuery.safeParse(c.req.query());
+    if (!query.success) return fail(c, 400, query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const runs = await listRuns(db, query.data);
+    const counts = await taskCounts(db, runs.map((r) => r.id));
+    return c.json({
+      runs: runs.map((run) => ({ ...run, counts: counts.get(run.id) ?? {} })),
+      next: runs.length === query.data.limit ? runs.at(-1)!.id : null,
+    });
+  });
+
+  app.get('/runs/:run', need('read'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    return c.json(await runDetail(db, found.run));
+  });
+
+  app.get('/runs/:run/tasks/:task', need('read'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    const key = (c.req.param('task') ?? '');
+    const task = (await runReport(db, found.run.id)).tasks.find((t) => t.id === key);
+    return task ? c.json(task) : fail(c, 404, `run ${found.run.id} has no task ${key.slice(0, 200)}`);
+  });
+
+  app.post('/runs/:run/cancel', need('submit'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    if (!(await coordinator.cancelRun(found.run.id, `cancelled by ${c.get('token').name}`))) return fail(c, 409, `run ${found.run.id} is not running`);
+    return c.json({ run: (await runDetail(db, found.run)).run });
+  });
+
+  app.get('/workers', need('read'), async (c) => {
+    const run = c.req.query('run');
+    const state = c.req.query('state');
+    let query = db.selectFrom('workers')
+      .select(['id', 'name', 'run_id', 'activity', 'provider', 'state', 'tasks_done', 'created_at', 'stopped_at', 'error'])
+      .orderBy('created_at', 'desc').limit(1000);
+    if (run !== undefined) query = query.where('run_id', '=', run);
+    if (state !== undefined) query = query.where('state', '=', state);
+    const rows = await query.execute();
+    return c.json({
+      workers: rows.map((w) => ({
+        id: w.id, name: w.name, run: w.run_id, activity: w.activity, provider: w.provider, state: w.state, tasks_done: w.tasks_done,
+        started_at: new Date(Number(w.created_at)).toISOString(),
+        stopped_at: w.stopped_at === null ? null : new Date(Number(w.stopped_at)).toISOString(),
+        stop_reason: w.error,
+      })),
+    });
+  });
+
+  app.get('/attempts/:attempt/log', need('read'), async (c) => {
+    const path = await attemptLog((c.req.param('attempt') ?? ''));
+    if (!path) return fail(c, 404, 'no such attempt');
+    return existsSync(path) ? c.body(await readAll(path), 200, { 'content-type': 'text/plain; charset=utf-8' }) : c.body('', 200);
+  });
+
+  app.get('/workers/:worker/log', need('read'), async (c) => {
+    const id = (c.req.param('worker') ?? '');
+    if (!workerId.test(id)) return fail(c, 400, 'not a worker id');
+    const row = await db.selectFrom('workers').select('run_id').where('id', '=', id).executeTakeFirst();
+    if (!row) return fail(c, 404, `no worker ${id}`);
+    const path = coordinator.logs.workerPath(row.run_id, id);
+    return c.body(existsSync(path) ? await readAll(path) : '', 200, { 'content-type': 'text/plain; charset=utf-8' });
+  });
+
+  app.get('/attempts/:attempt/log/stream', need('read'), async (c) => {
+    const id = (c.req.param('attempt') ?? '');
+    const path = await attemptLog(id);
+    if (!path) return fail(c, 404, 'no such attempt');
+    return streamSSE(c, async (stream) => {
+      let offset = 0;
+      while (!stream.aborted) {
+        const ended = (await db.selectFrom('attempts').select('outcome').where('id', '=', id).executeTakeFirst())?.outcome != null;
+        offset = await sendNewBytes(stream, path, offset);
+        if (ended) {
+          // Output reaches the file just before the attempt ends: one last read catches it.
+          await sendNewBytes(stream, path, offset);
+          await stream.writeSSE({ event: 'end', data: '{}' });
+          return;
+        }
+        await stream.sleep(tailIntervalMs);
+      }
+    });
+  });
+
+  app.get('/events', need('read'), async (c) => {
+    const run = c.req.query('run');
+    if (run !== undefined && !runId.test(run)) return fail(c, 400, 'not a run id');
+    const after = Number(c.req.header('last-event-id') ?? 0) || 0;
+    return streamSSE(c, async (stream) => {
+      const pending: RunEvent[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = coordinator.events.subscribe((event) => {
+        if (run !== undefined && event.run !== run) return;
+        pending.push(event);
+        wake?.();
+      });
+      stream.onAbort(() => { unsubscribe(); wake?.(); });
+      try {
+        let last = after;
+        // What happened before this stream opened, when it resumes or follows one run.
+        if (after > 0 || run !== undefined) {
+          let history = db.selectFrom('events').selectAll().where('seq', '>', after).orderBy('seq').limit(10_000);
+          if (run !== undefined) history = history.where('run_id', '=', run);
+          for (const row of await history.execute()) {
+            last = row.seq;
+            await send(stream, {
+              seq: row.seq, at: new Date(Number(row.at)).toISOString(), run: row.run_id, kind: row.kind as RunEvent['kind'],
+              ...(row.task_key !== null && { task: row.task_key }), ...(row.worker_id !== null && { worker: row.worker_id }),
+              ...(row.worker_name !== null && { worker_name: row.worker_name }), ...(row.attempt !== null && { attempt: row.attempt }),
+              ...(row.message !== null && { message: row.message }),
+            });
+          }
+        }
+        while (!stream.aborted) {
+          for (const event of pending.splice(0)) if (event.seq > last) await send(stream, event);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 15_000).unref();
+          });
+          wake = undefined;
+          if (pending.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  async function attemptLog(id: string): Promise<string | undefined> {
+    if (!attemptId.test(id)) return undefined;
+    const row = await db.selectFrom('attempts').select('run_id').where('id', '=', id).executeTakeFirst();
+    return row ? coordinator.logs.attemptPath(row.run_id, id) : undefined;
+  }
+
+  return app;
+}
+
+function send(stream: SSEStreamingApi, event: RunEvent): Promise<void> {
+  return stream.writeSSE({ event: 'run-event', id: String(event.seq), data: JSON.stringify(event) });
+}
+
+async function readAll(path: string): Promise<string> {
+  const file = await open(path);
+  try {
+    return await file.readFile('utf8');
+  } finally {
+    await file.close();
+  }
+}
+
+/** Sends what the file holds past `offset`; returns the new offset. */
+async function sendNewBytes(stream: SSEStreamingApi, path: string, offset: number): Promise<number> {
+  if (!existsSync(path)) return offset;
+  const file = await open(path);
+  try {
+    const { size } = await file.stat();
+    if (size <= offset) return offset;
+    const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
+    // Cut at the last newline so a multi-byte character or a line is never split.
+    const cut = buffer.subarray(0, bytesRead).lastIndexOf(10) + 1 || bytesRead;
+    await stream.writeSSE({ event: 'log', data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
+    return offset + cut;
+  } finally {
+    await file.close();
+  }
+}
+
+/** A run's report with its counts and the shape of its matrix, for the run page. */
+async function runDetail(db: Db, row: { id: string; spec: string }) {
+  const report = await runReport(db, row.id);
+  const counts = (await taskCounts(db, [row.id])).get(row.id) ?? {};
+  const pipeline = JSON.parse(row.spec) as import('../pipeline/types.ts').Pipeline;
+  return {
+    ...report,
+    run: { ...report.run, status: report.run.status as RunStatus, counts },
+    steps: Object.values(pipeline.steps).map((s) => ({ name: s.name, over: s.over, needs: s.needs, activity: s.activity })),
+    matrix: pipeline.matrix,
+  };
+}

@@ -1,0 +1,124 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stateDir } from '../config/paths.ts';
+import { LogFiles } from '../coordinator/log-files.ts';
+import type { RunReport } from '../engine/report.ts';
+import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
+import type { Store } from '../store/store.ts';
+import { serverOf, type ApiClient } from './api-client.ts';
+import { openLocalStore } from './local-state.ts';
+import { UsageError } from './usage-error.ts';
+
+/** Past and present runs, read from this machine's store or from a server's API. */
+export interface RunSource {
+  listRuns(filter: RunFilter): Promise<RunReport['run'][]>;
+  /** A run's id from its id or a unique prefix of it. */
+  resolveRun(idOrPrefix: string): Promise<string>;
+  report(runId: string): Promise<RunReport>;
+  attemptLog(runId: string, attemptId: string): Promise<string>;
+  /** A worker's id from its id or a name it had. */
+  findWorker(runId: string, idOrName: string): Promise<string>;
+  workerLog(runId: string, workerId: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface SourceOptions { server?: string; token?: string; db?: string }
+
+export async function openRunSource(options: SourceOptions): Promise<RunSource> {
+  const api = serverOf(options);
+  return api ? new RemoteRuns(api) : new LocalRuns(await openLocalStore(options.db));
+}
+
+class LocalRuns implements RunSource {
+  readonly #store: Store;
+  readonly #logs = new LogFiles(join(stateDir(), 'logs'));
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  listRuns(filter: RunFilter) {
+    return listRuns(this.#store.db, filter);
+  }
+
+  resolveRun(idOrPrefix: string) {
+    return resolveRunId(this.#store.db, idOrPrefix).catch((error: Error) => { throw new UsageError(error.message); });
+  }
+
+  report(runId: string) {
+    return runReport(this.#store.db, runId);
+  }
+
+  async attemptLog(runId: string, attemptId: string) {
+    const path = this.#logs.attemptPath(runId, attemptId);
+    return existsSync(path) ? readFileSync(path, 'utf8') : '';
+  }
+
+  async findWorker(runId: string, idOrName: string) {
+    const ids = await this.#store.db.selectFrom('events').select('worker_id').distinct()
+      .where('run_id', '=', runId).where('worker_id', 'is not', null)
+      .where((eb) => eb.or([eb('worker_id', '=', idOrName), eb('worker_name', '=', idOrName)])).execute();
+    return oneWorker(runId, idOrName, ids.map((row) => row.worker_id!));
+  }
+
+  async workerLog(runId: string, workerId: string) {
+    const path = this.#logs.workerPath(runId, workerId);
+    return existsSync(path) ? readFileSync(path, 'utf8') : '';
+  }
+
+  close() {
+    return this.#store.close();
+  }
+}
+
+class RemoteRuns implements RunSource {
+  readonly #api: ApiClient;
+
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  async listRuns(filter: RunFilter) {
+    const query = new URLSearchParams({ limit: String(filter.limit) });
+    if (filter.status) query.set('status', filter.status);
+    if (filter.pipeline) query.set('pipeline', filter.pipeline);
+    const { runs } = await this.#api.json<{ runs: (RunReport['run'] & { counts?: unknown })[] }>('GET', `/api/v1/runs?${query}`);
+    // The list's shape is the report's `run`; the API's extra counts stay with the API.
+    return runs.map(({ counts: _counts, ...run }) => run);
+  }
+
+  async resolveRun(idOrPrefix: string) {
+    if (/^r-[0-9a-f]{8}$/.test(idOrPrefix)) return idOrPrefix;
+    const runs = await this.listRuns({ limit: 500 });
+    const matches = runs.filter((run) => run.id.startsWith(idOrPrefix));
+    if (matches.length === 1) return matches[0]!.id;
+    throw new UsageError(matches.length === 0 ? `no run ${idOrPrefix} among the last 500 on ${this.#api.origin}` : `${idOrPrefix} names more than one run; give more of its id`);
+  }
+
+  async report(runId: string) {
+    const { steps: _steps, matrix: _matrix, run: { counts: _counts, ...run }, ...report } =
+      await this.#api.json<RunReport & { run: { counts?: unknown }; steps?: unknown; matrix?: unknown }>('GET', `/api/v1/runs/${runId}`);
+    return { ...report, run } as RunReport;
+  }
+
+  attemptLog(_runId: string, attemptId: string) {
+    return this.#api.text(`/api/v1/attempts/${attemptId}/log`);
+  }
+
+  async findWorker(runId: string, idOrName: string) {
+    const { workers } = await this.#api.json<{ workers: { id: string; name: string }[] }>('GET', `/api/v1/workers?run=${runId}`);
+    return oneWorker(runId, idOrName, workers.filter((w) => w.id === idOrName || w.name === idOrName).map((w) => w.id));
+  }
+
+  workerLog(_runId: string, workerId: string) {
+    return this.#api.text(`/api/v1/workers/${workerId}/log`);
+  }
+
+  async close() {}
+}
+
+function oneWorker(runId: string, idOrName: string, ids: string[]): string {
+  if (ids.length === 1) return ids[0]!;
+  if (ids.length > 1) throw new UsageError(`more than one worker was named ${idOrName}; give its id (w-…)`);
+  throw new UsageError(`run ${runId} has no worker ${idOrName}`);
+}

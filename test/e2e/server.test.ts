@@ -1,0 +1,128 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+
+/** Reads server-sent events until `done` says stop; returns them as { event, data }. */
+async function readEvents(response: Response, done: (events: { event: string; data: string }[]) => boolean) {
+  const events: { event: string; data: string }[] = [];
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  while (!done(events)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = block.match(/^event: (.*)$/m)?.[1];
+      const data = block.match(/^data: (.*)$/m)?.[1];
+      if (event && data !== undefined) events.push({ event, data });
+    }
+  }
+  await reader.cancel();
+  return events;
+}
+
+describe('slipway server', () => {
+  const box = new Sandbox();
+  let server: ReturnType<Sandbox['spawn']>;
+  let url = '';
+  let admin = '';
+  let report: RunReport;
+
+  beforeAll(async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: served
+matrix:
+  version: ["1", "2"]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  build:
+    over: [version]
+    retry: { attempts: 1 }
+    run: |
+      printf 'line %s\\n' $(seq 1 5)
+      [ "$VERSION" = 1 ]
+`,
+    });
+    report = JSON.parse((await box.run(['run', file, '--json'])).stdout) as RunReport;
+    server = box.spawn(['server', '--listen', '127.0.0.1:0']);
+    let stdout = '';
+    server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    await waitFor(() => /listening on (\S+)/.test(stdout) && /admin token/.test(stdout), 20_000, 'the server to listen');
+    url = stdout.match(/listening on (\S+)/)![1]!;
+    const tokenPath = join(box.state, 'slipway', 'admin.token');
+    expect(stdout).toContain(`created an admin token in ${tokenPath}`);
+    expect(statSync(tokenPath).mode & 0o777).toBe(0o600);
+    admin = readFileSync(tokenPath, 'utf8').trim();
+  });
+
+  afterAll(async () => {
+    server.kill('SIGTERM');
+    await server.result;
+    expect(processesUnder(box.dir.path)).toEqual([]);
+    box.cleanup();
+  });
+
+  const get = (path: string, token = admin) => fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('serves the runs of the store it shares with slipway run, with their counts', async () => {
+    const body = await (await get('/api/v1/runs')).json() as { runs: (RunReport['run'] & { counts: Record<string, number> })[]; next: string | null };
+    expect(body.runs).toEqual([{ ...report.run, counts: { failed: 1, succeeded: 1 } }]);
+    expect(body.next).toBeNull();
+    const detail = await (await get(`/api/v1/runs/${report.run.id}`)).json() as RunReport & { steps: unknown; matrix: unknown };
+    expect(detail.tasks).toEqual(report.tasks);
+    expect(detail.steps).toEqual([{ name: 'build', over: ['version'], needs: [], activity: 'builder' }]);
+    expect(detail.matrix).toEqual({ version: ['1', '2'] });
+  });
+
+  it('answers the CLI: runs, show and logs with --server read the same as locally', async () => {
+    const env = { SLIPWAY_TOKEN: admin };
+    const runs = JSON.parse((await box.run(['runs', '--json', '--server', url], env)).stdout) as RunReport['run'][];
+    expect(runs).toEqual([report.run]);
+    const shown = JSON.parse((await box.run(['show', report.run.id, '--json', '--server', url], env)).stdout) as RunReport;
+    expect(shown).toEqual(report);
+    const logs = await box.run(['logs', report.run.id, 'build[version=2]', '--server', url], env);
+    expect(logs.stdout).toContain('line 5');
+    const worker = report.tasks[1]!.attempts[0]!.worker!;
+    expect((await box.run(['logs', report.run.id, '--worker', worker, '--server', url], env)).stdout).toMatch(/registered as ww-0-builder/);
+  });
+
+  it('replays a run\'s events and streams an attempt\'s log to its end', async () => {
+    const events = await readEvents(await get(`/api/v1/events?run=${report.run.id}`), (seen) => seen.some((e) => JSON.parse(e.data).kind === 'run.finished'));
+    const kinds = events.map((e) => JSON.parse(e.data).kind as string);
+    expect(kinds[0]).toBe('run.started');
+    expect(kinds.indexOf('run.finished')).toBeGreaterThan(kinds.indexOf('task.failed'));
+    expect(kinds.indexOf('task.failed')).toBeGreaterThan(0);
+    expect(events.map((e) => e.event)).toEqual(events.map(() => 'run-event'));
+    const attempt = report.tasks[0]!.attempts[0]!.id;
+    const log = await readEvents(await get(`/api/v1/attempts/${attempt}/log/stream`), (seen) => seen.some((e) => e.event === 'end'));
+    const text = log.filter((e) => e.event === 'log').map((e) => (JSON.parse(e.data) as { text: string }).text).join('');
+    expect(text).toBe(readFileSync(join(box.state, 'slipway', 'logs', report.run.id, 'attempts', `${attempt}.log`), 'utf8'));
+    expect(text).toContain('line 1\nline 2');
+  });
+
+  it('gives tokens only their scopes, and revoked tokens nothing', async () => {
+    const created = await box.run(['tokens', 'create', 'viewer', '--scope', 'read']);
+    expect(created.code).toBe(0);
+    const viewer = created.stdout.trim();
+    expect((await get('/api/v1/me', viewer).then((r) => r.json()))).toEqual({ name: 'viewer', scopes: ['read'] });
+    const cancel = await box.run(['cancel', report.run.id, '--server', url], { SLIPWAY_TOKEN: viewer });
+    expect(cancel.code).toBe(2);
+    expect(cancel.stderr).toContain('403: this token may not do that: it needs the submit scope');
+    const list = await box.run(['tokens', 'list']);
+    expect(list.stdout).toMatch(/viewer\s+read/);
+    expect(list.stdout).not.toContain(viewer);
+    expect((await box.run(['tokens', 'revoke', 'viewer'])).code).toBe(0);
+    expect((await get('/api/v1/me', viewer)).status).toBe(401);
+    const refused = await box.run(['runs', '--server', url], { SLIPWAY_TOKEN: viewer });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('401');
+  });
+});
