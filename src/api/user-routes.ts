@@ -1,22 +1,49 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import type { Coordinator } from '../coordinator/coordinator.ts';
+import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunStatus } from '../engine/report.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
-import { bearerToken, fail } from './errors.ts';
+import { PipelineError } from '../pipeline/errors.ts';
+import { expandTasks, SelectionError } from '../pipeline/expand.ts';
+import { parsePipeline } from '../pipeline/load.ts';
+import { bearerToken, fail, readJson } from './errors.ts';
 
 type Env = { Variables: { token: TokenInfo } };
 
 const runId = /^r-[0-9a-f]{8}$/;
 const attemptId = /^a-[0-9a-f]{12}$/;
 const workerId = /^w-[0-9a-f]{8}$/;
+/** Limits of the user API, documented in docs/api.md. */
+export const userLimits = {
+  sourceBytes: 256 * 1024 * 1024,
+  jsonBytes: 256 * 1024,
+};
+
+const submitBody = z.object({
+  /** sha256 of an uploaded source archive. */
+  source: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The pipeline file's path inside the source tree. */
+  file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree'),
+  /** How the user named the file, for positioned errors. */
+  label: z.string().max(1000).regex(/^[^\0-\x1f]*$/).optional(),
+  selection: z.object({
+    only: z.array(z.string().max(100)).max(1000).optional(),
+    set: z.record(z.string().max(100), z.array(z.string().max(1000)).max(10_000)).optional(),
+    force: z.boolean().optional(),
+  }).strict().default({}),
+  fake_workers: z.boolean().default(false),
+}).strict();
+
 const listQuery = z.object({
   status: z.enum(['running', 'succeeded', 'failed', 'cancelled']).optional(),
   pipeline: z.string().max(100).optional(),
@@ -79,6 +106,41 @@ export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
     if (!found.run) return found.response;
     if (!(await coordinator.cancelRun(found.run.id, `cancelled by ${c.get('token').name}`))) return fail(c, 409, `run ${found.run.id} is not running`);
     return c.json({ run: (await runDetail(db, found.run)).run });
+  });
+
+  app.post('/sources', need('submit'), async (c) => {
+    const declared = Number(c.req.header('content-length') ?? 0);
+    if (declared > userLimits.sourceBytes) return fail(c, 413, new SourceTooLarge(userLimits.sourceBytes).message);
+    if (!c.req.raw.body) return fail(c, 400, 'the body must be the source tree as a .tar.gz');
+    try {
+      return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes) }, 201);
+    } catch (error) {
+      if (error instanceof SourceTooLarge) return fail(c, 413, error.message);
+      throw error;
+    }
+  });
+
+  app.post('/runs', need('submit'), bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) }), async (c) => {
+    const body = await readJson(c, submitBody);
+    if (!body.ok) return body.response;
+    const { source, file, label, selection, fake_workers: fakeWorkers } = body.value;
+    if (!existsSync(coordinator.sourceArchive(source))) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
+    const tree = await sourceTree(coordinator.archivesDir, source);
+    const path = resolve(tree, file);
+    if (!path.startsWith(`${tree}/`) || !existsSync(path)) return fail(c, 400, `the source tree has no file ${file}`);
+    let pipeline;
+    let tasks;
+    try {
+      pipeline = parsePipeline(readFileSync(path, 'utf8'), label ?? file, dirname(path));
+      tasks = expandTasks(pipeline, selection);
+    } catch (error) {
+      if (error instanceof PipelineError) return c.json({ error: error.message, diagnostics: error.diagnostics }, 422);
+      if (error instanceof SelectionError) return fail(c, 400, error.message);
+      throw error;
+    }
+    const { runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source);
+    const row = await db.selectFrom('runs').select(['id', 'spec']).where('id', '=', id).executeTakeFirstOrThrow();
+    return c.json({ run: (await runDetail(db, row)).run }, 201);
   });
 
   app.get('/workers', need('read'), async (c) => {

@@ -1,3 +1,5 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { localAdminToken } from '../config/admin-token.ts';
 import { stateDir } from '../config/paths.ts';
 import { UsageError } from './usage-error.ts';
@@ -31,18 +33,31 @@ export class ApiClient {
     return this.#base.origin;
   }
 
-  async json<T>(method: 'GET' | 'POST', path: string): Promise<T> {
-    return (await this.#request(method, path)).json() as Promise<T>;
+  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const init = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+    return (await this.#request(method, path, init)).json() as Promise<T>;
   }
 
   async text(path: string): Promise<string> {
     return (await this.#request('GET', path)).text();
   }
 
-  async #request(method: string, path: string): Promise<Response> {
+  /** Sends a file as the body. */
+  async upload<T>(path: string, file: string, type: string): Promise<T> {
+    const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+    const init = { body, duplex: 'half', headers: { 'content-type': type, 'content-length': String(statSync(file).size) } } as RequestInit;
+    return (await this.#request('POST', path, init)).json() as Promise<T>;
+  }
+
+  /** A response left open, such as a stream of server-sent events. */
+  open(path: string, signal: AbortSignal): Promise<Response> {
+    return this.#request('GET', path, { signal });
+  }
+
+  async #request(method: string, path: string, init: RequestInit = {}): Promise<Response> {
     let response: Response;
     try {
-      response = await fetch(new URL(path, this.#base), { method, headers: { authorization: `Bearer ${this.#token}` } });
+      response = await fetch(new URL(path, this.#base), { ...init, method, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.#token}` } });
     } catch (error) {
       throw new UsageError(`cannot reach ${this.#base.origin}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
     }

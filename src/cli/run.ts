@@ -11,10 +11,14 @@ import { runReport } from '../store/run-report.ts';
 import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { createProgress } from './progress.ts';
-import { renderSummary } from './summary.ts';
-import { exitCodes, UsageError } from './usage-error.ts';
+import { serverOf } from './api-client.ts';
+import { printReport } from './run-report-output.ts';
+import { runOnServer } from './run-remote.ts';
+import { UsageError } from './usage-error.ts';
 
 interface RunCommandOptions {
+  server?: string;
+  token?: string;
   json?: boolean;
   db?: string;
   only?: string;
@@ -36,6 +40,8 @@ export function registerRun(program: Command): void {
     .option('--fake-workers', 'replace every script with one that prints what would have run')
     .option('--no-provision', 'start no worker; print the command that starts one by hand')
     .option('--db <path>', 'the store (default: slipway.db in the state directory)')
+    .option('--server <url>', 'run on this server and follow it here (default: $SLIPWAY_SERVER)')
+    .option('--token <token>', 'a server token with the submit scope (default: $SLIPWAY_TOKEN, or the admin token of a server on this machine)')
     .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost').default('60s'))
     .addHelpText('after', `
 Exit codes: 0 every task succeeded or was skipped, 1 some task failed, 2 invalid input, 130 cancelled.
@@ -86,6 +92,8 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
     throw new UsageError(`--heartbeat-timeout: ${(error as Error).message}`);
   }
   if (tasks.length === 0) throw new UsageError('the selection leaves no task to run');
+  const api = serverOf(options);
+  if (api) return runOnServer(api, file, pipeline, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
 
   const out = options.json ? process.stderr : process.stdout;
   const embedded = await startEmbedded({ stateDir: stateDir(), dbPath: options.db, settings: { heartbeatTimeoutMs } });
@@ -125,13 +133,10 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
     for (const event of early) if (event.run === runId) progress.event(event);
     if (!options.provision) progress.print(manualWorkerHelp(pipeline, embedded.listening.url, created.joinToken));
 
-    const status = await coordinator.waitForRun(runId);
+    await coordinator.waitForRun(runId);
     await coordinator.waitForWorkers(runId, 15_000);
     progress.stop();
-    const report = await runReport(embedded.store.db, runId);
-    if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`\n${renderSummary(report, { color: colorEnabled(process.stdout), logsCommand: (task) => `${selfCommand()} logs ${report.run.id} '${task}'` })}`);
-    return status === 'succeeded' ? exitCodes.ok : status === 'cancelled' ? exitCodes.cancelled : exitCodes.failed;
+    return printReport(await runReport(embedded.store.db, runId), Boolean(options.json));
   } finally {
     progress.stop();
     unsubscribe();

@@ -110,8 +110,9 @@ export class Coordinator {
 
   // ---- runs ------------------------------------------------------------------------
 
-  async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions): Promise<{ runId: string; joinToken: string }> {
-    const digest = await packSource(pipeline.sourceDir, this.archivesDir);
+  /** A new run; its source tree is packed from the pipeline's directory unless it came as an archive. */
+  async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
+    const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
     const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
     this.#specs.remember(created.spec);
     for (const activity of Object.keys(pipeline.activities)) this.#poke(poolKey(created.spec.id, activity));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { newId } from '../util/ids.ts';
 
@@ -21,6 +21,58 @@ export async function packSource(sourceDir: string, archivesDir: string): Promis
   } catch (error) {
     rmSync(partial, { force: true });
     throw new Error(`cannot pack the source tree ${sourceDir}: ${(error as Error).message}`);
+  }
+}
+
+/** Keeps an uploaded archive under its sha256; refuses one past `maxBytes`. */
+export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir: string, maxBytes: number): Promise<string> {
+  mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
+  const partial = join(archivesDir, `${newId('a')}.partial`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const file = createWriteStream(partial, { mode: 0o600 });
+  try {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw new SourceTooLarge(maxBytes);
+      hash.update(chunk);
+      if (!file.write(chunk)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    const digest = hash.digest('hex');
+    renameSync(partial, archivePath(archivesDir, digest));
+    return digest;
+  } catch (error) {
+    file.destroy();
+    rmSync(partial, { force: true });
+    throw error;
+  }
+}
+
+export class SourceTooLarge extends Error {
+  constructor(maxBytes: number) {
+    super(`the source archive is over ${Math.round(maxBytes / 1024 / 1024)} MiB`);
+  }
+}
+
+/**
+ * The archive unpacked, once per digest, for the coordinator's own reading (a submitted
+ * pipeline file and its scripts). GNU tar refuses `..` in member names and defers links,
+ * and nothing it unpacks keeps the uploader's owner or modes.
+ */
+export async function sourceTree(archivesDir: string, digest: string): Promise<string> {
+  const tree = join(archivesDir, 'trees', digest);
+  if (existsSync(tree)) return tree;
+  const partial = `${tree}.${newId('a')}`;
+  mkdirSync(partial, { recursive: true, mode: 0o700 });
+  try {
+    await runTar(['--extract', '--gzip', '--file', archivePath(archivesDir, digest), '--directory', partial, '--no-same-owner', '--no-same-permissions']);
+    if (existsSync(tree)) rmSync(partial, { recursive: true, force: true });
+    else renameSync(partial, tree);
+    return tree;
+  } catch (error) {
+    rmSync(partial, { recursive: true, force: true });
+    throw error;
   }
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +107,72 @@ steps:
     const text = log.filter((e) => e.event === 'log').map((e) => (JSON.parse(e.data) as { text: string }).text).join('');
     expect(text).toBe(readFileSync(join(box.state, 'slipway', 'logs', report.run.id, 'attempts', `${attempt}.log`), 'utf8'));
     expect(text).toContain('line 1\nline 2');
+  });
+
+  it('runs a submitted pipeline with its own workers and follows it like a local run', async () => {
+    const file = box.write({
+      'remote/slipway.yml': `
+name: remote
+matrix:
+  n: ["1", "2", "3"]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  work: { over: [n], run: scripts/work.sh, retry: { attempts: 1 } }
+  after: { needs: [work], run: echo done }
+`,
+      'remote/scripts/work.sh': 'echo "working on $N in $(basename "$PWD")"\n[ "$N" != 3 ]\n',
+    }).replace('slipway.yml', 'remote/slipway.yml');
+    const result = await box.run(['run', file, '--server', url], { SLIPWAY_TOKEN: admin });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/started +work\[n=1\]/);
+    expect(result.stdout).toContain('FAILURES (1)');
+    expect(result.stdout).toMatch(/run r-[0-9a-f]{8} failed: 1 failed, 1 blocked, 2 succeeded/);
+    const runId = result.stdout.match(/run (r-[0-9a-f]{8}) failed/)![1]!;
+    const logs = await box.run(['logs', runId, 'work[n=2]', '--server', url], { SLIPWAY_TOKEN: admin });
+    expect(logs.stdout).toContain('working on 2');
+  });
+
+  it('refuses a bad pipeline before uploading, and the server refuses one with its positions too', async () => {
+    const file = box.write({ 'bad/slipway.yml': 'name: bad\nactivities:\n  builder: {}\nsteps:\n  a: { run: make, timout: 5m }\n' })
+      .replace('slipway.yml', 'bad/slipway.yml');
+    const result = await box.run(['run', file, '--server', url], { SLIPWAY_TOKEN: admin });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/bad\/slipway\.yml:5:19: steps\.a: unknown key 'timout' \(did you mean 'timeout'\?\)/);
+
+    // The server checks too: an archive holding the same file is refused with the same position.
+    const archive = join(box.dir.path, 'bad.tar.gz');
+    execFileSync('tar', ['--create', '--gzip', '--file', archive, '--directory', join(box.source, 'bad'), '.']);
+    const upload = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: readFileSync(archive), headers: { authorization: `Bearer ${admin}` } });
+    expect(upload.status).toBe(201);
+    const { digest } = await upload.json() as { digest: string };
+    const submit = await fetch(`${url}/api/v1/runs`, {
+      method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ source: digest, file: 'slipway.yml', label: 'bad/slipway.yml' }),
+    });
+    expect(submit.status).toBe(422);
+    expect(await submit.json()).toMatchObject({ diagnostics: [{ file: 'bad/slipway.yml', line: 5, column: 19, message: "steps.a: unknown key 'timout' (did you mean 'timeout'?)" }] });
+    const escape = await fetch(`${url}/api/v1/runs`, {
+      method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ source: digest, file: '../../admin.token' }),
+    });
+    expect(escape.status).toBe(400);
+  });
+
+  it('cancels a submitted run on the server with Ctrl-C', async () => {
+    const file = box.write({ 'long/slipway.yml': 'name: long\nactivities:\n  builder: {}\nsteps:\n  wait: { run: sleep 300 }\n' })
+      .replace('slipway.yml', 'long/slipway.yml');
+    const child = box.spawn(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    await waitFor(() => /started +wait/.test(stderr), 30_000, 'the task to start on the server');
+    child.kill('SIGINT');
+    const result = await child.result;
+    expect(result.code).toBe(130);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.run.status).toBe('cancelled');
+    expect(report.tasks[0]!.attempts[0]!.outcome).toBe('cancelled');
+    await waitFor(() => processesUnder(box.dir.path).every((p) => !p.cmdline.includes('sleep 300')), 10_000, 'the task to be killed');
   });
 
   it('gives tokens only their scopes, and revoked tokens nothing', async () => {

@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { archivePath, packSource } from '../coordinator/source-archive.ts';
+import type { RunEvent } from '../engine/events.ts';
+import type { RunReport, TaskStatus } from '../engine/report.ts';
+import type { Pipeline, Selection } from '../pipeline/types.ts';
+import type { ApiClient } from './api-client.ts';
+import { colorEnabled } from './format.ts';
+import { selfCommand } from './local-state.ts';
+import { createProgress } from './progress.ts';
+import { serverEvents } from './sse.ts';
+import { printReport } from './run-report-output.ts';
+
+/**
+ * `slipway run --server`: the source tree goes up as one archive, the server validates the
+ * pipeline and runs it with its own workers, and this follows the run's events as a local
+ * run would show them. Ctrl-C cancels the run on the server.
+ */
+export async function runOnServer(
+  api: ApiClient, file: string, pipeline: Pipeline, selection: Selection, options: { json: boolean; fakeWorkers: boolean },
+): Promise<number> {
+  const out = options.json ? process.stderr : process.stdout;
+  const packing = mkdtempSync(join(tmpdir(), 'slipway-upload-'));
+  let digest: string;
+  try {
+    digest = await packSource(pipeline.sourceDir, packing);
+    await api.upload('/api/v1/sources', archivePath(packing, digest), 'application/gzip');
+  } finally {
+    rmSync(packing, { recursive: true, force: true });
+  }
+  const { run } = await api.json<{ run: { id: string } }>('POST', '/api/v1/runs', {
+    source: digest, file: basename(pipeline.file), label: file, selection, fake_workers: options.fakeWorkers,
+  });
+
+  const progress = createProgress(out, { color: colorEnabled(out) });
+  const following = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.print(`cancelling run ${run.id} on ${api.origin} (Ctrl-C again to stop following it)`);
+      void api.json('POST', `/api/v1/runs/${run.id}/cancel`).catch((error: Error) => progress.print(`could not cancel: ${error.message}`));
+    } else {
+      following.abort();
+    }
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  try {
+    const detail = await api.json<RunReport>('GET', `/api/v1/runs/${run.id}`);
+    progress.start({
+      run: run.id, pipeline: pipeline.name, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status as TaskStatus })),
+      logsHint: `logs: ${selfCommand()} logs ${run.id} TASK --server ${api.origin}`,
+    });
+    try {
+      const stream = await api.open(`/api/v1/events?run=${run.id}`, following.signal);
+      for await (const message of serverEvents(stream.body!)) {
+        if (message.event !== 'run-event') continue;
+        const event = JSON.parse(message.data) as RunEvent;
+        progress.event(event);
+        if (event.kind === 'run.finished') break;
+      }
+    } catch (error) {
+      if (!following.signal.aborted) throw error;
+    }
+    progress.stop();
+    if (following.signal.aborted) {
+      out.write(`stopped following run ${run.id}; it goes on on the server: ${selfCommand()} show ${run.id} --server ${api.origin}\n`);
+      return 130;
+    }
+    return printReport(await settledReport(api, run.id), options.json, `--server ${api.origin}`);
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+  }
+}
+
+/**
+ * The report once the attempts in flight have reported how they ended (a cancelled run is
+ * over at once, its killed attempts a moment later), or after a grace period.
+ */
+async function settledReport(api: ApiClient, runId: string, graceMs = 15_000): Promise<RunReport> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const { steps: _steps, matrix: _matrix, run: { counts: _counts, ...run }, ...rest } =
+      await api.json<RunReport & { run: { counts?: unknown }; steps?: unknown; matrix?: unknown }>('GET', `/api/v1/runs/${runId}`);
+    const report = { ...rest, run } as RunReport;
+    const inFlight = report.tasks.some((task) => task.attempts.some((attempt) => attempt.outcome === null));
+    if (!inFlight || Date.now() > deadline) return report;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
