@@ -143,6 +143,14 @@ export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
     return c.json({ run: (await runDetail(db, row)).run }, 201);
   });
 
+  app.post('/runs/:run/rerun', need('submit'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    const result = await coordinator.rerun(found.run.id);
+    if (result.kind === 'refused') return fail(c, 409, result.reason);
+    return c.json({ run: (await runDetail(db, found.run)).run, since: result.since });
+  });
+
   app.get('/workers', need('read'), async (c) => {
     const run = c.req.query('run');
     const state = c.req.query('state');

@@ -49,9 +49,9 @@ export class ApiClient {
     return (await this.#request('POST', path, init)).json() as Promise<T>;
   }
 
-  /** A response left open, such as a stream of server-sent events. */
-  open(path: string, signal: AbortSignal): Promise<Response> {
-    return this.#request('GET', path, { signal });
+  /** A stream of server-sent events, from the event after `since`. */
+  open(path: string, signal: AbortSignal, since = 0): Promise<Response> {
+    return this.#request('GET', path, { signal, headers: since > 0 ? { 'last-event-id': String(since) } : {} });
   }
 
   async #request(method: string, path: string, init: RequestInit = {}): Promise<Response> {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { PipelineError } from '../pipeline/errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerLogs } from './logs.ts';
+import { registerRerun } from './rerun.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerShow } from './show.ts';
@@ -29,6 +30,7 @@ registerLogs(program);
 registerWorker(program);
 registerServer(program);
 registerCancel(program);
+registerRerun(program);
 registerTokens(program);
 
 try {

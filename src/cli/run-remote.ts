@@ -20,7 +20,6 @@ import { printReport } from './run-report-output.ts';
 export async function runOnServer(
   api: ApiClient, file: string, pipeline: Pipeline, selection: Selection, options: { json: boolean; fakeWorkers: boolean },
 ): Promise<number> {
-  const out = options.json ? process.stderr : process.stdout;
   const packing = mkdtempSync(join(tmpdir(), 'slipway-upload-'));
   let digest: string;
   try {
@@ -33,14 +32,23 @@ export async function runOnServer(
     source: digest, file: basename(pipeline.file), label: file, selection, fake_workers: options.fakeWorkers,
   });
 
+  return watchRemoteRun(api, run.id, pipeline.name, options.json, 0);
+}
+
+/**
+ * Follows a run on a server from the event after `since` to its end, as a local run is
+ * shown; Ctrl-C cancels it on the server, twice stops following. Resolves with the exit code.
+ */
+export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName: string, json: boolean, since: number): Promise<number> {
+  const out = json ? process.stderr : process.stdout;
   const progress = createProgress(out, { color: colorEnabled(out) });
   const following = new AbortController();
   let interrupts = 0;
   const onInterrupt = (): void => {
     interrupts++;
     if (interrupts === 1) {
-      progress.print(`cancelling run ${run.id} on ${api.origin} (Ctrl-C again to stop following it)`);
-      void api.json('POST', `/api/v1/runs/${run.id}/cancel`).catch((error: Error) => progress.print(`could not cancel: ${error.message}`));
+      progress.print(`cancelling run ${runId} on ${api.origin} (Ctrl-C again to stop following it)`);
+      void api.json('POST', `/api/v1/runs/${runId}/cancel`).catch((error: Error) => progress.print(`could not cancel: ${error.message}`));
     } else {
       following.abort();
     }
@@ -48,13 +56,13 @@ export async function runOnServer(
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
   try {
-    const detail = await api.json<RunReport>('GET', `/api/v1/runs/${run.id}`);
+    const detail = await api.json<RunReport>('GET', `/api/v1/runs/${runId}`);
     progress.start({
-      run: run.id, pipeline: pipeline.name, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status as TaskStatus })),
-      logsHint: `logs: ${selfCommand()} logs ${run.id} TASK --server ${api.origin}`,
+      run: runId, pipeline: pipelineName, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status as TaskStatus })),
+      logsHint: `logs: ${selfCommand()} logs ${runId} TASK --server ${api.origin}`,
     });
     try {
-      const stream = await api.open(`/api/v1/events?run=${run.id}`, following.signal);
+      const stream = await api.open(`/api/v1/events?run=${runId}`, following.signal, since);
       for await (const message of serverEvents(stream.body!)) {
         if (message.event !== 'run-event') continue;
         const event = JSON.parse(message.data) as RunEvent;
@@ -66,10 +74,10 @@ export async function runOnServer(
     }
     progress.stop();
     if (following.signal.aborted) {
-      out.write(`stopped following run ${run.id}; it goes on on the server: ${selfCommand()} show ${run.id} --server ${api.origin}\n`);
+      out.write(`stopped following run ${runId}; it goes on on the server: ${selfCommand()} show ${runId} --server ${api.origin}\n`);
       return 130;
     }
-    return printReport(await settledReport(api, run.id), options.json, `--server ${api.origin}`);
+    return printReport(await settledReport(api, runId), json, `--server ${api.origin}`);
   } finally {
     progress.stop();
     process.off('SIGINT', onInterrupt);

@@ -1,19 +1,14 @@
 import { Option, type Command } from 'commander';
 import { stateDir } from '../config/paths.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
-import type { RunEvent } from '../engine/events.ts';
-import type { TaskStatus } from '../engine/report.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
-import { runReport } from '../store/run-report.ts';
-import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
-import { createProgress } from './progress.ts';
 import { serverOf } from './api-client.ts';
-import { printReport } from './run-report-output.ts';
 import { runOnServer } from './run-remote.ts';
+import { watchLocalRun } from './watch-local.ts';
 import { UsageError } from './usage-error.ts';
 
 interface RunCommandOptions {
@@ -95,56 +90,15 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   const api = serverOf(options);
   if (api) return runOnServer(api, file, pipeline, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
 
-  const out = options.json ? process.stderr : process.stdout;
   const embedded = await startEmbedded({ stateDir: stateDir(), dbPath: options.db, settings: { heartbeatTimeoutMs } });
-  const { coordinator } = embedded;
-  const progress = createProgress(out, { color: colorEnabled(out) });
-  let runId: string | undefined;
-  const early: RunEvent[] = [];
-  const stopFaults = coordinator.onFault((message) => progress.print(`warning: ${message}`));
-  const unsubscribe = coordinator.events.subscribe((event) => {
-    if (runId === undefined) early.push(event);
-    else if (event.run === runId) progress.event(event);
+  let joinToken = '';
+  return watchLocalRun(embedded, pipeline.name, Boolean(options.json), async () => {
+    const created = await embedded.coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });
+    joinToken = created.joinToken;
+    return created.runId;
+  }, (progress) => {
+    if (!options.provision) progress.print(manualWorkerHelp(pipeline, embedded.listening.url, joinToken));
   });
-
-  let interrupts = 0;
-  const onInterrupt = (): void => {
-    interrupts++;
-    if (runId === undefined) return;
-    if (interrupts === 1) {
-      progress.print('cancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)');
-      void coordinator.cancelRun(runId, 'cancelled by the user (Ctrl-C)');
-    } else {
-      progress.print('killing the workers');
-      for (const pid of embedded.local.runningPids()) void embedded.local.stop({ pid });
-    }
-  };
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onInterrupt);
-
-  try {
-    const created = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });
-    runId = created.runId;
-    const statuses = await embedded.store.db.selectFrom('tasks').select(['key', 'status']).where('run_id', '=', runId).orderBy('seq').execute();
-    progress.start({
-      run: runId, pipeline: pipeline.name, tasks: statuses.map((t) => ({ key: t.key, status: t.status as TaskStatus })),
-      logsHint: `logs: ${selfCommand()} logs ${runId} TASK`,
-    });
-    for (const event of early) if (event.run === runId) progress.event(event);
-    if (!options.provision) progress.print(manualWorkerHelp(pipeline, embedded.listening.url, created.joinToken));
-
-    await coordinator.waitForRun(runId);
-    await coordinator.waitForWorkers(runId, 15_000);
-    progress.stop();
-    return printReport(await runReport(embedded.store.db, runId), Boolean(options.json));
-  } finally {
-    progress.stop();
-    unsubscribe();
-    stopFaults();
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onInterrupt);
-    await embedded.close();
-  }
 }
 
 function manualWorkerHelp(pipeline: Pipeline, url: string, joinToken: string): string {

@@ -19,6 +19,7 @@ import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { provisionPool, type WorkerToStart } from './ops/provision.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
+import { rerun, type RerunResult } from './ops/rerun.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
@@ -117,6 +118,14 @@ export class Coordinator {
     this.#specs.remember(created.spec);
     for (const activity of Object.keys(pipeline.activities)) this.#poke(poolKey(created.spec.id, activity));
     return { runId: created.spec.id, joinToken: created.joinToken };
+  }
+
+  /** Runs a finished run's failed, blocked and cancelled tasks again. */
+  async rerun(runId: string): Promise<RerunResult> {
+    const spec = await this.#specs.get(this.#store.db, runId);
+    const result = await this.#mutate((trx, changes) => rerun(trx, spec, changes));
+    if (result.kind === 'rerun') for (const activity of Object.keys(spec.pipeline.activities)) this.#poke(poolKey(runId, activity));
+    return result;
   }
 
   async cancelRun(runId: string, reason: string): Promise<boolean> {

@@ -116,6 +116,10 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addColumn('revoked_at', 'bigint')
       .execute();
   },
+  async (db) => {
+    // Attempts before the latest rerun: a rerun task gets its whole retry policy again.
+    await db.schema.alterTable('tasks').addColumn('retry_base', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

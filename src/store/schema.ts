@@ -31,6 +31,8 @@ export interface TasksTable {
   pool: string;
   pending_needs: number;
   attempts: number;
+  /** Attempts made before the latest rerun. */
+  retry_base: number;
   checks: number;
   /** The attempt in flight, if any. */
   active_attempt: string | null;

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
@@ -137,6 +138,44 @@ steps:
     ]);
     const logs = await box.run(['logs', report.run.id, 'package[version=4]']);
     expect(logs.stdout).toContain(`package 4 on ${report.tasks[2]!.attempts[0]!.worker}`);
+  });
+});
+
+describe('slipway rerun', () => {
+  it('runs the failed and blocked tasks again in the same run, keeping what succeeded', async () => {
+    const fixed = join(box.dir.path, 'fixed');
+    const file = box.write({
+      'slipway.yml': `
+name: rerun
+matrix:
+  n: ["1", "2"]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  build:
+    over: [n]
+    retry: { attempts: 1 }
+    env: { FIXED: "${fixed}" }
+    run: '[ "$N" = 1 ] || [ -f "$FIXED" ]'
+  ship: { needs: [build], run: echo shipped }
+`,
+    });
+    const first = JSON.parse((await box.run(['run', file, '--json'])).stdout) as RunReport;
+    expect(first.tasks.map((t) => t.status)).toEqual(['succeeded', 'failed', 'blocked']);
+    writeFileSync(fixed, '');
+    const rerun = await box.run(['rerun', first.run.id, '--json']);
+    expect(rerun.code).toBe(0);
+    const report = JSON.parse(rerun.stdout) as RunReport;
+    expect(report.run.id).toBe(first.run.id);
+    expect(report.run.status).toBe('succeeded');
+    expect(report.tasks.map((t) => [t.id, t.status, t.attempts.map((a) => a.outcome)])).toEqual([
+      ['build[n=1]', 'succeeded', ['succeeded']],
+      ['build[n=2]', 'succeeded', ['failed', 'succeeded']],
+      ['ship', 'succeeded', ['succeeded']],
+    ]);
+    const again = await box.run(['rerun', first.run.id]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`run ${first.run.id} has no failed, blocked or cancelled task`);
   });
 });
 

@@ -175,6 +175,17 @@ steps:
     await waitFor(() => processesUnder(box.dir.path).every((p) => !p.cmdline.includes('sleep 300')), 10_000, 'the task to be killed');
   });
 
+  it('reruns a failed run on the server and follows only the rerun', async () => {
+    const result = await box.run(['rerun', report.run.id, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    expect(result.code).toBe(1);
+    const rerun = JSON.parse(result.stdout) as RunReport;
+    expect(rerun.tasks.map((t) => [t.id, t.attempts.map((a) => a.outcome)])).toEqual([
+      ['build[version=1]', ['succeeded']],
+      ['build[version=2]', ['failed', 'failed']],
+    ]);
+    expect(result.stderr.match(/started +run/g) ?? []).toHaveLength(1);
+  });
+
   it('gives tokens only their scopes, and revoked tokens nothing', async () => {
     const created = await box.run(['tokens', 'create', 'viewer', '--scope', 'read']);
     expect(created.code).toBe(0);

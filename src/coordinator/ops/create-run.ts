@@ -47,6 +47,7 @@ export async function createRun(
     pool: pipeline.steps[task.step]!.activity,
     pending_needs: task.needs.length,
     attempts: 0,
+    retry_base: 0,
     checks: 0,
     active_attempt: null,
     not_before: null,

@@ -15,8 +15,8 @@ const recordEnd = prepared<{ id: string; outcome: string; exitCode: number | nul
     .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), finished_at: arg('now') })
     .where('id', '=', arg('id')).where('outcome', 'is', null));
 
-const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string }>((db, arg) =>
-  db.selectFrom('tasks').select(['status', 'checks', 'step']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string; retry_base: number }>((db, arg) =>
+  db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 const taskSucceeded = prepared<{ run: string; key: string }, unknown>((db, arg) =>
   db.updateTable('tasks').set({ status: 'succeeded', active_attempt: null, error: null })
@@ -69,7 +69,7 @@ export async function endAttempt(
     return;
   }
 
-  const next = afterAttempt(step.retry, attempt.number, result.outcome, changes.now);
+  const next = afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now);
   const error = result.error ?? result.outcome;
   if (next.status === 'succeeded') {
     await taskSucceeded.changed(trx, { run: spec.id, key: attempt.task_key });
