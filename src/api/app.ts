@@ -3,13 +3,15 @@ import type { Coordinator } from '../coordinator/coordinator.ts';
 import type { Db } from '../store/store.ts';
 import { fail } from './errors.ts';
 import { userRoutes } from './user-routes.ts';
+import { webUi } from './web-ui.ts';
 import { workerRoutes } from './worker-routes.ts';
 
-/** The coordinator's HTTP surface: the worker protocol and the user API. */
+/** The coordinator's HTTP surface: the worker protocol, the user API and the web UI. */
 export function createApp(coordinator: Coordinator, db: Db): Hono {
   const app = new Hono();
   app.route('/api/v1/worker', workerRoutes(coordinator));
   app.route('/api/v1', userRoutes(coordinator, db));
+  app.route('/', webUi());
   app.notFound((c) => fail(c, 404, `no route ${c.req.method} ${c.req.path.slice(0, 200)}`));
   app.onError((error, c) => {
     coordinator.reportFault(`${c.req.method} ${c.req.path.slice(0, 200)}`, error);
