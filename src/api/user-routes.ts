@@ -9,6 +9,8 @@ import type { Coordinator } from '../coordinator/coordinator.ts';
 import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunStatus } from '../engine/report.ts';
+import type { Pipeline } from '../pipeline/types.ts';
+import { claimableTask } from '../store/claimable.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
 import type { Db } from '../store/store.ts';
@@ -52,6 +54,8 @@ const listQuery = z.object({
 }).strict();
 /** How often a followed log file is read for new bytes. */
 const tailIntervalMs = 250;
+/** Streams send a comment this often when they have nothing to say. */
+const keepAliveMs = 15_000;
 
 /**
  * The API people and the CLI use: read runs, tasks, workers and logs, follow them live,
@@ -170,6 +174,25 @@ export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
     });
   });
 
+  app.get('/activities', need('read'), async (c) => {
+    const runs = await db.selectFrom('runs').select(['id', 'spec']).orderBy('created_at', 'desc').limit(50).execute();
+    const ids = runs.map((r) => r.id);
+    if (ids.length === 0) return c.json({ activities: [] });
+    const live = await db.selectFrom('workers').select(['run_id', 'activity', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('run_id', 'in', ids).where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy(['run_id', 'activity']).execute();
+    const queued = await db.selectFrom('tasks').select(['run_id', 'pool', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('run_id', 'in', ids).where(claimableTask).groupBy(['run_id', 'pool']).execute();
+    const count = (rows: { run_id: string; n: number }[], run: string, match: (row: never) => boolean) =>
+      Number(rows.find((row) => row.run_id === run && match(row as never))?.n ?? 0);
+    return c.json({
+      activities: runs.flatMap((run) => Object.values((JSON.parse(run.spec) as Pipeline).activities).map((activity) => ({
+        run: run.id, name: activity.name, provider: activity.provider, max_workers: activity.maxWorkers,
+        live: count(live, run.id, (row: { activity: string }) => row.activity === activity.name),
+        queued: count(queued, run.id, (row: { pool: string }) => row.pool === activity.name),
+      }))),
+    });
+  });
+
   app.get('/attempts/:attempt/log', need('read'), async (c) => {
     const path = await attemptLog((c.req.param('attempt') ?? ''));
     if (!path) return fail(c, 404, 'no such attempt');
@@ -191,9 +214,17 @@ export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
     if (!path) return fail(c, 404, 'no such attempt');
     return streamSSE(c, async (stream) => {
       let offset = 0;
+      let quietSince = Date.now();
       while (!stream.aborted) {
         const ended = (await db.selectFrom('attempts').select('outcome').where('id', '=', id).executeTakeFirst())?.outcome != null;
+        const before = offset;
         offset = await sendNewBytes(stream, path, offset);
+        if (offset !== before) quietSince = Date.now();
+        else if (Date.now() - quietSince > keepAliveMs) {
+          // A quiet task must not look like a dead connection to a proxy.
+          await stream.write(': keep-alive\n\n');
+          quietSince = Date.now();
+        }
         if (ended) {
           // Output reaches the file just before the attempt ends: one last read catches it.
           await sendNewBytes(stream, path, offset);
@@ -238,7 +269,7 @@ export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
           for (const event of pending.splice(0)) if (event.seq > last) await send(stream, event);
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, 15_000).unref();
+            setTimeout(resolve, keepAliveMs).unref();
           });
           wake = undefined;
           if (pending.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
@@ -293,10 +324,13 @@ async function sendNewBytes(stream: SSEStreamingApi, path: string, offset: numbe
 async function runDetail(db: Db, row: { id: string; spec: string }) {
   const report = await runReport(db, row.id);
   const counts = (await taskCounts(db, [row.id])).get(row.id) ?? {};
-  const pipeline = JSON.parse(row.spec) as import('../pipeline/types.ts').Pipeline;
+  const pipeline = JSON.parse(row.spec) as Pipeline;
+  const last = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('run_id', '=', row.id).executeTakeFirst();
   return {
     ...report,
     run: { ...report.run, status: report.run.status as RunStatus, counts },
+    /** The run's last event: follow `/events?run=` from after it with Last-Event-ID. */
+    last_seq: Number(last?.seq ?? 0),
     steps: Object.values(pipeline.steps).map((s) => ({ name: s.name, over: s.over, needs: s.needs, activity: s.activity })),
     matrix: pipeline.matrix,
   };

@@ -6,6 +6,7 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
 import type { TaskStatus } from '../engine/report.ts';
 import { countStatuses, formatDuration, paint, paintStatus, printable, truncate, visibleWidth, type Style } from './format.ts';
+import { statusAfter } from '../engine/task-events.ts';
 
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
 
@@ -41,18 +42,6 @@ interface TaskView {
   retry?: { failed: number | undefined; dueAt: number | undefined };
 }
 
-const STATUS_AFTER: Partial<Record<RunEventKind, TaskStatus>> = {
-  'task.checking': 'checking',
-  'task.queued': 'queued',
-  'task.started': 'running',
-  // The next attempt waits out its delay and is then handed out like any ready task.
-  'task.retrying': 'queued',
-  'task.succeeded': 'succeeded',
-  'task.failed': 'failed',
-  'task.skipped': 'skipped',
-  'task.blocked': 'blocked',
-  'task.cancelled': 'cancelled',
-};
 
 /** How each kind reads in a line. A retry reads as the failure it is, then says it will retry. */
 const VERB: Record<RunEventKind, [string, Style]> = {
@@ -158,7 +147,7 @@ export function createProgress(
       if (e.kind === 'worker.stopped' || e.kind === 'worker.lost') workers.delete(e.worker);
       else workers.add(e.worker);
     }
-    const status = STATUS_AFTER[e.kind];
+    const status = statusAfter(e.kind);
     if (!status || e.task === undefined) return;
     const task = tasks.get(e.task) ?? { status };
     task.status = status;

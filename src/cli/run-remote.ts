@@ -11,6 +11,7 @@ import { selfCommand } from './local-state.ts';
 import { createProgress } from './progress.ts';
 import { serverEvents } from './sse.ts';
 import { printReport } from './run-report-output.ts';
+import { reportOf, type RunDetail } from './run-source.ts';
 
 /**
  * `slipway run --server`: the source tree goes up as one archive, the server validates the
@@ -92,9 +93,7 @@ export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName
 async function settledReport(api: ApiClient, runId: string, graceMs = 15_000): Promise<RunReport> {
   const deadline = Date.now() + graceMs;
   for (;;) {
-    const { steps: _steps, matrix: _matrix, run: { counts: _counts, ...run }, ...rest } =
-      await api.json<RunReport & { run: { counts?: unknown }; steps?: unknown; matrix?: unknown }>('GET', `/api/v1/runs/${runId}`);
-    const report = { ...rest, run } as RunReport;
+    const report = reportOf(await api.json<RunDetail>('GET', `/api/v1/runs/${runId}`));
     const inFlight = report.tasks.some((task) => task.attempts.some((attempt) => attempt.outcome === null));
     if (!inFlight || Date.now() > deadline) return report;
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -96,9 +96,7 @@ class RemoteRuns implements RunSource {
   }
 
   async report(runId: string) {
-    const { steps: _steps, matrix: _matrix, run: { counts: _counts, ...run }, ...report } =
-      await this.#api.json<RunReport & { run: { counts?: unknown }; steps?: unknown; matrix?: unknown }>('GET', `/api/v1/runs/${runId}`);
-    return { ...report, run } as RunReport;
+    return reportOf(await this.#api.json<RunDetail>('GET', `/api/v1/runs/${runId}`));
   }
 
   attemptLog(_runId: string, attemptId: string) {
@@ -115,6 +113,15 @@ class RemoteRuns implements RunSource {
   }
 
   async close() {}
+}
+
+/** A run as the API details it: the report of DESIGN.md and what the run page needs besides. */
+export type RunDetail = RunReport & { run: { counts?: unknown }; steps?: unknown; matrix?: unknown; last_seq?: number };
+
+/** The report alone, as `slipway show --json` prints it whatever the source. */
+export function reportOf(detail: RunDetail): RunReport {
+  const { steps: _steps, matrix: _matrix, last_seq: _last, run: { counts: _counts, ...run }, ...report } = detail;
+  return { ...report, run } as RunReport;
 }
 
 function oneWorker(runId: string, idOrName: string, ids: string[]): string {
