@@ -102,7 +102,10 @@ export class Agent {
     try {
       registered = await this.#client.register({ activity: this.#options.activity, hostname: hostname(), pid: process.pid });
     } catch (error) {
-      if (error instanceof StopRequested) return { cause: 'told', reason: `not needed: ${error.message}` };
+      if (error instanceof StopRequested) {
+        this.#say(`not needed: ${error.message}`);
+        return { cause: 'told', reason: `not needed: ${error.message}` };
+      }
       throw error;
     }
     const { settings } = registered;

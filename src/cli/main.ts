@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { CoordinatorRefused } from '../agent/client.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerLogs } from './logs.ts';
@@ -41,6 +42,9 @@ try {
   } else if (error instanceof PipelineError || error instanceof UsageError) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
+  } else if (error instanceof CoordinatorRefused) {
+    process.stderr.write(`slipway: ${error.message}\n`);
+    process.exitCode = exitCodes.failed;
   } else {
     process.stderr.write(`slipway: ${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = exitCodes.failed;

@@ -186,6 +186,36 @@ steps:
     expect(result.stderr.match(/started +run/g) ?? []).toHaveLength(1);
   });
 
+  it('lets a worker started by hand with a server token serve an activity of a running run', async () => {
+    const file = box.write({
+      'joined/slipway.yml': `
+name: joined
+activities:
+  builder: { max_workers: 1, idle_timeout: 2s }
+steps:
+  first: { run: sleep 4 }
+  second: { run: echo "second ran on $SLIPWAY_WORKER" }
+`,
+    }).replace('slipway.yml', 'joined/slipway.yml');
+    const run = box.spawn(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    let stderr = '';
+    run.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    await waitFor(() => /started +first/.test(stderr), 30_000, 'the first task to start on the server');
+    const worker = await box.run(['worker', '--server', url, '--activity', 'builder'], { SLIPWAY_TOKEN: admin });
+    expect(worker.code).toBe(0);
+    const result = await run.result;
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    const { workers } = await (await get(`/api/v1/workers?run=${report.run.id}`)).json() as { workers: { id: string; provider: string }[] };
+    const manual = workers.find((w) => w.provider === 'manual')!;
+    expect(report.tasks.find((t) => t.id === 'second')!.attempts[0]!.worker).toBe(manual.id);
+    expect(worker.stderr).toContain(`registered as ${manual.id}`);
+
+    const nothing = await box.run(['worker', '--server', url, '--activity', 'nope'], { SLIPWAY_TOKEN: admin });
+    expect(nothing.code).toBe(0);
+    expect(nothing.stderr).toContain("not needed: no running run has an activity 'nope'");
+  });
+
   it('gives tokens only their scopes, and revoked tokens nothing', async () => {
     const created = await box.run(['tokens', 'create', 'viewer', '--scope', 'read']);
     expect(created.code).toBe(0);
@@ -202,5 +232,9 @@ steps:
     const refused = await box.run(['runs', '--server', url], { SLIPWAY_TOKEN: viewer });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('401');
+    const reader = (await box.run(['tokens', 'create', 'reader', '--scope', 'read'])).stdout.trim();
+    const worker = await box.run(['worker', '--server', url, '--activity', 'builder'], { SLIPWAY_TOKEN: reader });
+    expect(worker.code).toBe(1);
+    expect(worker.stderr).toMatch(/^slipway: register: the coordinator answered 401: /);
   });
 });

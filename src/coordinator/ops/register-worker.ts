@@ -1,6 +1,9 @@
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import { allows } from '../../engine/scopes.ts';
+import { claimableTask } from '../../store/claimable.ts';
 import type { Db } from '../../store/store.ts';
+import { findToken } from '../../store/tokens.ts';
 import type { Changes } from '../changes.ts';
 
 export type Registration =
@@ -29,26 +32,48 @@ export async function registerStartedWorker(trx: Db, registrationToken: string, 
   return { kind: 'registered', workerId: worker.id, runId: worker.run_id, activity: worker.activity, name: worker.name, credential };
 }
 
-/** A worker started by hand joins a run's activity with the run's join token. */
+/**
+ * A worker started by hand joins an activity: of the run whose join token it brings, or,
+ * with a user token that may submit runs, of the oldest running run that has work waiting
+ * for that activity (else any running run that has it).
+ */
 export async function registerJoiningWorker(
-  trx: Db, joinToken: string, activity: string, knownActivities: (runId: string) => Promise<string[]>, changes: Changes,
+  trx: Db, token: string, activity: string, activitiesOf: (runId: string) => Promise<string[]>, changes: Changes,
 ): Promise<Registration> {
-  const run = await trx.selectFrom('runs').select(['id', 'status'])
-    .where('join_token_hash', '=', hashSecret(joinToken)).executeTakeFirst();
-  if (!run) return { kind: 'denied' };
-  if (run.status !== 'running') return { kind: 'stop', reason: `run ${run.id} is ${run.status}` };
-  const activities = await knownActivities(run.id);
-  if (!activities.includes(activity)) {
-    return { kind: 'stop', reason: `run ${run.id} has no activity '${activity}' (it has: ${activities.join(', ')})` };
+  const byJoinToken = await trx.selectFrom('runs').select(['id', 'status'])
+    .where('join_token_hash', '=', hashSecret(token)).executeTakeFirst();
+  let runId: string;
+  if (byJoinToken) {
+    if (byJoinToken.status !== 'running') return { kind: 'stop', reason: `run ${byJoinToken.id} is ${byJoinToken.status}` };
+    const activities = await activitiesOf(byJoinToken.id);
+    if (!activities.includes(activity)) {
+      return { kind: 'stop', reason: `run ${byJoinToken.id} has no activity '${activity}' (it has: ${activities.join(', ')})` };
+    }
+    runId = byJoinToken.id;
+  } else {
+    const user = await findToken(trx, token);
+    if (!user || !allows(user.scopes, 'submit')) return { kind: 'denied' };
+    const running = await trx.selectFrom('runs').select('id').where('status', '=', 'running').orderBy('created_at').execute();
+    let found: string | undefined;
+    for (const run of running) {
+      const waiting = await trx.selectFrom('tasks').select('key')
+        .where('run_id', '=', run.id).where('pool', '=', activity).where(claimableTask).limit(1).executeTakeFirst();
+      if (waiting) { found = run.id; break; }
+    }
+    for (const run of found ? [] : running) {
+      if ((await activitiesOf(run.id)).includes(activity)) { found = run.id; break; }
+    }
+    if (!found) return { kind: 'stop', reason: `no running run has an activity '${activity}'` };
+    runId = found;
   }
   const id = newId('w');
   const credential = newSecret();
   const name = waitingName(0, null, activity);
   await trx.insertInto('workers').values({
-    id, run_id: run.id, activity, provider: 'manual', name, state: 'idle', tasks_done: 0, last_task: null,
+    id, run_id: runId, activity, provider: 'manual', name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
     created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, stopped_at: null,
   }).execute();
-  await changes.event(trx, run.id, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
-  return { kind: 'registered', workerId: id, runId: run.id, activity, name, credential };
+  await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
+  return { kind: 'registered', workerId: id, runId, activity, name, credential };
 }
