@@ -22,6 +22,13 @@ import { bearerToken, fail, readJson } from './errors.ts';
 
 type Env = { Variables: { token: TokenInfo } };
 
+export interface UserAccess {
+  /** Requests without a token may read (never act). Off unless the server is told. */
+  anonymousRead: boolean;
+}
+
+const anonymous: TokenInfo = { id: 'anonymous', name: 'anonymous', scopes: ['read'], created_at: new Date(0).toISOString(), revoked_at: null };
+
 const runId = /^r-[0-9a-f]{8}$/;
 const attemptId = /^a-[0-9a-f]{12}$/;
 const workerId = /^w-[0-9a-f]{8}$/;
@@ -31,13 +38,11 @@ export const userLimits = {
   jsonBytes: 256 * 1024,
 };
 
-const submitBody = z.object({
-  /** sha256 of an uploaded source archive. */
-  source: z.string().regex(/^[0-9a-f]{64}$/),
-  /** The pipeline file's path inside the source tree. */
-  file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree'),
-  /** How the user named the file, for positioned errors. */
-  label: z.string().max(1000).regex(/^[^\0-\x1f]*$/).optional(),
+export const submitBody = z.object({
+  source: z.string().regex(/^[0-9a-f]{64}$/).describe('sha256 of an uploaded source archive'),
+  file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree')
+    .describe("the pipeline file's path inside the source tree"),
+  label: z.string().max(1000).regex(/^[^\0-\x1f]*$/).optional().describe('how the user named the file, for positioned errors'),
   selection: z.object({
     only: z.array(z.string().max(100)).max(1000).optional(),
     set: z.record(z.string().max(100), z.array(z.string().max(1000)).max(10_000)).optional(),
@@ -46,11 +51,11 @@ const submitBody = z.object({
   fake_workers: z.boolean().default(false),
 }).strict();
 
-const listQuery = z.object({
+export const listQuery = z.object({
   status: z.enum(['running', 'succeeded', 'failed', 'cancelled']).optional(),
   pipeline: z.string().max(100).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  before: z.string().regex(runId).optional(),
+  before: z.string().regex(runId).optional().describe('the `next` of the previous page'),
 }).strict();
 /** How often a followed log file is read for new bytes. */
 const tailIntervalMs = 250;
@@ -61,16 +66,21 @@ const keepAliveMs = 15_000;
  * The API people and the CLI use: read runs, tasks, workers and logs, follow them live,
  * act on runs. Every route needs a token whose scopes allow it.
  */
-export function userRoutes(coordinator: Coordinator, db: Db): Hono<Env> {
-  const app = new Hono<Env>();
-  const need = (scope: Scope) => async (c: Context<Env>, next: () => Promise<void>) => {
+/** Middleware: the request's token must exist, be live and hold `scope` (or better). */
+export function requireScope(db: Db, access: UserAccess) {
+  return (scope: Scope) => async (c: Context<Env>, next: () => Promise<void>) => {
     const secret = bearerToken(c);
-    const token = secret ? await findToken(db, secret) : undefined;
+    const token = secret ? await findToken(db, secret) : access.anonymousRead && !c.req.header('authorization') ? anonymous : undefined;
     if (!token) return fail(c, 401, 'a valid token is required: Authorization: Bearer TOKEN (slipway tokens create)');
     if (!allows(token.scopes, scope)) return fail(c, 403, `this token may not do that: it needs the ${scope} scope`);
     c.set('token', token);
     await next();
   };
+}
+
+export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess = { anonymousRead: false }): Hono<Env> {
+  const app = new Hono<Env>();
+  const need = requireScope(db, access);
   const findRun = async (c: Context<Env>) => {
     const id = c.req.param('run') ?? '';
     if (!runId.test(id)) return { response: fail(c, 400, `not a run id: ${id.slice(0, 40)}`) };

@@ -14,21 +14,20 @@ export const workerLimits = {
   maxWaitMs: 60_000,
 };
 
-const registerBody = z.object({
+export const registerBody = z.object({
   activity: z.string().max(100).optional(),
   hostname: z.string().max(255).optional(),
   pid: z.number().int().optional(),
 }).strict();
-const claimBody = z.object({ wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(20_000) }).strict();
-const heartbeatBody = z.object({ hold_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(0) }).strict();
-const finishBody = z.object({
+export const claimBody = z.object({ wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(20_000) }).strict();
+export const heartbeatBody = z.object({ hold_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(0) }).strict();
+export const finishBody = z.object({
   outcome: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']),
   exit_code: z.number().int().nullable().default(null),
   error: z.string().max(4096).nullable().default(null),
-  /** Hand out the next attempt in the same call, if one is ready now. */
-  claim_next: z.boolean().default(false),
+  claim_next: z.boolean().default(false).describe('hand out the next attempt in the same call, if one is ready now'),
 }).strict();
-const stoppedBody = z.object({ cause: z.enum(agentStopCauses), reason: z.string().max(1024) }).strict();
+export const stoppedBody = z.object({ cause: z.enum(agentStopCauses), reason: z.string().max(1024) }).strict();
 const attemptId = /^a-[0-9a-f]{12}$/;
 
 type Env = { Variables: { worker: WorkerIdentity } };

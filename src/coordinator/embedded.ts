@@ -14,6 +14,8 @@ export interface EmbeddedOptions {
   host?: string;
   port?: number;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
+  /** Let requests without a token read. */
+  anonymousRead?: boolean;
 }
 
 export interface Embedded {
@@ -40,7 +42,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     providerRetry,
     ...options.settings,
   }, [local]);
-  const listening = await listen(createApp(coordinator, store.db), options.host ?? '127.0.0.1', options.port ?? 0);
+  const listening = await listen(createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }), options.host ?? '127.0.0.1', options.port ?? 0);
   coordinator.start(listening.url);
   return {
     coordinator, store, local, listening,

@@ -44,6 +44,8 @@ export interface RunReport {
     id: string;
     pipeline: string;
     status: RunStatus;
+    /** The source revision: the sha256 of the run's source tree archive. */
+    source: string | null;
     started_at: string;
     finished_at: string | null;
   };

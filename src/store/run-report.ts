@@ -14,7 +14,7 @@ export async function resolveRunId(db: Db, idOrPrefix: string): Promise<string> 
 
 /** The report of DESIGN.md: every task with its attempts, and every failure named. */
 export async function runReport(db: Db, runId: string): Promise<RunReport> {
-  const run = await db.selectFrom('runs').select(['id', 'pipeline', 'status', 'created_at', 'finished_at'])
+  const run = await db.selectFrom('runs').select(['id', 'pipeline', 'status', 'source_digest', 'created_at', 'finished_at'])
     .where('id', '=', runId).executeTakeFirstOrThrow();
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
@@ -42,7 +42,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
     }
   }
   return {
-    run: { id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at) },
+    run: { id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at) },
     tasks: reportTasks,
     failures,
   };
@@ -58,7 +58,7 @@ export interface RunFilter {
 
 /** Runs newest first, as the report's `run`. */
 export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['run'][]> {
-  let query = db.selectFrom('runs').select(['id', 'pipeline', 'status', 'created_at', 'finished_at'])
+  let query = db.selectFrom('runs').select(['id', 'pipeline', 'status', 'source_digest', 'created_at', 'finished_at'])
     .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit);
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.pipeline) query = query.where('pipeline', '=', filter.pipeline);
@@ -72,7 +72,7 @@ export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['ru
     }
   }
   const rows = await query.execute();
-  return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status as RunStatus, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
+  return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status as RunStatus, source: r.source_digest, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
 }
 
 /** Tasks per status, for each of the runs. */

@@ -82,6 +82,15 @@ describe('every user route checks the token and its scope', () => {
     expect(await response.json()).toEqual({ error: expect.stringContaining('slipway tokens create') });
   });
 
+  it('lets requests without a token read, and only read, when the server allows anonymous reading', async () => {
+    const open = createApp(coordinator, store.db, { anonymousRead: true });
+    expect((await open.request('/api/v1/runs')).status).toBe(200);
+    expect(await (await open.request('/api/v1/me')).json()).toEqual({ name: 'anonymous', scopes: ['read'] });
+    expect((await open.request(`/api/v1/runs/${runId}/cancel`, { method: 'POST' })).status).toBe(403);
+    const wrong = await open.request('/api/v1/runs', { headers: { authorization: 'Bearer sw_this-token-was-never-issued-anywhere' } });
+    expect(wrong.status).toBe(401);
+  });
+
   it('keeps user tokens out of the worker routes', async () => {
     for (const who of ['read', 'submit', 'admin'] as const) {
       const response = await app.request('/api/v1/worker/claim', { method: 'POST', body: '{"wait_ms":0}', headers: { authorization: `Bearer ${secrets.get(who)}` } });

@@ -25,7 +25,7 @@ function task(step: string, matrix: Record<string, string>, status: TaskStatus, 
 function report(tasks: ReportTask[], failures: RunReport['failures'] = []): RunReport {
   const failed = tasks.some((t) => t.status === 'failed');
   return {
-    run: { id: 'r-abc', pipeline: 'packages', status: failed ? 'failed' : 'succeeded', started_at: iso(0), finished_at: iso(65) },
+    run: { id: 'r-abc', pipeline: 'packages', status: failed ? 'failed' : 'succeeded', source: null, started_at: iso(0), finished_at: iso(65) },
     tasks,
     failures,
   };
@@ -130,8 +130,8 @@ describe('renderRunList', () => {
   it('shows one row per run, with no duration while running', () => {
     const started = new Date(2026, 0, 2, 12, 3, 4).toISOString();
     const text = renderRunList([
-      { id: 'r-2', pipeline: 'packages', status: 'running', started_at: started, finished_at: null },
-      { id: 'r-1', pipeline: 'release', status: 'failed', started_at: started, finished_at: new Date(Date.parse(started) + 3_723_000).toISOString() },
+      { id: 'r-2', pipeline: 'packages', status: 'running', source: null, started_at: started, finished_at: null },
+      { id: 'r-1', pipeline: 'release', status: 'failed', source: null, started_at: started, finished_at: new Date(Date.parse(started) + 3_723_000).toISOString() },
     ]);
     expect(text).toBe(
       [

@@ -26,7 +26,7 @@ export function allTasks(): Task[] {
 
 export function detail(tasks: Task[] = allTasks()): RunDetail {
   return {
-    run: { id: 'r-1', pipeline: 'p', status: 'running', started_at: '2026-11-22T01:00:00.000Z', finished_at: null, counts: {} },
+    run: { id: 'r-1', pipeline: 'p', status: 'running', source: null, started_at: '2026-11-22T01:00:00.000Z', finished_at: null, counts: {} },
     tasks, failures: [], steps, matrix,
   };
 }

@@ -14,6 +14,8 @@ export interface Run {
   id: string;
   pipeline: string;
   status: RunStatus;
+  /** The source revision (the source archive's sha256). */
+  source: string | null;
   started_at: string;
   finished_at: string | null;
   counts: Counts;

@@ -143,6 +143,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
               <th className="c-status">Status</th>
               <th className="c-pipe">Pipeline</th>
               <th className="c-run">Run</th>
+              <th className="c-source">Source</th>
               <th className="c-started">Started</th>
               <th className="r c-dur">Duration</th>
               <th className="c-tasks">Tasks</th>
@@ -178,6 +179,7 @@ function RunRow({ run, status }: { run: Run; status: string }) {
       <td className="c-status"><StatusBadge status={run.status} /></td>
       <td><Link className="pipeline-link" href={href({ page: 'runs', status, pipeline: run.pipeline })} title={`Only ${run.pipeline}`}>{run.pipeline}</Link></td>
       <td><Link href={target}><Mono>{run.id}</Mono></Link></td>
+      <td className="c-source" title={run.source ?? undefined}><Mono>{run.source?.slice(0, 12) ?? '—'}</Mono></td>
       <td><RelTime iso={run.started_at} /></td>
       <td className="r"><Duration start={run.started_at} end={run.finished_at} /></td>
       <td className="c-tasks">

@@ -1,0 +1,326 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { isScope, scopes, type Scope } from '../engine/scopes.ts';
+import { listQuery, submitBody, userLimits } from './user-routes.ts';
+import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
+
+/**
+ * `GET /api/v1/openapi.json`: the user API and the worker protocol as OpenAPI 3.1. Shapes
+ * are zod schemas turned into JSON Schema, so the tests can also hold real answers to them;
+ * test/api/openapi.test.ts fails when a route exists on one side only.
+ */
+export function openApiRoutes(): Hono {
+  const app = new Hono();
+  // Built on first use: it never changes while the server runs.
+  let document: object | undefined;
+  app.get('/openapi.json', (c) => c.json(document ??= openApiDocument()));
+  return app;
+}
+
+/** Every named schema, as `#/components/schemas/<id>`. */
+const named = z.registry<{ id: string }>();
+function name<T extends z.ZodType>(id: string, schema: T): T {
+  named.add(schema as z.ZodType, { id });
+  return schema;
+}
+
+// ---- request bodies: the routes' own schemas ------------------------------------------
+
+const runIdPattern = /^r-[0-9a-f]{8}$/;
+
+const requests = {
+  submit: name('SubmitRun', submitBody),
+  listRuns: listQuery,
+  register: name('Register', registerBody),
+  claim: name('Claim', claimBody),
+  heartbeat: name('Heartbeat', heartbeatBody),
+  finish: name('Finish', finishBody),
+  stopped: name('Stopped', stoppedBody),
+};
+
+// ---- answers: the types of docs/api.md and docs/worker-protocol.md ----------------------
+
+const time = z.string().describe('ISO-8601');
+const matrix = z.record(z.string(), z.string());
+const runStatus = name('RunStatus', z.enum(['running', 'succeeded', 'failed', 'cancelled']));
+const taskStatus = name('TaskStatus', z.enum(['waiting', 'checking', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'blocked', 'cancelled']));
+const script = name('Script', z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file'), path: z.string() }),
+  z.object({ kind: z.literal('inline'), text: z.string() }),
+]));
+const workerScript = z.object({ script, env: z.record(z.string(), z.string()) });
+const attemptOrder = name('AttemptOrder', z.object({
+  id: z.string(), kind: z.enum(['run', 'check']), number: z.int(), run: z.string(), task: z.string(), step: z.string(),
+  script, env: z.record(z.string(), z.string()), timeout_ms: z.int().nullable(),
+}));
+const handedOut = name('HandedOut', z.object({ attempt: attemptOrder, name: z.string().describe("the worker's new name") }));
+
+const answers = {
+  error: name('Error', z.object({ error: z.string() })),
+  stop: name('Stop', z.object({ stop: z.string().describe('why the worker should stop') })),
+  me: name('Me', z.object({ name: z.string(), scopes: z.array(z.enum(scopes)) })),
+  run: name('Run', z.object({
+    id: z.string(), pipeline: z.string(), status: runStatus, source: z.string().nullable().describe("the sha256 of the run's source tree"),
+    started_at: time, finished_at: time.nullable(),
+    counts: z.partialRecord(taskStatus, z.int()),
+  })),
+  attempt: name('Attempt', z.object({
+    id: z.string(), number: z.int(), worker: z.string().nullable(), worker_name: z.string().nullable(),
+    outcome: z.enum(['succeeded', 'failed', 'timed_out', 'lost', 'cancelled']).nullable(),
+    exit_code: z.int().nullable(), error: z.string().nullable(), started_at: time, finished_at: time.nullable(),
+  })),
+  worker: name('Worker', z.object({
+    id: z.string(), name: z.string(), run: z.string(), activity: z.string(), provider: z.string(),
+    state: z.enum(['starting', 'idle', 'busy', 'draining', 'stopped', 'lost', 'failed']), tasks_done: z.int(),
+    started_at: time, stopped_at: time.nullable(), stop_reason: z.string().nullable(),
+  })),
+  event: name('RunEvent', z.object({
+    seq: z.int(), at: time, run: z.string(),
+    kind: z.enum(['run.started', 'run.finished', 'task.checking', 'task.queued', 'task.started', 'task.retrying', 'task.succeeded',
+      'task.failed', 'task.skipped', 'task.blocked', 'task.cancelled', 'worker.starting', 'worker.registered', 'worker.stopping',
+      'worker.stopped', 'worker.lost']),
+    task: z.string().optional(), worker: z.string().optional(), worker_name: z.string().optional(),
+    attempt: z.int().optional(), message: z.string().optional(),
+  })),
+  handedOut,
+};
+const task = name('Task', z.object({ id: z.string(), step: z.string(), matrix, status: taskStatus, attempts: z.array(answers.attempt) }));
+const bodies = {
+  runs: name('RunList', z.object({ runs: z.array(answers.run), next: z.string().nullable().describe('the `before` of the next page') })),
+  runDetail: name('RunDetail', z.object({
+    run: answers.run, tasks: z.array(task),
+    failures: z.array(z.object({ task: z.string(), step: z.string(), matrix, worker: z.string().nullable(), error: z.string() })),
+    steps: z.array(z.object({ name: z.string(), over: z.array(z.string()), needs: z.array(z.string()), activity: z.string() })),
+    matrix: z.record(z.string(), z.array(z.string())),
+    last_seq: z.int().describe('follow /events?run= from after it (Last-Event-ID)'),
+  })),
+  oneRun: name('RunAnswer', z.object({ run: answers.run })),
+  rerun: name('RerunAnswer', z.object({ run: answers.run, since: z.int().describe("the run's last event before the rerun") })),
+  digest: name('SourceDigest', z.object({ digest: z.string().describe('sha256 of the archive') })),
+  invalid: name('InvalidPipeline', z.object({
+    error: z.string(), diagnostics: z.array(z.object({ file: z.string(), line: z.int(), column: z.int(), message: z.string() })),
+  })),
+  workers: name('WorkerList', z.object({ workers: z.array(answers.worker) })),
+  activities: name('ActivityList', z.object({
+    activities: z.array(z.object({ run: z.string(), name: z.string(), provider: z.string(), max_workers: z.int(), live: z.int(), queued: z.int() })),
+  })),
+  registered: name('Registered', z.object({
+    worker: z.object({ id: z.string(), name: z.string(), activity: z.string(), run: z.string() }),
+    credential: z.string().describe("the worker's own credential for every later request"),
+    settings: z.object({
+      idle_timeout_ms: z.int(), heartbeat_interval_ms: z.int(), init: workerScript.nullable(), cleanup: workerScript.nullable(),
+      source_digest: z.string().nullable(),
+    }),
+  })),
+  beat: name('HeartbeatAnswer', z.object({ cancel: z.boolean() })),
+  finished: name('Finished', z.object({ name: z.string(), stop: z.boolean(), next: handedOut.optional() })),
+};
+/** Every answer's schema: the tests hold real answers to them. */
+export const responses = { ...answers, task, ...bodies };
+
+// ---- routes ------------------------------------------------------------------------------
+
+type Auth = Scope | 'none' | 'registration' | 'worker';
+type Answer = { schema?: z.ZodType; content?: string; description: string };
+interface Route {
+  method: 'get' | 'post';
+  /** Hono's spelling: `/runs/:run`. */
+  path: string;
+  id: string;
+  summary: string;
+  auth: Auth;
+  query?: z.ZodObject;
+  headers?: Record<string, string>;
+  body?: z.ZodType | { content: string; description: string };
+  answers: Record<number, Answer | string>;
+}
+
+const ok = (schema: z.ZodType, description = 'done'): Answer => ({ schema, description });
+const sse = (description: string): Answer => ({ content: 'text/event-stream', description });
+const text = (description: string): Answer => ({ content: 'text/plain', description });
+const none = (description: string): Answer => ({ description });
+const stop = (description: string): Answer => ({ schema: answers.stop, description });
+const workerState = answers.worker.shape.state;
+
+const user: Route[] = [
+  { method: 'get', path: '/api/v1/me', id: 'me', summary: 'Who the token is', auth: 'read', answers: { 200: ok(answers.me) } },
+  { method: 'get', path: '/api/v1/runs', id: 'listRuns', summary: 'Runs, newest first', auth: 'read', query: requests.listRuns, answers: { 200: ok(bodies.runs), 400: 'a bad query' } },
+  { method: 'get', path: '/api/v1/runs/:run', id: 'getRun', summary: "A run's report, counts and matrix", auth: 'read', answers: { 200: ok(bodies.runDetail), 400: 'not a run id', 404: 'no such run' } },
+  { method: 'get', path: '/api/v1/runs/:run/tasks/:task', id: 'getTask', summary: 'One task with its attempts', auth: 'read', answers: { 200: ok(task), 400: 'not a run id', 404: 'no such run or task' } },
+  {
+    method: 'post', path: '/api/v1/sources', id: 'uploadSource', summary: `Upload a source tree (.tar.gz, at most ${userLimits.sourceBytes} bytes)`, auth: 'submit',
+    body: { content: 'application/gzip', description: 'the source tree as a .tar.gz' }, answers: { 201: ok(bodies.digest, 'stored'), 400: 'no body', 413: 'too large' },
+  },
+  {
+    method: 'post', path: '/api/v1/runs', id: 'submitRun', summary: `Start a run (a body of at most ${userLimits.jsonBytes} bytes)`, auth: 'submit', body: requests.submit,
+    answers: { 201: ok(bodies.oneRun, 'started'), 400: 'bad input', 404: 'no such source archive', 413: 'too large', 422: ok(bodies.invalid, 'an invalid pipeline') },
+  },
+  { method: 'post', path: '/api/v1/runs/:run/cancel', id: 'cancelRun', summary: 'Cancel a running run', auth: 'submit', answers: { 200: ok(bodies.oneRun), 400: 'not a run id', 404: 'no such run', 409: 'the run is not running' } },
+  {
+    method: 'post', path: '/api/v1/runs/:run/rerun', id: 'rerunRun', summary: 'Run the failed, blocked and cancelled tasks again, in the same run', auth: 'submit',
+    answers: { 200: ok(bodies.rerun), 400: 'not a run id', 404: 'no such run', 409: 'the run is running, or has nothing to rerun' },
+  },
+  {
+    method: 'get', path: '/api/v1/workers', id: 'listWorkers', summary: 'Workers, newest first (at most 1000)', auth: 'read',
+    query: z.object({ run: z.string().optional(), state: workerState.optional() }), answers: { 200: ok(bodies.workers) },
+  },
+  { method: 'get', path: '/api/v1/activities', id: 'listActivities', summary: 'The activities of the latest 50 runs, with live workers and queued tasks', auth: 'read', answers: { 200: ok(bodies.activities) } },
+  { method: 'get', path: '/api/v1/attempts/:attempt/log', id: 'attemptLog', summary: "An attempt's log", auth: 'read', answers: { 200: text('the log'), 404: 'no such attempt' } },
+  { method: 'get', path: '/api/v1/workers/:worker/log', id: 'workerLog', summary: "A worker's log: init, every task, cleanup", auth: 'read', answers: { 200: text('the log'), 400: 'not a worker id', 404: 'no such worker' } },
+  {
+    method: 'get', path: '/api/v1/attempts/:attempt/log/stream', id: 'followAttemptLog', summary: "An attempt's log as it is written", auth: 'read',
+    answers: { 200: sse('`event: log`, `data: {"text": "…"}` from the start; `event: end` when the attempt is over'), 404: 'no such attempt' },
+  },
+  {
+    method: 'get', path: '/api/v1/events', id: 'followEvents', summary: 'Run events as they happen', auth: 'read',
+    query: z.object({ run: z.string().regex(runIdPattern).optional().describe("one run's events, from its start") }),
+    headers: { 'Last-Event-ID': 'resume after this event (its seq)' },
+    answers: { 200: sse('`event: run-event`, `id: seq`, `data: RunEvent`; a comment every 15 s keeps idle streams open'), 400: 'not a run id' },
+  },
+  { method: 'get', path: '/api/v1/openapi.json', id: 'openApi', summary: 'This document', auth: 'none', answers: { 200: { content: 'application/json', description: 'OpenAPI 3.1' } } },
+  { method: 'get', path: '/metrics', id: 'metrics', summary: 'Prometheus metrics, read from the store when scraped', auth: 'read', answers: { 200: text('Prometheus text format 0.0.4') } },
+];
+
+const worker: Route[] = [
+  {
+    method: 'post', path: '/api/v1/worker/register', id: 'workerRegister', summary: 'Trade a registration or join token for a worker credential', auth: 'registration',
+    body: requests.register, answers: { 200: ok(bodies.registered, 'registered'), 410: stop('the worker is no longer wanted') },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/claim', id: 'workerClaim', summary: 'Long poll for an attempt', auth: 'worker', body: requests.claim,
+    answers: { 200: ok(handedOut, 'an attempt to run'), 204: none('nothing within wait_ms'), 410: stop('the worker is no longer wanted') },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/heartbeat', id: 'workerHeartbeat', summary: 'Held up to hold_ms; answered at once on cancel or when the attempt ends', auth: 'worker',
+    body: requests.heartbeat, answers: { 200: ok(bodies.beat), 400: 'not an attempt id', 409: stop('the attempt is no longer this worker’s') },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/output', id: 'workerOutput', summary: `A chunk of the attempt's output (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'worker',
+    body: { content: 'text/plain', description: 'output' }, answers: { 204: none('appended'), 400: 'not an attempt id', 409: stop('the attempt is no longer this worker’s'), 413: 'too large' },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/finish', id: 'workerFinish', summary: "Report an attempt's end; optionally claim the next in the same call", auth: 'worker',
+    body: requests.finish, answers: { 200: ok(bodies.finished, 'recorded'), 400: 'bad input', 404: 'no such attempt of this worker', 409: stop('the attempt had already ended; a newer result stands') },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/log', id: 'workerLogChunk', summary: `The worker's own output: init, cleanup (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'worker',
+    body: { content: 'text/plain', description: 'output' }, answers: { 204: none('appended'), 413: 'too large' },
+  },
+  { method: 'post', path: '/api/v1/worker/stopped', id: 'workerStopped', summary: 'The agent ran its cleanup and exits', auth: 'worker', body: requests.stopped, answers: { 204: none('recorded') } },
+  {
+    method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "The run's source tree", auth: 'worker',
+    answers: { 200: { content: 'application/gzip', description: 'named by its sha256 in x-slipway-digest' }, 404: 'the run has no source archive' },
+  },
+];
+
+// ---- the document --------------------------------------------------------------------------
+
+const pathParams: Record<string, { pattern?: RegExp; description: string }> = {
+  run: { pattern: runIdPattern, description: 'a run id' },
+  task: { description: 'a task id, URL-encoded (`build%5Bversion%3D1%5D`)' },
+  attempt: { pattern: /^a-[0-9a-f]{12}$/, description: 'an attempt id' },
+  id: { pattern: /^a-[0-9a-f]{12}$/, description: 'an attempt id' },
+  worker: { pattern: /^w-[0-9a-f]{8}$/, description: 'a worker id' },
+};
+
+const security: Record<Exclude<Auth, 'none'>, { scheme: string; description: string }> = {
+  read: { scheme: 'token', description: 'needs a user token with the read scope' },
+  submit: { scheme: 'token', description: 'needs a user token with the submit scope' },
+  admin: { scheme: 'token', description: 'needs a user token with the admin scope' },
+  registration: { scheme: 'registration', description: "needs a one-time registration token; with `activity`, the run's join token or a user token with the submit scope" },
+  worker: { scheme: 'worker', description: "needs the worker's credential: it opens only its own worker's attempts" },
+};
+
+/**
+ * Request bodies as their routes take them (defaults not required). zod bounds every int by
+ * the safe integers, which says nothing here.
+ */
+const conversion = {
+  io: 'input',
+  override: ({ jsonSchema }: { jsonSchema: Record<string, unknown> }) => {
+    if (jsonSchema.minimum === Number.MIN_SAFE_INTEGER) delete jsonSchema.minimum;
+    if (jsonSchema.maximum === Number.MAX_SAFE_INTEGER) delete jsonSchema.maximum;
+  },
+} as const;
+
+/** zod's `$schema` and `$id` have no place inside an OpenAPI document. */
+function bare(schema: object): object {
+  const { $schema: _, $id: __, ...rest } = schema as Record<string, unknown>;
+  return rest;
+}
+
+function jsonSchema(schema: z.ZodType): object {
+  return bare(z.toJSONSchema(schema, conversion));
+}
+
+/** A named schema is referenced; any other is written out. */
+function schemaOf(schema: z.ZodType): object {
+  const id = named.get(schema)?.id;
+  return id ? { $ref: `#/components/schemas/${id}` } : jsonSchema(schema);
+}
+
+function operation(route: Route): object {
+  const params = [...route.path.matchAll(/:(\w+)/g)].map(([, param]) => ({
+    name: param, in: 'path', required: true, description: pathParams[param!]?.description,
+    schema: { type: 'string', ...(pathParams[param!]?.pattern && { pattern: pathParams[param!]!.pattern!.source }) },
+  }));
+  const query = Object.entries(route.query?.shape ?? {}).map(([key, schema]) => ({
+    name: key, in: 'query', required: false, schema: jsonSchema(schema as z.ZodType),
+  }));
+  const headers = Object.entries(route.headers ?? {}).map(([key, description]) => ({ name: key, in: 'header', required: false, description, schema: { type: 'string' } }));
+  const json = route.body && !('content' in route.body) ? route.body : undefined;
+  const raw = route.body && 'content' in route.body ? route.body : undefined;
+  const body = json
+    ? { required: false, content: { 'application/json': { schema: schemaOf(json) } } }
+    : raw && { required: true, description: raw.description, content: { [raw.content]: { schema: { type: 'string', ...(raw.content !== 'text/plain' && { format: 'binary' }) } } } };
+  // Every JSON body is read the same way (errors.ts readJson), under a size limit.
+  const implied: Record<number, string> = json ? { 400: 'the body is not JSON or does not fit its schema', 413: 'the body is over its size limit' } : {};
+  const scope = isScope(route.auth) ? route.auth : undefined;
+  const auth = route.auth === 'none' ? undefined : security[route.auth];
+  const failures: Record<number, string> = {};
+  if (auth) failures[401] = 'no valid token or credential';
+  if (scope && scope !== 'read') failures[403] = `the token lacks the ${scope} scope`;
+  const responses = Object.fromEntries(Object.entries({ ...implied, ...failures, ...route.answers }).map(([status, answer]) => {
+    const a: Answer = typeof answer === 'string' ? { schema: answers.error, description: answer } : answer;
+    const content = a.schema ? { 'application/json': { schema: schemaOf(a.schema) } } : a.content ? { [a.content]: { schema: { type: 'string' } } } : undefined;
+    return [status, { description: a.description, ...(content && { content }) }];
+  }));
+  return {
+    operationId: route.id,
+    summary: route.summary,
+    description: auth ? `Auth: ${auth.description}.` : 'No token needed.',
+    tags: [route.path.startsWith('/api/v1/worker/') ? 'worker protocol' : 'user API'],
+    ...(scope && { 'x-scopes': [scope] }),
+    // OpenAPI 3.1 lets a bearer scheme list the roles an operation needs: the scope.
+    security: auth ? [{ [auth.scheme]: scope ? [scope] : [] }] : [],
+    ...(params.length + query.length + headers.length > 0 && { parameters: [...params, ...query, ...headers] }),
+    ...(body && { requestBody: body }),
+    responses,
+  };
+}
+
+export function openApiDocument(): object {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const route of [...user, ...worker]) {
+    const path = route.path.replace(/:(\w+)/g, '{$1}');
+    (paths[path] ??= {})[route.method] = operation(route);
+  }
+  const { schemas } = z.toJSONSchema(named, { ...conversion, uri: (id) => `#/components/schemas/${id}` });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Slipway', version: 'v1',
+      description: 'The user API (docs/api.md) and the worker protocol (docs/worker-protocol.md). Errors are `{ "error": "…" }`; times are ISO-8601.',
+    },
+    tags: [{ name: 'user API' }, { name: 'worker protocol' }],
+    paths,
+    components: {
+      schemas: Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, bare(schema)])),
+      securitySchemes: {
+        token: { type: 'http', scheme: 'bearer', description: 'A user token (`slipway tokens create NAME --scope read|submit|admin`); each scope includes the ones before it.' },
+        registration: { type: 'http', scheme: 'bearer', description: "A worker's one-time registration token; or, for a hand-started worker that names its activity, its run's join token or a user token with the submit scope." },
+        worker: { type: 'http', scheme: 'bearer', description: 'The credential that register answered with.' },
+      },
+    },
+  };
+}
