@@ -14,9 +14,17 @@ command -v tar >/dev/null || need+=(tar)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v ps >/dev/null || need+=(procps)
+# The browser tests drive Debian's Chromium (playwright-core never downloads a browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   echo "setup: installing ${need[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
+fi
+# The server serves the built web UI, and the browser tests load it: build it when the
+# build is missing or older than any of its sources.
+if [ ! -f dist/web/index.html ] || [ -n "$(find src/web src/engine -newer dist/web/index.html -print -quit)" ]; then
+  echo "setup: building the web UI" >&2
+  PATH="$PWD/node_modules/.bin:$PATH" npm run --silent build:web >&2
 fi
