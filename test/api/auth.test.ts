@@ -1,11 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testCoordinator } from '../helpers/coordinator.ts';
 import { createApp } from '../../src/api/app.ts';
-import { Coordinator } from '../../src/coordinator/coordinator.ts';
-import { systemClock } from '../../src/engine/clock.ts';
+import type { Coordinator } from '../../src/coordinator/coordinator.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
-import { openSqliteStore, type Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { createToken, revokeToken } from '../../src/store/tokens.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -21,13 +20,7 @@ describe('every user route checks the token and its scope', () => {
   const secrets = new Map<Who, string>();
 
   beforeAll(async () => {
-    mkdirSync(`${dir.path}/source`);
-    writeFileSync(`${dir.path}/source/README`, 'x');
-    store = await openSqliteStore(`${dir.path}/db`);
-    coordinator = new Coordinator(store, systemClock, {
-      stateDir: dir.path, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 60_000,
-      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-    }, []);
+    ({ store, coordinator } = await testCoordinator(dir.path));
     app = createApp(coordinator, store.db);
     const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: `${dir.path}/source` });
     const created = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });

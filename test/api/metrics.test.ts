@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testCoordinator } from '../helpers/coordinator.ts';
 import { createApp } from '../../src/api/app.ts';
-import { Coordinator, type WorkerIdentity } from '../../src/coordinator/coordinator.ts';
+import type { Coordinator, WorkerIdentity } from '../../src/coordinator/coordinator.ts';
 import type { AttemptOutcome } from '../../src/engine/report.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
-import { openSqliteStore, type Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
@@ -45,13 +45,7 @@ describe('GET /metrics', () => {
   const start = clock.now();
 
   beforeAll(async () => {
-    mkdirSync(`${dir.path}/source`);
-    writeFileSync(`${dir.path}/source/README`, 'x');
-    store = await openSqliteStore(`${dir.path}/db`);
-    coordinator = new Coordinator(store, clock, {
-      stateDir: dir.path, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 60_000,
-      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-    }, []);
+    ({ store, coordinator } = await testCoordinator(dir.path, { clock }));
     app = createApp(coordinator, store.db);
     secret = (await createToken(store.db, 'prometheus', ['read'], clock.now())).secret;
     // Three builds queued for `builder` (retry after 60 s), and a probe whose done_if check

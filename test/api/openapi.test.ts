@@ -1,17 +1,16 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testCoordinator } from '../helpers/coordinator.ts';
 import type { z } from 'zod';
 import { createApp } from '../../src/api/app.ts';
 import { openApiDocument, responses } from '../../src/api/openapi.ts';
 import { webUi } from '../../src/api/web-ui.ts';
 import { Coordinator, type WorkerSettings } from '../../src/coordinator/coordinator.ts';
 import type { AttemptOrder } from '../../src/coordinator/ops/claim.ts';
-import { systemClock } from '../../src/engine/clock.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import type { ReportAttempt, ReportTask, RunReport, TaskStatus } from '../../src/engine/report.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
-import { openSqliteStore, type Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -47,13 +46,7 @@ describe('GET /api/v1/openapi.json', () => {
   const secrets = new Map<Scope, string>();
 
   beforeAll(async () => {
-    mkdirSync(`${dir.path}/source`);
-    writeFileSync(`${dir.path}/source/README`, 'x');
-    store = await openSqliteStore(`${dir.path}/db`);
-    coordinator = new Coordinator(store, systemClock, {
-      stateDir: dir.path, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 60_000,
-      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-    }, []);
+    ({ store, coordinator } = await testCoordinator(dir.path));
     app = createApp(coordinator, store.db);
     const pipeline = pipelineOf([{ name: 'build', over: ['v'] }], { matrix: { v: ['1', '2'] }, sourceDir: `${dir.path}/source` });
     for (const name of ['shapes', 'scopes'] as const) {

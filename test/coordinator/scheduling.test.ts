@@ -1,12 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Coordinator, type WorkerIdentity } from '../../src/coordinator/coordinator.ts';
+import { testCoordinator } from '../helpers/coordinator.ts';
+import type { Coordinator, WorkerIdentity } from '../../src/coordinator/coordinator.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { Pipeline, Step } from '../../src/pipeline/types.ts';
 import type { Provider, StartRequest } from '../../src/providers/provider.ts';
 import { runReport } from '../../src/store/run-report.ts';
-import { openSqliteStore, type Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -36,15 +36,9 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
 
   beforeEach(async () => {
     dir = tempDir();
-    mkdirSync(`${dir.path}/source`);
-    writeFileSync(`${dir.path}/source/README`, 'source tree\n');
-    store = await openSqliteStore(':memory:');
     clock = new ManualClock();
     provider = new RecordingProvider();
-    coordinator = new Coordinator(store, clock, {
-      stateDir: dir.path, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
-      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-    }, [provider]);
+    ({ store, coordinator } = await testCoordinator(dir.path, { clock, providers: [provider], storePath: ':memory:' }));
     coordinator.start('http://127.0.0.1:1');
     events = [];
     coordinator.events.subscribe((e) => events.push(e));
