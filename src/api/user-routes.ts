@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Hono, type Context } from 'hono';
@@ -139,9 +139,17 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (!body.ok) return body.response;
     const { source, file, label, selection, fake_workers: fakeWorkers } = body.value;
     if (!existsSync(coordinator.sourceArchive(source))) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
-    const tree = await sourceTree(coordinator.archivesDir, source);
+    let tree;
+    try {
+      tree = await sourceTree(coordinator.archivesDir, source);
+    } catch {
+      return fail(c, 400, `the source archive ${source} is not a valid .tar.gz`);
+    }
     const path = resolve(tree, file);
-    if (!path.startsWith(`${tree}/`) || !existsSync(path)) return fail(c, 400, `the source tree has no file ${file}`);
+    // The real path too: a symbolic link in the tree must not lead out of it.
+    if (!path.startsWith(`${tree}/`) || !existsSync(path) || !statSync(path).isFile() || !realpathSync(path).startsWith(`${realpathSync(tree)}/`)) {
+      return fail(c, 400, `the source tree has no file ${file}`);
+    }
     let pipeline;
     let tasks;
     try {
