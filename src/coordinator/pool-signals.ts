@@ -38,10 +38,6 @@ export class PoolSignals {
     if (!waiters) return;
     for (const done of [...waiters].slice(0, count)) done();
   }
-
-  waiting(pool: string): number {
-    return this.#waiters.get(pool)?.size ?? 0;
-  }
 }
 
 export function poolKey(runId: string, activity: string): string {

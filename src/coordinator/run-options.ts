@@ -5,5 +5,3 @@ export interface RunOptions {
   /** Start no worker: the user starts them by hand. */
   noProvision: boolean;
 }
-
-export const defaultRunOptions: RunOptions = { fakeWorkers: false, noProvision: false };
