@@ -47,3 +47,37 @@ export class Fixtures {
 export function yaml(...lines: string[]): string {
   return `${lines.join('\n')}\n`;
 }
+
+/** The example of DESIGN.md's "Pipeline file", every key included. */
+export const DESIGN_EXAMPLE = yaml(
+  'name: packages',
+  'matrix:',
+  '  version: ["4.28.2", "4.29.0"]',
+  '  distro: [ubuntu-22.04, debian-12]',
+  'activities:',
+  '  builder:',
+  '    provider: local',
+  '    max_workers: 4',
+  '    idle_timeout: 2m',
+  '    init: scripts/mount-cache.sh',
+  '    cleanup: scripts/unmount.sh',
+  '    instance: { type: c5.9xlarge }',
+  'steps:',
+  '  build-source:',
+  '    activity: builder',
+  '    over: [version]',
+  '    run: scripts/build-source.sh',
+  '    done_if: scripts/has-source.sh',
+  '    retry: { attempts: 3, delay: 1m, backoff: 5, max_delay: 30m }',
+  '    timeout: 2h',
+  '    env: { CHANNEL: stable }',
+  '  build-binary:',
+  '    activity: builder',
+  '    needs: [build-source]',
+  '    over: [version, distro]',
+  '    exclude: [{ version: "4.28.2", distro: debian-12 }]',
+  '    run: |',
+  '      ./configure --version "$VERSION"',
+  '      make package DISTRO="$DISTRO"',
+);
+export const DESIGN_SCRIPTS = ['scripts/mount-cache.sh', 'scripts/unmount.sh', 'scripts/build-source.sh', 'scripts/has-source.sh'];

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineError } from '../../src/pipeline/errors.ts';
 import { parsePipeline } from '../../src/pipeline/load.ts';
 import { hashSeed, SeededRandom, seedFromEnv } from '../helpers/seeded-random.ts';
-import { yaml } from './fixtures.ts';
+import { DESIGN_EXAMPLE, DESIGN_SCRIPTS, yaml } from './fixtures.ts';
 
 const DEFAULT_SEED = 0x5119_ea7;
 const SEED = seedFromEnv('SLIPWAY_FUZZ_SEED', DEFAULT_SEED);
@@ -34,37 +34,6 @@ const HELLO_C = readFileSync(join(ROOT, 'examples/hello-c/slipway.yml'), 'utf8')
 const FLAKY = readFileSync(join(ROOT, 'examples/flaky/slipway.yml'), 'utf8');
 
 /** In the manner of the fixtures of load.test.ts and load-errors.test.ts. */
-const DESIGN = yaml(
-  'name: packages',
-  'matrix:',
-  '  version: ["4.28.2", "4.29.0"]',
-  '  distro: [ubuntu-22.04, debian-12]',
-  'activities:',
-  '  builder:',
-  '    provider: local',
-  '    max_workers: 4',
-  '    idle_timeout: 2m',
-  '    init: scripts/mount-cache.sh',
-  '    cleanup: scripts/unmount.sh',
-  '    instance: { type: c5.9xlarge }',
-  'steps:',
-  '  build-source:',
-  '    activity: builder',
-  '    over: [version]',
-  '    run: scripts/build-source.sh',
-  '    done_if: scripts/has-source.sh',
-  '    retry: { attempts: 3, delay: 1m, backoff: 5, max_delay: 30m }',
-  '    timeout: 2h',
-  '    env: { CHANNEL: stable }',
-  '  build-binary:',
-  '    activity: builder',
-  '    needs: [build-source]',
-  '    over: [version, distro]',
-  '    exclude: [{ version: "4.28.2", distro: debian-12 }]',
-  '    run: |',
-  '      ./configure --version "$VERSION"',
-  '      make package DISTRO="$DISTRO"',
-);
 const DONE_IF_MAP = yaml(
   'name: checks',
   'steps:',
@@ -92,7 +61,7 @@ const MERGE = yaml(
 );
 const MINIMAL = yaml('name: x', 'steps:', '  s: { run: "true" }');
 
-const BASES: readonly string[] = [HELLO_C, FLAKY, DESIGN, DONE_IF_MAP, MERGE, MINIMAL];
+const BASES: readonly string[] = [HELLO_C, FLAKY, DESIGN_EXAMPLE, DONE_IF_MAP, MERGE, MINIMAL];
 
 const KEYS = [
   'name', 'matrix', 'activities', 'steps', 'provider', 'max_workers', 'idle_timeout', 'init', 'cleanup',
@@ -610,9 +579,7 @@ describe(`parsePipeline fuzz (seed ${SEED}; replay with SLIPWAY_FUZZ_SEED=${SEED
     mkdirSync(outside);
     writeFileSync(join(outside, 'x.sh'), '#!/bin/sh\n');
     cpSync(join(ROOT, 'examples/hello-c/scripts'), join(sourceDir, 'scripts'), { recursive: true });
-    for (const script of ['mount-cache.sh', 'unmount.sh', 'build-source.sh', 'has-source.sh']) {
-      writeFileSync(join(sourceDir, 'scripts', script), '#!/usr/bin/env bash\ntrue\n');
-    }
+    for (const script of DESIGN_SCRIPTS) writeFileSync(join(sourceDir, script), '#!/usr/bin/env bash\ntrue\n');
     writeFileSync(join(root, 'outside.sh'), '#!/bin/sh\n');
     writeFileSync(join(sourceDir, 'x.py'), '');
     mkdirSync(join(sourceDir, 'dir.sh'));

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPipeline } from '../../src/pipeline/load.ts';
 import type { Activity, Pipeline } from '../../src/pipeline/types.ts';
-import { Fixtures, yaml } from './fixtures.ts';
+import { DESIGN_EXAMPLE, DESIGN_SCRIPTS, Fixtures, yaml } from './fixtures.ts';
 
 const fixtures = new Fixtures();
 afterAll(() => fixtures.remove());
@@ -10,39 +10,6 @@ afterAll(() => fixtures.remove());
 const CONTROL: Activity = { name: 'control', provider: 'local', maxWorkers: 4, idleTimeoutMs: 30_000 };
 const DEFAULT_RETRY = { attempts: 3, delayMs: 60_000, backoff: 5, maxDelayMs: 30 * 60_000 };
 
-/** The example of DESIGN.md's "Pipeline file", every key included. */
-const DESIGN_EXAMPLE = yaml(
-  'name: packages',
-  'matrix:',
-  '  version: ["4.28.2", "4.29.0"]',
-  '  distro: [ubuntu-22.04, debian-12]',
-  'activities:',
-  '  builder:',
-  '    provider: local',
-  '    max_workers: 4',
-  '    idle_timeout: 2m',
-  '    init: scripts/mount-cache.sh',
-  '    cleanup: scripts/unmount.sh',
-  '    instance: { type: c5.9xlarge }',
-  'steps:',
-  '  build-source:',
-  '    activity: builder',
-  '    over: [version]',
-  '    run: scripts/build-source.sh',
-  '    done_if: scripts/has-source.sh',
-  '    retry: { attempts: 3, delay: 1m, backoff: 5, max_delay: 30m }',
-  '    timeout: 2h',
-  '    env: { CHANNEL: stable }',
-  '  build-binary:',
-  '    activity: builder',
-  '    needs: [build-source]',
-  '    over: [version, distro]',
-  '    exclude: [{ version: "4.28.2", distro: debian-12 }]',
-  '    run: |',
-  '      ./configure --version "$VERSION"',
-  '      make package DISTRO="$DISTRO"',
-);
-const DESIGN_SCRIPTS = ['scripts/mount-cache.sh', 'scripts/unmount.sh', 'scripts/build-source.sh', 'scripts/has-source.sh'];
 
 describe('loadPipeline', () => {
   it('reads every key of the design example', () => {

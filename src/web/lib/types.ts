@@ -2,7 +2,7 @@
  * The user API's objects, as docs/api.md defines them. The report's own types come from
  * the engine (plain types, no server dependency); what only the API adds is here.
  */
-import type { AttemptOutcome, ReportAttempt, RunStatus, TaskStatus } from '../../engine/report.ts';
+import type { AttemptOutcome, ReportAttempt, RunReport, RunStatus, TaskStatus } from '../../engine/report.ts';
 
 export type { AttemptOutcome, RunStatus, TaskStatus };
 export type { RunEvent } from '../../engine/events.ts';
@@ -10,16 +10,8 @@ export type WorkerState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopped' 
 export type Matrix = Record<string, string>;
 export type Counts = Partial<Record<TaskStatus, number>>;
 
-export interface Run {
-  id: string;
-  pipeline: string;
-  status: RunStatus;
-  /** The source revision (the source archive's sha256). */
-  source: string | null;
-  started_at: string;
-  finished_at: string | null;
-  counts: Counts;
-}
+/** The report's run, with its tasks counted by status. */
+export type Run = RunReport['run'] & { counts: Counts };
 
 export type Attempt = ReportAttempt;
 
