@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './store.ts';
+import { StoreUnavailable } from './store-errors.ts';
 
 interface Pending {
   work: (trx: Db) => Promise<unknown>;
@@ -63,6 +64,9 @@ export class GroupCommit {
             outcomes.push({ ok: true, value: await pending.work(trx) });
             await sql`release savepoint slipway_op`.execute(trx);
           } catch (error) {
+            // The store is at fault, not this operation: the rest of the batch would fail the
+            // same way, so all of it is undone and every operation hears why.
+            if (error instanceof StoreUnavailable) throw error;
             await sql`rollback to savepoint slipway_op`.execute(trx);
             await sql`release savepoint slipway_op`.execute(trx);
             outcomes.push({ ok: false, error });
