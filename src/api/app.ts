@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Coordinator } from '../coordinator/coordinator.ts';
+import { StoreUnavailable } from '../store/store-errors.ts';
 import type { Db } from '../store/store.ts';
 import { fail } from './errors.ts';
 import { metricsRoutes } from './metrics.ts';
@@ -17,9 +18,34 @@ export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess)
   app.route('/', metricsRoutes(db, access));
   app.route('/', webUi());
   app.notFound((c) => fail(c, 404, `no route ${c.req.method} ${c.req.path.slice(0, 200)}`));
+  const storeFaults = new RepeatFilter(60_000);
   app.onError((error, c) => {
-    coordinator.reportFault(`${c.req.method} ${c.req.path.slice(0, 200)}`, error);
+    const what = `${c.req.method} ${c.req.path.slice(0, 200)}`;
+    if (error instanceof StoreUnavailable) {
+      // Every request fails alike while the store is unavailable: the operator hears of it
+      // once a minute, the client is told to come back.
+      if (storeFaults.fresh(error.message)) coordinator.reportFault(what, error);
+      c.header('retry-after', String(error.retryAfterSeconds));
+      return fail(c, 503, error.message);
+    }
+    coordinator.reportFault(what, error);
     return fail(c, 500, 'internal error; the coordinator logged it');
   });
   return app;
+}
+
+/** Lets a message through when it differs from the last one, or when that was long ago. */
+class RepeatFilter {
+  readonly #intervalMs: number;
+  #last = { message: '', at: -Infinity };
+
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  fresh(message: string, now = Date.now()): boolean {
+    if (message === this.#last.message && now - this.#last.at < this.#intervalMs) return false;
+    this.#last = { message, at: now };
+    return true;
+  }
 }

@@ -280,10 +280,13 @@ function operation(route: Route): object {
   const failures: Record<number, string> = {};
   if (auth) failures[401] = 'no valid token or credential';
   if (scope && scope !== 'read') failures[403] = `the token lacks the ${scope} scope`;
+  // A route that checks a token reads the store, and most write it (app.ts onError).
+  if (auth) failures[503] = 'the store cannot be written or read now (locked by another process, read-only, disk full); the error says which and what to do. Try again after `retry-after` seconds';
   const responses = Object.fromEntries(Object.entries({ ...implied, ...failures, ...route.answers }).map(([status, answer]) => {
     const a: Answer = typeof answer === 'string' ? { schema: answers.error, description: answer } : answer;
     const content = a.schema ? { 'application/json': { schema: schemaOf(a.schema) } } : a.content ? { [a.content]: { schema: { type: 'string' } } } : undefined;
-    return [status, { description: a.description, ...(content && { content }) }];
+    const headers = status === '503' ? { 'retry-after': { description: 'seconds to wait before trying again', schema: { type: 'integer' } } } : undefined;
+    return [status, { description: a.description, ...(headers && { headers }), ...(content && { content }) }];
   }));
   return {
     operationId: route.id,
