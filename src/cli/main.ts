@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CoordinatorRefused } from '../agent/client.ts';
 import { PipelineError } from '../pipeline/errors.ts';
+import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerLogs } from './logs.ts';
 import { registerRerun } from './rerun.ts';
@@ -42,7 +43,7 @@ try {
   } else if (error instanceof PipelineError || error instanceof UsageError) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
-  } else if (error instanceof CoordinatorRefused) {
+  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable) {
     process.stderr.write(`slipway: ${error.message}\n`);
     process.exitCode = exitCodes.failed;
   } else {
