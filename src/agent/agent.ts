@@ -5,10 +5,13 @@ import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 import { StopRequested, WorkerClient } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
+import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
+/** How long an agent keeps trying to reach a coordinator that went away (restarting, say). */
+export const defaultReconnectMs = 10 * 60_000;
 const firstHeartbeatMs = 200;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -73,6 +76,8 @@ export interface AgentOptions {
   say?: (line: string) => void;
   /** Shown in `ps`: the worker's current name. */
   onName?: (name: string) => void;
+  /** How long to keep trying to reach the coordinator before giving up (default 10 minutes). */
+  reconnectMs?: number;
 }
 
 /**
@@ -84,10 +89,14 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #shutdown = new AbortController();
   #current: AbortController | undefined;
+  #unreachable = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#client = new WorkerClient(options.server, options.token);
+    this.#client = new WorkerClient(options.server, options.token, {
+      windowMs: options.reconnectMs ?? defaultReconnectMs,
+      say: (line) => this.#say(line),
+    });
   }
 
   /** Asks the agent to stop: the task in flight is cancelled, cleanup still runs. */
@@ -117,10 +126,12 @@ export class Agent {
       await this.#options.executor.prepare(settings, () => this.#client.source());
       stop = (await this.#init(settings.init)) ?? (await this.#serve(settings));
     } catch (error) {
+      if (error instanceof CoordinatorUnreachable) this.#unreachable = true;
       stop = { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
     }
     if (settings.cleanup) await this.#workerScript('cleanup', settings.cleanup);
-    await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
+    // A coordinator that could not be reached for the whole window is not waited for again.
+    if (!this.#unreachable) await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
     this.#say(`stopped: ${stop.reason}`);
     return stop;
   }
@@ -181,6 +192,10 @@ export class Agent {
       ended.abort();
       await output.close().catch((error: Error) => this.#say(`output of ${order.id} not delivered: ${error.message}`));
     }
+    if (this.#unreachable) {
+      await beating;
+      throw new CoordinatorUnreachable(`attempt ${order.id} ${result.outcome}, and the coordinator cannot be told`);
+    }
     // Finishing releases the heartbeat the coordinator may be holding, so it is awaited after.
     // A worker that will go on asks for its next attempt in the same call.
     const goesOn = !this.#shutdown.signal.aborted && (result.outcome === 'succeeded' || (order.kind === 'check' && result.outcome === 'failed'));
@@ -205,6 +220,13 @@ export class Agent {
         }
       } catch (error) {
         if (ended.aborted) return;
+        if (error instanceof CoordinatorUnreachable) {
+          // Nobody is left to report to: the attempt is given up on, the worker stops.
+          this.#unreachable = true;
+          this.#say(`${error.message}; stopping attempt ${attemptId}`);
+          control.abort();
+          return;
+        }
         this.#say(`heartbeat failed: ${(error as Error).message}`);
         await sleep(Math.min(1000, intervalMs), ended);
       }

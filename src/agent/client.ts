@@ -2,6 +2,7 @@ import type { AttemptOrder } from '../coordinator/ops/claim.ts';
 import type { WorkerSettings } from '../coordinator/coordinator.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import { HttpConnection, type HttpAnswer } from './http-request.ts';
+import { withReconnect, type ReconnectPolicy } from './reconnect.ts';
 
 export interface Registered {
   worker: { id: string; name: string; activity: string; run: string };
@@ -42,12 +43,14 @@ export class StopRequested extends Error {}
 export class WorkerClient {
   readonly #server: string;
   readonly #http: HttpConnection;
+  readonly #reconnect: ReconnectPolicy;
   #token: string;
 
-  constructor(server: string, token: string) {
+  constructor(server: string, token: string, reconnect: ReconnectPolicy) {
     this.#server = server.replace(/\/+$/, '');
     this.#http = new HttpConnection(this.#server);
     this.#token = token;
+    this.#reconnect = reconnect;
   }
 
   async register(body: { activity?: string; hostname: string; pid: number }): Promise<Registered> {
@@ -94,7 +97,8 @@ export class WorkerClient {
 
   /** The run's source archive, streamed. */
   async source(): Promise<Response> {
-    const response = await fetch(`${this.#server}/api/v1/worker/source`, { headers: { authorization: `Bearer ${this.#token}` } });
+    const response = await withReconnect('source', this.#reconnect,
+      () => fetch(`${this.#server}/api/v1/worker/source`, { headers: { authorization: `Bearer ${this.#token}` } }));
     if (!response.ok) throw new CoordinatorRefused('source', { status: response.status, body: await response.text() });
     return response;
   }
@@ -104,7 +108,8 @@ export class WorkerClient {
   }
 
   #send(path: string, body: string, type: string, signal?: AbortSignal): Promise<HttpAnswer> {
-    return this.#http.send('POST', `/api/v1/worker${path}`, { authorization: `Bearer ${this.#token}`, 'content-type': type }, body, signal);
+    return withReconnect(path.slice(path.lastIndexOf('/') + 1), this.#reconnect,
+      () => this.#http.send('POST', `/api/v1/worker${path}`, { authorization: `Bearer ${this.#token}`, 'content-type': type }, body, signal), signal);
   }
 
   #json<T>(what: string, answer: HttpAnswer): T {

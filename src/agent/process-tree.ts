@@ -106,7 +106,8 @@ function walk(roots: number[], stats: Stat[]): number[] {
 }
 
 export class ProcessTree {
-  readonly #root: number;
+  /** Undefined for a tree known only by its marker (its root is gone or unverified). */
+  readonly #root: number | undefined;
   readonly #markerEntry: string | undefined;
   /** Processes seen so far, pid -> start time. */
   #known = new Map<number, string>();
@@ -116,11 +117,11 @@ export class ProcessTree {
    * members count as part of the tree. `marker` names an environment variable set only
    * for this job's processes.
    */
-  constructor(root: number, options: { marker?: EnvMarker } = {}) {
+  constructor(root: number | undefined, options: { marker?: EnvMarker } = {}) {
     this.#root = root;
     this.#markerEntry = options.marker && `${options.marker.name}=${options.marker.value}`;
-    const stat = readStat(root);
-    if (stat && running(stat)) this.#known.set(root, stat.start);
+    const stat = root === undefined ? undefined : readStat(root);
+    if (stat && running(stat)) this.#known.set(stat.pid, stat.start);
   }
 
   /**
@@ -137,7 +138,7 @@ export class ProcessTree {
   signal(signal: NodeJS.Signals): void {
     const members = this.#members(allStats(), true);
     this.#remember(members);
-    send(-this.#root, signal);
+    if (this.#root !== undefined) send(-this.#root, signal);
     for (const m of members) send(m.pid, signal);
   }
 
@@ -148,6 +149,8 @@ export class ProcessTree {
    */
   async terminate(graceMs: number): Promise<void> {
     this.signal('SIGTERM');
+    // A stopped process (SIGSTOP, a frozen machine) would hold the SIGTERM until the grace ran out.
+    this.signal('SIGCONT');
     const killAt = Date.now() + graceMs;
     while (this.refresh() && Date.now() < killAt) await sleep(POLL_MS);
     const giveUpAt = Date.now() + KILL_WAIT_MS;
@@ -172,7 +175,7 @@ export class ProcessTree {
     const marker = byMarker ? this.#markerEntry : undefined;
     const roots = stats.filter(
       (s) =>
-        s.pgrp === this.#root ||
+        (this.#root !== undefined && s.pgrp === this.#root) ||
         this.#known.get(s.pid) === s.start ||
         (marker !== undefined && hasMarker(s.pid, marker)),
     );
@@ -184,4 +187,28 @@ export class ProcessTree {
 /** One-shot: signals the process, its group and its current descendants. */
 export function killTree(pid: number, signal: NodeJS.Signals): void {
   new ProcessTree(pid).signal(signal);
+}
+
+/** The start time of a running process (clock ticks since boot): with its pid, its identity. */
+export function startTimeOf(pid: number): string | undefined {
+  const stat = readStat(pid);
+  return stat && running(stat) ? stat.start : undefined;
+}
+
+/** Pids of running processes whose environment holds `name` with a value that `accept`s. */
+export function pidsByMarker(name: string, accept: (value: string) => boolean): Map<number, string> {
+  const prefix = `${name}=`;
+  const found = new Map<number, string>();
+  for (const stat of allStats()) {
+    if (!running(stat) || stat.pid === process.pid) continue;
+    let entries: string[];
+    try {
+      entries = readFileSync(`/proc/${stat.pid}/environ`, 'latin1').split('\0');
+    } catch {
+      continue;
+    }
+    const value = entries.find((e) => e.startsWith(prefix))?.slice(prefix.length);
+    if (value !== undefined && accept(value)) found.set(stat.pid, value);
+  }
+  return found;
 }

@@ -9,6 +9,7 @@ import { homedir, tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../pipeline/duration.ts';
 import type { Script } from '../pipeline/types.ts';
+import { machineMarker } from './machine-marker.ts';
 import { ProcessTree } from './process-tree.ts';
 
 /** A file in the working directory (relative to it) or inline text. */
@@ -139,8 +140,8 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
 
 /**
  * What every script starts from, before its own variables: enough to find tools and
- * write temporary files. Nothing else of the agent's environment is passed on, because
- * it may hold the agent's credentials.
+ * write temporary files, and the machine's marker. Nothing else of the agent's environment
+ * is passed on, because it may hold the agent's credentials.
  */
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {
@@ -149,7 +150,7 @@ function baseEnv(): Record<string, string> {
     LANG: process.env.LANG ?? 'C.UTF-8',
     TMPDIR: tmpdir(),
   };
-  for (const name of ['USER', 'LOGNAME', 'TZ']) {
+  for (const name of ['USER', 'LOGNAME', 'TZ', machineMarker]) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }

@@ -5,7 +5,7 @@ import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { UsageError } from './usage-error.ts';
 
-interface ServerOptions { listen: string; db?: string; healthInterval: string; heartbeatTimeout: string; anonymousRead?: boolean }
+interface ServerOptions { listen: string; db?: string; healthInterval: string; heartbeatTimeout: string; giveUpAfter: string; anonymousRead?: boolean }
 
 export function registerServer(program: Command): void {
   program.command('server')
@@ -13,11 +13,16 @@ export function registerServer(program: Command): void {
     .option('--listen <host:port>', 'where to listen', '127.0.0.1:7070')
     .option('--db <path>', 'the store (default: slipway.db in the state directory)')
     .addOption(new Option('--health-interval <duration>', 'how often the health check heals pools and finds lost workers').default('5m'))
-    .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost').default('60s'))
+    .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost; its attempt is retried').default('60s'))
+    .addOption(new Option('--give-up-after <duration>', 'an activity whose workers cannot come up for this long fails its queued tasks').default('15m'))
     .option('--anonymous-read', 'let requests without a token read runs, logs and workers (never act on them)')
     .action(async (options: ServerOptions) => {
       const { host, port } = parseListen(options.listen);
-      const settings = { healthIntervalMs: duration('--health-interval', options.healthInterval), heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout) };
+      const settings = {
+        healthIntervalMs: duration('--health-interval', options.healthInterval),
+        heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout),
+        startGiveUpMs: duration('--give-up-after', options.giveUpAfter),
+      };
       const state = stateDir();
       const embedded = await startEmbedded({ stateDir: state, dbPath: options.db, host, port, settings, anonymousRead: Boolean(options.anonymousRead) }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${options.listen} is already in use: is another server running? (--listen HOST:PORT to choose)`);

@@ -5,7 +5,7 @@ import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
-import type { MachineHandle, Provider } from '../providers/provider.ts';
+import type { MachineHandle, Provider, StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret } from '../util/ids.ts';
@@ -20,6 +20,8 @@ import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { provisionPool, type WorkerToStart } from './ops/provision.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
+import { loseAttempt } from './ops/lose-attempt.ts';
+import { drainWorker } from './ops/drain-worker.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
@@ -35,8 +37,15 @@ export interface CoordinatorSettings {
   healthIntervalMs: number;
   /** A started worker that has not registered by then is lost. */
   startTimeoutMs: number;
+  /** An activity whose workers cannot come up for this long fails its queued tasks (default 15 minutes). */
+  startGiveUpMs?: number;
   providerRetry: typeof providerRetry;
 }
+
+/** Workers in a row whose init failed before their activity gives up. */
+const initFailuresToGiveUp = 3;
+/** Long enough for a provider's whole retry policy (2.5 minutes) several times over. */
+const defaultStartGiveUpMs = 15 * 60_000;
 
 export interface WorkerIdentity {
   workerId: string;
@@ -69,8 +78,20 @@ export class Coordinator {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #writes: GroupCommit;
   readonly #faultListeners: ((message: string) => void)[] = [];
+  /** Workers whose provider start is in flight or waiting to be retried. */
+  readonly #starting = new Set<string>();
+  /** Machines being stopped now, so a health check does not stop one twice; close() waits for them. */
+  readonly #stopping = new Map<string, Promise<void>>();
+  /**
+   * Nothing said before this process started was heard: a worker's silence is counted
+   * from here at the earliest, so a restarted coordinator gives its agents time to reconnect.
+   */
+  readonly #startedAt: number;
   #provisioning = false;
+  /** Provider start calls in flight (not those waiting to be retried). */
+  #startCalls = 0;
   #health: NodeJS.Timeout | undefined;
+  #liveness: NodeJS.Timeout | undefined;
   #serverUrl = '';
   #closed = false;
 
@@ -78,11 +99,12 @@ export class Coordinator {
     this.#store = store;
     this.#clock = clock;
     this.#settings = settings;
+    this.#startedAt = clock.now();
     this.logs = new LogFiles(join(settings.stateDir, 'logs'));
     this.#writes = new GroupCommit(store.transaction);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {
-      provider.onExit?.((workerId, description, clean) => void this.#machineExited(workerId, description, clean));
+      provider.onExit?.((workerId, description, clean) => this.#background('noting a machine that exited', this.#machineExited(workerId, description, clean)));
     }
   }
 
@@ -97,15 +119,21 @@ export class Coordinator {
   /** Starts the health check; `serverUrl` is where agents reach this coordinator. */
   start(serverUrl: string): void {
     this.#serverUrl = serverUrl;
-    this.#health = setInterval(() => void this.healthCheck().catch((error) => this.reportFault('health check', error)), this.#settings.healthIntervalMs);
+    this.#health = setInterval(() => this.#background('health check', this.healthCheck()), this.#settings.healthIntervalMs);
     this.#health.unref();
+    // Silence is looked for more often than the full health check runs, so a dead worker
+    // is found within about one heartbeat timeout even when the health check is minutes apart.
+    this.#liveness = setInterval(() => this.#background('liveness check', this.checkLiveness()), this.heartbeatIntervalMs);
+    this.#liveness.unref();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#health);
+    clearInterval(this.#liveness);
     for (const timer of this.#timers) clearTimeout(timer);
     await this.settled();
+    await Promise.all(this.#stopping.values());
     await this.logs.closeAll();
   }
 
@@ -144,9 +172,9 @@ export class Coordinator {
     return row.status === 'running' ? finished : (row.status as RunStatus);
   }
 
-  /** Resolves once no provisioning or store write is pending: for tests and the simulator. */
+  /** Resolves once no provisioning, provider start or store write is in flight: for tests and the simulator. */
   async settled(): Promise<void> {
-    while (this.#provisioning || this.#writes.pending) await new Promise((resolve) => setImmediate(resolve));
+    while (this.#provisioning || this.#writes.pending || this.#startCalls > 0) await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Live workers of a run: those whose machine may still be running. */
@@ -266,13 +294,29 @@ export class Coordinator {
     return { finished, next: next?.kind === 'attempt' ? this.#handedOut(worker, next) : next };
   }
 
-  /** The agent ran its cleanup and is exiting. */
+  /**
+   * The agent ran its cleanup and is exiting: the acknowledgement of the drain handshake.
+   * Only now is its machine stopped, so no task in flight is ever killed by a stop.
+   */
   async stopped(worker: WorkerIdentity, stop: WorkerStop): Promise<void> {
     const spec = await this.#specs.get(this.#store.db, worker.runId);
     this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} stopped: ${stop.reason}\n`);
-    await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, stop, changes));
+    const gone = await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, stop, changes));
     this.#forget(worker.workerId);
     this.#poke(poolKey(worker.runId, worker.activity));
+    if (gone) this.#background('stopping a drained machine', this.#stopMachineOf(worker.workerId, { drained: true }));
+  }
+
+  /**
+   * Asks a worker to stop (scale-down, lifetime): it finishes the attempt in hand, takes no
+   * other, and its machine is stopped once it has acknowledged by saying it stopped.
+   */
+  async drainWorker(workerId: string, reason: string): Promise<boolean> {
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'activity']).where('id', '=', workerId).executeTakeFirst();
+    if (!row) return false;
+    const drained = await this.#mutate((trx, changes) => drainWorker(trx, row.run_id, workerId, reason, changes));
+    if (drained) this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} draining: ${reason}\n`);
+    return drained;
   }
 
   /** Gives up on a worker: its attempt is retried elsewhere and its machine is stopped. */
@@ -286,7 +330,7 @@ export class Coordinator {
     if (!lost) return;
     this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} lost: ${reason}\n`);
     this.#forget(workerId);
-    if (row.machine) await this.#stopMachine(row.provider, JSON.parse(row.machine) as MachineHandle);
+    if (row.machine) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
     this.#poke(poolKey(row.run_id, row.activity));
   }
 
@@ -319,28 +363,95 @@ export class Coordinator {
   // ---- health ------------------------------------------------------------------------
 
   /**
-   * Heals what went wrong: pools with queued work get workers, silent workers are lost
-   * (their attempts retried), workers that never registered are given up on.
+   * Heals what went wrong: pools with queued work get workers, workers that never came up
+   * are given up on, silent workers and workers whose machine is gone are lost (their
+   * attempts retried), workers past their lifetime are drained, and machines the store
+   * does not count as live are stopped.
    */
   async healthCheck(): Promise<void> {
     const now = this.#clock.now();
-    const runs = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
+    const pools = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
       .where(claimableTask).execute();
-    for (const { run_id, pool } of runs) this.#poke(poolKey(run_id, pool));
+    for (const { run_id, pool } of pools) this.#poke(poolKey(run_id, pool));
 
     const workers = await this.#store.db.selectFrom('workers')
-      .select(['id', 'state', 'created_at', 'last_seen_at'])
+      .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at'])
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
     for (const worker of workers) {
       if (worker.state === 'starting') {
-        if (now - worker.created_at > this.#settings.startTimeoutMs) {
+        const since = Math.max(worker.created_at, this.#startedAt);
+        if (!this.#starting.has(worker.id) && now - since > this.#settings.startTimeoutMs) {
           await this.loseWorker(worker.id, `did not register within ${Math.round(this.#settings.startTimeoutMs / 1000)}s`);
+          continue;
         }
+      }
+      if (worker.machine && await this.#machineGone(worker.provider, JSON.parse(worker.machine) as MachineHandle)) {
+        await this.loseWorker(worker.id, 'its machine is gone');
         continue;
       }
-      const lastSeen = Math.max(this.#lastSeen.get(worker.id) ?? 0, worker.last_seen_at ?? 0);
-      if (isSilent(lastSeen, now, this.#settings.heartbeatTimeoutMs)) {
+      const lifetime = (await this.#specs.get(this.#store.db, worker.run_id)).pipeline.activities[worker.activity]?.maxLifetimeMs;
+      if (lifetime !== undefined && (worker.state === 'idle' || worker.state === 'busy') && now - worker.created_at > lifetime) {
+        await this.drainWorker(worker.id, `older than its activity's max_lifetime (${Math.round(lifetime / 1000)}s)`);
+      }
+    }
+    await this.checkLiveness();
+    await this.#reconcileMachines();
+  }
+
+  /**
+   * Finds silence: a worker not heard from within the heartbeat timeout is lost, and an
+   * attempt whose heartbeats stopped while its worker still talks (its claim was answered
+   * into the void, its heartbeat loop died) ends lost and is retried.
+   */
+  async checkLiveness(): Promise<void> {
+    const now = this.#clock.now();
+    const timeout = this.#settings.heartbeatTimeoutMs;
+    const workers = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'last_seen_at'])
+      .where('state', 'in', ['idle', 'busy', 'draining']).execute();
+    for (const worker of workers) {
+      const lastSeen = Math.max(this.#lastSeen.get(worker.id) ?? 0, worker.last_seen_at ?? 0, this.#startedAt);
+      if (isSilent(lastSeen, now, timeout)) {
         await this.loseWorker(worker.id, `no heartbeat for ${Math.round((now - lastSeen) / 1000)}s`);
+      }
+    }
+    const stale = await this.#store.db.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
+      .select(['attempts.id', 'attempts.run_id', 'attempts.heartbeat_at'])
+      .where('workers.state', 'in', ['busy', 'draining']).where('attempts.outcome', 'is', null)
+      .where('attempts.heartbeat_at', '<', now - timeout).execute();
+    for (const attempt of stale) {
+      if (!isSilent(Math.max(attempt.heartbeat_at, this.#startedAt), now, timeout)) continue;
+      const spec = await this.#specs.get(this.#store.db, attempt.run_id);
+      const reason = `no heartbeat for attempt ${attempt.id} for ${Math.round((now - Math.max(attempt.heartbeat_at, this.#startedAt)) / 1000)}s`;
+      await this.#mutate((trx, changes) => loseAttempt(trx, spec, attempt.id, reason, changes));
+    }
+  }
+
+  /** Whether the provider says the machine no longer exists (not merely that it cannot tell). */
+  async #machineGone(providerName: string, machine: MachineHandle): Promise<boolean> {
+    const provider = this.#providers.get(providerName);
+    if (!provider?.status) return false;
+    try {
+      return await provider.status(machine) === 'gone';
+    } catch (error) {
+      this.reportFault(`asking ${providerName} about a machine`, error);
+      return false;
+    }
+  }
+
+  /** Stops every machine a provider has whose worker the store does not count as live. */
+  async #reconcileMachines(): Promise<void> {
+    for (const provider of this.#providers.values()) {
+      if (!provider.inventory) continue;
+      const machines = await provider.inventory();
+      if (machines.length === 0) continue;
+      const rows = await this.#store.db.selectFrom('workers').select(['id', 'state'])
+        .where('id', 'in', machines.map((m) => m.workerId)).execute();
+      const states = new Map(rows.map((r) => [r.id, r.state]));
+      for (const { workerId, machine } of machines) {
+        const state = states.get(workerId);
+        if (state === 'starting' || state === 'idle' || state === 'busy' || state === 'draining' || this.#starting.has(workerId)) continue;
+        this.reportFault('reconciling machines', new Error(`${provider.name} machine of worker ${workerId} is running but the worker is ${state ?? 'unknown to the store'}; stopping it`));
+        void this.#stopMachine(workerId, provider.name, machine, { drained: state === 'stopped' });
       }
     }
   }
@@ -388,8 +499,12 @@ export class Coordinator {
         this.#provisionQueue.delete(pool);
         const [runId, activity] = pool.split('/') as [string, string];
         const spec = await this.#specs.get(this.#store.db, runId);
-        const starts = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, changes));
-        for (const start of starts) void this.#startMachine(spec, start, 1);
+        const limits = { initFailures: initFailuresToGiveUp, startFailingMs: this.#settings.startGiveUpMs ?? defaultStartGiveUpMs };
+        const starts = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes));
+        for (const start of starts) {
+          this.#starting.add(start.workerId);
+          this.#background('starting a machine', this.#startMachine(spec, start, 1));
+        }
       }
     } catch (error) {
       this.reportFault('provisioning', error);
@@ -399,36 +514,70 @@ export class Coordinator {
   }
 
   async #startMachine(spec: RunSpec, start: WorkerToStart, attempt: number): Promise<void> {
+    this.#startCalls += 1;
+    try {
+      await this.#tryStart(spec, start, attempt);
+    } finally {
+      this.#startCalls -= 1;
+    }
+  }
+
+  async #tryStart(spec: RunSpec, start: WorkerToStart, attempt: number): Promise<void> {
     const providerName = spec.pipeline.activities[start.activity]!.provider;
     const provider = this.#providers.get(providerName);
+    let machine: MachineHandle;
     try {
       if (!provider) throw new Error(`provider '${providerName}' is not available here`);
-      const machine = await provider.start({
+      machine = await provider.start({
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: this.#serverUrl,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
       });
-      await this.#store.db.updateTable('workers').set({ machine: JSON.stringify(machine) }).where('id', '=', start.workerId).execute();
     } catch (error) {
       const message = (error as Error).message;
       const policy = this.#settings.providerRetry;
       if (provider && attempt < policy.attempts && !this.#closed) {
-        this.#later(retryDelayMs(policy, attempt + 1), () => void this.#startMachine(spec, start, attempt + 1));
+        const delayMs = retryDelayMs(policy, attempt + 1);
+        this.logs.append(this.logs.workerPath(spec.id, start.workerId), `${this.#stamp()} start ${attempt} of ${policy.attempts} failed: ${message}; retrying in ${Math.round(delayMs / 1000)}s\n`);
+        this.#later(delayMs, () => this.#background('starting a machine', this.#startMachine(spec, start, attempt + 1)));
         return;
       }
+      this.#starting.delete(start.workerId);
+      if (this.#closed) return;
       await this.#mutate(async (trx, changes) => {
         await trx.updateTable('workers').set({ state: 'failed', stop_cause: 'start_failed', error: message, stopped_at: changes.now, registration_hash: null })
           .where('id', '=', start.workerId).where('state', '=', 'starting').execute();
-        await changes.event(trx, spec.id, 'worker.stopped', { worker: start.workerId, message: `could not start: ${message}` });
-      });
+        await changes.event(trx, spec.id, 'worker.stopped', { worker: start.workerId, message: `could not start after ${attempt} tries: ${message}` });
+      }).catch((failure) => this.reportFault('recording a failed start', failure));
+      // No new worker at once: the next health check tries again, which paces a provider
+      // that refuses every start instead of spinning on it.
+      return;
     }
+    this.#starting.delete(start.workerId);
+    const recorded = await this.#store.db.updateTable('workers').set({ machine: JSON.stringify(machine) })
+      .where('id', '=', start.workerId).where('state', '=', 'starting').executeTakeFirst();
+    // Given up on while it was starting (lost, run over): a machine nobody wants is stopped at once.
+    if (Number(recorded.numUpdatedRows) === 0) void this.#stopMachine(start.workerId, providerName, machine);
   }
 
-  async #stopMachine(providerName: string, machine: MachineHandle): Promise<void> {
-    try {
-      await this.#providers.get(providerName)?.stop(machine);
-    } catch (error) {
-      this.reportFault(`stopping a ${providerName} machine`, error);
-    }
+  async #stopMachineOf(workerId: string, options: StopOptions = {}): Promise<void> {
+    const row = await this.#store.db.selectFrom('workers').select(['provider', 'machine']).where('id', '=', workerId).executeTakeFirst();
+    if (row?.machine) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle, options);
+  }
+
+  #stopMachine(workerId: string, providerName: string, machine: MachineHandle, options: StopOptions = {}): Promise<void> {
+    const inFlight = this.#stopping.get(workerId);
+    if (inFlight) return inFlight;
+    const stopping = (async () => {
+      try {
+        await this.#providers.get(providerName)?.stop(machine, options);
+      } catch (error) {
+        this.reportFault(`stopping the ${providerName} machine of ${workerId}`, error);
+      } finally {
+        this.#stopping.delete(workerId);
+      }
+    })();
+    this.#stopping.set(workerId, stopping);
+    return stopping;
   }
 
   #later(ms: number, action: () => void): void {
@@ -481,6 +630,15 @@ export class Coordinator {
 
   #stamp(): string {
     return new Date(this.#clock.now()).toISOString();
+  }
+
+  /**
+   * Work the coordinator starts by itself has no caller to fail to: its failure (a store
+   * that cannot be written, say) is reported, never left to end the process, and the next
+   * health check heals what it left undone.
+   */
+  #background(what: string, work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.reportFault(what, error));
   }
 
   /** Something went wrong that no request is waiting to hear about. */

@@ -4,7 +4,6 @@ import { listen, type Listening } from '../api/http-server.ts';
 import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
-import { StoreUnavailable } from '../store/store-errors.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
@@ -44,31 +43,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     ...options.settings,
   }, [local]);
   const listening = await listen(createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }), options.host ?? '127.0.0.1', options.port ?? 0);
-  const stopSurviving = surviveStoreFaults(coordinator);
   coordinator.start(listening.url);
   return {
     coordinator, store, local, listening,
     async close() {
-      stopSurviving();
       await coordinator.close();
       await listening.close();
       await store.close();
     },
   };
-}
-
-/**
- * Work the coordinator starts by itself (a machine that exited, a retried start) has no
- * caller to fail to. When its write finds the store unavailable, the process must not end
- * for it: a restarted coordinator would meet the same store. It is reported as a fault,
- * and the health check heals what the lost write left undone once the store is back.
- * Any other unhandled rejection is a bug and still ends the process.
- */
-function surviveStoreFaults(coordinator: Coordinator): () => void {
-  const listener = (reason: unknown): void => {
-    if (!(reason instanceof StoreUnavailable)) throw reason;
-    coordinator.reportFault('background work', reason);
-  };
-  process.on('unhandledRejection', listener);
-  return () => process.off('unhandledRejection', listener);
 }

@@ -16,7 +16,7 @@ export type RunEventKind =
   | 'task.cancelled'
   | 'worker.starting' // the provider was asked for a machine
   | 'worker.registered'
-  | 'worker.stopping'
+  | 'worker.stopping' // drained: it finishes the attempt in hand, then stops
   | 'worker.stopped'
   | 'worker.lost';
 

@@ -1,3 +1,5 @@
+import { formatDuration } from '../util/duration-text.ts';
+
 /** Why a worker ended: said by the agent, or decided by the coordinator. */
 export type StopCause =
   | 'idle'          // no task for idle_timeout
@@ -16,14 +18,41 @@ export interface WorkerStop {
 
 export const agentStopCauses = ['idle', 'task_failed', 'init_failed', 'told', 'asked', 'agent_error'] as const;
 
-/** Workers that never became able to take a task. */
-const neverWorked: ReadonlySet<string> = new Set<StopCause>(['init_failed', 'start_failed']);
+/** One earlier worker of an activity, as the give-up rule sees it. */
+export interface StartHistory {
+  cause: string | null;
+  /** When its start was decided. */
+  createdAt: number;
+  /** Whether it ever registered. */
+  registered: boolean;
+}
+
+export interface GiveUpLimits {
+  /** Workers in a row whose init failed: init is the pipeline's own script, so retrying it soon is pointless. */
+  initFailures: number;
+  /** How long workers may keep failing to come up (refused starts, never registering) before giving up. */
+  startFailingMs: number;
+}
 
 /**
- * An activity gives up when its last `threshold` workers all failed to come up: starting
- * more would loop forever (a broken init script, a provider that refuses every start), so
- * its queued tasks fail with the cause instead.
+ * Whether an activity gives up on getting a worker, and why: its latest workers, newest
+ * first, all failed to come up, either `initFailures` of them in their init, or for
+ * `startFailingMs` since the first of them was started. Starting more would loop forever,
+ * so its queued tasks fail with the cause instead of waiting.
  */
-export function givesUp(latestFirst: readonly { cause: string | null }[], threshold = 3): boolean {
-  return latestFirst.length >= threshold && latestFirst.slice(0, threshold).every((w) => neverWorked.has(w.cause ?? ''));
+export function givesUp(latestFirst: readonly StartHistory[], now: number, limits: GiveUpLimits): string | undefined {
+  const streak: StartHistory[] = [];
+  for (const worker of latestFirst) {
+    const neverWorked = worker.cause === 'init_failed' || worker.cause === 'start_failed' || (worker.cause === 'lost' && !worker.registered);
+    if (!neverWorked) break;
+    streak.push(worker);
+  }
+  if (streak.length >= limits.initFailures && streak.slice(0, limits.initFailures).every((w) => w.cause === 'init_failed')) {
+    return `${limits.initFailures} workers in a row failed their init`;
+  }
+  const oldest = streak.at(-1);
+  if (oldest && streak.some((w) => w.cause !== 'init_failed') && now - oldest.createdAt >= limits.startFailingMs) {
+    return `no worker could come up for ${formatDuration(now - oldest.createdAt)} (${streak.length} tried)`;
+  }
+  return undefined;
 }

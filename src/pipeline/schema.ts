@@ -143,6 +143,9 @@ export const activitySchema = z.strictObject(
     idle_timeout: positiveDuration
       .default(ACTIVITY_DEFAULTS.idle_timeout)
       .describe('A worker with no task for this long shuts down.'),
+    max_lifetime: positiveDuration
+      .optional()
+      .describe('A worker older than this is drained: it finishes the task in hand, takes no other, and its machine is stopped.'),
     init: script.optional().describe('Runs once per worker, before its first task.'),
     cleanup: script.optional().describe('Runs once per worker, before it shuts down.'),
     instance: z

@@ -12,6 +12,8 @@ export interface Activity {
   provider: ProviderName;
   maxWorkers: number;
   idleTimeoutMs: number;
+  /** Workers older than this are drained (never killed in the middle of a task). */
+  maxLifetimeMs?: number;
   init?: Script;
   cleanup?: Script;
   /** Provider-specific machine settings, passed through untouched. */

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { isAlive, ProcessTree } from '../agent/process-tree.ts';
-import type { MachineHandle, Provider, StartRequest } from './provider.ts';
+import { machineMarker } from '../agent/machine-marker.ts';
+import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts';
+import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
 
 const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
@@ -20,6 +22,11 @@ export interface LocalProviderOptions {
 /**
  * Workers as agent processes on this machine. Each agent leads its own process group, so
  * a Ctrl-C at the terminal reaches the coordinator only, which then stops them in order.
+ *
+ * A local "machine" is the agent and everything it started: each carries the machine's
+ * marker in its environment (its work directory, unique to this coordinator's state), so
+ * a coordinator that restarted can still find, check and stop machines an earlier process
+ * started, and tasks orphaned by a killed agent are stopped with it.
  */
 export class LocalProvider implements Provider {
   readonly name = 'local';
@@ -46,6 +53,7 @@ export class LocalProvider implements Provider {
       SLIPWAY_SERVER: request.serverUrl,
       SLIPWAY_REGISTRATION_TOKEN: request.registrationToken,
       SLIPWAY_WORK_DIR: workDir,
+      [machineMarker]: workDir,
     });
     let child: ChildProcess;
     try {
@@ -64,17 +72,52 @@ export class LocalProvider implements Provider {
       const description = signal ? `agent process ${pid} killed by ${signal}` : `agent process ${pid} exited with code ${code}`;
       for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`, code === 0);
     });
-    return { pid, workDir };
+    return { pid, start: startTimeOf(pid) ?? '', workDir };
   }
 
-  async stop(machine: MachineHandle): Promise<void> {
-    const pid = Number(machine.pid);
-    if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return;
-    await new ProcessTree(pid).terminate(this.#options.killGraceMs ?? 5000);
+  async stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {
+    const graceMs = this.#options.killGraceMs ?? 5000;
+    const agent = this.#agentPid(machine);
+    if (agent !== undefined && options.drained) {
+      const exitBy = Date.now() + graceMs;
+      while (this.#agentPid(machine) !== undefined && Date.now() < exitBy) await sleep(25);
+    }
+    const workDir = String(machine.workDir ?? '');
+    const marker = this.#owns(workDir) ? { name: machineMarker, value: workDir } : undefined;
+    await new ProcessTree(this.#agentPid(machine), { marker }).terminate(graceMs);
+  }
+
+  async status(machine: MachineHandle): Promise<'running' | 'gone'> {
+    return this.#agentPid(machine) === undefined ? 'gone' : 'running';
+  }
+
+  /** Machines found by their marker: agents and whatever their tasks left behind. */
+  async inventory(): Promise<FoundMachine[]> {
+    const machines = new Map<string, FoundMachine>();
+    for (const [pid, workDir] of pidsByMarker(machineMarker, (value) => this.#owns(value))) {
+      const found = machines.get(workDir);
+      if (!found) machines.set(workDir, { workerId: basename(workDir), machine: { pid, start: startTimeOf(pid) ?? '', workDir } });
+    }
+    return [...machines.values()];
   }
 
   /** Pids of agents this provider started that are still running. */
   runningPids(): number[] {
     return [...this.#children.keys()];
+  }
+
+  /** The agent's pid if that process still runs and is the one started (not a recycled pid). */
+  #agentPid(machine: MachineHandle): number | undefined {
+    const pid = Number(machine.pid);
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
+    const start = startTimeOf(pid);
+    if (start === undefined) return undefined;
+    if (this.#children.has(pid)) return pid;
+    return machine.start !== undefined && machine.start !== '' && machine.start === start ? pid : undefined;
+  }
+
+  /** A work directory of this provider's, so a marker of another coordinator's is never touched. */
+  #owns(workDir: string): boolean {
+    return workDir !== '' && dirname(workDir) === this.#options.workRoot && /^w-[0-9a-z]+$/.test(basename(workDir));
   }
 }

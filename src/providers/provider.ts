@@ -17,11 +17,26 @@ export interface StartRequest {
 /** Whatever the provider needs to find the machine again: kept as JSON in the store. */
 export type MachineHandle = Record<string, string | number>;
 
+export interface StopOptions {
+  /** Its agent acknowledged the drain and is exiting by itself: give it a moment first. */
+  drained?: boolean;
+}
+
+/** A machine that exists now, and the worker it was started for. */
+export interface FoundMachine {
+  workerId: string;
+  machine: MachineHandle;
+}
+
 export interface Provider {
   readonly name: string;
   start(request: StartRequest): Promise<MachineHandle>;
-  /** Ends the machine. Safe to call on one that is already gone. */
-  stop(machine: MachineHandle): Promise<void>;
+  /** Ends the machine and everything on it. Safe to call on one that is already gone. */
+  stop(machine: MachineHandle, options?: StopOptions): Promise<void>;
   /** Machines whose agent ended on its own, reported as they go; `clean` when it exited with 0. */
   onExit?(listener: (workerId: string, description: string, clean: boolean) => void): void;
+  /** Whether the machine still runs; `unknown` when the provider cannot tell now. */
+  status?(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'>;
+  /** Every machine of this provider's that exists, so ones the store does not know can be stopped. */
+  inventory?(): Promise<FoundMachine[]>;
 }

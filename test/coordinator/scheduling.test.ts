@@ -1,77 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testCoordinator } from '../helpers/coordinator.ts';
-import type { Coordinator, WorkerIdentity } from '../../src/coordinator/coordinator.ts';
-import type { RunEvent } from '../../src/engine/events.ts';
-import { expandTasks } from '../../src/pipeline/expand.ts';
-import type { Pipeline, Step } from '../../src/pipeline/types.ts';
-import type { Provider, StartRequest } from '../../src/providers/provider.ts';
+import { describe, expect, it } from 'vitest';
+import type { Step } from '../../src/pipeline/types.ts';
 import { runReport } from '../../src/store/run-report.ts';
-import type { Store } from '../../src/store/store.ts';
-import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
-import { tempDir } from '../helpers/temp.ts';
-
-/** Records what the coordinator asks for; machines are the test's own calls to register. */
-class RecordingProvider implements Provider {
-  readonly name = 'local';
-  readonly starts: StartRequest[] = [];
-  readonly stops: unknown[] = [];
-  async start(request: StartRequest) {
-    this.starts.push(request);
-    return { pid: 0 };
-  }
-  async stop(machine: unknown) {
-    this.stops.push(machine);
-  }
-}
-
+import { protocolHarness } from '../helpers/protocol.ts';
 
 describe('scheduling through the worker protocol, with a manual clock', () => {
-  let dir: ReturnType<typeof tempDir>;
-  let store: Store;
-  let clock: ManualClock;
-  let provider: RecordingProvider;
-  let coordinator: Coordinator;
-  let events: RunEvent[];
-
-  beforeEach(async () => {
-    dir = tempDir();
-    clock = new ManualClock();
-    provider = new RecordingProvider();
-    ({ store, coordinator } = await testCoordinator(dir.path, { clock, providers: [provider], storePath: ':memory:' }));
-    coordinator.start('http://127.0.0.1:1');
-    events = [];
-    coordinator.events.subscribe((e) => events.push(e));
-  });
-
-  afterEach(async () => {
-    await coordinator.close();
-    await store.close();
-    dir.remove();
-  });
-
-  async function start(pipeline: Pipeline, selection = {}) {
-    pipeline.sourceDir = `${dir.path}/source`;
-    const { runId } = await coordinator.createRun(pipeline, expandTasks(pipeline, selection), selection, { fakeWorkers: false, noProvision: false });
-    await coordinator.settled();
-    return runId;
-  }
-
-  async function worker(index: number): Promise<WorkerIdentity> {
-    const registration = await coordinator.register(provider.starts[index]!.registrationToken);
-    if (registration.kind !== 'registered') throw new Error(`not registered: ${registration.kind}`);
-    return { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
-  }
-
-  async function claimTask(w: WorkerIdentity) {
-    const answer = await coordinator.claim(w, 0);
-    return answer.kind === 'attempt' ? answer.attempt : answer.kind;
-  }
-
-  async function statuses(runId: string) {
-    const report = await runReport(store.db, runId);
-    return Object.fromEntries(report.tasks.map((t) => [t.id, t.status]));
-  }
+  const h = protocolHarness();
+  const { start, worker, claimTask, statuses } = h;
 
   const matrix = { version: ['1', '2'] };
   const buildAndTest: Partial<Step>[] = [
@@ -81,7 +16,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
 
   it('queues tasks as their needs succeed and provisions one worker per queued task up to max_workers', async () => {
     const runId = await start(pipelineOf(buildAndTest, { matrix, maxWorkers: 3 }));
-    expect(provider.starts).toHaveLength(2);
+    expect(h.provider.starts).toHaveLength(2);
     expect(await statuses(runId)).toEqual({
       'build[version=1]': 'queued', 'build[version=2]': 'queued', 'test[version=1]': 'waiting', 'test[version=2]': 'waiting',
     });
@@ -90,7 +25,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(first).toMatchObject({ task: 'build[version=1]', number: 1, kind: 'run' });
     if (typeof first === 'string') throw new Error('no attempt');
     expect(first.env).toMatchObject({ VERSION: '1', SLIPWAY_RUN: runId, SLIPWAY_TASK: 'build[version=1]', SLIPWAY_STEP: 'build', SLIPWAY_ATTEMPT: '1', SLIPWAY_WORKER: w.workerId });
-    const { next } = await coordinator.finish(w, first.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
+    const { next } = await h.coordinator.finish(w, first.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
     expect(next).toMatchObject({ kind: 'attempt', attempt: { task: 'build[version=2]', number: 1 }, workerName: 'wa-2-build[version=2]' });
     expect(await statuses(runId)).toEqual({
       'build[version=1]': 'succeeded', 'build[version=2]': 'running', 'test[version=1]': 'queued', 'test[version=2]': 'waiting',
@@ -102,23 +37,23 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const w1 = await worker(0);
     const attempt = await claimTask(w1);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    const { finished } = await coordinator.finish(w1, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
+    const { finished } = await h.coordinator.finish(w1, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
     expect(finished).toMatchObject({ kind: 'recorded', stop: true });
-    expect(events.find((e) => e.kind === 'task.retrying')?.message).toBe('exit code 3; retrying in 1m00s');
+    expect(h.events.find((e) => e.kind === 'task.retrying')?.message).toBe('exit code 3; retrying in 1m00s');
 
-    await coordinator.stopped(w1, { cause: 'task_failed', reason: 'task flaky failed' });
-    await coordinator.settled();
-    expect(provider.starts).toHaveLength(1);
-    clock.advance(60_000);
-    await coordinator.healthCheck();
-    await coordinator.settled();
-    expect(provider.starts).toHaveLength(2);
+    await h.coordinator.stopped(w1, { cause: 'task_failed', reason: 'task flaky failed' });
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(1);
+    h.clock.advance(60_000);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(2);
     const w2 = await worker(1);
     const second = await claimTask(w2);
     expect(second).toMatchObject({ task: 'flaky', number: 2 });
     if (typeof second === 'string') throw new Error('no attempt');
-    await coordinator.finish(w2, second.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    const report = await runReport(store.db, runId);
+    await h.coordinator.finish(w2, second.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    const report = await runReport(h.store.db, runId);
     expect(report.run.status).toBe('succeeded');
     expect(report.tasks[0]!.attempts.map((a) => [a.number, a.outcome, a.worker])).toEqual([[1, 'failed', w1.workerId], [2, 'succeeded', w2.workerId]]);
   });
@@ -129,13 +64,13 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const a1 = await claimTask(w1);
     const a2 = await claimTask(w2);
     if (typeof a1 === 'string' || typeof a2 === 'string') throw new Error('no attempt');
-    await coordinator.finish(w1, a1.id, { outcome: 'failed', exitCode: 2, error: 'exit code 2' });
-    await coordinator.finish(w2, a2.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await h.coordinator.finish(w1, a1.id, { outcome: 'failed', exitCode: 2, error: 'exit code 2' });
+    await h.coordinator.finish(w2, a2.id, { outcome: 'succeeded', exitCode: 0, error: null });
     const a3 = await claimTask(w2);
     if (typeof a3 === 'string') throw new Error('no attempt');
     expect(a3.task).toBe('test[version=2]');
-    await coordinator.finish(w2, a3.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    const report = await runReport(store.db, runId);
+    await h.coordinator.finish(w2, a3.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    const report = await runReport(h.store.db, runId);
     expect(report.run.status).toBe('failed');
     expect(Object.fromEntries(report.tasks.map((t) => [t.id, t.status]))).toEqual({
       'build[version=1]': 'failed', 'build[version=2]': 'succeeded', 'test[version=1]': 'blocked', 'test[version=2]': 'succeeded',
@@ -146,15 +81,15 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
   it('runs done_if on the control activity and skips what is done', async () => {
     const doneIf = { script: { kind: 'inline' as const, text: 'test -f out' }, activity: 'control' };
     const runId = await start(pipelineOf([{ name: 'build', doneIf }, { name: 'ship', needs: ['build'] }]));
-    expect(provider.starts.map((s) => s.activity)).toEqual(['control']);
+    expect(h.provider.starts.map((s) => s.activity)).toEqual(['control']);
     const checker = await worker(0);
     const check = await claimTask(checker);
     expect(check).toMatchObject({ kind: 'check', task: 'build' });
     if (typeof check === 'string') throw new Error('no attempt');
-    await coordinator.finish(checker, check.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    await coordinator.settled();
+    await h.coordinator.finish(checker, check.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await h.coordinator.settled();
     expect(await statuses(runId)).toEqual({ build: 'skipped', ship: 'queued' });
-    expect(provider.starts.map((s) => s.activity)).toEqual(['control', 'builder']);
+    expect(h.provider.starts.map((s) => s.activity)).toEqual(['control', 'builder']);
   });
 
   it('with --force ignores done_if; a check that says not done queues the task', async () => {
@@ -162,10 +97,10 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const forced = await start(pipelineOf([{ name: 'build', doneIf }]), { force: true });
     expect(await statuses(forced)).toEqual({ build: 'queued' });
     const runId = await start(pipelineOf([{ name: 'build', doneIf }]));
-    const checker = await worker(provider.starts.findIndex((s) => s.runId === runId));
+    const checker = await worker(h.provider.starts.findIndex((s) => s.runId === runId));
     const check = await claimTask(checker);
     if (typeof check === 'string') throw new Error('no attempt');
-    await coordinator.finish(checker, check.id, { outcome: 'failed', exitCode: 1, error: 'exit code 1' });
+    await h.coordinator.finish(checker, check.id, { outcome: 'failed', exitCode: 1, error: 'exit code 1' });
     expect(await statuses(runId)).toEqual({ build: 'queued' });
     expect(await claimTask(checker)).toBe('none');
   });
@@ -175,20 +110,20 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const w = await worker(0);
     const attempt = await claimTask(w);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    clock.advance(30_000);
-    expect(await coordinator.heartbeat(w, attempt.id, 0)).toBe('ok');
-    clock.advance(59_000);
-    await coordinator.healthCheck();
+    h.clock.advance(30_000);
+    expect(await h.coordinator.heartbeat(w, attempt.id, 0)).toBe('ok');
+    h.clock.advance(59_000);
+    await h.coordinator.healthCheck();
     expect((await statuses(runId)).long).toBe('running');
-    clock.advance(2_000);
-    await coordinator.healthCheck();
-    await coordinator.settled();
-    const report = await runReport(store.db, runId);
+    h.clock.advance(2_000);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    const report = await runReport(h.store.db, runId);
     expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'lost', error: 'worker lost: no heartbeat for 61s' });
     expect(report.tasks[0]!.status).toBe('queued');
-    expect(events.some((e) => e.kind === 'worker.lost' && e.worker === w.workerId)).toBe(true);
-    expect(provider.stops).toEqual([{ pid: 0 }]);
-    expect(await coordinator.heartbeat(w, attempt.id, 0)).toBe('unknown');
+    expect(h.events.some((e) => e.kind === 'worker.lost' && e.worker === w.workerId)).toBe(true);
+    expect(h.provider.stops).toEqual([{ pid: 0, worker: w.workerId }]);
+    expect(await h.coordinator.heartbeat(w, attempt.id, 0)).toBe('unknown');
   });
 
   it('cancels a run: the attempt in flight hears it on its heartbeat and the workers are drained', async () => {
@@ -196,29 +131,29 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const w = await worker(0);
     const attempt = await claimTask(w);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    const held = coordinator.heartbeat(w, attempt.id, 10_000);
-    expect(await coordinator.cancelRun(runId, 'by test')).toBe(true);
+    const held = h.coordinator.heartbeat(w, attempt.id, 10_000);
+    expect(await h.coordinator.cancelRun(runId, 'by test')).toBe(true);
     expect(await held).toBe('cancel');
-    await coordinator.finish(w, attempt.id, { outcome: 'cancelled', exitCode: null, error: 'cancelled' });
-    const report = await runReport(store.db, runId);
+    await h.coordinator.finish(w, attempt.id, { outcome: 'cancelled', exitCode: null, error: 'cancelled' });
+    const report = await runReport(h.store.db, runId);
     expect(report.run.status).toBe('cancelled');
     expect(report.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
-    expect(await coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
+    expect(await h.coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
   });
 
   it('gives up on an activity whose workers keep failing their init, failing its tasks with the cause', async () => {
     const runId = await start(pipelineOf([{ name: 'build' }, { name: 'ship', needs: ['build'] }], { maxWorkers: 1 }));
     for (let i = 0; i < 3; i++) {
-      expect(provider.starts).toHaveLength(i + 1);
+      expect(h.provider.starts).toHaveLength(i + 1);
       const w = await worker(i);
-      await coordinator.stopped(w, { cause: 'init_failed', reason: 'init exit code 4' });
-      await coordinator.settled();
+      await h.coordinator.stopped(w, { cause: 'init_failed', reason: 'init exit code 4' });
+      await h.coordinator.settled();
     }
-    expect(provider.starts).toHaveLength(3);
-    const report = await runReport(store.db, runId);
+    expect(h.provider.starts).toHaveLength(3);
+    const report = await runReport(h.store.db, runId);
     expect(report.run.status).toBe('failed');
     expect(report.tasks.map((t) => t.status)).toEqual(['failed', 'blocked']);
-    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row could not start \(last, w-[0-9a-f]{8}: init exit code 4\)$/);
+    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row failed their init \(last, w-[0-9a-f]{8}: init exit code 4\)$/);
   });
 
   it('keeps starting workers after a worker that did work', async () => {
@@ -226,14 +161,14 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const good = await worker(0);
     const attempt = await claimTask(good);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    await coordinator.finish(good, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
-    await coordinator.stopped(good, { cause: 'idle', reason: 'idle for 60s' });
-    await coordinator.settled();
+    await h.coordinator.finish(good, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await h.coordinator.stopped(good, { cause: 'idle', reason: 'idle for 60s' });
+    await h.coordinator.settled();
     for (let i = 1; i < 3; i++) {
-      await coordinator.stopped(await worker(i), { cause: 'init_failed', reason: 'init exit code 4' });
-      await coordinator.settled();
+      await h.coordinator.stopped(await worker(i), { cause: 'init_failed', reason: 'init exit code 4' });
+      await h.coordinator.settled();
     }
-    expect(provider.starts).toHaveLength(4);
+    expect(h.provider.starts).toHaveLength(4);
   });
 
   it('gives a late report from a lost worker no say over the task', async () => {
@@ -241,8 +176,8 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     const w = await worker(0);
     const attempt = await claimTask(w);
     if (typeof attempt === 'string') throw new Error('no attempt');
-    await coordinator.loseWorker(w.workerId, 'test');
-    const late = await coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
+    await h.coordinator.loseWorker(w.workerId, 'test');
+    const late = await h.coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null });
     expect(late.finished.kind).toBe('stale');
     expect((await statuses(runId)).a).toBe('queued');
   });

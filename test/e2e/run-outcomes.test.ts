@@ -227,7 +227,7 @@ steps:
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout) as RunReport;
     expect(report.tasks.map((t) => [t.id, t.status])).toEqual([['build', 'failed'], ['ship', 'blocked']]);
-    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row could not start \(last, (w-[0-9a-f]{8}): init exit code 4\)$/);
+    expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row failed their init \(last, (w-[0-9a-f]{8}): init exit code 4\)$/);
     const workerId = report.failures[0]!.error.match(/w-[0-9a-f]{8}/)![0];
     const workerLog = await box.run(['logs', report.run.id, '--worker', workerId]);
     expect(workerLog.stdout).toContain('mounting the cache');

@@ -108,13 +108,25 @@ describe('task state', () => {
 });
 
 describe('giving up on an activity', () => {
-  it('gives up when the last three workers never came up', () => {
-    expect(givesUp([{ cause: 'init_failed' }, { cause: 'start_failed' }, { cause: 'init_failed' }])).toBe(true);
+  const limits = { initFailures: 3, startFailingMs: 60_000 };
+  const failed = (cause: string, createdAt = 0, registered = cause === 'init_failed') => ({ cause, createdAt, registered });
+
+  it('gives up when the last three workers failed their init', () => {
+    expect(givesUp([failed('init_failed'), failed('init_failed'), failed('init_failed'), failed('idle')], 1, limits)).toBe('3 workers in a row failed their init');
   });
 
-  it('carries on while a recent worker did come up, or too few have tried', () => {
-    expect(givesUp([{ cause: 'init_failed' }, { cause: 'idle' }, { cause: 'init_failed' }])).toBe(false);
-    expect(givesUp([{ cause: 'init_failed' }, { cause: 'init_failed' }])).toBe(false);
-    expect(givesUp([{ cause: 'init_failed' }, { cause: 'init_failed' }, { cause: null }])).toBe(false);
+  it('gives up when no worker could come up for the configured time, and says for how long', () => {
+    const history = [failed('start_failed', 70_000), failed('lost', 30_000, false), failed('start_failed', 5_000)];
+    expect(givesUp(history, 65_000, limits)).toBe('no worker could come up for 1m00s (3 tried)');
+    expect(givesUp(history, 64_000, limits)).toBeUndefined();
+  });
+
+  it('carries on while a recent worker did come up, or it has not been failing for long', () => {
+    expect(givesUp([failed('init_failed'), failed('idle'), failed('init_failed')], 1, limits)).toBeUndefined();
+    expect(givesUp([failed('init_failed'), failed('init_failed')], 1, limits)).toBeUndefined();
+    expect(givesUp([failed('start_failed', 0), failed('lost', 0, true)], 10_000_000, { ...limits, startFailingMs: 20_000_000 })).toBeUndefined();
+    // A worker that registered and was lost later did come up: the streak ends there.
+    expect(givesUp([failed('start_failed', 100_000), failed('lost', 0, true)], 150_000, limits)).toBeUndefined();
+    expect(givesUp([failed('start_failed', 100_000), failed('lost', 0, true)], 160_000, limits)).toBe('no worker could come up for 1m00s (1 tried)');
   });
 });

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Coordinator } from '../../src/coordinator/coordinator.ts';
+import { Coordinator, type CoordinatorSettings } from '../../src/coordinator/coordinator.ts';
 import { systemClock, type Clock } from '../../src/engine/clock.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import { openSqliteStore } from '../../src/store/store.ts';
@@ -9,7 +9,7 @@ import { openSqliteStore } from '../../src/store/store.ts';
  * A coordinator on a real SQLite store under `dir`, with a small source tree to run
  * pipelines from, and no timers that could fire during a test.
  */
-export async function testCoordinator(dir: string, options: { clock?: Clock; providers?: Provider[]; storePath?: string } = {}) {
+export async function testCoordinator(dir: string, options: { clock?: Clock; providers?: Provider[]; storePath?: string; settings?: Partial<CoordinatorSettings> } = {}) {
   const sourceDir = join(dir, 'source');
   mkdirSync(sourceDir, { recursive: true });
   writeFileSync(join(sourceDir, 'README'), 'source tree\n');
@@ -17,6 +17,7 @@ export async function testCoordinator(dir: string, options: { clock?: Clock; pro
   const coordinator = new Coordinator(store, options.clock ?? systemClock, {
     stateDir: dir, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
     providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
+    ...options.settings,
   }, options.providers ?? []);
   return { store, coordinator, sourceDir };
 }

@@ -287,42 +287,39 @@ describe('the HTTP API on a locked store', () => {
 });
 
 describe('a coordinator whose background work finds the store unavailable', () => {
-  // A machine that exits while the store is locked is recorded by work no request waits
-  // for; its write fails with nobody to tell. That must be a fault line, not the end of the process.
-  const script = (dir: string) => {
-    const path = join(dir, 'background.ts');
-    writeFileSync(path, `
-      import { startEmbedded } from ${JSON.stringify(join(repoRoot, 'src/coordinator/embedded.ts'))};
-      import { StoreUnavailable } from ${JSON.stringify(join(repoRoot, 'src/store/store-errors.ts'))};
-      const db = ${JSON.stringify(join(dir, 'slipway.db'))};
-      const embedded = await startEmbedded({ stateDir: ${JSON.stringify(join(dir, 'state'))}, dbPath: db, settings: { healthIntervalMs: 3_600_000 } });
-      const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
-      void Promise.reject(new StoreUnavailable(db, 'locked', 'the store ' + db + ' cannot be written: it is locked by another process'));
-      await settle();
-      process.stdout.write('alive\\n');
-      if (process.argv[2] === 'bug') {
-        void Promise.reject(new Error('a bug'));
-        await settle();
-        process.stdout.write('still alive\\n');
-      }
-      await embedded.close();
-    `);
-    return path;
-  };
-  const runScript = (path: string, ...args: string[]) => spawnSync(process.execPath, [path, ...args], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
-
-  it('reports it in one line and carries on; any other unhandled rejection still ends the process', () => {
+  it('reports a machine that exited while the store was locked as one fault line, and loses the worker once it is writable', async () => {
     const dir = scratch();
-    const path = script(dir);
-    const survived = runScript(path);
-    expect(survived.stdout).toBe('alive\n');
-    expect(survived.status).toBe(0);
-    const faults = survived.stderr.split('\n').filter((line) => line.includes('slipway:'));
-    expect(faults).toEqual([expect.stringMatching(/Warning: slipway: background work failed: the store \S+ cannot be written: it is locked by another process$/)]);
-    const bug = runScript(path, 'bug');
-    expect(bug.stdout).toBe('alive\n');
-    expect(bug.stderr).toContain('Error: a bug');
-    expect(bug.status).not.toBe(0);
+    const path = join(dir, 'slipway.db');
+    const store = await openStore(path);
+    let exited: ((workerId: string, description: string, clean: boolean) => void) | undefined;
+    const provider = {
+      name: 'local', async start() { return { pid: 0 }; }, async stop() {},
+      onExit(listener: typeof exited) { exited = listener; },
+    };
+    const coordinator = new Coordinator(store, systemClock, {
+      stateDir: dir, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
+      providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
+    }, [provider]);
+    cleanups.push(() => coordinator.close());
+    const faults: string[] = [];
+    coordinator.onFault((message) => faults.push(message));
+    mkdirSync(join(dir, 'source'));
+    const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: join(dir, 'source') });
+    const run = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+    await coordinator.settled();
+    const worker = await store.db.selectFrom('workers').select('id').where('run_id', '=', run.runId).executeTakeFirstOrThrow();
+
+    const lock = lockedBySomeoneElse(path);
+    exited!(worker.id, 'agent process 1 killed by SIGKILL', false);
+    while (faults.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(faults).toEqual([expect.stringMatching(/^noting a machine that exited failed: the store \S+ cannot be written: it is locked by another process/)]);
+    lock.release();
+
+    exited!(worker.id, 'agent process 1 killed by SIGKILL', false);
+    const stateOf = async () => (await store.db.selectFrom('workers').select('state').where('id', '=', worker.id).executeTakeFirstOrThrow()).state;
+    for (let tries = 0; tries < 100 && await stateOf() !== 'lost'; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await stateOf()).toBe('lost');
+    expect(faults).toHaveLength(1);
   });
 });
 

@@ -9,6 +9,11 @@ import { prepared } from '../../store/prepared.ts';
 
 /** What a worker needs to run one attempt: the claim's answer. */
 export interface AttemptOrder {
+  /**
+   * Also the attempt's fencing token: heartbeats, output and results are accepted only
+   * for the task's active attempt from the worker it was given to, so a worker that was
+   * given up on and comes back cannot overwrite a newer attempt's result.
+   */
   id: string;
   kind: 'run' | 'check';
   number: number;
@@ -27,8 +32,8 @@ export type ClaimResult =
 
 const checkTimeoutMs = 10 * 60_000;
 
-export const selectWorker = prepared<{ id: string }, { state: string; activity: string; tasks_done: number }>((db, arg) =>
-  db.selectFrom('workers').select(['state', 'activity', 'tasks_done']).where('id', '=', arg('id')));
+export const selectWorker = prepared<{ id: string }, { state: string; name: string; activity: string; tasks_done: number }>((db, arg) =>
+  db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done']).where('id', '=', arg('id')));
 
 const selectClaimable = prepared<{ run: string; pool: string; now: number }, { key: string; step: string; matrix: string; status: string; attempts: number; checks: number }>((db, arg) =>
   db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
@@ -53,11 +58,30 @@ const startCheck = prepared<{ run: string; key: string; attempt: string; number:
 const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
 
-/** Hands the oldest claimable task of the worker's pool to it, as a new attempt. */
+const selectOpenAttempt = prepared<{ worker: string }, { id: string; task_key: string; kind: 'run' | 'check'; number: number }>((db, arg) =>
+  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number'])
+    .where('worker_id', '=', arg('worker')).where('outcome', 'is', null).limit(1));
+
+const selectTask = prepared<{ run: string; key: string }, { key: string; step: string; matrix: string }>((db, arg) =>
+  db.selectFrom('tasks').select(['key', 'step', 'matrix']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+
+/**
+ * Hands the oldest claimable task of the worker's pool to it, as a new attempt. A busy
+ * worker that claims lost the answer that gave it its attempt (the coordinator stopped
+ * before replying): it gets that same attempt again, so the attempt is not orphaned.
+ */
 export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: Changes): Promise<ClaimResult> {
   const worker = await selectWorker.first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
+
+  if (worker.state === 'busy') {
+    const open = await selectOpenAttempt.first(trx, { worker: workerId });
+    const task = open && await selectTask.first(trx, { run: spec.id, key: open.task_key });
+    if (open && task) {
+      return { kind: 'attempt', workerName: activeName(worker.tasks_done, task.key), attempt: attemptOrder(spec, task, open.kind, open.number, open.id, workerId) };
+    }
+  }
 
   const task = await selectClaimable.first(trx, { run: spec.id, pool: worker.activity, now: changes.now });
   if (!task) return { kind: 'none' };
@@ -65,7 +89,6 @@ export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: C
   const kind = task.status === 'checking' ? 'check' : 'run';
   const number = kind === 'run' ? task.attempts + 1 : task.checks + 1;
   const id = newId('a');
-  const step = spec.pipeline.steps[task.step]!;
   const workerName = activeName(worker.tasks_done, task.key);
 
   await insertAttempt.changed(trx, { id, run: spec.id, task: task.key, kind, number, worker: workerId, now: changes.now });
@@ -74,7 +97,11 @@ export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: C
   if (kind === 'run') {
     await changes.event(trx, spec.id, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }
+  return { kind: 'attempt', workerName, attempt: attemptOrder(spec, task, kind, number, id, workerId) };
+}
 
+function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: 'run' | 'check', number: number, id: string, workerId: string): AttemptOrder {
+  const step = spec.pipeline.steps[task.step]!;
   const matrix = JSON.parse(task.matrix) as Record<string, string>;
   const env = taskEnv(step, matrix, { run: spec.id, task: task.key, attempt: number, worker: workerId });
   let script = kind === 'run' ? step.run : step.doneIf!.script;
@@ -84,14 +111,10 @@ export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: C
     Object.assign(env, fake.env);
   }
   return {
-    kind: 'attempt',
-    workerName,
-    attempt: {
-      id, kind, number, run: spec.id, task: task.key, step: step.name,
-      script,
-      env,
-      timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),
-    },
+    id, kind, number, run: spec.id, task: task.key, step: step.name,
+    script,
+    env,
+    timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),
   };
 }
 

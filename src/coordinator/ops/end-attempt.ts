@@ -15,8 +15,8 @@ const recordEnd = prepared<{ id: string; outcome: string; exitCode: number | nul
     .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), finished_at: arg('now') })
     .where('id', '=', arg('id')).where('outcome', 'is', null));
 
-const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string; retry_base: number }>((db, arg) =>
-  db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
+  db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base', 'active_attempt']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 const taskSucceeded = prepared<{ run: string; key: string }, unknown>((db, arg) =>
   db.updateTable('tasks').set({ status: 'succeeded', active_attempt: null, error: null })
@@ -42,6 +42,8 @@ export async function endAttempt(
 
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
   if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
+  // The fence: only the task's active attempt moves it on. One from before a rerun keeps its outcome, nothing more.
+  if (task.active_attempt !== attempt.id) return;
   const clear = { active_attempt: null };
   if (isFinal(task.status as TaskStatus)) {
     // Cancelled while in flight: the attempt's outcome is kept, the task stays as it is.

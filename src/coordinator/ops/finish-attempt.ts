@@ -7,8 +7,8 @@ import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { endAttempt, type AttemptResult } from './end-attempt.ts';
 
-const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome'>>((db, arg) =>
-  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id', 'outcome'])
+const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome' | 'exit_code'>>((db, arg) =>
+  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
     .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
 
 const workerDone = prepared<{ id: string; state: string; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
@@ -22,18 +22,27 @@ export type FinishResult =
   /** The attempt had already ended (lost, cancelled): a newer truth stands. */
   | { kind: 'stale' };
 
+const liveStates = new Set(['idle', 'busy', 'draining']);
+
 /**
  * A worker reports an attempt's end. After a failed task it takes no new work (DESIGN:
  * it cleans up and shuts down), so it is marked draining here too.
+ *
+ * The same report again (its answer was lost when the coordinator stopped) is answered
+ * as the first was, without recording anything twice.
  */
 export async function finishAttempt(
   trx: Db, spec: RunSpec, workerId: string, attemptId: string, result: AttemptResult, changes: Changes,
 ): Promise<FinishResult> {
   const attempt = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
   if (!attempt) return { kind: 'unknown' };
-  if (attempt.outcome !== null) return { kind: 'stale' };
   const worker = await selectWorker.first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
+  if (attempt.outcome !== null) {
+    const repeated = attempt.outcome === result.outcome && attempt.exit_code === result.exitCode && liveStates.has(worker.state);
+    if (!repeated) return { kind: 'stale' };
+    return { kind: 'recorded', workerName: waitingName(worker.tasks_done, attempt.task_key, worker.activity), stop: worker.state === 'draining' };
+  }
   const tasksDone = worker.tasks_done + 1;
   const name = waitingName(tasksDone, attempt.task_key, worker.activity);
   const workerFailed = attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed';

@@ -1,5 +1,5 @@
 import { workersToStart } from '../../engine/provisioning.ts';
-import { givesUp } from '../../engine/worker-stop.ts';
+import { givesUp, type GiveUpLimits } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
@@ -8,12 +8,12 @@ import type { RunSpec } from '../run-specs.ts';
 import { failTask } from './settle-task.ts';
 import { claimableTask } from '../../store/claimable.ts';
 
-/** Workers in a row that failed to come up before an activity gives up. */
-const giveUpAfter = 3;
+/** How many earlier workers the give-up rule looks at: enough to see a streak start. */
+const historyLength = 50;
 
 /** Fails every task waiting on an activity that cannot get a worker, saying why. */
-async function giveUp(trx: Db, spec: RunSpec, activity: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
-  const error = `activity ${activity}: ${giveUpAfter} workers in a row could not start (last, ${last.id}: ${last.error ?? 'no reason given'})`;
+async function giveUp(trx: Db, spec: RunSpec, activity: string, why: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
+  const error = `activity ${activity}: ${why} (last, ${last.id}: ${last.error ?? 'no reason given'})`;
   const stuck = await trx.selectFrom('tasks').select('key')
     .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask).execute();
   for (const task of stuck) await failTask(trx, spec.id, task.key, error, changes);
@@ -30,7 +30,7 @@ export interface WorkerToStart {
  * with its registration token) BEFORE any provider call, so a crash in between leaves a
  * row to reconcile instead of an unknown machine.
  */
-export async function provisionPool(trx: Db, spec: RunSpec, activity: string, changes: Changes): Promise<WorkerToStart[]> {
+export async function provisionPool(trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes): Promise<WorkerToStart[]> {
   const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
   if (run.status !== 'running' || spec.options.noProvision) return [];
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
@@ -46,11 +46,12 @@ export async function provisionPool(trx: Db, spec: RunSpec, activity: string, ch
     .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
     .limit(enough).execute();
   if (queued.length > 0 && pool.starting + pool.idle + pool.busy + pool.draining === 0) {
-    const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id'])
+    const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id', 'created_at', 'registered_at'])
       .where('run_id', '=', spec.id).where('activity', '=', activity)
-      .orderBy('created_at', 'desc').orderBy('id').limit(giveUpAfter).execute();
-    if (givesUp(latest.map((w) => ({ cause: w.stop_cause })), giveUpAfter)) {
-      await giveUp(trx, spec, activity, latest[0]!, changes);
+      .orderBy('created_at', 'desc').orderBy('id').limit(historyLength).execute();
+    const why = givesUp(latest.map((w) => ({ cause: w.stop_cause, createdAt: w.created_at, registered: w.registered_at !== null })), changes.now, limits);
+    if (why) {
+      await giveUp(trx, spec, activity, why, latest[0]!, changes);
       return [];
     }
   }

@@ -21,8 +21,12 @@ export async function workerGone(
   for (const attempt of open) {
     await endAttempt(trx, spec, attempt, { outcome: 'lost', exitCode: null, error: `worker lost: ${reason}` }, worker.name, changes);
   }
-  await trx.updateTable('workers').set({ state, stop_cause: cause, stopped_at: changes.now, credential_hash: null, registration_hash: null, error: reason })
-    .where('id', '=', workerId).execute();
+  // A lost worker keeps its credential, so if it comes back it is recognised and told to
+  // stop; every route answers it so (its attempts are over, its claims say stop).
+  await trx.updateTable('workers').set({
+    state, stop_cause: cause, stopped_at: changes.now, registration_hash: null, error: reason,
+    ...(state === 'stopped' && { credential_hash: null }),
+  }).where('id', '=', workerId).execute();
   await changes.event(trx, spec.id, state === 'lost' ? 'worker.lost' : 'worker.stopped', { worker: workerId, worker_name: worker.name, message: reason });
   return true;
 }

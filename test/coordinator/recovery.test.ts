@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WorkerIdentity } from '../../src/coordinator/coordinator.ts';
+import { runReport } from '../../src/store/run-report.ts';
+import { testCoordinator } from '../helpers/coordinator.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
+import { pipelineOf } from '../helpers/pipelines.ts';
+import { protocolHarness, RecordingProvider } from '../helpers/protocol.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { expandTasks } from '../../src/pipeline/expand.ts';
+
+const succeeded = { outcome: 'succeeded' as const, exitCode: 0, error: null };
+
+describe('answers lost on the way back', () => {
+  const h = protocolHarness();
+
+  it('gives a busy worker that claims again the attempt it was already given, not a second one', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 }));
+    const w = await h.worker(0);
+    const first = await h.claimAttempt(w);
+    const again = await h.claimAttempt(w);
+    expect(again).toEqual(first);
+    await h.coordinator.finish(w, first.id, succeeded);
+    const report = await runReport(h.store.db, runId);
+    expect(report.tasks.find((t) => t.id === first.task)!.attempts).toHaveLength(1);
+    expect(report.tasks.find((t) => t.id !== first.task)!.status).toBe('queued');
+  });
+
+  it('answers a repeated finish as the first one, with the same next attempt, and records it once', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 }));
+    const w = await h.worker(0);
+    const first = await h.claimAttempt(w);
+    const once = await h.coordinator.finish(w, first.id, succeeded, true);
+    const twice = await h.coordinator.finish(w, first.id, succeeded, true);
+    expect(once.finished).toMatchObject({ kind: 'recorded', stop: false });
+    expect(twice.finished).toEqual(once.finished);
+    expect(twice.next).toEqual(once.next);
+    const report = await runReport(h.store.db, runId);
+    expect(report.tasks.map((t) => [t.status, t.attempts.length])).toEqual([['succeeded', 1], ['running', 1]]);
+    // A different result for the same attempt is not a repeat: the first stands.
+    expect((await h.coordinator.finish(w, first.id, { outcome: 'failed', exitCode: 1, error: 'exit code 1' })).finished.kind).toBe('stale');
+  });
+});
+
+describe('fencing: a worker given up on cannot overwrite a newer attempt', () => {
+  const h = protocolHarness();
+
+  it('refuses the old attempt\'s result, tells the worker to stop on every route, and keeps the newer result', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a', retry: { attempts: 2, delayMs: 0, backoff: 1, maxDelayMs: 0 } }]));
+    const registration = await h.coordinator.register(h.provider.starts[0]!.registrationToken);
+    if (registration.kind !== 'registered') throw new Error('not registered');
+    const old: WorkerIdentity = { workerId: registration.workerId, runId, activity: registration.activity };
+    const stale = await h.claimAttempt(old);
+
+    h.clock.advance(61_000);
+    await h.coordinator.checkLiveness();
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    const fresh = await h.worker(1);
+    const newer = await h.claimAttempt(fresh);
+    expect(newer).toMatchObject({ task: 'a', number: 2 });
+
+    // The old worker comes back: it is still recognised, and everything it says is refused.
+    expect(await h.coordinator.authenticate(registration.credential)).toEqual(old);
+    expect((await h.coordinator.finish(old, stale.id, succeeded)).finished.kind).toBe('stale');
+    expect(await h.coordinator.heartbeat(old, stale.id, 0)).toBe('unknown');
+    expect(h.coordinator.output(old, stale.id, 'late output\n')).toBe(false);
+    expect(await h.coordinator.claim(old, 0)).toEqual({ kind: 'stop', reason: 'worker is lost' });
+
+    await h.coordinator.finish(fresh, newer.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
+    const report = await runReport(h.store.db, runId);
+    expect(report.tasks[0]!.status).toBe('failed');
+    expect(report.tasks[0]!.attempts.map((a) => [a.number, a.outcome])).toEqual([[1, 'lost'], [2, 'failed']]);
+  });
+
+  it('lets an attempt from before a rerun record its outcome but not move the rerun task', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    const w = await h.worker(0);
+    const before = await h.claimAttempt(w);
+    await h.coordinator.cancelRun(runId, 'by test');
+    expect((await h.coordinator.rerun(runId)).kind).toBe('rerun');
+    await h.coordinator.finish(w, before.id, succeeded);
+    const report = await runReport(h.store.db, runId);
+    expect(report.run.status).toBe('running');
+    expect(report.tasks[0]!.status).toBe('queued');
+    expect(report.tasks[0]!.attempts[0]!.outcome).toBe('succeeded');
+  });
+});
+
+describe('silence', () => {
+  const h = protocolHarness();
+
+  it('ends an attempt whose heartbeats stopped while its worker still talks, and retries it', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    const w = await h.worker(0);
+    const attempt = await h.claimAttempt(w);
+    for (let i = 0; i < 4; i++) {
+      h.clock.advance(20_000);
+      h.coordinator.workerOutput(w, 'still here\n');
+    }
+    await h.coordinator.checkLiveness();
+    const report = await runReport(h.store.db, runId);
+    expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'lost', error: `no heartbeat for attempt ${attempt.id} for 80s` });
+    expect(report.tasks[0]!.status).toBe('queued');
+    expect(h.events.some((e) => e.kind === 'worker.lost')).toBe(false);
+    expect(await h.coordinator.heartbeat(w, attempt.id, 0)).toBe('unknown');
+  });
+
+  it('loses a worker whose machine the provider says is gone, without waiting for the heartbeat timeout', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    const w = await h.worker(0);
+    await h.claimAttempt(w);
+    h.provider.gone.add(w.workerId);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    const report = await runReport(h.store.db, runId);
+    expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'lost', error: 'worker lost: its machine is gone' });
+    expect(report.tasks[0]!.status).toBe('queued');
+    expect(h.provider.stops).toEqual([{ pid: 0, worker: w.workerId }]);
+  });
+
+  it('heals a queued task whose worker never registered: that worker is lost and another started', async () => {
+    await h.start(pipelineOf([{ name: 'a' }]));
+    expect(h.provider.starts).toHaveLength(1);
+    h.clock.advance(121_000);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.events.find((e) => e.kind === 'worker.lost')?.message).toBe('did not register within 120s');
+    expect(h.provider.starts).toHaveLength(2);
+  });
+});
+
+describe('the drain handshake', () => {
+  const h = protocolHarness();
+
+  it('lets a worker past its lifetime finish its task, and stops its machine only after it says it stopped', async () => {
+    const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 });
+    pipeline.activities.builder!.maxLifetimeMs = 60_000;
+    const runId = await h.start(pipeline);
+    const w = await h.worker(0);
+    const attempt = await h.claimAttempt(w);
+    h.clock.advance(61_000);
+    expect(await h.coordinator.heartbeat(w, attempt.id, 0)).toBe('ok');
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.events.find((e) => e.kind === 'worker.stopping')?.message).toBe("older than its activity's max_lifetime (60s)");
+    expect(h.provider.stops).toEqual([]);
+    expect(await h.coordinator.heartbeat(w, attempt.id, 0)).toBe('ok');
+
+    const { finished, next } = await h.coordinator.finish(w, attempt.id, succeeded, true);
+    expect(finished).toMatchObject({ kind: 'recorded', stop: true });
+    expect(next).toBeNull();
+    expect((await h.statuses(runId))[attempt.task]).toBe('succeeded');
+    expect(h.provider.stops).toEqual([]);
+
+    await h.coordinator.stopped(w, { cause: 'told', reason: 'told to stop' });
+    await h.coordinator.settled();
+    await h.coordinator.close();
+    expect(h.provider.stops).toEqual([{ pid: 0, worker: w.workerId }]);
+    expect(h.provider.stopOptions).toEqual([{ drained: true }]);
+  });
+
+  it('tells an idle worker past its lifetime to stop on its next claim', async () => {
+    const pipeline = pipelineOf([{ name: 'a' }]);
+    pipeline.activities.builder!.maxLifetimeMs = 60_000;
+    await h.start(pipeline);
+    const w = await h.worker(0);
+    h.clock.advance(30_000);
+    h.coordinator.workerOutput(w, 'init done\n');
+    h.clock.advance(31_000);
+    await h.coordinator.healthCheck();
+    expect(await h.coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
+  });
+});
+
+describe('provider failures', () => {
+  const h = protocolHarness({ providerRetry: { attempts: 6, delayMs: 2, backoff: 2, maxDelayMs: 16 }, startGiveUpMs: 10 * 60_000 });
+
+  it('retries a failed start by the policy and the worker comes up', async () => {
+    let failures = 2;
+    h.provider.failStart = () => (failures-- > 0 ? new Error('injected: out of capacity') : undefined);
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    while (h.provider.starts.length < 3) await sleep(5);
+    await h.coordinator.settled();
+    expect(new Set(h.provider.starts.map((s) => s.workerId)).size).toBe(1);
+    const w = await h.worker(2);
+    await h.coordinator.finish(w, (await h.claimAttempt(w)).id, succeeded);
+    expect((await runReport(h.store.db, runId)).run.status).toBe('succeeded');
+    const log = readFileSync(join(h.dir.path, 'logs', runId, 'workers', `${w.workerId}.log`), 'utf8');
+    expect(log).toContain('start 1 of 6 failed: injected: out of capacity; retrying in 0s');
+    expect(log).toContain('start 2 of 6 failed');
+  });
+
+  it('fails the queued tasks of an activity that could not start a worker for the configured time, saying why', async () => {
+    h.provider.failStart = () => new Error('injected: quota exceeded');
+    const runId = await h.start(pipelineOf([{ name: 'build' }, { name: 'ship', needs: ['build'] }]));
+    const startsFinished = async (n: number) => { while (h.provider.starts.length < n) await sleep(5); await h.coordinator.settled(); };
+    await startsFinished(6);
+    for (const minutes of [5, 5]) {
+      expect((await runReport(h.store.db, runId)).run.status).toBe('running');
+      h.clock.advance(minutes * 60_000);
+      await h.coordinator.healthCheck();
+      await h.coordinator.settled();
+      if (minutes === 5 && h.provider.starts.length < 12) await startsFinished(12);
+    }
+    const report = await runReport(h.store.db, runId);
+    expect(report.run.status).toBe('failed');
+    expect(report.tasks.map((t) => t.status)).toEqual(['failed', 'blocked']);
+    expect(report.failures[0]!.error).toMatch(/^activity builder: no worker could come up for 10m00s \(2 tried\) \(last, w-[0-9a-f]{8}: injected: quota exceeded\)$/);
+  });
+});
+
+describe('a restarted coordinator', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  it('resumes: workers get a heartbeat timeout from the restart to report, and one that never comes back is lost', async () => {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const provider = new RecordingProvider();
+    const storePath = join(dir.path, 'slipway.db');
+    const first = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
+    first.coordinator.start('http://127.0.0.1:1');
+    const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 2 });
+    pipeline.sourceDir = first.sourceDir;
+    const { runId } = await first.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+    await first.coordinator.settled();
+    const registrations = [];
+    for (const start of provider.starts) {
+      const r = await first.coordinator.register(start.registrationToken);
+      if (r.kind !== 'registered') throw new Error('not registered');
+      registrations.push(r);
+    }
+    const [alive, dead] = registrations.map((r) => ({ workerId: r.workerId, runId, activity: r.activity })) as [WorkerIdentity, WorkerIdentity];
+    const attempts = [];
+    for (const w of [alive, dead]) {
+      const answer = await first.coordinator.claim(w, 0);
+      if (answer.kind !== 'attempt') throw new Error('no attempt');
+      attempts.push(answer.attempt);
+    }
+    // The coordinator dies (nothing more is written) and is down for ten minutes.
+    await first.store.close();
+    clock.advance(10 * 60_000);
+
+    const second = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
+    try {
+      second.coordinator.start('http://127.0.0.1:1');
+      await second.coordinator.healthCheck();
+      expect((await runReport(second.store.db, runId)).tasks.map((t) => t.status)).toEqual(['running', 'running']);
+
+      clock.advance(30_000);
+      const identity = await second.coordinator.authenticate(registrations[0]!.credential);
+      expect(identity).toEqual(alive);
+      expect(await second.coordinator.heartbeat(alive, attempts[0]!.id, 0)).toBe('ok');
+      await second.coordinator.finish(alive, attempts[0]!.id, succeeded);
+
+      clock.advance(31_000);
+      await second.coordinator.checkLiveness();
+      await second.coordinator.settled();
+      const report = await runReport(second.store.db, runId);
+      expect(report.tasks.map((t) => [t.id, t.status, t.attempts.map((a) => a.outcome)])).toEqual([
+        [attempts[0]!.task, 'succeeded', ['succeeded']],
+        [attempts[1]!.task, 'queued', ['lost']],
+      ]);
+      expect(report.tasks[1]!.attempts[0]!.error).toBe('worker lost: no heartbeat for 61s');
+    } finally {
+      await second.coordinator.close();
+      await second.store.close();
+    }
+  });
+});
