@@ -19,6 +19,9 @@ export function serverOf(options: { server?: string; token?: string }): ApiClien
   return new ApiClient(url, token);
 }
 
+/** The server did not answer (down, restarting): worth trying again, unlike a refusal. */
+export class ServerUnreachable extends UsageError {}
+
 /** The user API, with errors turned into messages. */
 export class ApiClient {
   readonly #base: URL;
@@ -59,9 +62,13 @@ export class ApiClient {
     try {
       response = await fetch(new URL(path, this.#base), { ...init, method, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.#token}` } });
     } catch (error) {
-      throw new UsageError(`cannot reach ${this.#base.origin}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+      if (init.signal?.aborted) throw error;
+      throw new ServerUnreachable(`cannot reach ${this.#base.origin}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
     }
     if (response.ok) return response;
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      throw new ServerUnreachable(`${this.#base.origin} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    }
     const body = await response.text();
     let message = body.slice(0, 300);
     try {

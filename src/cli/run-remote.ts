@@ -5,7 +5,9 @@ import { archivePath, packSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunReport, TaskStatus } from '../engine/report.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
-import type { ApiClient } from './api-client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ServerUnreachable, type ApiClient } from './api-client.ts';
+import { UsageError } from './usage-error.ts';
 import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { createProgress } from './progress.ts';
@@ -62,17 +64,7 @@ export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName
       run: runId, pipeline: pipelineName, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status as TaskStatus })),
       logsHint: `logs: ${selfCommand()} logs ${runId} TASK --server ${api.origin}`,
     });
-    try {
-      const stream = await api.open(`/api/v1/events?run=${runId}`, following.signal, since);
-      for await (const message of serverEvents(stream.body!)) {
-        if (message.event !== 'run-event') continue;
-        const event = JSON.parse(message.data) as RunEvent;
-        progress.event(event);
-        if (event.kind === 'run.finished') break;
-      }
-    } catch (error) {
-      if (!following.signal.aborted) throw error;
-    }
+    await followEvents(api, runId, since, following.signal, (event) => progress.event(event), (line) => progress.print(line));
     progress.stop();
     if (following.signal.aborted) {
       out.write(`stopped following run ${runId}; it goes on on the server: ${selfCommand()} show ${runId} --server ${api.origin}\n`);
@@ -83,6 +75,47 @@ export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName
     progress.stop();
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
+  }
+}
+
+/** How long a server may stay out of reach before `run --server` stops following. */
+const outageLimitMs = 10 * 60_000;
+
+/**
+ * Feeds the run's events after `since` to `onEvent` until the run ends. A server that goes
+ * away (restarted, crashed) is waited for and the stream resumed after the last event seen,
+ * so a follower neither misses nor repeats one.
+ */
+async function followEvents(
+  api: ApiClient, runId: string, since: number, signal: AbortSignal, onEvent: (event: RunEvent) => void, say: (line: string) => void,
+): Promise<void> {
+  let outageSince: number | undefined;
+  let last = since;
+  while (!signal.aborted) {
+    let trouble = 'the event stream ended';
+    try {
+      const stream = await api.open(`/api/v1/events?run=${runId}`, signal, last);
+      if (outageSince !== undefined) say(`${api.origin} answers again; following run ${runId}`);
+      outageSince = undefined;
+      for await (const message of serverEvents(stream.body!)) {
+        if (message.event !== 'run-event') continue;
+        const event = JSON.parse(message.data) as RunEvent;
+        last = event.seq;
+        onEvent(event);
+        if (event.kind === 'run.finished') return;
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      // A refusal (unknown run, revoked token) will not change by waiting; a broken stream or a server out of reach may.
+      if (error instanceof UsageError && !(error instanceof ServerUnreachable)) throw error;
+      trouble = (error as Error).message;
+    }
+    if (outageSince === undefined) say(`lost ${api.origin} (${trouble}); still following run ${runId}, Ctrl-C to stop`);
+    outageSince ??= Date.now();
+    if (Date.now() - outageSince > outageLimitMs) {
+      throw new UsageError(`${api.origin} has not answered for ${outageLimitMs / 60_000} minutes; the run may go on there: ${selfCommand()} show ${runId} --server ${api.origin}`);
+    }
+    await sleep(1000, undefined, { signal }).catch(() => undefined);
   }
 }
 

@@ -255,7 +255,7 @@ export class Coordinator {
         this.#attemptSignals.set(attemptId, done);
       });
     }
-    this.#lastSeen.set(worker.workerId, this.#clock.now());
+    // The end of the hold says nothing of the worker (a frozen one's request is held too).
     return this.#cancelled.has(attemptId) ? 'cancel' : 'ok';
   }
 

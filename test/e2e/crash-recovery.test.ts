@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/agent/process-tree.ts';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { agentPids, freePort, startServer } from '../helpers/server-process.ts';
+
+/** The sandboxes of this file; whatever a test left running is killed by pid, then the files go. */
+const boxes: Sandbox[] = [];
+afterEach(() => {
+  for (const box of boxes.splice(0)) {
+    for (const { pid } of processesUnder(box.dir.path)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    box.cleanup();
+  }
+});
+
+function sandbox(): Sandbox {
+  const box = new Sandbox();
+  boxes.push(box);
+  return box;
+}
+
+async function runOf(url: string, admin: string): Promise<RunReport> {
+  const response = await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${admin}` } });
+  const { runs } = await response.json() as { runs: { id: string }[] };
+  const detail = await fetch(`${url}/api/v1/runs/${runs[0]!.id}`, { headers: { authorization: `Bearer ${admin}` } });
+  return await detail.json() as RunReport;
+}
+
+describe('a coordinator killed with SIGKILL and started again', () => {
+  it('resumes the run: attempts in flight carry on and report, a worker that died meanwhile is found, nothing is lost', async () => {
+    const box = sandbox();
+    const out = join(box.dir.path, 'out');
+    const file = box.write({
+      'slipway.yml': `
+name: resume
+matrix:
+  n: ["1", "2", "3", "4", "5"]
+activities:
+  builder: { max_workers: 2, idle_timeout: 20s }
+steps:
+  work:
+    over: [n]
+    retry: { attempts: 3, delay: 1s }
+    env: { OUT: "${out}" }
+    run: |
+      mkdir -p "$OUT"
+      sleep 3
+      echo "$SLIPWAY_ATTEMPT" >> "$OUT/ran-$N"
+`,
+    });
+    const port = await freePort();
+    const flags = ['--health-interval', '1s', '--heartbeat-timeout', '5s'];
+    const first = await startServer(box, port, flags);
+    const follower = box.spawn(['run', file, '--server', first.url, '--json'], { SLIPWAY_TOKEN: first.admin });
+    const workRoot = join(box.state, 'slipway', 'workers');
+    await waitFor(async () => agentPids(workRoot).length === 2 && (await runOf(first.url, first.admin)).tasks.filter((t) => t.status === 'running').length === 2, 30_000, 'two tasks running');
+
+    first.server.kill('SIGKILL');
+    await first.server.result;
+    const killedAt = Date.now();
+    const [survivor, victim] = agentPids(workRoot) as [number, number];
+    // While the coordinator is down, one machine dies too; the other goes on with its task.
+    process.kill(victim, 'SIGKILL');
+    await sleep(1500);
+    expect(isAlive(survivor)).toBe(true);
+
+    const second = await startServer(box, port, flags);
+    const result = await follower.result;
+    expect(result.stderr).toContain(`lost ${second.url}`);
+    expect(result.stderr).toContain(`${second.url} answers again`);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.run.status).toBe('succeeded');
+    expect(report.tasks.map((t) => t.status)).toEqual(Array(5).fill('succeeded'));
+    for (const task of report.tasks) {
+      // Exactly one attempt succeeded; any other was lost with its worker.
+      expect(task.attempts.filter((a) => a.outcome === 'succeeded'), task.id).toHaveLength(1);
+      expect(task.attempts.every((a) => a.outcome === 'succeeded' || a.outcome === 'lost'), task.id).toBe(true);
+    }
+    const spanning = report.tasks.flatMap((t) => t.attempts).filter((a) => Date.parse(a.started_at) < killedAt && Date.parse(a.finished_at!) > killedAt);
+    expect(spanning.map((a) => a.outcome).sort()).toEqual(['lost', 'succeeded']);
+    const lost = report.tasks.flatMap((t) => t.attempts).find((a) => a.outcome === 'lost')!;
+    expect(lost.error).toMatch(/^worker lost: (its machine is gone|no heartbeat for \d+s)$/);
+
+    second.server.kill('SIGTERM');
+    await second.server.result;
+    await waitFor(() => processesUnder(box.dir.path).length === 0, 10_000, 'every process of the run to end');
+  });
+});
+
+describe('an agent that stops answering mid-task', () => {
+  it('is found by its missing heartbeat (frozen) or its exit (killed); the attempt is retried elsewhere and its processes are stopped', async () => {
+    const box = sandbox();
+    const file = box.write({
+      'slipway.yml': `
+name: lose
+matrix:
+  n: ["frozen", "killed"]
+activities:
+  builder: { max_workers: 2, idle_timeout: 20s }
+steps:
+  work:
+    over: [n]
+    retry: { attempts: 2, delay: 1s }
+    run: |
+      sleep 4 &
+      echo "child $!"
+      wait
+`,
+    });
+    const port = await freePort();
+    const { server, url, admin } = await startServer(box, port, ['--health-interval', '1s', '--heartbeat-timeout', '3s']);
+    const follower = box.spawn(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    const workRoot = join(box.state, 'slipway', 'workers');
+    await waitFor(async () => agentPids(workRoot).length === 2 && (await runOf(url, admin)).tasks.every((t) => t.status === 'running'), 30_000, 'both tasks running');
+    const running = await runOf(url, admin);
+    const workerOf = (n: string) => running.tasks.find((t) => t.matrix.n === n)!.attempts[0]!.worker!;
+    const pidOf = (workerId: string) => agentPids(workRoot).find((pid) => readFileSync(`/proc/${pid}/environ`, 'latin1').includes(`SLIPWAY_MACHINE=${workRoot}/${workerId}\0`))!;
+    const frozen = pidOf(workerOf('frozen'));
+    const killed = pidOf(workerOf('killed'));
+    process.kill(frozen, 'SIGSTOP');
+    process.kill(killed, 'SIGKILL');
+    const stoppedAt = Date.now();
+
+    const result = await follower.result;
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    const attempts = (n: string) => report.tasks.find((t) => t.matrix.n === n)!.attempts;
+    expect(attempts('frozen').map((a) => a.outcome)).toEqual(['lost', 'succeeded']);
+    expect(attempts('frozen')[0]!.error).toMatch(/^worker lost: no heartbeat for [34]s$/);
+    expect(attempts('killed').map((a) => a.outcome)).toEqual(['lost', 'succeeded']);
+    expect(attempts('killed')[0]!.error).toMatch(/^worker lost: agent process \d+ killed by SIGKILL/);
+    for (const n of ['frozen', 'killed']) expect(attempts(n)[1]!.worker).not.toBe(attempts(n)[0]!.worker);
+    // The frozen agent's machine was stopped by its provider, with the task it was running.
+    expect(isAlive(frozen)).toBe(false);
+    const lostAt = Date.parse(attempts('frozen')[0]!.finished_at!);
+    expect(lostAt - stoppedAt).toBeGreaterThanOrEqual(2500);
+
+    server.kill('SIGTERM');
+    await server.result;
+    await waitFor(() => processesUnder(box.dir.path).length === 0, 10_000, 'every process of the run to end');
+  });
+});
+
+describe('a worker past its max_lifetime', () => {
+  it('is drained: the task in hand finishes, the worker stops, another takes the next task', async () => {
+    const box = sandbox();
+    const file = box.write({
+      'slipway.yml': `
+name: lifetime
+matrix:
+  n: ["1", "2"]
+activities:
+  builder: { max_workers: 1, max_lifetime: 1s }
+steps:
+  work:
+    over: [n]
+    retry: { attempts: 1 }
+    run: sleep 3
+`,
+    });
+    const result = await box.run(['run', file, '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => t.attempts.map((a) => a.outcome))).toEqual([['succeeded'], ['succeeded']]);
+    const [first, second] = report.tasks.map((t) => t.attempts[0]!.worker);
+    expect(second).not.toBe(first);
+    const log = (await box.run(['logs', report.run.id, '--worker', first!])).stdout;
+    expect(log).toMatch(/draining: older than its activity's max_lifetime \(1s\)[\s\S]*attempt \S+ succeeded[\s\S]*stopped: told to stop/);
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+});
