@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import type { Coordinator } from '../coordinator/coordinator.ts';
+import { UnsafeArchive } from '../coordinator/archive-check.ts';
 import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunStatus } from '../engine/report.ts';
@@ -18,6 +19,8 @@ import { findToken, type TokenInfo } from '../store/tokens.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { parsePipeline } from '../pipeline/load.ts';
+import { idPatterns } from '../util/ids.ts';
+import { resolveInside } from '../util/inside.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
 
 type Env = { Variables: { token: TokenInfo } };
@@ -29,9 +32,7 @@ export interface UserAccess {
 
 const anonymous: TokenInfo = { id: 'anonymous', name: 'anonymous', scopes: ['read'], created_at: new Date(0).toISOString(), revoked_at: null };
 
-const runId = /^r-[0-9a-f]{8}$/;
-const attemptId = /^a-[0-9a-f]{12}$/;
-const workerId = /^w-[0-9a-f]{8}$/;
+const { run: runId, attempt: attemptId, worker: workerId } = idPatterns;
 /** Limits of the user API, documented in docs/api.md. */
 export const userLimits = {
   sourceBytes: 256 * 1024 * 1024,
@@ -39,7 +40,7 @@ export const userLimits = {
 };
 
 export const submitBody = z.object({
-  source: z.string().regex(/^[0-9a-f]{64}$/).describe('sha256 of an uploaded source archive'),
+  source: z.string().regex(idPatterns.digest).describe('sha256 of an uploaded source archive'),
   file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree')
     .describe("the pipeline file's path inside the source tree"),
   label: z.string().max(1000).regex(/^[^\0-\x1f]*$/).optional().describe('how the user named the file, for positioned errors'),
@@ -142,18 +143,17 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     let tree;
     try {
       tree = await sourceTree(coordinator.archivesDir, source);
-    } catch {
+    } catch (error) {
+      if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive ${source} is refused: ${error.message}`);
       return fail(c, 400, `the source archive ${source} is not a valid .tar.gz`);
     }
-    const path = resolve(tree, file);
-    // The real path too: a symbolic link in the tree must not lead out of it.
-    if (!path.startsWith(`${tree}/`) || !existsSync(path) || !statSync(path).isFile() || !realpathSync(path).startsWith(`${realpathSync(tree)}/`)) {
-      return fail(c, 400, `the source tree has no file ${file}`);
-    }
+    // Links in the tree are followed only while they stay inside it.
+    const found = resolveInside(tree, file);
+    if (found.kind !== 'inside' || !found.stats.isFile()) return fail(c, 400, `the source tree has no file ${file}`);
     let pipeline;
     let tasks;
     try {
-      pipeline = parsePipeline(readFileSync(path, 'utf8'), label ?? file, dirname(path));
+      pipeline = parsePipeline(readFileSync(found.path, 'utf8'), label ?? file, dirname(join(tree, file)));
       tasks = expandTasks(pipeline, selection);
     } catch (error) {
       if (error instanceof PipelineError) return c.json({ error: error.message, diagnostics: error.diagnostics }, 422);

@@ -1,10 +1,12 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkedId } from '../util/ids.ts';
 
 /**
  * One log per attempt and one per worker, under `logs/<run>/`. File names are our own
- * ids, never task keys or other user text. Writes are buffered streams, kept open while a
- * log is live, so the dispatch path never waits on the disk.
+ * ids, never task keys or other user text; each id is checked against its exact shape
+ * here too, so no caller can make a path out of `logs/`. Writes are buffered streams,
+ * kept open while a log is live, so the dispatch path never waits on the disk.
  */
 export class LogFiles {
   readonly #root: string;
@@ -15,16 +17,16 @@ export class LogFiles {
   }
 
   attemptPath(runId: string, attemptId: string): string {
-    return join(this.#root, runId, 'attempts', `${attemptId}.log`);
+    return join(this.#root, checkedId('run', runId), 'attempts', `${checkedId('attempt', attemptId)}.log`);
   }
 
   workerPath(runId: string, workerId: string): string {
-    return join(this.#root, runId, 'workers', `${workerId}.log`);
+    return join(this.#root, checkedId('run', runId), 'workers', `${checkedId('worker', workerId)}.log`);
   }
 
   /** Where a local agent process writes its own diagnostics (crashes before it can report). */
   agentPath(runId: string, workerId: string): string {
-    return join(this.#root, runId, 'workers', `${workerId}.agent.log`);
+    return join(this.#root, checkedId('run', runId), 'workers', `${checkedId('worker', workerId)}.agent.log`);
   }
 
   append(path: string, text: string): void {

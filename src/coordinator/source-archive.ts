@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { newId } from '../util/ids.ts';
+import { join, resolve as absolute } from 'node:path';
+import { idPatterns, newId } from '../util/ids.ts';
+import { checkArchive } from './archive-check.ts';
 
 /**
  * A run's source tree as one archive, named by its content, so workers fetch and cache it
@@ -12,7 +13,7 @@ export async function packSource(sourceDir: string, archivesDir: string): Promis
   mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
   const partial = join(archivesDir, `${newId('a')}.partial`);
   try {
-    await runTar(['--create', '--gzip', '--file', partial, '--exclude=.git', '--exclude=node_modules', '--directory', sourceDir, '.']);
+    await runTar(['--create', '--gzip', `--file=${absolute(partial)}`, '--exclude=.git', '--exclude=node_modules', `--directory=${absolute(sourceDir)}`, '.']);
     const digest = await sha256File(partial);
     const final = archivePath(archivesDir, digest);
     if (existsSync(final)) rmSync(partial);
@@ -57,16 +58,19 @@ export class SourceTooLarge extends Error {
 
 /**
  * The archive unpacked, once per digest, for the coordinator's own reading (a submitted
- * pipeline file and its scripts). GNU tar refuses `..` in member names and defers links,
- * and nothing it unpacks keeps the uploader's owner or modes.
+ * pipeline file and its scripts). An upload is someone else's bytes: every member is
+ * checked before tar sees it (UnsafeArchive), and nothing unpacked keeps the uploader's
+ * owner or modes.
  */
 export async function sourceTree(archivesDir: string, digest: string): Promise<string> {
+  const archive = archivePath(archivesDir, digest);
   const tree = join(archivesDir, 'trees', digest);
   if (existsSync(tree)) return tree;
+  await checkArchive(archive);
   const partial = `${tree}.${newId('a')}`;
   mkdirSync(partial, { recursive: true, mode: 0o700 });
   try {
-    await runTar(['--extract', '--gzip', '--file', archivePath(archivesDir, digest), '--directory', partial, '--no-same-owner', '--no-same-permissions']);
+    await unpack(archive, partial);
     if (existsSync(tree)) rmSync(partial, { recursive: true, force: true });
     else renameSync(partial, tree);
     return tree;
@@ -77,8 +81,16 @@ export async function sourceTree(archivesDir: string, digest: string): Promise<s
 }
 
 export function archivePath(archivesDir: string, digest: string): string {
-  if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a source digest: ${digest}`);
+  if (!idPatterns.digest.test(digest)) throw new Error(`not a source digest: ${digest.slice(0, 80)}`);
   return join(archivesDir, `${digest}.tar.gz`);
+}
+
+/**
+ * Unpacks a checked archive into `dir`. Paths are made absolute so tar never reads one
+ * as an option or as `host:file` (a remote archive); owners and set-id modes are not kept.
+ */
+export function unpack(archive: string, dir: string): Promise<void> {
+  return runTar(['--extract', '--gzip', `--file=${absolute(archive)}`, `--directory=${absolute(dir)}`, '--no-same-owner', '--no-same-permissions']);
 }
 
 export function runTar(args: string[]): Promise<void> {

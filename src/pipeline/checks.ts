@@ -13,6 +13,7 @@ import type { Path } from './positions.ts';
 import { activitySchema, axisValuesSchema, excludeEntrySchema, stepSchema, type StepDoc } from './schema.ts';
 import { scriptFileProblem, toScript } from './scripts.ts';
 import { didYouMean } from './suggest.ts';
+import { axisVariable, reservedVariable } from './variables.ts';
 
 interface Context {
   report: Diagnostics;
@@ -84,12 +85,13 @@ function checkMatrix(raw: unknown, report: Diagnostics): Context['axes'] {
     for (const i of repeats(values ?? [])) {
       report.value(['matrix', axis, i], `duplicate value ${JSON.stringify(values![i])}`);
     }
-    const variable = axis.toUpperCase().replaceAll('-', '_');
+    const variable = axisVariable(axis);
     const clash = variables.get(variable);
+    const reserved = reservedVariable(variable);
     if (clash !== undefined) {
       report.key(['matrix', axis], `axes '${clash}' and '${axis}' would both set the variable ${variable}`);
-    } else if (variable.startsWith('SLIPWAY_')) {
-      report.key(['matrix', axis], `axis '${axis}' would set ${variable}, which Slipway sets itself`);
+    } else if (reserved) {
+      report.key(['matrix', axis], `axis '${axis}' would set ${variable}, ${reserved}`);
     } else if (/^[0-9]/.test(variable)) {
       report.key(['matrix', axis], `axis '${axis}' would set ${variable}, which shells cannot read; start it with a letter`);
     }

@@ -25,10 +25,9 @@ export function expandTasks(pipeline: Pipeline, selection: Selection = {}): Task
 
   const tasksOf = new Map<string, TaskSpec[]>();
   for (const step of steps) {
-    tasksOf.set(
-      step.name,
-      combinations(step, values).map((matrix) => ({ key: taskKey(step, matrix), step: step.name, matrix, needs: [] })),
-    );
+    const tasks = combinations(step, values).map((matrix) => ({ key: taskKey(step, matrix), step: step.name, matrix, needs: [] }));
+    checkKeysDiffer(tasks);
+    tasksOf.set(step.name, tasks);
   }
   for (const step of steps) {
     for (const need of step.needs) {
@@ -42,6 +41,24 @@ export function expandTasks(pipeline: Pipeline, selection: Selection = {}): Task
 function taskKey(step: Step, matrix: Record<string, string>): string {
   if (step.over.length === 0) return step.name;
   return `${step.name}[${step.over.map((axis) => `${axis}=${matrix[axis]}`).join(',')}]`;
+}
+
+/**
+ * A task's id is its step and values as written (DESIGN), so values holding `,` and `=`
+ * could give two tasks one id and make one stand for the other.
+ */
+function checkKeysDiffer(tasks: TaskSpec[]): void {
+  const seen = new Map<string, TaskSpec>();
+  for (const task of tasks) {
+    const other = seen.get(task.key);
+    if (other) {
+      throw new SelectionError(
+        `two tasks would have the id ${task.key} (${JSON.stringify(other.matrix)} and ${JSON.stringify(task.matrix)}); ` +
+          "change the values so that ',' and '=' in them cannot be mistaken for the separators",
+      );
+    }
+    seen.set(task.key, task);
+  }
 }
 
 function selectSteps(pipeline: Pipeline, only: string[] | undefined): Step[] {
@@ -66,6 +83,8 @@ function selectValues(pipeline: Pipeline, set: Record<string, string[]> | undefi
       throw new SelectionError(`unknown axis '${axis}'${didYouMean(axis, values.keys())}; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
     }
     if (chosen.length === 0) throw new SelectionError(`no values selected for axis '${axis}'`);
+    // A value becomes an environment variable, which cannot hold NUL.
+    if (chosen.some((value) => value.includes('\0'))) throw new SelectionError(`a value of axis '${axis}' holds a NUL character, which cannot be passed to a script`);
     values.set(axis, [...new Set(chosen)]);
   }
   return values;

@@ -27,7 +27,16 @@ const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
     error: "invalid environment variable name: use letters, digits and '_', not starting with a digit",
-  });
+    abort: true,
+  })
+  .regex(/^(?!SLIPWAY_)/, { error: 'SLIPWAY_ variables are set by Slipway itself' });
+
+/**
+ * Text that reaches a script (through its environment or its arguments) cannot hold NUL:
+ * no environment or argument can, and the agent could not start the script at all.
+ */
+const NO_NUL = /^[^\0]*$/;
+const NO_NUL_ERROR = 'a NUL character cannot be passed to a script';
 
 // References are plain strings here: whether they name something is checked with the
 // whole file in view, which gives a better message than a pattern would.
@@ -38,6 +47,7 @@ const axisRef = z.string({ error: 'expected an axis name' });
 const script = z
   .string({ error: 'expected a script: a file in the source tree or inline commands' })
   .regex(/\S/, { error: 'expected a script, not blank text' })
+  .regex(NO_NUL, { error: NO_NUL_ERROR })
   .describe(
     'A file in the source tree (one word containing "/" or ending in .sh, .bash or .py), ' +
       'or inline commands run with bash -eo pipefail.',
@@ -53,7 +63,7 @@ const positiveInt = z
   .int({ error: 'expected a positive integer' })
   .min(1, { error: 'expected a positive integer' });
 
-const matrixValue = z.string({ error: 'expected a string' });
+const matrixValue = z.string({ error: 'expected a string' }).regex(NO_NUL, { error: NO_NUL_ERROR });
 
 export const excludeEntrySchema = z.record(axisRef, matrixValue, { error: 'expected a mapping of axis to value' });
 
@@ -120,7 +130,7 @@ export const stepSchema = z.strictObject(
     env: z
       .record(
         envName,
-        z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' }),
+        z.union([z.string().regex(NO_NUL, { error: NO_NUL_ERROR }), z.number(), z.boolean()], { error: 'expected a string, number or boolean' }),
         { error: 'expected a mapping of variable names to values' },
       )
       .default({})

@@ -1,6 +1,6 @@
 /** Telling script files from inline scripts, and checking that the files are there. */
-import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { resolveInside } from '../util/inside.ts';
 import type { Script } from './types.ts';
 
 /**
@@ -13,24 +13,20 @@ export function toScript(text: string): Script {
   return isFile ? { kind: 'file', path: path.posix.normalize(word) } : { kind: 'inline', text };
 }
 
-/** Why the file script `script` cannot run from `sourceDir` (absolute), or undefined if it can. */
+/**
+ * Why the file script `script` cannot run from `sourceDir` (absolute), or undefined if it
+ * can. A link may point anywhere inside the tree; one that leads out is refused without
+ * looking where it leads, so the message says nothing about the machine's other files.
+ */
 export function scriptFileProblem(script: Extract<Script, { kind: 'file' }>, sourceDir: string): string | undefined {
   const relative = script.path;
   if (path.posix.isAbsolute(relative)) {
     return `script path ${relative} must be relative to the source tree (the directory holding the pipeline file)`;
   }
   if (relative === '..' || relative.startsWith('../')) return `script path ${relative} leads outside the source tree`;
-  const full = path.join(sourceDir, relative);
-  let isFile: boolean;
-  try {
-    isFile = statSync(full).isFile();
-  } catch {
-    return `script file ${relative} not found in ${sourceDir}`;
-  }
-  if (!isFile) return `script ${relative} is not a regular file`;
-  const inside = path.relative(realpathSync(sourceDir), realpathSync(full));
-  if (inside.startsWith('..') || path.isAbsolute(inside)) {
-    return `script file ${relative} is a link that leads outside the source tree`;
-  }
+  const found = resolveInside(sourceDir, relative);
+  if (found.kind === 'outside') return `script file ${relative} is a link that leads outside the source tree`;
+  if (found.kind === 'missing') return `script file ${relative} not found in ${sourceDir}`;
+  if (!found.stats.isFile()) return `script ${relative} is not a regular file`;
   return undefined;
 }

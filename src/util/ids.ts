@@ -5,6 +5,24 @@ export function newId(prefix: 'r' | 'w' | 'a' | 't'): string {
   return `${prefix}-${randomBytes(prefix === 'a' ? 6 : 4).toString('hex')}`;
 }
 
+/**
+ * The exact shapes of the ids newId makes. Ids become parts of file names (logs), so an
+ * id from outside is matched against its shape before it comes near a path.
+ */
+export const idPatterns = {
+  run: /^r-[0-9a-f]{8}$/,
+  worker: /^w-[0-9a-f]{8}$/,
+  attempt: /^a-[0-9a-f]{12}$/,
+  /** A source archive's sha256. */
+  digest: /^[0-9a-f]{64}$/,
+} as const;
+
+/** `id` itself when it has the shape of a `kind` id; throws otherwise. */
+export function checkedId(kind: keyof typeof idPatterns, id: string): string {
+  if (!idPatterns[kind].test(id)) throw new Error(`not a valid ${kind} id: ${JSON.stringify(id.slice(0, 80))}`);
+  return id;
+}
+
 /** A bearer secret; only its hash is ever stored. */
 export function newSecret(): string {
   return randomBytes(32).toString('base64url');
