@@ -4,6 +4,7 @@ import { listen, type Listening } from '../api/http-server.ts';
 import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
+import type { Provider } from '../providers/provider.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
@@ -16,6 +17,8 @@ export interface EmbeddedOptions {
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
   /** Let requests without a token read. */
   anonymousRead?: boolean;
+  /** Puts something between the coordinator and the local provider (fault injection). */
+  wrapLocal?: (local: LocalProvider) => Provider;
 }
 
 export interface Embedded {
@@ -41,7 +44,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     startTimeoutMs: 120_000,
     providerRetry,
     ...options.settings,
-  }, [local]);
+  }, [options.wrapLocal ? options.wrapLocal(local) : local]);
   const listening = await listen(createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }), options.host ?? '127.0.0.1', options.port ?? 0);
   coordinator.start(listening.url);
   return {
