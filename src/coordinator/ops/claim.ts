@@ -1,5 +1,6 @@
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
+import { axisVariable } from '../../pipeline/variables.ts';
 import { newId } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
@@ -121,7 +122,7 @@ function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: 
 /** DESIGN: matrix values as upper-case names, the step's env, then Slipway's own. */
 export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: string; task: string; attempt: number; worker: string }): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [axis, value] of Object.entries(matrix)) env[axis.toUpperCase().replaceAll('-', '_')] = value;
+  for (const [axis, value] of Object.entries(matrix)) env[axisVariable(axis)] = value;
   Object.assign(env, step.env);
   env.SLIPWAY_RUN = ids.run;
   env.SLIPWAY_TASK = ids.task;
