@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { CoordinatorRefused } from '../agent/client.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
+import { registerConfig } from './config.ts';
 import { registerLogs } from './logs.ts';
 import { registerRerun } from './rerun.ts';
 import { registerRun } from './run.ts';
@@ -34,13 +36,14 @@ registerServer(program);
 registerCancel(program);
 registerRerun(program);
 registerTokens(program);
+registerConfig(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-  } else if (error instanceof PipelineError || error instanceof UsageError) {
+  } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
   } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable) {

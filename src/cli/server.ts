@@ -1,31 +1,40 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ensureAdminToken } from '../config/admin-token.ts';
+import { parseListen } from '../config/listen.ts';
+import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { UsageError } from './usage-error.ts';
 
-interface ServerOptions { listen: string; db?: string; healthInterval: string; heartbeatTimeout: string; giveUpAfter: string; anonymousRead?: boolean }
+interface ServerOptions { listen?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
 
 export function registerServer(program: Command): void {
   program.command('server')
     .description('run the coordinator as a service: the API, the web UI and the workers of every submitted run')
-    .option('--listen <host:port>', 'where to listen', '127.0.0.1:7070')
-    .option('--db <path>', 'the store (default: slipway.db in the state directory)')
-    .addOption(new Option('--health-interval <duration>', 'how often the health check heals pools and finds lost workers').default('5m'))
-    .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost; its attempt is retried').default('60s'))
-    .addOption(new Option('--give-up-after <duration>', 'an activity whose workers cannot come up for this long fails its queued tasks').default('15m'))
-    .option('--anonymous-read', 'let requests without a token read runs, logs and workers (never act on them)')
+    .option('--listen <host:port>', 'where to listen (default: [server] listen, 127.0.0.1:7070)')
+    .option('--db <path>', 'the store (default: [store] path, slipway.db in the state directory)')
+    .option('--health-interval <duration>', 'how often the health check heals pools and finds lost workers (default: [server] health_interval, 5m)')
+    .option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost; its attempt is retried (default: [server] heartbeat_timeout, 60s)')
+    .option('--give-up-after <duration>', 'an activity whose workers cannot come up for this long fails its queued tasks (default: [server] give_up_after, 15m)')
+    .option('--anonymous-read', 'let requests without a token read runs, logs and workers, never act on them (default: [server] anonymous_read)')
+    .option('--no-anonymous-read', 'require a token to read, whatever the config says')
+    .addHelpText('after', `
+Defaults come from the [server] and [store] tables of the config (slipway config path);
+a flag overrides its key. An invalid config stops the server before it starts.`)
     .action(async (options: ServerOptions) => {
-      const { host, port } = parseListen(options.listen);
+      const config = loadConfig();
+      const listen = options.listen ?? config.server.listen;
+      const { host, port } = parseListenFlag(listen);
       const settings = {
-        healthIntervalMs: duration('--health-interval', options.healthInterval),
-        heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout),
-        startGiveUpMs: duration('--give-up-after', options.giveUpAfter),
+        healthIntervalMs: duration('--health-interval', options.healthInterval ?? config.server.health_interval),
+        heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
+        startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
       };
       const state = stateDir();
-      const embedded = await startEmbedded({ stateDir: state, dbPath: options.db, host, port, settings, anonymousRead: Boolean(options.anonymousRead) }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EADDRINUSE') throw new UsageError(`${options.listen} is already in use: is another server running? (--listen HOST:PORT to choose)`);
+      const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
+      const embedded = await startEmbedded({ stateDir: state, dbPath: options.db ?? config.store.path, host, port, settings, anonymousRead }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });
       const admin = await ensureAdminToken(embedded.store.db, state, Date.now());
@@ -54,9 +63,8 @@ function duration(flag: string, text: string): number {
   }
 }
 
-function parseListen(listen: string): { host: string; port: number } {
-  const match = listen.match(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/);
-  const port = Number(match?.[2]);
-  if (!match || port > 65535) throw new UsageError(`--listen takes HOST:PORT, such as 127.0.0.1:7070, not '${listen}'`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+function parseListenFlag(listen: string): { host: string; port: number } {
+  const parsed = parseListen(listen);
+  if (!parsed) throw new UsageError(`--listen takes HOST:PORT, such as 127.0.0.1:7070, not '${listen}'`);
+  return parsed;
 }

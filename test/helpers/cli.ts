@@ -17,6 +17,7 @@ export interface CliResult {
 export class Sandbox {
   readonly dir = tempDir('slipway-e2e-');
   readonly state = join(this.dir.path, 'state');
+  readonly config = join(this.dir.path, 'config');
   readonly source = join(this.dir.path, 'src');
   readonly children = new Set<ChildProcess>();
 
@@ -31,7 +32,8 @@ export class Sandbox {
   }
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    return { ...process.env, XDG_STATE_HOME: this.state, NO_COLOR: '1', SLIPWAY_COMMAND: 'slipway', ...extra };
+    // Its own config directory too, so a developer's ~/.config/slipway cannot change a test.
+    return { ...process.env, XDG_STATE_HOME: this.state, XDG_CONFIG_HOME: this.config, SLIPWAY_CONFIG: '', NO_COLOR: '1', SLIPWAY_COMMAND: 'slipway', ...extra };
   }
 
   spawn(args: string[], extra: NodeJS.ProcessEnv = {}): ChildProcess & { result: Promise<CliResult> } {

@@ -1,0 +1,162 @@
+/**
+ * The shape of `config.toml`, as zod schemas. Every key's `.describe()` text becomes its
+ * comment in the printed default (default-text.ts), so each is one line saying what the
+ * key does. Messages follow `path: ` and precede `, got <value>` (see issues.ts).
+ * Local paths are kept as written here; resolve.ts makes them absolute.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../pipeline/duration.ts';
+import { parseListen } from './listen.ts';
+
+const DURATION_EXPECTED = 'expected a duration like 90s, 5m, 2h or 1h30m';
+
+/** A duration longer than zero, as parseDuration reads it. */
+const duration = z.string({ error: DURATION_EXPECTED }).superRefine((text, ctx) => {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
+    return;
+  }
+  if (ms === 0) ctx.addIssue({ code: 'custom', message: 'expected a duration longer than 0' });
+});
+
+const positiveInt = z.int({ error: 'expected a positive integer' }).min(1, { error: 'expected a positive integer' });
+const boolean = z.boolean({ error: 'expected true or false' });
+
+/** A file or directory on this machine: `~/` is the home directory, a relative path is in the state directory. */
+const localPath = z.string({ error: 'expected a path' }).regex(/^[^\0]+$/, { error: 'expected a path' });
+
+/**
+ * Words that end up on an ssh or AWS command line: a leading '-' would read as an option,
+ * so each is held to the characters its kind of name uses.
+ */
+function word(what: string, pattern: RegExp) {
+  return z.string({ error: `expected ${what}` }).regex(pattern, { error: `expected ${what}` });
+}
+
+function table<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: (issue) => (issue.code === 'invalid_type' ? 'expected a table' : undefined) });
+}
+
+const storeSchema = table({
+  path: localPath.default('slipway.db').describe('The SQLite file holding runs, tasks, workers and tokens.'),
+  busy_timeout: duration.default('5s').describe("How long a write waits for another process's lock before it fails."),
+}).describe('The store: where every run and its history is kept.');
+
+const serverSchema = table({
+  listen: z
+    .string({ error: 'expected HOST:PORT' })
+    .refine((text) => parseListen(text) !== undefined, { error: 'expected HOST:PORT, such as 127.0.0.1:7070' })
+    .default('127.0.0.1:7070')
+    .describe('Where `slipway server` serves the API and the web UI.'),
+  health_interval: duration.default('5m').describe('How often the health check heals pools, finds lost workers and reconciles machines.'),
+  heartbeat_timeout: duration.default('60s').describe('A worker not heard from for this long is lost; its attempt is retried.'),
+  give_up_after: duration.default('15m').describe('An activity whose workers cannot come up for this long fails its queued tasks.'),
+  anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
+}).describe('`slipway server`: its flags override these.');
+
+const localSchema = table({
+  work_dir: localPath.default('workers').describe("Where local workers' machines (one directory each) are made."),
+}).describe('The local provider: workers are processes on this machine.');
+
+const sshHostSchema = table({
+  name: word('a host name: letters, digits, ".", "_" and "-"', /^[A-Za-z0-9][A-Za-z0-9._-]*$/).describe('What Slipway calls this host in logs and the UI.'),
+  address: word('a host name or IP address', /^[A-Za-z0-9_:][A-Za-z0-9._:-]*$/).describe('Where to connect.'),
+  port: z.int({ error: 'expected a port number' }).min(1, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' }).default(22).describe('The SSH port.'),
+  user: word('a user name', /^[A-Za-z0-9._][A-Za-z0-9._-]*$/).describe('Who to log in as.'),
+  key: localPath.default('keys/ssh_ed25519').describe('The private key to log in with.'),
+  max_workers: positiveInt.default(2).describe('Never more workers on this host at once than this.'),
+  work_dir: z.string({ error: 'expected a path' }).regex(/^[^\0]+$/, { error: 'expected a path' }).default('~/.slipway').describe("Where workers' directories go on the host."),
+});
+
+const sshSchema = table({
+  known_hosts: localPath.default('known_hosts').describe("Host keys pinned on first connection: Slipway's own file, never ~/.ssh/known_hosts."),
+  hosts: z
+    .array(sshHostSchema, { error: 'expected [[providers.ssh.hosts]] tables' })
+    .superRefine((hosts, ctx) => {
+      const seen = new Set<string>();
+      hosts.forEach((host, i) => {
+        if (seen.has(host.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'expected a name no other host has' });
+        seen.add(host.name);
+      });
+    })
+    .default([])
+    .meta({
+      description: 'Machines to run workers on, one [[providers.ssh.hosts]] table each.',
+      examples: [{ name: 'builder-1', address: '192.0.2.10', port: 22, user: 'slipway', key: 'keys/ssh_ed25519', max_workers: 2, work_dir: '~/.slipway' }],
+    }),
+}).describe('The ssh provider: workers on machines you already have.');
+
+const BILLING = ['per-second', 'per-hour'] as const;
+const billing = z.enum(BILLING, { error: `expected one of ${BILLING.map((b) => `"${b}"`).join(', ')}` });
+
+/** On-demand us-east-1 Linux list prices, USD per hour. */
+export const DEFAULT_PRICES: Readonly<Record<string, number>> = {
+  't3.micro': 0.0104,
+  't3.large': 0.0832,
+  'c6i.large': 0.085,
+  'c6i.xlarge': 0.17,
+  'c6i.4xlarge': 0.68,
+  'c5.9xlarge': 1.53,
+  'm6i.large': 0.096,
+};
+
+const instanceType = word('an instance type such as c6i.large', /^[a-z0-9-]+\.[a-z0-9-]+$/);
+
+const ec2Schema = table({
+  region: word('an AWS region such as us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/)
+    .optional()
+    .meta({ description: "The AWS region (default: the AWS SDK's, from AWS_REGION or the profile).", examples: ['us-east-1'] }),
+  profile: word('an AWS profile name', /^[A-Za-z0-9_][A-Za-z0-9._-]*$/)
+    .optional()
+    .meta({ description: "The AWS credentials profile (default: the AWS SDK's default chain).", examples: ['slipway'] }),
+  subnets: z.array(word('a subnet id such as subnet-0abc123', /^subnet-[0-9a-f]+$/), { error: 'expected a list of subnet ids' })
+    .default([])
+    .describe("Subnets to start instances in (none: the default VPC's)."),
+  security_groups: z.array(word('a security group id such as sg-0abc123', /^sg-[0-9a-f]+$/), { error: 'expected a list of security group ids' })
+    .default([])
+    .describe("Security groups for instances (none: the VPC's default group)."),
+  instance_types: z.array(instanceType, { error: 'expected a list of instance types' })
+    .min(1, { error: 'expected at least one instance type' })
+    .default(['c6i.large'])
+    .describe('Instance types to use when an activity names none, in order of preference.'),
+  spot: boolean.default(false).describe('Ask for spot instances: cheaper, but AWS may take them back.'),
+  key_name: word('an EC2 key pair name', /^[A-Za-z0-9_][A-Za-z0-9._-]*$/)
+    .optional()
+    .meta({ description: 'An EC2 key pair to let you log in to instances (default: none).', examples: ['slipway'] }),
+  image: word('an AMI id (ami-…) or "debian-12"', /^(ami-[0-9a-f]{8,17}|debian-12)$/)
+    .default('debian-12')
+    .describe('The machine image: an AMI id, or "debian-12" for the latest official Debian 12 AMI.'),
+  max_lifetime: duration.default('6h').describe('An instance older than this is drained and terminated.'),
+  prices: z
+    .record(instanceType, z.number({ error: 'expected a price in USD per hour' }).positive({ error: 'expected a price in USD per hour' }), {
+      error: 'expected a table of instance types to hourly prices',
+    })
+    .default({ ...DEFAULT_PRICES })
+    .describe('USD per hour by instance type, for cost estimates (defaults: on-demand us-east-1 Linux list prices; types not listed keep them).'),
+  billing: table({
+    linux: billing.default('per-second').describe('How AWS bills Linux instances.'),
+    windows: billing.default('per-hour').describe('How AWS bills Windows instances.'),
+  }).prefault({}).describe('How instances are billed, by platform, for cost estimates.'),
+}).describe('The ec2 provider: AWS instances started for the work and terminated after it.');
+
+export const configSchema = table({
+  store: storeSchema.prefault({}),
+  server: serverSchema.prefault({}),
+  providers: table({
+    local: localSchema.prefault({}),
+    ssh: sshSchema.prefault({}),
+    ec2: ec2Schema.prefault({}),
+  }).prefault({}),
+});
+
+export type SlipwayConfig = z.output<typeof configSchema>;
+
+/** The schema inside `.optional()`, `.default()` and `.prefault()`. */
+export function unwrap(schema: z.ZodType): z.ZodType {
+  let at = schema;
+  while (at instanceof z.ZodOptional || at instanceof z.ZodDefault || at instanceof z.ZodPrefault) at = at.unwrap() as z.ZodType;
+  return at;
+}
