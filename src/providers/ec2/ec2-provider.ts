@@ -1,0 +1,126 @@
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  paginateDescribeInstances,
+  TerminateInstancesCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { waitingName } from '../../engine/worker-name.ts';
+import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../provider.ts';
+import { isNotFound } from './aws-errors.ts';
+import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
+import { resolveImage, type ResolvedImage } from './images.ts';
+import { launch } from './launch.ts';
+import type { Ec2Settings } from './settings.ts';
+import { managedFilter, nameTag, tagOf, workerTagKey, workerTags } from './tags.ts';
+import { encodedUserData } from './user-data.ts';
+
+/** States in which an instance exists and bills (or is about to). */
+export const liveStates = ['pending', 'running', 'stopping', 'stopped'];
+
+export interface Ec2ProviderOptions {
+  settings: Ec2Settings;
+  ec2: EC2Client;
+  /** An activity's own instance types (its `instance: { type }`), tried before none else; default: the config's. */
+  instanceTypesFor?: (activity: string) => readonly string[] | undefined;
+  backoff?: BackoffOptions;
+  now?: () => number;
+}
+
+/**
+ * Workers on EC2 instances: each boots, fetches the agent from the coordinator, serves one
+ * worker and powers off, which terminates it. Every instance and volume carries Slipway's
+ * tags, so the health check and `slipway purge` can find whatever a crash left behind.
+ */
+export class Ec2Provider implements Provider {
+  readonly name = 'ec2';
+  readonly #options: Ec2ProviderOptions;
+  readonly #backoff: BackoffOptions;
+  /** Image lookups by instance type: the newest Debian image changes rarely, and a lookup is a request. */
+  readonly #images = new Map<string, Promise<ResolvedImage>>();
+
+  constructor(options: Ec2ProviderOptions) {
+    this.#options = options;
+    this.#backoff = options.backoff ?? defaultBackoff;
+  }
+
+  async start(request: StartRequest): Promise<MachineHandle> {
+    const { settings, ec2 } = this.#options;
+    const instanceTypes = this.#options.instanceTypesFor?.(request.activity) ?? settings.instance_types;
+    const first = await this.#image(instanceTypes[0]!);
+    const launched = await launch(ec2, {
+      imageFor: async (type) => (await this.#image(type)).imageId,
+      instanceTypes,
+      subnets: settings.subnets,
+      securityGroups: settings.security_groups,
+      spot: settings.spot,
+      keyName: settings.key_name,
+      userData: encodedUserData(first.platform, { serverUrl: request.serverUrl, registrationToken: request.registrationToken }),
+      tags: workerTags({ workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
+    }, this.#backoff);
+    return {
+      instanceId: launched.instanceId,
+      instanceType: launched.instanceType,
+      market: launched.market,
+      platform: first.platform,
+      launchedAt: (this.#options.now ?? Date.now)(),
+    };
+  }
+
+  /** Terminates at once even when drained: the agent's own shutdown would end it too, and terminating twice is harmless. */
+  async stop(machine: MachineHandle): Promise<void> {
+    try {
+      await withBackoff(() => this.#options.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceIdOf(machine)] })), this.#backoff);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async status(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'> {
+    try {
+      const found = await withBackoff(() => this.#options.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceIdOf(machine)] })), this.#backoff);
+      const state = found.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      return state !== undefined && liveStates.includes(state) ? 'running' : 'gone';
+    } catch (error) {
+      return isNotFound(error) ? 'gone' : 'unknown';
+    }
+  }
+
+  /** Instances started for a worker (bare ones from `slipway instances create` are not a worker's). */
+  async inventory(): Promise<FoundMachine[]> {
+    const found: FoundMachine[] = [];
+    const pages = paginateDescribeInstances({ client: this.#options.ec2 }, {
+      Filters: [managedFilter, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }],
+    });
+    for await (const page of pages) {
+      for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+        const workerId = tagOf(instance.Tags, workerTagKey);
+        if (!workerId || !instance.InstanceId) continue;
+        found.push({ workerId, machine: { instanceId: instance.InstanceId, instanceType: instance.InstanceType ?? '' } });
+      }
+    }
+    return found;
+  }
+
+  /** Shows the worker's current name (its state at a glance) as the instance's Name. */
+  async rename(machine: MachineHandle, name: string): Promise<void> {
+    await withBackoff(() => this.#options.ec2.send(new CreateTagsCommand({ Resources: [instanceIdOf(machine)], Tags: [nameTag(name)] })), this.#backoff);
+  }
+
+  #image(instanceType: string): Promise<ResolvedImage> {
+    let image = this.#images.get(instanceType);
+    if (!image) {
+      image = resolveImage(this.#options.ec2, this.#options.settings.image, instanceType, this.#backoff);
+      // A failed lookup is asked again next time rather than remembered.
+      image.catch(() => this.#images.delete(instanceType));
+      this.#images.set(instanceType, image);
+    }
+    return image;
+  }
+}
+
+function instanceIdOf(machine: MachineHandle): string {
+  const id = String(machine.instanceId ?? '');
+  if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new Error(`not an EC2 machine handle: ${JSON.stringify(machine)}`);
+  return id;
+}

@@ -1,0 +1,40 @@
+import type { AwsTarget } from './clients.ts';
+
+/**
+ * AWS cannot be reached as configured (no credentials, no region): a setup problem the
+ * user fixes, so it is said in plain words with the fix, never as a stack trace.
+ */
+export class AwsSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AwsSetupError';
+  }
+}
+
+function isCredentialsError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'CredentialsProviderError' || /could not load credentials/i.test(error.message));
+}
+
+function isMissingRegion(error: unknown): boolean {
+  return error instanceof Error && /region is missing/i.test(error.message);
+}
+
+/** Where the SDK looked for credentials, in words. */
+export function credentialSource(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): string {
+  if (target.profile) return `the profile '${target.profile}' named by [providers.ec2].profile`;
+  if (env.AWS_PROFILE) return `the profile '${env.AWS_PROFILE}' named by AWS_PROFILE`;
+  return "the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile in ~/.aws, SSO, web identity, instance metadata)";
+}
+
+/** `error` as an AwsSetupError when it is a setup problem; otherwise `error` itself. */
+export function explainAwsError(error: unknown, target: AwsTarget, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (isCredentialsError(error)) {
+    return new AwsSetupError(`no AWS credentials: tried ${credentialSource(target, env)} (${(error as Error).message}).
+Fix: run 'aws configure' (or 'aws sso login'), set AWS_PROFILE, or set profile under [providers.ec2] in the config.`);
+  }
+  if (isMissingRegion(error)) {
+    return new AwsSetupError(`no AWS region: none in [providers.ec2].region, AWS_REGION or ${target.profile || env.AWS_PROFILE ? 'the profile' : 'the default profile'}.
+Fix: set region under [providers.ec2] in the config, or export AWS_REGION=us-east-1 (say).`);
+  }
+  return error;
+}

@@ -1,0 +1,68 @@
+/**
+ * The script an instance runs at boot: fetch the agent's bootstrap from the coordinator,
+ * run it, and power off when the agent exits (the instance is set to terminate on
+ * shutdown, so this ends its billing).
+ *
+ * Only two values go in, and each is held to a strict pattern first: user data runs as
+ * root, so nothing that could close a quote or start a command may reach it.
+ */
+export type Platform = 'linux' | 'windows';
+
+export interface BootValues {
+  serverUrl: string;
+  registrationToken: string;
+}
+
+const serverUrlPattern = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(\/[A-Za-z0-9._~-]+)*\/?$/;
+/** What newSecret makes: base64url. */
+const tokenPattern = /^[A-Za-z0-9_-]{16,128}$/;
+
+export function checkedBootValues(values: BootValues): BootValues {
+  if (!serverUrlPattern.test(values.serverUrl)) {
+    throw new Error(`the server URL for an EC2 worker must be http(s)://host[:port][/path] with plain characters, not ${JSON.stringify(values.serverUrl.slice(0, 100))}`);
+  }
+  if (!tokenPattern.test(values.registrationToken)) throw new Error('a registration token must be 16 to 128 characters of A-Z a-z 0-9 _ -');
+  return { serverUrl: values.serverUrl.replace(/\/$/, ''), registrationToken: values.registrationToken };
+}
+
+export function linuxUserData(values: BootValues): string {
+  const { serverUrl, registrationToken } = checkedBootValues(values);
+  return `#!/bin/sh
+SLIPWAY_SERVER='${serverUrl}'
+SLIPWAY_REGISTRATION_TOKEN='${registrationToken}'
+export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN
+# The network may come up after this script starts.
+curl -fsS --retry 10 --retry-connrefused --retry-delay 3 "$SLIPWAY_SERVER/api/v1/agent/bootstrap.sh" -H "authorization: Bearer $SLIPWAY_REGISTRATION_TOKEN" | sh
+shutdown -h now
+`;
+}
+
+export function windowsUserData(values: BootValues): string {
+  const { serverUrl, registrationToken } = checkedBootValues(values);
+  return `<powershell>
+$env:SLIPWAY_SERVER = '${serverUrl}'
+$env:SLIPWAY_REGISTRATION_TOKEN = '${registrationToken}'
+try {
+  $tries = 0
+  while ($true) {
+    try {
+      $bootstrap = Invoke-RestMethod -Uri "$env:SLIPWAY_SERVER/api/v1/agent/bootstrap.ps1" -Headers @{ Authorization = "Bearer $env:SLIPWAY_REGISTRATION_TOKEN" }
+      break
+    } catch {
+      if (++$tries -ge 10) { throw }
+      Start-Sleep -Seconds 3
+    }
+  }
+  Invoke-Expression $bootstrap
+} finally {
+  Stop-Computer -Force
+}
+</powershell>
+`;
+}
+
+/** User data as RunInstances takes it: base64. */
+export function encodedUserData(platform: Platform, values: BootValues): string {
+  const script = platform === 'windows' ? windowsUserData(values) : linuxUserData(values);
+  return Buffer.from(script, 'utf8').toString('base64');
+}
