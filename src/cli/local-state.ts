@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
-import { defaultStorePath, stateDir } from '../config/paths.ts';
+import { loadConfig } from '../config/load.ts';
+import { stateDir } from '../config/paths.ts';
+import { parseDuration } from '../pipeline/duration.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { UsageError } from './usage-error.ts';
 
-/** The store that `slipway run` writes: the state directory's, or the one --db names. */
+/** The store that `slipway run` writes: the config's ([store] path), or the one --db names. */
 export async function openLocalStore(dbPath: string | undefined): Promise<Store> {
-  const path = dbPath ?? defaultStorePath(stateDir());
+  const path = dbPath ?? loadConfig().store.path;
   if (!existsSync(path)) throw new UsageError(`no store at ${path}: nothing has run here yet (or pass --db PATH)`);
   return openSqliteStore(path);
 }
@@ -13,4 +15,15 @@ export async function openLocalStore(dbPath: string | undefined): Promise<Store>
 /** How the user invoked Slipway, for commands we print back to them. */
 export function selfCommand(): string {
   return process.env.SLIPWAY_COMMAND || 'slipway';
+}
+
+/** The store and local workers of this machine as the config sets them; `--db` wins. */
+export function localCoordinatorOptions(dbPath: string | undefined): { stateDir: string; dbPath: string; busyTimeoutMs: number; workRoot: string } {
+  const config = loadConfig();
+  return {
+    stateDir: stateDir(),
+    dbPath: dbPath ?? config.store.path,
+    busyTimeoutMs: parseDuration(config.store.busy_timeout),
+    workRoot: config.providers.local.work_dir,
+  };
 }

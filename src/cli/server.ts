@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { ensureAdminToken } from '../config/admin-token.ts';
 import { parseListen } from '../config/listen.ts';
 import { loadConfig } from '../config/load.ts';
-import { stateDir } from '../config/paths.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
+import { localCoordinatorOptions } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 
 interface ServerOptions { listen?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
@@ -31,9 +31,10 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
       };
-      const state = stateDir();
+      const local = localCoordinatorOptions(options.db);
+      const state = local.stateDir;
       const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
-      const embedded = await startEmbedded({ stateDir: state, dbPath: options.db ?? config.store.path, host, port, settings, anonymousRead }).catch((error: NodeJS.ErrnoException) => {
+      const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });

@@ -12,6 +12,10 @@ import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
 export interface EmbeddedOptions {
   stateDir: string;
   dbPath?: string;
+  /** How long a write waits for another process's lock on the store. */
+  busyTimeoutMs?: number;
+  /** Where local workers' directories go (default: workers/ in the state directory). */
+  workRoot?: string;
   host?: string;
   port?: number;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
@@ -35,17 +39,19 @@ export interface Embedded {
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
-  const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true });
-  const local = new LocalProvider({ workRoot: join(options.stateDir, 'workers') });
-  const coordinator = new Coordinator(store, systemClock, {
+  const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
+  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers') });
+  const settings: CoordinatorSettings = {
     stateDir: options.stateDir,
     heartbeatTimeoutMs: 60_000,
     healthIntervalMs: 2_000,
     startTimeoutMs: 120_000,
     providerRetry,
     ...options.settings,
-  }, [options.wrapLocal ? options.wrapLocal(local) : local]);
-  const listening = await listen(createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }), options.host ?? '127.0.0.1', options.port ?? 0);
+  };
+  const coordinator = new Coordinator(store, systemClock, settings, [options.wrapLocal ? options.wrapLocal(local) : local]);
+  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock });
+  const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   coordinator.start(listening.url);
   return {
     coordinator, store, local, listening,
