@@ -4,7 +4,8 @@
  */
 import { stringify } from 'smol-toml';
 import { z } from 'zod';
-import { configSchema, unwrap } from './schema.ts';
+import { unwrap } from '../util/schema-walk.ts';
+import { configSchema } from './schema.ts';
 
 const PREAMBLE = `# Slipway configuration: $XDG_CONFIG_HOME/slipway/config.toml (default ~/.config/slipway/),
 # or the file SLIPWAY_CONFIG names. Every key is shown with its default: keep the ones you change.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Diagnostic } from '../pipeline/errors.ts';
 import { formatPath, type Path, type Position } from '../pipeline/positions.ts';
 import { didYouMean } from '../pipeline/suggest.ts';
-import { unwrap } from './schema.ts';
+import { unwrap, valueAt } from '../util/schema-walk.ts';
 import type { TomlLocator } from './toml-locator.ts';
 
 export function configDiagnostics(
@@ -40,15 +40,6 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (typeof value === 'object' && value !== null) return 'a table';
   return String(value);
-}
-
-function valueAt(data: unknown, path: Path): unknown {
-  let value = data;
-  for (const seg of path) {
-    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, seg)) return undefined;
-    value = (value as Record<string | number, unknown>)[seg];
-  }
-  return value;
 }
 
 /** The schema that checks the value at `path`. */

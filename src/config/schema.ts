@@ -154,9 +154,3 @@ export const configSchema = table({
 
 export type SlipwayConfig = z.output<typeof configSchema>;
 
-/** The schema inside `.optional()`, `.default()` and `.prefault()`. */
-export function unwrap(schema: z.ZodType): z.ZodType {
-  let at = schema;
-  while (at instanceof z.ZodOptional || at instanceof z.ZodDefault || at instanceof z.ZodPrefault) at = at.unwrap() as z.ZodType;
-  return at;
-}

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Diagnostics } from './diagnostics.ts';
 import type { Locator, Path } from './positions.ts';
 import { didYouMean } from './suggest.ts';
+import { unwrap, valueAt } from '../util/schema-walk.ts';
 
 type Issue = z.core.$ZodIssue;
 
@@ -88,15 +89,6 @@ function show(value: unknown): string {
   return String(value);
 }
 
-function valueAt(data: unknown, path: Path): unknown {
-  let value = data;
-  for (const seg of path) {
-    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, seg)) return undefined;
-    value = (value as Record<string | number, unknown>)[seg];
-  }
-  return value;
-}
-
 /** The schema that checks the value at `path`; through a union, the option that has `path`. */
 function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
   let at: z.ZodType | undefined = unwrap(schema);
@@ -118,14 +110,6 @@ function child(schema: z.ZodType, seg: string): z.ZodType | undefined {
     }
   }
   return undefined;
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  let at = schema;
-  while (at instanceof z.ZodOptional || at instanceof z.ZodDefault || at instanceof z.ZodPrefault) {
-    at = at.unwrap() as z.ZodType;
-  }
-  return at;
 }
 
 /** The keys a mapping may have here; zod reports a union's only mapping option as the union. */
