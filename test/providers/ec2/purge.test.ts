@@ -83,7 +83,11 @@ describe('purge', () => {
     ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-00000000000000001', 'i-00000000000000003'] })
       .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'shutting-down' } }] }] })
       .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'terminated' } }] }] });
-    for (const command of [DeregisterImageCommand, DeleteSnapshotCommand, DeleteVolumeCommand, DeleteKeyPairCommand, DeleteSecurityGroupCommand]) ec2.on(command).resolves({});
+    ec2.on(DeregisterImageCommand).resolves({});
+    ec2.on(DeleteSnapshotCommand).resolves({});
+    ec2.on(DeleteVolumeCommand).resolves({});
+    ec2.on(DeleteKeyPairCommand).resolves({});
+    ec2.on(DeleteSecurityGroupCommand).resolves({});
     const backoff = recordingBackoff();
     const outcomes = await purge(client, await findManaged(client, backoff), { backoff, pollMs: 1000 });
 
