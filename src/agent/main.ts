@@ -4,6 +4,7 @@
  *   SLIPWAY_SERVER              the coordinator's URL
  *   SLIPWAY_REGISTRATION_TOKEN  one-time token, traded for the worker's own credential
  *   SLIPWAY_WORK_DIR            where sources are cached and tasks run
+ *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
  */
 import { Agent, ScriptExecutor } from './agent.ts';
 
@@ -16,8 +17,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     return 2;
   }
   delete process.env.SLIPWAY_REGISTRATION_TOKEN;
+  const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
-    server, token, executor: new ScriptExecutor(workDir),
+    server, token, executor: new ScriptExecutor(workDir), reconnectMs,
     say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });

@@ -27,3 +27,12 @@ export function localCoordinatorOptions(dbPath: string | undefined): { stateDir:
     workRoot: config.providers.local.work_dir,
   };
 }
+
+/**
+ * A coordinator for one command (`slipway run`, `rerun`) rather than a server: it looks
+ * after its own run only (a server may share the store), and its agents give up soon on
+ * it once it is gone, since nothing will restart it.
+ */
+export function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
+  return { ...localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true } };
+}

@@ -3,7 +3,7 @@ import { startEmbedded } from '../coordinator/embedded.ts';
 import { resolveRunId } from '../store/run-report.ts';
 import { serverOf } from './api-client.ts';
 import { watchRemoteRun } from './run-remote.ts';
-import { localCoordinatorOptions } from './local-state.ts';
+import { commandCoordinatorOptions } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 import { watchLocalRun } from './watch-local.ts';
 
@@ -26,7 +26,7 @@ export function registerRerun(program: Command): void {
         process.exitCode = await watchRemoteRun(api, rerun.id, rerun.pipeline, Boolean(options.json), since);
         return;
       }
-      const embedded = await startEmbedded(localCoordinatorOptions(options.db));
+      const embedded = await startEmbedded(commandCoordinatorOptions(options.db));
       let runId: string;
       let pipeline: string;
       try {

@@ -7,7 +7,7 @@ import type { Pipeline, Selection } from '../pipeline/types.ts';
 import { serverOf } from './api-client.ts';
 import { runOnServer } from './run-remote.ts';
 import { watchLocalRun } from './watch-local.ts';
-import { localCoordinatorOptions, selfCommand } from './local-state.ts';
+import { commandCoordinatorOptions, selfCommand } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 
 interface RunCommandOptions {
@@ -89,7 +89,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   const api = serverOf(options);
   if (api) return runOnServer(api, file, pipeline, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
 
-  const embedded = await startEmbedded({ ...localCoordinatorOptions(options.db), settings: { heartbeatTimeoutMs } });
+  const embedded = await startEmbedded(commandCoordinatorOptions(options.db, heartbeatTimeoutMs));
   let joinToken = '';
   return watchLocalRun(embedded, pipeline.name, Boolean(options.json), async () => {
     const created = await embedded.coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });

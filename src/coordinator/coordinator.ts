@@ -40,6 +40,11 @@ export interface CoordinatorSettings {
   /** An activity whose workers cannot come up for this long fails its queued tasks (default 15 minutes). */
   startGiveUpMs?: number;
   providerRetry: typeof providerRetry;
+  /**
+   * Look after the runs this coordinator started only. `slipway run` shares its store with
+   * a server on the same machine, whose runs and workers are that server's to heal.
+   */
+  ownRunsOnly?: boolean;
 }
 
 /** Workers in a row whose init failed before their activity gives up. */
@@ -87,6 +92,8 @@ export class Coordinator {
    * from here at the earliest, so a restarted coordinator gives its agents time to reconnect.
    */
   readonly #startedAt: number;
+  /** Runs created or rerun here, for a coordinator that looks after only those. */
+  readonly #own = new Set<string>();
   #provisioning = false;
   /** Provider start calls in flight (not those waiting to be retried). */
   #startCalls = 0;
@@ -143,6 +150,7 @@ export class Coordinator {
   async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
     const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
     const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
+    this.#own.add(created.spec.id);
     this.#specs.remember(created.spec);
     for (const activity of Object.keys(pipeline.activities)) this.#poke(poolKey(created.spec.id, activity));
     return { runId: created.spec.id, joinToken: created.joinToken };
@@ -151,6 +159,7 @@ export class Coordinator {
   /** Runs a finished run's failed, blocked and cancelled tasks again. */
   async rerun(runId: string): Promise<RerunResult> {
     const spec = await this.#specs.get(this.#store.db, runId);
+    this.#own.add(runId);
     const result = await this.#mutate((trx, changes) => rerun(trx, spec, changes));
     if (result.kind === 'rerun') for (const activity of Object.keys(spec.pipeline.activities)) this.#poke(poolKey(runId, activity));
     return result;
@@ -372,12 +381,13 @@ export class Coordinator {
     const now = this.#clock.now();
     const pools = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
       .where(claimableTask).execute();
-    for (const { run_id, pool } of pools) this.#poke(poolKey(run_id, pool));
+    for (const { run_id, pool } of pools) if (this.#looksAfter(run_id)) this.#poke(poolKey(run_id, pool));
 
     const workers = await this.#store.db.selectFrom('workers')
       .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at'])
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
     for (const worker of workers) {
+      if (!this.#looksAfter(worker.run_id)) continue;
       if (worker.state === 'starting') {
         const since = Math.max(worker.created_at, this.#startedAt);
         if (!this.#starting.has(worker.id) && now - since > this.#settings.startTimeoutMs) {
@@ -409,6 +419,7 @@ export class Coordinator {
     const workers = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'last_seen_at'])
       .where('state', 'in', ['idle', 'busy', 'draining']).execute();
     for (const worker of workers) {
+      if (!this.#looksAfter(worker.run_id)) continue;
       const lastSeen = Math.max(this.#lastSeen.get(worker.id) ?? 0, worker.last_seen_at ?? 0, this.#startedAt);
       if (isSilent(lastSeen, now, timeout)) {
         await this.loseWorker(worker.id, `no heartbeat for ${Math.round((now - lastSeen) / 1000)}s`);
@@ -419,11 +430,15 @@ export class Coordinator {
       .where('workers.state', 'in', ['busy', 'draining']).where('attempts.outcome', 'is', null)
       .where('attempts.heartbeat_at', '<', now - timeout).execute();
     for (const attempt of stale) {
-      if (!isSilent(Math.max(attempt.heartbeat_at, this.#startedAt), now, timeout)) continue;
+      if (!this.#looksAfter(attempt.run_id) || !isSilent(Math.max(attempt.heartbeat_at, this.#startedAt), now, timeout)) continue;
       const spec = await this.#specs.get(this.#store.db, attempt.run_id);
       const reason = `no heartbeat for attempt ${attempt.id} for ${Math.round((now - Math.max(attempt.heartbeat_at, this.#startedAt)) / 1000)}s`;
       await this.#mutate((trx, changes) => loseAttempt(trx, spec, attempt.id, reason, changes));
     }
+  }
+
+  #looksAfter(runId: string): boolean {
+    return !this.#settings.ownRunsOnly || this.#own.has(runId);
   }
 
   /** Whether the provider says the machine no longer exists (not merely that it cannot tell). */
@@ -444,11 +459,13 @@ export class Coordinator {
       if (!provider.inventory) continue;
       const machines = await provider.inventory();
       if (machines.length === 0) continue;
-      const rows = await this.#store.db.selectFrom('workers').select(['id', 'state'])
+      const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id'])
         .where('id', 'in', machines.map((m) => m.workerId)).execute();
-      const states = new Map(rows.map((r) => [r.id, r.state]));
+      const workers = new Map(rows.map((r) => [r.id, r]));
       for (const { workerId, machine } of machines) {
-        const state = states.get(workerId);
+        const worker = workers.get(workerId);
+        if (this.#settings.ownRunsOnly && !(worker && this.#own.has(worker.run_id))) continue;
+        const state = worker?.state;
         if (state === 'starting' || state === 'idle' || state === 'busy' || state === 'draining' || this.#starting.has(workerId)) continue;
         this.reportFault('reconciling machines', new Error(`${provider.name} machine of worker ${workerId} is running but the worker is ${state ?? 'unknown to the store'}; stopping it`));
         void this.#stopMachine(workerId, provider.name, machine, { drained: state === 'stopped' });

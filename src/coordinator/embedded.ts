@@ -16,6 +16,8 @@ export interface EmbeddedOptions {
   busyTimeoutMs?: number;
   /** Where local workers' directories go (default: workers/ in the state directory). */
   workRoot?: string;
+  /** How long local agents keep trying to reach this coordinator if it goes away. */
+  agentReconnectMs?: number;
   host?: string;
   port?: number;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
@@ -40,7 +42,7 @@ export interface Embedded {
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
   const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
-  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers') });
+  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs });
   const settings: CoordinatorSettings = {
     stateDir: options.stateDir,
     heartbeatTimeoutMs: 60_000,

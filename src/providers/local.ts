@@ -17,6 +17,8 @@ export interface LocalProviderOptions {
   workRoot: string;
   /** How long a stopped agent gets to exit before SIGKILL. */
   killGraceMs?: number;
+  /** How long agents keep trying to reach a coordinator that went away (default: the agent's own). */
+  agentReconnectMs?: number;
 }
 
 /**
@@ -54,6 +56,7 @@ export class LocalProvider implements Provider {
       SLIPWAY_REGISTRATION_TOKEN: request.registrationToken,
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
+      ...(this.#options.agentReconnectMs !== undefined && { SLIPWAY_RECONNECT_MS: String(this.#options.agentReconnectMs) }),
     });
     let child: ChildProcess;
     try {

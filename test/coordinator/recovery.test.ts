@@ -271,3 +271,44 @@ describe('a restarted coordinator', () => {
     }
   });
 });
+
+describe('a coordinator for one command beside a server on the same store', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  it('leaves the server\'s runs and workers alone, and heals its own', async () => {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const storePath = join(dir.path, 'slipway.db');
+    const serverProvider = new RecordingProvider();
+    const server = await testCoordinator(dir.path, { clock, providers: [serverProvider], storePath });
+    const commandProvider = new RecordingProvider();
+    const command = await testCoordinator(dir.path, { clock, providers: [commandProvider], storePath, settings: { ownRunsOnly: true } });
+    try {
+      const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 });
+      pipeline.sourceDir = server.sourceDir;
+      const served = await server.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+      await server.coordinator.settled();
+      const registration = await server.coordinator.register(serverProvider.starts[0]!.registrationToken);
+      if (registration.kind !== 'registered') throw new Error('not registered');
+      await server.coordinator.claim({ workerId: registration.workerId, runId: served.runId, activity: 'builder' }, 0);
+
+      const own = await command.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+      await command.coordinator.settled();
+      clock.advance(121_000);
+      await command.coordinator.healthCheck();
+      await command.coordinator.settled();
+      // The server's busy worker is not the command's to judge, nor its queued task to serve.
+      expect(commandProvider.starts.map((s) => s.runId)).toEqual([own.runId, own.runId]);
+      expect((await runReport(server.store.db, served.runId)).tasks.map((t) => t.status).sort()).toEqual(['queued', 'running']);
+      // Its own worker that never registered is given up on and replaced.
+      expect(commandProvider.starts).toHaveLength(2);
+      expect(commandProvider.stops).toEqual([{ pid: 0, worker: commandProvider.starts[0]!.workerId }]);
+    } finally {
+      await command.coordinator.close();
+      await server.coordinator.close();
+      await command.store.close();
+      await server.store.close();
+    }
+  });
+});
