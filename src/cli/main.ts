@@ -2,10 +2,15 @@ import { Command, CommanderError } from 'commander';
 import { CoordinatorRefused } from '../agent/client.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { PipelineError } from '../pipeline/errors.ts';
+import { AwsRequestError, AwsSetupError, Ec2Refusal } from '../providers/ec2/errors.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
+import { registerDoctor } from './doctor.ts';
+import { registerInstances } from './instances.ts';
+import { registerKeys } from './keys.ts';
 import { registerLogs } from './logs.ts';
+import { registerPurge } from './purge.ts';
 import { registerRerun } from './rerun.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
@@ -37,16 +42,21 @@ registerCancel(program);
 registerRerun(program);
 registerTokens(program);
 registerConfig(program);
+registerKeys(program);
+registerInstances(program);
+registerPurge(program);
+registerDoctor(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-  } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError) {
+  } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
+    || error instanceof AwsSetupError || error instanceof Ec2Refusal) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
-  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable) {
+  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError) {
     process.stderr.write(`slipway: ${error.message}\n`);
     process.exitCode = exitCodes.failed;
   } else {

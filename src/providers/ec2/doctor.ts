@@ -22,7 +22,7 @@ import { errorCode } from './aws-errors.ts';
 import type { AwsClients } from './clients.ts';
 import { resolveImage } from './images.ts';
 import type { Ec2Settings } from './settings.ts';
-import { explainAwsError } from './setup-error.ts';
+import { explainAwsError } from './errors.ts';
 
 export type CheckStatus = 'ok' | 'missing' | 'unknown';
 

@@ -1,4 +1,5 @@
 import { DescribeImagesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { Ec2Refusal } from './errors.ts';
 import { withBackoff, type BackoffOptions } from './backoff.ts';
 import type { Platform } from './user-data.ts';
 
@@ -33,11 +34,11 @@ export async function resolveImage(ec2: EC2Client, image: string, instanceType: 
       ],
     })), backoff);
     const newest = (found.Images ?? []).filter((i) => i.ImageId).toSorted((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
-    if (!newest?.ImageId) throw new Error(`no official Debian 12 ${arch} image in this region; set [providers.ec2].image to an AMI id`);
+    if (!newest?.ImageId) throw new Ec2Refusal(`no official Debian 12 ${arch} image in this region; set [providers.ec2].image to an AMI id`);
     return { imageId: newest.ImageId, platform: 'linux' };
   }
   const found = await withBackoff(() => ec2.send(new DescribeImagesCommand({ ImageIds: [image] })), backoff);
   const described = found.Images?.[0];
-  if (!described) throw new Error(`image ${image} does not exist in this region, or this account cannot use it`);
+  if (!described) throw new Ec2Refusal(`image ${image} does not exist in this region, or this account cannot use it`);
   return { imageId: image, platform: described.Platform === 'Windows' ? 'windows' : 'linux' };
 }

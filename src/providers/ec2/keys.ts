@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CreateKeyPairCommand, DeleteKeyPairCommand, DescribeKeyPairsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { errorCode } from './aws-errors.ts';
 import { withBackoff, type BackoffOptions } from './backoff.ts';
+import { Ec2Refusal } from './errors.ts';
 import { isManaged, managedFilter, managedTag } from './tags.ts';
 
 /** What the config's key_name accepts, so a created key can be named there. */
@@ -25,7 +26,7 @@ export function keyFile(keysDir: string, name: string): string {
 }
 
 export function checkedKeyName(name: string): string {
-  if (!keyNamePattern.test(name)) throw new Error(`a key pair name is up to 128 letters, digits, '.', '_' and '-', not starting with '.' or '-': not ${JSON.stringify(name)}`);
+  if (!keyNamePattern.test(name)) throw new Ec2Refusal(`a key pair name is up to 128 letters, digits, '.', '_' and '-', not starting with '.' or '-': not ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -35,7 +36,7 @@ export function checkedKeyName(name: string): string {
  */
 export async function createKeyPair(ec2: EC2Client, keysDir: string, name: string, type: KeyType, backoff?: BackoffOptions): Promise<KeyPairInfo> {
   const path = keyFile(keysDir, name);
-  if (existsSync(path)) throw new Error(`${path} already exists; delete the key pair first (slipway keys delete ${name})`);
+  if (existsSync(path)) throw new Ec2Refusal(`${path} already exists; delete the key pair first (slipway keys delete ${name})`);
   const created = await withBackoff(() => ec2.send(new CreateKeyPairCommand({
     KeyName: name,
     KeyType: type,
@@ -75,12 +76,12 @@ export async function deleteKeyPair(ec2: EC2Client, keysDir: string, name: strin
   try {
     found = await withBackoff(() => ec2.send(new DescribeKeyPairsCommand({ KeyNames: [name] })), backoff);
   } catch (error) {
-    if (errorCode(error) === 'InvalidKeyPair.NotFound') throw new Error(`no key pair ${name} in this region`);
+    if (errorCode(error) === 'InvalidKeyPair.NotFound') throw new Ec2Refusal(`no key pair ${name} in this region`);
     throw error;
   }
   const key = found.KeyPairs?.[0];
-  if (!key?.KeyPairId) throw new Error(`no key pair ${name} in this region`);
-  if (!isManaged(key.Tags)) throw new Error(`key pair ${name} is not Slipway's (it has no ${managedTag.Key}=${managedTag.Value} tag); delete it in the AWS console if you mean to`);
+  if (!key?.KeyPairId) throw new Ec2Refusal(`no key pair ${name} in this region`);
+  if (!isManaged(key.Tags)) throw new Ec2Refusal(`key pair ${name} is not Slipway's (it has no ${managedTag.Key}=${managedTag.Value} tag); delete it in the AWS console if you mean to`);
   await withBackoff(() => ec2.send(new DeleteKeyPairCommand({ KeyPairId: key.KeyPairId })), backoff);
   rmSync(path, { force: true });
 }

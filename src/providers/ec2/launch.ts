@@ -1,6 +1,7 @@
 import { RunInstancesCommand, type EC2Client, type RunInstancesCommandInput, type Tag } from '@aws-sdk/client-ec2';
 import { errorCode, isCapacityError } from './aws-errors.ts';
 import { withBackoff, type BackoffOptions } from './backoff.ts';
+import { NoCapacity } from './errors.ts';
 import { instanceTagSpecifications } from './tags.ts';
 
 export type Market = 'spot' | 'on-demand';
@@ -58,16 +59,6 @@ export function runInstancesInput(spec: LaunchSpec, placement: Placement, imageI
     MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
     TagSpecifications: instanceTagSpecifications(spec.tags),
   };
-}
-
-export class NoCapacity extends Error {
-  readonly tried: { placement: Placement; code: string }[];
-
-  constructor(tried: { placement: Placement; code: string }[]) {
-    super(`no capacity for an instance anywhere it may go: ${tried.map(({ placement: p, code }) => `${p.market} ${p.instanceType}${p.subnetId ? ` in ${p.subnetId}` : ''}: ${code}`).join('; ')}`);
-    this.name = 'NoCapacity';
-    this.tried = tried;
-  }
 }
 
 /** Starts one instance at the first placement with capacity; any other error ends the search. */

@@ -1,6 +1,6 @@
 import { awsClients, type AwsClients, type AwsTarget } from './clients.ts';
 import type { Ec2Settings } from './settings.ts';
-import { explainAwsError } from './setup-error.ts';
+import { explainAwsError } from './errors.ts';
 
 /** The clients a command uses, and `call` to run against them with setup problems explained. */
 export interface Ec2Session extends AwsClients {

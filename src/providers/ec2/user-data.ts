@@ -6,6 +6,8 @@
  * Only two values go in, and each is held to a strict pattern first: user data runs as
  * root, so nothing that could close a quote or start a command may reach it.
  */
+import { Ec2Refusal } from './errors.ts';
+
 export type Platform = 'linux' | 'windows';
 
 export interface BootValues {
@@ -19,9 +21,9 @@ const tokenPattern = /^[A-Za-z0-9_-]{16,128}$/;
 
 export function checkedBootValues(values: BootValues): BootValues {
   if (!serverUrlPattern.test(values.serverUrl)) {
-    throw new Error(`the server URL for an EC2 worker must be http(s)://host[:port][/path] with plain characters, not ${JSON.stringify(values.serverUrl.slice(0, 100))}`);
+    throw new Ec2Refusal(`the server URL for an EC2 worker must be http(s)://host[:port][/path] with plain characters, not ${JSON.stringify(values.serverUrl.slice(0, 100))}`);
   }
-  if (!tokenPattern.test(values.registrationToken)) throw new Error('a registration token must be 16 to 128 characters of A-Z a-z 0-9 _ -');
+  if (!tokenPattern.test(values.registrationToken)) throw new Ec2Refusal('a registration token must be 16 to 128 characters of A-Z a-z 0-9 _ -');
   return { serverUrl: values.serverUrl.replace(/\/$/, ''), registrationToken: values.registrationToken };
 }
 

@@ -2,7 +2,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { CredentialsProviderError } from '@smithy/core/config';
 import { describe, expect, it } from 'vitest';
 import { awsClients } from '../../../src/providers/ec2/clients.ts';
-import { AwsSetupError, explainAwsError } from '../../../src/providers/ec2/setup-error.ts';
+import { AwsSetupError, explainAwsError } from '../../../src/providers/ec2/errors.ts';
 
 const noCredentials = async () => {
   throw new CredentialsProviderError('Could not load credentials from any providers', { tryNextLink: false });
