@@ -9,6 +9,7 @@ import { waitingName } from '../../engine/worker-name.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../provider.ts';
 import { isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
+import { billingMode, hourlyPrice } from './cost.ts';
 import { resolveImage, type ResolvedImage } from './images.ts';
 import { launch } from './launch.ts';
 import type { Ec2Settings } from './settings.ts';
@@ -55,15 +56,19 @@ export class Ec2Provider implements Provider {
       securityGroups: settings.security_groups,
       spot: settings.spot,
       keyName: settings.key_name,
-      userData: encodedUserData(first.platform, { serverUrl: request.serverUrl, registrationToken: request.registrationToken }),
+      userData: encodedUserData(first.platform, { serverUrl: request.serverUrl, registrationToken: request.registrationToken, workerId: request.workerId }),
       tags: workerTags({ workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
     }, this.#backoff);
+    const price = hourlyPrice(settings.prices, launched.instanceType);
     return {
       instanceId: launched.instanceId,
       instanceType: launched.instanceType,
       market: launched.market,
       platform: first.platform,
       launchedAt: (this.#options.now ?? Date.now)(),
+      // What the coordinator records the machine's cost by: the configured (on-demand) price, an upper bound for spot.
+      ...(price !== undefined ? { hourly_usd: price } : {}),
+      billing: billingMode(settings.billing, first.platform),
     };
   }
 

@@ -3,9 +3,10 @@
  * run it, and power off when the agent exits (the instance is set to terminate on
  * shutdown, so this ends its billing).
  *
- * Only two values go in, and each is held to a strict pattern first: user data runs as
+ * Only three values go in, and each is held to a strict pattern first: user data runs as
  * root, so nothing that could close a quote or start a command may reach it.
  */
+import { idPatterns } from '../../util/ids.ts';
 import { Ec2Refusal } from './errors.ts';
 
 export type Platform = 'linux' | 'windows';
@@ -13,6 +14,7 @@ export type Platform = 'linux' | 'windows';
 export interface BootValues {
   serverUrl: string;
   registrationToken: string;
+  workerId: string;
 }
 
 const serverUrlPattern = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(\/[A-Za-z0-9._~-]+)*\/?$/;
@@ -24,26 +26,33 @@ export function checkedBootValues(values: BootValues): BootValues {
     throw new Ec2Refusal(`the server URL for an EC2 worker must be http(s)://host[:port][/path] with plain characters, not ${JSON.stringify(values.serverUrl.slice(0, 100))}`);
   }
   if (!tokenPattern.test(values.registrationToken)) throw new Ec2Refusal('a registration token must be 16 to 128 characters of A-Z a-z 0-9 _ -');
-  return { serverUrl: values.serverUrl.replace(/\/$/, ''), registrationToken: values.registrationToken };
+  if (!idPatterns.worker.test(values.workerId)) throw new Ec2Refusal(`not a worker id: ${JSON.stringify(values.workerId.slice(0, 40))}`);
+  return { serverUrl: values.serverUrl.replace(/\/$/, ''), registrationToken: values.registrationToken, workerId: values.workerId };
 }
 
 export function linuxUserData(values: BootValues): string {
-  const { serverUrl, registrationToken } = checkedBootValues(values);
+  const { serverUrl, registrationToken, workerId } = checkedBootValues(values);
   return `#!/bin/sh
 SLIPWAY_SERVER='${serverUrl}'
 SLIPWAY_REGISTRATION_TOKEN='${registrationToken}'
-export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN
-# The network may come up after this script starts.
-curl -fsS --retry 10 --retry-connrefused --retry-delay 3 "$SLIPWAY_SERVER/api/v1/agent/bootstrap.sh" -H "authorization: Bearer $SLIPWAY_REGISTRATION_TOKEN" | sh
+SLIPWAY_WORKER='${workerId}'
+SLIPWAY_ROOT=/var/lib/slipway
+export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN SLIPWAY_WORKER SLIPWAY_ROOT
+# The header goes to curl on stdin, not its command line, where ps would show the token.
+# The network may come up after this script starts, hence the retries.
+printf 'header = "authorization: Bearer %s"\\n' "$SLIPWAY_REGISTRATION_TOKEN" |
+  curl -fsS --retry 10 --retry-connrefused --retry-delay 3 -K - "$SLIPWAY_SERVER/api/v1/agent/bootstrap.sh" | sh
 shutdown -h now
 `;
 }
 
 export function windowsUserData(values: BootValues): string {
-  const { serverUrl, registrationToken } = checkedBootValues(values);
+  const { serverUrl, registrationToken, workerId } = checkedBootValues(values);
   return `<powershell>
 $env:SLIPWAY_SERVER = '${serverUrl}'
 $env:SLIPWAY_REGISTRATION_TOKEN = '${registrationToken}'
+$env:SLIPWAY_WORKER = '${workerId}'
+$env:SLIPWAY_ROOT = 'C:\\ProgramData\\Slipway'
 try {
   $tries = 0
   while ($true) {

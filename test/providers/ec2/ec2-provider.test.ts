@@ -48,7 +48,7 @@ describe('Ec2Provider.start', () => {
 
     const machine = await p.start(request);
 
-    expect(machine).toEqual({ instanceId: 'i-0aaaabbbbccccdddd', instanceType: 'c6i.large', market: 'on-demand', platform: 'linux', launchedAt: 1_700_000_000_000 });
+    expect(machine).toEqual({ instanceId: 'i-0aaaabbbbccccdddd', instanceType: 'c6i.large', market: 'on-demand', platform: 'linux', launchedAt: 1_700_000_000_000, hourly_usd: 0.085, billing: 'per-second' });
     const images = ec2.commandCalls(DescribeImagesCommand)[0]!.args[0].input;
     expect(images.Owners).toEqual([debianOwner]);
     expect(images.Filters).toContainEqual({ Name: 'name', Values: ['debian-12-amd64-*'] });
@@ -79,6 +79,7 @@ describe('Ec2Provider.start', () => {
     expect(script).toMatch(/^#!\/bin\/sh\n/);
     expect(script).toContain(`SLIPWAY_SERVER='https://ci.example.com:7070'`);
     expect(script).toContain(`SLIPWAY_REGISTRATION_TOKEN='${request.registrationToken}'`);
+    expect(script).toContain(`SLIPWAY_WORKER='w-0123abcd'`);
     expect(script).toContain('/api/v1/agent/bootstrap.sh');
     expect(script).toContain('shutdown -h now');
   });
@@ -95,7 +96,7 @@ describe('Ec2Provider.start', () => {
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] }).resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', Platform: 'Windows' }] });
     ec2.on(RunInstancesCommand).resolves(started);
     const machine = await provider({ image: 'ami-0123456789abcdef0' }).provider.start(request);
-    expect(machine.platform).toBe('windows');
+    expect(machine).toMatchObject({ platform: 'windows', billing: 'per-hour' });
     expect(runInputs()[0]!.ImageId).toBe('ami-0123456789abcdef0');
     expect(decodedUserData(runInputs()[0]!.UserData)).toMatch(/^<powershell>/);
   });
