@@ -47,7 +47,8 @@ export class Ec2Provider implements Provider {
 
   async start(request: StartRequest): Promise<MachineHandle> {
     const { settings, ec2 } = this.#options;
-    const instanceTypes = this.#options.instanceTypesFor?.(request.activity) ?? settings.instance_types;
+    const own = this.#options.instanceTypesFor?.(request.activity);
+    const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
     const first = await this.#image(instanceTypes[0]!);
     const launched = await launch(ec2, {
       imageFor: async (type) => (await this.#image(type)).imageId,

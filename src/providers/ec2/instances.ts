@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, paginateDescribeInstances, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
-import { Ec2Refusal } from './errors.ts';
 import { liveStates } from './ec2-provider.ts';
+import { Ec2Refusal } from './errors.ts';
 import { resolveImage } from './images.ts';
 import { launch, type Launched } from './launch.ts';
 import type { Ec2Settings } from './settings.ts';
