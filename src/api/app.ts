@@ -2,17 +2,22 @@ import { Hono } from 'hono';
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import type { Db } from '../store/store.ts';
+import { agentRoutes } from './agent-routes.ts';
+import { AgentFiles } from './agent-files.ts';
 import { fail } from './errors.ts';
 import { metricsRoutes } from './metrics.ts';
+import { RegistrationTokens, type RegistrationPolicy } from './registration-tokens.ts';
 import { openApiRoutes } from './openapi.ts';
 import { userRoutes, type UserAccess } from './user-routes.ts';
 import { webUi } from './web-ui.ts';
 import { workerRoutes } from './worker-routes.ts';
 
 /** The coordinator's HTTP surface: the worker protocol, the user API and the web UI. */
-export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess): Hono {
+export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy): Hono {
   const app = new Hono();
-  app.route('/api/v1/worker', workerRoutes(coordinator));
+  const tokens = registration && new RegistrationTokens(db, registration);
+  app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
+  if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(), tokens));
   app.route('/api/v1', userRoutes(coordinator, db, access));
   app.route('/api/v1', openApiRoutes());
   app.route('/', metricsRoutes(db, access));

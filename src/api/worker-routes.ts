@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { agentStopCauses } from '../engine/worker-stop.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
+import type { RegistrationTokens } from './registration-tokens.ts';
 
 /** Limits of the worker protocol, documented in docs/api.md. */
 export const workerLimits = {
@@ -36,13 +37,14 @@ type Env = { Variables: { worker: WorkerIdentity } };
  * The agent's side of the API: register, claim (long poll), heartbeat, stream output,
  * finish, stop. Each worker's credential opens only its own routes, for its own attempts.
  */
-export function workerRoutes(coordinator: Coordinator): Hono<Env> {
+export function workerRoutes(coordinator: Coordinator, registrationTokens?: RegistrationTokens): Hono<Env> {
   const app = new Hono<Env>();
   const jsonLimit = bodyLimit({ maxSize: workerLimits.jsonBodyBytes, onError: (c) => fail(c, 413, `the body is over ${workerLimits.jsonBodyBytes} bytes`) });
 
   app.post('/register', jsonLimit, async (c) => {
     const token = bearerToken(c);
     if (!token) return fail(c, 401, 'a registration token is required: Authorization: Bearer TOKEN');
+    if (await registrationTokens?.check(token) === 'expired') return fail(c, 401, 'this registration token expired: its worker did not register in time');
     const body = await readJson(c, registerBody);
     if (!body.ok) return body.response;
     const registration = await coordinator.register(token, body.value.activity ? { activity: body.value.activity } : undefined);

@@ -1,0 +1,95 @@
+/** What the served script pins: checksums of the files it fetches, and the host it can serve. */
+export interface BootstrapInputs {
+  nodeSha256: string;
+  agentSha256: string;
+  /** `uname -m` of a host the coordinator's node runs on. */
+  machine: string;
+}
+
+const unameMachine: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
+
+/** `uname -m` of hosts that can run the node executable this process runs on. */
+export function hostMachine(): string | undefined {
+  return process.platform === 'linux' ? unameMachine[process.arch] : undefined;
+}
+
+/**
+ * A POSIX sh script that brings a bare Linux host from nothing to a running agent, with
+ * only the coordinator to download from: node and the agent bundle are fetched, checked
+ * against the sums written in here, cached under those sums, and the agent is exec'd.
+ * Everything the caller chooses comes from the environment, never pasted into the text;
+ * what is pasted is checked to be hex or a machine name first.
+ */
+export function bootstrapScript(inputs: BootstrapInputs): string {
+  for (const sum of [inputs.nodeSha256, inputs.agentSha256]) if (!/^[0-9a-f]{64}$/.test(sum)) throw new Error('not a sha256');
+  if (!/^[a-z0-9_]+$/.test(inputs.machine)) throw new Error('not a machine name');
+  return `#!/bin/sh
+# Slipway agent bootstrap, served by the coordinator. It reads:
+#   SLIPWAY_SERVER              the coordinator's URL (required)
+#   SLIPWAY_REGISTRATION_TOKEN  this worker's one-time token (required)
+#   SLIPWAY_WORKER              the worker's id, naming its directory
+#   SLIPWAY_ROOT                where runtimes and workers live (default ~/.slipway)
+#   SLIPWAY_WORK_DIR            the worker's directory (default $SLIPWAY_ROOT/$SLIPWAY_WORKER)
+set -eu
+umask 077
+say() { printf 'slipway bootstrap: %s\\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+node_sha256=${inputs.nodeSha256}
+agent_sha256=${inputs.agentSha256}
+machine=${inputs.machine}
+
+[ -n "\${SLIPWAY_SERVER:-}" ] || die "SLIPWAY_SERVER is not set"
+[ -n "\${SLIPWAY_REGISTRATION_TOKEN:-}" ] || die "SLIPWAY_REGISTRATION_TOKEN is not set"
+host="$(uname -s) $(uname -m)"
+[ "$host" = "Linux $machine" ] || die "this host is $host; the coordinator can only provide node for Linux $machine"
+root=\${SLIPWAY_ROOT:-\${HOME:?HOME is not set}/.slipway}
+if [ -z "\${SLIPWAY_WORK_DIR:-}" ]; then
+  case "\${SLIPWAY_WORKER:-}" in
+    w-*[!0-9a-z-]* | '') die "set SLIPWAY_WORK_DIR, or SLIPWAY_WORKER to a worker id" ;;
+    w-*) SLIPWAY_WORK_DIR=$root/$SLIPWAY_WORKER ;;
+    *) die "SLIPWAY_WORKER is not a worker id" ;;
+  esac
+fi
+mkdir -p "$root/runtime" "$SLIPWAY_WORK_DIR"
+command -v sha256sum >/dev/null 2>&1 || die "sha256sum is not installed (coreutils); it checks the downloads"
+
+# The token goes to curl or wget in a private file, never on a command line (ps shows those).
+auth=$SLIPWAY_WORK_DIR/.download-auth
+trap 'rm -f "$auth"' EXIT
+if command -v curl >/dev/null 2>&1; then
+  printf 'header = "Authorization: Bearer %s"\\n' "$SLIPWAY_REGISTRATION_TOKEN" > "$auth"
+  fetch() { curl -fsS --retry 3 -K "$auth" -o "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
+elif command -v wget >/dev/null 2>&1; then
+  printf 'header = Authorization: Bearer %s\\n' "$SLIPWAY_REGISTRATION_TOKEN" > "$auth"
+  fetch() { WGETRC=$auth wget -q -O "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
+else
+  die "neither curl nor wget is installed; one is needed to download the agent"
+fi
+
+# A file is kept under its checksum only once it matched, so one found there is good.
+fetch_checked() {
+  [ -f "$3" ] && return 0
+  part=$3.part.$$
+  fetch "$1" "$part" || { rm -f "$part"; die "could not download $1 from $SLIPWAY_SERVER"; }
+  got=$(sha256sum "$part" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then
+    rm -f "$part"
+    die "checksum mismatch for $1: expected $2, got $got"
+  fi
+  chmod 700 "$part"
+  mv -f "$part" "$3"
+}
+node=$root/runtime/node-$node_sha256
+agent=$root/runtime/slipway-agent-$agent_sha256.mjs
+fetch_checked node "$node_sha256" "$node"
+fetch_checked slipway-agent.mjs "$agent_sha256" "$agent"
+rm -f "$auth"
+trap - EXIT
+
+SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
+export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN SLIPWAY_WORK_DIR SLIPWAY_MACHINE
+cd "$SLIPWAY_WORK_DIR"
+exec "$node" "$agent"
+`;
+}

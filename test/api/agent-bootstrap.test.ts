@@ -1,0 +1,223 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentBundlePath, buildAgentBundle } from '../../src/api/agent-files.ts';
+import { createApp } from '../../src/api/app.ts';
+import { listen, type Listening } from '../../src/api/http-server.ts';
+import { startEmbedded } from '../../src/coordinator/embedded.ts';
+import { expandTasks } from '../../src/pipeline/expand.ts';
+import type { MachineHandle, Provider, StartRequest } from '../../src/providers/provider.ts';
+import type { Store } from '../../src/store/store.ts';
+import { hashSecret, newSecret } from '../../src/util/ids.ts';
+import { testCoordinator } from '../helpers/coordinator.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
+import { pipelineOf } from '../helpers/pipelines.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+/** Runs sh without blocking this process, which serves the downloads. */
+function shell(args: string[], env: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', args, { env: { PATH: barePath, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.once('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+/** Only what a bare host has: a shell, coreutils, curl. No node on this PATH is used. */
+const barePath = '/usr/bin:/bin';
+
+describe('the agent bundle', () => {
+  it('runs with plain node: without its environment it prints its usage and exits 2', async () => {
+    await buildAgentBundle();
+    const ran = spawnSync(process.execPath, [agentBundlePath], { env: { PATH: barePath }, encoding: 'utf8' });
+    expect(ran.status).toBe(2);
+    expect(ran.stderr).toContain('SLIPWAY_SERVER, SLIPWAY_REGISTRATION_TOKEN and SLIPWAY_WORK_DIR must be set');
+  });
+});
+
+/**
+ * A "host" that has nothing of Slipway's: a fresh HOME, and a provider that only fetches
+ * the bootstrap script and runs it with sh, as an ssh or cloud-init provider would.
+ */
+class BareHostProvider implements Provider {
+  readonly name = 'local';
+  readonly pids = new Set<number>();
+  readonly tokens: string[] = [];
+  readonly #home: string;
+
+  constructor(home: string) {
+    this.#home = home;
+  }
+
+  async start(request: StartRequest): Promise<MachineHandle> {
+    this.tokens.push(request.registrationToken);
+    const script = await fetch(`${request.serverUrl}/api/v1/agent/bootstrap.sh`, { headers: { authorization: `Bearer ${request.registrationToken}` } });
+    if (!script.ok) throw new Error(`bootstrap.sh: ${script.status} ${await script.text()}`);
+    const path = join(this.#home, `bootstrap-${request.workerId}.sh`);
+    writeFileSync(path, await script.text());
+    const log = openSync(join(this.#home, `${request.workerId}.log`), 'a');
+    const child = spawn('sh', [path], {
+      env: { PATH: barePath, HOME: this.#home, SLIPWAY_SERVER: request.serverUrl, SLIPWAY_REGISTRATION_TOKEN: request.registrationToken, SLIPWAY_WORKER: request.workerId },
+      detached: true, stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    this.pids.add(child.pid!);
+    child.once('exit', () => this.pids.delete(child.pid!));
+    return { pid: child.pid! };
+  }
+
+  async stop(machine: MachineHandle): Promise<void> {
+    try {
+      process.kill(-Number(machine.pid), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+describe('a bare host bootstrapped from the coordinator', () => {
+  const dir = tempDir();
+  const home = join(dir.path, 'home');
+  let provider: BareHostProvider;
+
+  afterAll(() => {
+    for (const pid of provider?.pids ?? []) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    dir.remove();
+  });
+
+  it('gets node and the agent, checks them, registers and runs its task; a second worker reuses the cache', async () => {
+    spawnSync('mkdir', ['-p', home]);
+    provider = new BareHostProvider(home);
+    const embedded = await startEmbedded({ stateDir: join(dir.path, 'state'), wrapLocal: () => provider });
+    try {
+      const out = join(dir.path, 'out');
+      spawnSync('mkdir', ['-p', out, join(dir.path, 'source')]);
+      const pipeline = pipelineOf([{
+        name: 'probe', over: ['n'],
+        env: { OUT: out },
+        run: { kind: 'inline', text: 'readlink /proc/$PPID/exe > "$OUT/node-$N"' },
+      }], { matrix: { n: ['1', '2'] }, maxWorkers: 1, sourceDir: join(dir.path, 'source') });
+      pipeline.activities.builder!.idleTimeoutMs = 200;
+      const started = Date.now();
+      const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+      expect(await embedded.coordinator.waitForRun(runId)).toBe('succeeded');
+      console.log(`bootstrap on a fresh HOME to a finished run: ${Date.now() - started} ms`);
+      const node = readFileSync(join(out, 'node-1'), 'utf8').trim();
+      expect(node).toMatch(new RegExp(`^${home}/\\.slipway/runtime/node-[0-9a-f]{64}$`));
+      const cached = readdirSync(join(home, '.slipway', 'runtime'));
+      expect(cached).toHaveLength(2);
+      expect(cached).toContain(node.split('/').pop());
+      expect(cached.find((name) => name !== node.split('/').pop())).toMatch(/^slipway-agent-[0-9a-f]{64}\.mjs$/);
+      await embedded.coordinator.waitForWorkers(runId, 10_000);
+
+      // A used token opens nothing.
+      const used = await fetch(`${embedded.listening.url}/api/v1/agent/node`, { headers: { authorization: `Bearer ${provider.tokens[0]}` } });
+      expect(used.status).toBe(401);
+
+      // The next worker finds both files cached under their sums.
+      const second = Date.now();
+      const again = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+      expect(await embedded.coordinator.waitForRun(again.runId)).toBe('succeeded');
+      console.log(`the same with node and the agent cached: ${Date.now() - second} ms`);
+      await embedded.coordinator.waitForWorkers(again.runId, 10_000);
+    } finally {
+      await embedded.close();
+    }
+  }, 60_000);
+});
+
+describe('the download routes', () => {
+  const dir = tempDir();
+  const clock = new ManualClock(Date.now());
+  let store: Store;
+  let listening: Listening;
+  let close: () => Promise<void>;
+
+  /** A worker row as the provisioner leaves it: starting, with a registration token. */
+  async function startingWorker(): Promise<string> {
+    const token = newSecret();
+    const run = await store.db.selectFrom('runs').select('id').executeTakeFirstOrThrow();
+    await store.db.insertInto('workers').values({
+      id: `w-${Math.random().toString(36).slice(2, 10)}`, run_id: run.id, activity: 'builder', provider: 'local', name: 'ww-0-builder',
+      state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(token), credential_hash: null, machine: null,
+      error: null, stop_cause: null, created_at: clock.now(), registered_at: null, last_seen_at: null, stopped_at: null,
+    }).execute();
+    return token;
+  }
+
+  const get = (path: string, token?: string) => fetch(`${listening.url}/api/v1/agent/${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+
+  beforeAll(async () => {
+    const made = await testCoordinator(dir.path, { clock });
+    store = made.store;
+    const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: made.sourceDir });
+    await made.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
+    listening = await listen(createApp(made.coordinator, store.db, undefined, { startTimeoutMs: 60_000, clock }), '127.0.0.1', 0);
+    close = async () => { await listening.close(); await made.coordinator.close(); await store.close(); };
+  });
+
+  afterAll(async () => {
+    await close();
+    dir.remove();
+  });
+
+  it('serve a live token the script, node and the agent, each with its sha256', async () => {
+    const token = await startingWorker();
+    const script = await get('bootstrap.sh', token);
+    expect(script.status).toBe(200);
+    const text = await script.text();
+    const agent = await get('slipway-agent.mjs', token);
+    const sum = agent.headers.get('x-slipway-sha256')!;
+    expect(text).toContain(`agent_sha256=${sum}`);
+    expect(await agent.text()).toBe(readFileSync(agentBundlePath, 'utf8'));
+    const node = await get('node', token);
+    expect(node.headers.get('x-slipway-sha256')).toMatch(/^[0-9a-f]{64}$/);
+    expect(text).toContain(`node_sha256=${node.headers.get('x-slipway-sha256')}`);
+    await node.body?.cancel();
+  });
+
+  it('refuse no token, an unknown one and an expired one; registering with an expired one is refused too', async () => {
+    for (const path of ['bootstrap.sh', 'node', 'slipway-agent.mjs']) {
+      expect((await get(path)).status).toBe(401);
+      expect((await get(path, newSecret())).status).toBe(401);
+    }
+    const token = await startingWorker();
+    expect((await get('slipway-agent.mjs', token)).status).toBe(200);
+    clock.advance(60_001);
+    const expired = await get('slipway-agent.mjs', token);
+    expect(expired.status).toBe(401);
+    expect(await expired.json()).toEqual({ error: 'this registration token expired: its worker did not register in time' });
+    const register = await fetch(`${listening.url}/api/v1/worker/register`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
+    expect(register.status).toBe(401);
+  });
+
+  it('make the script fail clearly when a download does not match its sum, and keep nothing of it', async () => {
+    const token = await startingWorker();
+    const text = await (await get('bootstrap.sh', token)).text();
+    const tampered = text.replace(/^agent_sha256=[0-9a-f]{64}$/m, `agent_sha256=${'0'.repeat(64)}`);
+    const home = join(dir.path, 'tampered-home');
+    spawnSync('mkdir', ['-p', home]);
+    writeFileSync(join(home, 'bootstrap.sh'), tampered);
+    const ran = await shell([join(home, 'bootstrap.sh')], { HOME: home, SLIPWAY_SERVER: listening.url, SLIPWAY_REGISTRATION_TOKEN: token, SLIPWAY_WORKER: 'w-tampered1' });
+    expect(ran.status).toBe(1);
+    expect(ran.stderr).toMatch(/^slipway bootstrap: checksum mismatch for slipway-agent\.mjs: expected 0{64}, got [0-9a-f]{64}$/m);
+    expect(readdirSync(join(home, '.slipway', 'runtime')).filter((name) => name.startsWith('slipway-agent'))).toEqual([]);
+    expect(existsSync(join(home, '.slipway', 'w-tampered1', '.download-auth'))).toBe(false);
+  }, 30_000);
+
+  it('tell a host of another architecture that it cannot be served', async () => {
+    const token = await startingWorker();
+    const text = (await (await get('bootstrap.sh', token)).text()).replace(/^machine=\w+$/m, 'machine=riscv64');
+    const ran = await shell(['-c', text], { HOME: dir.path, SLIPWAY_SERVER: listening.url, SLIPWAY_REGISTRATION_TOKEN: token, SLIPWAY_WORKER: 'w-other1' });
+    expect(ran.status).toBe(1);
+    expect(ran.stderr).toContain('slipway bootstrap: this host is Linux x86_64; the coordinator can only provide node for Linux riscv64');
+  });
+});
