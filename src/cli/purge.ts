@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig } from '../config/load.ts';
+import { stateDir } from '../config/paths.ts';
 import type { ManagedResource } from '../providers/ec2/purge.ts';
 import { table } from './format.ts';
 import { requireEc2 } from './instances.ts';
@@ -24,6 +26,10 @@ const terminal: Confirmation = {
   },
 };
 
+function keysDir(): string {
+  return join(stateDir(), 'keys');
+}
+
 function resourceTable(resources: readonly ManagedResource[], errors?: readonly string[]): string {
   const rows = resources.map((r, i) => [r.kind, r.id, r.name, r.note, ...(errors ? [errors[i] || 'deleted'] : [])]);
   return table(rows, ['KIND', 'ID', 'NAME', 'NOTE', ...(errors ? ['RESULT'] : [])]);
@@ -46,7 +52,9 @@ Examples:
     .action(async (options: { provider: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
       requireEc2(options.provider, 'purge');
       // The AWS SDK loads only for the commands that use it: it takes half a second.
-      const [{ findManaged, notHandled, purge }, { ec2Session }] = await Promise.all([import('../providers/ec2/purge.ts'), import('../providers/ec2/session.ts')]);
+      const [{ findManaged, notHandled, purge }, { ec2Session }, { forgetPrivateKey }] = await Promise.all([
+        import('../providers/ec2/purge.ts'), import('../providers/ec2/session.ts'), import('../providers/ec2/keys.ts'),
+      ]);
       const session = ec2Session(loadConfig().providers.ec2);
       const { region, found } = await session.call(async () => ({ region: await session.ec2.config.region(), found: await findManaged(session.ec2) }));
       const heading = `${found.length} resource(s) of Slipway's in ${region}; not handled: ${notHandled}`;
@@ -65,6 +73,7 @@ Examples:
         }
       }
       const outcomes = await session.call(() => purge(session.ec2, found));
+      for (const { resource, error } of outcomes) if (resource.kind === 'key-pair' && error === '') forgetPrivateKey(keysDir(), resource.name);
       const failed = outcomes.filter((o) => o.error !== '').length;
       process.stdout.write(options.json
         ? `${JSON.stringify({ region, results: outcomes.map((o) => ({ ...o.resource, error: o.error })), not_handled: [notHandled] }, null, 2)}\n`

@@ -1,7 +1,6 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
-  paginateDescribeInstances,
   TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
@@ -12,6 +11,7 @@ import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { billingMode, hourlyPrice } from './cost.ts';
 import { resolveImage, type ResolvedImage } from './images.ts';
 import { launch } from './launch.ts';
+import { pages } from './pages.ts';
 import type { Ec2Settings } from './settings.ts';
 import { managedFilter, nameTag, tagOf, workerTagKey, workerTags } from './tags.ts';
 import { encodedUserData } from './user-data.ts';
@@ -95,10 +95,8 @@ export class Ec2Provider implements Provider {
   /** Instances started for a worker (bare ones from `slipway instances create` are not a worker's). */
   async inventory(): Promise<FoundMachine[]> {
     const found: FoundMachine[] = [];
-    const pages = paginateDescribeInstances({ client: this.#options.ec2 }, {
-      Filters: [managedFilter, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }],
-    });
-    for await (const page of pages) {
+    const filters = [managedFilter, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }];
+    for await (const page of pages((NextToken) => this.#options.ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken })), this.#backoff)) {
       for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
         const workerId = tagOf(instance.Tags, workerTagKey);
         if (!workerId || !instance.InstanceId) continue;

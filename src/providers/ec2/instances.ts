@@ -1,9 +1,10 @@
-import { DescribeInstancesCommand, paginateDescribeInstances, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { liveStates } from './ec2-provider.ts';
 import { Ec2Refusal } from './errors.ts';
 import { resolveImage } from './images.ts';
 import { launch, type Launched } from './launch.ts';
+import { pages } from './pages.ts';
 import type { Ec2Settings } from './settings.ts';
 import { activityTagKey, isManaged, managedFilter, managedTag, nameTag, runTagKey, tagOf, workerTagKey } from './tags.ts';
 
@@ -44,9 +45,10 @@ export async function createBareInstance(ec2: EC2Client, settings: Ec2Settings, 
 }
 
 /** Slipway's instances that exist (not terminated). */
-export async function listInstances(ec2: EC2Client): Promise<InstanceInfo[]> {
+export async function listInstances(ec2: EC2Client, backoff: BackoffOptions = defaultBackoff): Promise<InstanceInfo[]> {
   const found: InstanceInfo[] = [];
-  for await (const page of paginateDescribeInstances({ client: ec2 }, { Filters: [managedFilter, { Name: 'instance-state-name', Values: [...liveStates, 'shutting-down'] }] })) {
+  const filters = [managedFilter, { Name: 'instance-state-name', Values: [...liveStates, 'shutting-down'] }];
+  for await (const page of pages((NextToken) => ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken })), backoff)) {
     for (const i of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
       if (!i.InstanceId || !isManaged(i.Tags)) continue;
       found.push({

@@ -85,3 +85,8 @@ export async function deleteKeyPair(ec2: EC2Client, keysDir: string, name: strin
   await withBackoff(() => ec2.send(new DeleteKeyPairCommand({ KeyPairId: key.KeyPairId })), backoff);
   rmSync(path, { force: true });
 }
+
+/** Removes the private key file of a key pair deleted some other way (purge); a name that cannot be a file is left alone. */
+export function forgetPrivateKey(keysDir: string, name: string): void {
+  if (keyNamePattern.test(name)) rmSync(join(keysDir, `${name}.pem`), { force: true });
+}

@@ -7,10 +7,9 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeKeyPairsCommand,
-  paginateDescribeInstances,
-  paginateDescribeSecurityGroups,
-  paginateDescribeSnapshots,
-  paginateDescribeVolumes,
+  DescribeSecurityGroupsCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
   TerminateInstancesCommand,
   type EC2Client,
   type Tag,
@@ -18,6 +17,7 @@ import {
 import { errorCode, isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { liveStates } from './ec2-provider.ts';
+import { pages } from './pages.ts';
 import { isManaged, managedFilter, tagOf } from './tags.ts';
 
 /** In the order they are deleted: what uses a resource goes before it. */
@@ -35,8 +35,9 @@ export interface ManagedResource {
 /** What purge cannot see or delete with the clients it has. */
 export const notHandled = 'IAM instance profiles and roles (the IAM client is not installed; Slipway does not create them)';
 
-function resource(kind: ResourceKind, id: string | undefined, tags: Tag[] | undefined, note = ''): ManagedResource[] {
-  return id ? [{ kind, id, name: tagOf(tags, 'Name') ?? '', note }] : [];
+/** `name` is the resource's own name where it has one (key pairs, security groups), else its Name tag. */
+function resource(kind: ResourceKind, id: string | undefined, tags: Tag[] | undefined, name?: string): ManagedResource[] {
+  return id ? [{ kind, id, name: name ?? tagOf(tags, 'Name') ?? '', note: '' }] : [];
 }
 
 /**
@@ -46,7 +47,8 @@ function resource(kind: ResourceKind, id: string | undefined, tags: Tag[] | unde
  */
 export async function findManaged(ec2: EC2Client, backoff: BackoffOptions = defaultBackoff): Promise<ManagedResource[]> {
   const found: ManagedResource[] = [];
-  for await (const page of paginateDescribeInstances({ client: ec2 }, { Filters: [managedFilter, { Name: 'instance-state-name', Values: liveStates }] })) {
+  const instanceFilters = [managedFilter, { Name: 'instance-state-name', Values: liveStates }];
+  for await (const page of pages((NextToken) => ec2.send(new DescribeInstancesCommand({ Filters: instanceFilters, NextToken })), backoff)) {
     for (const i of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
       if (isManaged(i.Tags) && liveStates.includes(i.State?.Name ?? '')) found.push(...resource('instance', i.InstanceId, i.Tags));
     }
@@ -61,7 +63,7 @@ export async function findManaged(ec2: EC2Client, backoff: BackoffOptions = defa
     }
   }
   const seenSnapshots = new Set<string>();
-  for await (const page of paginateDescribeSnapshots({ client: ec2 }, { OwnerIds: ['self'], Filters: [managedFilter] })) {
+  for await (const page of pages((NextToken) => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [managedFilter], NextToken })), backoff)) {
     for (const snapshot of page.Snapshots ?? []) {
       if (!isManaged(snapshot.Tags) || !snapshot.SnapshotId) continue;
       seenSnapshots.add(snapshot.SnapshotId);
@@ -72,7 +74,8 @@ export async function findManaged(ec2: EC2Client, backoff: BackoffOptions = defa
     if (!seenSnapshots.has(snapshotId)) found.push({ kind: 'snapshot', id: snapshotId, name: '', note: `of ${imageId}` });
   }
   // Volumes in use go with their instance; only detached ones are left to delete.
-  for await (const page of paginateDescribeVolumes({ client: ec2 }, { Filters: [managedFilter, { Name: 'status', Values: ['available'] }] })) {
+  const volumeFilters = [managedFilter, { Name: 'status', Values: ['available'] }];
+  for await (const page of pages((NextToken) => ec2.send(new DescribeVolumesCommand({ Filters: volumeFilters, NextToken })), backoff)) {
     for (const volume of page.Volumes ?? []) {
       if (isManaged(volume.Tags) && volume.State === 'available') found.push(...resource('volume', volume.VolumeId, volume.Tags));
     }
@@ -81,7 +84,7 @@ export async function findManaged(ec2: EC2Client, backoff: BackoffOptions = defa
   for (const key of keys.KeyPairs ?? []) {
     if (isManaged(key.Tags)) found.push(...resource('key-pair', key.KeyPairId, key.Tags, key.KeyName ?? ''));
   }
-  for await (const page of paginateDescribeSecurityGroups({ client: ec2 }, { Filters: [managedFilter] })) {
+  for await (const page of pages((NextToken) => ec2.send(new DescribeSecurityGroupsCommand({ Filters: [managedFilter], NextToken })), backoff)) {
     for (const group of page.SecurityGroups ?? []) {
       if (isManaged(group.Tags)) found.push(...resource('security-group', group.GroupId, group.Tags, group.GroupName ?? ''));
     }

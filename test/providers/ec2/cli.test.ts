@@ -177,10 +177,29 @@ describe('slipway purge', () => {
     ec2.on(TerminateInstancesCommand).resolves({});
     ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-00000000000000001'] }).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'terminated' } }] }] });
     ec2.on(DeleteKeyPairCommand).rejects(awsError('UnauthorizedOperation'));
+    const key = join(dir.path, 'state', 'slipway', 'keys', 'ci.pem');
+    mkdirSync(join(dir.path, 'state', 'slipway', 'keys'), { recursive: true });
+    writeFileSync(key, 'PRIVATE');
     await run(['purge', '--yes', '--json'], never);
     const report = JSON.parse(out) as { results: { kind: string; id: string; error: string }[] };
     expect(report.results.map((r) => [r.kind, r.id, r.error.split(':')[0]])).toEqual([['instance', 'i-00000000000000001', ''], ['key-pair', 'key-1', 'UnauthorizedOperation']]);
     expect(process.exitCode).toBe(1);
+    // The key pair was not deleted, so its private key stays.
+    expect(statSync(key).isFile()).toBe(true);
+  });
+
+  it('--yes removes the private key file of a key pair it deleted', async () => {
+    const key = join(dir.path, 'state', 'slipway', 'keys', 'ci.pem');
+    mkdirSync(join(dir.path, 'state', 'slipway', 'keys'), { recursive: true });
+    writeFileSync(key, 'PRIVATE');
+    ec2.on(TerminateInstancesCommand).resolves({});
+    ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-00000000000000001'] }).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'terminated' } }] }] });
+    ec2.on(DeleteKeyPairCommand).resolves({});
+    await run(['purge', '--yes'], never);
+    expect(out).toMatch(/key-pair\s+key-1\s+ci\s+deleted/);
+    expect(out).toContain('2 deleted, 0 failed');
+    expect(() => statSync(key)).toThrow();
+    expect(process.exitCode).toBeUndefined();
   });
 });
 

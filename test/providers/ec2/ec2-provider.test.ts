@@ -190,6 +190,17 @@ describe('Ec2Provider.stop, status, inventory, rename', () => {
     expect(inputs[1]!.NextToken).toBe('page2');
   });
 
+  it('inventory backs off on a throttled page and carries on', async () => {
+    ec2.on(DescribeInstancesCommand)
+      .resolvesOnce({ NextToken: 'page2', Reservations: [] })
+      .rejectsOnce(awsError('RequestLimitExceeded'))
+      .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000002', Tags: [{ Key: 'slipway:worker', Value: 'w-00000002' }] }] }] });
+    const { provider: p, backoff } = provider();
+    expect((await p.inventory()).map((m) => m.workerId)).toEqual(['w-00000002']);
+    expect(backoff.delays).toHaveLength(1);
+    expect(ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page2', 'page2']);
+  });
+
   it('rename sets the Name tag', async () => {
     ec2.on(CreateTagsCommand).resolves({});
     await provider().provider.rename(machine, 'wa-3-build-binary[version=4.28.2]');
