@@ -45,6 +45,9 @@ function isCredentialsError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'CredentialsProviderError' || /could not load credentials/i.test(error.message));
 }
 
+/** Credentials were found, but AWS does not accept them (expired, revoked, mistyped). */
+const rejectedCredentialCodes = new Set(['AuthFailure', 'InvalidClientTokenId', 'UnrecognizedClientException', 'ExpiredToken', 'ExpiredTokenException', 'SignatureDoesNotMatch']);
+
 function isMissingRegion(error: unknown): boolean {
   return error instanceof Error && /region is missing/i.test(error.message);
 }
@@ -64,6 +67,10 @@ export function explainAwsError(error: unknown, target: AwsTarget, env: NodeJS.P
   if (isCredentialsError(error)) {
     return new AwsSetupError(`no AWS credentials: tried ${credentialSource(target, env)} (${(error as Error).message}).
 Fix: run 'aws configure' (or 'aws sso login'), set AWS_PROFILE, or set profile under [providers.ec2] in the config.`);
+  }
+  if (rejectedCredentialCodes.has(errorCode(error))) {
+    return new AwsSetupError(`AWS rejected the credentials from ${credentialSource(target, env)}: ${errorCode(error)}: ${(error as Error).message}
+Fix: renew them ('aws sso login', or new keys with 'aws configure'), or point AWS_PROFILE or [providers.ec2].profile at ones that work.`);
   }
   if (isMissingRegion(error)) {
     return new AwsSetupError(`no AWS region: none in [providers.ec2].region, AWS_REGION or ${target.profile || env.AWS_PROFILE ? 'the profile' : 'the default profile'}.

@@ -2,7 +2,8 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { CredentialsProviderError } from '@smithy/core/config';
 import { describe, expect, it } from 'vitest';
 import { awsClients } from '../../../src/providers/ec2/clients.ts';
-import { AwsSetupError, explainAwsError } from '../../../src/providers/ec2/errors.ts';
+import { AwsRequestError, AwsSetupError, explainAwsError } from '../../../src/providers/ec2/errors.ts';
+import { awsError } from './aws-fixtures.ts';
 
 const noCredentials = async () => {
   throw new CredentialsProviderError('Could not load credentials from any providers', { tryNextLink: false });
@@ -32,7 +33,15 @@ describe('explainAwsError', () => {
     expect((explainAwsError(missing, {}, {}) as Error).message).toMatch(/^no AWS region: .*\nFix: set region under \[providers\.ec2\]/);
   });
 
-  it('leaves other errors as they are', () => {
+  it.each(['ExpiredToken', 'InvalidClientTokenId', 'AuthFailure'])('says that AWS rejected the credentials it found (%s)', (code) => {
+    const explained = explainAwsError(awsError(code, 403), { profile: 'ci' }, {}) as Error;
+    expect(explained).toBeInstanceOf(AwsSetupError);
+    expect(explained.message).toMatch(new RegExp(`^AWS rejected the credentials from the profile 'ci' named by \\[providers\\.ec2\\]\\.profile: ${code}: `));
+    expect(explained.message).toContain("Fix: renew them ('aws sso login'");
+  });
+
+  it('turns other AWS answers into a one-line refusal, and leaves anything else as it is', () => {
+    expect(explainAwsError(awsError('InvalidParameterValue'), {}, {})).toEqual(new AwsRequestError('AWS refused: InvalidParameterValue: InvalidParameterValue (test)'));
     const other = new Error('boom');
     expect(explainAwsError(other, {}, {})).toBe(other);
   });
