@@ -1,5 +1,6 @@
 /** The human forms of run reports: the end-of-run summary and the `slipway runs` list. */
 import type { ReportFailure, ReportTask, RunReport, TaskStatus } from '../engine/report.ts';
+import { formatUsd } from '../util/money.ts';
 import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, printable, table, truncate } from './format.ts';
 
 export interface SummaryOptions {
@@ -25,12 +26,17 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   const { run } = report;
   const took = span(run.started_at, run.finished_at);
   const sections = [
-    `run ${paint(color, 'bold', run.id)} · pipeline ${run.pipeline} · ${paintStatus(color, run.status)}${took && ` · ${took}`}`,
+    `run ${paint(color, 'bold', run.id)} · pipeline ${run.pipeline} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}`,
     report.tasks.length > COMPACT_ABOVE ? compactTasks(report.tasks, color) : taskTable(report.tasks, color),
     failuresSection(report, options),
     `run ${run.id} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,
   ];
   return `${sections.filter((s) => s !== '').join('\n\n')}\n`;
+}
+
+/** Machines with a price cost this much; runs on free machines say nothing of it. */
+function cost(usd: number | null | undefined): string {
+  return usd === null || usd === undefined ? '' : ` · ${formatUsd(usd)}`;
 }
 
 function taskTable(tasks: ReportTask[], color: boolean): string {

@@ -5,7 +5,7 @@ import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
-import type { MachineHandle, Provider, StopOptions } from '../providers/provider.ts';
+import { priceOf, type MachineHandle, type Provider, type StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret } from '../util/ids.ts';
@@ -570,7 +570,9 @@ export class Coordinator {
       return;
     }
     this.#starting.delete(start.workerId);
-    const recorded = await this.#store.db.updateTable('workers').set({ machine: JSON.stringify(machine) })
+    const price = priceOf(machine);
+    const recorded = await this.#store.db.updateTable('workers')
+      .set({ machine: JSON.stringify(machine), machine_at: this.#clock.now(), hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
       .where('id', '=', start.workerId).where('state', '=', 'starting').executeTakeFirst();
     // Given up on while it was starting (lost, run over): a machine nobody wants is stopped at once.
     if (Number(recorded.numUpdatedRows) === 0) void this.#stopMachine(start.workerId, providerName, machine);

@@ -1,3 +1,5 @@
+import type { BillingMode } from '../engine/cost.ts';
+
 /**
  * Where machines come from. Every provider has the same lifecycle: start a machine that
  * runs one agent, stop it. The coordinator records its intent before each call.
@@ -14,8 +16,19 @@ export interface StartRequest {
   agentLogPath: string;
 }
 
-/** Whatever the provider needs to find the machine again: kept as JSON in the store. */
+/**
+ * Whatever the provider needs to find the machine again: kept as JSON in the store. A
+ * machine that costs money also says so: `hourly_usd` and `billing` (a BillingMode).
+ */
 export type MachineHandle = Record<string, string | number>;
+
+/** The price a machine's handle states, if it has one. */
+export function priceOf(machine: MachineHandle): { hourlyUsd: number; billing: BillingMode } | undefined {
+  const hourlyUsd = machine.hourly_usd;
+  const billing = machine.billing;
+  if (typeof hourlyUsd !== 'number' || (billing !== 'per-second' && billing !== 'per-hour')) return undefined;
+  return { hourlyUsd, billing };
+}
 
 export interface StopOptions {
   /** Its agent acknowledged the drain and is exiting by itself: give it a moment first. */

@@ -120,6 +120,12 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // Attempts before the latest rerun: a rerun task gets its whole retry policy again.
     await db.schema.alterTable('tasks').addColumn('retry_base', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   },
+  async (db) => {
+    // What a worker's machine costs: its price when it was started, and since when it runs.
+    await db.schema.alterTable('workers').addColumn('machine_at', 'bigint').execute();
+    await db.schema.alterTable('workers').addColumn('hourly_usd', 'real').execute();
+    await db.schema.alterTable('workers').addColumn('billing', 'text').execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

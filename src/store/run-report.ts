@@ -1,4 +1,5 @@
 import type { AttemptOutcome, ReportAttempt, ReportFailure, ReportTask, RunReport, RunStatus, TaskStatus } from '../engine/report.ts';
+import { machineCost, type BillingMode } from '../engine/cost.ts';
 import type { Db } from './store.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -42,10 +43,28 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
     }
   }
   return {
-    run: { id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at) },
+    run: {
+      id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at),
+      cost_usd: await runCost(db, runId, Date.now()),
+    },
     tasks: reportTasks,
     failures,
   };
+}
+
+/** What a run's priced machines cost, those still running counted up to `now`; null when none has a price. */
+export async function runCost(db: Db, runId: string, now: number): Promise<number | null> {
+  const priced = await db.selectFrom('workers').select(['hourly_usd', 'billing', 'machine_at', 'stopped_at'])
+    .where('run_id', '=', runId).where('hourly_usd', 'is not', null).execute();
+  if (priced.length === 0) return null;
+  let total = 0;
+  for (const worker of priced) {
+    total += machineCost({
+      hourlyPrice: worker.hourly_usd!, billing: worker.billing as BillingMode,
+      startedAtMs: Number(worker.machine_at), stoppedAtMs: Number(worker.stopped_at ?? now),
+    });
+  }
+  return Math.round(total * 10_000) / 10_000;
 }
 
 export interface RunFilter {

@@ -82,6 +82,11 @@ export interface WorkersTable {
   registered_at: number | null;
   last_seen_at: number | null;
   stopped_at: number | null;
+  /** When its machine was started; its cost runs from here. */
+  machine_at: number | null;
+  /** The machine's price (USD per hour) and BillingMode; null for machines that cost nothing known. */
+  hourly_usd: number | null;
+  billing: string | null;
 }
 
 export interface EventsTable {

@@ -119,6 +119,14 @@ describe('renderSummary', () => {
     expect(text).toContain('  error   exit code 3red\n          second\n');
   });
 
+  it('names what the run\'s machines cost when they have a price, and nothing of it otherwise', () => {
+    const priced = report([task('build', debug, 'succeeded', [attempt(1, 'w-1', 'succeeded', 2.1)])]);
+    priced.run.cost_usd = 0.1234;
+    expect(renderSummary(priced, { color: false }).split('\n')[0]).toBe('run r-abc · pipeline packages · succeeded · 1m05s · $0.12');
+    priced.run.cost_usd = null;
+    expect(renderSummary(priced, { color: false }).split('\n')[0]).toBe('run r-abc · pipeline packages · succeeded · 1m05s');
+  });
+
   it('says so when a run has no tasks', () => {
     expect(renderSummary(report([]), { color: false })).toBe(
       'run r-abc · pipeline packages · succeeded · 1m05s\n\nrun r-abc succeeded: no tasks\n',

@@ -312,3 +312,25 @@ describe('a coordinator for one command beside a server on the same store', () =
     }
   });
 });
+
+describe('cost', () => {
+  const h = protocolHarness();
+
+  it('records each priced machine from its start and sums a run\'s machines, those still running up to now', async () => {
+    h.provider.handleExtras = { hourly_usd: 3.6, billing: 'per-second' };
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    const w = await h.worker(0);
+    h.clock.advance(120_000);
+    await h.coordinator.finish(w, (await h.claimAttempt(w)).id, succeeded);
+    await h.coordinator.stopped(w, { cause: 'idle', reason: 'idle' });
+    const row = await h.store.db.selectFrom('workers').select(['hourly_usd', 'billing', 'machine_at', 'stopped_at']).where('id', '=', w.workerId).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ hourly_usd: 3.6, billing: 'per-second' });
+    expect(Number(row.stopped_at) - Number(row.machine_at)).toBe(120_000);
+    expect((await runReport(h.store.db, runId)).run.cost_usd).toBe(0.12);
+  });
+
+  it('is null for a run whose machines have no price', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a' }]));
+    expect((await runReport(h.store.db, runId)).run.cost_usd).toBeNull();
+  });
+});

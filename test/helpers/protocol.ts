@@ -20,12 +20,14 @@ export class RecordingProvider implements Provider {
   readonly gone = new Set<string>();
   /** Throws from start() while it returns an error. */
   failStart: (request: StartRequest) => Error | undefined = () => undefined;
+  /** Extra fields of every machine handle, such as its price. */
+  handleExtras: MachineHandle = {};
 
   async start(request: StartRequest): Promise<MachineHandle> {
     this.starts.push(request);
     const failure = this.failStart(request);
     if (failure) throw failure;
-    return { pid: 0, worker: request.workerId };
+    return { pid: 0, worker: request.workerId, ...this.handleExtras };
   }
 
   async stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {

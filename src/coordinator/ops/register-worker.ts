@@ -72,7 +72,7 @@ export async function registerJoiningWorker(
   await trx.insertInto('workers').values({
     id, run_id: runId, activity, provider: 'manual', name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
-    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, stopped_at: null,
+    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).execute();
   await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
   return { kind: 'registered', workerId: id, runId, activity, name, credential };

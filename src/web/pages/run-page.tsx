@@ -11,6 +11,7 @@ import { CountsBar, CountsLegend, Duration, Empty, ErrorBox, LiveDot, Mono, RelT
 import { MatrixGrid } from '../ui/matrix-grid.tsx';
 import { FailureSummary } from './failure-summary.tsx';
 import { TaskPanel } from './task-panel.tsx';
+import { formatUsd } from '../../util/money.ts';
 
 /** Events that need the whole run again (an error text, a final status) come in bursts. */
 const REFETCH_DELAY_MS = 500;
@@ -143,6 +144,7 @@ export function RunPage({ run, task, attempt }: { run: string; task: string | nu
           <div className="runhead-meta">
             <span>started <RelTime iso={r.started_at} /></span>
             <span>{finished ? 'took' : 'running for'} <Duration start={r.started_at} end={r.finished_at} /></span>
+            {r.cost_usd != null && <span title="What this run's machines cost, at the configured prices">cost {formatUsd(r.cost_usd)}</span>}
             <span className="runhead-counts"><CountsBar counts={counts} wide /><CountsLegend counts={counts} /></span>
           </div>
           {actionError && <ErrorBox>{actionError}</ErrorBox>}

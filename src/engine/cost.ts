@@ -1,0 +1,24 @@
+/** How a cloud bills a machine's running time. */
+export type BillingMode = 'per-second' | 'per-hour';
+
+/**
+ * Seconds billed for a machine that ran `seconds`: per second with a one-minute minimum
+ * (EC2 Linux), or every started hour in full (EC2 Windows).
+ */
+export function billedSeconds(seconds: number, mode: BillingMode): number {
+  const ran = Math.max(0, seconds);
+  return mode === 'per-second' ? Math.max(60, Math.ceil(ran)) : Math.max(1, Math.ceil(ran / 3600)) * 3600;
+}
+
+export interface MachineRun {
+  /** USD per hour. */
+  hourlyPrice: number;
+  billing: BillingMode;
+  startedAtMs: number;
+  stoppedAtMs: number;
+}
+
+/** What a machine cost in USD, as its running time is billed. */
+export function machineCost(run: MachineRun): number {
+  return (billedSeconds((run.stoppedAtMs - run.startedAtMs) / 1000, run.billing) / 3600) * run.hourlyPrice;
+}
