@@ -9,6 +9,7 @@ import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../pro
 import { isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { billingMode, hourlyPrice } from './cost.ts';
+import { explainAwsError } from './errors.ts';
 import { resolveImage, type ResolvedImage } from './images.ts';
 import { launch } from './launch.ts';
 import { pages } from './pages.ts';
@@ -45,7 +46,11 @@ export class Ec2Provider implements Provider {
     this.#backoff = options.backoff ?? defaultBackoff;
   }
 
-  async start(request: StartRequest): Promise<MachineHandle> {
+  start(request: StartRequest): Promise<MachineHandle> {
+    return this.#explained(this.#start(request));
+  }
+
+  async #start(request: StartRequest): Promise<MachineHandle> {
     const { settings, ec2 } = this.#options;
     const own = this.#options.instanceTypesFor?.(request.activity);
     const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
@@ -78,7 +83,7 @@ export class Ec2Provider implements Provider {
     try {
       await withBackoff(() => this.#options.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceIdOf(machine)] })), this.#backoff);
     } catch (error) {
-      if (!isNotFound(error)) throw error;
+      if (!isNotFound(error)) throw explainAwsError(error, this.#options.settings);
     }
   }
 
@@ -93,7 +98,11 @@ export class Ec2Provider implements Provider {
   }
 
   /** Instances started for a worker (bare ones from `slipway instances create` are not a worker's). */
-  async inventory(): Promise<FoundMachine[]> {
+  inventory(): Promise<FoundMachine[]> {
+    return this.#explained(this.#inventory());
+  }
+
+  async #inventory(): Promise<FoundMachine[]> {
     const found: FoundMachine[] = [];
     const filters = [managedFilter, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }];
     for await (const page of pages((NextToken) => this.#options.ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken })), this.#backoff)) {
@@ -108,7 +117,16 @@ export class Ec2Provider implements Provider {
 
   /** Shows the worker's current name (its state at a glance) as the instance's Name. */
   async rename(machine: MachineHandle, name: string): Promise<void> {
-    await withBackoff(() => this.#options.ec2.send(new CreateTagsCommand({ Resources: [instanceIdOf(machine)], Tags: [nameTag(name)] })), this.#backoff);
+    await this.#explained(withBackoff(() => this.#options.ec2.send(new CreateTagsCommand({ Resources: [instanceIdOf(machine)], Tags: [nameTag(name)] })), this.#backoff));
+  }
+
+  /** The coordinator logs what a provider throws: a missing credential should read as one, not as an SDK error. */
+  async #explained<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      throw explainAwsError(error, this.#options.settings);
+    }
   }
 
   #image(instanceType: string): Promise<ResolvedImage> {

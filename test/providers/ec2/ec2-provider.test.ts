@@ -6,9 +6,11 @@ import {
   TerminateInstancesCommand,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
+import { CredentialsProviderError } from '@smithy/core/config';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ec2Provider } from '../../../src/providers/ec2/ec2-provider.ts';
+import { AwsSetupError } from '../../../src/providers/ec2/errors.ts';
 import { debianOwner } from '../../../src/providers/ec2/images.ts';
 import type { Provider, StartRequest } from '../../../src/providers/provider.ts';
 import { awsError, decodedUserData, ec2Settings, recordingBackoff, testClient } from './aws-fixtures.ts';
@@ -116,6 +118,13 @@ describe('Ec2Provider.start', () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001' }] });
     await expect(provider().provider.start({ ...request, serverUrl: "http://x';reboot;'" })).rejects.toThrow(/server URL/);
     expect(runInputs()).toHaveLength(0);
+  });
+
+  it('says plainly when there are no credentials', async () => {
+    ec2.on(DescribeImagesCommand).rejects(new CredentialsProviderError('Could not load credentials from any providers', { tryNextLink: false }));
+    const error = await provider({ profile: 'ci' }).provider.start(request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AwsSetupError);
+    expect((error as Error).message).toMatch(/^no AWS credentials: tried the profile 'ci'/);
   });
 
   it('says so when the region has no Debian image', async () => {
