@@ -92,6 +92,9 @@ export class Coordinator {
    * from here at the earliest, so a restarted coordinator gives its agents time to reconnect.
    */
   readonly #startedAt: number;
+  /** Names waiting to be pushed to providers that show them, and the pushes in flight, by worker. */
+  readonly #names = new Map<string, string>();
+  readonly #naming = new Map<string, Promise<void>>();
   /** Runs created or rerun here, for a coordinator that looks after only those. */
   readonly #own = new Set<string>();
   #provisioning = false;
@@ -140,7 +143,7 @@ export class Coordinator {
     clearInterval(this.#liveness);
     for (const timer of this.#timers) clearTimeout(timer);
     await this.settled();
-    await Promise.all(this.#stopping.values());
+    await Promise.all([...this.#stopping.values(), ...[...this.#naming.values()].map((p) => p.catch(() => undefined))]);
     await this.logs.closeAll();
   }
 
@@ -295,6 +298,7 @@ export class Coordinator {
       return { finished, next };
     });
     if (finished.kind === 'recorded') {
+      if (next?.kind !== 'attempt') this.#pushName(worker, finished.workerName);
       this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`);
     }
     this.#endAttemptStream(attemptId);
@@ -623,7 +627,34 @@ export class Coordinator {
     };
   }
 
+  /**
+   * Shows a worker's new name on its machine, for providers that can. Names change with
+   * every task, so pushes are coalesced: one in flight per worker, and only the latest
+   * name waiting behind it. Nothing is pushed for providers that show no names.
+   */
+  #pushName(worker: WorkerIdentity, name: string): void {
+    const spec = this.#specs.cached(worker.runId);
+    const provider = spec && this.#providers.get(spec.pipeline.activities[worker.activity]?.provider ?? '');
+    if (!provider?.rename) return;
+    this.#names.set(worker.workerId, name);
+    if (this.#naming.has(worker.workerId) || this.#closed) return;
+    const pushing = (async () => {
+      try {
+        for (let latest = this.#names.get(worker.workerId); latest !== undefined; latest = this.#names.get(worker.workerId)) {
+          this.#names.delete(worker.workerId);
+          const row = await this.#store.db.selectFrom('workers').select('machine').where('id', '=', worker.workerId).executeTakeFirst();
+          if (row?.machine) await provider.rename!(JSON.parse(row.machine) as MachineHandle, latest);
+        }
+      } finally {
+        this.#naming.delete(worker.workerId);
+      }
+    })();
+    this.#naming.set(worker.workerId, pushing);
+    this.#background('naming a machine', pushing);
+  }
+
   #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
+    this.#pushName(worker, answer.workerName);
     const path = this.logs.attemptPath(worker.runId, answer.attempt.id);
     this.#attemptLogs.set(answer.attempt.id, { runId: worker.runId, workerId: worker.workerId, path });
     this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);

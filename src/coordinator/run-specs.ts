@@ -18,6 +18,11 @@ export class RunSpecs {
     this.#cache.set(spec.id, spec);
   }
 
+  /** The spec if it was read already: the worker protocol reads it before anything else. */
+  cached(runId: string): RunSpec | undefined {
+    return this.#cache.get(runId);
+  }
+
   async get(db: Db, runId: string): Promise<RunSpec> {
     const cached = this.#cache.get(runId);
     if (cached) return cached;

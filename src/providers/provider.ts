@@ -52,4 +52,6 @@ export interface Provider {
   status?(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'>;
   /** Every machine of this provider's that exists, so ones the store does not know can be stopped. */
   inventory?(): Promise<FoundMachine[]>;
+  /** Shows the worker's current name on the machine (the EC2 Name tag). */
+  rename?(machine: MachineHandle, name: string): Promise<void>;
 }

@@ -240,7 +240,8 @@ describe('a restarted coordinator', () => {
       if (answer.kind !== 'attempt') throw new Error('no attempt');
       attempts.push(answer.attempt);
     }
-    // The coordinator dies (nothing more is written) and is down for ten minutes.
+    // The coordinator dies (nothing more is written; what it was still doing fails) and is down for ten minutes.
+    first.coordinator.onFault(() => undefined);
     await first.store.close();
     clock.advance(10 * 60_000);
 
@@ -332,5 +333,22 @@ describe('cost', () => {
   it('is null for a run whose machines have no price', async () => {
     const runId = await h.start(pipelineOf([{ name: 'a' }]));
     expect((await runReport(h.store.db, runId)).run.cost_usd).toBeNull();
+  });
+});
+
+describe('worker names on machines', () => {
+  const h = protocolHarness();
+
+  it('pushes each new name to a provider that shows names, the latest last', async () => {
+    await h.start(pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 }));
+    const w = await h.worker(0);
+    const first = await h.claimAttempt(w);
+    const { next } = await h.coordinator.finish(w, first.id, succeeded, true);
+    if (next?.kind !== 'attempt') throw new Error('no next attempt');
+    await h.coordinator.finish(w, next.attempt.id, succeeded);
+    const final = `${w.workerId} ww-2-${next.attempt.task}`;
+    for (let tries = 0; tries < 100 && h.provider.renames.at(-1) !== final; tries++) await sleep(10);
+    expect(h.provider.renames[0]).toBe(`${w.workerId} wa-1-${first.task}`);
+    expect(h.provider.renames.at(-1)).toBe(final);
   });
 });

@@ -35,6 +35,13 @@ export class RecordingProvider implements Provider {
     this.stopOptions.push(options);
   }
 
+  /** Names pushed to machines, as "worker name". */
+  readonly renames: string[] = [];
+
+  async rename(machine: MachineHandle, name: string): Promise<void> {
+    this.renames.push(`${machine.worker} ${name}`);
+  }
+
   async status(machine: MachineHandle): Promise<'running' | 'gone'> {
     return this.gone.has(String(machine.worker)) ? 'gone' : 'running';
   }
