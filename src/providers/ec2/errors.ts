@@ -16,12 +16,9 @@ export class AwsSetupError extends Error {
 
 /** No placement (market, instance type, subnet) had capacity. */
 export class NoCapacity extends Error {
-  readonly tried: { placement: Placement; code: string }[];
-
   constructor(tried: { placement: Placement; code: string }[]) {
     super(`no capacity for an instance anywhere it may go: ${tried.map(({ placement: p, code }) => `${p.market} ${p.instanceType}${p.subnetId ? ` in ${p.subnetId}` : ''}: ${code}`).join('; ')}`);
     this.name = 'NoCapacity';
-    this.tried = tried;
   }
 }
 
@@ -53,7 +50,7 @@ function isMissingRegion(error: unknown): boolean {
 }
 
 /** Where the SDK looked for credentials, in words. */
-export function credentialSource(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): string {
+function credentialSource(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): string {
   if (target.profile) return `the profile '${target.profile}' named by [providers.ec2].profile`;
   if (env.AWS_PROFILE) return `the profile '${env.AWS_PROFILE}' named by AWS_PROFILE`;
   return "the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile in ~/.aws, SSO, web identity, instance metadata)";

@@ -21,11 +21,11 @@ export interface KeyPairInfo {
   privateKey: string | null;
 }
 
-export function keyFile(keysDir: string, name: string): string {
+function keyFile(keysDir: string, name: string): string {
   return join(keysDir, `${checkedKeyName(name)}.pem`);
 }
 
-export function checkedKeyName(name: string): string {
+function checkedKeyName(name: string): string {
   if (!keyNamePattern.test(name)) throw new Ec2Refusal(`a key pair name is up to 128 letters, digits, '.', '_' and '-', not starting with '.' or '-': not ${JSON.stringify(name)}`);
   return name;
 }

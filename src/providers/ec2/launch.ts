@@ -40,7 +40,7 @@ export function placements(spec: Pick<LaunchSpec, 'instanceTypes' | 'subnets' | 
   return markets.flatMap((market) => spec.instanceTypes.flatMap((instanceType) => subnets.map((subnetId) => ({ market, instanceType, subnetId }))));
 }
 
-export function runInstancesInput(spec: LaunchSpec, placement: Placement, imageId: string): RunInstancesCommandInput {
+function runInstancesInput(spec: LaunchSpec, placement: Placement, imageId: string): RunInstancesCommandInput {
   return {
     ImageId: imageId,
     InstanceType: placement.instanceType as RunInstancesCommandInput['InstanceType'],

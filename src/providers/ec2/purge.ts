@@ -21,7 +21,7 @@ import { pages } from './pages.ts';
 import { isManaged, managedFilter, tagOf } from './tags.ts';
 
 /** In the order they are deleted: what uses a resource goes before it. */
-export const resourceKinds = ['instance', 'image', 'snapshot', 'volume', 'key-pair', 'security-group'] as const;
+const resourceKinds = ['instance', 'image', 'snapshot', 'volume', 'key-pair', 'security-group'] as const;
 export type ResourceKind = (typeof resourceKinds)[number];
 
 export interface ManagedResource {

@@ -9,7 +9,7 @@ export const runTagKey = 'slipway:run';
 export const managedFilter: Filter = { Name: `tag:${managedTag.Key}`, Values: [managedTag.Value] };
 
 /** EC2 allows 256 characters in a tag value. */
-export function tagValue(text: string): string {
+function tagValue(text: string): string {
   return text.slice(0, 256);
 }
 
