@@ -16,6 +16,9 @@ command -v make >/dev/null || need+=(make)
 command -v ps >/dev/null || need+=(procps)
 # The browser tests drive Debian's Chromium (playwright-core never downloads a browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The ssh provider's tests start their own sshd instances, as separate hosts.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   echo "setup: installing ${need[*]}" >&2

@@ -5,6 +5,9 @@ import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
 import type { Provider } from '../providers/provider.ts';
+import { SshProvider } from '../providers/ssh/ssh-provider.ts';
+import type { SlipwayConfig } from '../config/schema.ts';
+import { liveMachinesOf } from '../store/machines.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
@@ -23,6 +26,8 @@ export interface EmbeddedOptions {
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
   /** Let requests without a token read. */
   anonymousRead?: boolean;
+  /** The [providers.ssh] section, paths resolved: its hosts run the activities that say `provider: ssh`. */
+  ssh?: SlipwayConfig['providers']['ssh'];
   /** Puts something between the coordinator and the local provider (fault injection). */
   wrapLocal?: (local: LocalProvider) => Provider;
 }
@@ -51,7 +56,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     providerRetry,
     ...options.settings,
   };
-  const coordinator = new Coordinator(store, systemClock, settings, [options.wrapLocal ? options.wrapLocal(local) : local]);
+  const ssh = options.ssh && options.ssh.hosts.length > 0
+    ? new SshProvider({ hosts: options.ssh.hosts, knownHosts: options.ssh.known_hosts, liveMachines: () => liveMachinesOf(store.db, 'ssh') })
+    : undefined;
+  const providers = [options.wrapLocal ? options.wrapLocal(local) : local, ...(ssh ? [ssh] : [])];
+  const coordinator = new Coordinator(store, systemClock, settings, providers);
   const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock });
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   coordinator.start(listening.url);
@@ -59,6 +68,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     coordinator, store, local, listening,
     async close() {
       await coordinator.close();
+      ssh?.close();
       await listening.close();
       await store.close();
     },

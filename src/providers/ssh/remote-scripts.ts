@@ -1,0 +1,100 @@
+/**
+ * The shell a host runs for the ssh provider. Every value goes in single-quoted (or is
+ * checked to be a worker id or a number first); none reaches a command line the host's
+ * other users could read in `ps`, and the token travels only on the channel's stdin.
+ */
+import { machineMarker } from '../../agent/machine-marker.ts';
+
+const workerIdPattern = /^w-[0-9a-z]+$/;
+
+/** `value` as one sh word, whatever it holds. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The host's work_dir as sh: `~` and `~/…` become the remote user's home, a relative path is in it too. */
+export function remoteRoot(workDir: string): string {
+  if (workDir === '~') return '"$HOME"';
+  if (workDir.startsWith('~/')) return `"$HOME"/${shellQuote(workDir.slice(2))}`;
+  if (workDir.startsWith('/')) return shellQuote(workDir);
+  return `"$HOME"/${shellQuote(workDir)}`;
+}
+
+function checkedWorker(workerId: string): string {
+  if (!workerIdPattern.test(workerId)) throw new Error(`not a worker id: ${JSON.stringify(workerId.slice(0, 40))}`);
+  return workerId;
+}
+
+/** Prints `pid start` of a process, its start time from /proc so a recycled pid is told apart. */
+const startTimeOf = (pid: string): string => `sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -d' ' -f20`;
+
+export interface Launch {
+  workerId: string;
+  workDir: string;
+  serverUrl: string;
+  registrationToken: string;
+  bootstrap: string;
+}
+
+/**
+ * Sent to `sh -s`: writes the bootstrap and a private env file into the worker's
+ * directory, starts the bootstrap as its own session (so it outlives this channel and
+ * its process group is the whole machine), and prints its pid and start time.
+ */
+export function launchScript(launch: Launch): string {
+  const worker = checkedWorker(launch.workerId);
+  const bootstrapEnd = 'SLIPWAY_BOOTSTRAP_END';
+  if (launch.bootstrap.split('\n').includes(bootstrapEnd)) throw new Error('the bootstrap script holds its own end marker');
+  return `set -eu
+umask 077
+root=${remoteRoot(launch.workDir)}
+dir=$root/${worker}
+mkdir -p "$dir"
+cat > "$dir/bootstrap.sh" <<'${bootstrapEnd}'
+${launch.bootstrap}
+${bootstrapEnd}
+cat > "$dir/env" <<'SLIPWAY_ENV_END'
+SLIPWAY_SERVER=${shellQuote(launch.serverUrl)}
+SLIPWAY_REGISTRATION_TOKEN=${shellQuote(launch.registrationToken)}
+SLIPWAY_WORKER=${worker}
+SLIPWAY_ENV_END
+cd "$dir"
+SLIPWAY_ROOT=$root setsid sh -c 'set -a; . ./env; rm -f ./env; set +a; exec sh ./bootstrap.sh' > "$dir/agent.log" 2>&1 < /dev/null &
+pid=$!
+echo "$pid $(${startTimeOf('$pid')})"
+`;
+}
+
+/** Prints `running` or `gone` for the machine's agent. */
+export function statusScript(pid: number, start: string): string {
+  return `[ "$(${startTimeOf(String(pid))})" = ${shellQuote(start)} ] && echo running || echo gone\n`;
+}
+
+/**
+ * Ends a machine: its agent's process group, then every process that carries the
+ * machine's marker (tasks that left the group); SIGTERM first, SIGKILL after the grace.
+ * A drained agent is exiting by itself: it gets the grace to do so before any signal.
+ * Processes are chosen by pid and marker only, never by name.
+ */
+export function stopScript(workerId: string, workDir: string, pid: number, start: string, graceMs: number, drained: boolean): string {
+  const worker = checkedWorker(workerId);
+  const tenths = Math.max(0, Math.round(graceMs / 100));
+  return `root=${remoteRoot(workDir)}
+marker="${machineMarker}=$root/${worker}"
+ours() {
+  if [ "$(${startTimeOf(String(pid))})" = ${shellQuote(start)} ]; then echo -${pid}; fi
+  for p in /proc/[0-9]*; do
+    [ "\${p#/proc/}" = "$$" ] && continue
+    if tr '\\0' '\\n' < "$p/environ" 2>/dev/null | grep -qxF "$marker"; then echo "\${p#/proc/}"; fi
+  done
+}
+signal() { for p in $(ours); do kill -"$1" "$p" 2>/dev/null || true; done; }
+waited=0
+${drained ? `while [ -n "$(${startTimeOf(String(pid))})" ] && [ "$waited" -lt ${tenths} ]; do sleep 0.1; waited=$((waited + 1)); done` : ''}
+signal TERM
+waited=0
+while [ -n "$(ours)" ] && [ "$waited" -lt ${tenths} ]; do sleep 0.1; waited=$((waited + 1)); done
+signal KILL
+rm -rf "$root/${worker}"
+`;
+}

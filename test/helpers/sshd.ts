@@ -1,0 +1,109 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { processesUnder } from './processes.ts';
+import { freePort } from './server-process.ts';
+
+export const sshdPath = '/usr/sbin/sshd';
+
+/** An ed25519 key pair made by ssh-keygen: the private key's path and the public key's line. */
+export function keyPair(path: string): { key: string; pub: string } {
+  const made = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'slipway-test', '-f', path], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`ssh-keygen failed: ${made.stderr}`);
+  return { key: path, pub: readFileSync(`${path}.pub`, 'utf8').trim() };
+}
+
+/**
+ * One "host": a real OpenSSH sshd on 127.0.0.1 with its own host key, letting in one
+ * client key, and its own directory for workers. Everything it runs is found by pid.
+ */
+export class SshdHost {
+  readonly name: string;
+  readonly dir: string;
+  readonly port: number;
+  readonly hostKey: { key: string; pub: string };
+  readonly workDir: string;
+  pid = 0;
+
+  private constructor(name: string, dir: string, port: number, hostKey: { key: string; pub: string }) {
+    this.name = name;
+    this.dir = dir;
+    this.port = port;
+    this.hostKey = hostKey;
+    this.workDir = join(dir, 'slipway');
+  }
+
+  static async start(name: string, dir: string, clientPub: string): Promise<SshdHost> {
+    mkdirSync(dir, { recursive: true });
+    // sshd run as root checks its privilege separation directory, which Debian's service makes.
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    const host = new SshdHost(name, dir, await freePort(), keyPair(join(dir, 'host_ed25519')));
+    writeFileSync(join(dir, 'authorized_keys'), `${clientPub}\n`);
+    writeFileSync(join(dir, 'sshd_config'), [
+      `ListenAddress 127.0.0.1`, `HostKey ${host.hostKey.key}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`, 'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'LogLevel ERROR', 'MaxSessions 50', 'MaxStartups 50',
+    ].join('\n') + '\n');
+    await host.#listen();
+    return host;
+  }
+
+  get user(): string {
+    return userInfo().username;
+  }
+
+  async #listen(): Promise<void> {
+    const child = spawn(sshdPath, ['-D', '-e', '-f', join(this.dir, 'sshd_config'), '-p', String(this.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    this.pid = child.pid!;
+    const deadline = Date.now() + 10_000;
+    while (!(await accepts(this.port))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sshd ${this.name} did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** The host vanishes: its sshd, every connection it serves and every process of its workers, SIGKILLed. */
+  cutOff(): number[] {
+    const pids = [...descendants(this.pid), this.pid, ...processesUnder(this.workDir).map((p) => p.pid)];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return pids;
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Every process below `root`, by parent pid. */
+function descendants(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const visit = (pid: number): void => {
+    for (const [child, parent] of parents) if (parent === pid) { found.push(child); visit(child); }
+  };
+  visit(root);
+  return found;
+}

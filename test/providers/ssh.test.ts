@@ -1,0 +1,134 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbedded, type Embedded } from '../../src/coordinator/embedded.ts';
+import type { Step } from '../../src/pipeline/types.ts';
+import { expandTasks } from '../../src/pipeline/expand.ts';
+import { SshProvider } from '../../src/providers/ssh/ssh-provider.ts';
+import { runReport } from '../../src/store/run-report.ts';
+import { pipelineOf } from '../helpers/pipelines.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { keyPair, SshdHost } from '../helpers/sshd.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+describe('the ssh provider on real OpenSSH hosts', () => {
+  const dir = tempDir();
+  const home = join(dir.path, 'home');
+  const savedHome = process.env.HOME;
+  const hosts: SshdHost[] = [];
+  let client: { key: string; pub: string };
+  let embedded: Embedded;
+  let knownHosts: string;
+
+  const sshHost = (host: SshdHost, maxWorkers = 2) => ({
+    name: host.name, address: '127.0.0.1', port: host.port, user: host.user, key: client.key, max_workers: maxWorkers, work_dir: host.workDir,
+  });
+
+  /** A pipeline whose one activity runs on the ssh hosts. */
+  function sshPipeline(step: Partial<Step>, n: number, maxWorkers: number) {
+    const pipeline = pipelineOf([{ name: 'work', over: ['n'], ...step }], {
+      matrix: { n: Array.from({ length: n }, (_, i) => String(i + 1)) }, maxWorkers, sourceDir: join(dir.path, 'source'),
+    });
+    pipeline.activities.builder = { ...pipeline.activities.builder!, provider: 'ssh', idleTimeoutMs: 500 };
+    return pipeline;
+  }
+
+  /** The host each worker of a run was started on, from its machine handle. */
+  async function hostsOfWorkers(runId: string): Promise<Map<string, string>> {
+    const rows = await embedded.store.db.selectFrom('workers').select(['id', 'machine']).where('run_id', '=', runId).execute();
+    return new Map(rows.filter((r) => r.machine).map((r) => [r.id, String((JSON.parse(r.machine!) as { host: string }).host)]));
+  }
+
+  beforeAll(async () => {
+    mkdirSync(home, { recursive: true });
+    mkdirSync(join(dir.path, 'source'), { recursive: true });
+    writeFileSync(join(dir.path, 'source', 'README'), 'source\n');
+    // ~/.ssh/known_hosts must stay untouched: HOME points where the test can look.
+    process.env.HOME = home;
+    client = keyPair(join(dir.path, 'client_ed25519'));
+    for (const name of ['h1', 'h2', 'h3']) hosts.push(await SshdHost.start(name, join(dir.path, name), client.pub));
+    const state = join(dir.path, 'state');
+    knownHosts = join(state, 'known_hosts');
+    embedded = await startEmbedded({
+      stateDir: state,
+      settings: { heartbeatTimeoutMs: 3000, providerRetry: { attempts: 3, delayMs: 500, backoff: 1, maxDelayMs: 500 } },
+      ssh: { known_hosts: knownHosts, hosts: hosts.map((host) => sshHost(host)) },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await embedded?.close();
+    for (const host of hosts) host.cutOff();
+    process.env.HOME = savedHome;
+    dir.remove();
+  });
+
+  it('spreads workers over the hosts, pinning each host key in its own known_hosts on first use', async () => {
+    const pipeline = sshPipeline({ run: { kind: 'inline', text: 'sleep 1; echo "$SLIPWAY_WORKER on $(hostname)"' } }, 6, 6);
+    const started = Date.now();
+    const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+    expect(await embedded.coordinator.waitForRun(runId)).toBe('succeeded');
+    console.log(`6 one-second tasks on 3 fresh ssh hosts: ${Date.now() - started} ms`);
+    const report = await runReport(embedded.store.db, runId);
+    const hostOf = await hostsOfWorkers(runId);
+    const used = new Set(report.tasks.map((task) => hostOf.get(task.attempts.at(-1)!.worker!)));
+    expect(used.size).toBeGreaterThanOrEqual(2);
+
+    const pinned = readFileSync(knownHosts, 'utf8').trim().split('\n').sort();
+    const expected = hosts.map((host) => `[127.0.0.1]:${host.port} ${host.hostKey.pub.split(' ').slice(0, 2).join(' ')}`).sort();
+    expect(pinned).toEqual(expected);
+    expect(existsSync(join(home, '.ssh'))).toBe(false);
+    await embedded.coordinator.waitForWorkers(runId, 15_000);
+    // Stopped machines leave no process behind on their host.
+    for (const host of hosts) await waitFor(() => processesUnder(host.workDir).length === 0, 10_000, `${host.name} to be empty`);
+  }, 90_000);
+
+  it('carries on when a host vanishes mid-run: the lost attempt runs again on another host', async () => {
+    const pipeline = sshPipeline({
+      run: { kind: 'inline', text: 'sleep 3' },
+      retry: { attempts: 3, delayMs: 200, backoff: 1, maxDelayMs: 200 },
+    }, 4, 4);
+    const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+    const victim = hosts[0]!;
+    await waitFor(async () => {
+      const hostOf = await hostsOfWorkers(runId);
+      const busy = await embedded.store.db.selectFrom('workers').select('id').where('run_id', '=', runId).where('state', '=', 'busy').execute();
+      return busy.some((w) => hostOf.get(w.id) === victim.name);
+    }, 30_000, `a task running on ${victim.name}`).catch(async (error: unknown) => {
+      console.log(await embedded.store.db.selectFrom('workers').selectAll().where('run_id', '=', runId).execute());
+      throw error;
+    });
+    victim.cutOff();
+    expect(await embedded.coordinator.waitForRun(runId)).toBe('succeeded');
+    const report = await runReport(embedded.store.db, runId);
+    const hostOf = await hostsOfWorkers(runId);
+    const retried = report.tasks.filter((task) => task.attempts.some((a) => a.outcome === 'lost'));
+    expect(retried.length).toBeGreaterThanOrEqual(1);
+    for (const task of retried) {
+      const lost = task.attempts.find((a) => a.outcome === 'lost')!;
+      const last = task.attempts.at(-1)!;
+      expect(hostOf.get(lost.worker!)).toBe(victim.name);
+      expect(last.outcome).toBe('succeeded');
+      expect(hostOf.get(last.worker!)).not.toBe(victim.name);
+    }
+    await embedded.coordinator.waitForWorkers(runId, 15_000);
+  }, 120_000);
+
+  it('refuses a host whose key changed, saying so, and leaves the pinned key as it was', async () => {
+    const host = hosts[1]!;
+    const other = keyPair(join(dir.path, 'impostor_ed25519'));
+    const file = join(dir.path, 'changed_known_hosts');
+    const line = `[127.0.0.1]:${host.port} ${other.pub.split(' ').slice(0, 2).join(' ')}\n`;
+    writeFileSync(file, line);
+    const provider = new SshProvider({ hosts: [sshHost(host)], knownHosts: file, liveMachines: async () => [] });
+    try {
+      await expect(provider.start({
+        workerId: 'w-keycheck', runId: 'r-none', activity: 'builder', serverUrl: 'http://127.0.0.1:9', registrationToken: 'x'.repeat(43), agentLogPath: join(dir.path, 'agent.log'),
+      })).rejects.toThrow(new RegExp(`h2: ssh to h2 refused: the host key of \\[127\\.0\\.0\\.1\\]:${host.port} changed: .* pins ssh-ed25519 SHA256:\\S+, the host offered ssh-ed25519 SHA256:\\S+; if the host was rebuilt`));
+    } finally {
+      provider.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe(line);
+    expect(existsSync(join(home, '.ssh'))).toBe(false);
+  }, 30_000);
+});
