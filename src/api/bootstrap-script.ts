@@ -80,11 +80,23 @@ fetch_checked() {
   chmod 700 "$part"
   mv -f "$part" "$3"
 }
+# Workers starting together on one host download once: the others wait for the first.
+lock=$root/runtime/.downloading
+waited=0
+until mkdir "$lock" 2>/dev/null; do
+  # A lock left by a bootstrap that was killed is taken over after five minutes.
+  [ -z "$(find "$lock" -maxdepth 0 -mmin +5 2>/dev/null)" ] || rmdir "$lock" 2>/dev/null || true
+  [ "$waited" -lt 600 ] || die "another bootstrap has held $lock for ten minutes"
+  sleep 1
+  waited=$((waited + 1))
+done
+trap 'rm -f "$auth"; rmdir "$lock" 2>/dev/null' EXIT
 node=$root/runtime/node-$node_sha256
 agent=$root/runtime/slipway-agent-$agent_sha256.mjs
 fetch_checked node "$node_sha256" "$node"
 fetch_checked slipway-agent.mjs "$agent_sha256" "$agent"
 rm -f "$auth"
+rmdir "$lock"
 trap - EXIT
 
 SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
