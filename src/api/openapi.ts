@@ -62,7 +62,7 @@ const answers = {
   run: name('Run', z.object({
     id: z.string(), pipeline: z.string(), status: runStatus, source: z.string().nullable().describe("the sha256 of the run's source tree"),
     started_at: time, finished_at: time.nullable(),
-    cost_usd: z.number().nullable().optional().describe("what the run's machines cost at their configured prices (so far, while running); null when none has a price"),
+    cost_usd: z.number().optional().describe("what the run's machines cost at their configured prices (so far, while running); absent when none has a price"),
     counts: z.partialRecord(taskStatus, z.int()),
   })),
   attempt: name('Attempt', z.object({

@@ -35,8 +35,8 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
 }
 
 /** Machines with a price cost this much; runs on free machines say nothing of it. */
-function cost(usd: number | null | undefined): string {
-  return usd === null || usd === undefined ? '' : ` · ${formatUsd(usd)}`;
+function cost(usd: number | undefined): string {
+  return usd === undefined ? '' : ` · ${formatUsd(usd)}`;
 }
 
 function taskTable(tasks: ReportTask[], color: boolean): string {

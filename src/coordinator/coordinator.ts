@@ -552,6 +552,7 @@ export class Coordinator {
       machine = await provider.start({
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: this.#serverUrl,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
+        instance: spec.pipeline.activities[start.activity]!.instance,
       });
     } catch (error) {
       const message = (error as Error).message;

@@ -48,8 +48,8 @@ export interface RunReport {
     source: string | null;
     started_at: string;
     finished_at: string | null;
-    /** What its machines cost in USD (so far, while running); null when none has a known price. */
-    cost_usd?: number | null;
+    /** What its machines cost in USD (so far, while running); absent when none has a known price. */
+    cost_usd?: number;
   };
   tasks: ReportTask[];
   failures: ReportFailure[];

@@ -14,6 +14,8 @@ export interface StartRequest {
   registrationToken: string;
   /** Where the agent may write its own diagnostics, if the provider keeps them locally. */
   agentLogPath: string;
+  /** The activity's provider-specific machine settings (`instance:` in the pipeline), untouched. */
+  instance?: Record<string, unknown>;
 }
 
 /**

@@ -42,10 +42,11 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
       failures.push({ task: task.key, step: task.step, matrix, worker: last?.worker ?? null, error: task.error ?? last?.error ?? 'failed' });
     }
   }
+  const cost = await runCost(db, runId, Date.now());
   return {
     run: {
       id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at),
-      cost_usd: await runCost(db, runId, Date.now()),
+      ...(cost !== null && { cost_usd: cost }),
     },
     tasks: reportTasks,
     failures,

@@ -123,7 +123,7 @@ describe('renderSummary', () => {
     const priced = report([task('build', debug, 'succeeded', [attempt(1, 'w-1', 'succeeded', 2.1)])]);
     priced.run.cost_usd = 0.1234;
     expect(renderSummary(priced, { color: false }).split('\n')[0]).toBe('run r-abc · pipeline packages · succeeded · 1m05s · $0.12');
-    priced.run.cost_usd = null;
+    delete priced.run.cost_usd;
     expect(renderSummary(priced, { color: false }).split('\n')[0]).toBe('run r-abc · pipeline packages · succeeded · 1m05s');
   });
 

@@ -23,8 +23,6 @@ export const liveStates = ['pending', 'running', 'stopping', 'stopped'];
 export interface Ec2ProviderOptions {
   settings: Ec2Settings;
   ec2: EC2Client;
-  /** An activity's own instance types (its `instance: { type }`), tried before none else; default: the config's. */
-  instanceTypesFor?: (activity: string) => readonly string[] | undefined;
   backoff?: BackoffOptions;
   now?: () => number;
 }
@@ -52,7 +50,7 @@ export class Ec2Provider implements Provider {
 
   async #start(request: StartRequest): Promise<MachineHandle> {
     const { settings, ec2 } = this.#options;
-    const own = this.#options.instanceTypesFor?.(request.activity);
+    const own = instanceTypesOf(request.instance);
     const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
     const first = await this.#image(instanceTypes[0]!);
     const launched = await launch(ec2, {
@@ -145,4 +143,15 @@ function instanceIdOf(machine: MachineHandle): string {
   const id = String(machine.instanceId ?? '');
   if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new Error(`not an EC2 machine handle: ${JSON.stringify(machine)}`);
   return id;
+}
+
+/**
+ * The instance types an activity asks for (`instance: { type: c6i.large }`, or a list to
+ * try in order); none when it leaves the choice to the config.
+ */
+function instanceTypesOf(instance: Record<string, unknown> | undefined): string[] | undefined {
+  const type = instance?.type;
+  if (typeof type === 'string') return [type];
+  if (Array.isArray(type) && type.every((t) => typeof t === 'string')) return type as string[];
+  return undefined;
 }

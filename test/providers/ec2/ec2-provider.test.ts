@@ -28,9 +28,9 @@ const request: StartRequest = {
   agentLogPath: '/unused',
 };
 
-function provider(overrides: Parameters<typeof ec2Settings>[0] = {}, extra: { instanceTypesFor?: (activity: string) => string[] | undefined } = {}) {
+function provider(overrides: Parameters<typeof ec2Settings>[0] = {}) {
   const backoff = recordingBackoff();
-  return { backoff, provider: new Ec2Provider({ settings: ec2Settings(overrides), ec2: client, backoff, now: () => 1_700_000_000_000, ...extra }) };
+  return { backoff, provider: new Ec2Provider({ settings: ec2Settings(overrides), ec2: client, backoff, now: () => 1_700_000_000_000 }) };
 }
 
 function runInputs(): RunInstancesCommandInput[] {
@@ -109,8 +109,8 @@ describe('Ec2Provider.start', () => {
       return { Images: [{ ImageId: arch === 'arm64' ? 'ami-000000000000000a4' : 'ami-000000000000000a8' }] };
     });
     ec2.on(RunInstancesCommand).rejectsOnce(awsError('InsufficientInstanceCapacity')).resolves(started);
-    const { provider: p } = provider({}, { instanceTypesFor: (activity) => (activity === 'builder' ? ['c7g.large', 'c6i.large'] : undefined) });
-    await p.start(request);
+    const { provider: p } = provider();
+    await p.start({ ...request, instance: { type: ['c7g.large', 'c6i.large'] } });
     expect(runInputs().map((i) => [i.InstanceType, i.ImageId])).toEqual([['c7g.large', 'ami-000000000000000a4'], ['c6i.large', 'ami-000000000000000a8']]);
   });
 
