@@ -5,7 +5,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
-import type { Coordinator } from '../coordinator/coordinator.ts';
+import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
 import { UnsafeArchive } from '../coordinator/archive-check.ts';
 import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
@@ -160,7 +160,13 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
       if (error instanceof SelectionError) return fail(c, 400, error.message);
       throw error;
     }
-    const { runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source);
+    let id;
+    try {
+      ({ runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source));
+    } catch (error) {
+      if (error instanceof RunRefused) return fail(c, 422, error.message);
+      throw error;
+    }
     const row = await db.selectFrom('runs').select(['id', 'spec']).where('id', '=', id).executeTakeFirstOrThrow();
     return c.json({ run: (await runDetail(db, row)).run }, 201);
   });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
 import { parseDuration } from '../pipeline/duration.ts';
+import { configuredProviders } from '../providers/configured.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -17,14 +18,15 @@ export function selfCommand(): string {
   return process.env.SLIPWAY_COMMAND || 'slipway';
 }
 
-/** The store and local workers of this machine as the config sets them; `--db` wins. */
-export function localCoordinatorOptions(dbPath: string | undefined): { stateDir: string; dbPath: string; busyTimeoutMs: number; workRoot: string } {
+/** The store, local workers and other providers of this machine as the config sets them; `--db` wins. */
+export async function localCoordinatorOptions(dbPath: string | undefined) {
   const config = loadConfig();
   return {
     stateDir: stateDir(),
     dbPath: dbPath ?? config.store.path,
     busyTimeoutMs: parseDuration(config.store.busy_timeout),
     workRoot: config.providers.local.work_dir,
+    providers: await configuredProviders(config),
   };
 }
 
@@ -33,6 +35,6 @@ export function localCoordinatorOptions(dbPath: string | undefined): { stateDir:
  * after its own run only (a server may share the store), and its agents give up soon on
  * it once it is gone, since nothing will restart it.
  */
-export function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
-  return { ...localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true } };
+export async function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
+  return { ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true } };
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CoordinatorRefused } from '../agent/client.ts';
+import { RunRefused } from '../coordinator/coordinator.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { AwsRequestError, AwsSetupError, Ec2Refusal } from '../providers/ec2/errors.ts';
@@ -53,7 +54,7 @@ try {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
-    || error instanceof AwsSetupError || error instanceof Ec2Refusal) {
+    || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
   } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError) {

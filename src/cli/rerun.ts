@@ -26,7 +26,7 @@ export function registerRerun(program: Command): void {
         process.exitCode = await watchRemoteRun(api, rerun.id, rerun.pipeline, Boolean(options.json), since);
         return;
       }
-      const embedded = await startEmbedded(commandCoordinatorOptions(options.db));
+      const embedded = await startEmbedded(await commandCoordinatorOptions(options.db));
       let runId: string;
       let pipeline: string;
       try {

@@ -89,7 +89,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   const api = serverOf(options);
   if (api) return runOnServer(api, file, pipeline, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
 
-  const embedded = await startEmbedded(commandCoordinatorOptions(options.db, heartbeatTimeoutMs));
+  const embedded = await startEmbedded(await commandCoordinatorOptions(options.db, heartbeatTimeoutMs));
   let joinToken = '';
   return watchLocalRun(embedded, pipeline.name, Boolean(options.json), async () => {
     const created = await embedded.coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });

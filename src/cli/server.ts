@@ -31,7 +31,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
       };
-      const local = localCoordinatorOptions(options.db);
+      const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;
       const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
       const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead }).catch((error: NodeJS.ErrnoException) => {

@@ -5,6 +5,7 @@ import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
+import { missingProvider } from '../providers/configured.ts';
 import { priceOf, type MachineHandle, type Provider, type StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
@@ -151,6 +152,8 @@ export class Coordinator {
 
   /** A new run; its source tree is packed from the pipeline's directory unless it came as an archive. */
   async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
+    const missing = options.fakeWorkers || options.noProvision ? undefined : missingProvider(pipeline, [...this.#providers.keys()]);
+    if (missing) throw new RunRefused(missing);
     const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
     const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
     this.#own.add(created.spec.id);
@@ -705,6 +708,9 @@ export class Coordinator {
     return () => this.#faultListeners.splice(this.#faultListeners.indexOf(listener), 1);
   }
 }
+
+/** A run this coordinator cannot carry out, said before anything is recorded. */
+export class RunRefused extends Error {}
 
 /** A worker's own script (init, cleanup) with the environment it runs in. */
 export interface WorkerScript {

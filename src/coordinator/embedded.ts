@@ -30,6 +30,8 @@ export interface EmbeddedOptions {
   ssh?: SlipwayConfig['providers']['ssh'];
   /** Puts something between the coordinator and the local provider (fault injection). */
   wrapLocal?: (local: LocalProvider) => Provider;
+  /** Providers besides local (from the config). */
+  providers?: Provider[];
 }
 
 export interface Embedded {

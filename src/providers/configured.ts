@@ -1,0 +1,34 @@
+import type { SlipwayConfig } from '../config/schema.ts';
+import type { Pipeline } from '../pipeline/types.ts';
+import type { Provider } from './provider.ts';
+
+/** What to set in the config for each provider besides local, for the message that asks for it. */
+const setUp: Record<string, string> = {
+  ssh: 'list the hosts as [[providers.ssh.hosts]] in the config',
+  ec2: 'set [providers.ec2] region in the config (or AWS_REGION)',
+};
+
+/**
+ * The providers the config sets up besides local: EC2 once a region is known. The AWS SDK
+ * is loaded only then, since it costs every other command most of a second.
+ */
+export async function configuredProviders(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env): Promise<Provider[]> {
+  const providers: Provider[] = [];
+  const ec2 = config.providers.ec2;
+  const region = ec2.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (region) {
+    const [{ Ec2Provider }, { awsClients }] = await Promise.all([import('./ec2/ec2-provider.ts'), import('./ec2/clients.ts')]);
+    providers.push(new Ec2Provider({ settings: ec2, ec2: awsClients({ region, profile: ec2.profile }).ec2 }));
+  }
+  return providers;
+}
+
+/** Why a pipeline cannot get its machines from these providers, or undefined when it can. */
+export function missingProvider(pipeline: Pipeline, available: readonly string[]): string | undefined {
+  for (const activity of Object.values(pipeline.activities)) {
+    if (available.includes(activity.provider)) continue;
+    const how = setUp[activity.provider] ?? `use one of: ${available.join(', ')}`;
+    return `activity ${activity.name} uses provider ${activity.provider}, which is not set up here: ${how} (slipway config prints a commented default)`;
+  }
+  return undefined;
+}
