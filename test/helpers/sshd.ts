@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -66,17 +66,23 @@ export class SshdHost {
     }
   }
 
-  /** The host vanishes: its sshd, every connection it serves and every process of its workers, SIGKILLed. */
-  cutOff(): number[] {
-    const pids = [...descendants(this.pid), this.pid, ...processesUnder(this.workDir).map((p) => p.pid)];
-    for (const pid of pids) {
+  /**
+   * The host vanishes: its sshd, every connection it serves and every process of its
+   * workers, SIGKILLed. Login shells of sessions in flight get SIGTERM instead: they are
+   * this machine's real shells, whose rc files may hold locks (pyenv's) they must release.
+   */
+  cutOff(): void {
+    const sessions = descendants(this.pid);
+    const sshd = sessions.filter((pid) => exeOf(pid) === sshdPath);
+    const kill = (pid: number, signal: NodeJS.Signals): void => {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, signal);
       } catch {
         // gone meanwhile
       }
-    }
-    return pids;
+    };
+    for (const pid of [this.pid, ...sshd, ...processesUnder(this.workDir).map((p) => p.pid)]) kill(pid, 'SIGKILL');
+    for (const pid of sessions) if (!sshd.includes(pid)) kill(pid, 'SIGTERM');
   }
 }
 
@@ -106,4 +112,12 @@ function descendants(root: number): number[] {
   };
   visit(root);
   return found;
+}
+
+function exeOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
 }

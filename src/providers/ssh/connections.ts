@@ -35,17 +35,32 @@ export class SshConnections {
     this.#keys = keys;
   }
 
-  /** Runs `command` (a shell line) on the host, with `stdin` written to it. */
-  async exec(host: SshHost, command: string, stdin = ''): Promise<Executed> {
+  /**
+   * Runs `command` (a shell line) on the host, with `stdin` written to it. A host that does
+   * not answer in `timeoutMs` has its connection dropped, so no caller waits on it forever
+   * and the next command connects afresh.
+   */
+  async exec(host: SshHost, command: string, stdin = '', timeoutMs = 60_000): Promise<Executed> {
     const client = await this.#connection(host);
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#drop(host, client);
+        reject(new Error(`ssh to ${host.name}: no answer within ${Math.round(timeoutMs / 1000)}s`));
+      }, timeoutMs);
       client.exec(command, (error, channel) => {
-        if (error) return reject(error);
+        if (error) {
+          clearTimeout(timer);
+          return reject(error);
+        }
         let stdout = '';
         let stderr = '';
         channel.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
         channel.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-        channel.once('close', (code: number | null) => resolve({ code, stdout, stderr }));
+        channel.once('close', (code: number | null | undefined) => {
+          clearTimeout(timer);
+          if (code === undefined) reject(new Error(`ssh to ${host.name}: the connection closed before the command ended`));
+          else resolve({ code, stdout, stderr });
+        });
         channel.end(stdin);
       });
     });
@@ -54,6 +69,11 @@ export class SshConnections {
   closeAll(): void {
     for (const client of this.#open.values()) void client.then((c) => c.end(), () => undefined);
     this.#open.clear();
+  }
+
+  #drop(host: SshHost, client: Client): void {
+    this.#open.delete(host.name);
+    client.destroy();
   }
 
   #connection(host: SshHost): Promise<Client> {

@@ -74,7 +74,8 @@ export function statusScript(pid: number, start: string): string {
  * Ends a machine: its agent's process group, then every process that carries the
  * machine's marker (tasks that left the group); SIGTERM first, SIGKILL after the grace.
  * A drained agent is exiting by itself: it gets the grace to do so before any signal.
- * Processes are chosen by pid and marker only, never by name.
+ * Processes are chosen by pid and marker only, never by name; one GNU grep reads every
+ * process's environment, where a loop of tr per process would load a busy host.
  */
 export function stopScript(workerId: string, workDir: string, pid: number, start: string, graceMs: number, drained: boolean): string {
   const worker = checkedWorker(workerId);
@@ -83,9 +84,9 @@ export function stopScript(workerId: string, workDir: string, pid: number, start
 marker="${machineMarker}=$root/${worker}"
 ours() {
   if [ "$(${startTimeOf(String(pid))})" = ${shellQuote(start)} ]; then echo -${pid}; fi
-  for p in /proc/[0-9]*; do
-    [ "\${p#/proc/}" = "$$" ] && continue
-    if tr '\\0' '\\n' < "$p/environ" 2>/dev/null | grep -qxF "$marker"; then echo "\${p#/proc/}"; fi
+  for environ in $(grep -lxzF "$marker" /proc/[0-9]*/environ 2>/dev/null); do
+    p=\${environ#/proc/}
+    echo "\${p%/environ}"
   done
 }
 signal() { for p in $(ours); do kill -"$1" "$p" 2>/dev/null || true; done; }
@@ -96,5 +97,20 @@ waited=0
 while [ -n "$(ours)" ] && [ "$waited" -lt ${tenths} ]; do sleep 0.1; waited=$((waited + 1)); done
 signal KILL
 rm -rf "$root/${worker}"
+`;
+}
+
+/** Prints `pid start worker` for every process on the host that carries a marker of a machine under the root. */
+export function inventoryScript(workDir: string): string {
+  return `root=${remoteRoot(workDir)}
+# One grep over every process finds the few that carry a marker here; each is then read exactly.
+for environ in $(grep -lzF "${machineMarker}=$root/w-" /proc/[0-9]*/environ 2>/dev/null); do
+  p=\${environ%/environ}
+  value=$(tr '\\0' '\\n' 2>/dev/null < "$environ" | grep "^${machineMarker}=") || continue
+  worker=\${value#"${machineMarker}=$root/"}
+  [ "$worker" != "$value" ] || continue
+  case "$worker" in w-*[!0-9a-z]* | w-) continue ;; w-*) ;; *) continue ;; esac
+  echo "\${p#/proc/} $(${startTimeOf('${p#/proc/}')}) $worker"
+done
 `;
 }

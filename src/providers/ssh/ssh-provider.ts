@@ -1,10 +1,15 @@
-import type { MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
+import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
 import { PinnedHostKeys } from './known-hosts.ts';
-import { launchScript, statusScript, stopScript } from './remote-scripts.ts';
+import { inventoryScript, launchScript, statusScript, stopScript } from './remote-scripts.ts';
 
-/** How long a started worker counts against its host before the store is trusted to list it. */
-const placedMemoryMs = 60_000;
+/** How long a started worker counts against its host after its start, until the store lists its handle. */
+const placedMemoryMs = 5_000;
+/**
+ * After a host could not be reached, health checks take it as unreachable for this long
+ * instead of each waiting out a connection timeout per worker.
+ */
+const unreachableMs = 30_000;
 
 export interface SshProviderOptions {
   hosts: SshHost[];
@@ -26,8 +31,9 @@ export class SshProvider implements Provider {
   readonly name = 'ssh';
   readonly #options: SshProviderOptions;
   readonly #ssh: SshConnections;
-  /** Workers this process started lately, by host: counted until the store lists them (or for a minute). */
-  readonly #placed = new Map<string, { host: string; at: number }>();
+  /** Workers being started, and started a moment ago, by host: the store does not list them yet. */
+  readonly #placed = new Map<string, { host: string; until: number }>();
+  readonly #unreachableUntil = new Map<string, number>();
 
   constructor(options: SshProviderOptions) {
     this.#options = options;
@@ -36,20 +42,25 @@ export class SshProvider implements Provider {
 
   async start(request: StartRequest): Promise<MachineHandle> {
     const live = await this.#options.liveMachines();
-    const tried = new Set<string>();
+    // Hosts that could not be reached lately are left out while others have room.
+    const now = Date.now();
+    const tried = new Set(this.#options.hosts.filter((h) => (this.#unreachableUntil.get(h.name) ?? 0) > now).map((h) => h.name));
+    if (tried.size === this.#options.hosts.length) tried.clear();
     const failures: string[] = [];
     for (let host = this.#emptiest(live, tried); host; host = this.#emptiest(live, tried)) {
       tried.add(host.name);
       // Counted at once, before anything is awaited, so starts in parallel never overfill a host.
-      this.#placed.set(request.workerId, { host: host.name, at: Date.now() });
+      this.#placed.set(request.workerId, { host: host.name, until: Infinity });
       try {
-        return await this.#startOn(host, request);
+        const machine = await this.#startOn(host, request);
+        this.#placed.set(request.workerId, { host: host.name, until: Date.now() + placedMemoryMs });
+        return machine;
       } catch (error) {
         this.#placed.delete(request.workerId);
         failures.push(`${host.name}: ${(error as Error).message}`);
       }
     }
-    if (failures.length === 0) throw new Error(`every ssh host has its max_workers running (${this.#options.hosts.map((h) => `${h.name}: ${h.max_workers}`).join(', ')})`);
+    if (failures.length === 0) throw new Error(`every ssh host that answers has its max_workers running (${this.#options.hosts.map((h) => `${h.name}: ${h.max_workers}`).join(', ')})`);
     throw new Error(`no ssh host could start a worker: ${failures.join('; ')}`);
   }
 
@@ -58,7 +69,8 @@ export class SshProvider implements Provider {
     const workerId = String(machine.workerId);
     if (!host) return;
     const grace = this.#options.killGraceMs ?? 5000;
-    const stopped = await this.#ssh.exec(host, 'sh -s', stopScript(workerId, host.work_dir, Number(machine.pid), String(machine.start), grace, options.drained ?? false));
+    const script = stopScript(workerId, host.work_dir, Number(machine.pid), String(machine.start), grace, options.drained ?? false);
+    const stopped = await this.#ssh.exec(host, 'sh -s', script, 2 * grace + 60_000);
     if (stopped.code !== 0) throw new Error(`stopping worker ${workerId} on ${host.name} failed: ${stopped.stderr.trim() || `exit code ${stopped.code}`}`);
     this.#placed.delete(workerId);
   }
@@ -67,13 +79,34 @@ export class SshProvider implements Provider {
   async status(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'> {
     const host = this.#host(machine);
     if (!host) return 'gone';
+    const answer = await this.#ask(host, statusScript(Number(machine.pid), String(machine.start)));
+    const said = answer?.trim();
+    if (said === 'gone') this.#placed.delete(String(machine.workerId));
+    return said === 'running' || said === 'gone' ? said : 'unknown';
+  }
+
+  /** Machines found by their marker on every host that answers: agents and what their tasks left. */
+  async inventory(): Promise<FoundMachine[]> {
+    const found = new Map<string, FoundMachine>();
+    for (const host of this.#options.hosts) {
+      for (const line of (await this.#ask(host, inventoryScript(host.work_dir)))?.split('\n') ?? []) {
+        const match = line.match(/^(\d+) (\d+) (w-[0-9a-z]+)$/);
+        if (!match || found.has(match[3]!)) continue;
+        found.set(match[3]!, { workerId: match[3]!, machine: { host: host.name, workerId: match[3]!, pid: Number(match[1]), start: match[2]! } });
+      }
+    }
+    return [...found.values()];
+  }
+
+  /** A script's output, or undefined when the host cannot be reached now. */
+  async #ask(host: SshHost, script: string): Promise<string | undefined> {
+    if ((this.#unreachableUntil.get(host.name) ?? 0) > Date.now()) return undefined;
     try {
-      const answer = await this.#ssh.exec(host, 'sh -s', statusScript(Number(machine.pid), String(machine.start)));
-      const said = answer.stdout.trim();
-      if (said === 'gone') this.#placed.delete(String(machine.workerId));
-      return said === 'running' || said === 'gone' ? said : 'unknown';
+      const answer = await this.#ssh.exec(host, 'sh -s', script);
+      return answer.code === 0 ? answer.stdout : undefined;
     } catch {
-      return 'unknown';
+      this.#unreachableUntil.set(host.name, Date.now() + unreachableMs);
+      return undefined;
     }
   }
 
@@ -83,7 +116,13 @@ export class SshProvider implements Provider {
 
   async #startOn(host: SshHost, request: StartRequest): Promise<MachineHandle> {
     // The host is reached first: a refused host key or login costs no download.
-    await this.#ssh.exec(host, 'true');
+    try {
+      await this.#ssh.exec(host, 'true');
+    } catch (error) {
+      this.#unreachableUntil.set(host.name, Date.now() + unreachableMs);
+      throw error;
+    }
+    this.#unreachableUntil.delete(host.name);
     const bootstrap = await fetch(`${request.serverUrl}/api/v1/agent/bootstrap.sh`, { headers: { authorization: `Bearer ${request.registrationToken}` } });
     if (!bootstrap.ok) throw new Error(`the coordinator refused the bootstrap script: ${bootstrap.status} ${(await bootstrap.text()).slice(0, 300)}`);
     const launched = await this.#ssh.exec(host, 'sh -s', launchScript({
@@ -98,8 +137,11 @@ export class SshProvider implements Provider {
   /** The host with the most free slots that has not failed this start yet, so workers spread over the hosts. */
   #emptiest(live: MachineHandle[], tried: Set<string>): SshHost | undefined {
     const placed = new Map<string, string>();
-    const recent = Date.now() - placedMemoryMs;
-    for (const [workerId, { host, at }] of this.#placed) if (at > recent) placed.set(workerId, host);
+    const now = Date.now();
+    for (const [workerId, { host, until }] of this.#placed) {
+      if (until > now) placed.set(workerId, host);
+      else this.#placed.delete(workerId);
+    }
     // Once the store lists a machine, the store is the truth about it.
     for (const machine of live) {
       placed.set(String(machine.workerId), String(machine.host));
