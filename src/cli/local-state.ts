@@ -26,6 +26,7 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
     dbPath: dbPath ?? config.store.path,
     busyTimeoutMs: parseDuration(config.store.busy_timeout),
     workRoot: config.providers.local.work_dir,
+    ssh: config.providers.ssh,
     providers: await configuredProviders(config),
   };
 }

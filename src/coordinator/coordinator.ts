@@ -473,7 +473,7 @@ export class Coordinator {
         const worker = workers.get(workerId);
         if (this.#settings.ownRunsOnly && !(worker && this.#own.has(worker.run_id))) continue;
         const state = worker?.state;
-        if (state === 'starting' || state === 'idle' || state === 'busy' || state === 'draining' || this.#starting.has(workerId)) continue;
+        if (state === 'starting' || state === 'idle' || state === 'busy' || state === 'draining' || this.#starting.has(workerId) || this.#stopping.has(workerId)) continue;
         this.reportFault('reconciling machines', new Error(`${provider.name} machine of worker ${workerId} is running but the worker is ${state ?? 'unknown to the store'}; stopping it`));
         void this.#stopMachine(workerId, provider.name, machine, { drained: state === 'stopped' });
       }
@@ -594,6 +594,8 @@ export class Coordinator {
   #stopMachine(workerId: string, providerName: string, machine: MachineHandle, options: StopOptions = {}): Promise<void> {
     const inFlight = this.#stopping.get(workerId);
     if (inFlight) return inFlight;
+    // A coordinator shutting down starts no stop it could not wait for; the next one's health check stops that machine.
+    if (this.#closed) return Promise.resolve();
     const stopping = (async () => {
       try {
         await this.#providers.get(providerName)?.stop(machine, options);

@@ -61,7 +61,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const ssh = options.ssh && options.ssh.hosts.length > 0
     ? new SshProvider({ hosts: options.ssh.hosts, knownHosts: options.ssh.known_hosts, liveMachines: () => liveMachinesOf(store.db, 'ssh') })
     : undefined;
-  const providers = [options.wrapLocal ? options.wrapLocal(local) : local, ...(ssh ? [ssh] : [])];
+  const providers = [options.wrapLocal ? options.wrapLocal(local) : local, ...(ssh ? [ssh] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
   const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock });
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);

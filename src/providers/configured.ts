@@ -9,8 +9,9 @@ const setUp: Record<string, string> = {
 };
 
 /**
- * The providers the config sets up besides local: EC2 once a region is known. The AWS SDK
- * is loaded only then, since it costs every other command most of a second.
+ * The cloud providers the config sets up: EC2 once a region is known (ssh hosts are set up
+ * by the coordinator, which knows its store). The AWS SDK is loaded only when needed,
+ * since it costs every other command most of a second.
  */
 export async function configuredProviders(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env): Promise<Provider[]> {
   const providers: Provider[] = [];
