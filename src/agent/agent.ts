@@ -1,10 +1,12 @@
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
 import type { WorkerScript, WorkerSettings } from '../coordinator/coordinator.ts';
 import type { AttemptOrder } from '../coordinator/ops/claim.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 import { StopRequested, WorkerClient } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
+import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
@@ -78,6 +80,8 @@ export interface AgentOptions {
   onName?: (name: string) => void;
   /** How long to keep trying to reach the coordinator before giving up (default 10 minutes). */
   reconnectMs?: number;
+  /** Where this machine records the prepare scripts it ran (default ~/.slipway/prepared). */
+  preparedDir?: string;
 }
 
 /**
@@ -124,7 +128,7 @@ export class Agent {
     let stop: WorkerStop;
     try {
       await this.#options.executor.prepare(settings, () => this.#client.source());
-      stop = (await this.#init(settings.init)) ?? (await this.#serve(settings));
+      stop = (await this.#prepare(settings.prepare)) ?? (await this.#init(settings.init)) ?? (await this.#serve(settings));
     } catch (error) {
       if (error instanceof CoordinatorUnreachable) this.#unreachable = true;
       stop = { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
@@ -134,6 +138,20 @@ export class Agent {
     if (!this.#unreachable) await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
     this.#say(`stopped: ${stop.reason}`);
     return stop;
+  }
+
+  /** The machine's prepare script, unless this machine (or its image) already ran it. */
+  async #prepare(prepare: WorkerSettings['prepare']): Promise<WorkerStop | undefined> {
+    if (!prepare) return undefined;
+    const dir = this.#options.preparedDir ?? join(homedir(), '.slipway', 'prepared');
+    let error = 'failed';
+    const done = await ensurePrepared(dir, prepare.fingerprint, async () => {
+      const result = await this.#workerScript('prepare', prepare);
+      error = result.error ?? result.outcome;
+      return result.outcome === 'succeeded';
+    }, this.#shutdown.signal);
+    if (done === 'already') await this.#client.log(`--- prepare: this machine is ready (${prepare.fingerprint.slice(0, 12)}) ---\n`).catch(() => undefined);
+    return done === 'failed' ? { cause: 'init_failed', reason: `prepare ${error}` } : undefined;
   }
 
   async #init(init: WorkerScript | null): Promise<WorkerStop | undefined> {
@@ -233,11 +251,11 @@ export class Agent {
     }
   }
 
-  async #workerScript(kind: 'init' | 'cleanup', job: WorkerScript): Promise<ScriptResult> {
+  async #workerScript(kind: 'prepare' | 'init' | 'cleanup', job: WorkerScript): Promise<ScriptResult> {
     const output = new OutputBatcher({ flush: (text) => this.#client.log(text) });
     output.push(`--- ${kind} ---\n`);
     // Cleanup runs even when the agent is stopping, so it must not inherit that signal.
-    const signal = kind === 'init' ? this.#shutdown.signal : new AbortController().signal;
+    const signal = kind === 'cleanup' ? new AbortController().signal : this.#shutdown.signal;
     const result = await this.#options.executor.run({
       name: kind, script: job.script, env: job.env, timeoutMs: kind === 'cleanup' ? cleanupTimeoutMs : null, signal,
       onOutput: (text) => output.push(text),

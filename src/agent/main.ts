@@ -5,6 +5,7 @@
  *   SLIPWAY_REGISTRATION_TOKEN  one-time token, traded for the worker's own credential
  *   SLIPWAY_WORK_DIR            where sources are cached and tasks run
  *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
+ *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  */
 import { Agent, ScriptExecutor } from './agent.ts';
 
@@ -19,7 +20,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   delete process.env.SLIPWAY_REGISTRATION_TOKEN;
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
-    server, token, executor: new ScriptExecutor(workDir), reconnectMs,
+    server, token, executor: new ScriptExecutor(workDir), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
     say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });

@@ -109,7 +109,10 @@ const bodies = {
     worker: z.object({ id: z.string(), name: z.string(), activity: z.string(), run: z.string() }),
     credential: z.string().describe("the worker's own credential for every later request"),
     settings: z.object({
-      idle_timeout_ms: z.int(), heartbeat_interval_ms: z.int(), init: workerScript.nullable(), cleanup: workerScript.nullable(),
+      idle_timeout_ms: z.int(), heartbeat_interval_ms: z.int(),
+      prepare: workerScript.extend({ fingerprint: z.string().describe("sha256 of the script's text") }).nullable()
+        .describe('runs once per machine and fingerprint, before init; a machine that ran it keeps a marker'),
+      init: workerScript.nullable(), cleanup: workerScript.nullable(),
       source_digest: z.string().nullable(),
     }),
   })),

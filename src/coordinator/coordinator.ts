@@ -26,6 +26,7 @@ import { drainWorker } from './ops/drain-worker.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
+import { preparationOf } from './preparation.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { claimableTask } from '../store/claimable.ts';
@@ -556,6 +557,7 @@ export class Coordinator {
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: this.#serverUrl,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
         instance: spec.pipeline.activities[start.activity]!.instance,
+        prepare: preparationOf(spec, start.activity),
       });
     } catch (error) {
       const message = (error as Error).message;
@@ -618,15 +620,17 @@ export class Coordinator {
   #workerSettings(spec: RunSpec, activityName: string, workerId: string): WorkerSettings {
     const activity = spec.pipeline.activities[activityName]!;
     const env = { SLIPWAY_RUN: spec.id, SLIPWAY_WORKER: workerId, SLIPWAY_ACTIVITY: activityName };
-    const aux = (kind: 'init' | 'cleanup', script: Script | undefined): WorkerScript | null => {
+    const aux = (kind: 'prepare' | 'init' | 'cleanup', script: Script | undefined): WorkerScript | null => {
       if (!script) return null;
       if (!spec.options.fakeWorkers) return { script, env };
       const fake = fakeScript(kind, script);
       return { script: fake.script, env: { ...env, ...fake.env } };
     };
+    const preparation = preparationOf(spec, activityName);
     return {
       idle_timeout_ms: activity.idleTimeoutMs,
       heartbeat_interval_ms: this.heartbeatIntervalMs,
+      prepare: preparation ? { fingerprint: preparation.fingerprint, ...aux('prepare', preparation.script)! } : null,
       init: aux('init', activity.init),
       cleanup: aux('cleanup', activity.cleanup),
       source_digest: spec.sourceDigest,
@@ -724,6 +728,8 @@ export interface WorkerScript {
 export interface WorkerSettings {
   idle_timeout_ms: number;
   heartbeat_interval_ms: number;
+  /** Runs once per machine and fingerprint, before init; a machine (or image) that ran it keeps a marker. */
+  prepare: (WorkerScript & { fingerprint: string }) | null;
   init: WorkerScript | null;
   cleanup: WorkerScript | null;
   source_digest: string | null;

@@ -33,6 +33,7 @@ function toActivity(name: string, a: ActivityDoc): Activity {
     maxWorkers: a.max_workers,
     idleTimeoutMs: parseDuration(a.idle_timeout),
     ...(a.max_lifetime !== undefined && { maxLifetimeMs: parseDuration(a.max_lifetime) }),
+    ...(a.prepare !== undefined && { prepare: toScript(a.prepare) }),
     ...(a.init !== undefined && { init: toScript(a.init) }),
     ...(a.cleanup !== undefined && { cleanup: toScript(a.cleanup) }),
     ...(a.instance !== undefined && { instance: a.instance }),

@@ -104,6 +104,7 @@ function checkActivity(name: string, raw: unknown, context: Context): void {
   const at: Path = ['activities', name];
   if (name === CONTROL_ACTIVITY.name) context.report.key(at, `activity name '${name}' is built in`);
   const activity = fields(activitySchema, raw);
+  checkScript(activity.prepare, [...at, 'prepare'], context);
   checkScript(activity.init, [...at, 'init'], context);
   checkScript(activity.cleanup, [...at, 'cleanup'], context);
 }

@@ -156,6 +156,7 @@ export const activitySchema = z.strictObject(
     max_lifetime: positiveDuration
       .optional()
       .describe('A worker older than this is drained: it finishes the task in hand, takes no other, and its machine is stopped.'),
+    prepare: script.optional().describe('Makes a machine ready once (toolchains, caches): once per host, or baked into an image on EC2, again only when the script changes.'),
     init: script.optional().describe('Runs once per worker, before its first task.'),
     cleanup: script.optional().describe('Runs once per worker, before it shuts down.'),
     instance: z

@@ -14,6 +14,8 @@ export interface Activity {
   idleTimeoutMs: number;
   /** Workers older than this are drained (never killed in the middle of a task). */
   maxLifetimeMs?: number;
+  /** Makes a machine ready once per fingerprint of the script, before any worker's init. */
+  prepare?: Script;
   init?: Script;
   cleanup?: Script;
   /** Provider-specific machine settings, passed through untouched. */

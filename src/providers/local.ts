@@ -56,6 +56,8 @@ export class LocalProvider implements Provider {
       SLIPWAY_REGISTRATION_TOKEN: request.registrationToken,
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
+      // The coordinator's host is one machine for every local worker: it is prepared once, in the state directory.
+      SLIPWAY_PREPARED_DIR: join(dirname(this.#options.workRoot), 'prepared'),
       ...(this.#options.agentReconnectMs !== undefined && { SLIPWAY_RECONNECT_MS: String(this.#options.agentReconnectMs) }),
     });
     let child: ChildProcess;

@@ -1,3 +1,4 @@
+import type { Preparation } from '../coordinator/preparation.ts';
 import type { BillingMode } from '../engine/cost.ts';
 
 /**
@@ -16,6 +17,8 @@ export interface StartRequest {
   agentLogPath: string;
   /** The activity's provider-specific machine settings (`instance:` in the pipeline), untouched. */
   instance?: Record<string, unknown>;
+  /** The activity's prepare script: a provider that bakes images uses one made with it. */
+  prepare?: Preparation;
 }
 
 /**

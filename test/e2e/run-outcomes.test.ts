@@ -212,6 +212,37 @@ steps:
     expect(existsSync(join(box.state, 'slipway', 'logs', report.run.id, 'workers', `${workerOf('last')}.log`))).toBe(true);
   });
 
+  it('prepares the machine once per prepare script, before any init, and again only when the script changes', async () => {
+    const marks = join(box.dir.path, 'prepared.log');
+    const tool = join(box.dir.path, 'tool');
+    const pipeline = `
+name: prepared
+matrix:
+  n: ["1", "2", "3", "4"]
+activities:
+  builder: { max_workers: 2, prepare: scripts/prepare.sh, init: test -f ${tool} }
+steps:
+  build:
+    over: [n]
+    run: test -f ${tool} && sleep 1
+`;
+    const prepare = (version: string) => `#!/bin/bash\nsleep 0.5\necho "${version}" >> "${marks}"\ntouch "${tool}"\n`;
+    const file = box.write({ 'slipway.yml': pipeline, 'scripts/prepare.sh': prepare('gcc-13') });
+    const first = await box.run(['run', file, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const workers = new Set((JSON.parse(first.stdout) as RunReport).tasks.map((t) => t.attempts[0]!.worker));
+    expect(workers.size).toBe(2);
+    expect(readFileSync(marks, 'utf8')).toBe('gcc-13\n');
+
+    expect((await box.run(['run', file, '--json'])).code).toBe(0);
+    expect(readFileSync(marks, 'utf8')).toBe('gcc-13\n');
+
+    box.write({ 'scripts/prepare.sh': prepare('gcc-14') });
+    expect((await box.run(['run', file, '--json'])).code).toBe(0);
+    expect(readFileSync(marks, 'utf8')).toBe('gcc-13\ngcc-14\n');
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+
   it('fails the tasks of an activity whose init keeps failing, instead of starting workers forever', async () => {
     const file = box.write({
       'slipway.yml': `

@@ -137,7 +137,7 @@ export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: 
  * so no pipeline text is ever pasted into a shell line. A check says "not done" so the run
  * goes on to show every task it would start.
  */
-export function fakeScript(kind: 'run' | 'check' | 'init' | 'cleanup', script: Script): { script: Script; env: Record<string, string> } {
+export function fakeScript(kind: 'run' | 'check' | 'prepare' | 'init' | 'cleanup', script: Script): { script: Script; env: Record<string, string> } {
   const what = script.kind === 'file' ? script.path : script.text.trim().split('\n')[0] + (script.text.trim().includes('\n') ? ' …' : '');
   const print = `printf 'would %s: %s\\n' "$SLIPWAY_FAKE_KIND" "$SLIPWAY_FAKE_SCRIPT"`;
   return {

@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Script } from '../pipeline/types.ts';
+import type { RunSpec } from './run-specs.ts';
+
+/** An activity's prepare script, as text, and the fingerprint that says when it changed. */
+export interface Preparation {
+  /** sha256 of the script's text: a machine prepared with it is ready for every run with the same script. */
+  fingerprint: string;
+  script: Extract<Script, { kind: 'inline' }>;
+}
+
+/**
+ * The prepare script of an activity, read from the run's source tree when it is a file, so
+ * that a machine or an image is prepared by content, not by name.
+ */
+export function preparationOf(spec: RunSpec, activity: string): Preparation | undefined {
+  const script = spec.pipeline.activities[activity]?.prepare;
+  if (!script) return undefined;
+  const text = script.kind === 'inline' ? script.text : readFileSync(join(spec.pipeline.sourceDir, script.path), 'utf8');
+  return { fingerprint: createHash('sha256').update(text).digest('hex'), script: { kind: 'inline', text } };
+}
