@@ -8,6 +8,7 @@ import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerImages } from './images.ts';
 import { registerInstances } from './instances.ts';
 import { registerKeys } from './keys.ts';
 import { registerLogs } from './logs.ts';
@@ -45,6 +46,7 @@ registerTokens(program);
 registerConfig(program);
 registerKeys(program);
 registerInstances(program);
+registerImages(program);
 registerPurge(program);
 registerDoctor(program);
 

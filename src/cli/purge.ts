@@ -14,7 +14,7 @@ export interface Confirmation {
   ask(question: string): Promise<boolean>;
 }
 
-const terminal: Confirmation = {
+export const terminal: Confirmation = {
   interactive: () => process.stdin.isTTY === true,
   async ask(question) {
     const prompt = createInterface({ input: process.stdin, output: process.stderr });

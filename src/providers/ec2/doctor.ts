@@ -13,6 +13,7 @@ import {
   DescribeSecurityGroupsCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
+  GetConsoleOutputCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2Client,
@@ -50,6 +51,8 @@ export function permissionProbes(imageId: string, instanceType: string): [action
     ['DescribeImages', (ec2) => ec2.send(new DescribeImagesCommand({ DryRun: true, Owners: ['self'] }))],
     ['CreateImage', (ec2) => ec2.send(new CreateImageCommand({ DryRun: true, InstanceId: noInstance, Name: probeName }))],
     ['DeregisterImage', (ec2) => ec2.send(new DeregisterImageCommand({ DryRun: true, ImageId: noImage }))],
+    // A prepared image's bake reads the builder's console for the prepare script's exit status.
+    ['GetConsoleOutput', (ec2) => ec2.send(new GetConsoleOutputCommand({ DryRun: true, InstanceId: noInstance }))],
     ['DescribeSnapshots', (ec2) => ec2.send(new DescribeSnapshotsCommand({ DryRun: true, OwnerIds: ['self'] }))],
     ['DeleteSnapshot', (ec2) => ec2.send(new DeleteSnapshotCommand({ DryRun: true, SnapshotId: 'snap-00000000000000000' }))],
     ['DescribeVolumes', (ec2) => ec2.send(new DescribeVolumesCommand({ DryRun: true }))],

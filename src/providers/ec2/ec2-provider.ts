@@ -8,10 +8,12 @@ import { waitingName } from '../../engine/worker-name.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../provider.ts';
 import { isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
+import { bakeImage, type BakeOptions } from './bake.ts';
 import { explainAwsError } from './errors.ts';
 import { resolveImage, type ResolvedImage } from './images.ts';
 import { launch } from './launch.ts';
 import { pages } from './pages.ts';
+import { findPreparedImage, imageFingerprint } from './prepared-images.ts';
 import { billingMode, hourlyPrice } from './prices.ts';
 import type { Ec2Settings } from './settings.ts';
 import { managedFilter, nameTag, tagOf, workerTagKey, workerTags } from './tags.ts';
@@ -25,6 +27,14 @@ export interface Ec2ProviderOptions {
   ec2: EC2Client;
   backoff?: BackoffOptions;
   now?: () => number;
+  /** Options for the background bakes of prepared images (waits, sleep, progress log). */
+  bake?: BakeOptions;
+}
+
+/** The prepare script a start request may carry (StartRequest.prepare). */
+export interface PrepareRequest {
+  fingerprint: string;
+  script: { kind: 'inline'; text: string } | { kind: 'file'; path: string };
 }
 
 /**
@@ -38,6 +48,10 @@ export class Ec2Provider implements Provider {
   readonly #backoff: BackoffOptions;
   /** Image lookups by instance type: the newest Debian image changes rarely, and a lookup is a request. */
   readonly #images = new Map<string, Promise<ResolvedImage>>();
+  /** Bakes under way, by image fingerprint: never two for the same image at once. */
+  readonly #bakes = new Map<string, Promise<void>>();
+  /** Image fingerprints whose bake failed: not tried again by this provider (a failing script would fail again). */
+  readonly #failedBakes = new Map<string, string>();
 
   constructor(options: Ec2ProviderOptions) {
     this.#options = options;
@@ -53,8 +67,18 @@ export class Ec2Provider implements Provider {
     const own = instanceTypesOf(request.instance);
     const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
     const first = await this.#image(instanceTypes[0]!);
+    const prepare: PrepareRequest | undefined = request.prepare ?? undefined;
+    const chosen = new Map<string, Promise<string>>();
+    const imageFor = (type: string): Promise<string> => {
+      let image = chosen.get(type);
+      if (!image) {
+        image = this.#image(type).then((base) => (prepare && base.platform === 'linux' ? this.#preparedOr(base.imageId, type, prepare, request.activity) : base.imageId));
+        chosen.set(type, image);
+      }
+      return image;
+    };
     const launched = await launch(ec2, {
-      imageFor: async (type) => (await this.#image(type)).imageId,
+      imageFor,
       instanceTypes,
       subnets: settings.subnets,
       securityGroups: settings.security_groups,
@@ -127,6 +151,45 @@ export class Ec2Provider implements Provider {
     }
   }
 
+  /**
+   * The prepared image for `prepare` on `baseImage` when it is available; else the base
+   * image, and (when none is being made) a bake starts in the background for the next
+   * workers. A worker started from the base image runs the prepare script itself at boot.
+   */
+  async #preparedOr(baseImage: string, instanceType: string, prepare: PrepareRequest, activity: string): Promise<string> {
+    if (prepare.script.kind !== 'inline') return baseImage;
+    const { ec2, settings } = this.#options;
+    const imageFp = imageFingerprint(prepare.fingerprint, baseImage);
+    const found = await findPreparedImage(ec2, { prepareFingerprint: prepare.fingerprint, baseImage }, this.#backoff);
+    if (found?.state === 'available') return found.imageId;
+    // Pending: another bake (maybe another coordinator's) is making it; the base image serves meanwhile.
+    if (!found && !this.#bakes.has(imageFp) && !this.#failedBakes.has(imageFp)) {
+      const text = prepare.script.text;
+      const bake = bakeImage(ec2, settings, { baseImage, instanceType, subnet: settings.subnets[0], prepareText: text, fingerprint: prepare.fingerprint, activity }, { backoff: this.#backoff, log: stderrLog, ...this.#options.bake })
+        .then(
+          () => {},
+          (error: unknown) => {
+            const message = (explainAwsError(error, settings) as Error).message ?? String(error);
+            this.#failedBakes.set(imageFp, message);
+            (this.#options.bake?.log ?? stderrLog)(`baking the prepared image for ${activity} failed: ${message}`);
+          },
+        )
+        .finally(() => this.#bakes.delete(imageFp));
+      this.#bakes.set(imageFp, bake);
+    }
+    return baseImage;
+  }
+
+  /** Bakes under way, for tests and for a coordinator that wants to wait for them on shutdown. */
+  bakesInFlight(): Promise<void>[] {
+    return [...this.#bakes.values()];
+  }
+
+  /** Why a bake failed, by image fingerprint. */
+  failedBakes(): ReadonlyMap<string, string> {
+    return this.#failedBakes;
+  }
+
   #image(instanceType: string): Promise<ResolvedImage> {
     let image = this.#images.get(instanceType);
     if (!image) {
@@ -137,6 +200,10 @@ export class Ec2Provider implements Provider {
     }
     return image;
   }
+}
+
+function stderrLog(message: string): void {
+  process.stderr.write(`ec2: ${message}\n`);
 }
 
 function instanceIdOf(machine: MachineHandle): string {
