@@ -160,7 +160,9 @@ export class Ec2Provider implements Provider {
     if (prepare.script.kind !== 'inline') return baseImage;
     const { ec2, settings } = this.#options;
     const imageFp = imageFingerprint(prepare.fingerprint, baseImage);
-    const found = await findPreparedImage(ec2, { prepareFingerprint: prepare.fingerprint, baseImage }, this.#backoff);
+    // The image only saves time: when it cannot be looked up, the base image serves (and the agent prepares).
+    const found = await findPreparedImage(ec2, { prepareFingerprint: prepare.fingerprint, baseImage }, this.#backoff).catch(() => null);
+    if (found === null) return baseImage;
     if (found?.state === 'available') return found.imageId;
     // Pending: another bake (maybe another coordinator's) is making it; the base image serves meanwhile.
     if (!found && !this.#bakes.has(imageFp) && !this.#failedBakes.has(imageFp)) {

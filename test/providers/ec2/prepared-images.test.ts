@@ -265,6 +265,16 @@ describe('Ec2Provider.start with a prepare script', () => {
     expect(p.bakesInFlight()).toHaveLength(0);
   });
 
+  it('starts from the base image, baking nothing, when the lookup fails', async () => {
+    ec2.on(DescribeImagesCommand, { ImageIds: [base] }).resolves({ Images: [{ ImageId: base }] });
+    ec2.on(DescribeImagesCommand, { Owners: ['self'] }).rejects(awsError('UnauthorizedOperation'));
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaabbbbccccdddd' }] });
+    const { p } = provider();
+    await p.start(request);
+    expect(runImages()).toEqual([[base, 'terminate']]);
+    expect(p.bakesInFlight()).toHaveLength(0);
+  });
+
   it('does not bake again after a bake failed', async () => {
     ec2.on(DescribeImagesCommand, { ImageIds: [base] }).resolves({ Images: [{ ImageId: base }] });
     ec2.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({ Images: [] });
