@@ -396,9 +396,15 @@ export class Coordinator {
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
     for (const worker of workers) {
       if (!this.#looksAfter(worker.run_id)) continue;
-      if (worker.state === 'starting') {
+      if (worker.state === 'starting' && !this.#starting.has(worker.id)) {
+        // A start an earlier coordinator process was making, or waiting to retry, died with it:
+        // nothing will record its machine. Its agent, if one came up, is refused and exits.
+        if (!worker.machine && worker.created_at < this.#startedAt) {
+          await this.loseWorker(worker.id, 'its start was cut short by a coordinator restart');
+          continue;
+        }
         const since = Math.max(worker.created_at, this.#startedAt);
-        if (!this.#starting.has(worker.id) && now - since > this.#settings.startTimeoutMs) {
+        if (now - since > this.#settings.startTimeoutMs) {
           await this.loseWorker(worker.id, `did not register within ${Math.round(this.#settings.startTimeoutMs / 1000)}s`);
           continue;
         }

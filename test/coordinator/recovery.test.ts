@@ -273,6 +273,41 @@ describe('a restarted coordinator', () => {
   });
 });
 
+describe('a start cut short by a restart', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  it('is given up on by the next coordinator at once, and the task gets a new worker', async () => {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const storePath = join(dir.path, 'slipway.db');
+    const refusing = new RecordingProvider();
+    refusing.failStart = () => new Error('injected: no capacity');
+    const first = await testCoordinator(dir.path, { clock, providers: [refusing], storePath, settings: { providerRetry: { attempts: 6, delayMs: 60_000, backoff: 2, maxDelayMs: 80_000 } } });
+    const pipeline = pipelineOf([{ name: 'a' }]);
+    pipeline.sourceDir = first.sourceDir;
+    const { runId } = await first.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+    await first.coordinator.settled();
+    // The first start failed and its retry waits in that process's memory when it dies.
+    await first.coordinator.close();
+    await first.store.close();
+    clock.advance(1_000);
+
+    const provider = new RecordingProvider();
+    const second = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
+    try {
+      await second.coordinator.healthCheck();
+      await second.coordinator.settled();
+      const workers = await second.store.db.selectFrom('workers').select(['state', 'error']).where('run_id', '=', runId).orderBy('created_at').execute();
+      expect(workers[0]).toEqual({ state: 'lost', error: 'its start was cut short by a coordinator restart' });
+      expect(provider.starts.map((s) => s.runId)).toEqual([runId]);
+    } finally {
+      await second.coordinator.close();
+      await second.store.close();
+    }
+  });
+});
+
 describe('a coordinator for one command beside a server on the same store', () => {
   let dir: ReturnType<typeof tempDir> | undefined;
   afterEach(() => dir?.remove());
