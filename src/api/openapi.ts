@@ -124,7 +124,7 @@ export const responses = { ...answers, task, ...bodies };
 
 // ---- routes ------------------------------------------------------------------------------
 
-type Auth = Scope | 'none' | 'registration' | 'worker';
+type Auth = Scope | 'none' | 'registration' | 'download' | 'worker';
 type Answer = { schema?: z.ZodType; content?: string; description: string };
 interface Route {
   method: 'get' | 'post';
@@ -215,6 +215,14 @@ const worker: Route[] = [
     method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "The run's source tree", auth: 'worker',
     answers: { 200: { content: 'application/gzip', description: 'named by its sha256 in x-slipway-digest' }, 404: 'the run has no source archive' },
   },
+  ...([
+    ['bootstrap.sh', 'agentBootstrap', 'text/x-shellscript', 'A POSIX sh script that fetches node and the agent (cached by sha256) and starts the agent'],
+    ['slipway-agent.mjs', 'agentBundle', 'text/javascript', 'The agent, bundled into one file'],
+    ['node', 'agentRuntime', 'application/octet-stream', "The node executable the coordinator runs (Linux, the coordinator's architecture)"],
+  ] as const).map(([file, id, content, summary]): Route => ({
+    method: 'get', path: `/api/v1/agent/${file}`, id, summary, auth: 'download',
+    answers: { 200: { content, description: 'its sha256 in x-slipway-sha256' } },
+  })),
 ];
 
 // ---- the document --------------------------------------------------------------------------
@@ -232,6 +240,7 @@ const security: Record<Exclude<Auth, 'none'>, { scheme: string; description: str
   submit: { scheme: 'token', description: 'needs a user token with the submit scope' },
   admin: { scheme: 'token', description: 'needs a user token with the admin scope' },
   registration: { scheme: 'registration', description: "needs a one-time registration token; with `activity`, the run's join token or a user token with the submit scope" },
+  download: { scheme: 'registration', description: 'needs the registration token of a worker still starting, unexpired; fetching does not use it up' },
   worker: { scheme: 'worker', description: "needs the worker's credential: it opens only its own worker's attempts" },
 };
 
@@ -296,7 +305,7 @@ function operation(route: Route): object {
     operationId: route.id,
     summary: route.summary,
     description: auth ? `Auth: ${auth.description}.` : 'No token needed.',
-    tags: [route.path.startsWith('/api/v1/worker/') ? 'worker protocol' : 'user API'],
+    tags: [route.path.startsWith('/api/v1/worker/') || route.path.startsWith('/api/v1/agent/') ? 'worker protocol' : 'user API'],
     ...(scope && { 'x-scopes': [scope] }),
     // OpenAPI 3.1 lets a bearer scheme list the roles an operation needs: the scope.
     security: auth ? [{ [auth.scheme]: scope ? [scope] : [] }] : [],

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import type { z } from 'zod';
 import { createApp } from '../../src/api/app.ts';
+import { systemClock } from '../../src/engine/clock.ts';
 import { openApiDocument, responses } from '../../src/api/openapi.ts';
 import { webUi } from '../../src/api/web-ui.ts';
 import { Coordinator, type WorkerSettings } from '../../src/coordinator/coordinator.ts';
@@ -47,7 +48,7 @@ describe('GET /api/v1/openapi.json', () => {
 
   beforeAll(async () => {
     ({ store, coordinator } = await testCoordinator(dir.path));
-    app = createApp(coordinator, store.db);
+    app = createApp(coordinator, store.db, undefined, { startTimeoutMs: 120_000, clock: systemClock });
     const pipeline = pipelineOf([{ name: 'build', over: ['v'] }], { matrix: { v: ['1', '2'] }, sourceDir: `${dir.path}/source` });
     for (const name of ['shapes', 'scopes'] as const) {
       const created = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
@@ -93,6 +94,7 @@ describe('GET /api/v1/openapi.json', () => {
       for (const [method, op] of Object.entries(methods)) {
         const schemes = op.security.flatMap((s) => Object.keys(s));
         if (path.startsWith('/api/v1/worker/')) expect(schemes, `${method} ${path}`).toEqual([path.endsWith('/register') ? 'registration' : 'worker']);
+        else if (path.startsWith('/api/v1/agent/')) expect(schemes, `${method} ${path}`).toEqual(['registration']);
         else if (path === '/api/v1/openapi.json') expect(schemes).toEqual([]);
         else expect(op.security, `${method} ${path}`).toEqual([{ token: op['x-scopes'] }]);
       }
