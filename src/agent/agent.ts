@@ -13,7 +13,7 @@ import { SourceCache } from './source-cache.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
 /** How long an agent keeps trying to reach a coordinator that went away (restarting, say). */
-export const defaultReconnectMs = 10 * 60_000;
+const defaultReconnectMs = 10 * 60_000;
 const firstHeartbeatMs = 200;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

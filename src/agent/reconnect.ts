@@ -8,7 +8,7 @@ const retryStatuses = new Set([502, 503, 504]);
 /** The coordinator could not be reached for the whole reconnect window. */
 export class CoordinatorUnreachable extends Error {}
 
-export function isConnectionError(error: unknown): boolean {
+function isConnectionError(error: unknown): boolean {
   for (let e = error as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (e.code && connectionCodes.has(e.code)) return true;
   }

@@ -11,11 +11,21 @@ export interface Preparation {
   script: Extract<Script, { kind: 'inline' }>;
 }
 
+const preparations = new WeakMap<RunSpec, Map<string, Preparation | undefined>>();
+
 /**
  * The prepare script of an activity, read from the run's source tree when it is a file, so
- * that a machine or an image is prepared by content, not by name.
+ * that a machine or an image is prepared by content, not by name. Read once per run: every
+ * worker of a run is prepared with the same text even if the file changes meanwhile.
  */
 export function preparationOf(spec: RunSpec, activity: string): Preparation | undefined {
+  let byActivity = preparations.get(spec);
+  if (!byActivity) preparations.set(spec, byActivity = new Map());
+  if (!byActivity.has(activity)) byActivity.set(activity, readPreparation(spec, activity));
+  return byActivity.get(activity);
+}
+
+function readPreparation(spec: RunSpec, activity: string): Preparation | undefined {
   const script = spec.pipeline.activities[activity]?.prepare;
   if (!script) return undefined;
   const text = script.kind === 'inline' ? script.text : readFileSync(join(spec.pipeline.sourceDir, script.path), 'utf8');

@@ -54,7 +54,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
 }
 
 /** What a run's priced machines cost, those still running counted up to `now`; null when none has a price. */
-export async function runCost(db: Db, runId: string, now: number): Promise<number | null> {
+async function runCost(db: Db, runId: string, now: number): Promise<number | null> {
   const priced = await db.selectFrom('workers').select(['hourly_usd', 'billing', 'machine_at', 'stopped_at'])
     .where('run_id', '=', runId).where('hourly_usd', 'is not', null).execute();
   if (priced.length === 0) return null;

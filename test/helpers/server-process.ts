@@ -1,6 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { machineMarker } from '../../src/agent/machine-marker.ts';
+import { pidsByMarker } from '../../src/agent/process-tree.ts';
 import type { Sandbox } from './cli.ts';
 import { waitFor } from './processes.ts';
 
@@ -25,18 +27,11 @@ export async function startServer(box: Sandbox, port: number, flags: string[] = 
 
 /** Pids of running agents whose machine lives under `workRoot` (found by their marker, as the provider finds them). */
 export function agentPids(workRoot: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  return [...pidsByMarker(machineMarker, (machine) => machine.startsWith(`${workRoot}/`)).keys()].filter((pid) => {
     try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      const environ = readFileSync(`/proc/${name}/environ`, 'latin1').split('\0');
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      if (cmdline.startsWith('slipway-agent') && environ.some((e) => e.startsWith(`SLIPWAY_MACHINE=${workRoot}/`))) pids.push(Number(name));
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('slipway-agent');
     } catch {
-      // gone meanwhile
+      return false; // gone meanwhile
     }
-  }
-  return pids;
+  });
 }

@@ -23,8 +23,8 @@ import { checkedFingerprint, imageFingerprint, preparedImageName, preparedImageT
 import type { Ec2Settings } from './settings.ts';
 import { managedTag, nameTag } from './tags.ts';
 
-export const roleTagKey = 'slipway:role';
-export const builderRole = 'image-builder';
+const roleTagKey = 'slipway:role';
+const builderRole = 'image-builder';
 
 /** EC2's limit on user data, counted base64-encoded. */
 const maxUserData = 16 * 1024;

@@ -16,45 +16,21 @@ import {
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { Command } from 'commander';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerDoctor } from '../../../src/cli/doctor.ts';
 import { registerInstances } from '../../../src/cli/instances.ts';
 import { registerKeys } from '../../../src/cli/keys.ts';
 import { registerPurge, type Confirmation } from '../../../src/cli/purge.ts';
 import { Sandbox } from '../../helpers/cli.ts';
-import { tempDir } from '../../helpers/temp.ts';
 import { awsError } from './aws-fixtures.ts';
+import { useCommandSandbox } from './command-sandbox.ts';
 
 // Every EC2 and STS client the commands make answers from these mocks, never AWS.
 const ec2 = mockClient(EC2Client);
 const sts = mockClient(STSClient);
 const managed = [{ Key: 'slipway:managed', Value: 'true' }];
 
-let dir: ReturnType<typeof tempDir>;
-let out: string;
-const saved = { ...process.env };
-
-beforeEach(() => {
-  dir = tempDir('slipway-ec2-cli-');
-  const config = join(dir.path, 'config.toml');
-  writeFileSync(config, '[providers.ec2]\nregion = "eu-west-1"\ninstance_types = ["t3.micro"]\n');
-  Object.assign(process.env, { SLIPWAY_CONFIG: config, XDG_STATE_HOME: join(dir.path, 'state') });
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  ec2.reset();
-  sts.reset();
-  process.env = { ...saved };
-  process.exitCode = undefined;
-  dir.remove();
-});
+const cli = useCommandSandbox('slipway-ec2-cli-', '[providers.ec2]\nregion = "eu-west-1"\ninstance_types = ["t3.micro"]\n', [ec2, sts]);
 
 function program(confirmation?: Confirmation): Command {
   const cli = new Command('slipway').exitOverride();
@@ -71,17 +47,17 @@ describe('slipway keys', () => {
   it('create saves the private key under the state directory with mode 0600', async () => {
     ec2.on(CreateKeyPairCommand).resolves({ KeyPairId: 'key-1', KeyMaterial: 'PRIVATE' });
     await run(['keys', 'create', 'ci', '--json']);
-    const path = join(dir.path, 'state', 'slipway', 'keys', 'ci.pem');
-    expect(JSON.parse(out)).toMatchObject({ name: 'ci', id: 'key-1', privateKey: path });
+    const path = join(cli.dir, 'state', 'slipway', 'keys', 'ci.pem');
+    expect(JSON.parse(cli.out)).toMatchObject({ name: 'ci', id: 'key-1', privateKey: path });
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir.path, 'state', 'slipway', 'keys')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(cli.dir, 'state', 'slipway', 'keys')).mode & 0o777).toBe(0o700);
   });
 
   it('list prints a table', async () => {
     ec2.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyName: 'ci', KeyPairId: 'key-1', KeyType: 'ed25519', Tags: managed }] });
     await run(['keys', 'list']);
-    expect(out.split('\n')[0]).toMatch(/^NAME\s+ID\s+TYPE\s+CREATED\s+PRIVATE KEY/);
-    expect(out).toMatch(/ci\s+key-1\s+ed25519\s+\(not on this machine\)/);
+    expect(cli.out.split('\n')[0]).toMatch(/^NAME\s+ID\s+TYPE\s+CREATED\s+PRIVATE KEY/);
+    expect(cli.out).toMatch(/ci\s+key-1\s+ed25519\s+\(not on this machine\)/);
   });
 
   it("delete refuses a key pair that is not Slipway's, in words", async () => {
@@ -104,7 +80,7 @@ describe('slipway instances', () => {
     expect(input).toMatchObject({ InstanceType: 't3.micro', KeyName: 'ci', InstanceInitiatedShutdownBehavior: 'terminate' });
     expect(input.UserData).toBeUndefined();
     expect(input.TagSpecifications![0]!.Tags).toEqual([...managed, { Key: 'Name', Value: 'prep' }]);
-    expect(out).toContain('started i-0aaaabbbbccccdddd (on-demand t3.micro, ami-00000000000000001)');
+    expect(cli.out).toContain('started i-0aaaabbbbccccdddd (on-demand t3.micro, ami-00000000000000001)');
   });
 
   it("list shows Slipway's instances only", async () => {
@@ -113,7 +89,7 @@ describe('slipway instances', () => {
       { InstanceId: 'i-00000000000000002', State: { Name: 'running' }, Tags: [] },
     ] }] });
     await run(['instances', 'list', '--json']);
-    expect(JSON.parse(out)).toEqual([expect.objectContaining({ id: 'i-00000000000000001', name: 'ww-0-b', market: 'spot', worker: 'w-00000001', state: 'running' })]);
+    expect(JSON.parse(cli.out)).toEqual([expect.objectContaining({ id: 'i-00000000000000001', name: 'ww-0-b', market: 'spot', worker: 'w-00000001', state: 'running' })]);
     expect(ec2.commandCalls(DescribeInstancesCommand)[0]!.args[0].input.Filters).toContainEqual({ Name: 'tag:slipway:managed', Values: ['true'] });
   });
 
@@ -153,10 +129,10 @@ describe('slipway purge', () => {
 
   it('--dry-run lists and deletes nothing, naming what it does not handle', async () => {
     await run(['purge', '--dry-run'], never);
-    expect(out).toMatch(/^KIND\s+ID/);
-    expect(out).toMatch(/instance\s+i-00000000000000001/);
-    expect(out).toMatch(/key-pair\s+key-1\s+ci/);
-    expect(out).toContain("2 resource(s) of Slipway's in eu-west-1; not handled: IAM instance profiles and roles");
+    expect(cli.out).toMatch(/^KIND\s+ID/);
+    expect(cli.out).toMatch(/instance\s+i-00000000000000001/);
+    expect(cli.out).toMatch(/key-pair\s+key-1\s+ci/);
+    expect(cli.out).toContain("2 resource(s) of Slipway's in eu-west-1; not handled: IAM instance profiles and roles");
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
     expect(ec2.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
   });
@@ -177,11 +153,11 @@ describe('slipway purge', () => {
     ec2.on(TerminateInstancesCommand).resolves({});
     ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-00000000000000001'] }).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'terminated' } }] }] });
     ec2.on(DeleteKeyPairCommand).rejects(awsError('UnauthorizedOperation'));
-    const key = join(dir.path, 'state', 'slipway', 'keys', 'ci.pem');
-    mkdirSync(join(dir.path, 'state', 'slipway', 'keys'), { recursive: true });
+    const key = join(cli.dir, 'state', 'slipway', 'keys', 'ci.pem');
+    mkdirSync(join(cli.dir, 'state', 'slipway', 'keys'), { recursive: true });
     writeFileSync(key, 'PRIVATE');
     await run(['purge', '--yes', '--json'], never);
-    const report = JSON.parse(out) as { results: { kind: string; id: string; error: string }[] };
+    const report = JSON.parse(cli.out) as { results: { kind: string; id: string; error: string }[] };
     expect(report.results.map((r) => [r.kind, r.id, r.error.split(':')[0]])).toEqual([['instance', 'i-00000000000000001', ''], ['key-pair', 'key-1', 'UnauthorizedOperation']]);
     expect(process.exitCode).toBe(1);
     // The key pair was not deleted, so its private key stays.
@@ -189,15 +165,15 @@ describe('slipway purge', () => {
   });
 
   it('--yes removes the private key file of a key pair it deleted', async () => {
-    const key = join(dir.path, 'state', 'slipway', 'keys', 'ci.pem');
-    mkdirSync(join(dir.path, 'state', 'slipway', 'keys'), { recursive: true });
+    const key = join(cli.dir, 'state', 'slipway', 'keys', 'ci.pem');
+    mkdirSync(join(cli.dir, 'state', 'slipway', 'keys'), { recursive: true });
     writeFileSync(key, 'PRIVATE');
     ec2.on(TerminateInstancesCommand).resolves({});
     ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-00000000000000001'] }).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', State: { Name: 'terminated' } }] }] });
     ec2.on(DeleteKeyPairCommand).resolves({});
     await run(['purge', '--yes'], never);
-    expect(out).toMatch(/key-pair\s+key-1\s+ci\s+deleted/);
-    expect(out).toContain('2 deleted, 0 failed');
+    expect(cli.out).toMatch(/key-pair\s+key-1\s+ci\s+deleted/);
+    expect(cli.out).toContain('2 deleted, 0 failed');
     expect(() => statSync(key)).toThrow();
     expect(process.exitCode).toBeUndefined();
   });
@@ -210,10 +186,10 @@ describe('slipway doctor', () => {
     ec2.on(DescribeImagesCommand, { Owners: ['136693071363'] }).resolves({ Images: [{ ImageId: 'ami-00000000000000001' }] });
     ec2.on(CreateKeyPairCommand).rejects(awsError('UnauthorizedOperation'));
     await run(['doctor']);
-    expect(out).toMatch(/^✓ region\s+eu-west-1\n✓ credentials\s+arn:aws:iam::123456789012:user\/ci/);
-    expect(out).toMatch(/✗ ec2:CreateKeyPair\s+not allowed/);
-    expect(out).toMatch(/✓ ec2:RunInstances\s+allowed/);
-    const policy = JSON.parse(out.slice(out.indexOf('{'))) as { Statement: { Action: string[] }[] };
+    expect(cli.out).toMatch(/^✓ region\s+eu-west-1\n✓ credentials\s+arn:aws:iam::123456789012:user\/ci/);
+    expect(cli.out).toMatch(/✗ ec2:CreateKeyPair\s+not allowed/);
+    expect(cli.out).toMatch(/✓ ec2:RunInstances\s+allowed/);
+    const policy = JSON.parse(cli.out.slice(cli.out.indexOf('{'))) as { Statement: { Action: string[] }[] };
     expect(policy.Statement[0]!.Action).toEqual(['ec2:CreateKeyPair']);
     expect(process.exitCode).toBe(1);
   });

@@ -14,40 +14,17 @@ import {
 } from '@aws-sdk/client-ec2';
 import { Command } from 'commander';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registerImages } from '../../../src/cli/images.ts';
 import type { Confirmation } from '../../../src/cli/purge.ts';
-import { tempDir } from '../../helpers/temp.ts';
 import { decodedUserData } from './aws-fixtures.ts';
+import { useCommandSandbox } from './command-sandbox.ts';
 
 // Every EC2 client the command makes answers from this mock, never AWS.
 const ec2 = mockClient(EC2Client);
 const managed = { Key: 'slipway:managed', Value: 'true' };
 
-let dir: ReturnType<typeof tempDir>;
-let out: string;
-const saved = { ...process.env };
-
-beforeEach(() => {
-  dir = tempDir('slipway-ec2-images-');
-  const config = join(dir.path, 'config.toml');
-  writeFileSync(config, '[providers.ec2]\nregion = "eu-west-1"\ninstance_types = ["t3.micro"]\nimage = "ami-0000000000000ba5e"\n');
-  Object.assign(process.env, { SLIPWAY_CONFIG: config, XDG_STATE_HOME: join(dir.path, 'state') });
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  ec2.reset();
-  process.env = { ...saved };
-  process.exitCode = undefined;
-  dir.remove();
-});
+const cli = useCommandSandbox('slipway-ec2-images-', '[providers.ec2]\nregion = "eu-west-1"\ninstance_types = ["t3.micro"]\nimage = "ami-0000000000000ba5e"\n', [ec2]);
 
 const never: Confirmation = { interactive: () => false, ask: async () => { throw new Error('must not ask'); } };
 const run = (args: string[], confirmation: Confirmation = never) => {
@@ -66,17 +43,17 @@ describe('slipway images list', () => {
       { ImageId: 'ami-00000000000000003', Name: 'someone-elses', State: 'available', Tags: [{ Key: 'slipway:prepare-fingerprint', Value: fp }] },
     ] });
     await run(['images', 'list', '--json']);
-    const listed = JSON.parse(out) as { id: string; prepareFingerprint: string; baseImage: string; snapshots: string[] }[];
+    const listed = JSON.parse(cli.out) as { id: string; prepareFingerprint: string; baseImage: string; snapshots: string[] }[];
     expect(listed.map((i) => i.id)).toEqual(['ami-00000000000000002', 'ami-00000000000000001']);
     expect(listed[1]).toMatchObject({ prepareFingerprint: fp, baseImage: 'ami-0000000000000ba5e', snapshots: ['snap-1'] });
     const input = ec2.commandCalls(DescribeImagesCommand)[0]!.args[0].input;
     expect(input.Owners).toEqual(['self']);
     expect(input.Filters).toEqual([{ Name: 'tag:slipway:managed', Values: ['true'] }, { Name: 'tag-key', Values: ['slipway:prepare-fingerprint'] }]);
 
-    out = '';
+    cli.out = '';
     await run(['images', 'list']);
-    expect(out).toMatch(/^ID\s+NAME\s+STATE\s+CREATED\s+PREPARE\s+BASE IMAGE/);
-    expect(out).toMatch(/ami-00000000000000001\s+slipway-linux-aaaaaaaaaaaa\s+available\s+2026-01-01T00:00:00.000Z\s+ffffffffffff\s+ami-0000000000000ba5e/);
+    expect(cli.out).toMatch(/^ID\s+NAME\s+STATE\s+CREATED\s+PREPARE\s+BASE IMAGE/);
+    expect(cli.out).toMatch(/ami-00000000000000001\s+slipway-linux-aaaaaaaaaaaa\s+available\s+2026-01-01T00:00:00.000Z\s+ffffffffffff\s+ami-0000000000000ba5e/);
   });
 });
 
@@ -88,7 +65,7 @@ describe('slipway images delete', () => {
     await run(['images', 'delete', 'ami-00000000000000001', '--yes']);
     expect(ec2.commandCalls(DeregisterImageCommand)[0]!.args[0].input).toEqual({ ImageId: 'ami-00000000000000001' });
     expect(ec2.commandCalls(DeleteSnapshotCommand).map((c) => c.args[0].input.SnapshotId)).toEqual(['snap-1', 'snap-2']);
-    expect(out).toBe('deleted ami-00000000000000001 and snap-1 snap-2\n');
+    expect(cli.out).toBe('deleted ami-00000000000000001 and snap-1 snap-2\n');
   });
 
   it("refuses the whole request when one image is not Slipway's", async () => {
@@ -112,7 +89,7 @@ describe('slipway images delete', () => {
 
 describe('slipway images build', () => {
   function pipeline(activity: string): string {
-    const file = join(dir.path, 'slipway.yml');
+    const file = join(cli.dir, 'slipway.yml');
     writeFileSync(file, `name: p\nactivities:\n${activity}\nsteps:\n  s:\n    activity: linux\n    run: "true"\n`);
     return file;
   }
@@ -132,7 +109,7 @@ describe('slipway images build', () => {
 
     await run(['images', 'build', '--activity', 'linux', file, '--json']);
 
-    expect(JSON.parse(out)).toMatchObject({ imageId: 'ami-0000000000000feed', baseImage: 'ami-0000000000000ba5e', built: true, name: `slipway-linux-${imageFp.slice(0, 12)}` });
+    expect(JSON.parse(cli.out)).toMatchObject({ imageId: 'ami-0000000000000feed', baseImage: 'ami-0000000000000ba5e', built: true, name: `slipway-linux-${imageFp.slice(0, 12)}` });
     const input = ec2.commandCalls(RunInstancesCommand)[0]!.args[0].input;
     expect(input).toMatchObject({ ImageId: 'ami-0000000000000ba5e', InstanceType: 't3.micro', InstanceInitiatedShutdownBehavior: 'stop' });
     expect(decodedUserData(input.UserData)).toContain(Buffer.from(text).toString('base64'));
