@@ -7,6 +7,7 @@ import type { SeededRandom } from '../test/helpers/seeded-random.ts';
  */
 export class FlakyProvider implements Provider {
   readonly name: string;
+  readonly onThisMachine?: boolean;
   readonly #inner: Provider;
   readonly #failureRate: number;
   readonly #random: SeededRandom;
@@ -14,6 +15,7 @@ export class FlakyProvider implements Provider {
 
   constructor(inner: Provider, failureRate: number, random: SeededRandom, onFault: (workerId: string) => void) {
     this.name = inner.name;
+    this.onThisMachine = inner.onThisMachine;
     this.#inner = inner;
     this.#failureRate = failureRate;
     this.#random = random;

@@ -2,17 +2,19 @@ import type { Command } from 'commander';
 import { ensureAdminToken } from '../config/admin-token.ts';
 import { parseListen } from '../config/listen.ts';
 import { loadConfig } from '../config/load.ts';
+import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { localCoordinatorOptions } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 
-interface ServerOptions { listen?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
+interface ServerOptions { listen?: string; publicUrl?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
 
 export function registerServer(program: Command): void {
   program.command('server')
     .description('run the coordinator as a service: the API, the web UI and the workers of every submitted run')
     .option('--listen <host:port>', 'where to listen (default: [server] listen, 127.0.0.1:7070)')
+    .option('--public-url <url>', 'the URL ssh hosts and EC2 instances reach this server at (default: [server] public_url, else where it listens)')
     .option('--db <path>', 'the store (default: [store] path, slipway.db in the state directory)')
     .option('--health-interval <duration>', 'how often the health check heals pools and finds lost workers (default: [server] health_interval, 5m)')
     .option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost; its attempt is retried (default: [server] heartbeat_timeout, 60s)')
@@ -34,7 +36,9 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;
       const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
-      const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead }).catch((error: NodeJS.ErrnoException) => {
+      const publicUrl = options.publicUrl ?? config.server.public_url;
+      if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
+      const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead, publicUrl }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });
@@ -43,6 +47,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         `slipway server listening on ${embedded.listening.url}`,
         admin.created ? `created an admin token in ${admin.path} (readable by you only)` : `admin token: ${admin.path}`,
         `web UI: ${embedded.listening.url}/#token=<the token>`,
+        `workers on other machines reach it at ${embedded.urls.remote}${isLoopbackUrl(embedded.urls.remote) ? ' (this machine only: --listen 0.0.0.0:PORT or --public-url URL for ssh hosts and EC2)' : ''}`,
         '',
       ].join('\n'));
       // Runs left running by an earlier server get their workers back now, not at the first interval.

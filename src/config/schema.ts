@@ -51,6 +51,14 @@ const serverSchema = table({
     .refine((text) => parseListen(text) !== undefined, { error: 'expected HOST:PORT, such as 127.0.0.1:7070' })
     .default('127.0.0.1:7070')
     .describe('Where `slipway server` serves the API and the web UI.'),
+  public_url: z
+    .string({ error: 'expected an http:// or https:// URL' })
+    .regex(/^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~\/-]*)?$/, { error: 'expected an http:// or https:// URL' })
+    .optional()
+    .meta({
+      description: 'The URL ssh hosts and EC2 instances reach the server at (default: where it listens; a wildcard address becomes this machine\'s first external IPv4 address).',
+      examples: ['http://build-coordinator.internal:7070'],
+    }),
   health_interval: duration.default('5m').describe('How often the health check heals pools, finds lost workers and reconciles machines.'),
   heartbeat_timeout: duration.default('60s').describe('A worker not heard from for this long is lost; its attempt is retried.'),
   give_up_after: duration.default('15m').describe('An activity whose workers cannot come up for this long fails its queued tasks.'),

@@ -28,6 +28,7 @@ import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
 import { preparationOf } from './preparation.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
+import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { claimableTask } from '../store/claimable.ts';
 
@@ -104,7 +105,7 @@ export class Coordinator {
   #startCalls = 0;
   #health: NodeJS.Timeout | undefined;
   #liveness: NodeJS.Timeout | undefined;
-  #serverUrl = '';
+  #urls: CoordinatorUrls = { local: '', remote: '' };
   #closed = false;
 
   constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: Provider[]) {
@@ -128,9 +129,9 @@ export class Coordinator {
     return heartbeatIntervalMs(this.#settings.heartbeatTimeoutMs);
   }
 
-  /** Starts the health check; `serverUrl` is where agents reach this coordinator. */
-  start(serverUrl: string): void {
-    this.#serverUrl = serverUrl;
+  /** Starts the health check; `urls` are where agents reach this coordinator. */
+  start(urls: CoordinatorUrls): void {
+    this.#urls = urls;
     this.#health = setInterval(() => this.#background('health check', this.healthCheck()), this.#settings.healthIntervalMs);
     this.#health.unref();
     // Silence is looked for more often than the full health check runs, so a dead worker
@@ -153,8 +154,10 @@ export class Coordinator {
 
   /** A new run; its source tree is packed from the pipeline's directory unless it came as an archive. */
   async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
-    const missing = options.fakeWorkers || options.noProvision ? undefined : missingProvider(pipeline, [...this.#providers.keys()]);
-    if (missing) throw new RunRefused(missing);
+    if (!options.fakeWorkers && !options.noProvision) {
+      const refusal = missingProvider(pipeline, [...this.#providers.keys()]) ?? this.#unreachable(pipeline);
+      if (refusal) throw new RunRefused(refusal);
+    }
     const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
     const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
     this.#own.add(created.spec.id);
@@ -560,7 +563,7 @@ export class Coordinator {
     try {
       if (!provider) throw new Error(`provider '${providerName}' is not available here`);
       machine = await provider.start({
-        workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: this.#serverUrl,
+        workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: provider.onThisMachine ? this.#urls.local : this.#urls.remote,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
         instance: spec.pipeline.activities[start.activity]!.instance,
         prepare: preparationOf(spec, start.activity),
@@ -615,6 +618,17 @@ export class Coordinator {
     })();
     this.#stopping.set(workerId, stopping);
     return stopping;
+  }
+
+  /** Why a provider's machines could not reach this coordinator, found before any is started. */
+  #unreachable(pipeline: Pipeline): string | undefined {
+    if (!this.#urls.remote) return undefined;
+    for (const activity of Object.values(pipeline.activities)) {
+      const provider = this.#providers.get(activity.provider);
+      const why = provider && !provider.onThisMachine ? provider.unreachableFrom?.(this.#urls.remote) : undefined;
+      if (why) return `activity ${activity.name}: ${why}`;
+    }
+    return undefined;
   }
 
   #later(ms: number, action: () => void): void {

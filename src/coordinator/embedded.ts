@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { createApp } from '../api/app.ts';
 import { listen, type Listening } from '../api/http-server.ts';
+import { coordinatorUrls, type CoordinatorUrls } from '../api/worker-url.ts';
 import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
@@ -23,6 +24,8 @@ export interface EmbeddedOptions {
   agentReconnectMs?: number;
   host?: string;
   port?: number;
+  /** The URL machines elsewhere reach this coordinator at (default: worked out from where it listens). */
+  publicUrl?: string;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
   /** Let requests without a token read. */
   anonymousRead?: boolean;
@@ -39,6 +42,8 @@ export interface Embedded {
   store: Store;
   local: LocalProvider;
   listening: Listening;
+  /** Where local agents and machines elsewhere reach the coordinator. */
+  urls: CoordinatorUrls;
   close(): Promise<void>;
 }
 
@@ -65,9 +70,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const coordinator = new Coordinator(store, systemClock, settings, providers);
   const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock });
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
-  coordinator.start(listening.url);
+  const urls = coordinatorUrls(listening.url, options.publicUrl);
+  coordinator.start(urls);
   return {
-    coordinator, store, local, listening,
+    coordinator, store, local, listening, urls,
     async close() {
       await coordinator.close();
       ssh?.close();

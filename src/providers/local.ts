@@ -32,6 +32,7 @@ export interface LocalProviderOptions {
  */
 export class LocalProvider implements Provider {
   readonly name = 'local';
+  readonly onThisMachine = true;
   readonly #options: LocalProviderOptions;
   readonly #children = new Map<number, ChildProcess>();
   readonly #exitListeners: ((workerId: string, description: string, clean: boolean) => void)[] = [];

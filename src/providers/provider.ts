@@ -48,6 +48,10 @@ export interface FoundMachine {
 
 export interface Provider {
   readonly name: string;
+  /** Its machines run on the coordinator's own host, so they reach it over loopback. */
+  readonly onThisMachine?: boolean;
+  /** Why its machines could not reach the coordinator at `serverUrl`, if they could not. */
+  unreachableFrom?(serverUrl: string): string | undefined;
   start(request: StartRequest): Promise<MachineHandle>;
   /** Ends the machine and everything on it. Safe to call on one that is already gone. */
   stop(machine: MachineHandle, options?: StopOptions): Promise<void>;

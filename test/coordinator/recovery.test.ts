@@ -222,7 +222,7 @@ describe('a restarted coordinator', () => {
     const provider = new RecordingProvider();
     const storePath = join(dir.path, 'slipway.db');
     const first = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
-    first.coordinator.start('http://127.0.0.1:1');
+    first.coordinator.start({ local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' });
     const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 2 });
     pipeline.sourceDir = first.sourceDir;
     const { runId } = await first.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
@@ -247,7 +247,7 @@ describe('a restarted coordinator', () => {
 
     const second = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
     try {
-      second.coordinator.start('http://127.0.0.1:1');
+      second.coordinator.start({ local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' });
       await second.coordinator.healthCheck();
       expect((await runReport(second.store.db, runId)).tasks.map((t) => t.status)).toEqual(['running', 'running']);
 

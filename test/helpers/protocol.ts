@@ -66,7 +66,7 @@ export function protocolHarness(settings: Partial<CoordinatorSettings> = {}) {
     h.clock = new ManualClock();
     h.provider = new RecordingProvider();
     ({ store: h.store, coordinator: h.coordinator } = await testCoordinator(h.dir.path, { clock: h.clock, providers: [h.provider], storePath: ':memory:', settings }));
-    h.coordinator.start('http://127.0.0.1:1');
+    h.coordinator.start({ local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' });
     h.events = [];
     h.coordinator.events.subscribe((e) => h.events.push(e));
   });

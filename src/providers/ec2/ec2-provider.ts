@@ -4,6 +4,7 @@ import {
   TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
+import { isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../provider.ts';
 import { isNotFound } from './aws-errors.ts';
@@ -44,6 +45,11 @@ export interface PrepareRequest {
  */
 export class Ec2Provider implements Provider {
   readonly name = 'ec2';
+
+  unreachableFrom(serverUrl: string): string | undefined {
+    if (!isLoopbackUrl(serverUrl)) return undefined;
+    return `EC2 instances cannot reach a coordinator at ${serverUrl}, which only this machine can: ${remoteCoordinatorHint}`;
+  }
   readonly #options: Ec2ProviderOptions;
   readonly #backoff: BackoffOptions;
   /** Image lookups by instance type: the newest Debian image changes rarely, and a lookup is a request. */

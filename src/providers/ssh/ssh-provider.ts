@@ -1,3 +1,4 @@
+import { isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
 import { PinnedHostKeys } from './known-hosts.ts';
@@ -62,6 +63,14 @@ export class SshProvider implements Provider {
     }
     if (failures.length === 0) throw new Error(`every ssh host that answers has its max_workers running (${this.#options.hosts.map((h) => `${h.name}: ${h.max_workers}`).join(', ')})`);
     throw new Error(`no ssh host could start a worker: ${failures.join('; ')}`);
+  }
+
+  /** Hosts reached at a loopback address are this machine, which reaches loopback too. */
+  unreachableFrom(serverUrl: string): string | undefined {
+    if (!isLoopbackUrl(serverUrl)) return undefined;
+    const remote = this.#options.hosts.filter((host) => !isLoopbackUrl(`ssh://${host.address.includes(':') ? `[${host.address}]` : host.address}`));
+    if (remote.length === 0) return undefined;
+    return `ssh host ${remote[0]!.name} (${remote[0]!.address}) cannot reach a coordinator at ${serverUrl}, which only this machine can: ${remoteCoordinatorHint}`;
   }
 
   async stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {
