@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import type { Activity } from '../pipeline/types.ts';
 import { table } from './format.ts';
-import { terminal, type Confirmation } from './purge.ts';
+import { confirmed, terminal, type Confirmation } from './confirmation.ts';
 import { UsageError } from './usage-error.ts';
 
 /** The AWS SDK loads only for the commands that use it: it takes half a second. */
@@ -91,13 +91,8 @@ Examples:
     .argument('<id...>', 'image ids (ami-…)')
     .option('--yes', 'delete without asking (needed when stdin is not a terminal)')
     .action(async (ids: string[], options: { yes?: boolean }) => {
-      if (!options.yes) {
-        if (!confirmation.interactive()) throw new UsageError(`refusing to delete ${ids.length} image(s) without --yes when stdin is not a terminal`);
-        if (!(await confirmation.ask(`Deregister ${ids.join(' ')} and delete their snapshots? [y/N] `))) {
-          process.stderr.write('nothing deleted\n');
-          return;
-        }
-      }
+      const question = `Deregister ${ids.join(' ')} and delete their snapshots? [y/N] `;
+      if (!(await confirmed(confirmation, { yes: options.yes, what: `${ids.length} image(s)`, question }))) return;
       const { session, deletePreparedImages } = await ec2();
       const deleted = await session.call(() => deletePreparedImages(session.ec2, ids));
       for (const image of deleted) process.stdout.write(`deleted ${image.id}${image.snapshots.length > 0 ? ` and ${image.snapshots.join(' ')}` : ''}\n`);

@@ -4,6 +4,7 @@ import { RunRefused } from '../coordinator/coordinator.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { AwsRequestError, AwsSetupError, Ec2Refusal } from '../providers/ec2/errors.ts';
+import { SshKeyRefusal } from '../providers/ssh/keys.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
@@ -56,7 +57,7 @@ try {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
-    || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused) {
+    || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused || error instanceof SshKeyRefusal) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = exitCodes.usage;
   } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError) {

@@ -1,83 +1,85 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
-import type { ManagedResource } from '../providers/ec2/purge.ts';
+import type { SlipwayConfig } from '../config/schema.ts';
+import type { Leftover, Purger } from '../providers/leftovers.ts';
+import { localPurger } from '../providers/local-purge.ts';
+import { sshPurger } from '../providers/ssh/purge.ts';
+import { confirmed, terminal, type Confirmation } from './confirmation.ts';
 import { table } from './format.ts';
-import { requireEc2 } from './instances.ts';
-import { exitCodes, UsageError } from './usage-error.ts';
+import { configuredSsh, providerChoice, providerFlag, type ProviderName } from './provider-choice.ts';
+import { exitCodes } from './usage-error.ts';
 
-/** How purge asks before deleting: injected so tests can answer. */
-export interface Confirmation {
-  interactive(): boolean;
-  ask(question: string): Promise<boolean>;
-}
-
-export const terminal: Confirmation = {
-  interactive: () => process.stdin.isTTY === true,
-  async ask(question) {
-    const prompt = createInterface({ input: process.stdin, output: process.stderr });
-    try {
-      return /^y(es)?$/i.test((await prompt.question(question)).trim());
-    } finally {
-      prompt.close();
-    }
-  },
-};
-
-function keysDir(): string {
-  return join(stateDir(), 'keys');
-}
-
-function resourceTable(resources: readonly ManagedResource[], errors?: readonly string[]): string {
+function resourceTable(resources: readonly Leftover[], errors?: readonly string[]): string {
   const rows = resources.map((r, i) => [r.kind, r.id, r.name, r.note, ...(errors ? [errors[i] || 'deleted'] : [])]);
   return table(rows, ['KIND', 'ID', 'NAME', 'NOTE', ...(errors ? ['RESULT'] : [])]);
 }
 
+/** EC2's purge, with the AWS SDK loaded only now: it takes half a second. */
+async function ec2Purger(config: SlipwayConfig): Promise<Purger> {
+  const [{ findManaged, notHandled, purge }, { ec2Session }, { forgetPrivateKey }] = await Promise.all([
+    import('../providers/ec2/purge.ts'), import('../providers/ec2/session.ts'), import('../providers/ec2/keys.ts'),
+  ]);
+  const session = ec2Session(config.providers.ec2);
+  const region = await session.call(() => session.ec2.config.region());
+  return {
+    scope: region,
+    find: async () => ({ found: await session.call(() => findManaged(session.ec2)), notHandled: [notHandled] }),
+    async remove(found) {
+      const outcomes = await session.call(() => purge(session.ec2, found as Parameters<typeof purge>[1]));
+      for (const { resource, error } of outcomes) if (resource.kind === 'key-pair' && error === '') forgetPrivateKey(join(stateDir(), 'keys'), resource.name);
+      return outcomes;
+    },
+  };
+}
+
+async function purgerFor(provider: ProviderName, config: SlipwayConfig): Promise<Purger> {
+  if (provider === 'local') return localPurger(config.providers.local.work_dir);
+  if (provider === 'ssh') return sshPurger(configuredSsh(config), config.providers.ssh.hosts.map((h) => h.name));
+  return ec2Purger(config);
+}
+
 export function registerPurge(program: Command, confirmation: Confirmation = terminal): void {
   program.command('purge')
-    .description('delete every EC2 resource in the region tagged slipway:managed=true: instances, images and their snapshots, volumes, key pairs, security groups')
-    .option('--provider <name>', 'ec2 (the only provider with resources to purge)', 'ec2')
-    .option('--dry-run', 'list what would be deleted and stop')
-    .option('--yes', 'delete without asking (needed when stdin is not a terminal)')
+    .description("remove everything of Slipway's a provider holds: EC2 instances, images, snapshots, volumes, key pairs and security groups tagged slipway:managed=true; agents, work directories, runtimes and prepare marks on ssh hosts or this machine")
+    .option(...providerFlag)
+    .option('--dry-run', 'list what would be removed and stop')
+    .option('--yes', 'remove without asking (needed when stdin is not a terminal)')
     .option('--json', 'print JSON')
     .addHelpText('after', `
-Exit codes: 0 everything found was deleted (or --dry-run), 1 some deletion failed,
-2 a usage or AWS setup problem (no credentials, no region, no --yes without a terminal).
+Running agents are stopped with their tasks: a run they served retries those tasks on new
+workers. Runs, logs and the store are history and stay.
+
+Exit codes: 0 everything found was removed (or --dry-run), 1 some removal failed,
+2 a usage or setup problem (no credentials, no region, no --yes without a terminal).
 
 Examples:
   slipway purge --dry-run
+  slipway purge --provider ssh --yes
   slipway purge --yes --json | jq '.results[] | select(.error != "")'`)
     .action(async (options: { provider: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
-      requireEc2(options.provider, 'purge');
-      // The AWS SDK loads only for the commands that use it: it takes half a second.
-      const [{ findManaged, notHandled, purge }, { ec2Session }, { forgetPrivateKey }] = await Promise.all([
-        import('../providers/ec2/purge.ts'), import('../providers/ec2/session.ts'), import('../providers/ec2/keys.ts'),
-      ]);
-      const session = ec2Session(loadConfig().providers.ec2);
-      const { region, found } = await session.call(async () => ({ region: await session.ec2.config.region(), found: await findManaged(session.ec2) }));
-      const heading = `${found.length} resource(s) of Slipway's in ${region}; not handled: ${notHandled}`;
-      if (options.dryRun || found.length === 0) {
-        process.stdout.write(options.json
-          ? `${JSON.stringify({ region, resources: found, not_handled: [notHandled] }, null, 2)}\n`
-          : `${found.length > 0 ? `${resourceTable(found)}\n` : ''}${heading}\n`);
-        return;
-      }
-      if (!options.yes) {
-        if (!confirmation.interactive()) throw new UsageError(`refusing to delete ${found.length} resource(s) without --yes when stdin is not a terminal (see them with --dry-run)`);
-        process.stderr.write(`${resourceTable(found)}\n${heading}\n`);
-        if (!(await confirmation.ask(`Delete these ${found.length} resource(s)? [y/N] `))) {
-          process.stderr.write('nothing deleted\n');
+      const provider = providerChoice(options.provider);
+      const purger = await purgerFor(provider, loadConfig());
+      try {
+        const { found, notHandled } = await purger.find();
+        const heading = `${found.length} resource(s) of Slipway's in ${purger.scope}${notHandled.length > 0 ? `; not handled: ${notHandled.join('; ')}` : ''}`;
+        const where = { provider, scope: purger.scope, not_handled: notHandled };
+        if (options.dryRun || found.length === 0) {
+          process.stdout.write(options.json ? `${JSON.stringify({ ...where, resources: found }, null, 2)}\n` : `${found.length > 0 ? `${resourceTable(found)}\n` : ''}${heading}\n`);
           return;
         }
+        if (!options.yes && confirmation.interactive()) process.stderr.write(`${resourceTable(found)}\n${heading}\n`);
+        const what = `${found.length} resource(s)`;
+        if (!(await confirmed(confirmation, { yes: options.yes, what, question: `Delete these ${what}? [y/N] ` }))) return;
+        const outcomes = await purger.remove(found);
+        const failed = outcomes.filter((o) => o.error !== '').length;
+        process.stdout.write(options.json
+          ? `${JSON.stringify({ ...where, results: outcomes.map((o) => ({ ...o.resource, error: o.error })) }, null, 2)}\n`
+          : `${resourceTable(outcomes.map((o) => o.resource), outcomes.map((o) => o.error))}\n${outcomes.length - failed} deleted, ${failed} failed\n`);
+        if (failed > 0) process.exitCode = exitCodes.failed;
+      } finally {
+        purger.close?.();
       }
-      const outcomes = await session.call(() => purge(session.ec2, found));
-      for (const { resource, error } of outcomes) if (resource.kind === 'key-pair' && error === '') forgetPrivateKey(keysDir(), resource.name);
-      const failed = outcomes.filter((o) => o.error !== '').length;
-      process.stdout.write(options.json
-        ? `${JSON.stringify({ region, results: outcomes.map((o) => ({ ...o.resource, error: o.error })), not_handled: [notHandled] }, null, 2)}\n`
-        : `${resourceTable(outcomes.map((o) => o.resource), outcomes.map((o) => o.error))}\n${outcomes.length - failed} deleted, ${failed} failed\n`);
-      if (failed > 0) process.exitCode = exitCodes.failed;
     });
 }

@@ -12,6 +12,11 @@ const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 /** Variables a local agent inherits; the rest of the coordinator's environment stays behind. */
 const inheritedEnv = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SHELL'];
 
+/** Where local agents mark the prepare scripts they ran: beside the work root, one machine for all. */
+export function localPreparedDir(workRoot: string): string {
+  return join(dirname(workRoot), 'prepared');
+}
+
 export interface LocalProviderOptions {
   /** Agents cache sources and run tasks under `<workRoot>/<worker id>`. */
   workRoot: string;
@@ -58,7 +63,7 @@ export class LocalProvider implements Provider {
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
       // The coordinator's host is one machine for every local worker: it is prepared once, in the state directory.
-      SLIPWAY_PREPARED_DIR: join(dirname(this.#options.workRoot), 'prepared'),
+      SLIPWAY_PREPARED_DIR: localPreparedDir(this.#options.workRoot),
       ...(this.#options.agentReconnectMs !== undefined && { SLIPWAY_RECONNECT_MS: String(this.#options.agentReconnectMs) }),
     });
     let child: ChildProcess;

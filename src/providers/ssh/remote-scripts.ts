@@ -57,6 +57,7 @@ cat > "$dir/env" <<'SLIPWAY_ENV_END'
 SLIPWAY_SERVER=${shellQuote(launch.serverUrl)}
 SLIPWAY_REGISTRATION_TOKEN=${shellQuote(launch.registrationToken)}
 SLIPWAY_WORKER=${worker}
+SLIPWAY_PREPARED_DIR="$SLIPWAY_ROOT/prepared"
 SLIPWAY_ENV_END
 cd "$dir"
 SLIPWAY_ROOT=$root setsid sh -c 'set -a; . ./env; rm -f ./env; set +a; exec sh ./bootstrap.sh' > "$dir/agent.log" 2>&1 < /dev/null &
@@ -113,4 +114,22 @@ for environ in $(grep -lzF "${machineMarker}=$root/w-" /proc/[0-9]*/environ 2>/d
   echo "\${p#/proc/} $(${startTimeOf('${p#/proc/}')}) $worker"
 done
 `;
+}
+
+/** What Slipway keeps on a host besides running agents, one line each: `runtime`, `dir WORKER`, `prepared`. */
+export function filesScript(workDir: string): string {
+  return `root=${remoteRoot(workDir)}
+[ -d "$root/runtime" ] && echo runtime
+for d in "$root"/w-*; do [ -d "$d" ] && echo "dir \${d##*/}"; done
+[ -d "$root/prepared" ] && echo prepared
+true
+`;
+}
+
+export type HostFile = { kind: 'runtime' } | { kind: 'dir'; workerId: string } | { kind: 'prepared' };
+
+/** Removes one of the things filesScript lists; the path is built here from its kind, never taken from the host. */
+export function removeFileScript(workDir: string, file: HostFile): string {
+  const path = file.kind === 'runtime' ? '"$root/runtime"' : file.kind === 'dir' ? `"$root/${checkedWorker(file.workerId)}"` : '"$root/prepared"';
+  return `root=${remoteRoot(workDir)}\nrm -rf ${path}\n`;
 }

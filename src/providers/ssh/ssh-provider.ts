@@ -2,7 +2,15 @@ import { isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
 import { PinnedHostKeys } from './known-hosts.ts';
-import { inventoryScript, launchScript, statusScript, stopScript } from './remote-scripts.ts';
+import { filesScript, inventoryScript, launchScript, removeFileScript, statusScript, stopScript, type HostFile } from './remote-scripts.ts';
+
+/** What one host holds of Slipway's now, or why it could not be asked. */
+export interface HostSurvey {
+  host: SshHost;
+  machines: FoundMachine[];
+  files: HostFile[];
+  error?: string;
+}
 
 /** How long a started worker counts against its host after its start, until the store lists its handle. */
 const placedMemoryMs = 5_000;
@@ -98,13 +106,31 @@ export class SshProvider implements Provider {
   async inventory(): Promise<FoundMachine[]> {
     const found = new Map<string, FoundMachine>();
     for (const host of this.#options.hosts) {
-      for (const line of (await this.#ask(host, inventoryScript(host.work_dir)))?.split('\n') ?? []) {
-        const match = line.match(/^(\d+) (\d+) (w-[0-9a-z]+)$/);
-        if (!match || found.has(match[3]!)) continue;
-        found.set(match[3]!, { workerId: match[3]!, machine: { host: host.name, workerId: match[3]!, pid: Number(match[1]), start: match[2]! } });
+      for (const machine of parseInventory(host.name, (await this.#ask(host, inventoryScript(host.work_dir))) ?? '')) {
+        if (!found.has(machine.workerId)) found.set(machine.workerId, machine);
       }
     }
     return [...found.values()];
+  }
+
+  /** Every host's agents and files, asked now: for `slipway instances` and `purge`, which must say what they could not see. */
+  async survey(): Promise<HostSurvey[]> {
+    return Promise.all(this.#options.hosts.map(async (host): Promise<HostSurvey> => {
+      try {
+        const [processes, files] = [await this.#ssh.exec(host, 'sh -s', inventoryScript(host.work_dir)), await this.#ssh.exec(host, 'sh -s', filesScript(host.work_dir))];
+        if (processes.code !== 0 || files.code !== 0) throw new Error((processes.stderr || files.stderr).trim() || 'the survey script failed');
+        return { host, machines: parseInventory(host.name, processes.stdout), files: parseFiles(files.stdout) };
+      } catch (error) {
+        return { host, machines: [], files: [], error: (error as Error).message };
+      }
+    }));
+  }
+
+  async removeFile(hostName: string, file: HostFile): Promise<void> {
+    const host = this.#options.hosts.find((h) => h.name === hostName);
+    if (!host) throw new Error(`no ssh host ${hostName} in the config`);
+    const removed = await this.#ssh.exec(host, 'sh -s', removeFileScript(host.work_dir, file));
+    if (removed.code !== 0) throw new Error(removed.stderr.trim() || `exit code ${removed.code}`);
   }
 
   /** A script's output, or undefined when the host cannot be reached now. */
@@ -170,4 +196,25 @@ export class SshProvider implements Provider {
   #host(machine: MachineHandle): SshHost | undefined {
     return this.#options.hosts.find((host) => host.name === machine.host);
   }
+}
+
+/** inventoryScript's lines as machines, one per worker: its agent, or else the first process its tasks left. */
+function parseInventory(hostName: string, text: string): FoundMachine[] {
+  const found = new Map<string, FoundMachine>();
+  for (const line of text.split('\n')) {
+    const match = line.match(/^(\d+) (\d+) (w-[0-9a-z]+)$/);
+    if (!match || found.has(match[3]!)) continue;
+    found.set(match[3]!, { workerId: match[3]!, machine: { host: hostName, workerId: match[3]!, pid: Number(match[1]), start: match[2]! } });
+  }
+  return [...found.values()];
+}
+
+function parseFiles(text: string): HostFile[] {
+  const files: HostFile[] = [];
+  for (const line of text.split('\n')) {
+    if (line === 'runtime' || line === 'prepared') files.push({ kind: line });
+    const dir = line.match(/^dir (w-[0-9a-z]+)$/);
+    if (dir) files.push({ kind: 'dir', workerId: dir[1]! });
+  }
+  return files;
 }

@@ -20,7 +20,8 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerDoctor } from '../../../src/cli/doctor.ts';
 import { registerInstances } from '../../../src/cli/instances.ts';
 import { registerKeys } from '../../../src/cli/keys.ts';
-import { registerPurge, type Confirmation } from '../../../src/cli/purge.ts';
+import type { Confirmation } from '../../../src/cli/confirmation.ts';
+import { registerPurge } from '../../../src/cli/purge.ts';
 import { Sandbox } from '../../helpers/cli.ts';
 import { awsError } from './aws-fixtures.ts';
 import { useCommandSandbox } from './command-sandbox.ts';
@@ -62,7 +63,7 @@ describe('slipway keys', () => {
 
   it("delete refuses a key pair that is not Slipway's, in words", async () => {
     ec2.on(DescribeKeyPairsCommand).resolves({ KeyPairs: [{ KeyName: 'alice', KeyPairId: 'key-2', Tags: [] }] });
-    await expect(run(['keys', 'delete', 'alice'])).rejects.toMatchObject({ name: 'Ec2Refusal', message: expect.stringMatching(/not Slipway's/) });
+    await expect(run(['keys', 'delete', 'alice', '--yes'])).rejects.toMatchObject({ name: 'Ec2Refusal', message: expect.stringMatching(/not Slipway's/) });
     expect(ec2.commandCalls(DeleteKeyPairCommand)).toHaveLength(0);
   });
 
@@ -98,19 +99,19 @@ describe('slipway instances', () => {
       { InstanceId: 'i-00000000000000001', Tags: managed },
       { InstanceId: 'i-00000000000000002', Tags: [] },
     ] }] });
-    await expect(run(['instances', 'terminate', 'i-00000000000000001', 'i-00000000000000002'])).rejects.toThrow(/i-00000000000000002 is not Slipway's/);
+    await expect(run(['instances', 'terminate', 'i-00000000000000001', 'i-00000000000000002', '--yes'])).rejects.toThrow(/i-00000000000000002 is not Slipway's/);
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
   });
 
   it('terminate ends tagged instances', async () => {
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000001', Tags: managed }] }] });
     ec2.on(TerminateInstancesCommand).resolves({});
-    await run(['instances', 'terminate', 'i-00000000000000001']);
+    await run(['instances', 'terminate', 'i-00000000000000001', '--yes']);
     expect(ec2.commandCalls(TerminateInstancesCommand)[0]!.args[0].input).toEqual({ InstanceIds: ['i-00000000000000001'] });
   });
 
-  it('says plainly that the local provider has no instances', async () => {
-    await expect(run(['instances', 'list', '--provider', 'local'])).rejects.toThrow(/not supported for the local provider/);
+  it('says plainly that local machines are not made by hand, without asking AWS', async () => {
+    await expect(run(['instances', 'create', '--provider', 'local'])).rejects.toThrow(/local machines are not made by hand/);
     expect(ec2.calls()).toHaveLength(0);
   });
 });

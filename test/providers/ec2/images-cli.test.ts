@@ -16,7 +16,7 @@ import { Command } from 'commander';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { registerImages } from '../../../src/cli/images.ts';
-import type { Confirmation } from '../../../src/cli/purge.ts';
+import type { Confirmation } from '../../../src/cli/confirmation.ts';
 import { decodedUserData } from './aws-fixtures.ts';
 import { useCommandSandbox } from './command-sandbox.ts';
 
