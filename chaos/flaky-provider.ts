@@ -42,7 +42,7 @@ export class FlakyProvider implements Provider {
     return this.#inner.status ? this.#inner.status(machine) : 'unknown';
   }
 
-  async inventory(): Promise<FoundMachine[]> {
-    return this.#inner.inventory ? this.#inner.inventory() : [];
+  async inventory(owner: string): Promise<FoundMachine[]> {
+    return this.#inner.inventory ? this.#inner.inventory(owner) : [];
   }
 }

@@ -35,8 +35,9 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
   let unreachable: string[] = [];
   let owner: Provider & { close?(): void };
   if (provider === 'local') {
-    owner = configuredLocal(config);
-    found = await owner.inventory!();
+    const local = configuredLocal(config);
+    owner = local;
+    found = await local.inventory();
   } else {
     const ssh = configuredSsh(config);
     owner = ssh;

@@ -470,11 +470,19 @@ export class Coordinator {
     }
   }
 
+  #ownerId: string | undefined;
+
+  /** The store's id, which marks the machines this coordinator (or another on its store) started. */
+  async #owner(): Promise<string> {
+    this.#ownerId ??= (await this.#store.db.selectFrom('store_identity').select('id').executeTakeFirstOrThrow()).id;
+    return this.#ownerId;
+  }
+
   /** Stops every machine a provider has whose worker the store does not count as live. */
   async #reconcileMachines(): Promise<void> {
     for (const provider of this.#providers.values()) {
       if (!provider.inventory) continue;
-      const machines = await provider.inventory();
+      const machines = await provider.inventory(await this.#owner());
       if (machines.length === 0) continue;
       const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id'])
         .where('id', 'in', machines.map((m) => m.workerId)).execute();
@@ -563,6 +571,7 @@ export class Coordinator {
     try {
       if (!provider) throw new Error(`provider '${providerName}' is not available here`);
       machine = await provider.start({
+        owner: await this.#owner(),
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: provider.onThisMachine ? this.#urls.local : this.#urls.remote,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
         instance: spec.pipeline.activities[start.activity]!.instance,

@@ -6,6 +6,8 @@ import type { BillingMode } from '../engine/cost.ts';
  * runs one agent, stop it. The coordinator records its intent before each call.
  */
 export interface StartRequest {
+  /** The store's id: machines are marked with it, so only coordinators of this store reconcile them. */
+  owner: string;
   workerId: string;
   runId: string;
   activity: string;
@@ -59,8 +61,8 @@ export interface Provider {
   onExit?(listener: (workerId: string, description: string, clean: boolean) => void): void;
   /** Whether the machine still runs; `unknown` when the provider cannot tell now. */
   status?(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'>;
-  /** Every machine of this provider's that exists, so ones the store does not know can be stopped. */
-  inventory?(): Promise<FoundMachine[]>;
+  /** Every machine of this provider's that exists for `owner`'s store, so ones the store does not know can be stopped. */
+  inventory?(owner: string): Promise<FoundMachine[]>;
   /** Shows the worker's current name on the machine (the EC2 Name tag). */
   rename?(machine: MachineHandle, name: string): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { claimableTask } from './claimable.ts';
 
@@ -125,6 +126,12 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.alterTable('workers').addColumn('machine_at', 'bigint').execute();
     await db.schema.alterTable('workers').addColumn('hourly_usd', 'real').execute();
     await db.schema.alterTable('workers').addColumn('billing', 'text').execute();
+  },
+  async (db) => {
+    // Which coordinator started a cloud machine: the store's id, on the machine's tags, so
+    // coordinators with other stores in the same account never take it for a stray.
+    await db.schema.createTable('store_identity').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+    await db.insertInto('store_identity').values({ id: `s-${randomBytes(8).toString('hex')}` }).execute();
   },
 ];
 

@@ -111,6 +111,11 @@ export interface TokensTable {
   revoked_at: number | null;
 }
 
+export interface StoreIdentityTable {
+  /** Made once with the store: every coordinator on this store is the same owner of machines. */
+  id: string;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -119,4 +124,5 @@ export interface Database {
   workers: WorkersTable;
   events: EventsTable;
   tokens: TokensTable;
+  store_identity: StoreIdentityTable;
 }

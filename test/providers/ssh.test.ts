@@ -137,7 +137,7 @@ describe('the ssh provider on real OpenSSH hosts', () => {
     const provider = new SshProvider({ hosts: [sshHost(host)], knownHosts: file, liveMachines: async () => [] });
     try {
       await expect(provider.start({
-        workerId: 'w-keycheck', runId: 'r-none', activity: 'builder', serverUrl: 'http://127.0.0.1:9', registrationToken: 'x'.repeat(43), agentLogPath: join(dir.path, 'agent.log'),
+        owner: 's-test', workerId: 'w-keycheck', runId: 'r-none', activity: 'builder', serverUrl: 'http://127.0.0.1:9', registrationToken: 'x'.repeat(43), agentLogPath: join(dir.path, 'agent.log'),
       })).rejects.toThrow(new RegExp(`h2: ssh to h2 refused: the host key of \\[127\\.0\\.0\\.1\\]:${host.port} changed: .* pins ssh-ed25519 SHA256:\\S+, the host offered ssh-ed25519 SHA256:\\S+; if the host was rebuilt`));
     } finally {
       provider.close();

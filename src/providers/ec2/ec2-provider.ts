@@ -17,7 +17,7 @@ import { pages } from './pages.ts';
 import { findPreparedImage, imageFingerprint } from './prepared-images.ts';
 import { billingMode, hourlyPrice } from './prices.ts';
 import type { Ec2Settings } from './settings.ts';
-import { managedFilter, nameTag, tagOf, workerTagKey, workerTags } from './tags.ts';
+import { coordinatorTagKey, managedFilter, nameTag, tagOf, workerTagKey, workerTags } from './tags.ts';
 import { encodedUserData } from './user-data.ts';
 
 /** States in which an instance exists and bills (or is about to). */
@@ -91,7 +91,7 @@ export class Ec2Provider implements Provider {
       spot: settings.spot,
       keyName: settings.key_name,
       userData: encodedUserData(first.platform, { serverUrl: request.serverUrl, registrationToken: request.registrationToken, workerId: request.workerId }),
-      tags: workerTags({ workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
+      tags: workerTags({ owner: request.owner, workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
     }, this.#backoff);
     const price = hourlyPrice(settings.prices, launched.instanceType);
     return {
@@ -126,13 +126,13 @@ export class Ec2Provider implements Provider {
   }
 
   /** Instances started for a worker (bare ones from `slipway instances create` are not a worker's). */
-  inventory(): Promise<FoundMachine[]> {
-    return this.#explained(this.#inventory());
+  inventory(owner: string): Promise<FoundMachine[]> {
+    return this.#explained(this.#inventory(owner));
   }
 
-  async #inventory(): Promise<FoundMachine[]> {
+  async #inventory(owner: string): Promise<FoundMachine[]> {
     const found: FoundMachine[] = [];
-    const filters = [managedFilter, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }];
+    const filters = [managedFilter, { Name: `tag:${coordinatorTagKey}`, Values: [owner] }, { Name: 'tag-key', Values: [workerTagKey] }, { Name: 'instance-state-name', Values: liveStates }];
     for await (const page of pages((NextToken) => this.#options.ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken })), this.#backoff)) {
       for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
         const workerId = tagOf(instance.Tags, workerTagKey);

@@ -5,6 +5,8 @@ export const managedTag = { Key: 'slipway:managed', Value: 'true' } as const;
 export const workerTagKey = 'slipway:worker';
 export const activityTagKey = 'slipway:activity';
 export const runTagKey = 'slipway:run';
+/** The id of the store whose coordinators started it: only they reconcile it. */
+export const coordinatorTagKey = 'slipway:coordinator';
 
 export const managedFilter: Filter = { Name: `tag:${managedTag.Key}`, Values: [managedTag.Value] };
 
@@ -18,6 +20,7 @@ export function nameTag(name: string): Tag {
 }
 
 export interface WorkerTags {
+  owner: string;
   workerId: string;
   activity: string;
   runId: string;
@@ -27,6 +30,7 @@ export interface WorkerTags {
 export function workerTags(worker: WorkerTags): Tag[] {
   return [
     { ...managedTag },
+    { Key: coordinatorTagKey, Value: tagValue(worker.owner) },
     { Key: workerTagKey, Value: worker.workerId },
     { Key: activityTagKey, Value: tagValue(worker.activity) },
     { Key: runTagKey, Value: worker.runId },

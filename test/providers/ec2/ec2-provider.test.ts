@@ -20,6 +20,7 @@ const ec2 = mockClient(client);
 afterEach(() => ec2.reset());
 
 const request: StartRequest = {
+  owner: 's-0123456789abcdef',
   workerId: 'w-0123abcd',
   runId: 'r-89abcdef',
   activity: 'builder',
@@ -71,6 +72,7 @@ describe('Ec2Provider.start', () => {
     expect(input!.InstanceMarketOptions).toBeUndefined();
     const tags = [
       { Key: 'slipway:managed', Value: 'true' },
+      { Key: 'slipway:coordinator', Value: 's-0123456789abcdef' },
       { Key: 'slipway:worker', Value: 'w-0123abcd' },
       { Key: 'slipway:activity', Value: 'builder' },
       { Key: 'slipway:run', Value: 'r-89abcdef' },
@@ -185,7 +187,7 @@ describe('Ec2Provider.stop, status, inventory, rename', () => {
       .resolvesOnce({ Reservations: [{ Instances: [
         { InstanceId: 'i-00000000000000002', InstanceType: 't3.micro', Tags: [{ Key: 'slipway:worker', Value: 'w-00000002' }] },
       ] }] });
-    const found = await provider().provider.inventory();
+    const found = await provider().provider.inventory('s-0123456789abcdef');
     expect(found).toEqual([
       { workerId: 'w-00000001', machine: { instanceId: 'i-00000000000000001', instanceType: 'c6i.large' } },
       { workerId: 'w-00000002', machine: { instanceId: 'i-00000000000000002', instanceType: 't3.micro' } },
@@ -193,6 +195,8 @@ describe('Ec2Provider.stop, status, inventory, rename', () => {
     const inputs = ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input);
     expect(inputs[0]!.Filters).toEqual([
       { Name: 'tag:slipway:managed', Values: ['true'] },
+      // Only this store's: another coordinator's instances in the account are not strays.
+      { Name: 'tag:slipway:coordinator', Values: ['s-0123456789abcdef'] },
       { Name: 'tag-key', Values: ['slipway:worker'] },
       { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
     ]);
@@ -205,7 +209,7 @@ describe('Ec2Provider.stop, status, inventory, rename', () => {
       .rejectsOnce(awsError('RequestLimitExceeded'))
       .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-00000000000000002', Tags: [{ Key: 'slipway:worker', Value: 'w-00000002' }] }] }] });
     const { provider: p, backoff } = provider();
-    expect((await p.inventory()).map((m) => m.workerId)).toEqual(['w-00000002']);
+    expect((await p.inventory('s-0123456789abcdef')).map((m) => m.workerId)).toEqual(['w-00000002']);
     expect(backoff.delays).toHaveLength(1);
     expect(ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page2', 'page2']);
   });

@@ -190,6 +190,7 @@ describe('bakeImage', () => {
 
 describe('Ec2Provider.start with a prepare script', () => {
   const request: StartRequest & { prepare: { fingerprint: string; script: { kind: 'inline'; text: string } } } = {
+    owner: 's-0123456789abcdef',
     workerId: 'w-0123abcd',
     runId: 'r-89abcdef',
     activity: 'linux',
