@@ -9,10 +9,15 @@
  * processes by a marker variable in their environment, which survives double forks
  * (`(setsid daemon &)`) that finish before any poll could see them.
  *
- * Linux only: everything here reads /proc.
+ * Everything here reads /proc. Windows has none: there a tree is its root and what
+ * `taskkill /PID <root> /T /F` finds under it, ended at once (a console process has no
+ * SIGTERM to heed), and only while the root runs: a Windows pid is soon reused.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+const windows = process.platform === 'win32';
 
 interface Stat {
   pid: number;
@@ -33,6 +38,7 @@ const POLL_MS = 25;
 const KILL_WAIT_MS = 2000;
 
 function readStat(pid: number): Stat | undefined {
+  if (windows) return undefined;
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -52,6 +58,7 @@ function readStat(pid: number): Stat | undefined {
 
 function allStats(): Stat[] {
   const stats: Stat[] = [];
+  if (windows) return stats;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const stat = readStat(Number(name));
@@ -83,8 +90,26 @@ function send(target: number, signal: NodeJS.Signals): void {
 
 /** True while the process exists and has not exited. */
 export function isAlive(pid: number): boolean {
+  if (windows) return exists(pid);
   const stat = readStat(pid);
   return stat !== undefined && running(stat);
+}
+
+/** Windows: whether a process has this pid (signal 0 only asks). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Windows: ends the process and every descendant by pid, never by name, without a shell. */
+function taskkill(pid: number): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('taskkill', ['/PID', String(pid), '/T', '/F'], { windowsHide: true }, () => resolve());
+  });
 }
 
 /** The pids of the process's children, their children, and so on (not the process itself). */
@@ -129,6 +154,7 @@ export class ProcessTree {
    * it periodically while the job runs), and says whether any is still running.
    */
   refresh(): boolean {
+    if (windows) return this.#root !== undefined && exists(this.#root);
     const members = this.#members(allStats(), false);
     this.#remember(members);
     return members.length > 0;
@@ -136,6 +162,10 @@ export class ProcessTree {
 
   /** Sends `signal` to the whole group at once, then to every other member by pid. */
   signal(signal: NodeJS.Signals): void {
+    if (windows) {
+      if (this.#root !== undefined && signal !== 'SIGCONT') void taskkill(this.#root);
+      return;
+    }
     const members = this.#members(allStats(), true);
     this.#remember(members);
     if (this.#root !== undefined) send(-this.#root, signal);
@@ -148,6 +178,12 @@ export class ProcessTree {
    * when all are gone, or after a bounded wait if the kernel will not let one die.
    */
   async terminate(graceMs: number): Promise<void> {
+    if (windows) {
+      if (this.#root !== undefined) await taskkill(this.#root);
+      const giveUpAt = Date.now() + KILL_WAIT_MS;
+      while (this.refresh() && Date.now() < giveUpAt) await sleep(POLL_MS);
+      return;
+    }
     this.signal('SIGTERM');
     // A stopped process (SIGSTOP, a frozen machine) would hold the SIGTERM until the grace ran out.
     this.signal('SIGCONT');

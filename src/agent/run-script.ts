@@ -54,6 +54,18 @@ const MARKER_VARIABLE = 'SLIPWAY_SCRIPT_ID';
  */
 const LAUNCHER = 'exec 2>&1; exec bash -eo pipefail "$@"';
 
+/**
+ * On Windows (Git for Windows' bash) there are no process groups or sessions, and a pid is
+ * soon reused once its process ended: the script's tree is ended only while it runs.
+ */
+const windows = process.platform === 'win32';
+/** What programs on Windows need of the environment besides PATH: without SystemRoot, even sockets fail. */
+const WINDOWS_ENV = [
+  'SystemRoot', 'SystemDrive', 'windir', 'ComSpec', 'PATHEXT', 'TEMP', 'TMP', 'USERPROFILE', 'APPDATA', 'LOCALAPPDATA',
+  'ProgramData', 'ProgramFiles', 'ProgramFiles(x86)', 'CommonProgramFiles', 'COMPUTERNAME', 'USERNAME',
+  'NUMBER_OF_PROCESSORS', 'PROCESSOR_ARCHITECTURE',
+];
+
 export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   const startedAt = performance.now();
   const result = (
@@ -72,7 +84,8 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     cwd: run.cwd,
     env: { ...baseEnv(), ...run.env, [marker.name]: marker.value },
     // Its own process group (and session), so one kill reaches everything that stays in it.
-    detached: true,
+    detached: !windows,
+    windowsHide: true,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
 
@@ -116,8 +129,9 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     const { code, signal } = await exit;
     // Even after a normal exit, whatever the script left running (`sleep 1000 &`, a
     // daemon it started) is stopped too: the next task on this worker starts clean,
-    // and nothing keeps holding the output pipe.
-    await (stopping ?? tree.terminate(graceMs));
+    // and nothing keeps holding the output pipe. Not on Windows, where taskkill of an
+    // ended root's pid could end whoever has the pid now.
+    await (stopping ?? (windows ? undefined : tree.terminate(graceMs)));
     // A process that escaped every way of finding it may still hold the pipe open;
     // give the last output a moment, not forever.
     await within(pipeClosed, PIPE_WAIT_MS);
@@ -150,7 +164,7 @@ function baseEnv(): Record<string, string> {
     LANG: process.env.LANG ?? 'C.UTF-8',
     TMPDIR: tmpdir(),
   };
-  for (const name of ['USER', 'LOGNAME', 'TZ', machineMarker]) {
+  for (const name of ['USER', 'LOGNAME', 'TZ', machineMarker, ...windows ? WINDOWS_ENV : []]) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
