@@ -13,6 +13,9 @@ export interface ServedFile {
   sha256: string;
 }
 
+/** The oldest Node the bundle is built for; a host's own node must be at least this. */
+export const agentNodeMajor = 24;
+
 /** Where the agent bundle is written, and the list of sources it was built from beside it. */
 export const agentBundlePath = join(repoRoot, 'dist', 'agent', 'slipway-agent.mjs');
 const inputsPath = `${agentBundlePath}.inputs.json`;
@@ -25,7 +28,7 @@ export async function buildAgentBundle(): Promise<void> {
   mkdirSync(dirname(agentBundlePath), { recursive: true });
   const result = await build({
     entryPoints: [join(repoRoot, 'src', 'agent', 'main.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node24',
+    bundle: true, platform: 'node', format: 'esm', target: `node${agentNodeMajor}`,
     outfile: agentBundlePath, metafile: true, logLevel: 'warning', absWorkingDir: repoRoot,
   });
   writeFileSync(inputsPath, `${JSON.stringify(Object.keys(result.metafile.inputs))}\n`);
@@ -42,14 +45,25 @@ export function agentBundleStale(): boolean {
   });
 }
 
+export interface AgentFileOptions {
+  /** A Windows node.exe to serve Windows hosts ([providers.ec2] windows_node, absolute). */
+  windowsNode?: string;
+}
+
 /**
  * The files a bootstrapped host needs from the coordinator: the agent bundle (rebuilt
- * when its sources changed) and the node executable this coordinator runs on. Checksums
- * are kept while the file's size and mtime stay the same: node is a 100 MB file.
+ * when its sources changed), the node executable this coordinator runs on, and a Windows
+ * node.exe when one is configured. Checksums are kept while the file's size and mtime stay
+ * the same: node is a 100 MB file.
  */
 export class AgentFiles {
   readonly #sums = new Map<string, { key: string; sha256: string }>();
+  readonly #windowsNode: string | undefined;
   #building: Promise<void> | undefined;
+
+  constructor(options: AgentFileOptions = {}) {
+    this.#windowsNode = options.windowsNode;
+  }
 
   async agent(): Promise<ServedFile> {
     // One build at a time: concurrent first downloads wait for the same one.
@@ -62,6 +76,17 @@ export class AgentFiles {
 
   async runtime(): Promise<ServedFile> {
     return this.#describe(process.execPath);
+  }
+
+  /** The configured Windows node.exe, or undefined when there is none. */
+  async windowsRuntime(): Promise<ServedFile | undefined> {
+    const path = this.#windowsNode;
+    if (path === undefined) return undefined;
+    try {
+      return await this.#describe(path);
+    } catch (error) {
+      throw new Error(`[providers.ec2] windows_node cannot be read: ${(error as Error).message}`);
+    }
   }
 
   async #describe(path: string): Promise<ServedFile> {

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { AgentFiles, ServedFile } from './agent-files.ts';
+import { powershellBootstrapScript } from './bootstrap-powershell.ts';
 import { bootstrapScript, hostMachine } from './bootstrap-script.ts';
 import { bearerToken, fail } from './errors.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
@@ -13,7 +14,8 @@ const refusals = {
 } as const;
 
 /**
- * What a bare host downloads to become a worker: the bootstrap script, node and the agent.
+ * What a bare host downloads to become a worker: the bootstrap script (sh for Linux,
+ * PowerShell for Windows), node and the agent.
  * Only a machine Slipway started holds a live registration token, so only it may download;
  * downloading does not use the token up, registering does.
  */
@@ -35,11 +37,23 @@ export function agentRoutes(files: AgentFiles, tokens: RegistrationTokens): Hono
     return c.body(script, 200, { 'content-type': 'text/x-shellscript; charset=utf-8' });
   });
 
+  app.get('/bootstrap.ps1', async (c) => {
+    const [agent, node] = await Promise.all([files.agent(), files.windowsRuntime()]);
+    const script = powershellBootstrapScript({ agentSha256: agent.sha256, nodeSha256: node?.sha256 });
+    return c.body(script, 200, { 'content-type': 'text/plain; charset=utf-8' });
+  });
+
   app.get('/slipway-agent.mjs', async (c) => serve(c, await files.agent(), 'text/javascript'));
 
   app.get('/node', async (c) => {
     if (!hostMachine()) return noRuntime(c);
     return serve(c, await files.runtime(), 'application/octet-stream');
+  });
+
+  app.get('/node.exe', async (c) => {
+    const node = await files.windowsRuntime();
+    if (!node) return fail(c, 404, 'this coordinator serves no node.exe for Windows: set [providers.ec2] windows_node in its config, or use an image with Node on the PATH');
+    return serve(c, node, 'application/octet-stream');
   });
 
   return app;

