@@ -1,8 +1,9 @@
 /**
  * Against a real AWS account, when credentials resolve (the SDK's default chain, or the
- * config's [providers.ec2] region and profile): creates, lists and deletes a key pair, and
- * starts and terminates the cheapest instance, each tagged as Slipway's. Everything it made
- * is removed in afterAll, even when a test failed.
+ * config's [providers.ec2] region and profile): the doctor's checks; a key pair created,
+ * listed and deleted; the cheapest instance started bare and as a worker (tags, user data,
+ * the coordinator's inventory), found by purge and terminated by it. Everything it made is
+ * removed in afterAll, even when a test failed.
  */
 import { randomBytes } from 'node:crypto';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
@@ -12,7 +13,9 @@ import { awsClients } from '../../src/providers/ec2/clients.ts';
 import { Ec2Provider } from '../../src/providers/ec2/ec2-provider.ts';
 import { explainAwsError } from '../../src/providers/ec2/errors.ts';
 import { createBareInstance, listInstances } from '../../src/providers/ec2/instances.ts';
+import { runDoctor } from '../../src/providers/ec2/doctor.ts';
 import { createKeyPair, deleteKeyPair, listKeyPairs } from '../../src/providers/ec2/keys.ts';
+import { findManaged, purge } from '../../src/providers/ec2/purge.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 const configured = loadConfig().providers.ec2;
@@ -33,7 +36,10 @@ describe.skipIf(identity.why !== '')('EC2, live', () => {
   const made = { keyName: '', instanceId: '' };
   const provider = new Ec2Provider({ settings, ec2: clients.ec2 });
 
+  const workerInstance = { id: '' };
+
   afterAll(async () => {
+    if (workerInstance.id) await provider.stop({ instanceId: workerInstance.id }).catch((e: unknown) => process.stderr.write(`could not terminate ${workerInstance.id}: ${String(e)}\n`));
     if (made.instanceId) await provider.stop({ instanceId: made.instanceId }).catch((e: unknown) => process.stderr.write(`could not terminate ${made.instanceId}: ${String(e)}\n`));
     if (made.keyName) await deleteKeyPair(clients.ec2, keysDir.path, made.keyName).catch(() => undefined);
     keysDir.remove();
@@ -62,5 +68,28 @@ describe.skipIf(identity.why !== '')('EC2, live', () => {
     await provider.stop({ instanceId: launched.instanceId });
     expect(await provider.status({ instanceId: launched.instanceId })).toBe('gone');
     made.instanceId = '';
+  });
+
+  it('passes the doctor: credentials, region and every permission Slipway uses', async () => {
+    const checks = await runDoctor(clients, settings);
+    expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
+  });
+
+  it('starts a worker instance that only its own store reconciles, and purge finds and terminates it', async () => {
+    const owner = `s-live${suffix}`;
+    // An address nobody answers at: the instance's user data gives up and powers off, which terminates it.
+    const machine = await provider.start({
+      owner, workerId: `w-${suffix}`, runId: `r-${suffix}`, activity: 'live', serverUrl: 'http://192.0.2.1:7070',
+      registrationToken: randomBytes(24).toString('base64url'), agentLogPath: '/unused',
+    });
+    workerInstance.id = String(machine.instanceId);
+    expect((await provider.inventory(owner)).map((m) => m.machine.instanceId)).toContain(workerInstance.id);
+    expect((await provider.inventory(`s-other${suffix}`)).map((m) => m.machine.instanceId)).not.toContain(workerInstance.id);
+    const found = (await findManaged(clients.ec2)).filter((r) => r.id === workerInstance.id);
+    expect(found).toEqual([expect.objectContaining({ kind: 'instance', id: workerInstance.id })]);
+    const outcomes = await purge(clients.ec2, found);
+    expect(outcomes.map((o) => o.error)).toEqual(['']);
+    expect(await provider.status(machine)).toBe('gone');
+    workerInstance.id = '';
   });
 });
