@@ -23,6 +23,12 @@ import { registerValidate } from './validate.ts';
 import { registerWorker } from './worker.ts';
 import { exitCodes, UsageError } from './usage-error.ts';
 
+// A reader that stops early (`slipway --help | head`) is done with us: end quietly, as cat does.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(exitCodes.ok);
+});
+
 const program = new Command('slipway')
   .description('Build, test and release pipelines on machines that exist only while there is work.')
   .version('0.1.0')

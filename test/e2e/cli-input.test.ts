@@ -276,3 +276,19 @@ describe('reading past runs', () => {
   }, 90_000);
 });
 
+
+describe('a reader that stops early', () => {
+  it('ends the command quietly, as `slipway --help | head -1` does', async () => {
+    const box = new Sandbox();
+    try {
+      const child = box.spawn(['instances', '--help']);
+      // Closed before the command writes a byte: every write it makes meets EPIPE.
+      child.stdout!.destroy();
+      const result = await child.result;
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    } finally {
+      box.cleanup();
+    }
+  });
+});
