@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { awsClients } from '../../src/providers/ec2/clients.ts';
 import { Ec2Provider } from '../../src/providers/ec2/ec2-provider.ts';
@@ -32,7 +32,11 @@ else process.stderr.write(`\nEC2 live tests as ${identity.arn} in ${await client
 
 describe.skipIf(identity.why !== '')('EC2, live', () => {
   const suffix = randomBytes(4).toString('hex');
-  const keysDir = tempDir('slipway-live-keys-');
+  // Made in beforeAll: a skipped suite still runs this body, and would leave the directory behind.
+  let keysDir: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    keysDir = tempDir('slipway-live-keys-');
+  });
   const made = { keyName: '', instanceId: '' };
   const provider = new Ec2Provider({ settings, ec2: clients.ec2 });
 
