@@ -9,10 +9,14 @@ export interface CoordinatorUrls {
 /** What to do when machines elsewhere are given a loopback URL. */
 export const remoteCoordinatorHint = 'run a server they can reach (slipway server --listen 0.0.0.0:7070, or [server] public_url) and submit with slipway run --server URL FILE';
 
-/** Hosts that only this machine can reach. */
+/** Host names and addresses that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare === 'localhost' || bare === '::1' || /^127\./.test(bare);
+}
+
 export function isLoopbackUrl(url: string): boolean {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return isLoopbackHost(new URL(url).hostname);
 }
 
 /**
@@ -22,11 +26,12 @@ export function isLoopbackUrl(url: string): boolean {
  */
 export function coordinatorUrls(listeningUrl: string, publicUrl?: string): CoordinatorUrls {
   const url = new URL(listeningUrl);
-  const wildcard = url.hostname === '0.0.0.0' || url.hostname === '[::]';
-  if (!wildcard) return { local: listeningUrl, remote: publicUrl?.replace(/\/+$/, '') ?? listeningUrl };
-  const local = new URL(listeningUrl);
-  local.hostname = '127.0.0.1';
+  const chosen = publicUrl?.replace(/\/+$/, '');
+  if (url.hostname !== '0.0.0.0' && url.hostname !== '[::]') return { local: listeningUrl, remote: chosen ?? listeningUrl };
+  url.hostname = '127.0.0.1';
+  const local = url.origin;
+  if (chosen) return { local, remote: chosen };
   const external = Object.values(networkInterfaces()).flat().find((address) => address && address.family === 'IPv4' && !address.internal);
   url.hostname = external?.address ?? '127.0.0.1';
-  return { local: local.origin, remote: publicUrl?.replace(/\/+$/, '') ?? url.origin };
+  return { local, remote: url.origin };
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { preparationOfActivity, type Preparation } from '../coordinator/preparation.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import type { Activity } from '../pipeline/types.ts';
 import { table } from './format.ts';
@@ -17,16 +16,15 @@ async function ec2() {
   return { ...prepared, ...bake, resolveImage, settings, session: ec2Session(settings) };
 }
 
-/** The text of `activity`'s prepare script in the pipeline `file`, checked to be one EC2 can bake. */
-export function prepareScriptOf(file: string, name: string): { activity: Activity; text: string } {
+/** `activity`'s prepare script in the pipeline `file`, checked to be one EC2 can bake. */
+export function preparationIn(file: string, name: string): { activity: Activity; preparation: Preparation } {
   const pipeline = loadPipeline(file);
   const activity = pipeline.activities[name];
   if (!activity) throw new UsageError(`the pipeline ${file} has no activity '${name}' (it has: ${Object.keys(pipeline.activities).join(', ')})`);
   if (activity.provider !== 'ec2') throw new UsageError(`activity '${name}' runs on the ${activity.provider} provider; only ec2 activities have prepared images`);
-  const script = activity.prepare;
-  if (!script) throw new UsageError(`activity '${name}' has no prepare script to bake into an image`);
-  const text = script.kind === 'inline' ? script.text : readFileSync(join(pipeline.sourceDir, script.path), 'utf8');
-  return { activity, text };
+  const preparation = preparationOfActivity(activity, pipeline.sourceDir);
+  if (!preparation) throw new UsageError(`activity '${name}' has no prepare script to bake into an image`);
+  return { activity, preparation };
 }
 
 /** The instance type an activity asks for first (`instance: { type: … }`), if any. */
@@ -56,10 +54,9 @@ Examples:
     .requiredOption('--activity <name>', 'the ec2 activity whose prepare script to bake')
     .option('--json', 'print JSON')
     .action(async (file: string, options: { activity: string; json?: boolean }) => {
-      const { activity, text } = prepareScriptOf(file, options.activity);
-      const { session, settings, resolveImage, findPreparedImage, bakeImage, prepareFingerprintOf } = await ec2();
+      const { activity, preparation: { fingerprint, script: { text } } } = preparationIn(file, options.activity);
+      const { session, settings, resolveImage, findPreparedImage, bakeImage } = await ec2();
       const instanceType = ownInstanceType(activity) ?? settings.instance_types[0]!;
-      const fingerprint = prepareFingerprintOf(text);
       const result = await session.call(async () => {
         const base = await resolveImage(session.ec2, settings.image, instanceType);
         if (base.platform !== 'linux') throw new UsageError(`the base image ${base.imageId} is a Windows image; prepared images are baked for Linux only`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ensureAdminToken } from '../config/admin-token.ts';
-import { parseListen } from '../config/listen.ts';
+import { isPublicUrl, parseListen } from '../config/listen.ts';
 import { loadConfig } from '../config/load.ts';
 import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
@@ -37,7 +37,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       const state = local.stateDir;
       const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
       const publicUrl = options.publicUrl ?? config.server.public_url;
-      if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
+      if (publicUrl !== undefined && !isPublicUrl(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
       const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead, publicUrl }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;

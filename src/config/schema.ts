@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../pipeline/duration.ts';
-import { parseListen } from './listen.ts';
+import { isPublicUrl, parseListen } from './listen.ts';
 
 const DURATION_EXPECTED = 'expected a duration like 90s, 5m, 2h or 1h30m';
 
@@ -53,7 +53,7 @@ const serverSchema = table({
     .describe('Where `slipway server` serves the API and the web UI.'),
   public_url: z
     .string({ error: 'expected an http:// or https:// URL' })
-    .regex(/^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~\/-]*)?$/, { error: 'expected an http:// or https:// URL' })
+    .refine(isPublicUrl, { error: 'expected an http:// or https:// URL' })
     .optional()
     .meta({
       description: 'The URL ssh hosts and EC2 instances reach the server at (default: where it listens; a wildcard address becomes this machine\'s first external IPv4 address).',

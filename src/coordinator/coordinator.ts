@@ -107,6 +107,8 @@ export class Coordinator {
   #liveness: NodeJS.Timeout | undefined;
   #urls: CoordinatorUrls = { local: '', remote: '' };
   #closed = false;
+  /** The store's id, read once: it never changes. */
+  #ownerId: string | undefined;
 
   constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: Provider[]) {
     this.#store = store;
@@ -469,8 +471,6 @@ export class Coordinator {
       return false;
     }
   }
-
-  #ownerId: string | undefined;
 
   /** The store's id, which marks the machines this coordinator (or another on its store) started. */
   async #owner(): Promise<string> {

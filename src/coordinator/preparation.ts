@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Script } from '../pipeline/types.ts';
+import type { Activity, Script } from '../pipeline/types.ts';
 import type { RunSpec } from './run-specs.ts';
 
 /** An activity's prepare script, as text, and the fingerprint that says when it changed. */
@@ -26,8 +26,14 @@ export function preparationOf(spec: RunSpec, activity: string): Preparation | un
 }
 
 function readPreparation(spec: RunSpec, activity: string): Preparation | undefined {
-  const script = spec.pipeline.activities[activity]?.prepare;
+  const found = spec.pipeline.activities[activity];
+  return found && preparationOfActivity(found, spec.pipeline.sourceDir);
+}
+
+/** An activity's prepare script with its file read from `sourceDir`, and its fingerprint. */
+export function preparationOfActivity(activity: Activity, sourceDir: string): Preparation | undefined {
+  const script = activity.prepare;
   if (!script) return undefined;
-  const text = script.kind === 'inline' ? script.text : readFileSync(join(spec.pipeline.sourceDir, script.path), 'utf8');
+  const text = script.kind === 'inline' ? script.text : readFileSync(join(sourceDir, script.path), 'utf8');
   return { fingerprint: createHash('sha256').update(text).digest('hex'), script: { kind: 'inline', text } };
 }

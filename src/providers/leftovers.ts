@@ -7,6 +7,13 @@ export interface Leftover {
   note: string;
 }
 
+/** What removing a leftover of these kinds means, the same on every provider. */
+export const leftoverNotes = {
+  process: (pid: unknown) => `pid ${String(pid)}: the agent and its tasks`,
+  runtime: 'node and the agent; downloaded again on next use',
+  prepared: 'prepare scripts run again on next use',
+} as const;
+
 export interface Removal {
   resource: Leftover;
   /** Empty when it was removed. */

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { idPatterns } from '../util/ids.ts';
-import { removeEach, type Leftover, type Purger } from './leftovers.ts';
+import { leftoverNotes, removeEach, type Leftover, type Purger } from './leftovers.ts';
 import { LocalProvider, localPreparedDir } from './local.ts';
 
 /**
@@ -15,10 +15,10 @@ export function localPurger(workRoot: string): Purger {
   return {
     scope: `this machine (${workRoot})`,
     async find() {
-      const found: Leftover[] = (await provider.inventory()).map(({ workerId, machine }) => ({ kind: 'process', id: workerId, name: `pid ${machine.pid}`, note: 'the agent and its tasks' }));
+      const found: Leftover[] = (await provider.inventory()).map(({ workerId, machine }) => ({ kind: 'process', id: workerId, name: 'localhost', note: leftoverNotes.process(machine.pid) }));
       const dirs = existsSync(workRoot) ? readdirSync(workRoot, { withFileTypes: true }).filter((e) => e.isDirectory() && idPatterns.worker.test(e.name)) : [];
-      for (const dir of dirs) found.push({ kind: 'work-dir', id: dir.name, name: join(workRoot, dir.name), note: '' });
-      if (existsSync(preparedDir)) found.push({ kind: 'prepared-marks', id: preparedDir, name: '', note: 'prepare scripts run again on next use' });
+      for (const dir of dirs) found.push({ kind: 'work-dir', id: dir.name, name: 'localhost', note: join(workRoot, dir.name) });
+      if (existsSync(preparedDir)) found.push({ kind: 'prepared', id: preparedDir, name: 'localhost', note: leftoverNotes.prepared });
       return { found, notHandled: [] };
     },
     async remove(found) {
@@ -29,7 +29,7 @@ export function localPurger(workRoot: string): Purger {
           if (machine) await provider.stop(machine);
         } else if (resource.kind === 'work-dir' && idPatterns.worker.test(resource.id)) {
           rmSync(join(workRoot, resource.id), { recursive: true, force: true });
-        } else if (resource.kind === 'prepared-marks') {
+        } else if (resource.kind === 'prepared') {
           rmSync(preparedDir, { recursive: true, force: true });
         }
       });

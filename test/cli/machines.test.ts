@@ -86,7 +86,7 @@ describe('slipway instances and purge --provider local', () => {
     expect(kinds.filter((k) => k === 'process')).toHaveLength(1);
     // The directory of the worker terminated before, and of this one.
     expect(kinds.filter((k) => k === 'work-dir')).toHaveLength(2);
-    expect(dry.resources).toContainEqual(expect.objectContaining({ kind: 'prepared-marks', id: preparedDir }));
+    expect(dry.resources).toContainEqual(expect.objectContaining({ kind: 'prepared', id: preparedDir }));
     expect(marked(workRoot).length).toBeGreaterThanOrEqual(2);
 
     const purged = await box.run(['purge', '--provider', 'local', '--yes', '--json']);

@@ -10,15 +10,14 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   GetConsoleOutputCommand,
-  RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2Client,
-  type RunInstancesCommandInput,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { AwsRequestError } from './errors.ts';
+import { launch } from './launch.ts';
 import { checkedFingerprint, imageFingerprint, preparedImageName, preparedImageTags } from './prepared-images.ts';
 import type { Ec2Settings } from './settings.ts';
 import { managedTag, nameTag } from './tags.ts';
@@ -134,23 +133,18 @@ export async function bakeImage(ec2: EC2Client, settings: Pick<Ec2Settings, 'sec
   ];
   const userData = Buffer.from(builderUserData(request.prepareText, request.fingerprint), 'utf8').toString('base64');
   if (userData.length > maxUserData) throw new BakeFailed(`the prepare script is too long to bake into an image: EC2 takes at most 16 KiB of user data, and this script makes ${userData.length} bytes (base64); put the work in a script it fetches or installs`);
-  const input: RunInstancesCommandInput = {
-    ImageId: request.baseImage,
-    InstanceType: request.instanceType as RunInstancesCommandInput['InstanceType'],
-    MinCount: 1,
-    MaxCount: 1,
-    ...(request.subnet ? { SubnetId: request.subnet } : {}),
-    ...(settings.security_groups.length > 0 ? { SecurityGroupIds: [...settings.security_groups] } : {}),
-    ...(settings.key_name ? { KeyName: settings.key_name } : {}),
-    UserData: userData,
+  const { instanceId: builderId } = await launch(ec2, {
+    imageFor: async () => request.baseImage,
+    instanceTypes: [request.instanceType],
+    subnets: request.subnet ? [request.subnet] : [],
+    securityGroups: settings.security_groups,
+    spot: false,
+    keyName: settings.key_name,
+    userData,
+    tags: builderTags,
     // Powering off parks the builder, so its disk can become the image.
-    InstanceInitiatedShutdownBehavior: 'stop',
-    MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
-    TagSpecifications: [{ ResourceType: 'instance', Tags: builderTags }, { ResourceType: 'volume', Tags: builderTags }],
-  };
-  const started = await withBackoff(() => ec2.send(new RunInstancesCommand(input)), backoff);
-  const builderId = started.Instances?.[0]?.InstanceId;
-  if (!builderId) throw new Error('RunInstances answered without an instance id');
+    shutdown: 'stop',
+  }, backoff);
   log(`baking ${name}: builder ${builderId} runs the prepare script on ${request.baseImage}`);
   let succeeded = false;
   try {

@@ -5,6 +5,7 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
+import type { Preparation } from '../../coordinator/preparation.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest } from '../provider.ts';
 import { isNotFound } from './aws-errors.ts';
@@ -32,12 +33,6 @@ export interface Ec2ProviderOptions {
   bake?: BakeOptions;
 }
 
-/** The prepare script a start request may carry (StartRequest.prepare). */
-export interface PrepareRequest {
-  fingerprint: string;
-  script: { kind: 'inline'; text: string } | { kind: 'file'; path: string };
-}
-
 /**
  * Workers on EC2 instances: each boots, fetches the agent from the coordinator, serves one
  * worker and powers off, which terminates it. Every instance and volume carries Slipway's
@@ -45,11 +40,6 @@ export interface PrepareRequest {
  */
 export class Ec2Provider implements Provider {
   readonly name = 'ec2';
-
-  unreachableFrom(serverUrl: string): string | undefined {
-    if (!isLoopbackUrl(serverUrl)) return undefined;
-    return `EC2 instances cannot reach a coordinator at ${serverUrl}, which only this machine can: ${remoteCoordinatorHint}`;
-  }
   readonly #options: Ec2ProviderOptions;
   readonly #backoff: BackoffOptions;
   /** Image lookups by instance type: the newest Debian image changes rarely, and a lookup is a request. */
@@ -57,7 +47,7 @@ export class Ec2Provider implements Provider {
   /** Bakes under way, by image fingerprint: never two for the same image at once. */
   readonly #bakes = new Map<string, Promise<void>>();
   /** Image fingerprints whose bake failed: not tried again by this provider (a failing script would fail again). */
-  readonly #failedBakes = new Map<string, string>();
+  readonly #failedBakes = new Set<string>();
 
   constructor(options: Ec2ProviderOptions) {
     this.#options = options;
@@ -73,7 +63,7 @@ export class Ec2Provider implements Provider {
     const own = instanceTypesOf(request.instance);
     const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
     const first = await this.#image(instanceTypes[0]!);
-    const prepare: PrepareRequest | undefined = request.prepare ?? undefined;
+    const prepare = request.prepare;
     const chosen = new Map<string, Promise<string>>();
     const imageFor = (type: string): Promise<string> => {
       let image = chosen.get(type);
@@ -125,6 +115,11 @@ export class Ec2Provider implements Provider {
     }
   }
 
+  unreachableFrom(serverUrl: string): string | undefined {
+    if (!isLoopbackUrl(serverUrl)) return undefined;
+    return `EC2 instances cannot reach a coordinator at ${serverUrl}, which only this machine can: ${remoteCoordinatorHint}`;
+  }
+
   /** Instances started for a worker (bare ones from `slipway instances create` are not a worker's). */
   inventory(owner: string): Promise<FoundMachine[]> {
     return this.#explained(this.#inventory(owner));
@@ -162,8 +157,7 @@ export class Ec2Provider implements Provider {
    * image, and (when none is being made) a bake starts in the background for the next
    * workers. A worker started from the base image runs the prepare script itself at boot.
    */
-  async #preparedOr(baseImage: string, instanceType: string, prepare: PrepareRequest, activity: string): Promise<string> {
-    if (prepare.script.kind !== 'inline') return baseImage;
+  async #preparedOr(baseImage: string, instanceType: string, prepare: Preparation, activity: string): Promise<string> {
     const { ec2, settings } = this.#options;
     const imageFp = imageFingerprint(prepare.fingerprint, baseImage);
     // The image only saves time: when it cannot be looked up, the base image serves (and the agent prepares).
@@ -178,7 +172,7 @@ export class Ec2Provider implements Provider {
           () => {},
           (error: unknown) => {
             const message = (explainAwsError(error, settings) as Error).message ?? String(error);
-            this.#failedBakes.set(imageFp, message);
+            this.#failedBakes.add(imageFp);
             (this.#options.bake?.log ?? stderrLog)(`baking the prepared image for ${activity} failed: ${message}`);
           },
         )
@@ -188,13 +182,13 @@ export class Ec2Provider implements Provider {
     return baseImage;
   }
 
-  /** Bakes under way, for tests and for a coordinator that wants to wait for them on shutdown. */
+  /** Bakes under way, so a caller can wait for them. */
   bakesInFlight(): Promise<void>[] {
     return [...this.#bakes.values()];
   }
 
-  /** Why a bake failed, by image fingerprint. */
-  failedBakes(): ReadonlyMap<string, string> {
+  /** Image fingerprints whose bake failed. */
+  failedBakes(): ReadonlySet<string> {
     return this.#failedBakes;
   }
 

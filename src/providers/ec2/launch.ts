@@ -23,6 +23,8 @@ export interface LaunchSpec {
   /** Base64, or none for a bare instance. */
   userData?: string | undefined;
   tags: Tag[];
+  /** What powering off does: a worker's instance is terminated (default), an image builder's is parked. */
+  shutdown?: 'terminate' | 'stop';
 }
 
 export interface Launched extends Placement {
@@ -51,7 +53,7 @@ function runInstancesInput(spec: LaunchSpec, placement: Placement, imageId: stri
     ...(spec.keyName ? { KeyName: spec.keyName } : {}),
     ...(spec.userData ? { UserData: spec.userData } : {}),
     // The agent powers the machine off when it exits; that must end the bill, not park it.
-    InstanceInitiatedShutdownBehavior: 'terminate',
+    InstanceInitiatedShutdownBehavior: spec.shutdown ?? 'terminate',
     ...(placement.market === 'spot'
       ? { InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } } }
       : {}),

@@ -25,10 +25,6 @@ export const imageFingerprintTagKey = 'slipway:image-fingerprint';
 const sha256Hex = /^[0-9a-f]{64}$/;
 
 /** What a prepare script is fingerprinted by: sha256 of its text, as the coordinator computes it (src/coordinator/preparation.ts). */
-export function prepareFingerprintOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 export function checkedFingerprint(fingerprint: string): string {
   if (!sha256Hex.test(fingerprint)) throw new Ec2Refusal(`a prepare fingerprint is 64 lower-case hex digits (sha256), not ${JSON.stringify(fingerprint.slice(0, 80))}`);
   return fingerprint;

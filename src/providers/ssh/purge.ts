@@ -1,11 +1,6 @@
 import type { MachineHandle } from '../provider.ts';
-import { removeEach, type Leftover, type Purger } from '../leftovers.ts';
+import { leftoverNotes, removeEach, type Leftover, type Purger } from '../leftovers.ts';
 import type { HostSurvey, SshProvider } from './ssh-provider.ts';
-
-const fileNotes = {
-  runtime: 'node and the agent; downloaded again on next use',
-  prepared: 'prepare scripts run again on next use',
-} as const;
 
 /**
  * Everything of Slipway's on the configured hosts: agents still running (with what their
@@ -38,9 +33,9 @@ export function sshPurger(provider: SshProvider, hostNames: readonly string[]): 
 function leftoversOf(survey: HostSurvey): Leftover[] {
   const host = survey.host.name;
   return [
-    ...survey.machines.map((m): Leftover => ({ kind: 'process', id: m.workerId, name: host, note: `pid ${m.machine.pid}: the agent and its tasks` })),
+    ...survey.machines.map((m): Leftover => ({ kind: 'process', id: m.workerId, name: host, note: leftoverNotes.process(m.machine.pid) })),
     ...survey.files.map((file): Leftover => (file.kind === 'dir'
       ? { kind: 'work-dir', id: file.workerId, name: host, note: '' }
-      : { kind: file.kind, id: `${host}:${file.kind}`, name: host, note: fileNotes[file.kind] })),
+      : { kind: file.kind, id: `${host}:${file.kind}`, name: host, note: leftoverNotes[file.kind] })),
   ];
 }

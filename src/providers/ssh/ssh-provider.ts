@@ -1,4 +1,4 @@
-import { isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
+import { isLoopbackHost, isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
 import { PinnedHostKeys } from './known-hosts.ts';
@@ -76,7 +76,7 @@ export class SshProvider implements Provider {
   /** Hosts reached at a loopback address are this machine, which reaches loopback too. */
   unreachableFrom(serverUrl: string): string | undefined {
     if (!isLoopbackUrl(serverUrl)) return undefined;
-    const remote = this.#options.hosts.filter((host) => !isLoopbackUrl(`ssh://${host.address.includes(':') ? `[${host.address}]` : host.address}`));
+    const remote = this.#options.hosts.filter((host) => !isLoopbackHost(host.address));
     if (remote.length === 0) return undefined;
     return `ssh host ${remote[0]!.name} (${remote[0]!.address}) cannot reach a coordinator at ${serverUrl}, which only this machine can: ${remoteCoordinatorHint}`;
   }
