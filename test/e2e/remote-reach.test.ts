@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { coordinatorUrls, isLoopbackUrl } from '../../src/api/worker-url.ts';
 import { Sandbox } from '../helpers/cli.ts';
@@ -43,5 +44,14 @@ describe('the URL machines elsewhere reach the coordinator at', () => {
     const printed = (await named.server.result).stdout + (await loopback.server.result).stdout;
     expect(printed).toContain('workers on other machines reach it at http://build.example.internal:7070\n');
     expect(printed).toMatch(/workers on other machines reach it at http:\/\/127\.0\.0\.1:\d+ \(this machine only: --listen 0\.0\.0\.0:PORT or --public-url URL for ssh hosts and EC2\)/);
+  });
+
+  it('refuses a public URL that is not one, from the flag as from the config', async () => {
+    const flag = await box.run(['server', '--listen', '127.0.0.1:0', '--public-url', 'ftp://build.example']);
+    expect([flag.code, flag.stderr]).toEqual([2, "--public-url takes an http:// or https:// URL, not 'ftp://build.example'\n"]);
+    box.write({ 'config.toml': '[server]\npublic_url = "http://build example:7070"\n' });
+    const checked = await box.run(['config', 'check', join(box.source, 'config.toml')]);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toMatch(/config\.toml:2:\d+: server\.public_url: expected an http:\/\/ or https:\/\/ URL/);
   });
 });
