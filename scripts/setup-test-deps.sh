@@ -25,6 +25,21 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
 fi
+# The ssh provider's tests log in to their sshd hosts as this unprivileged user, whose
+# rc file is slow on purpose, as real hosts' often are: Slipway must cope with such hosts
+# without depending on this machine's own root account. A '*' password (not '!') keeps
+# the account unlocked for key logins while no password can log in.
+if [ "$(id -u)" = 0 ]; then
+  ssh_user=slipway-ssh-test
+  id "$ssh_user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --password '*' "$ssh_user" 2>/dev/null || id "$ssh_user" >/dev/null
+  ssh_home=$(getent passwd "$ssh_user" | cut -d: -f6)
+  cat > "$ssh_home/.bashrc.$$" <<'RC'
+# Slow on purpose: the ssh tests prove Slipway copes with hosts like this.
+sleep 0.3
+RC
+  chown "$ssh_user:" "$ssh_home/.bashrc.$$"
+  mv "$ssh_home/.bashrc.$$" "$ssh_home/.bashrc"
+fi
 # The server serves the built web UI, and the browser tests load it: build it when the
 # build is missing or older than any of its sources.
 if [ ! -f dist/web/index.html ] || [ -n "$(find src/web src/engine -newer dist/web/index.html -print -quit)" ]; then

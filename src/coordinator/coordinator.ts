@@ -399,7 +399,10 @@ export class Coordinator {
     const workers = await this.#store.db.selectFrom('workers')
       .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at'])
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
-    for (const worker of workers) {
+    // Asked all at once: a provider answers for many machines in one call where it can.
+    const gone = await Promise.all(workers.map((worker) => (worker.machine && this.#looksAfter(worker.run_id)
+      ? this.#machineGone(worker.provider, JSON.parse(worker.machine) as MachineHandle) : false)));
+    for (const [i, worker] of workers.entries()) {
       if (!this.#looksAfter(worker.run_id)) continue;
       if (worker.state === 'starting' && !this.#starting.has(worker.id)) {
         // A start an earlier coordinator process was making, or waiting to retry, died with it:
@@ -414,7 +417,7 @@ export class Coordinator {
           continue;
         }
       }
-      if (worker.machine && await this.#machineGone(worker.provider, JSON.parse(worker.machine) as MachineHandle)) {
+      if (gone[i]) {
         await this.loseWorker(worker.id, 'its machine is gone');
         continue;
       }

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../src/coordinator/embedded.ts';
 import type { Step } from '../../src/pipeline/types.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
+import type { MachineHandle } from '../../src/providers/provider.ts';
 import { SshProvider } from '../../src/providers/ssh/ssh-provider.ts';
 import { runReport } from '../../src/store/run-report.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
@@ -122,11 +125,57 @@ describe('the ssh provider on real OpenSSH hosts', () => {
 
   it('stops what runs on a host for a worker the store does not know, found by its machine marker', async () => {
     const host = hosts[1]!;
-    const leaked = spawn('sleep', ['300'], { env: { PATH: process.env.PATH, SLIPWAY_MACHINE: join(host.workDir, 'w-leaked1') }, detached: true, stdio: 'ignore' });
+    // Left by the host's login user, as a worker's task would be.
+    const leaked = spawn('sleep', ['300'], {
+      env: { PATH: process.env.PATH, SLIPWAY_MACHINE: join(host.workDir, 'w-leaked1') }, detached: true, stdio: 'ignore', uid: host.login.uid, gid: host.login.gid,
+    });
     const found = await embedded.coordinator.healthCheck().then(() => waitFor(() => leaked.exitCode !== null || leaked.signalCode !== null, 15_000, 'the leaked machine to be stopped'));
     expect(found).toBeUndefined();
     expect(leaked.signalCode).toBe('SIGTERM');
   }, 30_000);
+
+  it('opens one session per operation, so a slow login shell costs once per start, stop or look at a host, not once per command or worker', async () => {
+    // A host of its own: the coordinator's health checks open sessions on the others.
+    const host = await SshdHost.start('h4', join(dir.path, 'h4'), client.pub);
+    hosts.push(host);
+    // The bootstrap is the coordinator's business; here it only has to leave a marked process running.
+    const bootstrap = createServer((_request, response) => response.end('SLIPWAY_MACHINE=$SLIPWAY_ROOT/$SLIPWAY_WORKER exec sleep 300\n'));
+    await new Promise<void>((resolve) => bootstrap.listen(0, '127.0.0.1', resolve));
+    const serverUrl = `http://127.0.0.1:${(bootstrap.address() as AddressInfo).port}`;
+    const started: MachineHandle[] = [];
+    const provider = new SshProvider({ hosts: [sshHost(host, 3)], knownHosts, liveMachines: async () => started });
+    const sessionsFor = async (operation: () => Promise<unknown>): Promise<number> => {
+      const before = host.sessions();
+      await operation();
+      // sshd logs a session's start before it runs the command, whose answer came back already.
+      await waitFor(() => host.sessions() > before, 10_000, `sshd on ${host.name} to log a session`);
+      return host.sessions() - before;
+    };
+    try {
+      for (const n of [1, 2, 3]) {
+        expect(await sessionsFor(async () => {
+          started.push(await provider.start({
+            owner: 's-test', workerId: `w-sessions${n}`, runId: 'r-none', activity: 'builder', serverUrl, registrationToken: 'x'.repeat(43), agentLogPath: join(dir.path, 'agent.log'),
+          }));
+        }), `start ${n}`).toBe(1);
+      }
+      let states: string[] = [];
+      expect(await sessionsFor(async () => { states = await Promise.all(started.map((m) => provider.status(m))); }), 'status of 3 machines').toBe(1);
+      expect(states).toEqual(['running', 'running', 'running']);
+      let found: string[] = [];
+      expect(await sessionsFor(async () => { found = (await provider.inventory()).map((m) => m.workerId).sort(); }), 'inventory').toBe(1);
+      expect(found).toEqual(['w-sessions1', 'w-sessions2', 'w-sessions3']);
+      expect(await sessionsFor(() => provider.survey()), 'survey').toBe(1);
+      expect(await sessionsFor(() => provider.stop(started[0]!)), 'stop').toBe(1);
+      expect(await sessionsFor(async () => { states = await Promise.all(started.map((m) => provider.status(m))); }), 'status of 3 machines').toBe(1);
+      expect(states).toEqual(['gone', 'running', 'running']);
+    } finally {
+      await Promise.all(started.map((m) => provider.stop(m)));
+      provider.close();
+      bootstrap.close();
+    }
+    expect(processesUnder(host.workDir)).toEqual([]);
+  }, 60_000);
 
   it('refuses a host whose key changed, saying so, and leaves the pinned key as it was', async () => {
     const host = hosts[1]!;

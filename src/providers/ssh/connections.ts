@@ -66,6 +66,11 @@ export class SshConnections {
     });
   }
 
+  /** Opens the host's connection (handshake, host key check, login) without starting a session. */
+  async reach(host: SshHost): Promise<void> {
+    await this.#connection(host);
+  }
+
   closeAll(): void {
     for (const client of this.#open.values()) void client.then((c) => c.end(), () => undefined);
     this.#open.clear();

@@ -66,9 +66,23 @@ echo "$pid $(${startTimeOf('$pid')})"
 `;
 }
 
-/** Prints `running` or `gone` for the machine's agent. */
-export function statusScript(pid: number, start: string): string {
-  return `[ "$(${startTimeOf(String(pid))})" = ${shellQuote(start)} ] && echo running || echo gone\n`;
+/** An agent as the host knows it: its pid, and its start time to tell a recycled pid apart. */
+export interface AgentProcess {
+  pid: number;
+  start: string;
+}
+
+/** Prints `PID running` or `PID gone` for each agent, so one session answers for every machine on a host. */
+export function statusScript(agents: AgentProcess[]): string {
+  return agents.map(({ pid, start }) => {
+    const checked = checkedPid(pid);
+    return `[ "$(${startTimeOf(checked)})" = ${shellQuote(start)} ] && echo "${checked} running" || echo "${checked} gone"\n`;
+  }).join('');
+}
+
+function checkedPid(pid: number): string {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`not a pid: ${pid}`);
+  return String(pid);
 }
 
 /**
@@ -116,10 +130,12 @@ done
 `;
 }
 
-/** What Slipway keeps on a host besides running agents, one line each: `runtime`, `dir WORKER`, `prepared`. */
-export function filesScript(workDir: string): string {
-  return `root=${remoteRoot(workDir)}
-[ -d "$root/runtime" ] && echo runtime
+/**
+ * Everything Slipway has on a host, in one session: inventoryScript's lines, then what it
+ * keeps besides running agents, one line each: `runtime`, `dir WORKER`, `prepared`.
+ */
+export function surveyScript(workDir: string): string {
+  return `${inventoryScript(workDir)}[ -d "$root/runtime" ] && echo runtime
 for d in "$root"/w-*; do [ -d "$d" ] && echo "dir \${d##*/}"; done
 [ -d "$root/prepared" ] && echo prepared
 true

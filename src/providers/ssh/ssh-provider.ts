@@ -2,7 +2,12 @@ import { isLoopbackHost, isLoopbackUrl, remoteCoordinatorHint } from '../../api/
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
 import { PinnedHostKeys } from './known-hosts.ts';
-import { filesScript, inventoryScript, launchScript, removeFileScript, statusScript, stopScript, type HostFile } from './remote-scripts.ts';
+import { inventoryScript, launchScript, removeFileScript, statusScript, stopScript, surveyScript, type AgentProcess, type HostFile } from './remote-scripts.ts';
+
+interface StatusQuestion {
+  agent: AgentProcess;
+  resolve: (state: 'running' | 'gone' | 'unknown') => void;
+}
 
 /** What one host holds of Slipway's now, or why it could not be asked. */
 export interface HostSurvey {
@@ -43,6 +48,8 @@ export class SshProvider implements Provider {
   /** Workers being started, and started a moment ago, by host: the store does not list them yet. */
   readonly #placed = new Map<string, { host: string; until: number }>();
   readonly #unreachableUntil = new Map<string, number>();
+  /** Status questions waiting for this turn to end, by host. */
+  readonly #statusBatches = new Map<string, StatusQuestion[]>();
 
   constructor(options: SshProviderOptions) {
     this.#options = options;
@@ -92,24 +99,52 @@ export class SshProvider implements Provider {
     this.#placed.delete(workerId);
   }
 
-  /** `unknown` while the host cannot be reached: a vanished host's workers are found by their silence. */
+  /**
+   * `unknown` while the host cannot be reached: a vanished host's workers are found by their
+   * silence. Questions asked together (a health check asks after every worker at once) go
+   * to each host in one session, so a slow login costs once per host, not once per worker.
+   */
   async status(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'> {
     const host = this.#host(machine);
     if (!host) return 'gone';
-    const answer = await this.#ask(host, statusScript(Number(machine.pid), String(machine.start)));
-    const said = answer?.trim();
+    const said = await this.#statusOn(host, { pid: Number(machine.pid), start: String(machine.start) });
     if (said === 'gone') this.#placed.delete(String(machine.workerId));
-    return said === 'running' || said === 'gone' ? said : 'unknown';
+    return said;
+  }
+
+  #statusOn(host: SshHost, agent: AgentProcess): Promise<'running' | 'gone' | 'unknown'> {
+    let batch = this.#statusBatches.get(host.name);
+    if (!batch) {
+      const asked: StatusQuestion[] = [];
+      batch = asked;
+      this.#statusBatches.set(host.name, asked);
+      setImmediate(() => {
+        this.#statusBatches.delete(host.name);
+        void this.#answerStatuses(host, asked);
+      });
+    }
+    return new Promise((resolve) => batch.push({ agent, resolve }));
+  }
+
+  async #answerStatuses(host: SshHost, asked: StatusQuestion[]): Promise<void> {
+    const answer = await this.#ask(host, statusScript(asked.map((q) => q.agent))).catch(() => undefined);
+    const said = new Map<number, string>();
+    for (const line of (answer ?? '').split('\n')) {
+      const [pid, state] = line.split(' ');
+      if (state === 'running' || state === 'gone') said.set(Number(pid), state);
+    }
+    for (const { agent, resolve } of asked) resolve((said.get(agent.pid) as 'running' | 'gone' | undefined) ?? 'unknown');
   }
 
   /** Machines found by their marker on every host that answers: agents and what their tasks left. */
   async inventory(): Promise<FoundMachine[]> {
     const found = new Map<string, FoundMachine>();
-    for (const host of this.#options.hosts) {
-      for (const machine of parseInventory(host.name, (await this.#ask(host, inventoryScript(host.work_dir))) ?? '')) {
+    const answers = await Promise.all(this.#options.hosts.map((host) => this.#ask(host, inventoryScript(host.work_dir))));
+    this.#options.hosts.forEach((host, i) => {
+      for (const machine of parseInventory(host.name, answers[i] ?? '')) {
         if (!found.has(machine.workerId)) found.set(machine.workerId, machine);
       }
-    }
+    });
     return [...found.values()];
   }
 
@@ -117,9 +152,9 @@ export class SshProvider implements Provider {
   async survey(): Promise<HostSurvey[]> {
     return Promise.all(this.#options.hosts.map(async (host): Promise<HostSurvey> => {
       try {
-        const [processes, files] = [await this.#ssh.exec(host, 'sh -s', inventoryScript(host.work_dir)), await this.#ssh.exec(host, 'sh -s', filesScript(host.work_dir))];
-        if (processes.code !== 0 || files.code !== 0) throw new Error((processes.stderr || files.stderr).trim() || 'the survey script failed');
-        return { host, machines: parseInventory(host.name, processes.stdout), files: parseFiles(files.stdout) };
+        const surveyed = await this.#ssh.exec(host, 'sh -s', surveyScript(host.work_dir));
+        if (surveyed.code !== 0) throw new Error(surveyed.stderr.trim() || 'the survey script failed');
+        return { host, machines: parseInventory(host.name, surveyed.stdout), files: parseFiles(surveyed.stdout) };
       } catch (error) {
         return { host, machines: [], files: [], error: (error as Error).message };
       }
@@ -150,9 +185,10 @@ export class SshProvider implements Provider {
   }
 
   async #startOn(host: SshHost, request: StartRequest): Promise<MachineHandle> {
-    // The host is reached first: a refused host key or login costs no download.
+    // The host is reached first (a handshake and a login, no session): a refused host key
+    // or login costs no download, and the launch is then the start's one session.
     try {
-      await this.#ssh.exec(host, 'true');
+      await this.#ssh.reach(host);
     } catch (error) {
       this.#unreachableUntil.set(host.name, Date.now() + unreachableMs);
       throw error;
