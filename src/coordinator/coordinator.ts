@@ -397,7 +397,7 @@ export class Coordinator {
     for (const { run_id, pool } of pools) if (this.#looksAfter(run_id)) this.#poke(poolKey(run_id, pool));
 
     const workers = await this.#store.db.selectFrom('workers')
-      .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at'])
+      .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at', 'tasks_done'])
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
     // Asked all at once: a provider answers for many machines in one call where it can.
     const gone = await Promise.all(workers.map((worker) => (worker.machine && this.#looksAfter(worker.run_id)
@@ -422,7 +422,10 @@ export class Coordinator {
         continue;
       }
       const lifetime = (await this.#specs.get(this.#store.db, worker.run_id)).pipeline.activities[worker.activity]?.maxLifetimeMs;
-      if (lifetime !== undefined && (worker.state === 'idle' || worker.state === 'busy') && now - worker.created_at > lifetime) {
+      // Every worker gets at least one task: one that came up slower than its lifetime (a
+      // loaded machine, a long boot) would otherwise be drained unused, again and again.
+      const usedOnce = worker.state === 'busy' || (worker.state === 'idle' && worker.tasks_done > 0);
+      if (lifetime !== undefined && usedOnce && now - worker.created_at > lifetime) {
         await this.drainWorker(worker.id, `older than its activity's max_lifetime (${Math.round(lifetime / 1000)}s)`);
       }
     }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { machineMarker } from '../../src/agent/machine-marker.ts';
@@ -28,6 +28,14 @@ function marked(root: string): number[] {
   return [...pidsByMarker(machineMarker, (value) => value.startsWith(`${root}/`)).keys()];
 }
 
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 function stopAll(root: string): void {
   for (const pid of marked(root)) new ProcessTree(pid).signal('SIGKILL');
 }
@@ -35,7 +43,8 @@ function stopAll(root: string): void {
 /** `slipway run` killed once its task runs, as a crash would: its agent and task are left behind. */
 async function leaveAgentRunning(box: Sandbox, provider: string, root: string): Promise<void> {
   const run = box.spawn(['run', box.write({ 'slipway.yml': sleeper(provider) })]);
-  await waitFor(() => marked(root).length >= 2, 60_000, 'the agent to run its task');
+  // The task itself, not the prepare script that runs first with the same marker.
+  await waitFor(() => marked(root).some((pid) => commandOf(pid) === 'sleep 120'), 60_000, 'the agent to run its task (sleep 120)');
   run.kill('SIGKILL');
   await run.result;
 }

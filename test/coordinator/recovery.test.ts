@@ -163,15 +163,33 @@ describe('the drain handshake', () => {
   });
 
   it('tells an idle worker past its lifetime to stop on its next claim', async () => {
-    const pipeline = pipelineOf([{ name: 'a' }]);
+    const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 });
     pipeline.activities.builder!.maxLifetimeMs = 60_000;
     await h.start(pipeline);
     const w = await h.worker(0);
+    await h.coordinator.finish(w, (await h.claimAttempt(w)).id, succeeded);
     h.clock.advance(30_000);
-    h.coordinator.workerOutput(w, 'init done\n');
+    h.coordinator.workerOutput(w, 'idle\n');
     h.clock.advance(31_000);
     await h.coordinator.healthCheck();
     expect(await h.coordinator.claim(w, 0)).toEqual({ kind: 'stop', reason: 'worker is draining' });
+  });
+
+  it('gives a worker that came up after its lifetime had passed one task before draining it, so a slow start cannot starve the run', async () => {
+    const pipeline = pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 });
+    pipeline.activities.builder!.maxLifetimeMs = 1_000;
+    const runId = await h.start(pipeline);
+    h.clock.advance(2_000);
+    const w = await h.worker(0);
+    await h.coordinator.healthCheck();
+    const attempt = await h.claimAttempt(w);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.events.filter((e) => e.kind === 'worker.stopping').map((e) => e.message)).toEqual(["older than its activity's max_lifetime (1s)"]);
+    const { finished, next } = await h.coordinator.finish(w, attempt.id, succeeded, true);
+    expect(finished).toMatchObject({ kind: 'recorded', stop: true });
+    expect(next).toBeNull();
+    expect((await h.statuses(runId))[attempt.task]).toBe('succeeded');
   });
 });
 
