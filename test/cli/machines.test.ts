@@ -84,7 +84,7 @@ describe('slipway instances and purge --provider local', () => {
     expect(stopped.stdout).toBe(`stopped ${machines[0]!.id} (pid ${agent} on localhost)\n`);
     // The agent and the task it ran, setsid-escaped or not, are gone.
     expect(marked(workRoot)).toEqual([]);
-  }, 90_000);
+  });
 
   it('purges what runs and what is left: agents with their tasks, work directories, prepare marks', async () => {
     await leaveAgentRunning(box, 'local', workRoot);
@@ -108,7 +108,7 @@ describe('slipway instances and purge --provider local', () => {
 
     const again = await box.run(['purge', '--provider', 'local', '--dry-run']);
     expect(again.stdout).toBe(`0 resource(s) of Slipway's in this machine (${workRoot})\n`);
-  }, 90_000);
+  });
 
   it('says local workers need no keys and are not made by hand', async () => {
     const keys = await box.run(['keys', 'list', '--provider', 'local']);
@@ -177,5 +177,5 @@ work_dir = "${host.workDir}"
     const deleted = await box.run(['keys', 'delete', '--provider', 'ssh', 'ed25519', '--yes']);
     expect(deleted.stdout).toBe('deleted ssh key ed25519; hosts builder-1 need another key to log in with\n');
     expect(existsSync(key.privateKey)).toBe(false);
-  }, 120_000);
+  });
 });

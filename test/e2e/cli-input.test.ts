@@ -153,7 +153,7 @@ describe('slipway run, refusing its input', () => {
     }
     expect(existsSync(box.state)).toBe(false);
     expect(processesUnder(box.dir.path)).toEqual([]);
-  }, 90_000);
+  });
 
   it('an unknown option: exit 2, naming it', async () => {
     const file = box.write({ 'slipway.yml': validPipeline, 'scripts/build.sh': 'make\n' });
@@ -273,7 +273,7 @@ describe('reading past runs', () => {
     expectRefused(await box.run(['logs', 'r-0000abcd', 'build']), ['no run r-0000abcd']);
     expectRefused(await box.run(['show', 'latest']), ["'latest' is not a run id (they look like r-3f2a9c1b)"]);
     expectRefused(await box.run(['runs', '--limit', '0']), ["--limit takes a whole number from 1 to 500, not '0'"]);
-  }, 90_000);
+  });
 });
 
 

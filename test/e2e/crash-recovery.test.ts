@@ -6,7 +6,7 @@ import { isAlive } from '../../src/agent/process-tree.ts';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
-import { agentPids, freePort, startServer } from '../helpers/server-process.ts';
+import { agentPids, startServer } from '../helpers/server-process.ts';
 
 /** The sandboxes of this file; whatever a test left running is killed by pid, then the files go. */
 const boxes: Sandbox[] = [];
@@ -58,9 +58,8 @@ steps:
       echo "$SLIPWAY_ATTEMPT" >> "$OUT/ran-$N"
 `,
     });
-    const port = await freePort();
     const flags = ['--health-interval', '1s', '--heartbeat-timeout', '5s'];
-    const first = await startServer(box, port, flags);
+    const first = await startServer(box, 0, flags);
     const follower = box.spawn(['run', file, '--server', first.url, '--json'], { SLIPWAY_TOKEN: first.admin });
     const workRoot = join(box.state, 'slipway', 'workers');
     await waitFor(async () => agentPids(workRoot).length === 2 && (await runOf(first.url, first.admin)).tasks.filter((t) => t.status === 'running').length === 2, 30_000, 'two tasks running');
@@ -74,7 +73,7 @@ steps:
     await sleep(1500);
     expect(isAlive(survivor)).toBe(true);
 
-    const second = await startServer(box, port, flags);
+    const second = await startServer(box, first.port, flags);
     const result = await follower.result;
     expect(result.stderr).toContain(`lost ${second.url}`);
     expect(result.stderr).toContain(`${second.url} answers again`);
@@ -118,8 +117,7 @@ steps:
       wait
 `,
     });
-    const port = await freePort();
-    const { server, url, admin } = await startServer(box, port, ['--health-interval', '1s', '--heartbeat-timeout', '3s']);
+    const { server, url, admin } = await startServer(box, 0, ['--health-interval', '1s', '--heartbeat-timeout', '3s']);
     const follower = box.spawn(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
     const workRoot = join(box.state, 'slipway', 'workers');
     await waitFor(async () => agentPids(workRoot).length === 2 && (await runOf(url, admin)).tasks.every((t) => t.status === 'running'), 30_000, 'both tasks running');

@@ -135,7 +135,7 @@ describe('examples/hello-c', () => {
     expect(shown.stdout).toContain(`run ${again.run.id} succeeded: 16 skipped`);
     const runs = await box.run(['runs', '--json']);
     expect((JSON.parse(runs.stdout) as RunReport['run'][]).map((r) => r.id)).toEqual([again.run.id, report.run.id]);
-  }, 90_000);
+  });
 });
 
 describe('examples/flaky', () => {
@@ -190,5 +190,5 @@ describe('examples/flaky', () => {
     const flakyLogs = await box.run(['logs', report.run.id, 'process[shard=b]']);
     expect(flakyLogs.stdout).toContain('shard b: simulated flaky failure on attempt 1');
     expect(flakyLogs.stdout).toContain('processed shard b on attempt 2');
-  }, 90_000);
+  });
 });

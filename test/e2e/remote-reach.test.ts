@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { coordinatorUrls, isLoopbackUrl } from '../../src/api/worker-url.ts';
 import { Sandbox } from '../helpers/cli.ts';
-import { freePort, startServer } from '../helpers/server-process.ts';
+import { startServer } from '../helpers/server-process.ts';
 
 const ec2Pipeline = `name: remote
 activities:
@@ -36,10 +36,9 @@ describe('the URL machines elsewhere reach the coordinator at', () => {
   });
 
   it('is printed by the server, and --public-url sets it', async () => {
-    const port = await freePort();
-    const named = await startServer(box, port, ['--public-url', 'http://build.example.internal:7070']);
+    const named = await startServer(box, 0, ['--public-url', 'http://build.example.internal:7070']);
     named.server.kill('SIGTERM');
-    const loopback = await startServer(box, await freePort());
+    const loopback = await startServer(box);
     loopback.server.kill('SIGTERM');
     const printed = (await named.server.result).stdout + (await loopback.server.result).stdout;
     expect(printed).toContain('workers on other machines reach it at http://build.example.internal:7070\n');

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { machineMarker } from '../../src/agent/machine-marker.ts';
 import { pidsByMarker } from '../../src/agent/process-tree.ts';
-import type { Sandbox } from './cli.ts';
+import type { CliResult, Sandbox } from './cli.ts';
 import { waitFor } from './processes.ts';
 
 /** A port that was free a moment ago: a server restarted on it is found by its agents again. */
@@ -15,14 +15,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `slipway server` in the sandbox, once it listens; `admin` is its admin token. */
-export async function startServer(box: Sandbox, port: number, flags: string[] = []) {
+/**
+ * `slipway server` in the sandbox, once it listens; `admin` is its admin token. Port 0 (the
+ * default) lets the system choose, so no other process can take the port first; a server
+ * restarted on the port of an earlier one is found by that one's agents again.
+ */
+export async function startServer(box: Sandbox, port = 0, flags: string[] = []) {
   const server = box.spawn(['server', '--listen', `127.0.0.1:${port}`, ...flags]);
   let stdout = '';
   server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  await waitFor(() => /listening on (\S+)/.test(stdout) && /admin token/.test(stdout), 20_000, 'the server to listen');
+  let ended: CliResult | undefined;
+  void server.result.then((result) => { ended = result; });
+  await waitFor(() => {
+    if (ended) throw new Error(`slipway server exited with ${ended.code} before it listened: ${ended.stderr}`);
+    return /admin token/.test(stdout);
+  }, 30_000, 'the server to print that it listens');
+  const url = stdout.match(/listening on (http:\/\/\S+)/)![1]!;
   const admin = readFileSync(join(box.state, 'slipway', 'admin.token'), 'utf8').trim();
-  return { server, url: `http://127.0.0.1:${port}`, admin };
+  return { server, url, admin, port: Number(new URL(url).port) };
 }
 
 /** Pids of running agents whose machine lives under `workRoot` (found by their marker, as the provider finds them). */

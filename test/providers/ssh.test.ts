@@ -90,7 +90,7 @@ describe('the ssh provider on real OpenSSH hosts', () => {
     await embedded.coordinator.waitForWorkers(runId, 15_000);
     // Stopped machines leave no process behind on their host.
     for (const host of hosts) await waitFor(() => processesUnder(host.workDir).length === 0, 10_000, `${host.name} to be empty`);
-  }, 90_000);
+  });
 
   it('carries on when a host vanishes mid-run: the lost attempt runs again on another host', async () => {
     const pipeline = sshPipeline({
@@ -121,7 +121,7 @@ describe('the ssh provider on real OpenSSH hosts', () => {
       expect(hostOf.get(last.worker!)).not.toBe(victim.name);
     }
     await embedded.coordinator.waitForWorkers(runId, 15_000);
-  }, 120_000);
+  });
 
   it('stops what runs on a host for a worker the store does not know, found by its machine marker', async () => {
     const host = hosts[1]!;

@@ -184,7 +184,7 @@ describe('ids that name files', () => {
     expect(changed).toEqual([]);
     for (const [path, content] of after) expect(content.includes(written), path).toBe(false);
     expect(readdirSync(tmpdir()).filter((name) => name.includes(marker))).toEqual([]);
-  }, 120_000);
+  });
 
   it('cannot be made into paths by any caller of LogFiles', () => {
     const logs = new LogFiles(join(state, 'logs'));
