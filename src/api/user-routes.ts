@@ -131,6 +131,8 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
       return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes) }, 201);
     } catch (error) {
       if (error instanceof SourceTooLarge) return fail(c, 413, error.message);
+      // A client that went away mid-body is no fault of the coordinator's; nobody reads the answer.
+      if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
       throw error;
     }
   });

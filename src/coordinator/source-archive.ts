@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve as absolute } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { idPatterns, newId } from '../util/ids.ts';
 import { checkArchive } from './archive-check.ts';
 
@@ -25,26 +26,30 @@ export async function packSource(sourceDir: string, archivesDir: string): Promis
   }
 }
 
-/** Keeps an uploaded archive under its sha256; refuses one past `maxBytes`. */
+/**
+ * Keeps an uploaded archive under its sha256; refuses one past `maxBytes`. The body, the
+ * count and the file are one pipeline: a client that goes away mid-body, a body too large
+ * or a full disk each end it with an error to the caller, the partial file removed, and
+ * never with an unhandled stream error that would take the server down.
+ */
 export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir: string, maxBytes: number): Promise<string> {
   mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
   const partial = join(archivesDir, `${newId('a')}.partial`);
   const hash = createHash('sha256');
   let size = 0;
-  const file = createWriteStream(partial, { mode: 0o600 });
   try {
-    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw new SourceTooLarge(maxBytes);
-      hash.update(chunk);
-      if (!file.write(chunk)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
-    }
-    await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await pipeline(body as unknown as AsyncIterable<Uint8Array>, async function* counted(chunks: AsyncIterable<Uint8Array>) {
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        if (size > maxBytes) throw new SourceTooLarge(maxBytes);
+        hash.update(chunk);
+        yield chunk;
+      }
+    }, createWriteStream(partial, { mode: 0o600 }));
     const digest = hash.digest('hex');
     renameSync(partial, archivePath(archivesDir, digest));
     return digest;
   } catch (error) {
-    file.destroy();
     rmSync(partial, { force: true });
     throw error;
   }
