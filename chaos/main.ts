@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '6' },
     parallel: { type: 'string', default: '3' },
     'time-limit': { type: 'string', default: '5m' },
+    'max-faults': { type: 'string' },
     'heartbeat-timeout': { type: 'string', default: '2s' },
     'start-failure-rate': { type: 'string', default: '0.25' },
     json: { type: 'boolean', default: false },
@@ -39,9 +40,11 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  process.stdout.write(`usage: npm run chaos -- [--seed N] [--runs 6] [--parallel 3] [--time-limit 5m]
+  process.stdout.write(`usage: npm run chaos -- [--seed N] [--runs 6] [--parallel 3] [--time-limit 5m] [--max-faults N]
                       [--heartbeat-timeout 2s] [--start-failure-rate 0.25] [--json]
-Runs the pipelines of chaos/pipelines while injecting faults; replay a run with its --seed.\n`);
+Runs the pipelines of chaos/pipelines while injecting faults; replay a run with its --seed.
+Faults come every 0.8-2.5 s, each kind once before any twice, until the runs end or
+--max-faults were injected (default: no limit; a loaded machine's runs then meet more faults).\n`);
   process.exit(0);
 }
 
@@ -49,6 +52,7 @@ const seed = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Num
 const runCount = Number(args.runs);
 const parallel = Number(args.parallel);
 const timeLimitMs = parseDuration(args['time-limit']);
+const maxFaults = args['max-faults'] === undefined ? Infinity : Number(args['max-faults']);
 const heartbeatTimeoutMs = parseDuration(args['heartbeat-timeout']);
 const startFailureRate = Number(args['start-failure-rate']);
 const random = new SeededRandom(hashSeed('chaos', seed));
@@ -129,6 +133,7 @@ async function runAll(api: ApiClient): Promise<RunReport[]> {
   const done: RunReport[] = [];
   const schedule = [...faultKinds].sort(() => random.next() - 0.5);
   let nextFaultAt = Date.now() + random.range(1500, 3000);
+  let injected = 0;
   while ((pending.length > 0 || active.size > 0) && Date.now() - startedAt < timeLimitMs) {
     if (!coordinator.running) {
       await coordinator.start();
@@ -143,7 +148,8 @@ async function runAll(api: ApiClient): Promise<RunReport[]> {
         say(`${elapsed()} run ${runId} ${report.run.status}`);
       }
     }
-    if (Date.now() >= nextFaultAt && active.size > 0) {
+    if (Date.now() >= nextFaultAt && active.size > 0 && injected < maxFaults) {
+      injected += 1;
       await inject(schedule.shift() ?? random.pick(faultKinds));
       nextFaultAt = Date.now() + random.range(800, 2500);
     }

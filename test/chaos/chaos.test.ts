@@ -46,7 +46,7 @@ describe('the chaos invariants', () => {
 
 describe('npm run chaos, short', () => {
   it('injects every kind of fault into real runs and loses no task and no process', async () => {
-    const child = spawn(process.execPath, [join(repoRoot, 'chaos/main.ts'), '--seed', '20261122', '--runs', '3', '--time-limit', '45s', '--json'], {
+    const child = spawn(process.execPath, [join(repoRoot, 'chaos/main.ts'), '--seed', '20261122', '--runs', '3', '--max-faults', '8', '--time-limit', '45s', '--json'], {
       cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
