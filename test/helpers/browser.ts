@@ -36,6 +36,8 @@ export async function openUi(
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
+  // Anything the page's Content-Security-Policy blocked is a bug of the UI or of the policy.
+  page.on('console', (message) => { if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) errors.push(message.text()); });
   await page.goto(`${base}${path}#token=${encodeURIComponent(token)}`);
   return { page, context, errors, close: () => context.close() };
 }
