@@ -1,23 +1,32 @@
 /**
- * The agent program as providers start it: everything it needs comes in the environment,
- * so no secret appears on a command line (visible to every user in `ps`).
+ * The agent program as providers start it. Its one secret, the one-time registration
+ * token it trades for the worker's own credential, comes on stdin: never on a command line
+ * (every user's `ps` shows those) nor in the environment (`/proc/<pid>/environ` keeps the
+ * environment a process started with, whatever it deletes later, and a task's processes
+ * could read it). The rest comes in the environment:
  *   SLIPWAY_SERVER              the coordinator's URL
- *   SLIPWAY_REGISTRATION_TOKEN  one-time token, traded for the worker's own credential
  *   SLIPWAY_WORK_DIR            where sources are cached and tasks run
  *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  */
 import { Agent, ScriptExecutor } from './agent.ts';
 
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
   const server = env.SLIPWAY_SERVER;
-  const token = env.SLIPWAY_REGISTRATION_TOKEN;
   const workDir = env.SLIPWAY_WORK_DIR;
-  if (!server || !token || !workDir) {
-    process.stderr.write('slipway agent: SLIPWAY_SERVER, SLIPWAY_REGISTRATION_TOKEN and SLIPWAY_WORK_DIR must be set\n');
+  if (!server || !workDir) {
+    process.stderr.write('slipway agent: SLIPWAY_SERVER and SLIPWAY_WORK_DIR must be set\n');
     return 2;
   }
-  delete process.env.SLIPWAY_REGISTRATION_TOKEN;
+  if (env.SLIPWAY_REGISTRATION_TOKEN !== undefined) {
+    process.stderr.write('slipway agent: the registration token comes on stdin, never in the environment, where other processes can read it\n');
+    return 2;
+  }
+  const token = await firstLine(stdin);
+  if (!token) {
+    process.stderr.write('slipway agent: the registration token must come on stdin (one line)\n');
+    return 2;
+  }
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
     server, token, executor: new ScriptExecutor(workDir), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
@@ -32,6 +41,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     process.stderr.write(`${new Date().toISOString()} agent failed: ${(error as Error).stack ?? error}\n`);
     return 1;
   }
+}
+
+/** The first line of `input`, read to its end so its writer never blocks. */
+async function firstLine(input: AsyncIterable<Buffer>): Promise<string> {
+  let text = '';
+  for await (const chunk of input) if (text.length < 4096) text += chunk.toString();
+  return text.split('\n')[0]!.trim();
 }
 
 process.exitCode = await main();

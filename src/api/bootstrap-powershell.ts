@@ -44,8 +44,11 @@ $runtime = Join-Path $root 'runtime'
 $workDir = Join-Path $root $env:SLIPWAY_WORKER
 New-Item -ItemType Directory -Force -Path $runtime, $workDir | Out-Null
 
-# The token goes in a request header, never on a command line.
-$headers = @{ Authorization = "Bearer $env:SLIPWAY_REGISTRATION_TOKEN" }
+# The token goes in a request header, never on a command line, and leaves the environment
+# before anything starts: every process started from here would inherit it.
+$token = $env:SLIPWAY_REGISTRATION_TOKEN
+Remove-Item -LiteralPath Env:SLIPWAY_REGISTRATION_TOKEN
+$headers = @{ Authorization = "Bearer $token" }
 
 # A file is kept under its checksum only once it matched, so one found there is good.
 function Get-Checked([string]$file, [string]$sha256, [string]$path) {
@@ -105,7 +108,8 @@ $env:SLIPWAY_WORK_DIR = $workDir
 if (-not $env:SLIPWAY_MACHINE) { $env:SLIPWAY_MACHINE = $workDir }
 Set-Location -LiteralPath $workDir
 Say "starting the agent with $node and $($bash.Source)"
-& $node $agent
+# The agent reads its token on stdin.
+$token | & $node $agent
 if ($LASTEXITCODE -ne 0) { Fail "the agent exited with code $LASTEXITCODE" }
 `;
 }

@@ -26,7 +26,9 @@ export function bootstrapScript(inputs: BootstrapInputs): string {
   return `#!/bin/sh
 # Slipway agent bootstrap, served by the coordinator. It reads:
 #   SLIPWAY_SERVER              the coordinator's URL (required)
-#   SLIPWAY_REGISTRATION_TOKEN  this worker's one-time token (required)
+#   SLIPWAY_REGISTRATION_TOKEN_FILE  a private file holding this worker's one-time token,
+#                               removed once read (or SLIPWAY_REGISTRATION_TOKEN, the token
+#                               itself, where nothing else runs yet: cloud-init)
 #   SLIPWAY_WORKER              the worker's id, naming its directory
 #   SLIPWAY_ROOT                where runtimes and workers live (default ~/.slipway)
 #   SLIPWAY_WORK_DIR            the worker's directory (default $SLIPWAY_ROOT/$SLIPWAY_WORKER)
@@ -40,7 +42,16 @@ agent_sha256=${inputs.agentSha256}
 machine=${inputs.machine}
 
 [ -n "\${SLIPWAY_SERVER:-}" ] || die "SLIPWAY_SERVER is not set"
-[ -n "\${SLIPWAY_REGISTRATION_TOKEN:-}" ] || die "SLIPWAY_REGISTRATION_TOKEN is not set"
+# The token stays in this shell's memory: exported, every process started from here would
+# carry it in its environment, where other processes of the user can read it.
+if [ -n "\${SLIPWAY_REGISTRATION_TOKEN_FILE:-}" ]; then
+  token=$(cat "$SLIPWAY_REGISTRATION_TOKEN_FILE") || die "cannot read $SLIPWAY_REGISTRATION_TOKEN_FILE"
+  rm -f "$SLIPWAY_REGISTRATION_TOKEN_FILE"
+else
+  token=\${SLIPWAY_REGISTRATION_TOKEN:-}
+fi
+unset SLIPWAY_REGISTRATION_TOKEN SLIPWAY_REGISTRATION_TOKEN_FILE
+[ -n "$token" ] || die "SLIPWAY_REGISTRATION_TOKEN_FILE (or SLIPWAY_REGISTRATION_TOKEN) is not set"
 host="$(uname -s) $(uname -m)"
 [ "$host" = "Linux $machine" ] || die "this host is $host; the coordinator can only provide node for Linux $machine"
 root=\${SLIPWAY_ROOT:-\${HOME:?HOME is not set}/.slipway}
@@ -58,10 +69,10 @@ command -v sha256sum >/dev/null 2>&1 || die "sha256sum is not installed (coreuti
 auth=$SLIPWAY_WORK_DIR/.download-auth
 trap 'rm -f "$auth"' EXIT
 if command -v curl >/dev/null 2>&1; then
-  printf 'header = "Authorization: Bearer %s"\\n' "$SLIPWAY_REGISTRATION_TOKEN" > "$auth"
+  printf 'header = "Authorization: Bearer %s"\\n' "$token" > "$auth"
   fetch() { curl -fsS --retry 3 -K "$auth" -o "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
 elif command -v wget >/dev/null 2>&1; then
-  printf 'header = Authorization: Bearer %s\\n' "$SLIPWAY_REGISTRATION_TOKEN" > "$auth"
+  printf 'header = Authorization: Bearer %s\\n' "$token" > "$auth"
   fetch() { WGETRC=$auth wget -q -O "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
 else
   die "neither curl nor wget is installed; one is needed to download the agent"
@@ -100,8 +111,11 @@ rmdir "$lock"
 trap - EXIT
 
 SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
-export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN SLIPWAY_WORK_DIR SLIPWAY_MACHINE
+export SLIPWAY_SERVER SLIPWAY_WORK_DIR SLIPWAY_MACHINE
 cd "$SLIPWAY_WORK_DIR"
-exec "$node" "$agent"
+# The agent reads its token on stdin.
+exec "$node" "$agent" <<SLIPWAY_TOKEN_END
+$token
+SLIPWAY_TOKEN_END
 `;
 }

@@ -59,7 +59,6 @@ export class LocalProvider implements Provider {
     for (const name of inheritedEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, {
       SLIPWAY_SERVER: request.serverUrl,
-      SLIPWAY_REGISTRATION_TOKEN: request.registrationToken,
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
       // The coordinator's host is one machine for every local worker: it is prepared once, in the state directory.
@@ -68,7 +67,10 @@ export class LocalProvider implements Provider {
     });
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [agentEntry], { env, detached: true, stdio: ['ignore', log, log], cwd: workDir });
+      // The token goes on stdin: the environment stays readable in /proc for the agent's life.
+      child = spawn(process.execPath, [agentEntry], { env, detached: true, stdio: ['pipe', log, log], cwd: workDir });
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(`${request.registrationToken}\n`);
     } finally {
       closeSync(log);
     }

@@ -37,7 +37,15 @@ describe('the agent bundle', () => {
     await buildAgentBundle();
     const ran = spawnSync(process.execPath, [agentBundlePath], { env: { PATH: barePath }, encoding: 'utf8' });
     expect(ran.status).toBe(2);
-    expect(ran.stderr).toContain('SLIPWAY_SERVER, SLIPWAY_REGISTRATION_TOKEN and SLIPWAY_WORK_DIR must be set');
+    expect(ran.stderr).toContain('SLIPWAY_SERVER and SLIPWAY_WORK_DIR must be set');
+  });
+
+  it('refuses a registration token in its environment, where other processes could read it, and takes it on stdin', async () => {
+    const env = { PATH: barePath, SLIPWAY_SERVER: 'http://127.0.0.1:9', SLIPWAY_WORK_DIR: '/nonexistent' };
+    const inEnv = spawnSync(process.execPath, [agentBundlePath], { env: { ...env, SLIPWAY_REGISTRATION_TOKEN: 'x'.repeat(43) }, encoding: 'utf8' });
+    expect([inEnv.status, inEnv.stderr]).toEqual([2, 'slipway agent: the registration token comes on stdin, never in the environment, where other processes can read it\n']);
+    const none = spawnSync(process.execPath, [agentBundlePath], { env, input: '', encoding: 'utf8' });
+    expect([none.status, none.stderr]).toEqual([2, 'slipway agent: the registration token must come on stdin (one line)\n']);
   });
 });
 
@@ -232,7 +240,12 @@ describe('the download routes', () => {
       for (const value of [token, listening.url, withWindowsNode.url, '127.0.0.1', windowsNode, dir.path]) expect(text).not.toContain(value);
       expect(powershellShapeProblems(text)).toEqual([]);
       expect(text).toContain('Get-FileHash -Algorithm SHA256');
-      expect(text).toContain('Authorization = "Bearer $env:SLIPWAY_REGISTRATION_TOKEN"');
+      // The token leaves the environment before any process starts and reaches the agent on stdin.
+      const forgotten = text.indexOf('Remove-Item -LiteralPath Env:SLIPWAY_REGISTRATION_TOKEN');
+      expect(forgotten).toBeGreaterThan(0);
+      expect(text.indexOf('Invoke-WebRequest')).toBeGreaterThan(forgotten);
+      expect(text).toContain('Authorization = "Bearer $token"');
+      expect(text).toContain('\n$token | & $node $agent\n');
       expect(text).toContain('$env:SLIPWAY_WORK_DIR = $workDir');
       // Every line it prints, and every failure, starts with the prefix.
       expect(text).toContain('function Say([string]$message) { [Console]::Error.WriteLine("slipway bootstrap: $message") }');

@@ -71,7 +71,11 @@ describe('the ssh provider on real OpenSSH hosts', () => {
   });
 
   it('spreads workers over the hosts, pinning each host key in its own known_hosts on first use', async () => {
-    const pipeline = sshPipeline({ run: { kind: 'inline', text: 'sleep 2; echo "$SLIPWAY_WORKER"' } }, 6, 6);
+    // Each task also looks for a token in the environment of every agent and task on its host.
+    const snoop = `for e in /proc/[0-9]*/environ; do
+  if grep -qa SLIPWAY_MACHINE= "$e" 2>/dev/null && tr '\\0' '\\n' < "$e" 2>/dev/null | grep -q TOKEN; then echo "a token in $e"; exit 3; fi
+done`;
+    const pipeline = sshPipeline({ run: { kind: 'inline', text: `${snoop}\nsleep 2; echo "$SLIPWAY_WORKER"` } }, 6, 6);
     const started = Date.now();
     const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
     expect(await embedded.coordinator.waitForRun(runId)).toBe('succeeded');

@@ -20,6 +20,12 @@ export function remoteRoot(workDir: string): string {
   return `"$HOME"/${shellQuote(workDir)}`;
 }
 
+/** A registration token as newSecret makes it (base64url), so it can stand alone on a line of a here-document. */
+function checkedToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(token)) throw new Error('a registration token is 16 to 128 characters of A-Z a-z 0-9 _ -');
+  return token;
+}
+
 function checkedWorker(workerId: string): string {
   if (!workerIdPattern.test(workerId)) throw new Error(`not a worker id: ${JSON.stringify(workerId.slice(0, 40))}`);
   return workerId;
@@ -37,9 +43,11 @@ export interface Launch {
 }
 
 /**
- * Sent to `sh -s`: writes the bootstrap and a private env file into the worker's
- * directory, starts the bootstrap as its own session (so it outlives this channel and
- * its process group is the whole machine), and prints its pid and start time.
+ * Sent to `sh -s`: writes the bootstrap, a private env file and a private file with the
+ * registration token (the bootstrap removes it once read, so the token is never in an
+ * environment) into the worker's directory, starts the bootstrap as its own session (so it
+ * outlives this channel and its process group is the whole machine), and prints its pid
+ * and start time.
  */
 export function launchScript(launch: Launch): string {
   const worker = checkedWorker(launch.workerId);
@@ -53,9 +61,12 @@ mkdir -p "$dir"
 cat > "$dir/bootstrap.sh" <<'${bootstrapEnd}'
 ${launch.bootstrap}
 ${bootstrapEnd}
+cat > "$dir/registration-token" <<'SLIPWAY_TOKEN_END'
+${checkedToken(launch.registrationToken)}
+SLIPWAY_TOKEN_END
 cat > "$dir/env" <<'SLIPWAY_ENV_END'
 SLIPWAY_SERVER=${shellQuote(launch.serverUrl)}
-SLIPWAY_REGISTRATION_TOKEN=${shellQuote(launch.registrationToken)}
+SLIPWAY_REGISTRATION_TOKEN_FILE="$SLIPWAY_ROOT/${worker}/registration-token"
 SLIPWAY_WORKER=${worker}
 SLIPWAY_PREPARED_DIR="$SLIPWAY_ROOT/prepared"
 SLIPWAY_ENV_END
