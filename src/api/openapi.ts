@@ -124,7 +124,8 @@ export const responses = { ...answers, task, ...bodies };
 
 // ---- routes ------------------------------------------------------------------------------
 
-type Auth = Scope | 'none' | 'registration' | 'download' | 'worker';
+/** A user token's scope, or one of the worker protocol's own secrets. */
+type Auth = Scope | 'none' | 'registration' | 'download' | 'credential';
 type Answer = { schema?: z.ZodType; content?: string; description: string };
 interface Route {
   method: 'get' | 'post';
@@ -188,31 +189,31 @@ const user: Route[] = [
 const worker: Route[] = [
   {
     method: 'post', path: '/api/v1/worker/register', id: 'workerRegister', summary: 'Trade a registration or join token for a worker credential', auth: 'registration',
-    body: requests.register, answers: { 200: ok(bodies.registered, 'registered'), 410: stop('the worker is no longer wanted') },
+    body: requests.register, answers: { 200: ok(bodies.registered, 'registered'), 403: 'a user token without the worker scope', 410: stop('the worker is no longer wanted') },
   },
   {
-    method: 'post', path: '/api/v1/worker/claim', id: 'workerClaim', summary: 'Long poll for an attempt', auth: 'worker', body: requests.claim,
+    method: 'post', path: '/api/v1/worker/claim', id: 'workerClaim', summary: 'Long poll for an attempt', auth: 'credential', body: requests.claim,
     answers: { 200: ok(handedOut, 'an attempt to run'), 204: none('nothing within wait_ms'), 410: stop('the worker is no longer wanted') },
   },
   {
-    method: 'post', path: '/api/v1/worker/attempts/:id/heartbeat', id: 'workerHeartbeat', summary: 'Held up to hold_ms; answered at once on cancel or when the attempt ends', auth: 'worker',
+    method: 'post', path: '/api/v1/worker/attempts/:id/heartbeat', id: 'workerHeartbeat', summary: 'Held up to hold_ms; answered at once on cancel or when the attempt ends', auth: 'credential',
     body: requests.heartbeat, answers: { 200: ok(bodies.beat), 400: 'not an attempt id', 409: stop('the attempt is no longer this worker’s') },
   },
   {
-    method: 'post', path: '/api/v1/worker/attempts/:id/output', id: 'workerOutput', summary: `A chunk of the attempt's output (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'worker',
+    method: 'post', path: '/api/v1/worker/attempts/:id/output', id: 'workerOutput', summary: `A chunk of the attempt's output (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'credential',
     body: { content: 'text/plain', description: 'output' }, answers: { 204: none('appended'), 400: 'not an attempt id', 409: stop('the attempt is no longer this worker’s'), 413: 'too large' },
   },
   {
-    method: 'post', path: '/api/v1/worker/attempts/:id/finish', id: 'workerFinish', summary: "Report an attempt's end; optionally claim the next in the same call", auth: 'worker',
+    method: 'post', path: '/api/v1/worker/attempts/:id/finish', id: 'workerFinish', summary: "Report an attempt's end; optionally claim the next in the same call", auth: 'credential',
     body: requests.finish, answers: { 200: ok(bodies.finished, 'recorded'), 400: 'bad input', 404: 'no such attempt of this worker', 409: stop('the attempt had already ended; a newer result stands') },
   },
   {
-    method: 'post', path: '/api/v1/worker/log', id: 'workerLogChunk', summary: `The worker's own output: init, cleanup (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'worker',
+    method: 'post', path: '/api/v1/worker/log', id: 'workerLogChunk', summary: `The worker's own output: init, cleanup (at most ${workerLimits.outputChunkBytes} bytes)`, auth: 'credential',
     body: { content: 'text/plain', description: 'output' }, answers: { 204: none('appended'), 413: 'too large' },
   },
-  { method: 'post', path: '/api/v1/worker/stopped', id: 'workerStopped', summary: 'The agent ran its cleanup and exits', auth: 'worker', body: requests.stopped, answers: { 204: none('recorded') } },
+  { method: 'post', path: '/api/v1/worker/stopped', id: 'workerStopped', summary: 'The agent ran its cleanup and exits', auth: 'credential', body: requests.stopped, answers: { 204: none('recorded') } },
   {
-    method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "The run's source tree", auth: 'worker',
+    method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "The run's source tree", auth: 'credential',
     answers: { 200: { content: 'application/gzip', description: 'named by its sha256 in x-slipway-digest' }, 404: 'the run has no source archive' },
   },
   ...([
@@ -248,9 +249,10 @@ const security: Record<Exclude<Auth, 'none'>, { scheme: string; description: str
   read: { scheme: 'token', description: 'needs a user token with the read scope' },
   submit: { scheme: 'token', description: 'needs a user token with the submit scope' },
   admin: { scheme: 'token', description: 'needs a user token with the admin scope' },
-  registration: { scheme: 'registration', description: "needs a one-time registration token; with `activity`, the run's join token or a user token with the submit scope" },
+  worker: { scheme: 'token', description: 'needs a user token with the worker scope' },
+  registration: { scheme: 'registration', description: "needs a one-time registration token; with `activity`, the run's join token or a user token with the worker scope (or an admin's)" },
   download: { scheme: 'registration', description: 'needs the registration token of a worker still starting, unexpired; fetching does not use it up' },
-  worker: { scheme: 'worker', description: "needs the worker's credential: it opens only its own worker's attempts" },
+  credential: { scheme: 'worker', description: "needs the worker's credential: it opens only its own worker's attempts" },
 };
 
 /**
@@ -342,8 +344,8 @@ export function openApiDocument(): object {
     components: {
       schemas: Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, bare(schema)])),
       securitySchemes: {
-        token: { type: 'http', scheme: 'bearer', description: 'A user token (`slipway tokens create NAME --scope read|submit|admin`); each scope includes the ones before it.' },
-        registration: { type: 'http', scheme: 'bearer', description: "A worker's one-time registration token; or, for a hand-started worker that names its activity, its run's join token or a user token with the submit scope." },
+        token: { type: 'http', scheme: 'bearer', description: 'A user token (`slipway tokens create NAME --scope read|submit|admin|worker`); read, submit and admin each include the ones before, and worker only registers hand-started workers.' },
+        registration: { type: 'http', scheme: 'bearer', description: "A worker's one-time registration token; or, for a hand-started worker that names its activity, its run's join token or a user token with the worker scope (or an admin's)." },
         worker: { type: 'http', scheme: 'bearer', description: 'The credential that register answered with.' },
       },
     },

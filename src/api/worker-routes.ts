@@ -49,6 +49,9 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!body.ok) return body.response;
     const registration = await coordinator.register(token, body.value.activity ? { activity: body.value.activity } : undefined);
     if (registration.kind === 'denied') return fail(c, 401, 'this registration token is not valid (used, expired or unknown)');
+    if (registration.kind === 'forbidden') {
+      return fail(c, 403, 'this token may not register workers: use a run\'s join token or a token with the worker scope (slipway tokens create NAME --scope worker)');
+    }
     if (registration.kind === 'stop') return c.json({ stop: registration.reason }, 410);
     return c.json({
       worker: { id: registration.workerId, name: registration.name, activity: registration.activity, run: registration.runId },

@@ -12,7 +12,7 @@ export function registerTokens(program: Command): void {
   tokens.command('create')
     .description('create a token; its secret is printed once')
     .argument('<name>', 'who or what uses it, e.g. ci or alice')
-    .option('--scope <scope>', `one of: ${scopes.join(', ')} (each includes the ones before)`, 'read')
+    .option('--scope <scope>', `one of: ${scopes.join(', ')} (read, submit and admin each include the ones before; worker only registers hand-started workers, for slipway worker)`, 'read')
     .option('--db <path>', 'the store (default: the state directory\'s)')
     .action(async (name: string, options: { scope: string; db?: string }) => {
       if (!isScope(options.scope)) throw new UsageError(`--scope takes one of ${scopes.join(', ')}, not '${options.scope}'`);

@@ -9,7 +9,7 @@ import { createToken, revokeToken } from '../../src/store/tokens.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
 
-type Who = 'nobody' | 'wrong' | 'revoked' | 'worker' | Scope;
+type Who = 'nobody' | 'wrong' | 'revoked' | 'credential' | Scope;
 
 describe('every user route checks the token and its scope', () => {
   const dir = tempDir();
@@ -25,13 +25,13 @@ describe('every user route checks the token and its scope', () => {
     const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: `${dir.path}/source` });
     const created = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
     runId = created.runId;
-    for (const scope of ['read', 'submit', 'admin'] as const) secrets.set(scope, (await createToken(store.db, scope, [scope], Date.now())).secret);
+    for (const scope of ['read', 'submit', 'admin', 'worker'] as const) secrets.set(scope, (await createToken(store.db, scope, [scope], Date.now())).secret);
     secrets.set('revoked', (await createToken(store.db, 'gone', ['admin'], Date.now())).secret);
     await revokeToken(store.db, 'gone', Date.now());
     secrets.set('wrong', 'sw_this-token-was-never-issued-anywhere');
     const joined = await coordinator.register(created.joinToken, { activity: 'builder' });
     if (joined.kind !== 'registered') throw new Error('no worker');
-    secrets.set('worker', joined.credential);
+    secrets.set('credential', joined.credential);
   });
 
   afterAll(async () => {
@@ -52,15 +52,16 @@ describe('every user route checks the token and its scope', () => {
     ['GET', () => `/api/v1/events?run=${runId}`, 'read'],
     ['POST', () => `/api/v1/runs/${runId}/cancel`, 'submit'],
   ];
-  const rank: Record<Scope, number> = { read: 0, submit: 1, admin: 2 };
+  // A worker token registers workers and may do nothing else.
+  const rank: Record<Scope, number> = { worker: -1, read: 0, submit: 1, admin: 2 };
   const cases = routes.flatMap(([method, path, needs]) =>
-    (['nobody', 'wrong', 'revoked', 'worker', 'read', 'submit', 'admin'] as Who[]).map((who) => ({ method, path, needs, who })));
+    (['nobody', 'wrong', 'revoked', 'credential', 'worker', 'read', 'submit', 'admin'] as Who[]).map((who) => ({ method, path, needs, who })));
 
   it.each(cases)('$method $needs-route as $who', async ({ method, path, needs, who }) => {
     const secret = secrets.get(who);
     const response = await app.request(path(), { method, headers: secret ? { authorization: `Bearer ${secret}` } : {} });
     await response.body?.cancel();
-    if (who === 'nobody' || who === 'wrong' || who === 'revoked' || who === 'worker') {
+    if (who === 'nobody' || who === 'wrong' || who === 'revoked' || who === 'credential') {
       expect(response.status).toBe(401);
     } else if (rank[who] < rank[needs]) {
       expect(response.status).toBe(403);
@@ -85,7 +86,7 @@ describe('every user route checks the token and its scope', () => {
   });
 
   it('keeps user tokens out of the worker routes', async () => {
-    for (const who of ['read', 'submit', 'admin'] as const) {
+    for (const who of ['read', 'submit', 'admin', 'worker'] as const) {
       const response = await app.request('/api/v1/worker/claim', { method: 'POST', body: '{"wait_ms":0}', headers: { authorization: `Bearer ${secrets.get(who)}` } });
       expect(response.status).toBe(401);
     }

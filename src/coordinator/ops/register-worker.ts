@@ -9,7 +9,9 @@ import type { Changes } from '../changes.ts';
 export type Registration =
   | { kind: 'registered'; workerId: string; runId: string; activity: string; name: string; credential: string }
   | { kind: 'stop'; reason: string }
-  | { kind: 'denied' };
+  | { kind: 'denied' }
+  /** A live user token without the `worker` scope: it may not serve runs. */
+  | { kind: 'forbidden' };
 
 /**
  * A worker started by a provider trades its one-time registration token for its own
@@ -34,8 +36,10 @@ export async function registerStartedWorker(trx: Db, registrationToken: string, 
 
 /**
  * A worker started by hand joins an activity: of the run whose join token it brings, or,
- * with a user token that may submit runs, of the oldest running run that has work waiting
- * for that activity (else any running run that has it).
+ * with a user token of the `worker` scope (or an admin's), of the oldest running run that
+ * has work waiting for that activity (else any running run that has it). A submit token
+ * may not: whoever holds one could otherwise claim other people's tasks and report them
+ * succeeded without running them.
  */
 export async function registerJoiningWorker(
   trx: Db, token: string, activity: string, activitiesOf: (runId: string) => Promise<string[]>, changes: Changes,
@@ -52,7 +56,8 @@ export async function registerJoiningWorker(
     runId = byJoinToken.id;
   } else {
     const user = await findToken(trx, token);
-    if (!user || !allows(user.scopes, 'submit')) return { kind: 'denied' };
+    if (!user) return { kind: 'denied' };
+    if (!allows(user.scopes, 'worker')) return { kind: 'forbidden' };
     const running = await trx.selectFrom('runs').select('id').where('status', '=', 'running').orderBy('created_at').execute();
     let found: string | undefined;
     for (const run of running) {
