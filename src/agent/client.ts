@@ -37,6 +37,12 @@ export class CoordinatorRefused extends Error {
 export class StopRequested extends Error {}
 
 /**
+ * A credential ends with its worker: one that hears 401 after registering was given up on
+ * (lost) while it was away, and stops as if told to.
+ */
+const credentialEnded = 'this worker was let go: its credential is no longer valid';
+
+/**
  * The agent's side of the worker protocol. It mirrors an activity-task service (claim,
  * heartbeat, finish) so another task source can sit behind the same interface.
  */
@@ -65,24 +71,25 @@ export class WorkerClient {
     const answer = await this.#post('/claim', { wait_ms: waitMs }, signal);
     if (answer.status === 204) return { none: true };
     if (answer.status === 410) return JSON.parse(answer.body) as { stop: string };
+    if (answer.status === 401) return { stop: credentialEnded };
     return this.#json('claim', answer);
   }
 
   /** Resolves 'cancel' when the coordinator wants the attempt stopped, 'gone' when it is no longer ours. */
   async heartbeat(attemptId: string, holdMs: number): Promise<'ok' | 'cancel' | 'gone'> {
     const answer = await this.#post(`/attempts/${attemptId}/heartbeat`, { hold_ms: holdMs });
-    if (answer.status === 409) return 'gone';
+    if (answer.status === 409 || answer.status === 401) return 'gone';
     return this.#json<{ cancel: boolean }>('heartbeat', answer).cancel ? 'cancel' : 'ok';
   }
 
   async output(attemptId: string, text: string): Promise<void> {
-    this.#expectOk('output', await this.#send(`/attempts/${attemptId}/output`, text, 'text/plain; charset=utf-8'), [409]);
+    this.#expectOk('output', await this.#send(`/attempts/${attemptId}/output`, text, 'text/plain; charset=utf-8'), [409, 401]);
   }
 
   /** With `claim_next`, the answer may carry the worker's next attempt. */
   async finish(attemptId: string, result: { outcome: string; exit_code: number | null; error: string | null; claim_next: boolean }): Promise<Finished> {
     const answer = await this.#post(`/attempts/${attemptId}/finish`, result);
-    if (answer.status === 409) return { stop: true };
+    if (answer.status === 409 || answer.status === 401) return { stop: true };
     return this.#json('finish', answer);
   }
 

@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { agentStopCauses } from '../engine/worker-stop.ts';
+import type { Db } from '../store/store.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
 
@@ -35,9 +36,10 @@ type Env = { Variables: { worker: WorkerIdentity } };
 
 /**
  * The agent's side of the API: register, claim (long poll), heartbeat, stream output,
- * finish, stop. Each worker's credential opens only its own routes, for its own attempts.
+ * finish, stop. Each worker's credential opens only its own routes, for its own attempts,
+ * and ends with its worker: once it stopped or was lost, every route answers 401.
  */
-export function workerRoutes(coordinator: Coordinator, registrationTokens?: RegistrationTokens): Hono<Env> {
+export function workerRoutes(coordinator: Coordinator, db: Db, registrationTokens?: RegistrationTokens): Hono<Env> {
   const app = new Hono<Env>();
   const jsonLimit = bodyLimit({ maxSize: workerLimits.jsonBodyBytes, onError: (c) => fail(c, 413, `the body is over ${workerLimits.jsonBodyBytes} bytes`) });
 
@@ -123,7 +125,12 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
   });
 
   app.get('/source', async (c) => {
-    const spec = await coordinator.runSpec(c.get('worker').runId);
+    const { runId } = c.get('worker');
+    // A finished run's workers are only draining (claim says stop, cleanup, stopped): none
+    // needs its source any more, so a copied credential cannot take it away either.
+    const run = await db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirst();
+    if (run?.status !== 'running') return fail(c, 401, `run ${runId} has finished: its workers' credentials no longer open its source`);
+    const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
     const path = coordinator.sourceArchive(spec.sourceDigest);
     const size = statSync(path).size;

@@ -47,7 +47,7 @@ describe('answers lost on the way back', () => {
 describe('fencing: a worker given up on cannot overwrite a newer attempt', () => {
   const h = protocolHarness();
 
-  it('refuses the old attempt\'s result, tells the worker to stop on every route, and keeps the newer result', async () => {
+  it('refuses the old worker\'s credential and attempt\'s result, and keeps the newer result', async () => {
     const runId = await h.start(pipelineOf([{ name: 'a', retry: { attempts: 2, delayMs: 0, backoff: 1, maxDelayMs: 0 } }]));
     const registration = await h.coordinator.register(h.provider.starts[0]!.registrationToken);
     if (registration.kind !== 'registered') throw new Error('not registered');
@@ -62,8 +62,9 @@ describe('fencing: a worker given up on cannot overwrite a newer attempt', () =>
     const newer = await h.claimAttempt(fresh);
     expect(newer).toMatchObject({ task: 'a', number: 2 });
 
-    // The old worker comes back: it is still recognised, and everything it says is refused.
-    expect(await h.coordinator.authenticate(registration.credential)).toEqual(old);
+    // The old worker comes back: its credential ended with it, and even under its identity
+    // everything it says is refused.
+    expect(await h.coordinator.authenticate(registration.credential)).toBeUndefined();
     expect((await h.coordinator.finish(old, stale.id, succeeded)).finished.kind).toBe('stale');
     expect(await h.coordinator.heartbeat(old, stale.id, 0)).toBe('unknown');
     expect(h.coordinator.output(old, stale.id, 'late output\n')).toBe(false);

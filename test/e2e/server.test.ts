@@ -235,6 +235,6 @@ steps:
     const reader = (await box.run(['tokens', 'create', 'reader', '--scope', 'read'])).stdout.trim();
     const worker = await box.run(['worker', '--server', url, '--activity', 'builder'], { SLIPWAY_TOKEN: reader });
     expect(worker.code).toBe(1);
-    expect(worker.stderr).toMatch(/^slipway: register: the coordinator answered 401: /);
+    expect(worker.stderr).toMatch(/^slipway: register: the coordinator answered 403: this token may not register workers/);
   });
 });

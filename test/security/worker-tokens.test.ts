@@ -9,29 +9,33 @@ import { testCoordinator } from '../helpers/coordinator.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
 
+const dir = tempDir();
+let store: Store;
+let coordinator: Coordinator;
+let app: ReturnType<typeof createApp>;
+let sourceDir: string;
+const secrets = new Map<Scope, string>();
+
+beforeAll(async () => {
+  ({ store, coordinator, sourceDir } = await testCoordinator(dir.path));
+  app = createApp(coordinator, store.db);
+  await newRun();
+  for (const scope of ['read', 'submit', 'admin', 'worker'] as const) secrets.set(scope, (await createToken(store.db, scope, [scope], Date.now())).secret);
+});
+
+afterAll(async () => {
+  await coordinator.close();
+  await store.close();
+  dir.remove();
+});
+
+function newRun() {
+  const pipeline = pipelineOf([{ name: 'build' }], { sourceDir });
+  return coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
+}
+
 /** Who may register a worker, and what a worker token may do besides. */
 describe('registering a hand-started worker', () => {
-  const dir = tempDir();
-  let store: Store;
-  let coordinator: Coordinator;
-  let app: ReturnType<typeof createApp>;
-  const secrets = new Map<Scope, string>();
-
-  beforeAll(async () => {
-    let sourceDir: string;
-    ({ store, coordinator, sourceDir } = await testCoordinator(dir.path));
-    app = createApp(coordinator, store.db);
-    const pipeline = pipelineOf([{ name: 'build' }], { sourceDir });
-    await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
-    for (const scope of ['read', 'submit', 'admin', 'worker'] as const) secrets.set(scope, (await createToken(store.db, scope, [scope], Date.now())).secret);
-  });
-
-  afterAll(async () => {
-    await coordinator.close();
-    await store.close();
-    dir.remove();
-  });
-
   const register = (scope: Scope) => app.request('/api/v1/worker/register', {
     method: 'POST', body: JSON.stringify({ activity: 'builder', hostname: 'here', pid: 1 }),
     headers: { authorization: `Bearer ${secrets.get(scope)}`, 'content-type': 'application/json' },
@@ -60,5 +64,71 @@ describe('registering a hand-started worker', () => {
 
   it('registers with an admin token', async () => {
     expect((await register('admin')).status).toBe(200);
+  });
+});
+
+/** A worker's credential ends with its worker, whoever holds a copy. */
+describe('a worker credential', () => {
+  async function joined() {
+    const run = await newRun();
+    const registration = await coordinator.register(run.joinToken, { activity: 'builder' });
+    if (registration.kind !== 'registered') throw new Error(`not registered: ${registration.kind}`);
+    const as = (method: string, path: string, body?: string) => app.request(`/api/v1/worker${path}`, {
+      method, headers: { authorization: `Bearer ${registration.credential}`, 'content-type': 'application/json' }, ...(body !== undefined && { body }),
+    });
+    return { ...run, registration, as };
+  }
+
+  /** Every route a worker may use, with a body each would accept. */
+  const everyRoute = (attempt: string): [string, string, string?][] => [
+    ['POST', '/claim', '{"wait_ms":0}'],
+    ['POST', `/attempts/${attempt}/heartbeat`, '{"hold_ms":0}'],
+    ['POST', `/attempts/${attempt}/output`, 'late output\n'],
+    ['POST', `/attempts/${attempt}/finish`, '{"outcome":"succeeded","exit_code":0}'],
+    ['POST', '/log', 'late log line\n'],
+    ['POST', '/stopped', '{"cause":"idle","reason":"again"}'],
+    ['GET', '/source'],
+  ];
+
+  it('opens the source and the log while its worker lives', async () => {
+    const { as } = await joined();
+    const source = await as('GET', '/source');
+    expect(source.status).toBe(200);
+    await source.body?.cancel();
+    expect((await as('POST', '/log', 'a line\n')).status).toBe(204);
+  });
+
+  it('is refused with 401 on every route once its worker stopped', async () => {
+    const { as } = await joined();
+    const claimed = await (await as('POST', '/claim', '{"wait_ms":0}')).json() as { attempt: { id: string } };
+    expect((await as('POST', `/attempts/${claimed.attempt.id}/finish`, '{"outcome":"succeeded","exit_code":0}')).status).toBe(200);
+    expect((await as('POST', '/stopped', '{"cause":"idle","reason":"idle"}')).status).toBe(204);
+    for (const [method, path, body] of everyRoute(claimed.attempt.id)) {
+      const response = await as(method, path, body);
+      expect(response.status, `${method} ${path}`).toBe(401);
+      expect(await response.json()).toEqual({ error: 'a valid worker credential is required' });
+    }
+  });
+
+  it('is refused with 401 on every route once its worker was lost, its attempt in hand included', async () => {
+    const { as, registration } = await joined();
+    const claimed = await (await as('POST', '/claim', '{"wait_ms":0}')).json() as { attempt: { id: string } };
+    await coordinator.loseWorker(registration.workerId, 'no heartbeat for 61s');
+    for (const [method, path, body] of everyRoute(claimed.attempt.id)) {
+      const response = await as(method, path, body);
+      expect(response.status, `${method} ${path}`).toBe(401);
+    }
+  });
+
+  it('no longer opens the source once its run finished', async () => {
+    const { as, runId } = await joined();
+    await coordinator.cancelRun(runId, 'cancelled by a test');
+    const response = await as('GET', '/source');
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: `run ${runId} has finished: its workers' credentials no longer open its source` });
+    // Its worker is still told to stop and may say it stopped: the drain needs both.
+    expect((await as('POST', '/claim', '{"wait_ms":0}')).status).toBe(410);
+    expect((await as('POST', '/stopped', '{"cause":"told","reason":"told to stop"}')).status).toBe(204);
+    expect((await as('POST', '/log', 'after the stop\n')).status).toBe(401);
   });
 });

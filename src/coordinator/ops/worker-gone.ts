@@ -21,11 +21,10 @@ export async function workerGone(
   for (const attempt of open) {
     await endAttempt(trx, spec, attempt, { outcome: 'lost', exitCode: null, error: `worker lost: ${reason}` }, worker.name, changes);
   }
-  // A lost worker keeps its credential, so if it comes back it is recognised and told to
-  // stop; every route answers it so (its attempts are over, its claims say stop).
+  // Its credential ends with it: a lost worker that comes back, or whoever copied its
+  // credential, is refused on every route (401), and the agent takes that as told to stop.
   await trx.updateTable('workers').set({
-    state, stop_cause: cause, stopped_at: changes.now, registration_hash: null, error: reason,
-    ...(state === 'stopped' && { credential_hash: null }),
+    state, stop_cause: cause, stopped_at: changes.now, registration_hash: null, credential_hash: null, error: reason,
   }).where('id', '=', workerId).execute();
   await changes.event(trx, spec.id, state === 'lost' ? 'worker.lost' : 'worker.stopped', { worker: workerId, worker_name: worker.name, message: reason });
   return true;
