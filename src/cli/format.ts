@@ -6,9 +6,9 @@ export type Style = Parameters<typeof styleText>[0];
 
 export { formatDuration } from '../util/duration-text.ts';
 
-/** `version=1.0.0 config=debug`, in the matrix's own (the step's `over`) order. */
+/** `version=1.0.0 config=debug`, in the matrix's own (the step's `over`) order, ready to print. */
 export function formatMatrix(matrix: Record<string, string>): string {
-  return Object.entries(matrix).map(([axis, value]) => `${axis}=${value}`).join(' ');
+  return printable(Object.entries(matrix).map(([axis, value]) => `${axis}=${value}`).join(' '));
 }
 
 /**
@@ -66,11 +66,25 @@ export function visibleWidth(text: string): number {
 }
 
 /**
- * `text` safe to show: no escape sequence or control character that could move the
- * cursor or clear the screen (a script's error output may hold any), newlines kept.
+ * Control characters (C0 with ESC and the line breaks, DEL, C1), and the Unicode ones that
+ * reorder or break lines: any of them could move the cursor, clear the screen, or make a
+ * task id or a name forge a line of output.
  */
-export function printable(text: string): string {
-  return stripVTControlCharacters(text).replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => (c === '\t' ? ' ' : ''));
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` from a user, a pipeline or a script, safe to print on a terminal: each control
+ * character written as its escape (`\x1b`, `\n`), so the reader sees what is there and the
+ * terminal acts on none of it. With `lines`, line breaks (`\n`, `\r\n`) stay, for text made
+ * of lines such as an error quoting a script's output (a Windows worker's too).
+ */
+export function printable(text: string, { lines = false }: { lines?: boolean } = {}): string {
+  return (lines ? text.replaceAll('\r\n', '\n') : text).replace(CONTROL, (c) => {
+    if (lines && c === '\n') return c;
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
 }
 
 const SGR = /(\x1b\[[0-9;]*m)/;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { RunReport } from '../engine/report.ts';
+import { printable } from './format.ts';
 import { openRunSource, type SourceOptions } from './run-source.ts';
 import { readingOptions } from './show.ts';
 import { UsageError } from './usage-error.ts';
@@ -35,7 +36,8 @@ Examples:
           throw new UsageError(task === undefined ? `run ${runId} has no attempts yet` : `task ${tasks[0]!.id} has no attempts${options.attempt ? ` numbered ${options.attempt}` : ''}`);
         }
         for (const { task: key, attempt } of attempts) {
-          process.stdout.write(`==> ${key} attempt ${attempt.number} on ${attempt.worker}: ${attempt.outcome ?? 'running'} <==\n`);
+          // The header is ours to make safe; the log after it is the script's own output.
+          process.stdout.write(`${printable(`==> ${key} attempt ${attempt.number} on ${attempt.worker}: ${attempt.outcome ?? 'running'} <==`)}\n`);
           process.stdout.write(await source.attemptLog(runId, attempt.id));
         }
       } finally {

@@ -9,6 +9,7 @@ import { StoreUnavailable } from '../store/store-errors.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
 import { registerDoctor } from './doctor.ts';
+import { printable } from './format.ts';
 import { registerImages } from './images.ts';
 import { registerInstances } from './instances.ts';
 import { registerKeys } from './keys.ts';
@@ -64,13 +65,13 @@ try {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
     || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused || error instanceof SshKeyRefusal) {
-    process.stderr.write(`${error.message}\n`);
+    process.stderr.write(`${printable(error.message, { lines: true })}\n`);
     process.exitCode = exitCodes.usage;
   } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError) {
-    process.stderr.write(`slipway: ${error.message}\n`);
+    process.stderr.write(`slipway: ${printable(error.message, { lines: true })}\n`);
     process.exitCode = exitCodes.failed;
   } else {
-    process.stderr.write(`slipway: ${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(`slipway: ${printable((error as Error).stack ?? String(error), { lines: true })}\n`);
     process.exitCode = exitCodes.failed;
   }
 }

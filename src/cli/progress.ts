@@ -192,7 +192,7 @@ export function createProgress(
     // Every task is done, yet the summary waits for the workers: say so, or it looks stuck.
     if ([...tasks.values()].every((t) => FINISHED.has(t.status)) && workers.size > 0) {
       const names = [...workers];
-      lines.push(`  waiting for ${workers.size} worker${workers.size === 1 ? '' : 's'} to stop: ${paint(color, 'gray', names.join(', '))}`);
+      lines.push(`  waiting for ${workers.size} worker${workers.size === 1 ? '' : 's'} to stop: ${paint(color, 'gray', printable(names.join(', ')))}`);
     }
     return lines.map((line) => truncate(line, width));
   }
@@ -215,8 +215,8 @@ export function createProgress(
     const status = parts.join(' · ');
     const elapsed = liveDuration((runFinishedAt ?? now()) - runStartedAt);
     const candidates = [
-      [paint(color, 'bold', pipeline), run, elapsed, bar, status],
-      [paint(color, 'bold', pipeline), elapsed, bar, status],
+      [paint(color, 'bold', printable(pipeline)), printable(run), elapsed, bar, status],
+      [paint(color, 'bold', printable(pipeline)), elapsed, bar, status],
       [elapsed, bar, status],
       [elapsed, status],
     ].map((words) => words.filter(Boolean).join(' '));
@@ -290,8 +290,8 @@ export function createProgress(
       runStartedAt = now();
       for (const { key, status } of info.tasks) tasks.set(key, { status });
       const intro =
-        `run ${info.run} · pipeline ${info.pipeline} · ${info.tasks.length} task${info.tasks.length === 1 ? '' : 's'}\n` +
-        (info.logsHint ? `${info.logsHint}\n` : '');
+        `run ${printable(info.run)} · pipeline ${printable(info.pipeline)} · ${info.tasks.length} task${info.tasks.length === 1 ? '' : 's'}\n` +
+        (info.logsHint ? `${printable(info.logsHint)}\n` : '');
       if (!live) {
         out.write(intro);
         return;
@@ -313,7 +313,8 @@ export function createProgress(
 
     print(text) {
       if (text === '') return;
-      const lines = text.endsWith('\n') ? text : `${text}\n`;
+      const shown = printable(text, { lines: true });
+      const lines = shown.endsWith('\n') ? shown : `${shown}\n`;
       if (!live || stopped || timer === undefined) {
         out.write(lines);
         return;

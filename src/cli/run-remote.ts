@@ -8,7 +8,7 @@ import type { Pipeline, Selection } from '../pipeline/types.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServerUnreachable, type ApiClient } from './api-client.ts';
 import { UsageError } from './usage-error.ts';
-import { colorEnabled } from './format.ts';
+import { colorEnabled, printable } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { createProgress } from './progress.ts';
 import { serverEvents } from './sse.ts';
@@ -67,7 +67,7 @@ export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName
     await followEvents(api, runId, since, following.signal, (event) => progress.event(event), (line) => progress.print(line));
     progress.stop();
     if (following.signal.aborted) {
-      out.write(`stopped following run ${runId}; it goes on on the server: ${selfCommand()} show ${runId} --server ${api.origin}\n`);
+      out.write(`${printable(`stopped following run ${runId}; it goes on on the server: ${selfCommand()} show ${runId} --server ${api.origin}`)}\n`);
       return 130;
     }
     return printReport(await settledReport(api, runId), json, `--server ${api.origin}`);

@@ -26,10 +26,10 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   const { run } = report;
   const took = span(run.started_at, run.finished_at);
   const sections = [
-    `run ${paint(color, 'bold', run.id)} · pipeline ${run.pipeline} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}`,
+    `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}`,
     report.tasks.length > COMPACT_ABOVE ? compactTasks(report.tasks, color) : taskTable(report.tasks, color),
     failuresSection(report, options),
-    `run ${run.id} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,
+    `run ${printable(run.id)} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,
   ];
   return `${sections.filter((s) => s !== '').join('\n\n')}\n`;
 }
@@ -45,9 +45,9 @@ function taskTable(tasks: ReportTask[], color: boolean): string {
     const last = task.attempts.at(-1);
     return [
       paintStatus(color, task.status),
-      task.id,
+      printable(task.id),
       String(task.attempts.length),
-      last?.worker ?? '',
+      printable(last?.worker ?? ''),
       result(task),
     ];
   });
@@ -55,7 +55,7 @@ function taskTable(tasks: ReportTask[], color: boolean): string {
 }
 
 function compactTasks(tasks: ReportTask[], color: boolean): string {
-  const steps = [...byStep(tasks)].map(([step, own]) => [step, String(own.length), countsText(own, color)]);
+  const steps = [...byStep(tasks)].map(([step, own]) => [printable(step), String(own.length), countsText(own, color)]);
   const notFine = tasks.filter((t) => !FINE.has(t.status));
   const perStep = table(steps, header(color, ['STEP', 'TASKS', 'STATUS']));
   return notFine.length === 0 ? perStep : `${perStep}\n\n${taskTable(notFine, color)}`;
@@ -76,7 +76,7 @@ function byStep(tasks: ReportTask[]): Map<string, ReportTask[]> {
 function result(task: ReportTask): string {
   const last = task.attempts.at(-1);
   if (!last) return '';
-  if (task.status !== 'succeeded' && last.error) return truncate(firstLine(printable(last.error)), ERROR_WIDTH);
+  if (task.status !== 'succeeded' && last.error) return truncate(firstLine(printable(last.error, { lines: true })), ERROR_WIDTH);
   return span(last.started_at, last.finished_at);
 }
 
@@ -91,12 +91,12 @@ function failuresSection(report: RunReport, { color, logsCommand }: SummaryOptio
   const blocks = failures.map((f) => {
     const fields: [string, string][] = [];
     if (Object.keys(f.matrix).length > 0) fields.push(['matrix', formatMatrix(f.matrix)]);
-    // An error may quote a script's output: nothing in it may move the cursor.
-    fields.push(['worker', f.worker ?? '(none)'], ['error', printable(f.error)]);
-    if (logsCommand) fields.push(['log', logsCommand(f.task)]);
+    // An error may quote a script's output, in lines of its own.
+    fields.push(['worker', printable(f.worker ?? '(none)')], ['error', printable(f.error, { lines: true })]);
+    if (logsCommand) fields.push(['log', printable(logsCommand(f.task))]);
     // Continuation lines of a long error line up under its first line.
     const lines = fields.map(([name, value]) => `  ${name.padEnd(7)} ${value.replaceAll('\n', `\n${' '.repeat(10)}`)}`);
-    return [paint(color, 'red', f.task), ...lines].join('\n');
+    return [paint(color, 'red', printable(f.task)), ...lines].join('\n');
   });
   return [paint(color, 'bold', `FAILURES (${failures.length})`), ...blocks].join('\n');
 }
@@ -136,8 +136,8 @@ export function renderRunList(runs: RunReport['run'][], options: { color: boolea
   if (runs.length === 0) return 'no runs\n';
   const { color } = options;
   const rows = runs.map((run) => [
-    run.id,
-    run.pipeline,
+    printable(run.id),
+    printable(run.pipeline),
     paintStatus(color, run.status),
     localDateTime(run.started_at),
     span(run.started_at, run.finished_at),

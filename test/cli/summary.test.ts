@@ -107,16 +107,27 @@ describe('renderSummary', () => {
     expect(text.trimEnd().split('\n').at(-1)).toBe('run r-abc failed: 2 failed, 1 blocked, 48 succeeded');
   });
 
-  it('shows errors without the escape sequences or control characters they may quote', () => {
-    const error = 'exit code 3\x1b[2J\r\x1b[31mred\x1b[0m\nsecond';
+  it('shows the control characters errors may quote escaped, keeping an error\'s own lines', () => {
+    const error = 'exit 3\x1b[2J\r\x1b[31mred\x1b[0m\r\nsecond\x9b\u202e';
     const text = renderSummary(
       report([task('build', {}, 'failed', [attempt(1, 'w-1', 'failed', 1, error)])]),
       { color: false },
     );
-    expect(text).not.toContain('\x1b');
-    expect(text).not.toContain('\r');
-    expect(text).toContain('failed  build  1         w-1     exit code 3red\n');
-    expect(text).toContain('  error   exit code 3red\n          second\n');
+    expect(text).not.toMatch(/[\x1b\r\x9b\u202e]/);
+    expect(text).toContain('failed  build  1         w-1     exit 3\\x1b[2J\\r\\x1b[31mred\\x1b[0m\n');
+    expect(text).toContain('  error   exit 3\\x1b[2J\\r\\x1b[31mred\\x1b[0m\n          second\\x9b\\u202e\n');
+  });
+
+  it('shows task ids, matrix values and worker names with control characters escaped, one line each', () => {
+    const value = '1\x1b[2J\nx';
+    const id = `build[version=${value}]`;
+    const failed = task('build', { version: value }, 'failed', [attempt(1, 'w-\x07', 'failed', 1, 'exit code 1')]);
+    failed.id = id;
+    const text = renderSummary(report([failed]), { color: false, logsCommand: (t) => `slipway logs r-abc '${t}'` });
+    expect(text).not.toMatch(/[\x07\x1b]/);
+    expect(text).toContain('failed  build[version=1\\x1b[2J\\nx]  1         w-\\x07  exit code 1');
+    expect(text).toContain('\nbuild[version=1\\x1b[2J\\nx]\n  matrix  version=1\\x1b[2J\\nx\n  worker  w-\\x07\n');
+    expect(text).toContain("  log     slipway logs r-abc 'build[version=1\\x1b[2J\\nx]'\n");
   });
 
   it('names what the run\'s machines cost when they have a price, and nothing of it otherwise', () => {
