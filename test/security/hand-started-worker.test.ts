@@ -1,0 +1,82 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { waitFor } from '../helpers/processes.ts';
+
+/**
+ * A task that reads the command line and environment of every process above it: its
+ * worker (`$PPID`, the `slipway worker` process) and all that started that one.
+ */
+const snoop = `
+pid=$PPID
+while [ "$pid" -gt 1 ]; do
+  echo "process $pid cmdline: $(tr '\\0' ' ' < /proc/$pid/cmdline)"
+  echo "process $pid environ: $(tr '\\0' ' ' < /proc/$pid/environ)"
+  pid=$(awk '/^PPid:/ { print $2 }' /proc/$pid/status)
+done
+`;
+
+describe('slipway worker started by hand', () => {
+  const box = new Sandbox();
+  afterAll(() => box.cleanup());
+  /** One activity per way of giving the token that leaves it where tasks could look, each served by its own worker. */
+  const ways = ['environment', 'flag'] as const;
+  const file = box.write({
+    'snoop.sh': snoop,
+    'slipway.yml': `name: hand
+activities: { ${ways.map((way) => `${way}: {}`).join(', ')} }
+steps:
+${ways.map((way) => `  ${way}: { activity: ${way}, run: bash snoop.sh }`).join('\n')}
+`,
+  });
+
+  it('leaves its token in no command line or environment its tasks can read, however it was given', async () => {
+    const run = box.spawn(['run', file, '--no-provision', '--json']);
+    let stderr = '';
+    run.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    await waitFor(() => /SLIPWAY_TOKEN=\S+ slipway worker --server \S+/.test(stderr), 20_000, 'the worker command');
+    const [, token, server] = stderr.match(/SLIPWAY_TOKEN=(\S+) slipway worker --server (\S+)/)!;
+    const given: Record<(typeof ways)[number], { args: string[]; env?: NodeJS.ProcessEnv }> = {
+      environment: { args: [], env: { SLIPWAY_TOKEN: token } },
+      flag: { args: ['--token', token!] },
+    };
+    const workers = ways.map((way) => box.spawn(['worker', '--server', server!, '--activity', way, ...given[way].args], given[way].env));
+    const result = await run.result;
+    expect(result.code, result.stderr).toBe(0);
+    for (const worker of workers) {
+      const ended = await worker.result;
+      expect(ended.code, ended.stderr).toBe(0);
+    }
+    const report = JSON.parse(result.stdout) as RunReport;
+    const logs = (await box.run(['logs', report.run.id])).stdout;
+    for (const way of ways) {
+      const log = logs.split(/^==> /m).find((section) => section.startsWith(`${way} attempt 1 `))!;
+      // The look reached the worker: its command line and the environment it was started with.
+      expect(log, way).toMatch(/cmdline: (\S*node .*main\.ts worker --server|slipway-worker )/);
+      expect(log, way).toContain(`XDG_STATE_HOME=${box.state}`);
+      expect(log, way).not.toContain(token);
+      expect(log, way).not.toContain('SLIPWAY_TOKEN=');
+    }
+  });
+
+  it('reads --token-file only when no one else may read it', async () => {
+    const missing = join(box.dir.path, 'missing.token');
+    const readable = join(box.dir.path, 'readable.token');
+    const empty = join(box.dir.path, 'empty.token');
+    writeFileSync(readable, 'not read\n');
+    chmodSync(readable, 0o644);
+    writeFileSync(empty, '\nsecond line\n');
+    chmodSync(empty, 0o600);
+    const withFile = (path: string) => box.run(['worker', '--server', 'http://127.0.0.1:9', '--activity', 'builder', '--token-file', path]);
+    const [refusedMissing, refusedReadable, refusedEmpty] = await Promise.all([withFile(missing), withFile(readable), withFile(empty)]);
+    expect(refusedMissing.code).toBe(2);
+    expect(refusedMissing.stderr).toContain(`--token-file ${missing}: no such file`);
+    expect(refusedReadable.code).toBe(2);
+    expect(refusedReadable.stderr).toContain(`--token-file ${readable} may be read by other users (mode 644): chmod 600 ${readable}`);
+    // A private file is read: its first line is the token.
+    expect(refusedEmpty.code).toBe(2);
+    expect(refusedEmpty.stderr).toContain(`--token-file ${empty}: its first line is empty; it should hold the token`);
+  });
+});
