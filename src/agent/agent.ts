@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
+import { defaultArchiveLimits } from '../coordinator/archive-check.ts';
 import type { WorkerScript, WorkerSettings } from '../coordinator/coordinator.ts';
 import type { AttemptOrder } from '../coordinator/ops/claim.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
@@ -55,7 +56,11 @@ export class ScriptExecutor implements Executor {
   }
 
   async prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void> {
-    if (settings.source_digest) this.#tree = await this.#cache.ensure(settings.source_digest, download);
+    // A coordinator from before the limits sends none: the defaults hold.
+    const limits = settings.source_limits
+      ? { maxUnpackedBytes: settings.source_limits.max_unpacked_bytes, maxMembers: settings.source_limits.max_archive_members }
+      : defaultArchiveLimits;
+    if (settings.source_digest) this.#tree = await this.#cache.ensure(settings.source_digest, download, limits);
   }
 
   async run(job: Job): Promise<ScriptResult> {

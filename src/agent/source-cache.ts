@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { checkArchive } from '../coordinator/archive-check.ts';
+import { checkArchive, type ArchiveLimits } from '../coordinator/archive-check.ts';
 import { unpack } from '../coordinator/source-archive.ts';
 import { idPatterns } from '../util/ids.ts';
 
@@ -25,9 +25,9 @@ export class SourceCache {
   /**
    * The tree of `digest`. The download must hash to it, or the cache would keep under one
    * digest the bytes of another (a later run on this machine would get them), and its
-   * members are checked before they are unpacked.
+   * members are checked before they are unpacked, against the coordinator's limits.
    */
-  async ensure(digest: string, download: () => Promise<Response>): Promise<string> {
+  async ensure(digest: string, download: () => Promise<Response>, limits: ArchiveLimits): Promise<string> {
     if (!idPatterns.digest.test(digest)) throw new Error(`not a source digest: ${digest.slice(0, 80)}`);
     const tree = join(this.#root, 'sources', digest);
     if (existsSync(tree)) return tree;
@@ -41,7 +41,7 @@ export class SourceCache {
       await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(archive, { mode: 0o600 }));
       const got = hash.digest('hex');
       if (got !== digest) throw new Error(`the source archive downloaded for ${digest} has the digest ${got}`);
-      await checkArchive(archive);
+      await checkArchive(archive, limits);
       await unpack(archive, partial);
       await rm(archive);
       await rename(partial, tree).catch(async (error: NodeJS.ErrnoException) => {

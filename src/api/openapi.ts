@@ -114,6 +114,8 @@ const bodies = {
         .describe('runs once per machine and fingerprint, before init; a machine that ran it keeps a marker'),
       init: workerScript.nullable(), cleanup: workerScript.nullable(),
       source_digest: z.string().nullable(),
+      source_limits: z.object({ max_unpacked_bytes: z.int(), max_archive_members: z.int() }).optional()
+        .describe("the coordinator's limits on source archives: the worker refuses to unpack one past them"),
     }),
   })),
   beat: name('HeartbeatAnswer', z.object({ cancel: z.boolean() })),

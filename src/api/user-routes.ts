@@ -6,7 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
-import { UnsafeArchive } from '../coordinator/archive-check.ts';
+import { ArchiveTooLarge, UnsafeArchive } from '../coordinator/archive-check.ts';
 import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunStatus } from '../engine/report.ts';
@@ -128,9 +128,10 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (declared > userLimits.sourceBytes) return fail(c, 413, new SourceTooLarge(userLimits.sourceBytes).message);
     if (!c.req.raw.body) return fail(c, 400, 'the body must be the source tree as a .tar.gz');
     try {
-      return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes) }, 201);
+      return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes, coordinator.archiveLimits) }, 201);
     } catch (error) {
-      if (error instanceof SourceTooLarge) return fail(c, 413, error.message);
+      if (error instanceof SourceTooLarge || error instanceof ArchiveTooLarge) return fail(c, 413, error.message);
+      if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive is refused: ${error.message}`);
       // A client that went away mid-body is no fault of the coordinator's; nobody reads the answer.
       if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
       throw error;
@@ -144,7 +145,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (!existsSync(coordinator.sourceArchive(source))) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
     let tree;
     try {
-      tree = await sourceTree(coordinator.archivesDir, source);
+      tree = await sourceTree(coordinator.archivesDir, source, coordinator.archiveLimits);
     } catch (error) {
       if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive ${source} is refused: ${error.message}`);
       return fail(c, 400, `the source archive ${source} is not a valid .tar.gz`);

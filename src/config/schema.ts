@@ -5,6 +5,7 @@
  * Local paths are kept as written here; resolve.ts makes them absolute.
  */
 import { z } from 'zod';
+import { defaultArchiveLimits } from '../coordinator/archive-check.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
 
@@ -62,6 +63,10 @@ const serverSchema = table({
   health_interval: duration.default('5m').describe('How often the health check heals pools, finds lost workers and reconciles machines.'),
   heartbeat_timeout: duration.default('60s').describe('A worker not heard from for this long is lost; its attempt is retried.'),
   give_up_after: duration.default('15m').describe('An activity whose workers cannot come up for this long fails its queued tasks.'),
+  max_unpacked_bytes: positiveInt.default(defaultArchiveLimits.maxUnpackedBytes)
+    .describe('An uploaded source archive whose files add up to more bytes than this is refused (413), before anything is unpacked.'),
+  max_archive_members: positiveInt.default(defaultArchiveLimits.maxMembers)
+    .describe('An uploaded source archive with more files, directories and links than this is refused (413).'),
   anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
 }).describe('`slipway server`: its flags override these.');
 

@@ -30,6 +30,7 @@ import { preparationOf } from './preparation.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { archivePath, packSource } from './source-archive.ts';
+import { defaultArchiveLimits, type ArchiveLimits } from './archive-check.ts';
 import { claimableTask } from '../store/claimable.ts';
 
 export interface CoordinatorSettings {
@@ -48,6 +49,8 @@ export interface CoordinatorSettings {
    * a server on the same machine, whose runs and workers are that server's to heal.
    */
   ownRunsOnly?: boolean;
+  /** What one source archive may unpack to, here and on its workers (default: defaultArchiveLimits). */
+  archiveLimits?: ArchiveLimits;
 }
 
 /** Workers in a row whose init failed before their activity gives up. */
@@ -125,6 +128,10 @@ export class Coordinator {
 
   get archivesDir(): string {
     return join(this.#settings.stateDir, 'sources');
+  }
+
+  get archiveLimits(): ArchiveLimits {
+    return this.#settings.archiveLimits ?? defaultArchiveLimits;
   }
 
   get heartbeatIntervalMs(): number {
@@ -669,6 +676,7 @@ export class Coordinator {
       init: aux('init', activity.init),
       cleanup: aux('cleanup', activity.cleanup),
       source_digest: spec.sourceDigest,
+      source_limits: { max_unpacked_bytes: this.archiveLimits.maxUnpackedBytes, max_archive_members: this.archiveLimits.maxMembers },
     };
   }
 
@@ -768,4 +776,6 @@ export interface WorkerSettings {
   init: WorkerScript | null;
   cleanup: WorkerScript | null;
   source_digest: string | null;
+  /** The coordinator's limits on source archives, which the worker checks the archive against too; none from an older coordinator. */
+  source_limits?: { max_unpacked_bytes: number; max_archive_members: number };
 }

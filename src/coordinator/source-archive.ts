@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync,
 import { join, resolve as absolute } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { idPatterns, newId } from '../util/ids.ts';
-import { checkArchive } from './archive-check.ts';
+import { checkArchive, type ArchiveLimits } from './archive-check.ts';
 
 /**
  * A run's source tree as one archive, named by its content, so workers fetch and cache it
@@ -27,12 +27,14 @@ export async function packSource(sourceDir: string, archivesDir: string): Promis
 }
 
 /**
- * Keeps an uploaded archive under its sha256; refuses one past `maxBytes`. The body, the
- * count and the file are one pipeline: a client that goes away mid-body, a body too large
- * or a full disk each end it with an error to the caller, the partial file removed, and
- * never with an unhandled stream error that would take the server down.
+ * Keeps an uploaded archive under its sha256; refuses one past `maxBytes`, and one the
+ * archive check refuses (UnsafeArchive, ArchiveTooLarge past `limits`) before it gets a
+ * name a run could use. The body, the count and the file are one pipeline: a client that
+ * goes away mid-body, a body too large or a full disk each end it with an error to the
+ * caller, the partial file removed, and never with an unhandled stream error that would
+ * take the server down.
  */
-export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir: string, maxBytes: number): Promise<string> {
+export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir: string, maxBytes: number, limits: ArchiveLimits): Promise<string> {
   mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
   const partial = join(archivesDir, `${newId('a')}.partial`);
   const hash = createHash('sha256');
@@ -46,6 +48,7 @@ export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir:
         yield chunk;
       }
     }, createWriteStream(partial, { mode: 0o600 }));
+    await checkArchive(partial, limits);
     const digest = hash.digest('hex');
     renameSync(partial, archivePath(archivesDir, digest));
     return digest;
@@ -64,14 +67,14 @@ export class SourceTooLarge extends Error {
 /**
  * The archive unpacked, once per digest, for the coordinator's own reading (a submitted
  * pipeline file and its scripts). An upload is someone else's bytes: every member is
- * checked before tar sees it (UnsafeArchive), and nothing unpacked keeps the uploader's
- * owner or modes.
+ * checked again before tar sees it (an archive may have been stored before the check, or
+ * under larger limits), and nothing unpacked keeps the uploader's owner or modes.
  */
-export async function sourceTree(archivesDir: string, digest: string): Promise<string> {
+export async function sourceTree(archivesDir: string, digest: string, limits: ArchiveLimits): Promise<string> {
   const archive = archivePath(archivesDir, digest);
   const tree = join(archivesDir, 'trees', digest);
   if (existsSync(tree)) return tree;
-  await checkArchive(archive);
+  await checkArchive(archive, limits);
   const partial = `${tree}.${newId('a')}`;
   mkdirSync(partial, { recursive: true, mode: 0o700 });
   try {

@@ -2,9 +2,13 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFil
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScriptExecutor } from '../../src/agent/agent.ts';
 import { SourceCache } from '../../src/agent/source-cache.ts';
+import { expandTasks } from '../../src/pipeline/expand.ts';
+import { pipelineOf } from '../helpers/pipelines.ts';
 import { createApp } from '../../src/api/app.ts';
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
+import { defaultArchiveLimits } from '../../src/coordinator/archive-check.ts';
 import { sourceTree, storeSource } from '../../src/coordinator/source-archive.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
@@ -98,34 +102,73 @@ describe('uploaded source archives', () => {
     ['a hard link to a file not in the archive', [{ type: 'hardlink', name: 'h', target: 'etc/passwd' }], /not an earlier file/],
     ['a character device', [{ type: 'chardev', name: 'mem' }], /is a character device/],
     ['a FIFO', [{ type: 'fifo', name: 'pipe' }], /is a FIFO/],
+    // GNU tar reads no data after these headers: what they declare as data is its next header.
+    ['a directory whose declared data hides a device', [{ type: 'dir', name: 'd/', size: 512 }, { type: 'chardev', name: 'mem' }],
+      /member "d\/" is a directory that declares 512 bytes of data; GNU tar reads no data for a directory/],
+    ['a symbolic link whose declared data hides a FIFO', [{ type: 'symlink', name: 's', target: 'x', size: 512 }, { type: 'fifo', name: 'pipe' }],
+      /member "s" is a symbolic link that declares 512 bytes/],
+    ['a hard link whose pax size hides a FIFO', [
+      { type: 'file', name: 'f', data: 'f' }, { type: 'pax', records: { size: '512' } }, { type: 'hardlink', name: 'h', target: 'f' }, { type: 'fifo', name: 'pipe' },
+    ], /member "h" is a hard link that declares 512 bytes/],
+    // tar reads a hard link's size field as 0: the check walks on as tar does, into the FIFO.
+    ['a hard link whose declared data hides a FIFO', [
+      { type: 'file', name: 'f', data: 'f' }, { type: 'hardlink', name: 'h', target: 'f', size: 512 }, { type: 'fifo', name: 'pipe' },
+    ], /member "pipe" is a FIFO/],
+    ['a file named as a directory, whose data hides a FIFO', [{ type: 'file', name: 'slash/', size: 512 }, { type: 'fifo', name: 'pipe' }],
+      /member "slash\/" is a directory that declares 512 bytes/],
+    ['a global pax header that sets every size', [
+      { type: 'pax', global: true, records: { size: '0' } }, { type: 'file', name: 'f', size: 512 }, { type: 'fifo', name: 'pipe' },
+    ], /a global pax header sets size/],
+    ['a pax name replaced by a later pax header', [
+      { type: 'pax', records: { path: 'harmless' } }, { type: 'pax', records: { mtime: '1' } }, { type: 'file', name: `${up}outside/second-pax`, data: 'evil' },
+    ], /member ".*second-pax" leads outside the tree/],
+    ['a pax name behind a blank', [{ type: 'pax', records: { ' path': `${up}outside/blank` } }, { type: 'file', name: 'ok' }], /a pax header is malformed/],
+    ['a sparse file that renames itself', [
+      { type: 'pax', records: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': `${up}outside/sparse`, 'GNU.sparse.realsize': '1' } },
+      { type: 'file', name: 'GNUSparseFile.0/sparse', data: 'x' },
+    ], /sparse file/],
   ];
 
-  async function upload(bytes: Buffer): Promise<string> {
-    const response = await app.request('/api/v1/sources', { method: 'POST', body: bytes, headers: { authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(201);
-    return ((await response.json()) as { digest: string }).digest;
+  function submit(digest: string, file = 'slipway.yml'): Promise<Response> {
+    return Promise.resolve(app.request('/api/v1/runs', {
+      method: 'POST', body: JSON.stringify({ source: digest, file }),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    }));
   }
 
-  it.each(hostile)('refuses %s before unpacking anything, and nothing outside changes', async (_, entries, refusal) => {
+  /** Nothing changed under the test's directory but the store's own files, nor outside it. */
+  function expectUnchanged(before: Map<string, string>, stored: string[] = []): void {
+    const after = snapshot(dir.path);
+    expect([...after.keys()].filter((path) => !before.has(path))).toEqual(stored);
+    for (const [path, content] of before) if (!path.startsWith('state/db')) expect(after.get(path), path).toBe(content);
+    expect(readFileSync(join(outside, 'canary'), 'utf8')).toBe(CANARY);
+    expect(readdirSync(tmpdir()).filter((name) => name.includes(marker))).toEqual([]);
+  }
+
+  it.each(hostile)('refuses %s at upload: nothing is stored, unpacked or changed', async (_, entries, refusal) => {
     const before = snapshot(dir.path);
-    const digest = await upload(tarGz([{ type: 'file', name: 'slipway.yml', data: PIPELINE }, ...entries]));
-    const response = await app.request('/api/v1/runs', {
-      method: 'POST', body: JSON.stringify({ source: digest, file: 'slipway.yml' }),
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
+    const bytes = tarGz([{ type: 'file', name: 'slipway.yml', data: PIPELINE }, ...entries]);
+    const response = await app.request('/api/v1/sources', { method: 'POST', body: bytes, headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: string };
+    expect(error).toContain('the source archive is refused: ');
+    expect(error).toMatch(refusal);
+    expectUnchanged(before);
+  });
+
+  it('refuses a run from an archive stored before it was checked, unpacking nothing', async () => {
+    const [, entries, refusal] = hostile.find(([what]) => what.startsWith('a directory whose declared data'))!;
+    const bytes = tarGz([{ type: 'file', name: 'slipway.yml', data: PIPELINE }, ...entries]);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    // As an earlier version of the server kept every upload.
+    writeFileSync(coordinator.sourceArchive(digest), bytes);
+    const before = snapshot(dir.path);
+    const response = await submit(digest);
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: string };
     expect(error).toContain(`the source archive ${digest} is refused: `);
     expect(error).toMatch(refusal);
-
-    // The only change anywhere under the test's directory is the stored upload itself.
-    const after = snapshot(dir.path);
-    const added = [...after.keys()].filter((path) => !before.has(path));
-    expect(added).toEqual([`state/sources/${digest}.tar.gz`]);
-    // The store's own files change as it pleases; everything else must be as it was.
-    for (const [path, content] of before) if (!path.startsWith('state/db')) expect(after.get(path), path).toBe(content);
-    expect(readFileSync(join(outside, 'canary'), 'utf8')).toBe(CANARY);
-    expect(readdirSync(tmpdir()).filter((name) => name.includes(marker))).toEqual([]);
+    expectUnchanged(before);
   });
 
   it('refuses the same archives on a worker, which unpacks nothing either', async () => {
@@ -134,12 +177,35 @@ describe('uploaded source archives', () => {
     for (const [what, entries, refusal] of hostile) {
       const bytes = tarGz(entries);
       const digest = createHash('sha256').update(bytes).digest('hex');
-      await expect(cache.ensure(digest, async () => new Response(bytes)), what).rejects.toThrow(refusal);
+      await expect(cache.ensure(digest, async () => new Response(bytes), defaultArchiveLimits), what).rejects.toThrow(refusal);
       expect(readdirSync(join(machine, 'sources')), what).toEqual([]);
     }
     expect(readFileSync(join(outside, 'canary'), 'utf8')).toBe(CANARY);
     expect(readdirSync(outside)).toEqual(['canary']);
     expect(readdirSync(tmpdir()).filter((name) => name.includes(marker))).toEqual([]);
+  });
+
+  it('on a worker, holds the archive to the limits its coordinator sends', async () => {
+    const limited = await testCoordinator(join(dir.path, 'limited'), { settings: { archiveLimits: { maxUnpackedBytes: 1 << 20, maxMembers: 3 } } });
+    try {
+      for (const name of ['a', 'b', 'c']) writeFileSync(join(limited.sourceDir, name), name);
+      const pipeline = pipelineOf([{ name: 'build' }], { sourceDir: limited.sourceDir });
+      const { joinToken } = await limited.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
+      const joined = await limited.coordinator.register(joinToken, { activity: 'builder' });
+      if (joined.kind !== 'registered') throw new Error('the worker did not register');
+      const archive = readFileSync(limited.coordinator.sourceArchive(joined.settings!.source_digest!));
+      // The packed tree is '.', README, a, b and c: five members.
+      const machine = join(dir.path, 'worker-limited');
+      await expect(new ScriptExecutor(machine).prepare(joined.settings!, async () => new Response(archive)))
+        .rejects.toThrow('the source archive has more than 3 members, the limit [server] max_archive_members sets');
+      expect(readdirSync(join(machine, 'sources'))).toEqual([]);
+      // The same archive under the default limits is unpacked.
+      await new ScriptExecutor(machine).prepare({ ...joined.settings!, source_limits: undefined }, async () => new Response(archive));
+      expect(readdirSync(join(machine, 'sources'))).toEqual([joined.settings!.source_digest]);
+    } finally {
+      await limited.coordinator.close();
+      await limited.store.close();
+    }
   });
 
   it('unpacks links that point out of the tree as links, which nothing follows', async () => {
@@ -152,8 +218,8 @@ describe('uploaded source archives', () => {
       { type: 'file', name: 'scripts/build.sh', data: 'make\n', mode: 0o6755 },
       { type: 'hardlink', name: 'scripts/again.sh', target: 'scripts/build.sh' },
     ]);
-    const digest = await storeSource(new Response(bytes).body!, coordinator.archivesDir, 1 << 20);
-    const tree = await sourceTree(coordinator.archivesDir, digest);
+    const digest = await storeSource(new Response(bytes).body!, coordinator.archivesDir, 1 << 20, defaultArchiveLimits);
+    const tree = await sourceTree(coordinator.archivesDir, digest, defaultArchiveLimits);
     expect(relative(state, tree)).toBe(`sources/trees/${digest}`);
     expect(readlinkSync(join(tree, 'python'))).toBe('/usr/bin/python3');
     expect(lstatSync(join(tree, 'scripts/again.sh')).ino).toBe(lstatSync(join(tree, 'scripts/build.sh')).ino);
@@ -161,10 +227,7 @@ describe('uploaded source archives', () => {
     expect(lstatSync(join(tree, 'scripts/build.sh')).mode & 0o6000).toBe(0);
 
     // The pipeline file as such a link is refused, without reading the canary.
-    const response = await app.request('/api/v1/runs', {
-      method: 'POST', body: JSON.stringify({ source: digest, file: 'escape.yml' }),
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
+    const response = await submit(digest, 'escape.yml');
     expect(response.status).toBe(400);
     expect(await response.text()).not.toContain('canary');
   });
@@ -175,9 +238,9 @@ describe('uploaded source archives', () => {
     const bytes = tarGz([{ type: 'file', name: 'a.txt', data: 'a' }]);
     const digest = createHash('sha256').update(bytes).digest('hex');
     const other = tarGz([{ type: 'file', name: 'b.txt', data: 'b' }]);
-    await expect(cache.ensure(digest, async () => new Response(other))).rejects.toThrow(/has the digest/);
+    await expect(cache.ensure(digest, async () => new Response(other), defaultArchiveLimits)).rejects.toThrow(/has the digest/);
     expect(readdirSync(join(machine, 'sources'))).toEqual([]);
-    const tree = await cache.ensure(digest, async () => new Response(bytes));
+    const tree = await cache.ensure(digest, async () => new Response(bytes), defaultArchiveLimits);
     expect(readFileSync(join(tree, 'a.txt'), 'utf8')).toBe('a');
   });
 
@@ -186,7 +249,7 @@ describe('uploaded source archives', () => {
     const cache = new SourceCache(machine);
     const never = async (): Promise<Response> => { throw new Error('downloaded'); };
     for (const digest of ['../../outside', `${'0'.repeat(63)}/`, '/etc', 'A'.repeat(64), `${'0'.repeat(64)}\0`]) {
-      await expect(cache.ensure(digest, never)).rejects.toThrow(/not a source digest/);
+      await expect(cache.ensure(digest, never, defaultArchiveLimits)).rejects.toThrow(/not a source digest/);
     }
     for (const name of ['../outside', '../../x', '/tmp/x', '.', '..', '', 'a/b', '-rf', 'x'.repeat(200), 'a\0b']) {
       await expect(cache.workdir(null, name)).rejects.toThrow(/not a job name/);

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { userLimits } from '../../src/api/user-routes.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { startServer } from '../helpers/server-process.ts';
+import { tarGz } from '../helpers/tar.ts';
 
 /** A chunked upload whose client goes away after `bytes` of its body. */
 function abandonedUpload(url: string, token: string, bytes: number): Promise<void> {
@@ -58,7 +59,7 @@ describe('source uploads a client breaks off or overfills', () => {
 
       const runs = await fetch(`${url}/api/v1/runs`, { headers });
       expect(runs.status).toBe(200);
-      const small = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: new Uint8Array([1, 2, 3]), headers });
+      const small = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: tarGz([{ type: 'file', name: 'a.txt', data: 'a' }]), headers });
       expect(small.status).toBe(201);
       expect(server.exitCode).toBeNull();
       const archives = readdirSync(join(box.state, 'slipway'), { recursive: true }).map(String);
