@@ -32,6 +32,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         healthIntervalMs: duration('--health-interval', options.healthInterval ?? config.server.health_interval),
         heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
+        maxLogBytes: config.server.max_log_bytes,
         archiveLimits: { maxUnpackedBytes: config.server.max_unpacked_bytes, maxMembers: config.server.max_archive_members },
       };
       const local = await localCoordinatorOptions(options.db);

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { defaultArchiveLimits } from '../coordinator/archive-check.ts';
+import { defaultMaxLogBytes } from '../coordinator/log-files.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
 
@@ -68,6 +69,8 @@ const serverSchema = table({
   max_archive_members: positiveInt.default(defaultArchiveLimits.maxMembers)
     .describe('An uploaded source archive with more files, directories and links than this is refused (413).'),
   anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
+  max_log_bytes: positiveInt.default(defaultMaxLogBytes)
+    .describe("What an attempt's or a worker's log keeps, in bytes; output past it is dropped and one line at the end says how much."),
 }).describe('`slipway server`: its flags override these.');
 
 const localSchema = table({

@@ -49,6 +49,8 @@ export interface CoordinatorSettings {
    * a server on the same machine, whose runs and workers are that server's to heal.
    */
   ownRunsOnly?: boolean;
+  /** What one attempt's or worker's log keeps, in bytes (default 64 MiB). */
+  maxLogBytes?: number;
   /** What one source archive may unpack to, here and on its workers (default: defaultArchiveLimits). */
   archiveLimits?: ArchiveLimits;
 }
@@ -118,7 +120,7 @@ export class Coordinator {
     this.#clock = clock;
     this.#settings = settings;
     this.#startedAt = clock.now();
-    this.logs = new LogFiles(join(settings.stateDir, 'logs'));
+    this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
     this.#writes = new GroupCommit(store.transaction);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {

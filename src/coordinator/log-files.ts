@@ -1,19 +1,28 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { constants, mkdirSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { checkedId } from '../util/ids.ts';
+
+/** What one attempt's or worker's log keeps unless `[server] max_log_bytes` says otherwise. */
+export const defaultMaxLogBytes = 64 * 1024 * 1024;
 
 /**
  * One log per attempt and one per worker, under `logs/<run>/`. File names are our own
  * ids, never task keys or other user text; each id is checked against its exact shape
- * here too, so no caller can make a path out of `logs/`. Writes are buffered streams,
- * kept open while a log is live, so the dispatch path never waits on the disk.
+ * here too, so no caller can make a path out of `logs/`. Writes are queued, with the file
+ * kept open while a log is live, so the dispatch path never waits on the disk. A log keeps
+ * at most `maxBytes`: a worker may send output without end, and the disk is the server's.
  */
 export class LogFiles {
   readonly #root: string;
-  readonly #open = new Map<string, WriteStream>();
+  readonly #maxBytes: number;
+  readonly #open = new Map<string, LogWriter>();
+  /** Logs whose last writes are still landing: one appended to again goes on after them. */
+  readonly #closing = new Map<string, LogWriter>();
 
-  constructor(root: string) {
+  constructor(root: string, maxBytes = defaultMaxLogBytes) {
     this.#root = root;
+    this.#maxBytes = maxBytes;
   }
 
   attemptPath(runId: string, attemptId: string): string {
@@ -31,28 +40,131 @@ export class LogFiles {
 
   append(path: string, text: string): void {
     if (text.length === 0) return;
-    this.#stream(path).write(text);
+    let writer = this.#open.get(path);
+    if (!writer) {
+      writer = new LogWriter(path, this.#maxBytes, this.#closing.get(path));
+      this.#open.set(path, writer);
+    }
+    writer.append(Buffer.from(text, 'utf8'));
   }
 
   close(path: string): Promise<void> {
-    const stream = this.#open.get(path);
-    if (!stream) return Promise.resolve();
+    const writer = this.#open.get(path);
+    if (!writer) return Promise.resolve();
     this.#open.delete(path);
-    return new Promise((resolve) => stream.end(resolve));
+    this.#closing.set(path, writer);
+    return writer.close().then(() => {
+      if (this.#closing.get(path) === writer) this.#closing.delete(path);
+    });
   }
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.#open.keys()].map((path) => this.close(path)));
   }
+}
 
-  #stream(path: string): WriteStream {
-    let stream = this.#open.get(path);
-    if (!stream) {
+/**
+ * Writes one log in order, each write at its own offset. Past the cap, output is counted
+ * and dropped, never kept in memory; one line after what was kept says how much, rewritten
+ * in place as the count grows (it only gets longer, so nothing of an older one remains).
+ */
+class LogWriter {
+  readonly #path: string;
+  readonly #maxBytes: number;
+  /** Bytes the file holds once the queued writes land, the marker line aside. */
+  #kept: number;
+  #dropped = 0;
+  /** Whether the kept bytes end a line, so the marker starts one of its own. */
+  #endsLine = true;
+  #markerQueued = false;
+  #warned = false;
+  #queue: Promise<FileHandle | undefined>;
+
+  constructor(path: string, maxBytes: number, previous?: LogWriter) {
+    this.#path = path;
+    this.#maxBytes = maxBytes;
+    let before: Promise<unknown> = Promise.resolve();
+    if (previous) {
+      this.#kept = previous.#kept;
+      this.#dropped = previous.#dropped;
+      this.#endsLine = previous.#endsLine;
+      before = previous.#queue;
+    } else {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      stream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-      stream.on('error', (error) => process.emitWarning(`slipway: cannot write the log ${path}: ${error.message}`));
-      this.#open.set(path, stream);
+      // A log reopened after a restart goes on after what it holds.
+      this.#kept = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
     }
-    return stream;
+    // Not O_APPEND, under which Linux would put the marker's rewrites at the end.
+    this.#queue = before.then(() => open(path, constants.O_WRONLY | constants.O_CREAT, 0o600)).catch((error: Error) => {
+      this.#warn(error);
+      return undefined;
+    });
   }
+
+  append(text: Buffer): void {
+    if (this.#dropped === 0 && this.#kept + text.length <= this.#maxBytes) {
+      this.#write(text, this.#kept);
+      this.#kept += text.length;
+      this.#endsLine = text.at(-1) === 0x0a;
+      return;
+    }
+    if (this.#dropped === 0) {
+      const kept = text.subarray(0, wholeCharacters(text, Math.max(0, this.#maxBytes - this.#kept)));
+      if (kept.length > 0) {
+        this.#write(kept, this.#kept);
+        this.#kept += kept.length;
+        this.#endsLine = kept.at(-1) === 0x0a;
+      }
+      this.#dropped = text.length - kept.length;
+    } else {
+      this.#dropped += text.length;
+    }
+    if (this.#markerQueued) return;
+    this.#markerQueued = true;
+    // Queued once however many chunks are dropped before it runs; it writes the count then.
+    this.#then(async (file) => {
+      this.#markerQueued = false;
+      const line = `${this.#endsLine ? '' : '\n'}[slipway: log truncated at ${bytesText(this.#maxBytes)} (server.max_log_bytes); ${this.#dropped} bytes dropped]\n`;
+      await file.write(line, this.#kept, 'utf8');
+    });
+  }
+
+  close(): Promise<void> {
+    this.#queue = this.#queue.then(async (file) => {
+      await file?.close().catch((error: Error) => this.#warn(error));
+      return undefined;
+    });
+    return this.#queue.then(() => undefined);
+  }
+
+  #write(data: Buffer, position: number): void {
+    this.#then((file) => file.write(data, 0, data.length, position).then(() => undefined));
+  }
+
+  #then(job: (file: FileHandle) => Promise<void>): void {
+    this.#queue = this.#queue.then(async (file) => {
+      if (file) await job(file).catch((error: Error) => this.#warn(error));
+      return file;
+    });
+  }
+
+  #warn(error: Error): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    process.emitWarning(`slipway: cannot write the log ${this.#path}: ${error.message}`);
+  }
+}
+
+/** How many of `bytes` leading bytes of `text` end on a character boundary (UTF-8). */
+function wholeCharacters(text: Buffer, bytes: number): number {
+  let end = Math.min(bytes, text.length);
+  // A continuation byte (10xxxxxx) at the cut means the character it belongs to would be split.
+  while (end > 0 && end < text.length && (text[end]! & 0xc0) === 0x80) end--;
+  return end;
+}
+
+function bytesText(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
 }
