@@ -12,9 +12,9 @@ export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<{ o
   let body: unknown;
   try {
     const text = await c.req.text();
-    body = text.length === 0 ? {} : JSON.parse(text);
-  } catch {
-    return { ok: false, response: fail(c, 400, 'the body is not valid JSON') };
+    body = text.length === 0 ? {} : JSON.parse(text, refusePrototypeKey);
+  } catch (error) {
+    return { ok: false, response: fail(c, 400, error instanceof PrototypeKey ? error.message : 'the body is not valid JSON') };
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
@@ -23,6 +23,17 @@ export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<{ o
     return { ok: false, response: fail(c, 400, `${where}${issue.message}`) };
   }
   return { ok: true, value: parsed.data };
+}
+
+class PrototypeKey extends Error {}
+
+/**
+ * No field is named `__proto__`, and zod drops such a key without a word (a selection's
+ * `set` would lose an axis): a body holding one is refused, wherever it is.
+ */
+function refusePrototypeKey(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new PrototypeKey(`the body holds a key '__proto__', which Slipway refuses wherever it is`);
+  return value;
 }
 
 export function bearerToken(c: Context): string | undefined {

@@ -3,6 +3,7 @@ import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
+import { reservedAxis } from '../pipeline/reserved-axes.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
 import { serverOf } from './api-client.ts';
 import { runOnServer } from './run-remote.ts';
@@ -60,8 +61,10 @@ function parseSelection(options: RunCommandOptions): Selection {
   for (const entry of options.set) {
     const match = entry.match(/^([^=]+)=(.+)$/);
     if (!match) throw new UsageError(`--set takes AXIS=VALUE[,VALUE…], not '${entry}'`);
-    selection.set ??= {};
     const axis = match[1]!.trim();
+    const reserved = reservedAxis(axis);
+    if (reserved) throw new UsageError(`--set ${entry}: ${reserved}`);
+    selection.set ??= {};
     // Repeating an axis adds values: --set v=1 --set v=2 is --set v=1,2.
     selection.set[axis] = [...(selection.set[axis] ?? []), ...match[2]!.split(',').map((s) => s.trim()).filter(Boolean)];
   }

@@ -1,5 +1,6 @@
 /** A pipeline's tasks: each step at each combination of its axes, and what each waits for. */
 import { MAX_TASKS } from './limits.ts';
+import { reservedAxis } from './reserved-axes.ts';
 import type { Pipeline, Selection, Step, TaskSpec } from './types.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -79,6 +80,8 @@ function selectSteps(pipeline: Pipeline, only: string[] | undefined): Step[] {
 function selectValues(pipeline: Pipeline, set: Record<string, string[]> | undefined): Map<string, string[]> {
   const values = new Map(Object.entries(pipeline.matrix));
   for (const [axis, chosen] of Object.entries(set ?? {})) {
+    const reserved = reservedAxis(axis);
+    if (reserved) throw new SelectionError(reserved);
     if (!values.has(axis)) {
       throw new SelectionError(`unknown axis '${axis}'${didYouMean(axis, values.keys())}; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
     }

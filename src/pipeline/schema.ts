@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import { MAX_EXCLUDES_PER_STEP, MAX_NAME_LENGTH } from './limits.ts';
+import { reservedAxis } from './reserved-axes.ts';
 
 const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
 
@@ -22,7 +23,7 @@ const NAME_CHARS = "lower-case letters, digits, '-' and '_'";
 const pipelineName = nameSchema('pipeline', /^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and '-'");
 const stepName = nameSchema('step', NAME, NAME_CHARS);
 const activityName = nameSchema('activity', NAME, NAME_CHARS);
-const axisName = nameSchema('axis', NAME, NAME_CHARS);
+const axisName = nameSchema('axis', NAME, NAME_CHARS).refine((name) => !reservedAxis(name), { error: (issue) => reservedAxis(String(issue.input)) });
 const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {

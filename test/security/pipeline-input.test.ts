@@ -1,8 +1,11 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandTasks, SelectionError } from '../../src/pipeline/expand.ts';
 import { parsePipeline } from '../../src/pipeline/load.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { startServer } from '../helpers/server-process.ts';
+import { tarGz } from '../helpers/tar.ts';
 import { Fixtures, yaml } from '../pipeline/fixtures.ts';
 
 /**
@@ -140,3 +143,50 @@ describe('variables', () => {
   });
 });
 
+
+describe('axes named for what every JavaScript object has', () => {
+  const reserved = "cannot name an axis: __proto__, constructor and prototype are reserved";
+  const box = new Sandbox();
+  afterAll(() => box.cleanup());
+  const file = box.write({
+    'slipway.yml': yaml('name: x', 'matrix: {v: ["1"]}', 'activities: {b: {}}', 'steps: {a: {run: make, over: [v]}}'),
+  });
+
+  it('are refused in --set, not ignored', async () => {
+    for (const axis of ['__proto__', 'constructor', 'prototype']) {
+      const result = await box.run(['run', file, '--set', `${axis}=1`, '--fake-workers']);
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toBe(`--set ${axis}=1: '${axis}' ${reserved}\n`);
+    }
+  });
+
+  it("are refused in a submitted run's selection.set, which JSON.parse keeps but zod would drop", async () => {
+    const { server, url, admin } = await startServer(box);
+    const headers = { authorization: `Bearer ${admin}` };
+    try {
+      const source = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: tarGz([{ type: 'file', name: 'slipway.yml', data: readFileSync(file, 'utf8') }]), headers });
+      const { digest } = await source.json() as { digest: string };
+      const submit = (set: string) => fetch(`${url}/api/v1/runs`, { method: 'POST', body: `{"source":"${digest}","file":"slipway.yml","selection":{"set":${set}}}`, headers });
+      const proto = await submit('{"__proto__":["1"],"v":["1"]}');
+      expect(proto.status).toBe(400);
+      expect(await proto.json()).toEqual({ error: "the body holds a key '__proto__', which Slipway refuses wherever it is" });
+      for (const axis of ['constructor', 'prototype']) {
+        const answer = await submit(`{"${axis}":["1"],"v":["1"]}`);
+        expect(answer.status).toBe(400);
+        expect(await answer.json()).toEqual({ error: `'${axis}' ${reserved}` });
+      }
+      // Other keys of the set reach the check of axes.
+      expect(await (await submit('{"v":["1"],"version":["1"]}')).json()).toEqual({ error: "unknown axis 'version'; axes are: v" });
+    } finally {
+      server.kill();
+      await server.result;
+    }
+  });
+
+  it('are refused as axes of a pipeline, at their position, so that every axis can be selected', () => {
+    expect(fixtures.mistakes(yaml('name: x', 'matrix:', '  constructor: ["1"]', '  prototype: ["1"]', 'activities: {b: {}}', 'steps: {a: {run: make}}'))).toEqual([
+      `slipway.yml:3:3: matrix.constructor: 'constructor' ${reserved}`,
+      `slipway.yml:4:3: matrix.prototype: 'prototype' ${reserved}`,
+    ]);
+  });
+});
