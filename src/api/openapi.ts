@@ -67,6 +67,7 @@ const answers = {
   })),
   attempt: name('Attempt', z.object({
     id: z.string(), number: z.int(), worker: z.string().nullable(), worker_name: z.string().nullable(),
+    hand_started: z.literal(true).optional().describe('present when the worker that ran it was started by hand (`slipway worker`), not by a provider'),
     outcome: z.enum(['succeeded', 'failed', 'timed_out', 'lost', 'cancelled']).nullable(),
     exit_code: z.int().nullable(), error: z.string().nullable(), started_at: time, finished_at: time.nullable(),
   })),

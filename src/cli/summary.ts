@@ -1,5 +1,5 @@
 /** The human forms of run reports: the end-of-run summary and the `slipway runs` list. */
-import type { ReportFailure, ReportTask, RunReport, TaskStatus } from '../engine/report.ts';
+import type { ReportAttempt, ReportFailure, ReportTask, RunReport, TaskStatus } from '../engine/report.ts';
 import { formatUsd } from '../util/money.ts';
 import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, printable, table, truncate } from './format.ts';
 
@@ -47,7 +47,7 @@ function taskTable(tasks: ReportTask[], color: boolean): string {
       paintStatus(color, task.status),
       printable(task.id),
       String(task.attempts.length),
-      printable(last?.worker ?? ''),
+      workerOf(last),
       result(task),
     ];
   });
@@ -85,6 +85,12 @@ function span(startedAt: string, finishedAt: string | null): string {
   return finishedAt === null ? '' : formatDuration(Date.parse(finishedAt) - Date.parse(startedAt));
 }
 
+/** Which worker ran an attempt; one started by hand (`slipway worker`), not by a provider, says so. */
+function workerOf(attempt: ReportAttempt | undefined): string {
+  if (!attempt?.worker) return '';
+  return printable(attempt.hand_started ? `${attempt.worker} (by hand)` : attempt.worker);
+}
+
 function failuresSection(report: RunReport, { color, logsCommand }: SummaryOptions): string {
   const failures = allFailures(report);
   if (failures.length === 0) return '';
@@ -92,7 +98,9 @@ function failuresSection(report: RunReport, { color, logsCommand }: SummaryOptio
     const fields: [string, string][] = [];
     if (Object.keys(f.matrix).length > 0) fields.push(['matrix', formatMatrix(f.matrix)]);
     // An error may quote a script's output, in lines of its own.
-    fields.push(['worker', printable(f.worker ?? '(none)')], ['error', printable(f.error, { lines: true })]);
+    const last = report.tasks.find((t) => t.id === f.task)?.attempts.at(-1);
+    const worker = f.worker === null ? '(none)' : last?.worker === f.worker ? workerOf(last) : printable(f.worker);
+    fields.push(['worker', worker], ['error', printable(f.error, { lines: true })]);
     if (logsCommand) fields.push(['log', printable(logsCommand(f.task))]);
     // Continuation lines of a long error line up under its first line.
     const lines = fields.map(([name, value]) => `  ${name.padEnd(7)} ${value.replaceAll('\n', `\n${' '.repeat(10)}`)}`);

@@ -8,13 +8,22 @@ export type TaskStatus =
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'timed_out' | 'lost' | 'cancelled';
 
+/** The provider a worker started by hand (`slipway worker`) is recorded with. */
+export const handStartedProvider = 'manual';
+
 export interface ReportAttempt {
   /** The attempt's id: its log is `slipway logs` / `GET /api/v1/attempts/:id/log`. */
   id: string;
   number: number;
+  /** The worker that ran it (`GET /api/v1/workers` tells its activity, provider and end). */
   worker: string | null;
   /** The worker's name when last seen (its `ww-`/`wa-` names change as it works). */
   worker_name: string | null;
+  /**
+   * Present when that worker was started by hand (`slipway worker` with a join or worker
+   * token) rather than by a provider: whoever ran it chose the machine, not the config.
+   */
+  hand_started?: true;
   /** null while the attempt is still running. */
   outcome: AttemptOutcome | null;
   exit_code: number | null;

@@ -1,4 +1,4 @@
-import type { AttemptOutcome, ReportAttempt, ReportFailure, ReportTask, RunReport, RunStatus, TaskStatus } from '../engine/report.ts';
+import { handStartedProvider, type AttemptOutcome, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunStatus, type TaskStatus } from '../engine/report.ts';
 import { machineCost, type BillingMode } from '../engine/cost.ts';
 import type { Db } from './store.ts';
 
@@ -20,13 +20,15 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
   const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
-    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
+    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
     .where('attempts.run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
   const byTask = new Map<string, ReportAttempt[]>();
   for (const a of attempts) {
     const list = byTask.get(a.task_key) ?? [];
     list.push({
-      id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name, outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
+      id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name,
+      ...(a.worker_provider === handStartedProvider && { hand_started: true as const }),
+      outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
       error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at),
     });
     byTask.set(a.task_key, list);

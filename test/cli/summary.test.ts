@@ -130,6 +130,14 @@ describe('renderSummary', () => {
     expect(text).toContain("  log     slipway logs r-abc 'build[version=1\\x1b[2J\\nx]'\n");
   });
 
+  it('says which worker ran each task, and marks one started by hand', () => {
+    const byHand = { ...attempt(1, 'w-5', 'failed', 1, 'exit code 1'), hand_started: true as const };
+    const text = renderSummary(report([task('build', {}, 'succeeded', [attempt(1, 'w-1', 'succeeded', 1)]), task('test', {}, 'failed', [byHand])]), { color: false });
+    expect(text).toContain('succeeded  build  1         w-1            1.0s');
+    expect(text).toContain('failed     test   1         w-5 (by hand)  exit code 1');
+    expect(text).toContain('  worker  w-5 (by hand)\n');
+  });
+
   it('names what the run\'s machines cost when they have a price, and nothing of it otherwise', () => {
     const priced = report([task('build', debug, 'succeeded', [attempt(1, 'w-1', 'succeeded', 2.1)])]);
     priced.run.cost_usd = 0.1234;

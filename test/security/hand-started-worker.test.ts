@@ -45,12 +45,17 @@ ${ways.map((way) => `  ${way}: { activity: ${way}, run: bash snoop.sh }`).join('
     const workers = ways.map((way) => box.spawn(['worker', '--server', server!, '--activity', way, ...given[way].args], given[way].env));
     const result = await run.result;
     expect(result.code, result.stderr).toBe(0);
-    for (const worker of workers) {
+    const ran = new Map<string, string>();
+    for (const [i, worker] of workers.entries()) {
       const ended = await worker.result;
       expect(ended.code, ended.stderr).toBe(0);
+      ran.set(ways[i]!, ended.stderr.match(/registered as (w-[0-9a-f]{8})/)![1]!);
     }
     const report = JSON.parse(result.stdout) as RunReport;
-    const logs = (await box.run(['logs', report.run.id])).stdout;
+    // The report says which worker ran each task, and that it was started by hand.
+    for (const task of report.tasks) expect(task.attempts).toMatchObject([{ worker: ran.get(task.id), hand_started: true }]);
+    const [logs, shown] = await Promise.all([box.run(['logs', report.run.id]).then((r) => r.stdout), box.run(['show', report.run.id]).then((r) => r.stdout)]);
+    for (const way of ways) expect(shown).toMatch(new RegExp(`succeeded +${way} +1 +${ran.get(way)} \\(by hand\\)`));
     for (const way of ways) {
       const log = logs.split(/^==> /m).find((section) => section.startsWith(`${way} attempt 1 `))!;
       // The look reached the worker: its command line and the environment it was started with.

@@ -1,3 +1,4 @@
+import { handStartedProvider } from '../../engine/report.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import { allows } from '../../engine/scopes.ts';
@@ -75,7 +76,7 @@ export async function registerJoiningWorker(
   const credential = newSecret();
   const name = waitingName(0, null, activity);
   await trx.insertInto('workers').values({
-    id, run_id: runId, activity, provider: 'manual', name, state: 'idle', tasks_done: 0, last_task: null,
+    id, run_id: runId, activity, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
     created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).execute();
