@@ -6,6 +6,7 @@ import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { localCoordinatorOptions } from './local-state.ts';
+import { serverRunner } from './server-runner.ts';
 import { UsageError } from './usage-error.ts';
 
 interface ServerOptions { listen?: string; publicUrl?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
@@ -40,15 +41,23 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       const anonymousRead = options.anonymousRead ?? config.server.anonymous_read;
       const publicUrl = options.publicUrl ?? config.server.public_url;
       if (publicUrl !== undefined && !isPublicUrl(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
-      const embedded = await startEmbedded({ ...local, host, port, settings, anonymousRead, publicUrl }).catch((error: NodeJS.ErrnoException) => {
+      const runner = serverRunner(config.server.run_as, state, local);
+      const embedded = await startEmbedded({ ...local, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });
+      try {
+        embedded.local.checkRunAs();
+      } catch (error) {
+        await embedded.close();
+        throw error;
+      }
       const admin = await ensureAdminToken(embedded.store.db, state, Date.now());
       process.stdout.write([
         `slipway server listening on ${embedded.listening.url}`,
         admin.created ? `created an admin token in ${admin.path} (readable by you only)` : `admin token: ${admin.path}`,
         `web UI: ${embedded.listening.url}/#token=<the token>`,
+        runner.note,
         `workers on other machines reach it at ${embedded.urls.remote}${isLoopbackUrl(embedded.urls.remote) ? ' (this machine only: --listen 0.0.0.0:PORT or --public-url URL for ssh hosts and EC2)' : ''}`,
         '',
       ].join('\n'));

@@ -71,6 +71,9 @@ const serverSchema = table({
   anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
   max_log_bytes: positiveInt.default(defaultMaxLogBytes)
     .describe("What an attempt's or a worker's log keeps, in bytes; output past it is dropped and one line at the end says how much."),
+  run_as: word('a user name: lowercase letters, digits, "_" and "-"', /^[a-z_][a-z0-9_-]{0,31}$/)
+    .default('slipway-runner')
+    .describe('The unprivileged user local workers and done_if checks run as when `slipway server` starts as root (created if missing), so submitted code cannot read the server\'s state.'),
 }).describe('`slipway server`: its flags override these.');
 
 const localSchema = table({

@@ -6,6 +6,7 @@ import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
 import type { Provider } from '../providers/provider.ts';
+import type { RunnerUser } from '../providers/runner-user.ts';
 import { SshProvider } from '../providers/ssh/ssh-provider.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import { liveMachinesOf } from '../store/machines.ts';
@@ -22,6 +23,8 @@ export interface EmbeddedOptions {
   workRoot?: string;
   /** How long local agents keep trying to reach this coordinator if it goes away. */
   agentReconnectMs?: number;
+  /** The unprivileged user local agents run as (a server started as root). */
+  runAs?: RunnerUser;
   host?: string;
   port?: number;
   /** The URL machines elsewhere reach this coordinator at (default: worked out from where it listens). */
@@ -56,7 +59,7 @@ export interface Embedded {
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
   const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
-  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs });
+  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs, runAs: options.runAs });
   const settings: CoordinatorSettings = {
     stateDir: options.stateDir,
     heartbeatTimeoutMs: 60_000,

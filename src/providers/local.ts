@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { machineMarker } from '../agent/machine-marker.ts';
 import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
+import { workerUid, type RunnerUser } from './runner-user.ts';
 
 const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
@@ -24,6 +25,8 @@ export interface LocalProviderOptions {
   killGraceMs?: number;
   /** How long agents keep trying to reach a coordinator that went away (default: the agent's own). */
   agentReconnectMs?: number;
+  /** The unprivileged user agents run as (a server started as root); default: this process's. */
+  runAs?: RunnerUser;
 }
 
 /**
@@ -52,23 +55,35 @@ export class LocalProvider implements Provider {
 
   async start(request: StartRequest): Promise<MachineHandle> {
     const workDir = join(this.#options.workRoot, request.workerId);
+    const runner = this.#options.runAs;
+    const owner = runner && { uid: workerUid(request.workerId), gid: runner.gid };
+    if (runner) this.#openWorkRoot();
     mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    if (owner) chownSync(workDir, owner.uid, owner.gid);
     mkdirSync(dirname(request.agentLogPath), { recursive: true, mode: 0o700 });
     const log = openSync(request.agentLogPath, 'a', 0o600);
     const env: NodeJS.ProcessEnv = {};
     for (const name of inheritedEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
+    // The runner has no home of the server's to use, nor its TMPDIR, which may be private.
+    if (runner) {
+      Object.assign(env, { HOME: workDir, USER: runner.name, LOGNAME: runner.name });
+      delete env.TMPDIR;
+    }
     Object.assign(env, {
       SLIPWAY_SERVER: request.serverUrl,
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
       // The coordinator's host is one machine for every local worker: it is prepared once, in the state directory.
-      SLIPWAY_PREPARED_DIR: localPreparedDir(this.#options.workRoot),
+      // A worker with a uid of its own has a home of its own: what a prepare script did for one is not there for another.
+      SLIPWAY_PREPARED_DIR: runner ? join(workDir, '.prepared') : localPreparedDir(this.#options.workRoot),
       ...(this.#options.agentReconnectMs !== undefined && { SLIPWAY_RECONNECT_MS: String(this.#options.agentReconnectMs) }),
     });
     let child: ChildProcess;
     try {
       // The token goes on stdin: the environment stays readable in /proc for the agent's life.
-      child = spawn(process.execPath, [agentEntry], { env, detached: true, stdio: ['pipe', log, log], cwd: workDir });
+      child = spawn(process.execPath, [agentEntry], {
+        env, detached: true, stdio: ['pipe', log, log], cwd: workDir, ...owner,
+      });
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(`${request.registrationToken}\n`);
     } finally {
@@ -127,6 +142,29 @@ export class LocalProvider implements Provider {
     if (start === undefined) return undefined;
     if (this.#children.has(pid)) return pid;
     return machine.start !== undefined && machine.start !== '' && machine.start === start ? pid : undefined;
+  }
+
+  /**
+   * Fails, saying what is in the way, when the runner could not start an agent: node, the
+   * agent's code and the work root must be open to it (not under `/root`, say).
+   */
+  checkRunAs(): void {
+    const runner = this.#options.runAs;
+    if (!runner) return;
+    const root = this.#openWorkRoot();
+    const probe = 'const fs = require("node:fs"); const [code, root] = process.argv.slice(1); fs.accessSync(code, fs.constants.R_OK | fs.constants.X_OK); fs.accessSync(root, fs.constants.X_OK);';
+    const result = spawnSync(process.execPath, ['-e', probe, dirname(agentEntry), root], { uid: workerUid('probe'), gid: runner.gid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    if (result.status === 0) return;
+    const reason = result.error?.message ?? result.stderr.split('\n').find((line) => line.startsWith('Error:')) ?? result.stderr.trim();
+    throw new Error(`local workers run as ${runner.name} ([server] run_as), who cannot run ${process.execPath} on ${agentEntry} in ${root}: ${reason}. Install Slipway where every user may read it (such as /opt/slipway)`);
+  }
+
+  /** The work root stays the server's, enterable but not listable: a task does not learn the other workers' names. */
+  #openWorkRoot(): string {
+    const root = this.#options.workRoot;
+    mkdirSync(root, { recursive: true });
+    chmodSync(root, 0o711);
+    return root;
   }
 
   /** A work directory of this provider's, so a marker of another coordinator's is never touched. */

@@ -36,7 +36,7 @@ describe('the printed default', () => {
     expect(config.server).toEqual({
       listen: '127.0.0.1:7070', health_interval: '5m', heartbeat_timeout: '60s', give_up_after: '15m', anonymous_read: false,
       max_unpacked_bytes: 4 * 1024 ** 3, max_archive_members: 200_000,
-      max_log_bytes: 64 * 1024 * 1024,
+      max_log_bytes: 64 * 1024 * 1024, run_as: 'slipway-runner',
     });
     expect(config.providers.local).toEqual({ work_dir: `${STATE}/workers` });
     expect(config.providers.ssh).toEqual({ known_hosts: `${STATE}/known_hosts`, hosts: [] });

@@ -39,7 +39,6 @@ async function runOf(url: string, admin: string): Promise<RunReport> {
 describe('a coordinator killed with SIGKILL and started again', () => {
   it('resumes the run: attempts in flight carry on and report, a worker that died meanwhile is found, nothing is lost', async () => {
     const box = sandbox();
-    const out = join(box.dir.path, 'out');
     const file = box.write({
       'slipway.yml': `
 name: resume
@@ -51,11 +50,9 @@ steps:
   work:
     over: [n]
     retry: { attempts: 3, delay: 1s }
-    env: { OUT: "${out}" }
     run: |
-      mkdir -p "$OUT"
       sleep 3
-      echo "$SLIPWAY_ATTEMPT" >> "$OUT/ran-$N"
+      echo "attempt $SLIPWAY_ATTEMPT"
 `,
     });
     const flags = ['--health-interval', '1s', '--heartbeat-timeout', '5s'];

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './temp.ts';
@@ -20,6 +20,12 @@ export class Sandbox {
   readonly config = join(this.dir.path, 'config');
   readonly source = join(this.dir.path, 'src');
   readonly children = new Set<ChildProcess>();
+
+  constructor() {
+    // A server started as root runs its workers as another user, who must reach the work root in the state directory.
+    chmodSync(this.dir.path, 0o711);
+    mkdirSync(this.state, { mode: 0o711 });
+  }
 
   /** Writes files of the source tree; a `slipway.yml` among them is the pipeline. */
   write(files: Record<string, string>): string {

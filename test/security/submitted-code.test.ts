@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { startServer } from '../helpers/server-process.ts';
+
+/**
+ * What a hostile pipeline takes when it runs on a server's local workers: a copy of the
+ * state directory, and the environment, command line and working directory of every
+ * process on the machine, as far as its user may read them. The test looks through the
+ * loot for the secrets it must not hold.
+ */
+const steal = `
+loot="$LOOT/$1"
+mkdir -p "$loot"
+id -u > "$loot/uid"
+cp -r "$STATE" "$loot/state" 2>/dev/null || true
+# Builtins only in the loop: a fork per process would take long on a busy machine.
+for dir in /proc/[0-9]*; do
+  pid=\${dir#/proc/}
+  for what in environ cmdline; do
+    [ -r "$dir/$what" ] || continue
+    while IFS= read -r -d '' entry; do printf '%s\\n' "$entry"; done < "$dir/$what" > "$loot/$what-$pid" 2>/dev/null
+  done
+  [ "$pid" != "$$" ] && [ -x "$dir/cwd/" ] && cp -r "$dir/cwd/." "$loot/cwd-$pid" 2>/dev/null
+done
+true
+`;
+
+/** Every file under `dir`, for a look at what it holds. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+describe.skipIf(process.getuid?.() !== 0)('a pipeline submitted with a submit token to a server started as root', () => {
+  const box = new Sandbox();
+  afterAll(() => box.cleanup());
+
+  it('runs its tasks and done_if checks as a uid of their own, and finds no token, store, log or other run\'s file to read', async () => {
+    const { server, url, admin } = await startServer(box);
+    const state = join(box.state, 'slipway');
+    const submit = (await box.run(['tokens', 'create', 'mallory', '--scope', 'submit'])).stdout.trim();
+    const secret = randomBytes(16).toString('hex');
+    // The test's own channels: the loot comes back through one, the victim is let go through the other.
+    const loot = join(box.dir.path, 'loot');
+    const gate = join(box.dir.path, 'gate');
+    for (const dir of [loot, gate]) {
+      mkdirSync(dir);
+      chmodSync(dir, 0o1777);
+    }
+
+    // Another user's run, holding a secret in its source, log and environment, still running.
+    const victimDir = join(box.dir.path, 'victim');
+    mkdirSync(victimDir);
+    writeFileSync(join(victimDir, 'secret.txt'), `${secret}\n`);
+    writeFileSync(join(victimDir, 'slipway.yml'), `
+name: victim
+activities:
+  builder: {}
+steps:
+  hold:
+    env: { SECRET: "${secret}", GATE: "${gate}" }
+    run: |
+      cat secret.txt
+      touch "$GATE/victim-running"
+      while [ ! -e "$GATE/release" ]; do sleep 0.1; done
+`);
+    const victim = box.spawn(['run', join(victimDir, 'slipway.yml'), '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    await waitFor(() => existsSync(join(gate, 'victim-running')), 30_000, 'the victim\'s task to run');
+
+    const file = box.write({
+      'steal.sh': steal,
+      'slipway.yml': `
+name: hostile
+activities:
+  builder: {}
+steps:
+  take:
+    env: { STATE: "${state}", LOOT: "${loot}" }
+    done_if: bash steal.sh check && false
+    run: bash steal.sh task
+`,
+    });
+    const hostile = await box.run(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: submit });
+    expect(hostile.code, hostile.stderr).toBe(0);
+    expect((JSON.parse(hostile.stdout) as RunReport).run.status).toBe('succeeded');
+    writeFileSync(join(gate, 'release'), '');
+    expect((await victim.result).code).toBe(0);
+
+    for (const where of ['check', 'task']) {
+      const taken = join(loot, where);
+      const uid = Number(readFileSync(join(taken, 'uid'), 'utf8'));
+      expect(uid, where).not.toBe(0);
+      expect(uid, where).not.toBe(statSync(join(state, 'admin.token')).uid);
+      // It did look: it read its own processes, and the files a task may read.
+      expect(readdirSync(taken).filter((name) => name.startsWith('environ-')).length, where).toBeGreaterThanOrEqual(2);
+      for (const path of filesUnder(taken)) {
+        const text = readFileSync(path, 'latin1');
+        expect(text.includes(admin), `the admin token in ${path}`).toBe(false);
+        expect(text.includes(secret), `the other run's secret in ${path}`).toBe(false);
+        expect(text.includes('SQLite format'), `the store in ${path}`).toBe(false);
+      }
+    }
+    // The check and the task ran on different workers, each with a uid of its own.
+    expect(readFileSync(join(loot, 'check', 'uid'), 'utf8')).not.toBe(readFileSync(join(loot, 'task', 'uid'), 'utf8'));
+
+    server.kill('SIGTERM');
+    await server.result;
+    await waitFor(() => processesUnder(box.dir.path).length === 0, 10_000, 'every process of the runs to end');
+  });
+});
