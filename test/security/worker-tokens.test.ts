@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, ScriptExecutor } from '../../src/agent/agent.ts';
 import { createApp } from '../../src/api/app.ts';
+import { listen } from '../../src/api/http-server.ts';
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
@@ -7,6 +9,7 @@ import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
+import { waitFor } from '../helpers/processes.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 const dir = tempDir();
@@ -29,8 +32,8 @@ afterAll(async () => {
   dir.remove();
 });
 
-function newRun() {
-  const pipeline = pipelineOf([{ name: 'build' }], { sourceDir });
+function newRun(script = 'true') {
+  const pipeline = pipelineOf([{ name: 'build', run: { kind: 'inline', text: script } }], { sourceDir });
   return coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
 }
 
@@ -130,5 +133,29 @@ describe('a worker credential', () => {
     expect((await as('POST', '/claim', '{"wait_ms":0}')).status).toBe(410);
     expect((await as('POST', '/stopped', '{"cause":"told","reason":"told to stop"}')).status).toBe(204);
     expect((await as('POST', '/log', 'after the stop\n')).status).toBe(401);
+  });
+});
+
+describe('an agent whose worker was given up on', () => {
+  it('hears 401 on its next heartbeat, stops its task at once and exits', async () => {
+    const listening = await listen(app, '127.0.0.1', 0);
+    try {
+      const run = await newRun('sleep 30');
+      const said: string[] = [];
+      const agent = new Agent({
+        server: listening.url, token: run.joinToken, activity: 'builder',
+        executor: new ScriptExecutor(dir.path), say: (line) => said.push(line), preparedDir: `${dir.path}/prepared`,
+      });
+      const ended = agent.run();
+      const started = () => store.db.selectFrom('attempts').select(['id', 'worker_id']).where('run_id', '=', run.runId).executeTakeFirst();
+      await waitFor(async () => (await started()) !== undefined, 20_000, 'the task to start');
+      const attempt = (await started())!;
+      await coordinator.loseWorker(attempt.worker_id, 'no heartbeat for 61s');
+      // Its next heartbeat is refused: the task is stopped, not run to its end.
+      expect(await ended).toEqual({ cause: 'task_failed', reason: 'task build cancelled' });
+      expect(said).toContain(`attempt ${attempt.id} is no longer ours`);
+    } finally {
+      await listening.close();
+    }
   });
 });
