@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
+import type { SlipwayConfig } from '../config/schema.ts';
+import type { ArchiveLimits } from '../coordinator/archive-check.ts';
 import { stateDir } from '../config/paths.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredProviders } from '../providers/configured.ts';
@@ -38,5 +40,11 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
  * it once it is gone, since nothing will restart it.
  */
 export async function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
-  return { ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true } };
+  const archiveLimits = configuredArchiveLimits(loadConfig());
+  return { ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits } };
+}
+
+/** The [server] limits on source archives: a server's uploads and every run's workers are held to them. */
+export function configuredArchiveLimits(config: SlipwayConfig): ArchiveLimits {
+  return { maxUnpackedBytes: config.server.max_unpacked_bytes, maxMembers: config.server.max_archive_members };
 }

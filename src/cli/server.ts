@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.ts';
 import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
-import { localCoordinatorOptions } from './local-state.ts';
+import { configuredArchiveLimits, localCoordinatorOptions } from './local-state.ts';
 import { serverRunner } from './server-runner.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -34,7 +34,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
         maxLogBytes: config.server.max_log_bytes,
-        archiveLimits: { maxUnpackedBytes: config.server.max_unpacked_bytes, maxMembers: config.server.max_archive_members },
+        archiveLimits: configuredArchiveLimits(config),
       };
       const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;

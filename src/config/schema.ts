@@ -65,9 +65,9 @@ const serverSchema = table({
   heartbeat_timeout: duration.default('60s').describe('A worker not heard from for this long is lost; its attempt is retried.'),
   give_up_after: duration.default('15m').describe('An activity whose workers cannot come up for this long fails its queued tasks.'),
   max_unpacked_bytes: positiveInt.default(defaultArchiveLimits.maxUnpackedBytes)
-    .describe('An uploaded source archive whose files add up to more bytes than this is refused (413), before anything is unpacked.'),
+    .describe('A source archive (an upload, or the tree `slipway run` packs) whose files add up to more bytes than this is refused before anything is unpacked; an upload gets 413.'),
   max_archive_members: positiveInt.default(defaultArchiveLimits.maxMembers)
-    .describe('An uploaded source archive with more files, directories and links than this is refused (413).'),
+    .describe('A source archive with more files, directories and links than this is refused the same way.'),
   anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
   max_log_bytes: positiveInt.default(defaultMaxLogBytes)
     .describe("What an attempt's or a worker's log keeps, in bytes; output past it is dropped and one line at the end says how much."),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptExecutor } from '../../src/agent/agent.ts';
+import { commandCoordinatorOptions } from '../../src/cli/local-state.ts';
 import { SourceCache } from '../../src/agent/source-cache.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
@@ -205,6 +206,19 @@ describe('uploaded source archives', () => {
     } finally {
       await limited.coordinator.close();
       await limited.store.close();
+    }
+  });
+
+  it('gives slipway run the [server] limits of the config, which its workers then hold its tree to', async () => {
+    const config = join(dir.path, 'limits.toml');
+    writeFileSync(config, '[server]\nmax_unpacked_bytes = 1000\nmax_archive_members = 3\n');
+    const saved = process.env.SLIPWAY_CONFIG;
+    process.env.SLIPWAY_CONFIG = config;
+    try {
+      expect((await commandCoordinatorOptions(join(dir.path, 'run.db'))).settings.archiveLimits).toEqual({ maxUnpackedBytes: 1000, maxMembers: 3 });
+    } finally {
+      if (saved === undefined) delete process.env.SLIPWAY_CONFIG;
+      else process.env.SLIPWAY_CONFIG = saved;
     }
   });
 
