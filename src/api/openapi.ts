@@ -148,6 +148,7 @@ const sse = (description: string): Answer => ({ content: 'text/event-stream', de
 const text = (description: string): Answer => ({ content: 'text/plain', description });
 const none = (description: string): Answer => ({ description });
 const stop = (description: string): Answer => ({ schema: answers.stop, description });
+const logRange = 'one range of bytes: bytes=N-, bytes=N-M or bytes=-N (the last N), to resume from an offset';
 const workerState = answers.worker.shape.state;
 
 const user: Route[] = [
@@ -173,8 +174,14 @@ const user: Route[] = [
     query: z.object({ run: z.string().optional(), state: workerState.optional() }), answers: { 200: ok(bodies.workers) },
   },
   { method: 'get', path: '/api/v1/activities', id: 'listActivities', summary: 'The activities of the latest 50 runs, with live workers and queued tasks', auth: 'read', answers: { 200: ok(bodies.activities) } },
-  { method: 'get', path: '/api/v1/attempts/:attempt/log', id: 'attemptLog', summary: "An attempt's log", auth: 'read', answers: { 200: text('the log'), 404: 'no such attempt' } },
-  { method: 'get', path: '/api/v1/workers/:worker/log', id: 'workerLog', summary: "A worker's log: init, every task, cleanup", auth: 'read', answers: { 200: text('the log'), 400: 'not a worker id', 404: 'no such worker' } },
+  {
+    method: 'get', path: '/api/v1/attempts/:attempt/log', id: 'attemptLog', summary: "An attempt's log", auth: 'read', headers: { Range: logRange },
+    answers: { 200: text('the log'), 206: text('the range asked for, with Content-Range'), 400: 'a Range that is not one range of bytes', 404: 'no such attempt', 416: 'a range past the end (Content-Range: bytes */SIZE)' },
+  },
+  {
+    method: 'get', path: '/api/v1/workers/:worker/log', id: 'workerLog', summary: "A worker's log: init, every task, cleanup", auth: 'read', headers: { Range: logRange },
+    answers: { 200: text('the log'), 206: text('the range asked for, with Content-Range'), 400: 'not a worker id, or a Range that is not one range of bytes', 404: 'no such worker', 416: 'a range past the end (Content-Range: bytes */SIZE)' },
+  },
   {
     method: 'get', path: '/api/v1/attempts/:attempt/log/stream', id: 'followAttemptLog', summary: "An attempt's log as it is written", auth: 'read',
     answers: { 200: sse('`event: log`, `data: {"text": "…"}` from the start; `event: end` when the attempt is over'), 404: 'no such attempt' },

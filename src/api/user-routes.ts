@@ -22,6 +22,7 @@ import { parsePipeline } from '../pipeline/load.ts';
 import { idPatterns } from '../util/ids.ts';
 import { resolveInside } from '../util/inside.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
+import { sendFile } from './file-range.ts';
 
 type Env = { Variables: { token: TokenInfo } };
 
@@ -62,6 +63,7 @@ export const listQuery = z.object({
 const tailIntervalMs = 250;
 /** Streams send a comment this often when they have nothing to say. */
 const keepAliveMs = 15_000;
+const logType = 'text/plain; charset=utf-8';
 
 /**
  * The API people and the CLI use: read runs, tasks, workers and logs, follow them live,
@@ -223,7 +225,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.get('/attempts/:attempt/log', need('read'), async (c) => {
     const path = await attemptLog((c.req.param('attempt') ?? ''));
     if (!path) return fail(c, 404, 'no such attempt');
-    return existsSync(path) ? c.body(await readAll(path), 200, { 'content-type': 'text/plain; charset=utf-8' }) : c.body('', 200);
+    return sendFile(c, path, logType);
   });
 
   app.get('/workers/:worker/log', need('read'), async (c) => {
@@ -231,8 +233,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (!workerId.test(id)) return fail(c, 400, 'not a worker id');
     const row = await db.selectFrom('workers').select('run_id').where('id', '=', id).executeTakeFirst();
     if (!row) return fail(c, 404, `no worker ${id}`);
-    const path = coordinator.logs.workerPath(row.run_id, id);
-    return c.body(existsSync(path) ? await readAll(path) : '', 200, { 'content-type': 'text/plain; charset=utf-8' });
+    return sendFile(c, coordinator.logs.workerPath(row.run_id, id), logType);
   });
 
   app.get('/attempts/:attempt/log/stream', need('read'), async (c) => {
@@ -318,15 +319,6 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
 
 function send(stream: SSEStreamingApi, event: RunEvent): Promise<void> {
   return stream.writeSSE({ event: 'run-event', id: String(event.seq), data: JSON.stringify(event) });
-}
-
-async function readAll(path: string): Promise<string> {
-  const file = await open(path);
-  try {
-    return await file.readFile('utf8');
-  } finally {
-    await file.close();
-  }
 }
 
 /** Sends what the file holds past `offset`; returns the new offset. */
