@@ -35,7 +35,7 @@ export function workerToken(sources: TokenSources): string {
   reexecWithout(token);
 }
 
-/** The first line of a file that only its owner may read. */
+/** The first line of a file that no one but its owner may read or change. */
 function readTokenFile(path: string): string {
   let mode: number;
   let text: string;
@@ -46,7 +46,7 @@ function readTokenFile(path: string): string {
     throw new UsageError(`--token-file ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
   }
   if ((mode & 0o077) !== 0) {
-    throw new UsageError(`--token-file ${path} may be read by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
+    throw new UsageError(`--token-file ${path} is open to other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
   }
   const token = text.split(/\r?\n/, 1)[0]!.trim();
   if (!token) throw new UsageError(`--token-file ${path}: its first line is empty; it should hold the token`);
@@ -63,12 +63,11 @@ function reexecWithout(token: string): never {
   const env: NodeJS.ProcessEnv = { ...process.env, [handoffVariable]: file };
   delete env.SLIPWAY_TOKEN;
   try {
-    process.execve(process.execPath, [process.execPath, ...process.execArgv, process.argv[1]!, ...withoutTokenFlag(process.argv.slice(2))], env);
+    return process.execve(process.execPath, [process.execPath, ...process.execArgv, process.argv[1]!, ...withoutTokenFlag(process.argv.slice(2))], env);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  throw new Error('unreachable: execve returned');
 }
 
 /** The arguments without `--token VALUE` / `--token=VALUE` (`--token-file` stays). */

@@ -79,7 +79,7 @@ ${ways.map((way) => `  ${way}: { activity: ${way}, run: bash snoop.sh }`).join('
     expect(refusedMissing.code).toBe(2);
     expect(refusedMissing.stderr).toContain(`--token-file ${missing}: no such file`);
     expect(refusedReadable.code).toBe(2);
-    expect(refusedReadable.stderr).toContain(`--token-file ${readable} may be read by other users (mode 644): chmod 600 ${readable}`);
+    expect(refusedReadable.stderr).toContain(`--token-file ${readable} is open to other users (mode 644): chmod 600 ${readable}`);
     // A private file is read: its first line is the token.
     expect(refusedEmpty.code).toBe(2);
     expect(refusedEmpty.stderr).toContain(`--token-file ${empty}: its first line is empty; it should hold the token`);
