@@ -1,4 +1,4 @@
-import { constants, mkdirSync, statSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { checkedId } from '../util/ids.ts';
@@ -91,8 +91,7 @@ class LogWriter {
       before = previous.#queue;
     } else {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      // A log reopened after a restart goes on after what it holds.
-      this.#kept = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+      ({ kept: this.#kept, dropped: this.#dropped } = reopened(path, maxBytes));
     }
     // Not O_APPEND, under which Linux would put the marker's rewrites at the end.
     this.#queue = before.then(() => open(path, constants.O_WRONLY | constants.O_CREAT, 0o600)).catch((error: Error) => {
@@ -153,6 +152,27 @@ class LogWriter {
     this.#warned = true;
     process.emitWarning(`slipway: cannot write the log ${this.#path}: ${error.message}`);
   }
+}
+
+/**
+ * Where a log opened again (after a restart, or after it was closed) goes on: after what it
+ * holds or, when it was cut, in place of its marker line with its count. A marker is found
+ * only where the cap put one, so a task cannot end its log with a line that looks like one.
+ */
+function reopened(path: string, maxBytes: number): { kept: number; dropped: number } {
+  const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+  if (size <= maxBytes) return { kept: size, dropped: 0 };
+  const tail = Buffer.alloc(Math.min(size, 200));
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+  } finally {
+    closeSync(fd);
+  }
+  const marker = /\[slipway: log truncated at [^\n]*; (\d+) bytes dropped\]\n$/.exec(tail.toString('latin1'));
+  // The kept bytes end at most 3 short of the cap (a character is never split) and the marker's own newline.
+  const at = marker ? size - marker[0].length : -1;
+  return marker && at >= maxBytes - 3 && at <= maxBytes + 1 ? { kept: at, dropped: Number(marker[1]) } : { kept: size, dropped: 0 };
 }
 
 /** How many of `bytes` leading bytes of `text` end on a character boundary (UTF-8). */
