@@ -1,5 +1,5 @@
 /** Finding and reading config.toml: TOML, then its shape, every mistake with its position. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
@@ -8,7 +8,11 @@ import { configDiagnostics } from './issues.ts';
 import { stateDir } from './paths.ts';
 import { resolveConfig } from './resolve.ts';
 import { configSchema, type SlipwayConfig } from './schema.ts';
-import { TomlLocator } from './toml-locator.ts';
+import { MAX_TOML_DEPTH, TomlLocator, tooDeep } from './toml-locator.ts';
+import { readSmallFile, UnreadableFile } from '../util/small-file.ts';
+
+/** Far above any real config, which is a few KiB; bounds the time and memory checking one takes. */
+const MAX_CONFIG_BYTES = 256 * 1024;
 
 export interface ConfigFile {
   path: string;
@@ -36,17 +40,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SlipwayConfig 
 export function readConfig(path: string, state: string): SlipwayConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSmallFile(path, MAX_CONFIG_BYTES);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new ConfigError(`${path}: cannot read the config file: ${reason}`);
+    if (!(error instanceof UnreadableFile)) throw error;
+    throw new ConfigError(`${path}: cannot read the config file: ${error.message}`);
   }
   return parseConfig(text, path, state);
 }
 
 /** Checks config `text`; `file` names it in messages, relative paths resolve in `state`. */
 export function parseConfig(text: string, file: string, state: string): SlipwayConfig {
+  const deep = tooDeep(text);
+  if (deep) {
+    const message = `the TOML nests deeper than ${MAX_TOML_DEPTH} levels (tables, dotted keys, arrays and inline tables together)`;
+    throw ConfigError.at([{ file, ...deep, message }]);
+  }
   let data: unknown;
   try {
     data = parse(text);

@@ -1,10 +1,18 @@
 /**
  * Where keys and values sit in TOML text. smol-toml gives values without positions, so
- * this scans the text again: table headers, arrays of tables, dotted and quoted keys,
- * inline tables and arrays. It reads text smol-toml has already accepted, so it need not
- * judge it; on anything else it still ends, with fewer positions known.
+ * this scans the text: table headers, arrays of tables, dotted and quoted keys, inline
+ * tables and arrays. It need not judge the text (smol-toml does); on anything it ends, in
+ * time linear in the text, with fewer positions known when the text is not TOML. It also
+ * finds nesting too deep to hand to smol-toml, whose time and memory grow with the square
+ * of the depth of dotted keys and table headers (a 100 KB file of them took gigabytes).
  */
 import { START, type Path, type Position } from '../pipeline/positions.ts';
+
+/**
+ * How deep tables, dotted keys, arrays and inline tables may nest, together. A real
+ * config nests four or five levels deep.
+ */
+export const MAX_TOML_DEPTH = 16;
 
 interface Entry {
   key: number;
@@ -19,14 +27,18 @@ interface Key {
 export class TomlLocator {
   readonly #entries = new Map<string, Entry>();
   readonly #lineStarts = [0];
-
   constructor(text: string) {
     for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.#lineStarts.push(i + 1);
-    new Scanner(text, (path, key, value) => {
-      const id = JSON.stringify(path);
-      // The first mention is where a table or key is defined; later ones extend it.
-      if (!this.#entries.has(id)) this.#entries.set(id, { key, value });
-    }).document();
+    try {
+      new Scanner(text, (path, key, value) => {
+        const id = JSON.stringify(path);
+        // The first mention is where a table or key is defined; later ones extend it.
+        if (!this.#entries.has(id)) this.#entries.set(id, { key, value });
+      }).document();
+    } catch (error) {
+      // Positions deeper than that are not known (see tooDeep).
+      if (!(error instanceof TooDeep)) throw error;
+    }
   }
 
   /** The key of `path`; when it is not in the file, the nearest ancestor's (where it would go). */
@@ -60,7 +72,33 @@ export class TomlLocator {
   }
 }
 
+/**
+ * Where `text` first nests deeper than MAX_TOML_DEPTH, or undefined: one scan, in time
+ * linear in the text, to run before smol-toml does.
+ */
+export function tooDeep(text: string): Position | undefined {
+  try {
+    new Scanner(text, () => {}).document();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof TooDeep)) throw error;
+    const lineStart = text.lastIndexOf('\n', error.offset - 1) + 1;
+    let line = 1;
+    for (let i = 0; i < lineStart; i++) if (text[i] === '\n') line++;
+    return { line, column: error.offset - lineStart + 1 };
+  }
+}
+
 type Recorder = (path: Path, key: number, value: number) => void;
+
+class TooDeep extends Error {
+  readonly offset: number;
+
+  constructor(offset: number) {
+    super(`nesting deeper than ${MAX_TOML_DEPTH}`);
+    this.offset = offset;
+  }
+}
 
 const BARE_KEY = /[A-Za-z0-9_-]*/y;
 
@@ -71,9 +109,13 @@ class Scanner {
   readonly #arrays = new Map<string, number>();
   #i = 0;
 
+  /** Every path is recorded before the scan goes into it, so the depth check here bounds the recursion too. */
   constructor(text: string, record: Recorder) {
     this.#text = text;
-    this.#record = record;
+    this.#record = (path, key, value) => {
+      if (path.length > MAX_TOML_DEPTH) throw new TooDeep(key);
+      record(path, key, value);
+    };
   }
 
   document(): void {

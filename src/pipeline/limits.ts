@@ -5,6 +5,11 @@
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_TASKS = 10_000;
 export const MAX_NAME_LENGTH = 100;
+/**
+ * Levels of nesting, each collection and scalar one (see nesting.ts): a pipeline needs
+ * about eight, provider settings a few more.
+ */
+export const MAX_NESTING = 64;
 /** Exclude entries are matched against every combination, so their number is bounded too. */
 export const MAX_EXCLUDES_PER_STEP = 1_000;
 /**

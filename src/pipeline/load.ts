@@ -1,5 +1,4 @@
 /** Reading a pipeline file: YAML, then its shape, then everything that refers across it. */
-import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, type Document, type ErrorCode } from 'yaml';
 import { Anchors } from './anchors.ts';
@@ -9,10 +8,12 @@ import { checkAliases, checkDuplicateKeys } from './document.ts';
 import { Diagnostics } from './diagnostics.ts';
 import { PipelineError } from './errors.ts';
 import { reportIssues } from './issues.ts';
-import { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from './limits.ts';
+import { MAX_ALIAS_COUNT, MAX_FILE_BYTES, MAX_NESTING } from './limits.ts';
+import { tooDeep } from './nesting.ts';
 import { Locator, START } from './positions.ts';
 import { pipelineSchema } from './schema.ts';
 import type { Pipeline } from './types.ts';
+import { readSmallFile, UnreadableFile } from '../util/small-file.ts';
 
 /** The yaml library's messages that speak to its own users rather than to ours. */
 const REWORDED: Partial<Record<ErrorCode, string>> = {
@@ -26,14 +27,10 @@ const TOO_LARGE = `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`;
 export function loadPipeline(file: string): Pipeline {
   let text: string;
   try {
-    const stats = statSync(file);
-    if (!stats.isFile()) throw new Error('not a regular file');
-    if (stats.size > MAX_FILE_BYTES) throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
-    text = readFileSync(file, 'utf8');
+    text = readSmallFile(file, MAX_FILE_BYTES);
   } catch (error) {
-    if (error instanceof PipelineError) throw error;
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new PipelineError([{ file, ...START, message: `cannot read the pipeline file: ${reason}` }]);
+    if (!(error instanceof UnreadableFile)) throw error;
+    throw new PipelineError([{ file, ...START, message: `cannot read the pipeline file: ${error.message}` }]);
   }
   return parsePipeline(text, file, path.dirname(path.resolve(file)));
 }
@@ -46,6 +43,8 @@ export function parsePipeline(text: string, file: string, sourceDir: string): Pi
   if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
     throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
   }
+  const deep = tooDeep(text);
+  if (deep) throw new PipelineError([{ file, ...deep, message: `the YAML nests deeper than ${MAX_NESTING} levels` }]);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: false });
   const anchors = new Anchors(doc);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +70,50 @@ describe('slipway config', () => {
     const config = JSON.parse(printed.stdout) as { server: { anonymous_read: boolean }; store: { path: string } };
     expect(config.server.anonymous_read).toBe(true);
     expect(config.store.path).toBe(join(box.state, 'slipway', 'slipway.db'));
+  });
+});
+
+describe('slipway config check on a hostile file', () => {
+  /**
+   * A CLI run with a small heap, stopped if it outlasts `guardMs`: only a guard, for the
+   * hang or the out-of-memory death these cases met before (a FIFO, quadratic nesting).
+   */
+  async function guardedCheck(file: string, guardMs = 20_000) {
+    const child = box.spawn(['config', 'check', file], { NODE_OPTIONS: '--max-old-space-size=256' });
+    const guard = setTimeout(() => child.kill('SIGKILL'), guardMs);
+    try {
+      return await child.result;
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  const depthLimit = 'the TOML nests deeper than 16 levels (tables, dotted keys, arrays and inline tables together)';
+
+  it('refuses 100 KB of nested tables at the level past the limit, without running out of memory', async () => {
+    box = new Sandbox();
+    const parts = (n: number) => Array.from({ length: n }, () => 'a').join('.');
+    const files = {
+      header: write('header.toml', `[${parts(50_000)}]\nx = 1\n`),
+      headers: write('headers.toml', Array.from({ length: 420 }, (_, n) => `[${parts(n + 1)}]\n`).join('')),
+      dotted: write('dotted.toml', `${parts(50_000)} = 1\n`),
+      inline: write('inline.toml', `a = ${'{b = '.repeat(16_000)}1${'}'.repeat(16_000)}\n`),
+    };
+    expect(await guardedCheck(files.header)).toEqual({ code: 2, stdout: '', stderr: `${files.header}:1:34: ${depthLimit}\n` });
+    expect(await guardedCheck(files.headers)).toEqual({ code: 2, stdout: '', stderr: `${files.headers}:17:34: ${depthLimit}\n` });
+    expect(await guardedCheck(files.dotted)).toEqual({ code: 2, stdout: '', stderr: `${files.dotted}:1:33: ${depthLimit}\n` });
+    expect(await guardedCheck(files.inline)).toEqual({ code: 2, stdout: '', stderr: `${files.inline}:1:81: ${depthLimit}\n` });
+  });
+
+  it('refuses a FIFO at once, and a file over 256 KiB, naming the file', async () => {
+    box = new Sandbox();
+    const fifo = join(box.dir.path, 'config.toml');
+    execFileSync('mkfifo', [fifo]);
+    const reason = 'cannot read the config file: it is a FIFO, not a regular file';
+    expect(await guardedCheck(fifo)).toEqual({ code: 2, stdout: '', stderr: `${fifo}: ${reason}\n` });
+    expect(await box.run(['config', 'check'], { SLIPWAY_CONFIG: fifo })).toEqual({ code: 2, stdout: '', stderr: `${fifo}: ${reason}\n` });
+    const big = write('big.toml', `# ${'x'.repeat(256 * 1024)}\n`);
+    expect(await guardedCheck(big)).toEqual({ code: 2, stdout: '', stderr: `${big}: cannot read the config file: it is larger than 256 KiB\n` });
   });
 });
 

@@ -109,7 +109,7 @@ describe('slipway validate', () => {
   it('names a file that does not exist, or is not a file', async () => {
     expectRefused(await box.run(['validate', 'nope.yml']), ['nope.yml:1:1: cannot read the pipeline file: no such file']);
     mkdirSync(box.source);
-    expectRefused(await box.run(['validate', 'src']), ['src:1:1: cannot read the pipeline file: not a regular file']);
+    expectRefused(await box.run(['validate', 'src']), ['src:1:1: cannot read the pipeline file: it is a directory']);
   });
 
   it('takes exactly one file', async () => {

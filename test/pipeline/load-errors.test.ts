@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -375,7 +376,48 @@ describe('limits', () => {
     const text = `name: x\n${'#'.repeat(1024 * 1024)}\n`;
     expect(mistakes(text)).toEqual(['slipway.yml:1:1: the file is larger than 1 MiB']);
     const dir = fixtures.tree(text);
-    expect(() => loadPipeline(join(dir, 'slipway.yml'))).toThrow(`${join(dir, 'slipway.yml')}:1:1: the file is larger than 1 MiB`);
+    expect(() => loadPipeline(join(dir, 'slipway.yml'))).toThrow(`${join(dir, 'slipway.yml')}:1:1: cannot read the pipeline file: it is larger than 1 MiB`);
+  });
+
+  it('refuses YAML nested 10,000 deep before parsing it, at the level past the limit', () => {
+    const deep = 10_000;
+    const forms: [string, string][] = [
+      [`steps: ${'['.repeat(deep)}${']'.repeat(deep)}`, 'slipway.yml:1:70'],
+      [`steps: ${'{a: '.repeat(deep)}1${'}'.repeat(deep)}`, 'slipway.yml:1:256'],
+      [`steps:\n${'- '.repeat(deep)}x`, 'slipway.yml:2:129'],
+      [`steps:\n${'? '.repeat(deep)}x`, 'slipway.yml:2:129'],
+      [`steps:\n${'- ['.repeat(deep)}x`, 'slipway.yml:2:189'],
+    ];
+    for (const [text, position] of forms) {
+      expect(mistakes(`${text}\n`)).toEqual([`${position}: the YAML nests deeper than 64 levels`]);
+    }
+  });
+
+  it('refuses 1 MiB of nesting at once, which held the event loop for seconds', () => {
+    const text = `steps: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`.slice(0, 1024 * 1024);
+    const started = performance.now();
+    expect(mistakes(text)).toEqual(['slipway.yml:1:70: the YAML nests deeper than 64 levels']);
+    // Only a guard: it takes milliseconds; the parser alone took six seconds.
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('counts nothing inside strings, comments or scripts, and takes as deep a pipeline as is useful', () => {
+    const brackets = '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[';
+    const pipeline = fixtures.parse(yaml(
+      'name: x',
+      `matrix: {v: ["${brackets}", '${brackets}x'], w: [a]}  # ${brackets}`,
+      'activities:',
+      '  b:',
+      '    provider: ec2',
+      '    instance: {tags: {a: {b: {c: {d: [[[[[[[[[[1]]]]]]]]]]}}}}}',
+      'steps:',
+      '  a:',
+      '    over: [v, w]',
+      '    run: |',
+      `      echo ${brackets}`,
+      ...Array.from({ length: 70 }, (_, i) => `      ${' '.repeat(i)}- ${brackets}`),
+    ));
+    expect(pipeline.matrix['v']).toEqual([brackets, `${brackets}x`]);
   });
 
   it('rejects more than 10,000 tasks at the step that crosses the limit', () => {
@@ -482,7 +524,11 @@ describe('reporting', () => {
     expect(() => loadPipeline(file)).toThrow(`${file}:1:1: cannot read the pipeline file: no such file`);
     mkdirSync(join(fixtures.root, 'dir.yml'));
     expect(() => loadPipeline(join(fixtures.root, 'dir.yml'))).toThrow(
-      `${join(fixtures.root, 'dir.yml')}:1:1: cannot read the pipeline file: not a regular file`,
+      `${join(fixtures.root, 'dir.yml')}:1:1: cannot read the pipeline file: it is a directory`,
     );
+    // Opening a FIFO to read it would wait for a writer forever.
+    const fifo = join(fixtures.root, 'fifo.yml');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => loadPipeline(fifo)).toThrow(`${fifo}:1:1: cannot read the pipeline file: it is a FIFO, not a regular file`);
   });
 });
