@@ -41,8 +41,10 @@ export class ApiClient {
     return (await this.#request(method, path, init)).json() as Promise<T>;
   }
 
-  async text(path: string): Promise<string> {
-    return (await this.#request('GET', path)).text();
+  /** An answer's body as it arrives, for one too large to hold (a log). */
+  async stream(path: string): Promise<Readable> {
+    const body = (await this.#request('GET', path)).body;
+    return body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]);
   }
 
   /** Sends a file as the body. */

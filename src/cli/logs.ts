@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { RunReport } from '../engine/report.ts';
 import { printable } from './format.ts';
@@ -25,7 +26,7 @@ Examples:
       try {
         const runId = await source.resolveRun(run);
         if (options.worker) {
-          process.stdout.write(await source.workerLog(runId, await source.findWorker(runId, options.worker)));
+          await pipeline(await source.workerLog(runId, await source.findWorker(runId, options.worker)), process.stdout, { end: false });
           return;
         }
         const report = await source.report(runId);
@@ -38,7 +39,7 @@ Examples:
         for (const { task: key, attempt } of attempts) {
           // The header is ours to make safe; the log after it is the script's own output.
           process.stdout.write(`${printable(`==> ${key} attempt ${attempt.number} on ${attempt.worker}: ${attempt.outcome ?? 'running'} <==`)}\n`);
-          process.stdout.write(await source.attemptLog(runId, attempt.id));
+          await pipeline(await source.attemptLog(runId, attempt.id), process.stdout, { end: false });
         }
       } finally {
         await source.close();

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import { LogFiles } from '../coordinator/log-files.ts';
@@ -15,10 +16,11 @@ export interface RunSource {
   /** A run's id from its id or a unique prefix of it. */
   resolveRun(idOrPrefix: string): Promise<string>;
   report(runId: string): Promise<RunReport>;
-  attemptLog(runId: string, attemptId: string): Promise<string>;
+  /** A log as a stream: logs can be large (up to [server] max_log_bytes), so none is held whole. */
+  attemptLog(runId: string, attemptId: string): Promise<Readable>;
   /** A worker's id from its id or a name it had. */
   findWorker(runId: string, idOrName: string): Promise<string>;
-  workerLog(runId: string, workerId: string): Promise<string>;
+  workerLog(runId: string, workerId: string): Promise<Readable>;
   close(): Promise<void>;
 }
 
@@ -50,8 +52,7 @@ class LocalRuns implements RunSource {
   }
 
   async attemptLog(runId: string, attemptId: string) {
-    const path = this.#logs.attemptPath(runId, attemptId);
-    return existsSync(path) ? readFileSync(path, 'utf8') : '';
+    return fileOrNothing(this.#logs.attemptPath(runId, attemptId));
   }
 
   async findWorker(runId: string, idOrName: string) {
@@ -62,8 +63,7 @@ class LocalRuns implements RunSource {
   }
 
   async workerLog(runId: string, workerId: string) {
-    const path = this.#logs.workerPath(runId, workerId);
-    return existsSync(path) ? readFileSync(path, 'utf8') : '';
+    return fileOrNothing(this.#logs.workerPath(runId, workerId));
   }
 
   close() {
@@ -100,7 +100,7 @@ class RemoteRuns implements RunSource {
   }
 
   attemptLog(_runId: string, attemptId: string) {
-    return this.#api.text(`/api/v1/attempts/${attemptId}/log`);
+    return this.#api.stream(`/api/v1/attempts/${attemptId}/log`);
   }
 
   async findWorker(runId: string, idOrName: string) {
@@ -109,7 +109,7 @@ class RemoteRuns implements RunSource {
   }
 
   workerLog(_runId: string, workerId: string) {
-    return this.#api.text(`/api/v1/workers/${workerId}/log`);
+    return this.#api.stream(`/api/v1/workers/${workerId}/log`);
   }
 
   async close() {}
@@ -122,6 +122,11 @@ export type RunDetail = RunReport & { run: { counts?: unknown }; steps?: unknown
 export function reportOf(detail: RunDetail): RunReport {
   const { steps: _steps, matrix: _matrix, last_seq: _last, run: { counts: _counts, ...run }, ...report } = detail;
   return { ...report, run } as RunReport;
+}
+
+/** A log not written yet reads as empty. */
+function fileOrNothing(path: string): Readable {
+  return existsSync(path) ? createReadStream(path) : Readable.from([]);
 }
 
 function oneWorker(runId: string, idOrName: string, ids: string[]): string {

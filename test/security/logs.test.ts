@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
-import { Sandbox } from '../helpers/cli.ts';
+import { repoRoot, Sandbox } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { startServer } from '../helpers/server-process.ts';
 
@@ -114,6 +115,8 @@ steps:
     expect(statSync(logPath(attempt.id)).size).toBe(cap + marker.length);
     expect(text).toBe(Array.from({ length: cap / 64 }, (_, i) => lineOf(i + 1)).join('') + marker);
     expect(await (await fetchLog(`/api/v1/attempts/${attempt.id}/log`)).text()).toBe(text);
+    const printed = await box.run(['logs', report.run.id, 'flood', '--server', url], { SLIPWAY_TOKEN: admin });
+    expect(printed.stdout).toBe(`==> flood attempt 1 on ${attempt.worker}: succeeded <==\n${text}`);
 
     // The worker's log takes every task's output too: it is held to the same cap.
     const worker = await fetchLog(`/api/v1/workers/${attempt.worker}/log`);
@@ -191,5 +194,19 @@ steps:
 
     const tail = await fetchLog(`/api/v1/attempts/${attempt.id}/log`, `bytes=${gib - 4}-`);
     expect([tail.status, tail.headers.get('content-range'), [...new Uint8Array(await tail.arrayBuffer())]]).toEqual([206, `bytes ${gib - 4}-${gib - 1}/${gib}`, [0, 0, 0, 0]]);
+  });
+
+  it('prints a 1 GiB log with slipway logs, passing it on as it is read', async () => {
+    const attempt = attemptOf('quiet');
+    const gib = 1024 * 1024 * 1024;
+    truncateSync(logPath(attempt.id), gib);
+    // Not box.run, which would keep the whole output as a string.
+    const cli = spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'logs', report.run.id, 'quiet'], { env: box.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let printed = 0;
+    let stderr = '';
+    cli.stdout.on('data', (chunk: Buffer) => { printed += chunk.length; });
+    cli.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const code = await new Promise((resolve) => cli.on('close', resolve));
+    expect([code, stderr, printed]).toEqual([0, '', `==> quiet attempt 1 on ${attempt.worker}: succeeded <==\n`.length + gib]);
   });
 });
