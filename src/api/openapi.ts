@@ -184,7 +184,8 @@ const user: Route[] = [
   },
   {
     method: 'get', path: '/api/v1/attempts/:attempt/log/stream', id: 'followAttemptLog', summary: "An attempt's log as it is written", auth: 'read',
-    answers: { 200: sse('`event: log`, `data: {"text": "…"}` from the start; `event: end` when the attempt is over'), 404: 'no such attempt' },
+    headers: { 'Last-Event-ID': 'resume at this byte offset: the id of the last log event seen' },
+    answers: { 200: sse('`event: log`, `id: OFFSET`, `data: {"text": "…"}` from the start; `event: end` when the attempt is over and its log sent'), 400: 'a Last-Event-ID that is not an offset', 404: 'no such attempt' },
   },
   {
     method: 'get', path: '/api/v1/events', id: 'followEvents', summary: 'Run events as they happen', auth: 'read',

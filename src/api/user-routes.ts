@@ -59,8 +59,9 @@ export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.string().regex(runId).optional().describe('the `next` of the previous page'),
 }).strict();
-/** How often a followed log file is read for new bytes. */
+/** How often a followed log file is read for new bytes, and how many at most each time. */
 const tailIntervalMs = 250;
+const tailChunkBytes = 1024 * 1024;
 /** Streams send a comment this often when they have nothing to say. */
 const keepAliveMs = 15_000;
 const logType = 'text/plain; charset=utf-8';
@@ -240,26 +241,33 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     const id = (c.req.param('attempt') ?? '');
     const path = await attemptLog(id);
     if (!path) return fail(c, 404, 'no such attempt');
+    const resume = c.req.header('last-event-id');
+    if (resume !== undefined && !/^\d{1,15}$/.test(resume)) return fail(c, 400, 'Last-Event-ID: expected the id of a log event (a byte offset)');
     return streamSSE(c, async (stream) => {
-      let offset = 0;
+      let offset = Number(resume ?? 0);
       let quietSince = Date.now();
       while (!stream.aborted) {
         const ended = (await db.selectFrom('attempts').select('outcome').where('id', '=', id).executeTakeFirst())?.outcome != null;
         const before = offset;
         offset = await sendNewBytes(stream, path, offset);
+        if (ended) {
+          // Output reaches the file just before the attempt ends: read on to the end of it.
+          let last;
+          do {
+            last = offset;
+            offset = await sendNewBytes(stream, path, offset);
+          } while (offset !== last && !stream.aborted);
+          await stream.writeSSE({ event: 'end', data: '{}' });
+          return;
+        }
         if (offset !== before) quietSince = Date.now();
         else if (Date.now() - quietSince > keepAliveMs) {
           // A quiet task must not look like a dead connection to a proxy.
           await stream.write(': keep-alive\n\n');
           quietSince = Date.now();
         }
-        if (ended) {
-          // Output reaches the file just before the attempt ends: one last read catches it.
-          await sendNewBytes(stream, path, offset);
-          await stream.writeSSE({ event: 'end', data: '{}' });
-          return;
-        }
-        await stream.sleep(tailIntervalMs);
+        // A long log goes chunk after chunk; the pause is for when it has caught up.
+        if (offset - before < tailChunkBytes) await stream.sleep(tailIntervalMs);
       }
     });
   });
@@ -328,11 +336,12 @@ async function sendNewBytes(stream: SSEStreamingApi, path: string, offset: numbe
   try {
     const { size } = await file.stat();
     if (size <= offset) return offset;
-    const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+    const buffer = Buffer.alloc(Math.min(size - offset, tailChunkBytes));
     const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
     // Cut at the last newline so a multi-byte character or a line is never split.
     const cut = buffer.subarray(0, bytesRead).lastIndexOf(10) + 1 || bytesRead;
-    await stream.writeSSE({ event: 'log', data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
+    // The id is where the next event starts: Last-Event-ID resumes there.
+    await stream.writeSSE({ event: 'log', id: String(offset + cut), data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
     return offset + cut;
   } finally {
     await file.close();

@@ -8,6 +8,7 @@ import { repoRoot, Sandbox } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { startServer } from '../helpers/server-process.ts';
 
+const gib = 1024 * 1024 * 1024;
 /** The server's log cap in this test, set in its config. */
 const cap = 1024 * 1024;
 /** The flood task's output: 3 MiB of numbered 64-byte lines, three times the cap. */
@@ -72,6 +73,11 @@ describe('logs on a real server', () => {
   let report: RunReport;
   const logPath = (attempt: string) => join(box.state, 'slipway', 'logs', report.run.id, 'attempts', `${attempt}.log`);
   const attemptOf = (step: string) => report.tasks.find((t) => t.id === step)!.attempts[0]!;
+  /** A log as a worker could have made it before the cap: sparse, so it costs no disk. */
+  const largeLog = (path: string) => {
+    writeFileSync(path, 'the start of a large log\n');
+    truncateSync(path, gib);
+  };
   const fetchLog = (path: string, range?: string) => fetch(`${url}${path}`, { headers: { authorization: `Bearer ${admin}`, ...(range && { range }) } });
 
   beforeAll(async () => {
@@ -163,13 +169,37 @@ steps:
     expect([worker.status, await worker.text()]).toEqual([206, (await (await fetchLog(`/api/v1/workers/${attempt.worker}/log`)).text()).slice(0, 10)]);
   });
 
+  it('follows a finished log of many MiB to its end over server-sent events, and resumes from the id of an event', async () => {
+    const attempt = attemptOf('quiet');
+    const text = Array.from({ length: 5 * 16 * 1024 }, (_, i) => lineOf(i + 1)).join('');
+    writeFileSync(logPath(attempt.id), text);
+    const follow = async (lastEventId?: string) => {
+      const answer = await fetch(`${url}/api/v1/attempts/${attempt.id}/log/stream`, {
+        headers: { authorization: `Bearer ${admin}`, ...(lastEventId !== undefined && { 'last-event-id': lastEventId }) },
+      });
+      // The stream ends after its `end` event.
+      const events = (await answer.text()).split('\n\n').filter((block) => block.startsWith('event: '));
+      const logs = events.filter((block) => block.startsWith('event: log\n'));
+      return {
+        status: answer.status,
+        last: events.at(-1),
+        text: logs.map((block) => (JSON.parse(/^data: (.*)$/m.exec(block)![1]!) as { text: string }).text).join(''),
+        ids: logs.map((block) => Number(/^id: (\d+)$/m.exec(block)?.[1])),
+      };
+    };
+    const whole = await follow();
+    expect(whole.text).toBe(text);
+    expect([whole.last, whole.ids.at(-1)]).toEqual(['event: end\ndata: {}', text.length]);
+    const resumed = await follow(String(whole.ids[1]));
+    expect(resumed.text).toBe(text.slice(whole.ids[1]));
+    expect((await follow('-1')).status).toBe(400);
+  });
+
   it('streams a 1 GiB log to a reader while three slow ones hold it open, without the server\'s memory growing', async () => {
     const attempt = attemptOf('quiet');
     const path = logPath(attempt.id);
     const logUrl = `${url}/api/v1/attempts/${attempt.id}/log`;
-    const gib = 1024 * 1024 * 1024;
-    // The log as a worker could have made it before the cap: a sparse file costs no disk.
-    truncateSync(path, gib);
+    largeLog(path);
     const pid = server!.pid!;
     const before = memory(pid, 'VmRSS');
     writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM counts from here
@@ -180,7 +210,7 @@ steps:
     const peak = memory(pid, 'VmHWM');
     for (const reader of [...slow, full]) {
       expect(reader.status).toBe(200);
-      expect(reader.head.startsWith('a quiet task\n\0\0')).toBe(true);
+      expect(reader.head.startsWith('the start of a large log\n\0\0')).toBe(true);
     }
     expect(full.bytes).toBe(gib);
     expect(peak - before, `the server grew from ${before >> 20} MiB to ${peak >> 20} MiB`).toBeLessThan(150 * 1024 * 1024);
@@ -198,8 +228,7 @@ steps:
 
   it('prints a 1 GiB log with slipway logs, passing it on as it is read', async () => {
     const attempt = attemptOf('quiet');
-    const gib = 1024 * 1024 * 1024;
-    truncateSync(logPath(attempt.id), gib);
+    largeLog(logPath(attempt.id));
     // Not box.run, which would keep the whole output as a string.
     const cli = spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'logs', report.run.id, 'quiet'], { env: box.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let printed = 0;
