@@ -58,8 +58,10 @@ export class LogFiles {
     });
   }
 
+  /** Closes every log once its writes have landed, those of logs already closing too. */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.#open.keys()].map((path) => this.close(path)));
+    const closing = [...this.#closing.values()].map((writer) => writer.close());
+    await Promise.all([...closing, ...[...this.#open.keys()].map((path) => this.close(path))]);
   }
 }
 
