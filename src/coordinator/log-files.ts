@@ -66,7 +66,7 @@ export class LogFiles {
 }
 
 /**
- * Writes one log in order, each write at its own offset. Past the cap, output is counted
+ * Writes one log in order, at offsets it keeps itself. Past the cap, output is counted
  * and dropped, never kept in memory; one line after what was kept says how much, rewritten
  * in place as the count grows (it only gets longer, so nothing of an older one remains).
  */
@@ -79,6 +79,9 @@ class LogWriter {
   /** Whether the kept bytes end a line, so the marker starts one of its own. */
   #endsLine = true;
   #markerQueued = false;
+  /** Kept bytes not yet written, and where in the file they start: one write takes them all. */
+  #pending: Buffer[] = [];
+  #pendingAt = 0;
   #warned = false;
   #queue: Promise<FileHandle | undefined>;
 
@@ -139,7 +142,14 @@ class LogWriter {
   }
 
   #write(data: Buffer, position: number): void {
-    this.#then((file) => file.write(data, 0, data.length, position).then(() => undefined));
+    if (this.#pending.length === 0) this.#pendingAt = position;
+    this.#pending.push(data);
+    if (this.#pending.length > 1) return;
+    // Output arrives in many small chunks: whatever came before this job runs goes in one write.
+    this.#then(async (file) => {
+      const at = this.#pendingAt;
+      await file.writev(this.#pending.splice(0), at);
+    });
   }
 
   #then(job: (file: FileHandle) => Promise<void>): void {
