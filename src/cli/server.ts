@@ -11,6 +11,9 @@ import { UsageError } from './usage-error.ts';
 
 interface ServerOptions { listen?: string; publicUrl?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
 
+/** How long a stop may take before the server exits anyway: within what systemd and Kubernetes give by default. */
+const stopWithinMs = 8_000;
+
 export function registerServer(program: Command): void {
   program.command('server')
     .description('run the coordinator as a service: the API, the web UI and the workers of every submitted run')
@@ -68,6 +71,12 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // Whatever hangs (a host that does not answer, a request that does not end), a service
+      // manager's stop must not wait on it: what is left is found again at the next start.
+      setTimeout(() => {
+        process.stderr.write(`slipway server: not stopped within ${stopWithinMs / 1000}s; exiting anyway\n`);
+        process.exit(1);
+      }, stopWithinMs).unref();
       await embedded.close();
     });
 }

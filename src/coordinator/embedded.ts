@@ -84,6 +84,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       ssh?.close();
       await listening.close();
       await store.close();
+      local.release();
     },
   };
 }

@@ -129,6 +129,14 @@ export class LocalProvider implements Provider {
     return [...machines.values()];
   }
 
+  /**
+   * Lets this process end while agents it started still run: they outlive a coordinator
+   * that stops, and find it again when it comes back.
+   */
+  release(): void {
+    for (const child of this.#children.values()) child.unref();
+  }
+
   /** Pids of agents this provider started that are still running. */
   runningPids(): number[] {
     return [...this.#children.keys()];
@@ -145,18 +153,17 @@ export class LocalProvider implements Provider {
   }
 
   /**
-   * Fails, saying what is in the way, when the runner could not start an agent: node, the
-   * agent's code and the work root must be open to it (not under `/root`, say).
+   * Fails, saying what is in the way, when the runner could not start an agent: node and the
+   * agent's code must be open to it (not under `/root`, say).
    */
   checkRunAs(): void {
     const runner = this.#options.runAs;
     if (!runner) return;
-    const root = this.#openWorkRoot();
-    const probe = 'const fs = require("node:fs"); const [code, root] = process.argv.slice(1); fs.accessSync(code, fs.constants.R_OK | fs.constants.X_OK); fs.accessSync(root, fs.constants.X_OK);';
-    const result = spawnSync(process.execPath, ['-e', probe, dirname(agentEntry), root], { uid: workerUid('probe'), gid: runner.gid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const probe = 'const fs = require("node:fs"); fs.accessSync(process.argv[1], fs.constants.R_OK | fs.constants.X_OK);';
+    const result = spawnSync(process.execPath, ['-e', probe, dirname(agentEntry)], { uid: workerUid('probe'), gid: runner.gid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8' });
     if (result.status === 0) return;
     const reason = result.error?.message ?? result.stderr.split('\n').find((line) => line.startsWith('Error:')) ?? result.stderr.trim();
-    throw new Error(`local workers run as ${runner.name} ([server] run_as), who cannot run ${process.execPath} on ${agentEntry} in ${root}: ${reason}. Install Slipway where every user may read it (such as /opt/slipway)`);
+    throw new Error(`local workers run as ${runner.name} ([server] run_as), who cannot run ${process.execPath} on ${agentEntry}: ${reason}. Install Slipway where every user may read it (such as /opt/slipway)`);
   }
 
   /** The work root stays the server's, enterable but not listable: a task does not learn the other workers' names. */

@@ -149,6 +149,34 @@ steps:
   });
 });
 
+describe('a server told to stop while its agents work', () => {
+  it('ends at once, without waiting for them; they carry on with their task', async () => {
+    const box = sandbox();
+    const file = box.write({
+      'slipway.yml': `
+name: outlive
+activities:
+  builder: {}
+steps:
+  work:
+    run: sleep 30
+`,
+    });
+    const { server, url, admin } = await startServer(box);
+    const follower = box.spawn(['run', file, '--server', url], { SLIPWAY_TOKEN: admin });
+    const workRoot = join(box.state, 'slipway', 'workers');
+    await waitFor(async () => agentPids(workRoot).length === 1 && (await runOf(url, admin)).tasks[0]!.status === 'running', 30_000, 'the task running');
+    const [agent] = agentPids(workRoot) as [number];
+
+    server.kill('SIGTERM');
+    const ended = await server.result;
+    expect(ended.stderr).not.toContain('not stopped within');
+    expect(ended.code).toBe(0);
+    expect(isAlive(agent)).toBe(true);
+    follower.kill('SIGKILL');
+  });
+});
+
 describe('a worker past its max_lifetime', () => {
   it('is drained: the task in hand finishes, the worker stops, another takes the next task', async () => {
     const box = sandbox();

@@ -21,10 +21,10 @@ export class Sandbox {
   readonly source = join(this.dir.path, 'src');
   readonly children = new Set<ChildProcess>();
 
-  constructor() {
-    // A server started as root runs its workers as another user, who must reach the work root in the state directory.
+  /** A server started as root runs its workers as other users, who must reach the work root in the state directory. */
+  openStateToWorkers(): void {
     chmodSync(this.dir.path, 0o711);
-    mkdirSync(this.state, { mode: 0o711 });
+    mkdirSync(this.state, { recursive: true, mode: 0o711 });
   }
 
   /** Writes files of the source tree; a `slipway.yml` among them is the pipeline. */
