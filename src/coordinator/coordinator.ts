@@ -557,7 +557,8 @@ export class Coordinator {
         const [runId, activity] = pool.split('/') as [string, string];
         const spec = await this.#specs.get(this.#store.db, runId);
         const limits = { initFailures: initFailuresToGiveUp, startFailingMs: this.#settings.startGiveUpMs ?? defaultStartGiveUpMs };
-        const starts = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes));
+        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes));
+        if (lookAgainInMs !== undefined) this.#later(lookAgainInMs, () => this.#poke(pool));
         for (const start of starts) {
           this.#starting.add(start.workerId);
           this.#background('starting a machine', this.#startMachine(spec, start, 1));

@@ -25,6 +25,45 @@ export interface StartHistory {
   createdAt: number;
   /** Whether it ever registered. */
   registered: boolean;
+  /** Whether it finished a task. */
+  worked?: boolean;
+  /** When it stopped, if it did. */
+  stoppedAt?: number | null;
+}
+
+/** A worker that ended before doing any work, for a cause that would end the next one the same way. */
+function neverWorked(worker: StartHistory): boolean {
+  return worker.cause === 'init_failed' || worker.cause === 'start_failed'
+    || (worker.cause === 'lost' && !worker.registered)
+    || (worker.cause === 'agent_error' && worker.worked !== true);
+}
+
+/** The latest workers, newest first, up to the first that came up and worked. */
+function failedStreak(latestFirst: readonly StartHistory[]): StartHistory[] {
+  const streak: StartHistory[] = [];
+  for (const worker of latestFirst) {
+    if (!neverWorked(worker)) break;
+    streak.push(worker);
+  }
+  return streak;
+}
+
+const firstPauseMs = 5_000;
+const longestPauseMs = 5 * 60_000;
+
+/**
+ * How long to wait before starting the next worker of an activity whose latest worker
+ * ended in an agent error without working (an agent that cannot unpack the source, say):
+ * 5 s after the first, doubling to 5 minutes, from when the latest stopped. Without it each
+ * failure would start the next worker at once, hundreds a minute.
+ */
+export function startPauseMs(latestFirst: readonly StartHistory[], now: number): number {
+  const streak = failedStreak(latestFirst);
+  const latest = streak[0];
+  // Failed starts are paced by their own retries, failed inits by giving up after a few.
+  if (latest?.cause !== 'agent_error' || !latest.stoppedAt) return 0;
+  const pause = Math.min(firstPauseMs * 2 ** (streak.length - 1), longestPauseMs);
+  return Math.max(0, latest.stoppedAt + pause - now);
 }
 
 export interface GiveUpLimits {
@@ -41,12 +80,7 @@ export interface GiveUpLimits {
  * so its queued tasks fail with the cause instead of waiting.
  */
 export function givesUp(latestFirst: readonly StartHistory[], now: number, limits: GiveUpLimits): string | undefined {
-  const streak: StartHistory[] = [];
-  for (const worker of latestFirst) {
-    const neverWorked = worker.cause === 'init_failed' || worker.cause === 'start_failed' || (worker.cause === 'lost' && !worker.registered);
-    if (!neverWorked) break;
-    streak.push(worker);
-  }
+  const streak = failedStreak(latestFirst);
   if (streak.length >= limits.initFailures && streak.slice(0, limits.initFailures).every((w) => w.cause === 'init_failed')) {
     return `${limits.initFailures} workers in a row failed their init`;
   }

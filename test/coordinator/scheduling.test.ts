@@ -156,6 +156,25 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(report.failures[0]!.error).toMatch(/^activity builder: 3 workers in a row failed their init \(last, w-[0-9a-f]{8}: init exit code 4\)$/);
   });
 
+  it('pauses the starts of an activity whose agents fail, 5 s then 10 s, instead of starting the next at once', async () => {
+    await start(pipelineOf([{ name: 'build' }], { maxWorkers: 1 }));
+    const startsAfter = async (ms: number): Promise<number> => {
+      h.clock.advance(ms);
+      await h.coordinator.healthCheck();
+      await h.coordinator.settled();
+      return h.provider.starts.length;
+    };
+    await h.coordinator.stopped(await worker(0), { cause: 'agent_error', reason: 'agent error: the source does not unpack' });
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(1);
+    expect(await startsAfter(4_000)).toBe(1);
+    expect(await startsAfter(1_000)).toBe(2);
+    await h.coordinator.stopped(await worker(1), { cause: 'agent_error', reason: 'agent error: the source does not unpack' });
+    await h.coordinator.settled();
+    expect(await startsAfter(9_000)).toBe(2);
+    expect(await startsAfter(1_000)).toBe(3);
+  });
+
   it('keeps starting workers after a worker that did work', async () => {
     await start(pipelineOf([{ name: 'a' }, { name: 'b' }], { maxWorkers: 1 }));
     const good = await worker(0);

@@ -4,7 +4,7 @@ import { workersToStart } from '../../src/engine/provisioning.ts';
 import { afterAttempt, providerRetry, retryDelayMs } from '../../src/engine/retry.ts';
 import { afterCheck, runStatusOf, whenReady } from '../../src/engine/task-state.ts';
 import { activeName, waitingName } from '../../src/engine/worker-name.ts';
-import { givesUp } from '../../src/engine/worker-stop.ts';
+import { givesUp, startPauseMs } from '../../src/engine/worker-stop.ts';
 import type { Step } from '../../src/pipeline/types.ts';
 
 const policy = { attempts: 3, delayMs: 60_000, backoff: 5, maxDelayMs: 30 * 60_000 };
@@ -128,5 +128,28 @@ describe('giving up on an activity', () => {
     // A worker that registered and was lost later did come up: the streak ends there.
     expect(givesUp([failed('start_failed', 100_000), failed('lost', 0, true)], 150_000, limits)).toBeUndefined();
     expect(givesUp([failed('start_failed', 100_000), failed('lost', 0, true)], 160_000, limits)).toBe('no worker could come up for 1m00s (1 tried)');
+  });
+});
+
+describe('pausing the starts of an activity whose agents fail', () => {
+  const agentError = (stoppedAt: number, worked = false) => ({ cause: 'agent_error', createdAt: stoppedAt - 1_000, registered: true, worked, stoppedAt });
+
+  it('waits 5 s after the first agent error, doubling with each one in a row up to 5 minutes', () => {
+    expect(startPauseMs([agentError(100_000)], 100_000)).toBe(5_000);
+    expect(startPauseMs([agentError(100_000)], 103_000)).toBe(2_000);
+    expect(startPauseMs([agentError(100_000)], 105_000)).toBe(0);
+    expect(startPauseMs([agentError(100_000), agentError(90_000), agentError(80_000)], 100_000)).toBe(20_000);
+    expect(startPauseMs(Array.from({ length: 20 }, (_, i) => agentError(100_000 - i)), 100_000)).toBe(300_000);
+  });
+
+  it('does not wait after a worker that worked, nor after failures that have their own pace', () => {
+    expect(startPauseMs([agentError(100_000, true)], 100_000)).toBe(0);
+    expect(startPauseMs([{ cause: 'idle', createdAt: 0, registered: true, stoppedAt: 100_000 }, agentError(90_000)], 100_000)).toBe(0);
+    expect(startPauseMs([{ cause: 'init_failed', createdAt: 0, registered: true, stoppedAt: 100_000 }], 100_000)).toBe(0);
+    expect(startPauseMs([], 100_000)).toBe(0);
+  });
+
+  it('counts agent errors of workers that never worked toward giving up', () => {
+    expect(givesUp([agentError(70_000), agentError(40_000), agentError(6_000)], 65_000, { initFailures: 3, startFailingMs: 60_000 })).toBe('no worker could come up for 1m00s (3 tried)');
   });
 });

@@ -1,5 +1,5 @@
 import { workersToStart } from '../../engine/provisioning.ts';
-import { givesUp, type GiveUpLimits } from '../../engine/worker-stop.ts';
+import { givesUp, startPauseMs, type GiveUpLimits } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
@@ -25,14 +25,20 @@ export interface WorkerToStart {
   registrationToken: string;
 }
 
+export interface Provisioning {
+  starts: WorkerToStart[];
+  /** Set when a start is held back (its latest workers failed): look again after this long. */
+  lookAgainInMs?: number;
+}
+
 /**
  * Decides how many workers the pool needs now and records each one (state `starting`,
  * with its registration token) BEFORE any provider call, so a crash in between leaves a
  * row to reconcile instead of an unknown machine.
  */
-export async function provisionPool(trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes): Promise<WorkerToStart[]> {
+export async function provisionPool(trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes): Promise<Provisioning> {
   const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
-  if (run.status !== 'running' || spec.options.noProvision) return [];
+  if (run.status !== 'running' || spec.options.noProvision) return { starts: [] };
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', spec.id).where('activity', '=', activity)
     .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
@@ -46,14 +52,19 @@ export async function provisionPool(trx: Db, spec: RunSpec, activity: string, li
     .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
     .limit(enough).execute();
   if (queued.length > 0 && pool.starting + pool.idle + pool.busy + pool.draining === 0) {
-    const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id', 'created_at', 'registered_at'])
+    const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id', 'created_at', 'registered_at', 'stopped_at', 'tasks_done'])
       .where('run_id', '=', spec.id).where('activity', '=', activity)
       .orderBy('created_at', 'desc').orderBy('id').limit(historyLength).execute();
-    const why = givesUp(latest.map((w) => ({ cause: w.stop_cause, createdAt: w.created_at, registered: w.registered_at !== null })), changes.now, limits);
+    const history = latest.map((w) => ({
+      cause: w.stop_cause, createdAt: w.created_at, registered: w.registered_at !== null, worked: w.tasks_done > 0, stoppedAt: w.stopped_at,
+    }));
+    const why = givesUp(history, changes.now, limits);
     if (why) {
       await giveUp(trx, spec, activity, why, latest[0]!, changes);
-      return [];
+      return { starts: [] };
     }
+    const pause = startPauseMs(history, changes.now);
+    if (pause > 0) return { starts: [], lookAgainInMs: pause };
   }
   const n = workersToStart({ maxWorkers, queued: queued.length, ...pool });
   const started: WorkerToStart[] = [];
@@ -70,5 +81,5 @@ export async function provisionPool(trx: Db, spec: RunSpec, activity: string, li
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, activity, registrationToken });
   }
-  return started;
+  return { starts: started };
 }
