@@ -82,6 +82,7 @@ export function canReach(path: string, user: RunnerUser): boolean {
  * `/root`, which no other user may enter), so two coordinators never share one.
  */
 export function runnerWorkRoot(configured: string, user: RunnerUser): string {
-  if (canReach(configured, user)) return configured;
+  // The root itself the provider opens to workers: it is the server's, whatever made it first.
+  if (canReach(dirname(configured), user)) return configured;
   return join(user.home, `workers-${createHash('sha256').update(configured).digest('hex').slice(0, 12)}`);
 }

@@ -209,7 +209,7 @@ steps:
   });
 
   it('reruns a run\'s failed task from its page', async () => {
-    const marker = join(box.dir.path, 'rerun-failed-once');
+    const marker = join(box.sharedDir('rerun'), 'failed-once');
     const run = await submit('rerun', {
       'slipway.yml': `
 name: ui-rerun

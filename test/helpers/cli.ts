@@ -21,10 +21,19 @@ export class Sandbox {
   readonly source = join(this.dir.path, 'src');
   readonly children = new Set<ChildProcess>();
 
+  /** A directory the tasks of every worker may write in, whatever uid a server runs them as. */
+  sharedDir(name: string): string {
+    const path = join(this.dir.path, name);
+    mkdirSync(path);
+    chmodSync(path, 0o1777);
+    return path;
+  }
+
   /** A server started as root runs its workers as other users, who must reach the work root in the state directory. */
   openStateToWorkers(): void {
     chmodSync(this.dir.path, 0o711);
-    mkdirSync(this.state, { recursive: true, mode: 0o711 });
+    mkdirSync(this.state, { recursive: true });
+    chmodSync(this.state, 0o711);
   }
 
   /** Writes files of the source tree; a `slipway.yml` among them is the pipeline. */
@@ -43,6 +52,7 @@ export class Sandbox {
   }
 
   spawn(args: string[], extra: NodeJS.ProcessEnv = {}): ChildProcess & { result: Promise<CliResult> } {
+    if (args[0] === 'server') this.openStateToWorkers();
     const child = spawn(process.execPath, [cli, ...args], { cwd: this.dir.path, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
     let stdout = '';

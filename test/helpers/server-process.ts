@@ -21,7 +21,6 @@ export async function freePort(): Promise<number> {
  * restarted on the port of an earlier one is found by that one's agents again.
  */
 export async function startServer(box: Sandbox, port = 0, flags: string[] = []) {
-  box.openStateToWorkers();
   const server = box.spawn(['server', '--listen', `127.0.0.1:${port}`, ...flags]);
   let stdout = '';
   server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
