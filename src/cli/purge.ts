@@ -5,6 +5,7 @@ import { stateDir } from '../config/paths.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { Leftover, Purger } from '../providers/leftovers.ts';
 import { localPurger } from '../providers/local-purge.ts';
+import { localWorkRoots } from './server-runner.ts';
 import { sshPurger } from '../providers/ssh/purge.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
 import { table } from './format.ts';
@@ -35,7 +36,7 @@ async function ec2Purger(config: SlipwayConfig): Promise<Purger> {
 }
 
 async function purgerFor(provider: ProviderName, config: SlipwayConfig): Promise<Purger> {
-  if (provider === 'local') return localPurger(config.providers.local.work_dir);
+  if (provider === 'local') return localPurger(localWorkRoots(config));
   if (provider === 'ssh') return sshPurger(configuredSsh(config), config.providers.ssh.hosts.map((h) => h.name));
   return ec2Purger(config);
 }

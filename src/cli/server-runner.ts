@@ -1,7 +1,8 @@
 import { chmodSync, existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { ensurePrivateDir } from '../config/paths.ts';
-import { ensureRunner, runnerWorkRoot, type RunnerUser } from '../providers/runner-user.ts';
+import type { SlipwayConfig } from '../config/schema.ts';
+import { ensureRunner, lookupRunner, runnerWorkRoot, type RunnerUser } from '../providers/runner-user.ts';
 
 export interface ServerRunner {
   /** The user submitted code runs as; undefined: the server's own. */
@@ -32,4 +33,12 @@ export function serverRunner(runAs: string, state: string, paths: { workRoot: st
   for (const file of [paths.dbPath, `${paths.dbPath}-wal`, `${paths.dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const workRoot = runnerWorkRoot(paths.workRoot, runner);
   return { runAs: runner, workRoot, note: `local workers and done_if checks run as ${runner.name} in ${workRoot}` };
+}
+
+/** Where local workers of this machine may be: `slipway run`'s work root, and a root server's if its runner worked elsewhere. */
+export function localWorkRoots(config: SlipwayConfig): string[] {
+  const configured = config.providers.local.work_dir;
+  const runner = process.getuid?.() === 0 ? lookupRunner(config.server.run_as) : undefined;
+  const elsewhere = runner && runnerWorkRoot(configured, runner);
+  return elsewhere && elsewhere !== configured && existsSync(elsewhere) ? [configured, elsewhere] : [configured];
 }

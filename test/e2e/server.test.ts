@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
@@ -187,13 +187,15 @@ steps:
   });
 
   it('lets a worker started by hand with a server token serve an activity of a running run', async () => {
+    // The server's one worker holds the first task until the hand-started one has taken the second.
+    const gate = join(box.dir.path, 'second-taken');
     const file = box.write({
       'joined/slipway.yml': `
 name: joined
 activities:
   builder: { max_workers: 1, idle_timeout: 2s }
 steps:
-  first: { run: sleep 4 }
+  first: { run: 'while [ ! -e "${gate}" ]; do sleep 0.1; done' }
   second: { run: echo "second ran on $SLIPWAY_WORKER" }
 `,
     }).replace('slipway.yml', 'joined/slipway.yml');
@@ -201,7 +203,10 @@ steps:
     let stderr = '';
     run.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     await waitFor(() => /started +first/.test(stderr), 30_000, 'the first task to start on the server');
-    const worker = await box.run(['worker', '--server', url, '--activity', 'builder'], { SLIPWAY_TOKEN: admin });
+    const started = box.spawn(['worker', '--server', url, '--activity', 'builder'], { SLIPWAY_TOKEN: admin });
+    await waitFor(() => /started +second/.test(stderr), 30_000, 'the second task to start on the hand-started worker');
+    writeFileSync(gate, '');
+    const worker = await started.result;
     expect(worker.code).toBe(0);
     const result = await run.result;
     expect(result.code).toBe(0);
