@@ -11,6 +11,7 @@ import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
+import type { TaskCgroups } from './task-cgroups.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
 /** How long an agent keeps trying to reach a coordinator that went away (restarting, say). */
@@ -45,14 +46,23 @@ export interface Job {
 export interface Executor {
   prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void>;
   run(job: Job): Promise<ScriptResult>;
+  /** Called once, when the agent is done with it. */
+  close?(): Promise<void>;
+  /** Said once in the worker's log: how scripts run here, when it matters for reading their logs. */
+  readonly note?: string;
 }
 
 export class ScriptExecutor implements Executor {
   readonly #cache: SourceCache;
+  readonly #cgroups: TaskCgroups | undefined;
+  readonly note: string | undefined;
   #tree: string | null = null;
 
-  constructor(workDir: string) {
+  /** With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups). */
+  constructor(workDir: string, options: { cgroups?: TaskCgroups; note?: string } = {}) {
     this.#cache = new SourceCache(workDir);
+    this.#cgroups = options.cgroups;
+    this.note = options.note;
   }
 
   async prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void> {
@@ -66,10 +76,16 @@ export class ScriptExecutor implements Executor {
   async run(job: Job): Promise<ScriptResult> {
     const cwd = await this.#cache.workdir(this.#tree, job.name);
     try {
-      return await runScript({ script: job.script, cwd, env: job.env, timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput });
+      return await runScript({
+        script: job.script, cwd, env: job.env, timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
+      });
     } finally {
       await this.#cache.discard(cwd);
     }
+  }
+
+  async close(): Promise<void> {
+    await this.#cgroups?.close();
   }
 }
 
@@ -130,6 +146,11 @@ export class Agent {
     this.#setName(registered.worker.name);
     this.#say(`registered as ${registered.worker.id} (${registered.worker.name}) for ${registered.worker.activity} of run ${registered.worker.run}`);
 
+    const { note } = this.#options.executor;
+    if (note) {
+      this.#say(note);
+      await this.#client.log(`--- ${note} ---\n`).catch(() => undefined);
+    }
     let stop: WorkerStop;
     try {
       await this.#options.executor.prepare(settings, () => this.#client.source());
@@ -139,6 +160,7 @@ export class Agent {
       stop = { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
     }
     if (settings.cleanup) await this.#workerScript('cleanup', settings.cleanup);
+    await this.#options.executor.close?.();
     // A coordinator that could not be reached for the whole window is not waited for again.
     if (!this.#unreachable) await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
     this.#say(`stopped: ${stop.reason}`);

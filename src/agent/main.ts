@@ -10,6 +10,7 @@
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  */
 import { Agent, ScriptExecutor } from './agent.ts';
+import { openTaskCgroups } from './task-cgroups.ts';
 
 export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
   const server = env.SLIPWAY_SERVER;
@@ -29,7 +30,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
   }
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
-    server, token, executor: new ScriptExecutor(workDir), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
+    server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups()), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
     say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });

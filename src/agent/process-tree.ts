@@ -33,7 +33,9 @@ export interface EnvMarker {
   value: string;
 }
 
-const POLL_MS = 25;
+/** Waiting for processes to go: look again soon, then less often (each look reads all of /proc). */
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 200;
 /** How long to wait for SIGKILLed processes to disappear; one stuck in the kernel (D state) may never. */
 const KILL_WAIT_MS = 2000;
 
@@ -160,16 +162,22 @@ export class ProcessTree {
     return members.length > 0;
   }
 
-  /** Sends `signal` to the whole group at once, then to every other member by pid. */
-  signal(signal: NodeJS.Signals): void {
+  /**
+   * Sends the signals, in order, to the whole group at once, then to every other member by
+   * pid; says whether there was any member to signal.
+   */
+  signal(...signals: NodeJS.Signals[]): boolean {
     if (windows) {
-      if (this.#root !== undefined && signal !== 'SIGCONT') void taskkill(this.#root);
-      return;
+      if (this.#root !== undefined && signals.some((s) => s !== 'SIGCONT')) void taskkill(this.#root);
+      return this.#root !== undefined;
     }
     const members = this.#members(allStats(), true);
     this.#remember(members);
-    if (this.#root !== undefined) send(-this.#root, signal);
-    for (const m of members) send(m.pid, signal);
+    for (const signal of signals) {
+      if (this.#root !== undefined) send(-this.#root, signal);
+      for (const m of members) send(m.pid, signal);
+    }
+    return members.length > 0;
   }
 
   /**
@@ -180,19 +188,22 @@ export class ProcessTree {
   async terminate(graceMs: number): Promise<void> {
     if (windows) {
       if (this.#root !== undefined) await taskkill(this.#root);
-      const giveUpAt = Date.now() + KILL_WAIT_MS;
-      while (this.refresh() && Date.now() < giveUpAt) await sleep(POLL_MS);
+      await this.#whileRunning(KILL_WAIT_MS);
       return;
     }
-    this.signal('SIGTERM');
     // A stopped process (SIGSTOP, a frozen machine) would hold the SIGTERM until the grace ran out.
-    this.signal('SIGCONT');
-    const killAt = Date.now() + graceMs;
-    while (this.refresh() && Date.now() < killAt) await sleep(POLL_MS);
-    const giveUpAt = Date.now() + KILL_WAIT_MS;
-    while (this.refresh() && Date.now() < giveUpAt) {
-      this.signal('SIGKILL');
-      await sleep(POLL_MS);
+    // Nothing to signal, nothing to wait for: a clean exit costs this one look.
+    if (!this.signal('SIGTERM', 'SIGCONT')) return;
+    await this.#whileRunning(graceMs);
+    await this.#whileRunning(KILL_WAIT_MS, () => this.signal('SIGKILL'));
+  }
+
+  /** Looks again at growing intervals while any member runs, for at most `ms`, doing `each` before each wait. */
+  async #whileRunning(ms: number, each?: () => void): Promise<void> {
+    const until = Date.now() + ms;
+    for (let wait = FIRST_POLL_MS; this.refresh() && Date.now() < until; wait = Math.min(wait * 2, MAX_POLL_MS)) {
+      each?.();
+      await sleep(Math.min(wait, Math.max(1, until - Date.now())));
     }
   }
 

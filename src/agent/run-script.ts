@@ -9,8 +9,10 @@ import { homedir, tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../pipeline/duration.ts';
 import type { Script } from '../pipeline/types.ts';
+import type { CgroupTree } from './cgroup-tree.ts';
 import { machineMarker } from './machine-marker.ts';
 import { ProcessTree } from './process-tree.ts';
+import type { TaskCgroups } from './task-cgroups.ts';
 
 /** A file in the working directory (relative to it) or inline text. */
 export type ScriptSource = Script;
@@ -28,6 +30,8 @@ export interface ScriptRun {
   onOutput: (chunk: string) => void;
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Where the script's processes are kept, when the agent has cgroups; otherwise they are found through /proc. */
+  cgroups?: TaskCgroups;
 }
 
 export interface ScriptResult {
@@ -40,8 +44,12 @@ export interface ScriptResult {
 }
 
 const DEFAULT_KILL_GRACE_MS = 5000;
-/** How often to look for new descendants, so one that leaves the group is still known. */
-const TRACK_INTERVAL_MS = 250;
+/**
+ * Without cgroups, how often to look for new descendants, so one that leaves the group is
+ * still known: often at first, when a script starts its processes, then less and less.
+ */
+const FIRST_TRACK_MS = 25;
+const MAX_TRACK_MS = 2000;
 /** How long to wait for the output pipe after everything is killed (see below). */
 const PIPE_WAIT_MS = 500;
 /** Set to a fresh value for each script, to find processes that escaped the tree. */
@@ -53,6 +61,8 @@ const MARKER_VARIABLE = 'SLIPWAY_SCRIPT_ID';
  * The script arrives as arguments ("$@"), never spliced into this text.
  */
 const LAUNCHER = 'exec 2>&1; exec bash -eo pipefail "$@"';
+/** The same, joining the cgroup whose `cgroup.procs` is "$1" first: everything it starts is born there. */
+const LAUNCHER_IN_CGROUP = 'exec 2>&1; echo $$ >"$1" || exit 125; shift; exec bash -eo pipefail "$@"';
 
 /**
  * On Windows (Git for Windows' bash) there are no process groups or sessions, and a pid is
@@ -80,7 +90,9 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   const marker = { name: MARKER_VARIABLE, value: randomUUID() };
   // `--` ends bash's options, so a script path or text starting with "-" is not one.
   const scriptArgs = run.script.kind === 'file' ? ['--', run.script.path] : ['-c', '--', run.script.text];
-  const child = spawn('bash', ['-c', LAUNCHER, 'bash', ...scriptArgs], {
+  const cgroup = newCgroup(run.cgroups);
+  const launch = cgroup ? [LAUNCHER_IN_CGROUP, 'bash', cgroup.procsFile] : [LAUNCHER, 'bash'];
+  const child = spawn('bash', ['-c', ...launch, ...scriptArgs], {
     cwd: run.cwd,
     env: { ...baseEnv(), ...run.env, [marker.name]: marker.value },
     // Its own process group (and session), so one kill reaches everything that stays in it.
@@ -107,12 +119,13 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     child.once('error', resolve);
   });
   if (startError || child.pid === undefined) {
+    cgroup?.remove();
     return result('failed', null, null, `could not start bash in ${run.cwd}: ${startError?.message ?? 'no pid'}`);
   }
 
   const graceMs = run.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
-  const tree = new ProcessTree(child.pid, { marker });
-  const tracking = setInterval(() => tree.refresh(), TRACK_INTERVAL_MS);
+  const tree = cgroup ?? new ProcessTree(child.pid, { marker });
+  const stopTracking = tree instanceof ProcessTree ? trackWithBackoff(tree) : () => undefined;
   let stopReason: 'timed_out' | 'cancelled' | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason: 'timed_out' | 'cancelled'): void => {
@@ -132,8 +145,9 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // and nothing keeps holding the output pipe. Not on Windows, where taskkill of an
     // ended root's pid could end whoever has the pid now.
     await (stopping ?? (windows ? undefined : tree.terminate(graceMs)));
-    // A process that escaped every way of finding it may still hold the pipe open;
-    // give the last output a moment, not forever.
+    // Without cgroups, a process that escaped every way of finding it may still hold the
+    // pipe open; give the last output a moment, not forever. Once the script's processes
+    // are gone the pipe closes at once, so a clean exit never waits here.
     await within(pipeClosed, PIPE_WAIT_MS);
     child.stdout.destroy();
     emit(decoder.end());
@@ -146,10 +160,33 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     if (code !== null) return result('failed', code, null, `exit code ${code}`);
     return result('failed', null, signal, `killed by ${signal}`);
   } finally {
-    clearInterval(tracking);
+    stopTracking();
     clearTimeout(timer);
     run.signal?.removeEventListener('abort', onAbort);
+    cgroup?.remove();
   }
+}
+
+/** A cgroup for the script, or none (then its processes are found through /proc). */
+function newCgroup(cgroups: TaskCgroups | undefined): CgroupTree | undefined {
+  try {
+    return cgroups?.script();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refreshes the tree at growing intervals while the script runs; returns how to stop. */
+function trackWithBackoff(tree: ProcessTree): () => void {
+  let wait = FIRST_TRACK_MS;
+  let timer: NodeJS.Timeout;
+  const tick = (): void => {
+    tree.refresh();
+    wait = Math.min(wait * 2, MAX_TRACK_MS);
+    timer = setTimeout(tick, wait);
+  };
+  timer = setTimeout(tick, wait);
+  return () => clearTimeout(timer);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Agent, ScriptExecutor } from '../agent/agent.ts';
+import { openTaskCgroups } from '../agent/task-cgroups.ts';
 import { ensurePrivateDir, stateDir } from '../config/paths.ts';
 import { UsageError } from './usage-error.ts';
 import { workerToken } from './worker-token.ts';
@@ -39,7 +40,7 @@ It stops when idle for the activity's idle_timeout, after a failed task, or when
       const token = workerToken(options);
       const workDir = ensurePrivateDir(options.workDir ?? join(stateDir(), 'workers', `manual-${process.pid}`));
       const agent = new Agent({
-        server: server.href, token, activity: options.activity, executor: new ScriptExecutor(workDir),
+        server: server.href, token, activity: options.activity, executor: new ScriptExecutor(workDir, await openTaskCgroups()),
         say: (line) => process.stderr.write(`${line}\n`),
         onName: (name) => { process.title = `slipway-worker ${name}`; },
       });

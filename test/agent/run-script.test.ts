@@ -1,9 +1,10 @@
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/agent/process-tree.ts';
 import { runScript, type ScriptRun } from '../../src/agent/run-script.ts';
+import { TaskCgroups } from '../../src/agent/task-cgroups.ts';
 import { namedPids, Started, until } from './helpers.ts';
 
 const started = new Started();
@@ -22,6 +23,24 @@ async function tempDir(): Promise<string> {
 }
 
 /**
+ * Both ways of finding a script's processes: the cgroup the agent makes for each script
+ * (where cgroups can be used: this test process then moves into its own cgroup, as an
+ * agent does) and the /proc scan every other agent falls back to.
+ */
+const opened = await TaskCgroups.open();
+const cgroups = opened instanceof TaskCgroups ? opened : undefined;
+afterAll(async () => cgroups?.close());
+const paths = [
+  { path: 'cgroups', cgroups },
+  { path: '/proc', cgroups: undefined },
+].filter((mode) => mode.path === '/proc' || mode.cgroups);
+
+it('uses cgroups where the machine allows them (as root on Linux with cgroup v2)', () => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return;
+  expect(opened).toBeInstanceOf(TaskCgroups);
+});
+
+/**
  * Runs an inline script with short timeouts; collects its output and the "<name> <pid>"
  * lines it prints (registered for cleanup as soon as they appear).
  */
@@ -33,6 +52,7 @@ async function run(text: string, options: Partial<ScriptRun> = {}) {
     env: {},
     timeoutMs: 10_000,
     killGraceMs: 200,
+    cgroups: current,
     ...options,
     onOutput: (chunk) => {
       chunks.push(chunk);
@@ -59,7 +79,13 @@ echo "main $$"
 `;
 const SPREAD_NAMES = ['child', 'daemon', 'escaped', 'grandchild', 'main'];
 
-describe('runScript', () => {
+let current: TaskCgroups | undefined;
+
+describe.each(paths)('runScript, processes found through $path', ({ cgroups: mode }) => {
+  beforeAll(() => {
+    current = mode;
+  });
+
   it('succeeds and captures stdout and stderr interleaved in order', async () => {
     const { result, output } = await run('echo one; echo two >&2; echo three');
     expect(output).toBe('one\ntwo\nthree\n');
