@@ -1,0 +1,36 @@
+/**
+ * `npm run bench`: the dispatch benchmark, then the end-to-end one, each in a process of
+ * its own. Arguments go to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to
+ * both, and prints one object: `{ "dispatch": {...}, "end_to_end": {...} }`.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+let current: ReturnType<typeof spawn> | undefined;
+
+/** Runs one bench; with --json, returns what it printed, parsed. */
+function bench(file: string, benchArgs: string[]): Promise<unknown> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(file, import.meta.url)), ...benchArgs], {
+    stdio: ['ignore', json ? 'pipe' : 'inherit', 'inherit'],
+  });
+  current = child;
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code !== 0) reject(new Error(`${file} ${signal ? `was killed by ${signal}` : `exited ${code}`}`));
+      else resolve(json ? JSON.parse(output) : undefined);
+    });
+  });
+}
+
+// Ctrl-C reaches the running bench too, and it cleans up after itself; a SIGTERM is passed on to it.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => current?.kill('SIGTERM'));
+
+const dispatch = await bench('./dispatch.ts', json ? ['--json'] : []);
+const endToEnd = await bench('./end-to-end.ts', args);
+if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd })}\n`);
