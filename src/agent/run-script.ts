@@ -5,7 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../pipeline/duration.ts';
 import type { Script } from '../pipeline/types.ts';
@@ -56,13 +59,38 @@ const PIPE_WAIT_MS = 500;
 const MARKER_VARIABLE = 'SLIPWAY_SCRIPT_ID';
 
 /**
- * The spawned bash joins stderr to stdout on one pipe, so their lines stay in the order
- * the script wrote them, then `exec`s the real interpreter: same pid, same process group.
- * The script arrives as arguments ("$@"), never spliced into this text.
+ * The script's bash first sources this, as its $BASH_ENV: it joins stderr to stdout on one
+ * pipe, so their lines stay in the order the script wrote them, closes the descriptor it
+ * came on and unsets BASH_ENV, so no shell the script starts sources it again. One process
+ * per script, the script itself never spliced into any text. With a cgroup, it first joins
+ * the one whose `cgroup.procs` is $SLIPWAY_CGROUP_PROCS: everything the script starts is
+ * born there.
  */
-const LAUNCHER = 'exec 2>&1; exec bash -eo pipefail "$@"';
-/** The same, joining the cgroup whose `cgroup.procs` is "$1" first: everything it starts is born there. */
-const LAUNCHER_IN_CGROUP = 'exec 2>&1; echo $$ >"$1" || exit 125; shift; exec bash -eo pipefail "$@"';
+const PRELUDE = [
+  'exec 2>&1 3<&-',
+  'if [ -n "${SLIPWAY_CGROUP_PROCS-}" ]; then echo $$ >"$SLIPWAY_CGROUP_PROCS" || exit 125; fi',
+  'unset BASH_ENV SLIPWAY_CGROUP_PROCS',
+  '',
+].join('\n');
+/** The prelude as an open, already deleted file: each script gets it as fd 3, and nothing is left to clean up. */
+let preludeFd: number | undefined;
+
+function prelude(): number {
+  if (preludeFd === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-prelude-'));
+    const file = join(dir, 'prelude.sh');
+    writeFileSync(file, PRELUDE, { mode: 0o400 });
+    preludeFd = openSync(file, 'r');
+    rmSync(dir, { recursive: true });
+  }
+  return preludeFd;
+}
+
+/**
+ * Git for Windows' bash gets the same as a launcher that `exec`s the real interpreter
+ * (same pid): the script arrives as arguments ("$@").
+ */
+const WINDOWS_LAUNCHER = 'exec 2>&1; exec bash -eo pipefail "$@"';
 
 /**
  * On Windows (Git for Windows' bash) there are no process groups or sessions, and a pid is
@@ -91,22 +119,23 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   // `--` ends bash's options, so a script path or text starting with "-" is not one.
   const scriptArgs = run.script.kind === 'file' ? ['--', run.script.path] : ['-c', '--', run.script.text];
   const cgroup = newCgroup(run.cgroups);
-  const launch = cgroup ? [LAUNCHER_IN_CGROUP, 'bash', cgroup.procsFile] : [LAUNCHER, 'bash'];
-  const child = spawn('bash', ['-c', ...launch, ...scriptArgs], {
+  const env = { ...baseEnv(), ...run.env, [marker.name]: marker.value };
+  const child = spawn('bash', windows ? ['-c', WINDOWS_LAUNCHER, 'bash', '-eo', 'pipefail', ...scriptArgs] : ['-eo', 'pipefail', ...scriptArgs], {
     cwd: run.cwd,
-    env: { ...baseEnv(), ...run.env, [marker.name]: marker.value },
+    env: windows ? env : { ...env, BASH_ENV: '/dev/fd/3', ...cgroup && { SLIPWAY_CGROUP_PROCS: cgroup.procsFile } },
     // Its own process group (and session), so one kill reaches everything that stays in it.
     detached: !windows,
     windowsHide: true,
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', 'ignore', windows ? 'ignore' : prelude()],
   });
 
   const decoder = new StringDecoder('utf8');
   const emit = (text: string): void => {
     if (text !== '') run.onOutput(text);
   };
-  child.stdout.on('data', (bytes: Buffer) => emit(decoder.write(bytes)));
-  const pipeClosed = new Promise<void>((resolve) => child.stdout.once('close', resolve));
+  const output = child.stdout as Readable; // stdio[1] is 'pipe'
+  output.on('data', (bytes: Buffer) => emit(decoder.write(bytes)));
+  const pipeClosed = new Promise<void>((resolve) => output.once('close', resolve));
   let exited = false;
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -149,7 +178,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // pipe open; give the last output a moment, not forever. Once the script's processes
     // are gone the pipe closes at once, so a clean exit never waits here.
     await within(pipeClosed, PIPE_WAIT_MS);
-    child.stdout.destroy();
+    output.destroy();
     emit(decoder.end());
 
     if (stopReason === 'timed_out') {
