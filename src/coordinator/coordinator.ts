@@ -236,6 +236,8 @@ export class Coordinator {
     this.#lastSeen.set(registration.workerId, this.#clock.now());
     const spec = await this.#specs.get(this.#store.db, registration.runId);
     this.logs.append(this.#workerLogPath(identity), `${this.#stamp()} registered as ${registration.name} (${registration.workerId}) for activity ${registration.activity}\n`);
+    // One more worker up lets a ramping pool start more (see workersToStart).
+    this.#poke(poolKey(registration.runId, registration.activity));
     return { ...registration, settings: this.#workerSettings(spec, registration.activity, registration.workerId) };
   }
 
@@ -557,7 +559,9 @@ export class Coordinator {
         const [runId, activity] = pool.split('/') as [string, string];
         const spec = await this.#specs.get(this.#store.db, runId);
         const limits = { initFailures: initFailuresToGiveUp, startFailingMs: this.#settings.startGiveUpMs ?? defaultStartGiveUpMs };
-        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes));
+        // Workers on the coordinator's own machine compete with it and each other for its CPUs: they ramp up.
+        const rampUp = this.#providers.get(spec.pipeline.activities[activity]!.provider)?.onThisMachine === true;
+        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes, { rampUp }));
         if (lookAgainInMs !== undefined) this.#later(lookAgainInMs, () => this.#poke(pool));
         for (const start of starts) {
           this.#starting.add(start.workerId);

@@ -9,8 +9,17 @@ export interface PoolState {
   draining: number;
 }
 
-/** DESIGN: start min(max_workers - live, queued - idle - starting) workers. */
-export function workersToStart(pool: PoolState): number {
+/**
+ * DESIGN: start min(max_workers - live, queued - idle - starting) workers.
+ *
+ * With `rampUp`, for workers that share the coordinator's machine (local ones), no more
+ * start at once than are already up (one when none is), so the pool doubles as workers
+ * come up: starting eight agents at once on a small machine delays every one of them,
+ * while the first one up could have done the work. Machines of their own start at once.
+ */
+export function workersToStart(pool: PoolState, options: { rampUp?: boolean } = {}): number {
   const live = pool.starting + pool.idle + pool.busy + pool.draining;
-  return Math.max(0, Math.min(pool.maxWorkers - live, pool.queued - pool.idle - pool.starting));
+  const wanted = Math.min(pool.maxWorkers - live, pool.queued - pool.idle - pool.starting);
+  const ramp = options.rampUp ? Math.max(1, pool.idle + pool.busy) - pool.starting : wanted;
+  return Math.max(0, Math.min(wanted, ramp));
 }

@@ -58,6 +58,20 @@ describe('provisioning', () => {
   it('starts nothing with nothing queued', () => {
     expect(workersToStart(pool)).toBe(0);
   });
+
+  it('ramps up workers that share the coordinator\'s machine: no more starting than are up, one when none is', () => {
+    const ramp = { rampUp: true };
+    const big = { ...pool, maxWorkers: 8, queued: 100 };
+    expect(workersToStart(big, ramp)).toBe(1);
+    expect(workersToStart({ ...big, starting: 1 }, ramp)).toBe(0);
+    expect(workersToStart({ ...big, busy: 1 }, ramp)).toBe(1);
+    expect(workersToStart({ ...big, busy: 2 }, ramp)).toBe(2);
+    expect(workersToStart({ ...big, busy: 3, starting: 1 }, ramp)).toBe(2);
+    expect(workersToStart({ ...big, busy: 4 }, ramp)).toBe(4);
+    // The other limits still hold.
+    expect(workersToStart({ ...big, busy: 7 }, ramp)).toBe(1);
+    expect(workersToStart({ ...big, queued: 2, busy: 4 }, ramp)).toBe(2);
+  });
 });
 
 describe('worker names', () => {

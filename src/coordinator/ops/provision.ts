@@ -36,7 +36,9 @@ export interface Provisioning {
  * with its registration token) BEFORE any provider call, so a crash in between leaves a
  * row to reconcile instead of an unknown machine.
  */
-export async function provisionPool(trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes): Promise<Provisioning> {
+export async function provisionPool(
+  trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes, options: { rampUp?: boolean } = {},
+): Promise<Provisioning> {
   const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
   if (run.status !== 'running' || spec.options.noProvision) return { starts: [] };
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
@@ -66,7 +68,7 @@ export async function provisionPool(trx: Db, spec: RunSpec, activity: string, li
     const pause = startPauseMs(history, changes.now);
     if (pause > 0) return { starts: [], lookAgainInMs: pause };
   }
-  const n = workersToStart({ maxWorkers, queued: queued.length, ...pool });
+  const n = workersToStart({ maxWorkers, queued: queued.length, ...pool }, options);
   const started: WorkerToStart[] = [];
   for (let i = 0; i < n; i++) {
     const workerId = newId('w');
