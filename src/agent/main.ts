@@ -8,6 +8,7 @@
  *   SLIPWAY_WORK_DIR            where sources are cached and tasks run
  *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
+ *   SLIPWAY_CGROUP              optional: the cgroup the server places the agent in, given to its uid
  */
 import { Agent, ScriptExecutor } from './agent.ts';
 import { openTaskCgroups } from './task-cgroups.ts';
@@ -30,7 +31,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
   }
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
-    server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups()), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
+    server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP)), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
     say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });

@@ -80,7 +80,7 @@ export class TaskCgroups {
  * The directory of the agent's own cgroup: the cgroup2 mount that holds it (one line of
  * /proc/self/mountinfo) joined with its path in /proc/self/cgroup ("0::/its/path").
  */
-function ownCgroupDir(): string | { unavailable: string } {
+export function ownCgroupDir(): string | { unavailable: string } {
   let path: string | undefined;
   let mounts: string;
   try {
@@ -126,7 +126,7 @@ async function sweepAbandoned(home: string): Promise<void> {
  * Removes a subtree, its cgroups below first (an agent started by a script of this one
  * keeps its own there), killing every member first when `kill`.
  */
-async function removeSubtree(root: string, options: { kill?: boolean } = {}): Promise<void> {
+export async function removeSubtree(root: string, options: { kill?: boolean } = {}): Promise<void> {
   const tree = new CgroupTree(root);
   if (options.kill) await tree.kill();
   let names: string[];
@@ -140,8 +140,20 @@ async function removeSubtree(root: string, options: { kill?: boolean } = {}): Pr
 }
 
 /** The agent's cgroups if it can have them, and a line for the worker's log that says which way scripts are tracked. */
-export async function openTaskCgroups(): Promise<{ cgroups?: TaskCgroups; note: string }> {
+export async function openTaskCgroups(placedIn?: string): Promise<{ cgroups?: TaskCgroups; note: string }> {
+  if (placedIn !== undefined) await placement(placedIn);
   const opened = await TaskCgroups.open();
   if (opened instanceof TaskCgroups) return { cgroups: opened, note: `each script runs in a cgroup of its own under ${opened.path}` };
   return { note: `scripts' processes are found through /proc, as cgroups cannot be used: ${opened.unavailable}` };
+}
+
+/**
+ * Waits (briefly) for the server to place this process in the cgroup it made for it: it
+ * does right after starting the agent, which has not yet loaded its code by then.
+ */
+async function placement(dir: string): Promise<void> {
+  const giveUpAt = Date.now() + 2000;
+  for (let wait = 1; ownCgroupDir() !== dir && Date.now() < giveUpAt; wait = Math.min(wait * 2, 50)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }

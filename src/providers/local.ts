@@ -7,6 +7,7 @@ import { machineMarker } from '../agent/machine-marker.ts';
 import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
 import { workerUid, type RunnerUser } from './runner-user.ts';
+import { delegateCgroup, placeInCgroup, removeDelegatedCgroup } from './worker-cgroup.ts';
 
 const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
@@ -60,6 +61,8 @@ export class LocalProvider implements Provider {
     if (runner) this.#openWorkRoot();
     mkdirSync(workDir, { recursive: true, mode: 0o700 });
     if (owner) chownSync(workDir, owner.uid, owner.gid);
+    // An agent with a uid of its own cannot make cgroups: the server makes one and hands it over.
+    const cgroup = owner && await delegateCgroup(request.workerId, owner);
     mkdirSync(dirname(request.agentLogPath), { recursive: true, mode: 0o700 });
     const log = openSync(request.agentLogPath, 'a', 0o600);
     const env: NodeJS.ProcessEnv = {};
@@ -73,6 +76,7 @@ export class LocalProvider implements Provider {
       SLIPWAY_SERVER: request.serverUrl,
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
+      ...(cgroup && { SLIPWAY_CGROUP: cgroup }),
       // The coordinator's host is one machine for every local worker: it is prepared once, in the state directory.
       // A worker with a uid of its own has a home of its own: what a prepare script did for one is not there for another.
       SLIPWAY_PREPARED_DIR: runner ? join(workDir, '.prepared') : localPreparedDir(this.#options.workRoot),
@@ -91,16 +95,19 @@ export class LocalProvider implements Provider {
     }
     const pid = child.pid;
     if (pid === undefined) {
+      if (cgroup) await removeDelegatedCgroup(cgroup);
       const error = await new Promise<Error>((resolve) => child.once('error', resolve));
       throw new Error(`could not start the agent: ${error.message}`);
     }
+    // At once: the agent forks nothing before it has loaded its code, and waits to be placed.
+    if (cgroup) placeInCgroup(cgroup, pid);
     this.#children.set(pid, child);
     child.once('exit', (code, signal) => {
       this.#children.delete(pid);
       const description = signal ? `agent process ${pid} killed by ${signal}` : `agent process ${pid} exited with code ${code}`;
       for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`, code === 0);
     });
-    return { pid, start: startTimeOf(pid) ?? '', workDir };
+    return { pid, start: startTimeOf(pid) ?? '', workDir, ...(cgroup && { cgroup }) };
   }
 
   async stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {
@@ -113,6 +120,8 @@ export class LocalProvider implements Provider {
     const workDir = String(machine.workDir ?? '');
     const marker = this.#owns(workDir) ? { name: machineMarker, value: workDir } : undefined;
     await new ProcessTree(this.#agentPid(machine), { marker }).terminate(graceMs);
+    const cgroup = String(machine.cgroup ?? '');
+    if (marker && basename(cgroup) === `slipway-worker-${basename(workDir)}`) await removeDelegatedCgroup(cgroup);
   }
 
   async status(machine: MachineHandle): Promise<'running' | 'gone'> {

@@ -111,4 +111,41 @@ steps:
     await server.result;
     await waitFor(() => processesUnder(box.dir.path).length === 0, 10_000, 'every process of the runs to end');
   });
+
+  it('keeps each task in a cgroup the server handed to its worker, and ends what a task hid in it when the worker stops', async () => {
+    const { server, url, admin } = await startServer(box);
+    const out = box.sharedDir('cgroups');
+    const file = box.write({
+      'slipway.yml': `
+name: hidden
+activities:
+  builder: {}
+steps:
+  hide:
+    env: { OUT: "${out}" }
+    run: |
+      cat /proc/self/cgroup > "$OUT/task-cgroup"
+      # Out of its script's cgroup, into one its uid owns: the worker's own.
+      mount=$(grep ' - cgroup2 ' /proc/self/mountinfo | head -n 1 | cut -d ' ' -f 5)
+      own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+      (echo $BASHPID > "$mount\${own%/slipway-agent-*}/cgroup.procs"; sed -n 's/^0:://p' /proc/self/cgroup > "$OUT/hidden-cgroup"; exec sleep 1000) &
+      echo $! > "$OUT/hidden-pid"
+      while [ ! -s "$OUT/hidden-cgroup" ]; do sleep 0.05; done
+`,
+    });
+    const run = await box.run(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    expect(run.code, run.stderr).toBe(0);
+    const cgroup = /^0::(.*)$/m.exec(readFileSync(join(out, 'task-cgroup'), 'utf8'))?.[1] ?? '';
+    expect(cgroup).toMatch(/\/slipway-worker-w-[0-9a-f]+\/slipway-agent-\d+\/script-\d+$/);
+    const worker = /slipway-worker-w-[0-9a-f]+/.exec(cgroup)![0];
+    const hidden = Number(readFileSync(join(out, 'hidden-pid'), 'utf8'));
+    expect(readFileSync(join(out, 'hidden-cgroup'), 'utf8').trim()).toBe(cgroup.slice(0, cgroup.indexOf('/slipway-agent-')));
+
+    server.kill('SIGTERM');
+    await server.result;
+    await waitFor(() => !existsSync(`/proc/${hidden}`), 10_000, 'the hidden process to end');
+    const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((line) => line.includes(' - cgroup2 '))!.split(' ')[4]!;
+    const home = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))![1]!;
+    await waitFor(() => !existsSync(join(mount, home, worker)) && !readdirSync(join(mount, home)).some((name) => name.startsWith('slipway-worker-')), 10_000, 'the workers\' cgroups to be removed');
+  });
 });
