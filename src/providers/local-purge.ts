@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { idPatterns } from '../util/ids.ts';
+import { unmountUnderSync } from '../util/mounts.ts';
 import { leftoverNotes, removeEach, type Leftover, type Purger } from './leftovers.ts';
 import { LocalProvider, localPreparedDir } from './local.ts';
 
@@ -34,7 +35,11 @@ export function localPurger(workRoots: readonly string[]): Purger {
           const machine = running.get(resource.id);
           if (machine) await machine.provider.stop(machine.machine);
         } else if (resource.kind === 'work-dir' && idPatterns.worker.test(resource.id)) {
-          for (const root of roots) rmSync(join(root, resource.id), { recursive: true, force: true });
+          // An agent killed as root may have left its tasks' overlays mounted: rm -rf cannot remove a mount point.
+          for (const root of roots) {
+            unmountUnderSync(join(root, resource.id));
+            rmSync(join(root, resource.id), { recursive: true, force: true });
+          }
         } else if (resource.kind === 'prepared' && preparedDirs.includes(resource.id)) {
           rmSync(resource.id, { recursive: true, force: true });
         }

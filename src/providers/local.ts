@@ -8,6 +8,7 @@ import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
 import { workerUid, type RunnerUser } from './runner-user.ts';
 import { delegateCgroup, placeInCgroup, removeDelegatedCgroup } from './worker-cgroup.ts';
+import { unmountUnderSync } from '../util/mounts.ts';
 
 const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
@@ -122,6 +123,14 @@ export class LocalProvider implements Provider {
     await new ProcessTree(this.#agentPid(machine), { marker }).terminate(graceMs);
     const cgroup = String(machine.cgroup ?? '');
     if (marker && basename(cgroup) === `slipway-worker-${basename(workDir)}`) await removeDelegatedCgroup(cgroup);
+    // An agent running as root mounts its tasks' trees and unmounts them as it stops; one killed leaves them.
+    if (marker) {
+      try {
+        unmountUnderSync(workDir);
+      } catch {
+        // Not ours to unmount (the server is not root): `slipway purge` says so.
+      }
+    }
   }
 
   async status(machine: MachineHandle): Promise<'running' | 'gone'> {

@@ -122,7 +122,7 @@ signal TERM
 waited=0
 while [ -n "$(ours)" ] && [ "$waited" -lt ${tenths} ]; do sleep 0.1; waited=$((waited + 1)); done
 signal KILL
-rm -rf "$root/${worker}"
+${unmountUnder(`"$root/${worker}"`)}rm -rf "$root/${worker}"
 `;
 }
 
@@ -158,5 +158,19 @@ export type HostFile = { kind: 'runtime' } | { kind: 'dir'; workerId: string } |
 /** Removes one of the things filesScript lists; the path is built here from its kind, never taken from the host. */
 export function removeFileScript(workDir: string, file: HostFile): string {
   const path = file.kind === 'runtime' ? '"$root/runtime"' : file.kind === 'dir' ? `"$root/${checkedWorker(file.workerId)}"` : '"$root/prepared"';
-  return `root=${remoteRoot(workDir)}\nrm -rf ${path}\n`;
+  return `root=${remoteRoot(workDir)}\n${file.kind === 'dir' ? unmountUnder(path) : ''}rm -rf ${path}\n`;
+}
+
+/**
+ * Unmounts, deepest first, what is mounted at the directory \`dir\` (a quoted sh word) or
+ * below it: an agent running as root mounts its tasks' trees, and one that was killed
+ * leaves them, which rm -rf cannot remove. One still in use is detached. The mount table
+ * holds paths without links, as \`pwd -P\` gives them.
+ */
+function unmountUnder(dir: string): string {
+  return `if [ -r /proc/self/mountinfo ] && d=$(cd ${dir} 2>/dev/null && pwd -P); then
+  awk -v d="$d" '$5 == d || substr($5, 1, length(d) + 1) == d "/" { print length($5), $5 }' /proc/self/mountinfo | sort -rn |
+    while read -r _ m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+fi
+`;
 }
