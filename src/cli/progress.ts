@@ -139,6 +139,16 @@ export function createProgress(
   let lastFrame = '';
   /** Permanent lines waiting for the next redraw, which prints them above the view. */
   let pending = '';
+  /**
+   * Without a terminal, event lines written together: a write per event costs a system
+   * call (and a wake-up of the reader) per line, several per task of a big run.
+   */
+  let unwritten = '';
+  const writeOut = (): void => {
+    if (unwritten === '') return;
+    out.write(unwritten);
+    unwritten = '';
+  };
 
   function apply(e: RunEvent): void {
     if (e.kind === 'run.started') runStartedAt = eventTime(e, now);
@@ -307,8 +317,10 @@ export function createProgress(
       if (stopped) return;
       const line = `${eventLine(e, e.task === undefined ? undefined : tasks.get(e.task), color, now)}\n`;
       apply(e);
-      if (!live) out.write(line);
-      else if (PERMANENT.has(e.kind)) pending += line;
+      if (!live) {
+        if (unwritten === '') setImmediate(writeOut);
+        unwritten += line;
+      } else if (PERMANENT.has(e.kind)) pending += line;
     },
 
     print(text) {
@@ -316,6 +328,7 @@ export function createProgress(
       const shown = printable(text, { lines: true });
       const lines = shown.endsWith('\n') ? shown : `${shown}\n`;
       if (!live || stopped || timer === undefined) {
+        writeOut();
         out.write(lines);
         return;
       }
@@ -328,6 +341,7 @@ export function createProgress(
       stopped = true;
       clearInterval(timer);
       timer = undefined;
+      writeOut();
       if (!live) return;
       if (pending !== '') out.write(toTop(drawnRows()) + permanentText(pending, columns()) + ERASE_DOWN);
       else if (drawn.length > 0) out.write(eraseView());

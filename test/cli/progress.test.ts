@@ -100,6 +100,25 @@ describe('progress on a pipe', () => {
     return out.text().split('\n').slice(0, -1);
   }
 
+  it('writes the lines of events that come together in one write, and every line by the time it stops', async () => {
+    const out = fakeStream(false);
+    let writes = 0;
+    const write = out.write.bind(out);
+    out.write = ((...args: Parameters<typeof write>) => {
+      writes += 1;
+      return write(...args);
+    }) as typeof out.write;
+    const progress = createProgress(out, { color: false });
+    progress.start(startInfo([BUILD, TEST]));
+    writes = 0;
+    for (const key of [BUILD, TEST]) progress.event(ev(0, 'task.queued', { task: key }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toBe(1);
+    progress.event(started(1, BUILD));
+    progress.stop();
+    expect(out.text().split('\n').filter((line) => line.includes(BUILD))).toHaveLength(2);
+  });
+
   it('writes one stable line per event kind', () => {
     expect(
       lines([
