@@ -5,16 +5,26 @@
  * agent in it as soon as it starts. An unprivileged agent could not make cgroups; in this
  * one it keeps each script in a cgroup of its own (agent/task-cgroups.ts).
  */
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CgroupTree } from '../agent/cgroup-tree.ts';
 import { ownCgroupDir, removeSubtree } from '../agent/task-cgroups.ts';
 
 const DELEGATED_FILES = ['cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
+/**
+ * A worker's cgroup with no process in it this long after it was made is left over: its
+ * agent is placed in it within milliseconds, and a server that was killed, or stopped
+ * without stopping its workers, never removed it.
+ */
+const ABANDONED_AFTER_MS = 60_000;
 
 /** The new cgroup's directory, or undefined where the server cannot make one (not root, no cgroup v2). */
-export async function delegateCgroup(workerId: string, owner: { uid: number; gid: number }): Promise<string | undefined> {
+export async function delegateCgroup(
+  workerId: string, owner: { uid: number; gid: number }, options: { abandonedAfterMs?: number } = {},
+): Promise<string | undefined> {
   const home = ownCgroupDir();
   if (typeof home !== 'string' || process.getuid?.() !== 0) return undefined;
+  sweepAbandoned(home, options.abandonedAfterMs ?? ABANDONED_AFTER_MS);
   const dir = join(home, `slipway-worker-${workerId}`);
   try {
     mkdirSync(dir);
@@ -40,4 +50,23 @@ export function placeInCgroup(dir: string, pid: number): boolean {
 /** Ends whatever is still in the worker's cgroup and removes it. */
 export async function removeDelegatedCgroup(dir: string): Promise<void> {
   await removeSubtree(dir, { kill: true });
+}
+
+/** Removes the empty worker cgroups that servers sharing this cgroup left behind. */
+function sweepAbandoned(home: string, abandonedAfterMs: number): void {
+  let names: string[];
+  try {
+    names = readdirSync(home).filter((name) => name.startsWith('slipway-worker-'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(home, name);
+    try {
+      if (Date.now() - statSync(dir).ctimeMs < abandonedAfterMs || new CgroupTree(dir).populated()) continue;
+    } catch {
+      continue; // removed meanwhile
+    }
+    void removeSubtree(dir);
+  }
 }
