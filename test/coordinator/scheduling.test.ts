@@ -6,7 +6,7 @@ import { protocolHarness } from '../helpers/protocol.ts';
 
 describe('scheduling through the worker protocol, with a manual clock', () => {
   const h = protocolHarness();
-  const { start, worker, claimTask, statuses } = h;
+  const { start, worker, claimTask, claimAttempt, statuses } = h;
 
   const matrix = { version: ['1', '2'] };
   const buildAndTest: Partial<Step>[] = [
@@ -173,6 +173,47 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     await h.coordinator.settled();
     expect(await startsAfter(9_000)).toBe(2);
     expect(await startsAfter(1_000)).toBe(3);
+  });
+
+  it('ramps up workers on its own machine only while the queue outlasts a worker\'s start', async () => {
+    h.provider.onThisMachine = true;
+    const twenty = { n: Array.from({ length: 20 }, (_, i) => String(i)) };
+    await start(pipelineOf([{ name: 'quick', over: ['n'] }], { matrix: twenty, maxWorkers: 8 }));
+    expect(h.provider.starts).toHaveLength(1);
+    h.clock.advance(1_500); // the worker takes 1.5 s to come up
+    const w = await worker(0);
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(1);
+    // Attempts of 30 ms: the worker up finishes the other 17 in half a second, before another would be up.
+    let attempt = await claimAttempt(w);
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(30);
+      const { next } = await h.coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
+      if (next?.kind !== 'attempt') throw new Error('no next attempt');
+      attempt = next.attempt;
+    }
+    h.clock.advance(1_500);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(1);
+  });
+
+  it('ramps up workers on its own machine, doubling, for attempts that outlast a worker\'s start', async () => {
+    h.provider.onThisMachine = true;
+    const twenty = { n: Array.from({ length: 20 }, (_, i) => String(i)) };
+    await start(pipelineOf([{ name: 'long', over: ['n'] }], { matrix: twenty, maxWorkers: 8 }));
+    h.clock.advance(1_500);
+    await claimAttempt(await worker(0));
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(1);
+    // Its attempt has run longer than a worker takes to come up: one more is worth it.
+    h.clock.advance(1_500);
+    await h.coordinator.healthCheck();
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(2);
+    await claimAttempt(await worker(1));
+    await h.coordinator.settled();
+    expect(h.provider.starts).toHaveLength(4);
   });
 
   it('keeps starting workers after a worker that did work', async () => {

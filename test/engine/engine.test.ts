@@ -72,6 +72,22 @@ describe('provisioning', () => {
     expect(workersToStart({ ...big, busy: 7 }, ramp)).toBe(1);
     expect(workersToStart({ ...big, queued: 2, busy: 4 }, ramp)).toBe(2);
   });
+
+  it('starts no ramping worker while the workers up would finish the queue before it is up', () => {
+    // Attempts of 30 ms, workers up in 1.5 s: one worker does 50 tasks meanwhile.
+    const pace = { attemptMs: 30, startMs: 1500 };
+    const big = { ...pool, maxWorkers: 8, busy: 1 };
+    expect(workersToStart({ ...big, queued: 20 }, { rampUp: true, pace })).toBe(0);
+    expect(workersToStart({ ...big, queued: 49 }, { rampUp: true, pace })).toBe(0);
+    expect(workersToStart({ ...big, queued: 50 }, { rampUp: true, pace })).toBe(1);
+    // Two up (or one up, one starting) double it.
+    expect(workersToStart({ ...big, busy: 2, queued: 99 }, { rampUp: true, pace })).toBe(0);
+    expect(workersToStart({ ...big, busy: 2, queued: 100 }, { rampUp: true, pace })).toBe(2);
+    // Long tasks: every queued one is worth a worker.
+    expect(workersToStart({ ...big, queued: 3 }, { rampUp: true, pace: { attemptMs: 60_000, startMs: 1500 } })).toBe(1);
+    // Before any worker is up, the pace does not hold the first one back.
+    expect(workersToStart({ ...pool, maxWorkers: 8, queued: 1 }, { rampUp: true, pace })).toBe(1);
+  });
 });
 
 describe('worker names', () => {

@@ -13,6 +13,8 @@ import { tempDir } from './temp.ts';
 /** Records what the coordinator asks for; machines are the test's own calls to register. */
 export class RecordingProvider implements Provider {
   readonly name = 'local';
+  /** Whether its machines share the coordinator's, as local workers do (they then ramp up). */
+  onThisMachine = false;
   readonly starts: StartRequest[] = [];
   readonly stops: MachineHandle[] = [];
   readonly stopOptions: StopOptions[] = [];
