@@ -16,7 +16,7 @@ import { copyFile, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/pr
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { copyTree, SourceCache } from '../src/agent/source-cache.ts';
-import { unmountUnderSync } from '../src/util/mounts.ts';
+import { unmountUnder } from '../src/util/mounts.ts';
 
 const run = promisify(execFile);
 
@@ -32,8 +32,7 @@ const rounds = Number(option('rounds', '15'));
 const only = option('only', '').split(',').filter(Boolean);
 const base = await mkdtemp(join(resolve(option('dir', '.')), '.source-copy-bench-'));
 process.once('SIGINT', () => {
-  cleanUp();
-  process.exit(130);
+  void cleanUp().finally(() => process.exit(130));
 });
 
 /** Deterministic bytes that do not compress or dedupe to nothing. */
@@ -207,11 +206,11 @@ try {
     for (const f of figures) console.log(`${f.tree.padEnd(28)} ${f.method.padEnd(22)} ${f.make_ms.toFixed(1).padStart(8)} ${f.discard_ms.toFixed(1).padStart(8)} ${f.total_ms.toFixed(1).padStart(8)} ${f.max_total_ms.toFixed(1).padStart(8)}`);
   }
 } finally {
-  cleanUp();
+  await cleanUp();
 }
 
 /** Nothing is left: no mount, no directory, also after a Ctrl-C. */
-function cleanUp(): void {
-  unmountUnderSync(base);
+async function cleanUp(): Promise<void> {
+  await unmountUnder(base);
   rmSync(base, { recursive: true, force: true });
 }

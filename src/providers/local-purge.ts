@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { idPatterns } from '../util/ids.ts';
-import { unmountUnderSync } from '../util/mounts.ts';
+import { unmountUnder } from '../util/mounts.ts';
 import { leftoverNotes, removeEach, type Leftover, type Purger } from './leftovers.ts';
 import { LocalProvider, localPreparedDir } from './local.ts';
 
@@ -37,7 +37,7 @@ export function localPurger(workRoots: readonly string[]): Purger {
         } else if (resource.kind === 'work-dir' && idPatterns.worker.test(resource.id)) {
           // An agent killed as root may have left its tasks' overlays mounted: rm -rf cannot remove a mount point.
           for (const root of roots) {
-            unmountUnderSync(join(root, resource.id));
+            await unmountUnder(join(root, resource.id));
             rmSync(join(root, resource.id), { recursive: true, force: true });
           }
         } else if (resource.kind === 'prepared' && preparedDirs.includes(resource.id)) {

@@ -8,7 +8,7 @@ import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
 import { workerUid, type RunnerUser } from './runner-user.ts';
 import { delegateCgroup, placeInCgroup, removeDelegatedCgroup } from './worker-cgroup.ts';
-import { unmountUnderSync } from '../util/mounts.ts';
+import { unmountUnder } from '../util/mounts.ts';
 
 const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
@@ -125,11 +125,8 @@ export class LocalProvider implements Provider {
     if (marker && basename(cgroup) === `slipway-worker-${basename(workDir)}`) await removeDelegatedCgroup(cgroup);
     // An agent running as root mounts its tasks' trees and unmounts them as it stops; one killed leaves them.
     if (marker) {
-      try {
-        unmountUnderSync(workDir);
-      } catch {
-        // Not ours to unmount (the server is not root): `slipway purge` says so.
-      }
+      // Not ours to unmount when the server is not root: `slipway purge` says so.
+      await unmountUnder(workDir).catch(() => undefined);
     }
   }
 

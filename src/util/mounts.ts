@@ -1,5 +1,5 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,38 +32,13 @@ export function mountPointsUnder(mountinfo: string, dir: string): string[] {
   return [...points].sort((a, b) => b.length - a.length);
 }
 
-/** This process's mount table, or '' where there is none to read (not Linux). */
-function mountinfoSync(): string {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Unmounts whatever is mounted at `dir` or below it, deepest first, so `rm -rf dir` can
  * remove it: what a task or a killed agent left mounted (an agent running as root mounts
  * each task's tree, see SourceCache). A mount still in use is detached (`umount -l`): it
  * leaves the directory at once and goes when its last user does. Fails when one cannot be
- * unmounted (not root).
+ * unmounted (not root). Reads the mount table only (no process) when nothing is mounted there.
  */
-export function unmountUnderSync(dir: string): void {
-  for (const point of mountPointsUnder(mountinfoSync(), dir)) {
-    try {
-      execFileSync('umount', [point], { stdio: 'ignore' });
-    } catch {
-      try {
-        execFileSync('umount', ['-l', point], { stdio: ['ignore', 'ignore', 'pipe'] });
-      } catch (error) {
-        const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
-        throw new Error(`could not unmount ${point}: ${stderr || (error as Error).message}`);
-      }
-    }
-  }
-}
-
-/** As unmountUnderSync, without blocking; reads the mount table only (no process) when nothing is mounted there. */
 export async function unmountUnder(dir: string): Promise<void> {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   for (const point of mountPointsUnder(mountinfo, dir)) await unmount(point);

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, re
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyTree, SourceCache, type SourceCacheOptions } from '../../src/agent/source-cache.ts';
-import { mountPointsUnder, unmountUnderSync } from '../../src/util/mounts.ts';
+import { mountPointsUnder, unmountUnder } from '../../src/util/mounts.ts';
 import { localPurger } from '../../src/providers/local-purge.ts';
 import { removeFileScript } from '../../src/providers/ssh/remote-scripts.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -88,8 +88,8 @@ describe('the working directory each task gets from the source cache', () => {
   const tree = join(dir.path, 'tree');
   makeTree(tree);
   const pristine = listing(tree);
-  afterAll(() => {
-    unmountUnderSync(dir.path);
+  afterAll(async () => {
+    await unmountUnder(dir.path);
     spawnSync('chmod', ['-R', 'u+w', dir.path]);
     dir.remove();
   });
