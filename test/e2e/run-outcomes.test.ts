@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
@@ -215,6 +215,10 @@ steps:
   it('prepares the machine once per prepare script, before any init, and again only when the script changes', async () => {
     const marks = join(box.dir.path, 'prepared.log');
     const tool = join(box.dir.path, 'tool');
+    // Each task waits until tasks ran on two workers: the pool must grow to two, whatever
+    // its pace says, so both workers come to prepare the machine.
+    const seen = join(box.dir.path, 'workers-seen');
+    mkdirSync(seen);
     const pipeline = `
 name: prepared
 matrix:
@@ -224,7 +228,10 @@ activities:
 steps:
   build:
     over: [n]
-    run: test -f ${tool} && sleep 1
+    run: |
+      test -f ${tool}
+      touch "${seen}/$SLIPWAY_WORKER"
+      while [ "$(ls "${seen}" | wc -l)" -lt 2 ]; do sleep 0.1; done
 `;
     const prepare = (version: string) => `#!/bin/bash\nsleep 0.5\necho "${version}" >> "${marks}"\ntouch "${tool}"\n`;
     const file = box.write({ 'slipway.yml': pipeline, 'scripts/prepare.sh': prepare('gcc-13') });
@@ -266,6 +273,9 @@ steps:
   });
 
   it('never has more workers than max_workers', async () => {
+    // Tasks wait until tasks ran on two workers, so the pool grows to its limit whatever its pace.
+    const seen = join(box.dir.path, 'wide-workers-seen');
+    mkdirSync(seen);
     const file = box.write({
       'slipway.yml': `
 name: wide
@@ -274,7 +284,12 @@ matrix:
 activities:
   builder: { max_workers: 2 }
 steps:
-  work: { over: [n], run: sleep 0.3 }
+  work:
+    over: [n]
+    run: |
+      touch "${seen}/$SLIPWAY_WORKER"
+      while [ "$(ls "${seen}" | wc -l)" -lt 2 ]; do sleep 0.1; done
+      sleep 0.3
 `,
     });
     const result = await box.run(['run', file, '--json']);
