@@ -5,7 +5,10 @@ import type { ActivityDoc, PipelineDoc, StepDoc } from './schema.ts';
 import { toScript } from './scripts.ts';
 import type { Activity, Pipeline, Step } from './types.ts';
 
-/** Runs done_if checks on the coordinator's host, so no expensive machine starts for them. */
+/**
+ * Runs the done_if checks of a pipeline that has a local activity, on the coordinator's
+ * host, so no expensive machine starts for them (see checkActivity for the others).
+ */
 export const CONTROL_ACTIVITY: Activity = Object.freeze({
   name: 'control',
   provider: 'local',
@@ -19,9 +22,10 @@ export function assemble(doc: PipelineDoc, file: string, sourceDir: string, loca
   activities[CONTROL_ACTIVITY.name] = { ...CONTROL_ACTIVITY };
 
   const only = Object.keys(doc.activities);
+  const allRemote = Object.values(doc.activities).every((a) => a.provider !== 'local');
   const steps: Record<string, Step> = {};
   for (const [name, step] of Object.entries(doc.steps)) {
-    steps[name] = toStep(name, step, only.length === 1 ? only[0] : undefined, locator);
+    steps[name] = toStep(name, step, only.length === 1 ? only[0] : undefined, allRemote, locator);
   }
   return { name: doc.name, file, sourceDir, matrix: doc.matrix, activities, steps };
 }
@@ -40,23 +44,36 @@ function toActivity(name: string, a: ActivityDoc): Activity {
   };
 }
 
-function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, locator: Locator): Step {
+/**
+ * Where a step's done_if check runs when it names no activity. A pipeline that runs code on
+ * this machine anyway (it has a local activity) checks on `control`, so no expensive machine
+ * starts for work already done. One whose activities are all remote (ssh, ec2) must not
+ * run anything on the coordinator's host, so each check runs on its own step's activity:
+ * the machine the step would run on, whose worker goes on to run the task when the check
+ * says it is not done. A step that names `control` itself keeps its check there.
+ */
+export function checkActivity(stepActivity: string, allRemote: boolean): string {
+  return allRemote ? stepActivity : CONTROL_ACTIVITY.name;
+}
+
+function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, allRemote: boolean, locator: Locator): Step {
   const doneIf = s.done_if === undefined ? undefined : typeof s.done_if === 'string' ? { run: s.done_if } : s.done_if;
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(s.env)) {
     // The text as written: YAML reads `PYTHON: 3.10` as 3.1, which nobody means.
     env[key] = typeof value === 'string' ? value : (locator.source(['steps', name, 'env', key]) ?? String(value));
   }
+  // checks.ts guarantees an activity is written whenever there is not exactly one.
+  const activity = s.activity ?? onlyActivity!;
   return {
     name,
-    // checks.ts guarantees an activity is written whenever there is not exactly one.
-    activity: s.activity ?? onlyActivity!,
+    activity,
     over: s.over,
     needs: s.needs,
     exclude: s.exclude,
     run: toScript(s.run),
     ...(doneIf && {
-      doneIf: { script: toScript(doneIf.run), activity: doneIf.activity ?? CONTROL_ACTIVITY.name },
+      doneIf: { script: toScript(doneIf.run), activity: doneIf.activity ?? checkActivity(activity, allRemote) },
     }),
     retry: {
       attempts: s.retry.attempts,

@@ -94,7 +94,9 @@ const doneIfSchema = z
       z.strictObject(
         {
           run: script.describe('The check: exit status 0 means the task is already done.'),
-          activity: activityRef.optional().describe('The activity the check runs on (default: control).'),
+          activity: activityRef
+            .optional()
+            .describe("The activity the check runs on (default: control; the step's own when every activity is remote)."),
         },
         { error: 'expected a mapping with run and activity' },
       ),
@@ -103,7 +105,7 @@ const doneIfSchema = z
   )
   .describe(
     'A check that exits 0 when the task is already done, so it is skipped. Runs on the built-in ' +
-      'control activity unless given as { run, activity }.',
+      "control activity (on the step's own when every activity is ssh or ec2) unless given as { run, activity }.",
   );
 
 export const stepSchema = z.strictObject(

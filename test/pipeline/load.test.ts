@@ -111,6 +111,34 @@ describe('defaults', () => {
     expect(pipeline.steps.c!.activity).toBe('control');
     expect(pipeline.steps.c!.doneIf!.activity).toBe('big');
   });
+
+  it('runs done_if on the step\'s own activity when every activity is remote, so nothing runs on the coordinator', () => {
+    const pipeline = fixtures.parse(
+      yaml(
+        'name: x',
+        'activities: {hosts: {provider: ssh}, big: {provider: ec2}}',
+        'steps:',
+        '  a: {run: make, activity: hosts, done_if: test -f out}',
+        '  b: {run: make, activity: big, done_if: {run: test -f out}}',
+        '  c: {run: make, activity: big, done_if: {run: test -f out, activity: hosts}}',
+        '  d: {run: make, activity: control, done_if: test -f out}',
+      ),
+    );
+    const checks = Object.fromEntries(Object.values(pipeline.steps).map((s) => [s.name, s.doneIf!.activity]));
+    expect(checks).toEqual({ a: 'hosts', b: 'big', c: 'hosts', d: 'control' });
+    expect(pipeline.activities.hosts!.provider).toBe('ssh');
+    expect(pipeline.activities.big!.provider).toBe('ec2');
+  });
+
+  it('keeps done_if on control when one activity is local, as written or by default', () => {
+    for (const local of ['{}', '{provider: local}']) {
+      const pipeline = fixtures.parse(
+        yaml('name: x', `activities: {here: ${local}, hosts: {provider: ssh}}`, 'steps:', '  a: {run: make, activity: hosts, done_if: test -f out}'),
+      );
+      expect(pipeline.steps.a!.doneIf!.activity).toBe('control');
+      expect(pipeline.activities.control).toEqual(CONTROL);
+    }
+  });
 });
 
 describe('durations and scripts', () => {
