@@ -13,6 +13,7 @@ import type { RunStatus } from '../engine/report.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { claimableTask } from '../store/claimable.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
+import { eventFromRow } from '../store/event-rows.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
@@ -279,11 +280,14 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     return streamSSE(c, async (stream) => {
       const pending: RunEvent[] = [];
       let wake: (() => void) | undefined;
-      const unsubscribe = coordinator.events.subscribe((event) => {
+      const subscription = coordinator.events.subscribe((event) => {
         if (run !== undefined && event.run !== run) return;
         pending.push(event);
         wake?.();
       });
+      // A run another process on the store drives (a `slipway run`) is followed through the store.
+      const unfollow = run === undefined ? undefined : await coordinator.follow(run);
+      const unsubscribe = (): void => { subscription(); unfollow?.(); };
       stream.onAbort(() => { unsubscribe(); wake?.(); });
       try {
         let last = after;
@@ -293,12 +297,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
           if (run !== undefined) history = history.where('run_id', '=', run);
           for (const row of await history.execute()) {
             last = row.seq;
-            await send(stream, {
-              seq: row.seq, at: new Date(Number(row.at)).toISOString(), run: row.run_id, kind: row.kind as RunEvent['kind'],
-              ...(row.task_key !== null && { task: row.task_key }), ...(row.worker_id !== null && { worker: row.worker_id }),
-              ...(row.worker_name !== null && { worker_name: row.worker_name }), ...(row.attempt !== null && { attempt: row.attempt }),
-              ...(row.message !== null && { message: row.message }),
-            });
+            await send(stream, eventFromRow(row));
           }
         }
         while (!stream.aborted) {

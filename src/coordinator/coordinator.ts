@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Clock } from '../engine/clock.ts';
+import { finishedStatus } from '../engine/events.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
 import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
@@ -19,6 +20,7 @@ import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { provisionPool, type WorkerToStart } from './ops/provision.ts';
+import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
 import { loseAttempt } from './ops/lose-attempt.ts';
@@ -28,6 +30,7 @@ import { PoolSignals, poolKey } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
 import { preparationOf } from './preparation.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
+import { StoreWatch } from './store-watch.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { defaultArchiveLimits, type ArchiveLimits } from './archive-check.ts';
@@ -83,13 +86,15 @@ export class Coordinator {
   readonly #specs = new RunSpecs();
   readonly #credentials = new Map<string, WorkerIdentity>();
   readonly #lastSeen = new Map<string, number>();
+  /** When this process last wrote a worker's last-seen time to the store. */
+  readonly #seenStored = new Map<string, number>();
   readonly #cancelled = new Set<string>();
   readonly #attemptSignals = new Map<string, () => void>();
   readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string }>();
-  readonly #runWaiters = new Map<string, ((status: RunStatus) => void)[]>();
   readonly #provisionQueue = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #writes: GroupCommit;
+  readonly #watch: StoreWatch;
   readonly #faultListeners: ((message: string) => void)[] = [];
   /** Workers whose provider start is in flight or waiting to be retried. */
   readonly #starting = new Set<string>();
@@ -122,6 +127,7 @@ export class Coordinator {
     this.#startedAt = clock.now();
     this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
     this.#writes = new GroupCommit(store.transaction);
+    this.#watch = new StoreWatch(store.db, this.events);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {
       provider.onExit?.((workerId, description, clean) => this.#background('noting a machine that exited', this.#machineExited(workerId, description, clean)));
@@ -157,6 +163,7 @@ export class Coordinator {
     clearInterval(this.#liveness);
     for (const timer of this.#timers) clearTimeout(timer);
     await this.settled();
+    await this.#watch.close();
     await Promise.all([...this.#stopping.values(), ...[...this.#naming.values()].map((p) => p.catch(() => undefined))]);
     await this.logs.closeAll();
   }
@@ -190,16 +197,30 @@ export class Coordinator {
     return this.#mutate((trx, changes) => cancelRun(trx, runId, reason, changes));
   }
 
-  /** Resolves with the run's final status. */
+  /** Resolves with the run's final status, whichever coordinator process on the store ends it. */
   async waitForRun(runId: string): Promise<RunStatus> {
-    // The waiter goes in before the status is read, so a run ending in between is not missed.
-    const finished = new Promise<RunStatus>((resolve) => {
-      const waiters = this.#runWaiters.get(runId) ?? [];
-      waiters.push(resolve);
-      this.#runWaiters.set(runId, waiters);
+    let ended: (status: RunStatus) => void = () => undefined;
+    const finished = new Promise<RunStatus>((resolve) => { ended = resolve; });
+    // Listening starts before the status is read, so a run ending in between is not missed.
+    const unsubscribe = this.events.subscribe((event) => {
+      if (event.run === runId && event.kind === 'run.finished') ended(finishedStatus(event));
     });
-    const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
-    return row.status === 'running' ? finished : (row.status as RunStatus);
+    const unfollow = await this.follow(runId);
+    try {
+      const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
+      return row.status === 'running' ? await finished : (row.status as RunStatus);
+    } finally {
+      unsubscribe();
+      unfollow();
+    }
+  }
+
+  /**
+   * Publishes on `events` what any process on the store commits for the run from now on,
+   * not only what this one does; the function it gives stops following.
+   */
+  follow(runId: string): Promise<() => void> {
+    return this.#watch.follow(runId);
   }
 
   /** Resolves once no provisioning, provider start or store write is in flight: for tests and the simulator. */
@@ -228,12 +249,13 @@ export class Coordinator {
 
   async register(token: string, join?: { activity: string }): Promise<Registration & { settings?: WorkerSettings }> {
     const registration = await this.#mutate((trx, changes) => join
-      ? registerJoiningWorker(trx, token, join.activity, async (runId) => Object.keys((await this.#specs.get(trx, runId)).pipeline.activities), changes)
-      : registerStartedWorker(trx, token, changes));
+      ? registerJoiningWorker(trx, token, join.activity, async (runId) => Object.keys((await this.#specs.get(trx, runId)).pipeline.activities), this.#settings.heartbeatTimeoutMs, changes)
+      : registerStartedWorker(trx, token, this.#settings.heartbeatTimeoutMs, changes));
     if (registration.kind !== 'registered') return registration;
     const identity = { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
     this.#credentials.set(hashSecret(registration.credential), identity);
     this.#lastSeen.set(registration.workerId, this.#clock.now());
+    this.#seenStored.set(registration.workerId, this.#clock.now());
     const spec = await this.#specs.get(this.#store.db, registration.runId);
     this.logs.append(this.#workerLogPath(identity), `${this.#stamp()} registered as ${registration.name} (${registration.workerId}) for activity ${registration.activity}\n`);
     // One more worker up lets a ramping pool start more (see workersToStart).
@@ -260,7 +282,7 @@ export class Coordinator {
     const pool = poolKey(worker.runId, worker.activity);
     const deadline = this.#clock.now() + Math.min(waitMs, this.heartbeatIntervalMs);
     for (;;) {
-      this.#lastSeen.set(worker.workerId, this.#clock.now());
+      await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
       const answer = await this.#mutate((trx, changes) => claim(trx, spec, worker.workerId, changes));
       if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
@@ -270,22 +292,37 @@ export class Coordinator {
     }
   }
 
-  /** Held up to `holdMs` unless the attempt is cancelled meanwhile. */
+  /**
+   * Held up to `holdMs` unless the attempt is cancelled meanwhile, here or by another
+   * coordinator process on the store (whose cancel arrives through the store watch).
+   */
   async heartbeat(worker: WorkerIdentity, attemptId: string, holdMs: number, signal?: AbortSignal): Promise<'ok' | 'cancel' | 'unknown'> {
-    const now = this.#clock.now();
-    this.#lastSeen.set(worker.workerId, now);
-    const updated = await this.#store.db.updateTable('attempts').set({ heartbeat_at: now })
-      .where('id', '=', attemptId).where('worker_id', '=', worker.workerId).where('outcome', 'is', null).executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return 'unknown';
+    await this.#heard(worker.workerId);
+    const attempt = await recordHeartbeat(this.#store.db, worker.workerId, attemptId, this.#clock.now());
+    if (!attempt) return 'unknown';
+    if (attempt.cancelled) this.#cancelled.add(attemptId);
     if (this.#cancelled.has(attemptId)) return 'cancel';
     const hold = Math.min(holdMs, this.heartbeatIntervalMs);
     if (hold > 0) {
+      const unfollow = await this.follow(worker.runId);
       await new Promise<void>((resolve) => {
-        const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); this.#attemptSignals.delete(attemptId); resolve(); };
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          unsubscribe();
+          this.#attemptSignals.delete(attemptId);
+          resolve();
+        };
         const timer = setTimeout(done, hold);
+        const unsubscribe = this.events.subscribe((event) => {
+          if (event.run !== worker.runId || event.task !== attempt.task || event.kind !== 'task.cancelled') return;
+          this.#cancelled.add(attemptId);
+          done();
+        });
         signal?.addEventListener('abort', done, { once: true });
         this.#attemptSignals.set(attemptId, done);
       });
+      unfollow();
     }
     // The end of the hold says nothing of the worker (a frozen one's request is held too).
     return this.#cancelled.has(attemptId) ? 'cancel' : 'ok';
@@ -311,7 +348,9 @@ export class Coordinator {
    */
   async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<{ finished: FinishResult; next: ClaimAnswer | null }> {
     const spec = await this.#specs.get(this.#store.db, worker.runId);
+    // The attempt's end is written with the worker's last-seen time.
     this.#lastSeen.set(worker.workerId, this.#clock.now());
+    this.#seenStored.set(worker.workerId, this.#clock.now());
     const { finished, next } = await this.#mutate(async (trx, changes) => {
       const finished = await finishAttempt(trx, spec, worker.workerId, attemptId, result, changes);
       const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, spec, worker.workerId, changes) : null;
@@ -451,26 +490,42 @@ export class Coordinator {
    */
   async checkLiveness(): Promise<void> {
     const now = this.#clock.now();
-    const timeout = this.#settings.heartbeatTimeoutMs;
-    const workers = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'last_seen_at'])
+    const workers = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'last_seen_at', 'heartbeat_timeout_ms'])
       .where('state', 'in', ['idle', 'busy', 'draining']).execute();
+    // Each worker is judged by the timeout of the coordinator it talks to, whichever process judges.
+    const timeouts = new Map(workers.map((w) => [w.id, w.heartbeat_timeout_ms ?? this.#settings.heartbeatTimeoutMs]));
     for (const worker of workers) {
       if (!this.#looksAfter(worker.run_id)) continue;
       const lastSeen = Math.max(this.#lastSeen.get(worker.id) ?? 0, worker.last_seen_at ?? 0, this.#startedAt);
+      const timeout = timeouts.get(worker.id)!;
       if (isSilent(lastSeen, now, timeout)) {
         await this.loseWorker(worker.id, `no heartbeat for ${Math.round((now - lastSeen) / 1000)}s`);
       }
     }
+    const shortest = Math.min(this.#settings.heartbeatTimeoutMs, ...timeouts.values());
     const stale = await this.#store.db.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
-      .select(['attempts.id', 'attempts.run_id', 'attempts.heartbeat_at'])
+      .select(['attempts.id', 'attempts.run_id', 'attempts.heartbeat_at', 'attempts.worker_id'])
       .where('workers.state', 'in', ['busy', 'draining']).where('attempts.outcome', 'is', null)
-      .where('attempts.heartbeat_at', '<', now - timeout).execute();
+      .where('attempts.heartbeat_at', '<', now - shortest).execute();
     for (const attempt of stale) {
+      const timeout = timeouts.get(attempt.worker_id ?? '') ?? this.#settings.heartbeatTimeoutMs;
       if (!this.#looksAfter(attempt.run_id) || !isSilent(Math.max(attempt.heartbeat_at, this.#startedAt), now, timeout)) continue;
       const spec = await this.#specs.get(this.#store.db, attempt.run_id);
       const reason = `no heartbeat for attempt ${attempt.id} for ${Math.round((now - Math.max(attempt.heartbeat_at, this.#startedAt)) / 1000)}s`;
       await this.#mutate((trx, changes) => loseAttempt(trx, spec, attempt.id, reason, changes));
     }
+  }
+
+  /**
+   * Notes a worker heard from: in memory at once, in the store at most twice per heartbeat
+   * interval, so every coordinator on the store sees it alive at little cost.
+   */
+  async #heard(workerId: string): Promise<void> {
+    const now = this.#clock.now();
+    this.#lastSeen.set(workerId, now);
+    if (now - (this.#seenStored.get(workerId) ?? 0) < this.heartbeatIntervalMs / 2) return;
+    this.#seenStored.set(workerId, now);
+    await recordWorkerSeen(this.#store.db, workerId, now);
   }
 
   #looksAfter(runId: string): boolean {
@@ -526,6 +581,7 @@ export class Coordinator {
 
   #afterCommit(changes: Changes): void {
     this.events.publish(changes.events);
+    this.#watch.publishedHere(changes.events);
     for (const [pool, count] of changes.queued) {
       this.#signals.wake(pool, count);
       this.#poke(pool);
@@ -535,11 +591,6 @@ export class Coordinator {
     for (const attemptId of changes.cancelledAttempts) {
       this.#cancelled.add(attemptId);
       this.#attemptSignals.get(attemptId)?.();
-    }
-    for (const runId of changes.finishedRuns) {
-      const status = changes.events.find((e) => e.run === runId && e.kind === 'run.finished')?.message?.split(':')[0] as RunStatus;
-      for (const resolve of this.#runWaiters.get(runId) ?? []) resolve(status);
-      this.#runWaiters.delete(runId);
     }
   }
 
@@ -735,6 +786,7 @@ export class Coordinator {
   #forget(workerId: string): void {
     for (const [hash, identity] of this.#credentials) if (identity.workerId === workerId) this.#credentials.delete(hash);
     this.#lastSeen.delete(workerId);
+    this.#seenStored.delete(workerId);
     for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
   }
 

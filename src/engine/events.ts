@@ -1,3 +1,5 @@
+import type { RunStatus } from './report.ts';
+
 /**
  * Every change to a run leaves an event. The store keeps them (the timeline), the CLI
  * renders them as progress, the UI streams them.
@@ -36,4 +38,9 @@ export interface RunEvent {
   attempt?: number;
   /** A short human explanation: an error, a reason, a status. */
   message?: string;
+}
+
+/** The status a `run.finished` event records: its message starts with it ("succeeded: 3 succeeded"). */
+export function finishedStatus(event: RunEvent): RunStatus {
+  return event.message?.split(':')[0] as RunStatus;
 }

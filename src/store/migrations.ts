@@ -133,6 +133,10 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.createTable('store_identity').addColumn('id', 'text', (c) => c.primaryKey()).execute();
     await db.insertInto('store_identity').values({ id: `s-${randomBytes(8).toString('hex')}` }).execute();
   },
+  async (db) => {
+    // The heartbeat timeout of the coordinator a worker talks to: every coordinator on the store judges its silence by it.
+    await db.schema.alterTable('workers').addColumn('heartbeat_timeout_ms', 'bigint').execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

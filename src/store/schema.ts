@@ -80,7 +80,10 @@ export interface WorkersTable {
   stop_cause: string | null;
   created_at: number;
   registered_at: number | null;
+  /** Written at most about twice per heartbeat interval, so every coordinator on the store sees the worker alive. */
   last_seen_at: number | null;
+  /** The heartbeat timeout of the coordinator the worker registered with; null until it registers. */
+  heartbeat_timeout_ms: number | null;
   stopped_at: number | null;
   /** When its machine was started; its cost runs from here. */
   machine_at: number | null;

@@ -18,7 +18,7 @@ export type Registration =
  * A worker started by a provider trades its one-time registration token for its own
  * credential. The token is erased on use, so it cannot register a second worker.
  */
-export async function registerStartedWorker(trx: Db, registrationToken: string, changes: Changes): Promise<Registration> {
+export async function registerStartedWorker(trx: Db, registrationToken: string, heartbeatTimeoutMs: number, changes: Changes): Promise<Registration> {
   const worker = await trx.selectFrom('workers').select(['id', 'run_id', 'activity', 'state', 'name'])
     .where('registration_hash', '=', hashSecret(registrationToken)).executeTakeFirst();
   if (!worker) return { kind: 'denied' };
@@ -29,7 +29,7 @@ export async function registerStartedWorker(trx: Db, registrationToken: string, 
   const credential = newSecret();
   await trx.updateTable('workers').set({
     registration_hash: null, credential_hash: hashSecret(credential), state: 'idle',
-    registered_at: changes.now, last_seen_at: changes.now,
+    registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs,
   }).where('id', '=', worker.id).execute();
   await changes.event(trx, worker.run_id, 'worker.registered', { worker: worker.id, worker_name: worker.name });
   return { kind: 'registered', workerId: worker.id, runId: worker.run_id, activity: worker.activity, name: worker.name, credential };
@@ -43,7 +43,7 @@ export async function registerStartedWorker(trx: Db, registrationToken: string, 
  * succeeded without running them.
  */
 export async function registerJoiningWorker(
-  trx: Db, token: string, activity: string, activitiesOf: (runId: string) => Promise<string[]>, changes: Changes,
+  trx: Db, token: string, activity: string, activitiesOf: (runId: string) => Promise<string[]>, heartbeatTimeoutMs: number, changes: Changes,
 ): Promise<Registration> {
   const byJoinToken = await trx.selectFrom('runs').select(['id', 'status'])
     .where('join_token_hash', '=', hashSecret(token)).executeTakeFirst();
@@ -78,7 +78,7 @@ export async function registerJoiningWorker(
   await trx.insertInto('workers').values({
     id, run_id: runId, activity, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
-    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
+    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).execute();
   await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
   return { kind: 'registered', workerId: id, runId, activity, name, credential };
