@@ -30,9 +30,9 @@ export class Anchors {
   }
 
   /**
-   * How many nodes `root` holds with every alias expanded, or the alias that lies inside
-   * its own anchor (which would expand forever). Iterative, so a long chain of aliases
-   * cannot overflow the stack.
+   * How many values (scalars and collections) `root` holds with every alias expanded, or
+   * the alias that lies inside its own anchor (which would expand forever). Iterative, so
+   * a long chain of aliases cannot overflow the stack.
    */
   expandedSize(root: Node): number | { circular: Alias } {
     const sizes = new Map<Item, number>();
@@ -54,7 +54,8 @@ export class Anchors {
         }
         continue;
       }
-      sizes.set(node, children.reduce((sum, child) => sum + sizes.get(child)!, 1));
+      // A pair is its key and its value, and an alias what it stands for: neither adds a value.
+      sizes.set(node, children.reduce((sum, child) => sum + sizes.get(child)!, isPair(node) || isAlias(node) ? 0 : 1));
       open.delete(node);
       stack.pop();
     }

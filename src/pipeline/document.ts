@@ -6,7 +6,7 @@
 import { isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import type { Anchors } from './anchors.ts';
 import type { Diagnostics } from './diagnostics.ts';
-import { MAX_EXPANDED_NODES } from './limits.ts';
+import { MAX_VALUES } from './limits.ts';
 import { formatPath, START, type Locator, type Path } from './positions.ts';
 
 export function checkDuplicateKeys(doc: Document, report: Diagnostics, locator: Locator): void {
@@ -51,8 +51,8 @@ export function checkAliases(doc: Document, anchors: Anchors, report: Diagnostic
     report.at(at(size.circular), `alias *${size.circular.source} lies inside its own anchor`);
     return false;
   }
-  if (size > MAX_EXPANDED_NODES) {
-    report.at(at(aliases[0]), `aliases expand the file to more than ${MAX_EXPANDED_NODES.toLocaleString('en-US')} values`);
+  if (size > MAX_VALUES) {
+    report.at(at(aliases[0]), `aliases expand the file to more than ${MAX_VALUES.toLocaleString('en-US')} values`);
     return false;
   }
   return true;

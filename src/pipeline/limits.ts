@@ -13,13 +13,21 @@ export const MAX_NESTING = 64;
 /** Exclude entries are matched against every combination, so their number is bounded too. */
 export const MAX_EXCLUDES_PER_STEP = 1_000;
 /**
- * Nodes in the file with its aliases expanded: about what a plain 1 MiB file can hold,
- * so aliases cannot make a file costlier to check than the largest file without them.
+ * Entries in one list or mapping: no list of a pipeline needs more than it has tasks (the
+ * values of an axis, the steps, what a step needs). A 1 MiB file can hold a list of half
+ * a million; parsing it took seconds and checking it overflowed the stack.
  */
-export const MAX_EXPANDED_NODES = 500_000;
+export const MAX_ENTRIES = 10_000;
+/**
+ * Values in the file (scalars, lists and mappings, keys included), counted before parsing
+ * and again with aliases expanded: far above what a pipeline holds (ten steps of a thousand
+ * exclude entries each are about 50,000), and low enough that parsing and checking a file
+ * takes about a second at most, and never more than the stack holds.
+ */
+export const MAX_VALUES = 100_000;
 /**
  * Passed to the yaml library, which counts alias uses weighted by nesting. A second guard:
- * MAX_EXPANDED_NODES measures the expansion exactly and is checked first.
+ * MAX_VALUES measures the expansion exactly and is checked first.
  */
 export const MAX_ALIAS_COUNT = 1_000;
 /** Past this many mistakes the rest are noise (often one broken bracket)... */

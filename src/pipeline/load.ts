@@ -8,8 +8,8 @@ import { checkAliases, checkDuplicateKeys } from './document.ts';
 import { Diagnostics } from './diagnostics.ts';
 import { PipelineError } from './errors.ts';
 import { reportIssues } from './issues.ts';
-import { MAX_ALIAS_COUNT, MAX_FILE_BYTES, MAX_NESTING } from './limits.ts';
-import { tooDeep } from './nesting.ts';
+import { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from './limits.ts';
+import { sizeProblem } from './nesting.ts';
 import { Locator, START } from './positions.ts';
 import { pipelineSchema } from './schema.ts';
 import type { Pipeline } from './types.ts';
@@ -43,8 +43,9 @@ export function parsePipeline(text: string, file: string, sourceDir: string): Pi
   if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
     throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
   }
-  const deep = tooDeep(text);
-  if (deep) throw new PipelineError([{ file, ...deep, message: `the YAML nests deeper than ${MAX_NESTING} levels` }]);
+  // Before parsing: the parser's time grows with depth and size, and a check of too much data overflows the stack.
+  const tooLarge = sizeProblem(text);
+  if (tooLarge) throw new PipelineError([{ file, ...tooLarge }]);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: false });
   const anchors = new Anchors(doc);

@@ -446,8 +446,50 @@ describe('limits', () => {
       levels.push(`${name}: &${name} [${Array(10).fill(`*${previous}`).join(', ')}]`);
     }
     const started = performance.now();
-    expect(mistakes(yaml('name: x', ...levels))).toEqual(['slipway.yml:3:8: aliases expand the file to more than 500,000 values']);
+    expect(mistakes(yaml('name: x', ...levels))).toEqual(['slipway.yml:3:8: aliases expand the file to more than 100,000 values']);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a list or mapping of more than 10,000 entries before parsing it, at the entry past the limit', () => {
+    const entries = "this list has more than 10,000 entries, the most one list or mapping may have";
+    const flow = (n: number) => `[${Array(n).fill('"1"').join(',')}]`;
+    expect(mistakes(`name: x\nmatrix: {a: ${flow(10_001)}}\n`)).toEqual([`slipway.yml:2:${'matrix: {a: ['.length + 1 + 4 * 10_000}: ${entries}`]);
+    expect(mistakes(`name: x\nsteps:\n  a:\n    needs:\n${'      - b\n'.repeat(10_001)}`)).toEqual([`slipway.yml:${5 + 10_000}:7: ${entries}`]);
+    const keys = Array.from({ length: 10_001 }, (_, i) => `      K${i}: v`).join('\n');
+    expect(mistakes(`name: x\nsteps:\n  a:\n    env:\n${keys}\n`)).toEqual([`slipway.yml:${5 + 10_000}:7: ${entries.replace('list', 'mapping')}`]);
+    expect(mistakes(`name: x\nenv: {${Array.from({ length: 10_001 }, (_, i) => `K${i}: v`).join(', ')}}\n`)[0]).toMatch(/^slipway\.yml:2:\d+: this mapping has more than 10,000 entries/);
+    // Ten thousand are fine, and commas inside a string separate nothing.
+    const pipeline = fixtures.parse(yaml(
+      'name: x',
+      `matrix: {v: ["${','.repeat(20_000)}", ${Array.from({ length: 9_999 }, (_, i) => `v${i}`).join(', ')}]}`,
+      'activities: {b: {}}',
+      'steps: {a: {run: make, over: [v]}}',
+    ));
+    expect(pipeline.matrix['v']).toHaveLength(10_000);
+  });
+
+  it('refuses a file of more than 100,000 values before parsing it, and with aliases expanded', () => {
+    // name, x, matrix, then each axis its key, its list and 9,999 numbers: the 100,001st value is a9's 9,987th number.
+    const lists = Array.from({ length: 11 }, (_, i) => `  a${i}: [${Array(9_999).fill('1').join(',')}]`);
+    expect(mistakes(yaml('name: x', 'matrix:', ...lists))).toEqual([
+      `slipway.yml:12:${'  a9: ['.length + 1 + 2 * 9_986}: the file holds more than 100,000 values, the most a pipeline file may hold`,
+    ]);
+    const aliased = ['  a0: &n [' + Array(9_999).fill('"1"').join(',') + ']', ...Array.from({ length: 10 }, (_, i) => `  a${i + 1}: *n`)];
+    expect(mistakes(yaml('name: x', 'matrix:', ...aliased))).toEqual(['slipway.yml:4:7: aliases expand the file to more than 100,000 values']);
+  });
+
+  it('checks the largest file the limits let through in bounded time, without overflowing the stack', () => {
+    // Nine lists of 9,999 numbers: each value a mistake of its own for the schema check.
+    const lists = Array.from({ length: 9 }, (_, i) => `  a${i}: [${Array(9_999).fill('1').join(',')}]`);
+    const aliased = ['  a0: &n [' + Array(9_999).fill('1').join(',') + ']', ...Array.from({ length: 8 }, (_, i) => `  a${i + 1}: *n`)];
+    for (const [text, column] of [[yaml('name: x', 'matrix:', ...lists), 8], [yaml('name: x', 'matrix:', ...aliased), 11]] as const) {
+      const started = performance.now();
+      const found = mistakes(text);
+      expect(found).toHaveLength(101);
+      expect(found[0]).toBe(`slipway.yml:3:${column}: matrix.a0[0]: 1 is read as a number; quote it: "1"`);
+      // Only a guard: it takes about a second.
+      expect(performance.now() - started).toBeLessThan(10_000);
+    }
   });
 
   it('stops aliases used more often than the yaml library allows', () => {

@@ -190,3 +190,48 @@ describe('axes named for what every JavaScript object has', () => {
     ]);
   });
 });
+
+/**
+ * A one-line list of half a million values fits in the 1 MiB a pipeline file may have:
+ * parsing it took seconds, and checking it overflowed the stack (a RangeError from zod,
+ * a 500 from the server). It is refused before parsing, at the entry past the limit.
+ */
+describe('a list of half a million values', () => {
+  const box = new Sandbox();
+  afterAll(() => box.cleanup());
+  const text = `name: x\nmatrix: {a: [${Array(500_000).fill('1').join(',')}]}\nactivities: {b: {}}\nsteps: {s: {run: make, over: [a]}}\n`;
+  const file = box.write({ 'slipway.yml': text });
+  const limit = 'this list has more than 10,000 entries, the most one list or mapping may have';
+  const position = `2:${'matrix: {a: ['.length + 1 + 2 * 10_000}`;
+
+  it('is refused by slipway validate at once, naming the file, the position and the limit', async () => {
+    expect(Buffer.byteLength(text)).toBeLessThan(1024 * 1024);
+    const started = performance.now();
+    const result = await box.run(['validate', file]);
+    expect(result).toEqual({ code: 2, stdout: '', stderr: `${file}:${position}: ${limit}\n` });
+    // Only a guard: the check itself takes milliseconds.
+    expect(performance.now() - started).toBeLessThan(15_000);
+  });
+
+  it('is refused by a server with 422 and the same diagnostic, and the server goes on answering', async () => {
+    const { server, url, admin } = await startServer(box);
+    const headers = { authorization: `Bearer ${admin}` };
+    try {
+      const source = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: tarGz([{ type: 'file', name: 'slipway.yml', data: text }]), headers });
+      const { digest } = await source.json() as { digest: string };
+      const started = performance.now();
+      const submitted = await fetch(`${url}/api/v1/runs`, { method: 'POST', body: JSON.stringify({ source: digest, file: 'slipway.yml' }), headers });
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(submitted.status).toBe(422);
+      const [line, column] = position.split(':').map(Number);
+      expect(await submitted.json()).toEqual({
+        error: `slipway.yml:${position}: ${limit}`,
+        diagnostics: [{ file: 'slipway.yml', line, column, message: limit }],
+      });
+      expect((await fetch(`${url}/api/v1/runs`, { headers })).status).toBe(200);
+    } finally {
+      server.kill();
+      await server.result;
+    }
+  });
+});
