@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
+import { mayStopMachine } from '../engine/machine-owner.ts';
 import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
@@ -10,7 +11,8 @@ import { missingProvider } from '../providers/configured.ts';
 import { priceOf, type MachineHandle, type Provider, type StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
-import { hashSecret } from '../util/ids.ts';
+import { hashSecret, newId } from '../util/ids.ts';
+import { hostname } from 'node:os';
 import { Changes } from './changes.ts';
 import { EventBus } from './event-bus.ts';
 import { LogFiles } from './log-files.ts';
@@ -20,6 +22,7 @@ import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { provisionPool, type WorkerToStart } from './ops/provision.ts';
+import { joinStore, leaveStore, liveCoordinators, renewLease } from './ops/coordinator-lease.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
@@ -75,6 +78,9 @@ export type ClaimAnswer = { kind: 'attempt'; attempt: AttemptOrder; workerName: 
  * The coordinator: every state change goes through the store in one transaction, then the
  * wake-ups it implies (waiting claims, provisioning, cancel signals) happen after commit.
  */
+/** How long a coordinator whose lease ran out stays on the store's list before the next one to leave removes it. */
+const forgetCoordinatorsAfterMs = 24 * 3600_000;
+
 export class Coordinator {
   readonly events = new EventBus();
   readonly logs: LogFiles;
@@ -119,6 +125,9 @@ export class Coordinator {
   #closed = false;
   /** The store's id, read once: it never changes. */
   #ownerId: string | undefined;
+  /** This process's id on the store: the owner of the machines it starts. */
+  readonly #id = newId('c');
+  #lease: NodeJS.Timeout | undefined;
 
   constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: Provider[]) {
     this.#store = store;
@@ -149,6 +158,7 @@ export class Coordinator {
   /** Starts the health check; `urls` are where agents reach this coordinator. */
   start(urls: CoordinatorUrls): void {
     this.#urls = urls;
+    this.#background('joining the store', this.#joinStore());
     this.#health = setInterval(() => this.#background('health check', this.healthCheck()), this.#settings.healthIntervalMs);
     this.#health.unref();
     // Silence is looked for more often than the full health check runs, so a dead worker
@@ -161,11 +171,31 @@ export class Coordinator {
     this.#closed = true;
     clearInterval(this.#health);
     clearInterval(this.#liveness);
+    clearInterval(this.#lease);
     for (const timer of this.#timers) clearTimeout(timer);
     await this.settled();
     await this.#watch.close();
     await Promise.all([...this.#stopping.values(), ...[...this.#naming.values()].map((p) => p.catch(() => undefined))]);
     await this.logs.closeAll();
+    // Its machines are stopped or left to the next coordinator: none waits for its lease to run out.
+    await leaveStore(this.#store.db, this.#id, this.#clock.now(), forgetCoordinatorsAfterMs).catch(() => undefined);
+  }
+
+  /**
+   * Takes a place on the store with a lease renewed every heartbeat interval; it runs out
+   * one heartbeat timeout after the last renewal, when this process is taken for gone.
+   */
+  async #joinStore(): Promise<void> {
+    const leaseMs = this.#settings.heartbeatTimeoutMs;
+    await joinStore(this.#store.db, this.#id, process.pid, hostname(), this.#clock.now(), leaseMs);
+    this.#lease = setInterval(() => this.#background('renewing the lease', renewLease(this.#store.db, this.#id, this.#clock.now(), leaseMs)), this.heartbeatIntervalMs);
+    this.#lease.unref();
+  }
+
+  /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
+  async #mayStop(owner: string | null): Promise<boolean> {
+    if (owner === null || owner === this.#id) return true;
+    return mayStopMachine(owner, this.#id, await liveCoordinators(this.#store.db, this.#clock.now()));
   }
 
   // ---- runs ------------------------------------------------------------------------
@@ -394,7 +424,7 @@ export class Coordinator {
   /** Gives up on a worker: its attempt is retried elsewhere and its machine is stopped. */
   async loseWorker(workerId: string, reason: string): Promise<void> {
     if (this.#closed) return;
-    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'activity', 'machine', 'provider'])
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'activity', 'machine', 'provider', 'owner'])
       .where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     const spec = await this.#specs.get(this.#store.db, row.run_id);
@@ -402,7 +432,8 @@ export class Coordinator {
     if (!lost) return;
     this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} lost: ${reason}\n`);
     this.#forget(workerId);
-    if (row.machine) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
+    if (row.machine && await this.#mayStop(row.owner)) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
+    // Otherwise the coordinator that started it stops it: its health check finds a machine whose worker is not live.
     this.#poke(poolKey(row.run_id, row.activity));
   }
 
@@ -556,12 +587,14 @@ export class Coordinator {
       if (!provider.inventory) continue;
       const machines = await provider.inventory(await this.#owner());
       if (machines.length === 0) continue;
-      const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id'])
+      const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id', 'owner'])
         .where('id', 'in', machines.map((m) => m.workerId)).execute();
       const workers = new Map(rows.map((r) => [r.id, r]));
+      const alive = await liveCoordinators(this.#store.db, this.#clock.now());
       for (const { workerId, machine } of machines) {
         const worker = workers.get(workerId);
         if (this.#settings.ownRunsOnly && !(worker && this.#own.has(worker.run_id))) continue;
+        if (worker && !mayStopMachine(worker.owner, this.#id, alive)) continue;
         const state = worker?.state;
         if (state === 'starting' || state === 'idle' || state === 'busy' || state === 'draining' || this.#starting.has(workerId) || this.#stopping.has(workerId)) continue;
         this.reportFault('reconciling machines', new Error(`${provider.name} machine of worker ${workerId} is running but the worker is ${state ?? 'unknown to the store'}; stopping it`));
@@ -671,15 +704,15 @@ export class Coordinator {
     this.#starting.delete(start.workerId);
     const price = priceOf(machine);
     const recorded = await this.#store.db.updateTable('workers')
-      .set({ machine: JSON.stringify(machine), machine_at: this.#clock.now(), hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
+      .set({ machine: JSON.stringify(machine), owner: this.#id, machine_at: this.#clock.now(), hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
       .where('id', '=', start.workerId).where('state', '=', 'starting').executeTakeFirst();
     // Given up on while it was starting (lost, run over): a machine nobody wants is stopped at once.
     if (Number(recorded.numUpdatedRows) === 0) void this.#stopMachine(start.workerId, providerName, machine);
   }
 
   async #stopMachineOf(workerId: string, options: StopOptions = {}): Promise<void> {
-    const row = await this.#store.db.selectFrom('workers').select(['provider', 'machine']).where('id', '=', workerId).executeTakeFirst();
-    if (row?.machine) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle, options);
+    const row = await this.#store.db.selectFrom('workers').select(['provider', 'machine', 'owner']).where('id', '=', workerId).executeTakeFirst();
+    if (row?.machine && await this.#mayStop(row.owner)) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle, options);
   }
 
   #stopMachine(workerId: string, providerName: string, machine: MachineHandle, options: StopOptions = {}): Promise<void> {

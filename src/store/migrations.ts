@@ -137,6 +137,18 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // The heartbeat timeout of the coordinator a worker talks to: every coordinator on the store judges its silence by it.
     await db.schema.alterTable('workers').addColumn('heartbeat_timeout_ms', 'bigint').execute();
   },
+  async (db) => {
+    // The coordinator processes on the store, each with a lease it renews while it lives, and
+    // which of them started each worker's machine: only that one stops it while it lives.
+    await db.schema.createTable('coordinators')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('pid', 'integer', (c) => c.notNull())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('lease_until', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.alterTable('workers').addColumn('owner', 'text').execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

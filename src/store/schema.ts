@@ -84,6 +84,8 @@ export interface WorkersTable {
   last_seen_at: number | null;
   /** The heartbeat timeout of the coordinator the worker registered with; null until it registers. */
   heartbeat_timeout_ms: number | null;
+  /** The coordinator process that started its machine (a CoordinatorsTable id); null for one started by hand. */
+  owner: string | null;
   stopped_at: number | null;
   /** When its machine was started; its cost runs from here. */
   machine_at: number | null;
@@ -119,6 +121,15 @@ export interface StoreIdentityTable {
   id: string;
 }
 
+/** A coordinator process on the store (a server, a `slipway run`), alive while its lease runs. */
+export interface CoordinatorsTable {
+  id: string;
+  pid: number;
+  host: string;
+  started_at: number;
+  lease_until: number;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -128,4 +139,5 @@ export interface Database {
   events: EventsTable;
   tokens: TokensTable;
   store_identity: StoreIdentityTable;
+  coordinators: CoordinatorsTable;
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /** Short random ids with a prefix that says what they name: r- runs, w- workers, a- attempts, t- tokens. */
-export function newId(prefix: 'r' | 'w' | 'a' | 't'): string {
+export function newId(prefix: 'r' | 'w' | 'a' | 't' | 'c'): string {
   return `${prefix}-${randomBytes(prefix === 'a' ? 6 : 4).toString('hex')}`;
 }
 

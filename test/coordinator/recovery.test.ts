@@ -406,3 +406,68 @@ describe('worker names on machines', () => {
     expect(h.provider.renames.at(-1)).toBe(final);
   });
 });
+
+describe('two coordinators on one store', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  /** A (which starts the run and its worker) and B on one store file, with one clock. */
+  async function twoCoordinators() {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const storePath = join(dir.path, 'slipway.db');
+    const urls = { local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' };
+    const aProvider = new RecordingProvider();
+    aProvider.listsMachines = true;
+    const bProvider = new RecordingProvider();
+    const a = await testCoordinator(join(dir.path, 'a'), { clock, providers: [aProvider], storePath });
+    const b = await testCoordinator(join(dir.path, 'b'), { clock, providers: [bProvider], storePath });
+    a.coordinator.start(urls);
+    b.coordinator.start(urls);
+    const pipeline = pipelineOf([{ name: 'a' }], { maxWorkers: 1 });
+    pipeline.sourceDir = a.sourceDir;
+    const { runId } = await a.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+    await a.coordinator.settled();
+    const registered = await a.coordinator.register(aProvider.starts[0]!.registrationToken);
+    if (registered.kind !== 'registered') throw new Error('not registered');
+    const worker: WorkerIdentity = { workerId: registered.workerId, runId, activity: registered.activity };
+    // Both have taken their place on the store (start() does it in the background).
+    await waitForRows(b.store, 2);
+    return { clock, a, b, aProvider, bProvider, worker, runId };
+  }
+
+  async function waitForRows(store: Awaited<ReturnType<typeof testCoordinator>>['store'], n: number): Promise<void> {
+    while ((await store.db.selectFrom('coordinators').select('id').execute()).length < n) await sleep(5);
+  }
+
+  it('a worker one of them gives up on has its machine stopped by the one that started it, while that one lives', async () => {
+    const { a, b, aProvider, bProvider, worker } = await twoCoordinators();
+    try {
+      await b.coordinator.loseWorker(worker.workerId, 'lost, as B sees it');
+      expect(bProvider.stops).toEqual([]);
+      expect(aProvider.stops).toEqual([]);
+      // A's health check finds a machine of its own whose worker is no longer live.
+      await a.coordinator.healthCheck();
+      await a.coordinator.settled();
+      expect(aProvider.stops.map((m) => m.worker)).toEqual([worker.workerId]);
+      expect(bProvider.stops).toEqual([]);
+    } finally {
+      for (const c of [a, b]) { await c.coordinator.close(); await c.store.close(); }
+    }
+  });
+
+  it('once the one that started a machine is gone (its lease ran out), the other stops it', async () => {
+    const { clock, a, b, bProvider, worker } = await twoCoordinators();
+    try {
+      // A dies: it renews its lease no more.
+      a.coordinator.onFault(() => undefined);
+      await a.store.close();
+      clock.advance(60_001);
+      await b.coordinator.loseWorker(worker.workerId, 'its coordinator is gone');
+      expect(bProvider.stops.map((m) => m.worker)).toEqual([worker.workerId]);
+    } finally {
+      await b.coordinator.close();
+      await b.store.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import type { Coordinator, CoordinatorSettings, WorkerIdentity } from '../../src
 import type { RunEvent } from '../../src/engine/events.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { Pipeline, Selection } from '../../src/pipeline/types.ts';
-import type { MachineHandle, Provider, StartRequest, StopOptions } from '../../src/providers/provider.ts';
+import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../../src/providers/provider.ts';
 import { runReport } from '../../src/store/run-report.ts';
 import type { Store } from '../../src/store/store.ts';
 import { testCoordinator } from './coordinator.ts';
@@ -46,6 +46,15 @@ export class RecordingProvider implements Provider {
 
   async status(machine: MachineHandle): Promise<'running' | 'gone'> {
     return this.gone.has(String(machine.worker)) ? 'gone' : 'running';
+  }
+
+  /** Whether inventory() lists the machines started and not stopped since (off: the health check reconciles nothing). */
+  listsMachines = false;
+
+  async inventory(): Promise<FoundMachine[]> {
+    if (!this.listsMachines) return [];
+    const stopped = new Set(this.stops.map((m) => String(m.worker)));
+    return this.starts.filter((s) => !stopped.has(s.workerId)).map((s) => ({ workerId: s.workerId, machine: { pid: 0, worker: s.workerId, ...this.handleExtras } }));
   }
 }
 

@@ -113,7 +113,7 @@ export async function provisionPool(
       id: workerId, run_id: spec.id, activity, provider: spec.pipeline.activities[activity]!.provider, name,
       state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
       credential_hash: null, machine: null, error: null, created_at: changes.now,
-      registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
+      registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
     }).execute();
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, activity, registrationToken });

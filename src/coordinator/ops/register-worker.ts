@@ -78,7 +78,7 @@ export async function registerJoiningWorker(
   await trx.insertInto('workers').values({
     id, run_id: runId, activity, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
-    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
+    created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).execute();
   await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
   return { kind: 'registered', workerId: id, runId, activity, name, credential };
