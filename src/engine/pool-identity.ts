@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import type { ProviderName } from '../pipeline/types.ts';
+
+/** What makes workers interchangeable: any worker of a pool may run any task of it. */
+export interface PoolDefinition {
+  provider: ProviderName;
+  /** The provider's machine settings. */
+  instance?: Record<string, unknown>;
+  /** The text of each worker script (a file script read from its run's tree). */
+  prepare?: string;
+  init?: string;
+  cleanup?: string;
+  /**
+   * Where the pool's workers may serve from: a command's own coordinator (`slipway run`)
+   * serves only its own runs, as it exits when they end; a server's runs share one scope.
+   */
+  scope?: string;
+}
+
+/**
+ * The pool's id: the same for every activity of every run with the same definition, so
+ * their tasks share workers. Keys are sorted so that the order they were written in does
+ * not split a pool.
+ */
+export function poolIdentity(definition: PoolDefinition): string {
+  const digest = createHash('sha256').update(canonical(definition)).digest('hex');
+  return `p-${digest.slice(0, 16)}`;
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
