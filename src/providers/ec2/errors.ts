@@ -1,7 +1,7 @@
 /** Errors an EC2 command shows its user: each says what happened in words, never as a stack trace. */
 import { errorCode } from './aws-errors.ts';
 import type { AwsTarget } from './clients.ts';
-import type { Placement } from './launch.ts';
+import type { Placement } from './placements.ts';
 
 /**
  * AWS cannot be reached as configured (no credentials, no region): a setup problem the

@@ -2,15 +2,8 @@ import { RunInstancesCommand, type EC2Client, type RunInstancesCommandInput, typ
 import { errorCode, isCapacityError } from './aws-errors.ts';
 import { withBackoff, type BackoffOptions } from './backoff.ts';
 import { NoCapacity } from './errors.ts';
+import { placements, type Placement } from './placements.ts';
 import { instanceTagSpecifications } from './tags.ts';
-
-export type Market = 'spot' | 'on-demand';
-
-export interface Placement {
-  market: Market;
-  instanceType: string;
-  subnetId: string | undefined;
-}
 
 export interface LaunchSpec {
   /** The image for each instance type (its architecture decides it). */
@@ -30,16 +23,6 @@ export interface LaunchSpec {
 export interface Launched extends Placement {
   instanceId: string;
   imageId: string;
-}
-
-/**
- * Every placement to try, in order: spot before on-demand (spot anywhere is cheaper than
- * on-demand anywhere), then instance types in the configured order, then subnets.
- */
-export function placements(spec: Pick<LaunchSpec, 'instanceTypes' | 'subnets' | 'spot'>): Placement[] {
-  const markets: Market[] = spec.spot ? ['spot', 'on-demand'] : ['on-demand'];
-  const subnets = spec.subnets.length > 0 ? spec.subnets : [undefined];
-  return markets.flatMap((market) => spec.instanceTypes.flatMap((instanceType) => subnets.map((subnetId) => ({ market, instanceType, subnetId }))));
 }
 
 function runInstancesInput(spec: LaunchSpec, placement: Placement, imageId: string): RunInstancesCommandInput {

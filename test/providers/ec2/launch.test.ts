@@ -2,7 +2,8 @@ import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoCapacity } from '../../../src/providers/ec2/errors.ts';
-import { launch, placements, type LaunchSpec } from '../../../src/providers/ec2/launch.ts';
+import { launch, type LaunchSpec } from '../../../src/providers/ec2/launch.ts';
+import { placements } from '../../../src/providers/ec2/placements.ts';
 import { awsError, recordingBackoff, testClient } from './aws-fixtures.ts';
 
 const client = testClient();
