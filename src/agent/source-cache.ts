@@ -6,8 +6,8 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { checkArchive, type ArchiveLimits } from '../coordinator/archive-check.ts';
-import { unpack } from '../coordinator/source-archive.ts';
+import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
+import { unpack } from '../archive/tar.ts';
 import { idPatterns } from '../util/ids.ts';
 import { unmount, unmountUnder } from '../util/mounts.ts';
 

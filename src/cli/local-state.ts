@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
+import type { ArchiveLimits } from '../archive/check.ts';
 import { loadConfig } from '../config/load.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
-import type { ArchiveLimits } from '../coordinator/archive-check.ts';
 import { stateDir } from '../config/paths.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredProviders } from '../providers/configured.ts';

@@ -5,7 +5,7 @@
  * Local paths are kept as written here; resolve.ts makes them absolute.
  */
 import { z } from 'zod';
-import { defaultArchiveLimits } from '../coordinator/archive-check.ts';
+import { defaultArchiveLimits } from '../archive/check.ts';
 import { defaultMaxLogBytes } from '../coordinator/log-files.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { isPublicUrl, parseListen } from './listen.ts';

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve as absolute } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
+import { runTar, unpack } from '../archive/tar.ts';
 import { idPatterns, newId } from '../util/ids.ts';
-import { checkArchive, type ArchiveLimits } from './archive-check.ts';
 
 /**
  * A run's source tree as one archive, named by its content, so workers fetch and cache it
@@ -91,24 +91,6 @@ export async function sourceTree(archivesDir: string, digest: string, limits: Ar
 export function archivePath(archivesDir: string, digest: string): string {
   if (!idPatterns.digest.test(digest)) throw new Error(`not a source digest: ${digest.slice(0, 80)}`);
   return join(archivesDir, `${digest}.tar.gz`);
-}
-
-/**
- * Unpacks a checked archive into `dir`. Paths are made absolute so tar never reads one
- * as an option or as `host:file` (a remote archive); owners and set-id modes are not kept.
- */
-export function unpack(archive: string, dir: string): Promise<void> {
-  return runTar(['--extract', '--gzip', `--file=${absolute(archive)}`, `--directory=${absolute(dir)}`, '--no-same-owner', '--no-same-permissions']);
-}
-
-export function runTar(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tar = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    tar.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    tar.on('error', reject);
-    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar exited with ${code}: ${stderr.trim()}`))));
-  });
 }
 
 function sha256File(path: string): Promise<string> {

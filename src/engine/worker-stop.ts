@@ -16,8 +16,6 @@ export interface WorkerStop {
   reason: string;
 }
 
-export const agentStopCauses = ['idle', 'task_failed', 'init_failed', 'told', 'asked', 'agent_error'] as const;
-
 /** One earlier worker of an activity, as the give-up rule sees it. */
 export interface StartHistory {
   cause: string | null;

@@ -5,12 +5,15 @@ import { createApp } from '../../src/api/app.ts';
 import { systemClock } from '../../src/engine/clock.ts';
 import { openApiDocument, responses } from '../../src/api/openapi.ts';
 import { webUi } from '../../src/api/web-ui.ts';
-import { Coordinator, type WorkerSettings } from '../../src/coordinator/coordinator.ts';
-import type { AttemptOrder } from '../../src/coordinator/ops/claim.ts';
+import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody } from '../../src/api/worker-routes.ts';
+import { Coordinator } from '../../src/coordinator/coordinator.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import type { ReportAttempt, ReportTask, RunReport, TaskStatus } from '../../src/engine/report.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
+import type {
+  AgentStop, AttemptOrder, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
+} from '../../src/protocol/worker.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
@@ -25,8 +28,18 @@ const typesAgree: [
   Same<Out<typeof responses.run>, RunReport['run'] & { counts: Partial<Record<TaskStatus, number>> }>,
   Same<Out<typeof responses.event>, RunEvent>,
   Same<Out<typeof responses.handedOut>['attempt'], AttemptOrder>,
-  Same<Out<typeof responses.registered>['settings'], WorkerSettings>,
-] = [true, true, true, true, true, true];
+  Same<Out<typeof responses.handedOut>, HandedOut>,
+  Same<Out<typeof responses.registered>, Registered>,
+  Same<Out<typeof responses.beat>, HeartbeatAnswer>,
+  Same<Out<typeof responses.finished>, Finished>,
+  Same<Out<typeof responses.stop>, StopAnswer>,
+  // The worker protocol's requests as the agent sends them are what the routes read.
+  Same<Out<typeof registerBody>, RegisterRequest>,
+  Same<Out<typeof claimBody>, ClaimRequest>,
+  Same<Out<typeof heartbeatBody>, HeartbeatRequest>,
+  Same<Out<typeof finishBody>, FinishRequest>,
+  Same<Out<typeof stoppedBody>, AgentStop>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void typesAgree;
 
 type Document = {

@@ -9,7 +9,7 @@ import { expandTasks } from '../../src/pipeline/expand.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { createApp } from '../../src/api/app.ts';
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
-import { defaultArchiveLimits } from '../../src/coordinator/archive-check.ts';
+import { defaultArchiveLimits } from '../../src/archive/check.ts';
 import { sourceTree, storeSource } from '../../src/coordinator/source-archive.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';

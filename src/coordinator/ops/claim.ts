@@ -1,30 +1,13 @@
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
+import type { AttemptOrder } from '../../protocol/worker.ts';
 import { newId } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { claimableTask } from '../../store/claimable.ts';
 import { prepared } from '../../store/prepared.ts';
-
-/** What a worker needs to run one attempt: the claim's answer. */
-export interface AttemptOrder {
-  /**
-   * Also the attempt's fencing token: heartbeats, output and results are accepted only
-   * for the task's active attempt from the worker it was given to, so a worker that was
-   * given up on and comes back cannot overwrite a newer attempt's result.
-   */
-  id: string;
-  kind: 'run' | 'check';
-  number: number;
-  run: string;
-  task: string;
-  step: string;
-  script: Script;
-  env: Record<string, string>;
-  timeout_ms: number | null;
-}
 
 export type ClaimResult =
   | { kind: 'attempt'; attempt: AttemptOrder; workerName: string }

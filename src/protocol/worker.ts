@@ -1,0 +1,127 @@
+/**
+ * The worker protocol on the wire: what an agent sends to `/api/v1/worker/…` and what the
+ * coordinator answers (docs/worker-protocol.md). The coordinator's routes and the agent
+ * both use these types, and the agent imports nothing else of the coordinator's, so its
+ * bundle holds none of it. Types only, and the one list the `stopped` route checks.
+ */
+import type { StopCause } from '../engine/worker-stop.ts';
+import type { Script } from '../pipeline/types.ts';
+
+// ---- what a worker learns when it registers ----------------------------------------------
+
+/** A worker's own script (prepare, init, cleanup) with the environment it runs in. */
+export interface WorkerScript {
+  script: Script;
+  env: Record<string, string>;
+}
+
+/** The coordinator's limits on source archives, which the worker checks the archive against too. */
+export interface SourceLimits {
+  max_unpacked_bytes: number;
+  max_archive_members: number;
+}
+
+/** What a worker learns when it registers. */
+export interface WorkerSettings {
+  idle_timeout_ms: number;
+  heartbeat_interval_ms: number;
+  /** Runs once per machine and fingerprint, before init; a machine (or image) that ran it keeps a marker. */
+  prepare: (WorkerScript & { fingerprint: string }) | null;
+  init: WorkerScript | null;
+  cleanup: WorkerScript | null;
+  source_digest: string | null;
+  /** None from an older coordinator: the worker's defaults hold. */
+  source_limits?: SourceLimits;
+}
+
+/** What a worker needs to run one attempt: the claim's answer. */
+export interface AttemptOrder {
+  /**
+   * Also the attempt's fencing token: heartbeats, output and results are accepted only
+   * for the task's active attempt from the worker it was given to, so a worker that was
+   * given up on and comes back cannot overwrite a newer attempt's result.
+   */
+  id: string;
+  kind: 'run' | 'check';
+  number: number;
+  run: string;
+  task: string;
+  step: string;
+  script: Script;
+  env: Record<string, string>;
+  timeout_ms: number | null;
+}
+
+// ---- requests ----------------------------------------------------------------------------
+
+/** `POST /register`, with a registration token, a join token or a worker-scoped user token. */
+export interface RegisterRequest {
+  /** A hand-started worker names the activity it serves. */
+  activity?: string;
+  hostname?: string;
+  pid?: number;
+}
+
+/** `POST /claim`: waits up to `wait_ms` for an attempt. */
+export interface ClaimRequest {
+  wait_ms: number;
+}
+
+/** `POST /attempts/:id/heartbeat`: held up to `hold_ms`, answered at once on cancel. */
+export interface HeartbeatRequest {
+  hold_ms: number;
+}
+
+/** How an attempt ended, as its worker reports it. */
+export type FinishOutcome = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** `POST /attempts/:id/finish`; with `claim_next`, the answer may carry the worker's next attempt. */
+export interface FinishRequest {
+  outcome: FinishOutcome;
+  exit_code: number | null;
+  error: string | null;
+  claim_next: boolean;
+}
+
+/** The causes an agent may give for its own end; the coordinator decides the others (lost, start_failed). */
+export const agentStopCauses = ['idle', 'task_failed', 'init_failed', 'told', 'asked', 'agent_error'] as const satisfies readonly StopCause[];
+export type AgentStopCause = (typeof agentStopCauses)[number];
+
+/** Why an agent ended, the body of `POST /stopped`: it ran its cleanup and exits. */
+export interface AgentStop {
+  cause: AgentStopCause;
+  reason: string;
+}
+
+// ---- answers -----------------------------------------------------------------------------
+
+/** 200 to `register`. */
+export interface Registered {
+  worker: { id: string; name: string; activity: string; run: string };
+  /** The worker's own credential for every later request. */
+  credential: string;
+  settings: WorkerSettings;
+}
+
+/** 410 to `register` and `claim`, 409 to an attempt's routes: why the worker should stop. */
+export interface StopAnswer {
+  stop: string;
+}
+
+/** 200 to `claim`: an attempt, with the worker's new name. */
+export interface HandedOut {
+  attempt: AttemptOrder;
+  name: string;
+}
+
+/** 200 to `heartbeat`. */
+export interface HeartbeatAnswer {
+  cancel: boolean;
+}
+
+/** 200 to `finish`: the worker's new name, whether it stops, and its next attempt when it asked for one. */
+export interface Finished {
+  name: string;
+  stop: boolean;
+  next?: HandedOut;
+}
