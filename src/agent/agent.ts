@@ -1,10 +1,8 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { defaultArchiveLimits } from '../coordinator/archive-check.ts';
-import type { WorkerScript, WorkerSettings } from '../coordinator/coordinator.ts';
-import type { AttemptOrder } from '../coordinator/ops/claim.ts';
-import type { WorkerStop } from '../engine/worker-stop.ts';
+import { defaultArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
+import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { StopRequested, WorkerClient } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
 import { ensurePrepared } from './prepared-marker.ts';
@@ -131,7 +129,7 @@ export class Agent {
   }
 
   /** Runs the worker to its end; resolves with why it stopped. */
-  async run(): Promise<WorkerStop> {
+  async run(): Promise<AgentStop> {
     let registered;
     try {
       registered = await this.#client.register({ activity: this.#options.activity, hostname: hostname(), pid: process.pid });
@@ -151,7 +149,7 @@ export class Agent {
       this.#say(note);
       await this.#client.log(`--- ${note} ---\n`).catch(() => undefined);
     }
-    let stop: WorkerStop;
+    let stop: AgentStop;
     try {
       await this.#options.executor.prepare(settings, () => this.#client.source());
       stop = (await this.#prepare(settings.prepare)) ?? (await this.#init(settings.init)) ?? (await this.#serve(settings));
@@ -168,7 +166,7 @@ export class Agent {
   }
 
   /** The machine's prepare script, unless this machine (or its image) already ran it. */
-  async #prepare(prepare: WorkerSettings['prepare']): Promise<WorkerStop | undefined> {
+  async #prepare(prepare: WorkerSettings['prepare']): Promise<AgentStop | undefined> {
     if (!prepare) return undefined;
     const dir = this.#options.preparedDir ?? join(homedir(), '.slipway', 'prepared');
     let error = 'failed';
@@ -181,16 +179,16 @@ export class Agent {
     return done === 'failed' ? { cause: 'init_failed', reason: `prepare ${error}` } : undefined;
   }
 
-  async #init(init: WorkerScript | null): Promise<WorkerStop | undefined> {
+  async #init(init: WorkerScript | null): Promise<AgentStop | undefined> {
     if (!init) return undefined;
     const result = await this.#workerScript('init', init);
     return result.outcome === 'succeeded' ? undefined : { cause: 'init_failed', reason: `init ${result.error ?? result.outcome}` };
   }
 
-  async #serve(settings: WorkerSettings): Promise<WorkerStop> {
-    const asked: WorkerStop = { cause: 'asked', reason: 'asked to stop' };
+  async #serve(settings: WorkerSettings): Promise<AgentStop> {
+    const asked: AgentStop = { cause: 'asked', reason: 'asked to stop' };
     let idleSince = Date.now();
-    let next: { attempt: AttemptOrder; name: string } | undefined;
+    let next: HandedOut | undefined;
     for (;;) {
       if (this.#shutdown.signal.aborted) return asked;
       if (!next) {

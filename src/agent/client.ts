@@ -1,22 +1,14 @@
-import type { AttemptOrder } from '../coordinator/ops/claim.ts';
-import type { WorkerSettings } from '../coordinator/coordinator.ts';
-import type { WorkerStop } from '../engine/worker-stop.ts';
+import type {
+  AgentStop, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
+} from '../protocol/worker.ts';
 import { HttpConnection, type HttpAnswer } from './http-request.ts';
 import { withReconnect, type ReconnectPolicy } from './reconnect.ts';
 
-export interface Registered {
-  worker: { id: string; name: string; activity: string; run: string };
-  credential: string;
-  settings: WorkerSettings;
-}
+/** A claim's outcome: an attempt, nothing within the wait, or a stop. */
+export type Claimed = HandedOut | { none: true } | StopAnswer;
 
-export type Claimed = { attempt: AttemptOrder; name: string } | { none: true } | { stop: string };
-
-export interface Finished {
-  name?: string;
-  stop: boolean;
-  next?: { attempt: AttemptOrder; name: string };
-}
+/** A finish's answer, or a stop when the attempt is no longer this worker's. */
+export type FinishAnswer = Finished | { stop: true; name?: never; next?: never };
 
 /** The coordinator turned a request down: what it said, with the status. */
 export class CoordinatorRefused extends Error {
@@ -59,27 +51,27 @@ export class WorkerClient {
     this.#reconnect = reconnect;
   }
 
-  async register(body: { activity?: string; hostname: string; pid: number }): Promise<Registered> {
+  async register(body: RegisterRequest): Promise<Registered> {
     const answer = await this.#post('/register', body);
-    if (answer.status === 410) throw new StopRequested((JSON.parse(answer.body) as { stop: string }).stop);
+    if (answer.status === 410) throw new StopRequested((JSON.parse(answer.body) as StopAnswer).stop);
     const registered = this.#json<Registered>('register', answer);
     this.#token = registered.credential;
     return registered;
   }
 
   async claim(waitMs: number, signal?: AbortSignal): Promise<Claimed> {
-    const answer = await this.#post('/claim', { wait_ms: waitMs }, signal);
+    const answer = await this.#post('/claim', { wait_ms: waitMs } satisfies ClaimRequest, signal);
     if (answer.status === 204) return { none: true };
-    if (answer.status === 410) return JSON.parse(answer.body) as { stop: string };
+    if (answer.status === 410) return JSON.parse(answer.body) as StopAnswer;
     if (answer.status === 401) return { stop: credentialEnded };
-    return this.#json('claim', answer);
+    return this.#json<HandedOut>('claim', answer);
   }
 
   /** Resolves 'cancel' when the coordinator wants the attempt stopped, 'gone' when it is no longer ours. */
   async heartbeat(attemptId: string, holdMs: number): Promise<'ok' | 'cancel' | 'gone'> {
-    const answer = await this.#post(`/attempts/${attemptId}/heartbeat`, { hold_ms: holdMs });
+    const answer = await this.#post(`/attempts/${attemptId}/heartbeat`, { hold_ms: holdMs } satisfies HeartbeatRequest);
     if (answer.status === 409 || answer.status === 401) return 'gone';
-    return this.#json<{ cancel: boolean }>('heartbeat', answer).cancel ? 'cancel' : 'ok';
+    return this.#json<HeartbeatAnswer>('heartbeat', answer).cancel ? 'cancel' : 'ok';
   }
 
   async output(attemptId: string, text: string): Promise<void> {
@@ -87,17 +79,17 @@ export class WorkerClient {
   }
 
   /** With `claim_next`, the answer may carry the worker's next attempt. */
-  async finish(attemptId: string, result: { outcome: string; exit_code: number | null; error: string | null; claim_next: boolean }): Promise<Finished> {
+  async finish(attemptId: string, result: FinishRequest): Promise<FinishAnswer> {
     const answer = await this.#post(`/attempts/${attemptId}/finish`, result);
     if (answer.status === 409 || answer.status === 401) return { stop: true };
-    return this.#json('finish', answer);
+    return this.#json<Finished>('finish', answer);
   }
 
   async log(text: string): Promise<void> {
     this.#expectOk('log', await this.#send('/log', text, 'text/plain; charset=utf-8'));
   }
 
-  async stopped(stop: WorkerStop): Promise<void> {
+  async stopped(stop: AgentStop): Promise<void> {
     this.#expectOk('stopped', await this.#post('/stopped', stop));
     this.#http.close();
   }

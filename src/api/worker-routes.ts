@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
-import { agentStopCauses } from '../engine/worker-stop.ts';
+import { agentStopCauses, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
 import type { Db } from '../store/store.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
@@ -54,12 +54,12 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
     if (registration.kind === 'forbidden') {
       return fail(c, 403, 'this token may not register workers: use a run\'s join token or a token with the worker scope (slipway tokens create NAME --scope worker)');
     }
-    if (registration.kind === 'stop') return c.json({ stop: registration.reason }, 410);
+    if (registration.kind === 'stop') return c.json({ stop: registration.reason } satisfies StopAnswer, 410);
     return c.json({
       worker: { id: registration.workerId, name: registration.name, activity: registration.activity, run: registration.runId },
       credential: registration.credential,
       settings: registration.settings,
-    });
+    } satisfies Registered);
   });
 
   app.use('/*', async (c, next) => {
@@ -74,9 +74,9 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
     const body = await readJson(c, claimBody);
     if (!body.ok) return body.response;
     const answer = await coordinator.claim(c.get('worker'), body.value.wait_ms, c.req.raw.signal);
-    if (answer.kind === 'stop') return c.json({ stop: answer.reason }, 410);
+    if (answer.kind === 'stop') return c.json({ stop: answer.reason } satisfies StopAnswer, 410);
     if (answer.kind === 'none') return c.body(null, 204);
-    return c.json({ attempt: answer.attempt, name: answer.workerName });
+    return c.json({ attempt: answer.attempt, name: answer.workerName } satisfies HandedOut);
   });
 
   app.post('/attempts/:id/heartbeat', jsonLimit, async (c) => {
@@ -85,8 +85,8 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
     const body = await readJson(c, heartbeatBody);
     if (!body.ok) return body.response;
     const answer = await coordinator.heartbeat(c.get('worker'), id, body.value.hold_ms, c.req.raw.signal);
-    if (answer === 'unknown') return c.json({ stop: 'this attempt is no longer yours' }, 409);
-    return c.json({ cancel: answer === 'cancel' });
+    if (answer === 'unknown') return c.json({ stop: 'this attempt is no longer yours' } satisfies StopAnswer, 409);
+    return c.json({ cancel: answer === 'cancel' } satisfies HeartbeatAnswer);
   });
 
   app.post('/attempts/:id/output', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {
@@ -109,7 +109,7 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
       name: finished.workerName,
       stop: finished.stop || next?.kind === 'stop',
       ...(next?.kind === 'attempt' ? { next: { attempt: next.attempt, name: next.workerName } } : {}),
-    });
+    } satisfies Finished);
   });
 
   app.post('/log', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
@@ -7,6 +8,7 @@ import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
+import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { missingProvider } from '../providers/configured.ts';
 import { priceOf, type MachineHandle, type Provider, type StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
@@ -17,7 +19,7 @@ import { Changes } from './changes.ts';
 import { EventBus } from './event-bus.ts';
 import { LogFiles } from './log-files.ts';
 import { cancelRun } from './ops/cancel-run.ts';
-import { claim, fakeScript, type AttemptOrder } from './ops/claim.ts';
+import { claim, fakeScript } from './ops/claim.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
@@ -36,7 +38,6 @@ import { RunSpecs, type RunSpec } from './run-specs.ts';
 import { StoreWatch } from './store-watch.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { archivePath, packSource } from './source-archive.ts';
-import { defaultArchiveLimits, type ArchiveLimits } from './archive-check.ts';
 import { claimableTask } from '../store/claimable.ts';
 
 export interface CoordinatorSettings {
@@ -277,7 +278,7 @@ export class Coordinator {
 
   // ---- worker protocol ---------------------------------------------------------------
 
-  async register(token: string, join?: { activity: string }): Promise<Registration & { settings?: WorkerSettings }> {
+  async register(token: string, join?: { activity: string }): Promise<Exclude<Registration, { kind: 'registered' }> | (Extract<Registration, { kind: 'registered' }> & { settings: WorkerSettings })> {
     const registration = await this.#mutate((trx, changes) => join
       ? registerJoiningWorker(trx, token, join.activity, async (runId) => Object.keys((await this.#specs.get(trx, runId)).pipeline.activities), this.#settings.heartbeatTimeoutMs, changes)
       : registerStartedWorker(trx, token, this.#settings.heartbeatTimeoutMs, changes));
@@ -852,22 +853,3 @@ export class Coordinator {
 
 /** A run this coordinator cannot carry out, said before anything is recorded. */
 export class RunRefused extends Error {}
-
-/** A worker's own script (init, cleanup) with the environment it runs in. */
-export interface WorkerScript {
-  script: Script;
-  env: Record<string, string>;
-}
-
-/** What a worker learns when it registers. */
-export interface WorkerSettings {
-  idle_timeout_ms: number;
-  heartbeat_interval_ms: number;
-  /** Runs once per machine and fingerprint, before init; a machine (or image) that ran it keeps a marker. */
-  prepare: (WorkerScript & { fingerprint: string }) | null;
-  init: WorkerScript | null;
-  cleanup: WorkerScript | null;
-  source_digest: string | null;
-  /** The coordinator's limits on source archives, which the worker checks the archive against too; none from an older coordinator. */
-  source_limits?: { max_unpacked_bytes: number; max_archive_members: number };
-}
