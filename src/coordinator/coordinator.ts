@@ -10,7 +10,7 @@ import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
 import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { missingProvider } from '../providers/configured.ts';
-import { priceOf, type MachineHandle, type Provider, type StopOptions } from '../providers/provider.ts';
+import { priceOf, type MachineHandle, type ProviderLifecycle, type StopOptions } from '../providers/provider.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret, newId } from '../util/ids.ts';
@@ -88,7 +88,7 @@ export class Coordinator {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #settings: CoordinatorSettings;
-  readonly #providers: Map<string, Provider>;
+  readonly #providers: Map<string, ProviderLifecycle>;
   readonly #signals = new PoolSignals();
   readonly #specs = new RunSpecs();
   readonly #credentials = new Map<string, WorkerIdentity>();
@@ -130,7 +130,7 @@ export class Coordinator {
   readonly #id = newId('c');
   #lease: NodeJS.Timeout | undefined;
 
-  constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: Provider[]) {
+  constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: ProviderLifecycle[]) {
     this.#store = store;
     this.#clock = clock;
     this.#settings = settings;
@@ -140,7 +140,7 @@ export class Coordinator {
     this.#watch = new StoreWatch(store.db, this.events);
     this.#providers = new Map(providers.map((p) => [p.name, p]));
     for (const provider of providers) {
-      provider.onExit?.((workerId, description, clean) => this.#background('noting a machine that exited', this.#machineExited(workerId, description, clean)));
+      provider.onExit((workerId, description, clean) => this.#background('noting a machine that exited', this.#machineExited(workerId, description, clean)));
     }
   }
 
@@ -567,7 +567,7 @@ export class Coordinator {
   /** Whether the provider says the machine no longer exists (not merely that it cannot tell). */
   async #machineGone(providerName: string, machine: MachineHandle): Promise<boolean> {
     const provider = this.#providers.get(providerName);
-    if (!provider?.status) return false;
+    if (!provider) return false;
     try {
       return await provider.status(machine) === 'gone';
     } catch (error) {
@@ -585,7 +585,6 @@ export class Coordinator {
   /** Stops every machine a provider has whose worker the store does not count as live. */
   async #reconcileMachines(): Promise<void> {
     for (const provider of this.#providers.values()) {
-      if (!provider.inventory) continue;
       const machines = await provider.inventory(await this.#owner());
       if (machines.length === 0) continue;
       const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id', 'owner'])
@@ -739,7 +738,7 @@ export class Coordinator {
     if (!this.#urls.remote) return undefined;
     for (const activity of Object.values(pipeline.activities)) {
       const provider = this.#providers.get(activity.provider);
-      const why = provider && !provider.onThisMachine ? provider.unreachableFrom?.(this.#urls.remote) : undefined;
+      const why = provider && !provider.onThisMachine ? provider.unreachableFrom(this.#urls.remote) : undefined;
       if (why) return `activity ${activity.name}: ${why}`;
     }
     return undefined;
@@ -780,7 +779,7 @@ export class Coordinator {
   #pushName(worker: WorkerIdentity, name: string): void {
     const spec = this.#specs.cached(worker.runId);
     const provider = spec && this.#providers.get(spec.pipeline.activities[worker.activity]?.provider ?? '');
-    if (!provider?.rename) return;
+    if (!provider?.showsNames) return;
     this.#names.set(worker.workerId, name);
     if (this.#naming.has(worker.workerId) || this.#closed) return;
     const pushing = (async () => {
@@ -788,7 +787,7 @@ export class Coordinator {
         for (let latest = this.#names.get(worker.workerId); latest !== undefined; latest = this.#names.get(worker.workerId)) {
           this.#names.delete(worker.workerId);
           const row = await this.#store.db.selectFrom('workers').select('machine').where('id', '=', worker.workerId).executeTakeFirst();
-          if (row?.machine) await provider.rename!(JSON.parse(row.machine) as MachineHandle, latest);
+          if (row?.machine) await provider.rename(JSON.parse(row.machine) as MachineHandle, latest);
         }
       } finally {
         this.#naming.delete(worker.workerId);

@@ -5,7 +5,7 @@ import { coordinatorUrls, type CoordinatorUrls } from '../api/worker-url.ts';
 import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
 import { LocalProvider } from '../providers/local.ts';
-import type { Provider } from '../providers/provider.ts';
+import { providerLifecycle, type Provider, type ProviderLifecycle } from '../providers/provider.ts';
 import type { RunnerUser } from '../providers/runner-user.ts';
 import { SshProvider } from '../providers/ssh/ssh-provider.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
@@ -39,7 +39,7 @@ export interface EmbeddedOptions {
   /** Puts something between the coordinator and the local provider (fault injection). */
   wrapLocal?: (local: LocalProvider) => Provider;
   /** Providers besides local (from the config). */
-  providers?: Provider[];
+  providers?: ProviderLifecycle[];
 }
 
 export interface Embedded {
@@ -71,7 +71,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const ssh = options.ssh && options.ssh.hosts.length > 0
     ? new SshProvider({ hosts: options.ssh.hosts, knownHosts: options.ssh.known_hosts, liveMachines: () => liveMachinesOf(store.db, 'ssh') })
     : undefined;
-  const providers = [options.wrapLocal ? options.wrapLocal(local) : local, ...(ssh ? [ssh] : []), ...options.providers ?? []];
+  const providers = [providerLifecycle(options.wrapLocal ? options.wrapLocal(local) : local), ...(ssh ? [providerLifecycle(ssh)] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
   const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode });
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);

@@ -1,6 +1,6 @@
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { Pipeline } from '../pipeline/types.ts';
-import type { Provider } from './provider.ts';
+import { providerLifecycle, type ProviderLifecycle } from './provider.ts';
 
 /** What to set in the config for each provider besides local, for the message that asks for it. */
 const setUp: Record<string, string> = {
@@ -13,13 +13,13 @@ const setUp: Record<string, string> = {
  * by the coordinator, which knows its store). The AWS SDK is loaded only when needed,
  * since it costs every other command most of a second.
  */
-export async function configuredProviders(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env): Promise<Provider[]> {
-  const providers: Provider[] = [];
+export async function configuredProviders(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env): Promise<ProviderLifecycle[]> {
+  const providers: ProviderLifecycle[] = [];
   const ec2 = config.providers.ec2;
   const region = ec2.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (region) {
     const [{ Ec2Provider }, { awsClients }] = await Promise.all([import('./ec2/ec2-provider.ts'), import('./ec2/clients.ts')]);
-    providers.push(new Ec2Provider({ settings: ec2, ec2: awsClients({ region, profile: ec2.profile }).ec2 }));
+    providers.push(providerLifecycle(new Ec2Provider({ settings: ec2, ec2: awsClients({ region, profile: ec2.profile }).ec2 })));
   }
   return providers;
 }

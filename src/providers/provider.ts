@@ -48,6 +48,13 @@ export interface FoundMachine {
   machine: MachineHandle;
 }
 
+/** What a provider says of a machine: `unknown` when it cannot tell now, which is never taken as gone. */
+export type MachineState = 'running' | 'gone' | 'unknown';
+
+/**
+ * What a provider implements: start and stop, and whatever else it can do. The coordinator
+ * never uses one as it is: providerLifecycle() makes it a complete ProviderLifecycle.
+ */
 export interface Provider {
   readonly name: string;
   /** Its machines run on the coordinator's own host, so they reach it over loopback. */
@@ -60,9 +67,55 @@ export interface Provider {
   /** Machines whose agent ended on its own, reported as they go; `clean` when it exited with 0. */
   onExit?(listener: (workerId: string, description: string, clean: boolean) => void): void;
   /** Whether the machine still runs; `unknown` when the provider cannot tell now. */
-  status?(machine: MachineHandle): Promise<'running' | 'gone' | 'unknown'>;
+  status?(machine: MachineHandle): Promise<MachineState>;
   /** Every machine of this provider's that exists for `owner`'s store, so ones the store does not know can be stopped. */
   inventory?(owner: string): Promise<FoundMachine[]>;
   /** Shows the worker's current name on the machine (the EC2 Name tag). */
   rename?(machine: MachineHandle, name: string): Promise<void>;
+}
+
+/**
+ * A provider's whole lifecycle, every part present, as the coordinator uses it (the model:
+ * Taskcluster worker-manager's providers behind one interface). Made by providerLifecycle().
+ */
+export interface ProviderLifecycle {
+  readonly name: string;
+  readonly onThisMachine: boolean;
+  /** Whether rename() shows anything: names change with every task, and a push reads the store. */
+  readonly showsNames: boolean;
+  unreachableFrom(serverUrl: string): string | undefined;
+  start(request: StartRequest): Promise<MachineHandle>;
+  stop(machine: MachineHandle, options?: StopOptions): Promise<void>;
+  onExit(listener: (workerId: string, description: string, clean: boolean) => void): void;
+  status(machine: MachineHandle): Promise<MachineState>;
+  inventory(owner: string): Promise<FoundMachine[]>;
+  rename(machine: MachineHandle, name: string): Promise<void>;
+}
+
+const lifecycles = new WeakSet<ProviderLifecycle>();
+
+/**
+ * `provider` with a default for every part it leaves out, the one place they are chosen:
+ * its machines are elsewhere (not on this machine) and reachable from anywhere; no exits
+ * are reported (a machine that ends is found by its silence); its status is `unknown`, so a
+ * machine is never taken as gone on the provider's word; its inventory is empty, so nothing
+ * is reconciled; and names are not shown. A lifecycle given again is returned as it is.
+ */
+export function providerLifecycle(provider: Provider): ProviderLifecycle {
+  if (lifecycles.has(provider as ProviderLifecycle)) return provider as ProviderLifecycle;
+  const lifecycle: ProviderLifecycle = {
+    get name() { return provider.name; },
+    // Read each time: a test's provider may change it after the coordinator has it.
+    get onThisMachine() { return provider.onThisMachine ?? false; },
+    showsNames: provider.rename !== undefined,
+    unreachableFrom: (serverUrl) => provider.unreachableFrom?.(serverUrl),
+    start: (request) => provider.start(request),
+    stop: (machine, options) => provider.stop(machine, options),
+    onExit: (listener) => provider.onExit?.(listener),
+    status: async (machine) => (provider.status ? provider.status(machine) : 'unknown'),
+    inventory: async (owner) => (provider.inventory ? provider.inventory(owner) : []),
+    rename: async (machine, name) => { await provider.rename?.(machine, name); },
+  };
+  lifecycles.add(lifecycle);
+  return lifecycle;
 }

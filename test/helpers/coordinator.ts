@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Coordinator, type CoordinatorSettings } from '../../src/coordinator/coordinator.ts';
 import { systemClock, type Clock } from '../../src/engine/clock.ts';
-import type { Provider } from '../../src/providers/provider.ts';
+import { providerLifecycle, type Provider } from '../../src/providers/provider.ts';
 import { openSqliteStore } from '../../src/store/store.ts';
 
 /**
@@ -18,6 +18,6 @@ export async function testCoordinator(dir: string, options: { clock?: Clock; pro
     stateDir: dir, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
     providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
     ...options.settings,
-  }, options.providers ?? []);
+  }, (options.providers ?? []).map(providerLifecycle));
   return { store, coordinator, sourceDir };
 }

@@ -8,6 +8,7 @@ import { createApp } from '../../src/api/app.ts';
 import { Coordinator } from '../../src/coordinator/coordinator.ts';
 import { systemClock } from '../../src/engine/clock.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
+import { providerLifecycle } from '../../src/providers/provider.ts';
 import { GroupCommit } from '../../src/store/group-commit.ts';
 import { StoreUnavailable } from '../../src/store/store-errors.ts';
 import { openSqliteStore, type Store } from '../../src/store/store.ts';
@@ -299,7 +300,7 @@ describe('a coordinator whose background work finds the store unavailable', () =
     const coordinator = new Coordinator(store, systemClock, {
       stateDir: dir, heartbeatTimeoutMs: 60_000, healthIntervalMs: 3_600_000, startTimeoutMs: 120_000,
       providerRetry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-    }, [provider]);
+    }, [providerLifecycle(provider)]);
     cleanups.push(() => coordinator.close());
     const faults: string[] = [];
     coordinator.onFault((message) => faults.push(message));
