@@ -247,7 +247,8 @@ describe('providerLifecycle', () => {
 });
 
 describe.each(subjects)('the $name provider', ({ name, showsNames, setUp }) => {
-  const dir = tempDir();
+  /** Made when the suite runs, not when it is collected: a filtered-out suite leaves none behind. */
+  let dir: ReturnType<typeof tempDir>;
   let coordinator: Awaited<ReturnType<typeof fakeCoordinator>>;
   let subject: Subject;
   /** Machines each test started, stopped after it whatever happened. */
@@ -268,6 +269,7 @@ describe.each(subjects)('the $name provider', ({ name, showsNames, setUp }) => {
   const listed = async (side: StoreSide, workerId: string): Promise<boolean> => (await side.lifecycle.inventory(side.owner)).some((m) => m.workerId === workerId);
 
   beforeAll(async () => {
+    dir = tempDir();
     coordinator = await fakeCoordinator();
     subject = await setUp(dir.path);
   });
@@ -283,7 +285,7 @@ describe.each(subjects)('the $name provider', ({ name, showsNames, setUp }) => {
     } finally {
       await subject?.close();
       if (coordinator) await closeServer(coordinator.server);
-      dir.remove();
+      dir?.remove();
     }
   });
 
