@@ -113,6 +113,8 @@ export class Agent {
   readonly #shutdown = new AbortController();
   #current: AbortController | undefined;
   #unreachable = false;
+  /** The coordinator refused the worker's log: its credential ended. */
+  #logRefused = false;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -147,7 +149,7 @@ export class Agent {
     const { note } = this.#options.executor;
     if (note) {
       this.#say(note);
-      await this.#client.log(`--- ${note} ---\n`).catch(() => undefined);
+      await this.#log(`--- ${note} ---\n`).catch(() => undefined);
     }
     let stop: AgentStop;
     try {
@@ -160,7 +162,10 @@ export class Agent {
     if (settings.cleanup) await this.#workerScript('cleanup', settings.cleanup);
     await this.#options.executor.close?.();
     // A coordinator that could not be reached for the whole window is not waited for again.
-    if (!this.#unreachable) await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
+    if (!this.#unreachable) {
+      const told = await this.#client.stopped(stop).catch((error: Error) => this.#say(`could not report the stop: ${error.message}`));
+      if (told === false) this.#say('the coordinator had already let this worker go (its credential ended): the stop is not reported');
+    }
     this.#say(`stopped: ${stop.reason}`);
     return stop;
   }
@@ -175,7 +180,7 @@ export class Agent {
       error = result.error ?? result.outcome;
       return result.outcome === 'succeeded';
     }, this.#shutdown.signal);
-    if (done === 'already') await this.#client.log(`--- prepare: this machine is ready (${prepare.fingerprint.slice(0, 12)}) ---\n`).catch(() => undefined);
+    if (done === 'already') await this.#log(`--- prepare: this machine is ready (${prepare.fingerprint.slice(0, 12)}) ---\n`).catch(() => undefined);
     return done === 'failed' ? { cause: 'init_failed', reason: `prepare ${error}` } : undefined;
   }
 
@@ -277,7 +282,7 @@ export class Agent {
   }
 
   async #workerScript(kind: 'prepare' | 'init' | 'cleanup', job: WorkerScript): Promise<ScriptResult> {
-    const output = new OutputBatcher({ flush: (text) => this.#client.log(text) });
+    const output = new OutputBatcher({ flush: (text) => this.#log(text) });
     output.push(`--- ${kind} ---\n`);
     // Cleanup runs even when the agent is stopping, so it must not inherit that signal.
     const signal = kind === 'cleanup' ? new AbortController().signal : this.#shutdown.signal;
@@ -288,6 +293,20 @@ export class Agent {
     output.push(`--- ${kind} ${result.outcome}${result.error ? `: ${result.error}` : ''} ---\n`);
     await output.close().catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Appends to the worker's log on the coordinator. Once the coordinator takes no more of it
+   * (the credential ended with the run, whose end started the cleanup), the text goes to
+   * the agent's own log instead, so a cleanup's output is not lost.
+   */
+  async #log(text: string): Promise<void> {
+    if (!this.#logRefused && await this.#client.log(text)) return;
+    if (!this.#logRefused) {
+      this.#logRefused = true;
+      this.#say('the coordinator takes no more of this worker\'s log (its credential ended); it goes on here');
+    }
+    this.#say(text.replace(/\n$/, ''));
   }
 
   #setName(name: string): void {

@@ -30,9 +30,9 @@ export class StopRequested extends Error {}
 
 /**
  * A credential ends with its worker: one that hears 401 after registering was given up on
- * (lost) while it was away, and stops as if told to.
+ * (lost) while it was away, or its run finished, and stops as if told to.
  */
-const credentialEnded = 'this worker was let go: its credential is no longer valid';
+const credentialEnded = 'its credential ended: its run finished, or the coordinator let this worker go';
 
 /**
  * The agent's side of the worker protocol. It mirrors an activity-task service (claim,
@@ -85,13 +85,19 @@ export class WorkerClient {
     return this.#json<Finished>('finish', answer);
   }
 
-  async log(text: string): Promise<void> {
-    this.#expectOk('log', await this.#send('/log', text, 'text/plain; charset=utf-8'));
+  /** False when the coordinator takes no more of this worker's log: its credential ended. */
+  async log(text: string): Promise<boolean> {
+    const answer = await this.#send('/log', text, 'text/plain; charset=utf-8');
+    this.#expectOk('log', answer, [401]);
+    return answer.status !== 401;
   }
 
-  async stopped(stop: AgentStop): Promise<void> {
-    this.#expectOk('stopped', await this.#post('/stopped', stop));
+  /** False when there was nobody to tell: the credential had ended (its run finished, say). */
+  async stopped(stop: AgentStop): Promise<boolean> {
+    const answer = await this.#post('/stopped', stop);
+    this.#expectOk('stopped', answer, [401]);
     this.#http.close();
+    return answer.status !== 401;
   }
 
   /** The run's source archive, streamed. */

@@ -16,7 +16,7 @@ import { workerRoutes } from './worker-routes.ts';
 export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions = {}): Hono {
   const app = new Hono();
   const tokens = registration && new RegistrationTokens(db, registration);
-  app.route('/api/v1/worker', workerRoutes(coordinator, db, tokens));
+  app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
   if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens));
   app.route('/api/v1', userRoutes(coordinator, db, access));
   app.route('/api/v1', openApiRoutes());

@@ -5,7 +5,6 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { agentStopCauses, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
-import type { Db } from '../store/store.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
 
@@ -34,12 +33,16 @@ const attemptId = /^a-[0-9a-f]{12}$/;
 
 type Env = { Variables: { worker: WorkerIdentity } };
 
+/** Said for a credential the store does not hold (any more); the agent takes it as told to stop. */
+export const credentialRefused = 'this worker credential is not valid: it is unknown, or it ended when its worker stopped or was lost or its run finished';
+
 /**
  * The agent's side of the API: register, claim (long poll), heartbeat, stream output,
  * finish, stop. Each worker's credential opens only its own routes, for its own attempts,
- * and ends with its worker: once it stopped or was lost, every route answers 401.
+ * and ends with its worker: once it stopped or was lost, or its run finished, every route
+ * answers 401, whichever coordinator process on the store ended it.
  */
-export function workerRoutes(coordinator: Coordinator, db: Db, registrationTokens?: RegistrationTokens): Hono<Env> {
+export function workerRoutes(coordinator: Coordinator, registrationTokens?: RegistrationTokens): Hono<Env> {
   const app = new Hono<Env>();
   const jsonLimit = bodyLimit({ maxSize: workerLimits.jsonBodyBytes, onError: (c) => fail(c, 413, `the body is over ${workerLimits.jsonBodyBytes} bytes`) });
 
@@ -64,8 +67,9 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
 
   app.use('/*', async (c, next) => {
     const token = bearerToken(c);
-    const worker = token ? await coordinator.authenticate(token) : undefined;
-    if (!worker) return fail(c, 401, 'a valid worker credential is required');
+    if (!token) return fail(c, 401, 'a worker credential is required: Authorization: Bearer CREDENTIAL');
+    const worker = await coordinator.authenticate(token);
+    if (!worker) return fail(c, 401, credentialRefused);
     c.set('worker', worker);
     await next();
   });
@@ -126,10 +130,7 @@ export function workerRoutes(coordinator: Coordinator, db: Db, registrationToken
 
   app.get('/source', async (c) => {
     const { runId } = c.get('worker');
-    // A finished run's workers are only draining (claim says stop, cleanup, stopped): none
-    // needs its source any more, so a copied credential cannot take it away either.
-    const run = await db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirst();
-    if (run?.status !== 'running') return fail(c, 401, `run ${runId} has finished: its workers' credentials no longer open its source`);
+    // The credential ended if the run finished, so a copied one cannot take the source away then.
     const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
     const path = coordinator.sourceArchive(spec.sourceDigest);

@@ -39,6 +39,7 @@ import { StoreWatch } from './store-watch.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { claimableTask } from '../store/claimable.ts';
+import { workerByCredential } from '../store/worker-credentials.ts';
 
 export interface CoordinatorSettings {
   stateDir: string;
@@ -294,17 +295,15 @@ export class Coordinator {
     return { ...registration, settings: this.#workerSettings(spec, registration.activity, registration.workerId) };
   }
 
-  /** Finds the worker a credential belongs to; undefined for anything else. */
+  /**
+   * Finds the worker a credential belongs to; undefined for anything else, or once it ended
+   * (its worker stopped or was lost, its run finished). Asked of the store on every call,
+   * never of memory: another coordinator process on the store may have ended it. One
+   * indexed read.
+   */
   async authenticate(credential: string): Promise<WorkerIdentity | undefined> {
-    const hash = hashSecret(credential);
-    const cached = this.#credentials.get(hash);
-    if (cached) return cached;
-    const row = await this.#store.db.selectFrom('workers').select(['id', 'run_id', 'activity'])
-      .where('credential_hash', '=', hash).executeTakeFirst();
-    if (!row) return undefined;
-    const identity = { workerId: row.id, runId: row.run_id, activity: row.activity };
-    this.#credentials.set(hash, identity);
-    return identity;
+    const row = await workerByCredential.first(this.#store.db, { hash: hashSecret(credential) });
+    return row && { workerId: row.id, runId: row.run_id, activity: row.activity };
   }
 
   /** Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`. */

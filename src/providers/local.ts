@@ -46,6 +46,7 @@ export class LocalProvider implements Provider {
   readonly #options: LocalProviderOptions;
   readonly #children = new Map<number, ChildProcess>();
   readonly #exitListeners: ((workerId: string, description: string, clean: boolean) => void)[] = [];
+  readonly #stops = new Map<string, Promise<void>>();
 
   constructor(options: LocalProviderOptions) {
     this.#options = options;
@@ -103,15 +104,33 @@ export class LocalProvider implements Provider {
     // At once: the agent forks nothing before it has loaded its code, and waits to be placed.
     if (cgroup) placeInCgroup(cgroup, pid);
     this.#children.set(pid, child);
+    const machine: MachineHandle = { pid, start: startTimeOf(pid) ?? '', workDir, ...(cgroup && { cgroup }) };
     child.once('exit', (code, signal) => {
       this.#children.delete(pid);
       const description = signal ? `agent process ${pid} killed by ${signal}` : `agent process ${pid} exited with code ${code}`;
-      for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`, code === 0);
+      const notify = (): void => {
+        for (const listener of this.#exitListeners) listener(request.workerId, `${description} (see ${request.agentLogPath})`, code === 0);
+      };
+      // An agent that ended by itself may have had nobody left to tell (its credential ends
+      // with its run), and then nobody stops its machine: what its tasks left behind, in its
+      // cgroup or under its marker, ends here first. Any other exit is lost, and stopped.
+      if (code === 0) void this.stop(machine).catch(() => undefined).then(notify);
+      else notify();
     });
-    return { pid, start: startTimeOf(pid) ?? '', workDir, ...(cgroup && { cgroup }) };
+    return machine;
   }
 
-  async stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {
+  /** One stop per machine at a time: a second caller waits for the stop in flight. */
+  stop(machine: MachineHandle, options: StopOptions = {}): Promise<void> {
+    const key = String(machine.workDir ?? machine.pid);
+    const inFlight = this.#stops.get(key);
+    if (inFlight) return inFlight;
+    const stopping = this.#stop(machine, options).finally(() => this.#stops.delete(key));
+    this.#stops.set(key, stopping);
+    return stopping;
+  }
+
+  async #stop(machine: MachineHandle, options: StopOptions): Promise<void> {
     const graceMs = this.#options.killGraceMs ?? 5000;
     const agent = this.#agentPid(machine);
     if (agent !== undefined && options.drained) {

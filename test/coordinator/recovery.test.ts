@@ -76,17 +76,18 @@ describe('fencing: a worker given up on cannot overwrite a newer attempt', () =>
     expect(report.tasks[0]!.attempts.map((a) => [a.number, a.outcome])).toEqual([[1, 'lost'], [2, 'failed']]);
   });
 
-  it('lets an attempt from before a rerun record its outcome but not move the rerun task', async () => {
+  it('ends a cancelled run\'s attempt with the run: a result reported after a rerun is stale and moves nothing', async () => {
     const runId = await h.start(pipelineOf([{ name: 'a' }]));
     const w = await h.worker(0);
     const before = await h.claimAttempt(w);
     await h.coordinator.cancelRun(runId, 'by test');
     expect((await h.coordinator.rerun(runId)).kind).toBe('rerun');
-    await h.coordinator.finish(w, before.id, succeeded);
+    // Its worker's credential ended with the run, so no route takes this report; nor does the coordinator.
+    expect((await h.coordinator.finish(w, before.id, succeeded)).finished.kind).toBe('stale');
     const report = await runReport(h.store.db, runId);
     expect(report.run.status).toBe('running');
     expect(report.tasks[0]!.status).toBe('queued');
-    expect(report.tasks[0]!.attempts[0]!.outcome).toBe('succeeded');
+    expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'cancelled', error: 'by test' });
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, ScriptExecutor } from '../../src/agent/agent.ts';
 import { createApp } from '../../src/api/app.ts';
+import { credentialRefused } from '../../src/api/worker-routes.ts';
 import { listen } from '../../src/api/http-server.ts';
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
@@ -32,8 +33,8 @@ afterAll(async () => {
   dir.remove();
 });
 
-function newRun(script = 'true') {
-  const pipeline = pipelineOf([{ name: 'build', run: { kind: 'inline', text: script } }], { sourceDir });
+function newRun(script = 'true', steps = ['build']) {
+  const pipeline = pipelineOf(steps.map((name) => ({ name, run: { kind: 'inline', text: script } })), { sourceDir });
   return coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
 }
 
@@ -72,8 +73,9 @@ describe('registering a hand-started worker', () => {
 
 /** A worker's credential ends with its worker, whoever holds a copy. */
 describe('a worker credential', () => {
+  /** A hand-started worker of a new run of two tasks, so that one finished leaves the run running. */
   async function joined() {
-    const run = await newRun();
+    const run = await newRun('true', ['build', 'test']);
     const registration = await coordinator.register(run.joinToken, { activity: 'builder' });
     if (registration.kind !== 'registered') throw new Error(`not registered: ${registration.kind}`);
     const as = (method: string, path: string, body?: string) => app.request(`/api/v1/worker${path}`, {
@@ -109,7 +111,7 @@ describe('a worker credential', () => {
     for (const [method, path, body] of everyRoute(claimed.attempt.id)) {
       const response = await as(method, path, body);
       expect(response.status, `${method} ${path}`).toBe(401);
-      expect(await response.json()).toEqual({ error: 'a valid worker credential is required' });
+      expect(await response.json()).toEqual({ error: credentialRefused });
     }
   });
 
@@ -123,16 +125,18 @@ describe('a worker credential', () => {
     }
   });
 
-  it('no longer opens the source once its run finished', async () => {
+  it('is refused with 401 on every route once its run finished, saying it stopped included', async () => {
     const { as, runId } = await joined();
+    const claimed = await (await as('POST', '/claim', '{"wait_ms":0}')).json() as { attempt: { id: string } };
     await coordinator.cancelRun(runId, 'cancelled by a test');
-    const response = await as('GET', '/source');
-    expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: `run ${runId} has finished: its workers' credentials no longer open its source` });
-    // Its worker is still told to stop and may say it stopped: the drain needs both.
-    expect((await as('POST', '/claim', '{"wait_ms":0}')).status).toBe(410);
-    expect((await as('POST', '/stopped', '{"cause":"told","reason":"told to stop"}')).status).toBe(204);
-    expect((await as('POST', '/log', 'after the stop\n')).status).toBe(401);
+    for (const [method, path, body] of everyRoute(claimed.attempt.id)) {
+      const response = await as(method, path, body);
+      expect(response.status, `${method} ${path}`).toBe(401);
+      expect(await response.json()).toEqual({ error: credentialRefused });
+    }
+    // No result of its can be taken any more, so its attempt ended with the run.
+    const attempt = await store.db.selectFrom('attempts').select(['outcome', 'error']).where('id', '=', claimed.attempt.id).executeTakeFirstOrThrow();
+    expect(attempt).toEqual({ outcome: 'cancelled', error: 'cancelled by a test' });
   });
 });
 

@@ -3,8 +3,10 @@ import type { Changes } from '../changes.ts';
 import { drainWorkersOfRun } from './settle-task.ts';
 
 /**
- * Cancels every open task of a run. Attempts in flight are told to stop (their workers
- * kill the process tree and report `cancelled`); the run is recorded as cancelled at once.
+ * Cancels every open task of a run. Attempts in flight end `cancelled` at once, since their
+ * workers' credentials end with the run and no result of theirs is taken any more; their
+ * workers hear it at their next heartbeat (a held one is answered at once) and kill the
+ * task's process tree. The run is recorded as cancelled at once.
  */
 export async function cancelRun(trx: Db, runId: string, reason: string, changes: Changes): Promise<boolean> {
   const run = await trx.updateTable('runs').set({ status: 'cancelled', finished_at: changes.now })
@@ -12,8 +14,10 @@ export async function cancelRun(trx: Db, runId: string, reason: string, changes:
   if (Number(run.numUpdatedRows) === 0) return false;
   const open = await trx.selectFrom('tasks').select(['key', 'active_attempt'])
     .where('run_id', '=', runId).where('status', 'in', ['waiting', 'checking', 'queued', 'running']).execute();
-  await trx.updateTable('tasks').set({ status: 'cancelled', error: reason })
+  await trx.updateTable('tasks').set({ status: 'cancelled', error: reason, active_attempt: null })
     .where('run_id', '=', runId).where('status', 'in', ['waiting', 'checking', 'queued', 'running']).execute();
+  await trx.updateTable('attempts').set({ outcome: 'cancelled', error: reason, finished_at: changes.now })
+    .where('run_id', '=', runId).where('outcome', 'is', null).execute();
   for (const task of open) {
     if (task.active_attempt) changes.cancelledAttempts.add(task.active_attempt);
     await changes.event(trx, runId, 'task.cancelled', { task: task.key, message: reason });

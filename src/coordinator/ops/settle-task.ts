@@ -101,8 +101,14 @@ export async function finishRunIfDone(trx: Db, runId: string, changes: Changes):
   await drainWorkersOfRun(trx, runId, changes);
 }
 
-/** Every worker of a finished run is told to stop at its next request. */
+/**
+ * Every worker of a finished run is told to stop, and its credential ends: every worker
+ * route refuses it from this commit on (401), which the agent takes as told to stop. It has
+ * no way left to say it stopped; its going is its stop (see workerGone).
+ */
 export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes): Promise<void> {
+  await trx.updateTable('workers').set({ credential_hash: null })
+    .where('run_id', '=', runId).where('credential_hash', 'is not', null).execute();
   const workers = await trx.selectFrom('workers').select(['id', 'activity'])
     .where('run_id', '=', runId).where('state', 'in', ['starting', 'idle', 'busy']).execute();
   if (workers.length === 0) return;

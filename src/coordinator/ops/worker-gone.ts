@@ -8,16 +8,23 @@ import { endAttempt } from './end-attempt.ts';
  * A worker left: it said so after its cleanup, or it was given up on (cause `lost`: no
  * heartbeat, its process died, its machine vanished). Any attempt it still had ends `lost`
  * and is retried by the task's policy.
+ *
+ * A worker of a finished run was told to stop, and its credential ended with the run
+ * (drainWorkersOfRun): it has no way left to say it stopped, so however it goes (its
+ * process exits, its machine is gone, it falls silent) with no attempt in hand, it stopped
+ * as told rather than was lost.
  */
 export async function workerGone(
-  trx: Db, spec: RunSpec, workerId: string, { cause, reason }: WorkerStop, changes: Changes,
+  trx: Db, spec: RunSpec, workerId: string, stop: WorkerStop, changes: Changes,
 ): Promise<boolean> {
-  const state = cause === 'lost' ? 'lost' : 'stopped';
-  const worker = await trx.selectFrom('workers').select(['state', 'name', 'activity'])
+  const worker = await trx.selectFrom('workers').select(['state', 'name', 'activity', 'credential_hash'])
     .where('id', '=', workerId).executeTakeFirst();
   if (!worker || worker.state === 'stopped' || worker.state === 'lost' || worker.state === 'failed') return false;
   const open = await trx.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id'])
     .where('worker_id', '=', workerId).where('outcome', 'is', null).execute();
+  const toldByRunEnd = stop.cause === 'lost' && worker.state === 'draining' && worker.credential_hash === null && open.length === 0;
+  const { cause, reason } = toldByRunEnd ? { cause: 'told' as const, reason: `its run ended; ${stop.reason}` } : stop;
+  const state = cause === 'lost' ? 'lost' : 'stopped';
   for (const attempt of open) {
     await endAttempt(trx, spec, attempt, { outcome: 'lost', exitCode: null, error: `worker lost: ${reason}` }, worker.name, changes);
   }
