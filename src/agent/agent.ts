@@ -1,6 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { defaultArchiveLimits } from '../archive/check.ts';
+import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { StopRequested, WorkerClient } from './client.ts';
@@ -38,6 +38,11 @@ export interface Job {
   timeoutMs: number | null;
   signal: AbortSignal;
   onOutput: (text: string) => void;
+  /**
+   * The tree of the attempt's run, when it is not the one the worker was started for: a
+   * worker serves every run of its pool, and fetches each run's tree once.
+   */
+  source?: { digest: string; download: () => Promise<Response> };
 }
 
 /** How the agent runs a script. The real one runs bash in a fresh copy of the source tree. */
@@ -55,6 +60,7 @@ export class ScriptExecutor implements Executor {
   readonly #cgroups: TaskCgroups | undefined;
   readonly note: string | undefined;
   #tree: string | null = null;
+  #limits: ArchiveLimits = defaultArchiveLimits;
 
   /** With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups). */
   constructor(workDir: string, options: { cgroups?: TaskCgroups; note?: string } = {}) {
@@ -65,14 +71,15 @@ export class ScriptExecutor implements Executor {
 
   async prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void> {
     // A coordinator from before the limits sends none: the defaults hold.
-    const limits = settings.source_limits
-      ? { maxUnpackedBytes: settings.source_limits.max_unpacked_bytes, maxMembers: settings.source_limits.max_archive_members }
-      : defaultArchiveLimits;
-    if (settings.source_digest) this.#tree = await this.#cache.ensure(settings.source_digest, download, limits);
+    if (settings.source_limits) {
+      this.#limits = { maxUnpackedBytes: settings.source_limits.max_unpacked_bytes, maxMembers: settings.source_limits.max_archive_members };
+    }
+    if (settings.source_digest) this.#tree = await this.#cache.ensure(settings.source_digest, download, this.#limits);
   }
 
   async run(job: Job): Promise<ScriptResult> {
-    const cwd = await this.#cache.workdir(this.#tree, job.name);
+    const tree = job.source ? await this.#cache.ensure(job.source.digest, job.source.download, this.#limits) : this.#tree;
+    const cwd = await this.#cache.workdir(tree, job.name);
     try {
       return await runScript({
         script: job.script, cwd, env: job.env, timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
@@ -234,6 +241,7 @@ export class Agent {
       result = await this.#options.executor.run({
         name: order.id, script: order.script, env: order.env, timeoutMs: order.timeout_ms,
         signal: control.signal, onOutput: (text) => output.push(text),
+        ...(order.source_digest && { source: { digest: order.source_digest, download: () => this.#client.source(order.run) } }),
       });
     } finally {
       this.#current = undefined;

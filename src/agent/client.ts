@@ -100,10 +100,11 @@ export class WorkerClient {
     return answer.status !== 401;
   }
 
-  /** The run's source archive, streamed. */
-  async source(): Promise<Response> {
+  /** A run's source archive (the worker's own run's without `runId`), streamed. */
+  async source(runId?: string): Promise<Response> {
+    const query = runId ? `?run=${encodeURIComponent(runId)}` : '';
     const response = await withReconnect('source', this.#reconnect,
-      () => fetch(`${this.#server}/api/v1/worker/source`, { headers: { authorization: `Bearer ${this.#token}` } }));
+      () => fetch(`${this.#server}/api/v1/worker/source${query}`, { headers: { authorization: `Bearer ${this.#token}` } }));
     if (!response.ok) throw new CoordinatorRefused('source', { status: response.status, body: await response.text() });
     return response;
   }

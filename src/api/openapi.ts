@@ -50,7 +50,7 @@ const script = name('Script', z.discriminatedUnion('kind', [
 ]));
 const workerScript = z.object({ script, env: z.record(z.string(), z.string()) });
 const attemptOrder = name('AttemptOrder', z.object({
-  id: z.string(), kind: z.enum(['run', 'check']), number: z.int(), run: z.string(), task: z.string(), step: z.string(),
+  id: z.string(), kind: z.enum(['run', 'check']), number: z.int(), run: z.string(), source_digest: z.string().nullable(), task: z.string(), step: z.string(),
   script, env: z.record(z.string(), z.string()), timeout_ms: z.int().nullable(),
 }));
 const handedOut = name('HandedOut', z.object({ attempt: attemptOrder, name: z.string().describe("the worker's new name") }));
@@ -72,7 +72,8 @@ const answers = {
     exit_code: z.int().nullable(), error: z.string().nullable(), started_at: time, finished_at: time.nullable(),
   })),
   worker: name('Worker', z.object({
-    id: z.string(), name: z.string(), run: z.string(), activity: z.string(), provider: z.string(),
+    id: z.string(), name: z.string(), run: z.string().describe('the run it was started for'), activity: z.string(),
+    pool: z.string().nullable().describe('the pool it serves: tasks of every run whose activity is in it'), provider: z.string(),
     state: z.enum(['starting', 'idle', 'busy', 'draining', 'stopped', 'lost', 'failed']), tasks_done: z.int(),
     started_at: time, stopped_at: time.nullable(), stop_reason: z.string().nullable(),
   })),
@@ -224,8 +225,9 @@ const worker: Route[] = [
   },
   { method: 'post', path: '/api/v1/worker/stopped', id: 'workerStopped', summary: 'The agent ran its cleanup and exits', auth: 'credential', body: requests.stopped, answers: { 204: none('recorded') } },
   {
-    method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "The run's source tree", auth: 'credential',
-    answers: { 200: { content: 'application/gzip', description: 'named by its sha256 in x-slipway-digest' }, 404: 'the run has no source archive' },
+    method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "A run's source tree: the worker's own run's, or one whose task it has in hand", auth: 'credential',
+    query: z.object({ run: z.string().regex(runIdPattern).optional().describe("a run of the worker's pool whose attempt it holds (default: its own run)") }),
+    answers: { 200: { content: 'application/gzip', description: 'named by its sha256 in x-slipway-digest' }, 403: 'the worker holds no attempt of that run', 404: 'the run has no source archive' },
   },
   ...([
     ['bootstrap.sh', 'agentBootstrap', 'text/x-shellscript', 'A POSIX sh script that fetches node and the agent (cached by sha256) and starts the agent'],

@@ -190,14 +190,14 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     const run = c.req.query('run');
     const state = c.req.query('state');
     let query = db.selectFrom('workers')
-      .select(['id', 'name', 'run_id', 'activity', 'provider', 'state', 'tasks_done', 'created_at', 'stopped_at', 'error'])
+      .select(['id', 'name', 'run_id', 'activity', 'pool_id', 'provider', 'state', 'tasks_done', 'created_at', 'stopped_at', 'error'])
       .orderBy('created_at', 'desc').limit(1000);
     if (run !== undefined) query = query.where('run_id', '=', run);
     if (state !== undefined) query = query.where('state', '=', state);
     const rows = await query.execute();
     return c.json({
       workers: rows.map((w) => ({
-        id: w.id, name: w.name, run: w.run_id, activity: w.activity, provider: w.provider, state: w.state, tasks_done: w.tasks_done,
+        id: w.id, name: w.name, run: w.run_id, activity: w.activity, pool: w.pool_id, provider: w.provider, state: w.state, tasks_done: w.tasks_done,
         started_at: new Date(Number(w.created_at)).toISOString(),
         stopped_at: w.stopped_at === null ? null : new Date(Number(w.stopped_at)).toISOString(),
         stop_reason: w.error,

@@ -129,8 +129,11 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
   });
 
   app.get('/source', async (c) => {
-    const { runId } = c.get('worker');
-    // The credential ended if the run finished, so a copied one cannot take the source away then.
+    const worker = c.get('worker');
+    // Its own run's, or that of a run whose task it has in hand (its pool serves several).
+    const runId = c.req.query('run') ?? worker.runId;
+    if (!(await coordinator.mayFetchSource(worker, runId))) return fail(c, 403, `this worker has no attempt of run ${runId.slice(0, 40)}`);
+    // The credential ended if the pool's runs finished, so a copied one cannot take the source away then.
     const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
     const path = coordinator.sourceArchive(spec.sourceDigest);

@@ -4,6 +4,7 @@ import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
+import { poolIdentity } from '../engine/pool-identity.ts';
 import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
@@ -19,21 +20,22 @@ import { Changes } from './changes.ts';
 import { EventBus } from './event-bus.ts';
 import { LogFiles } from './log-files.ts';
 import { cancelRun } from './ops/cancel-run.ts';
-import { claim, fakeScript } from './ops/claim.ts';
+import { claim, fakeScript, type SpecOf } from './ops/claim.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { provisionPool, type WorkerToStart } from './ops/provision.ts';
 import { joinStore, leaveStore, liveCoordinators, renewLease } from './ops/coordinator-lease.ts';
+import { hasAttemptOf } from './ops/attempt-in-hand.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
 import { loseAttempt } from './ops/lose-attempt.ts';
 import { drainWorker } from './ops/drain-worker.ts';
 import { workerGone } from './ops/worker-gone.ts';
-import { PoolSignals, poolKey } from './pool-signals.ts';
+import { PoolSignals, poolOf } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
-import { preparationOf } from './preparation.ts';
+import { preparationOf, scriptText } from './preparation.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
 import { StoreWatch } from './store-watch.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
@@ -92,7 +94,6 @@ export class Coordinator {
   readonly #providers: Map<string, ProviderLifecycle>;
   readonly #signals = new PoolSignals();
   readonly #specs = new RunSpecs();
-  readonly #credentials = new Map<string, WorkerIdentity>();
   readonly #lastSeen = new Map<string, number>();
   /** When this process last wrote a worker's last-seen time to the store. */
   readonly #seenStored = new Map<string, number>();
@@ -194,6 +195,25 @@ export class Coordinator {
     this.#lease.unref();
   }
 
+  /** Specs read within a transaction (cached: immutable once written). */
+  #specOf(trx: Store['db']): SpecOf {
+    return (runId) => this.#specs.get(trx, runId);
+  }
+
+  /**
+   * The pool of each activity of a new run, by identity (see poolIdentity): runs of the same
+   * pipeline share their workers. A command's coordinator (`slipway run`) scopes its pools to
+   * itself, as its workers end with it; --fake-workers runs never share with real ones.
+   */
+  #poolsOf(pipeline: Pipeline, options: RunOptions): Record<string, string> {
+    const scope = [this.#settings.ownRunsOnly ? this.#id : 'fleet', options.fakeWorkers ? 'fake' : 'real'].join('/');
+    const text = (script: Script | undefined) => script && scriptText(script, pipeline.sourceDir);
+    return Object.fromEntries(Object.values(pipeline.activities).map((activity) => [activity.name, poolIdentity({
+      activity: activity.name, provider: activity.provider, instance: activity.instance, scope,
+      prepare: text(activity.prepare), init: text(activity.init), cleanup: text(activity.cleanup),
+    })]));
+  }
+
   /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
   async #mayStop(owner: string | null): Promise<boolean> {
     if (owner === null || owner === this.#id) return true;
@@ -209,10 +229,11 @@ export class Coordinator {
       if (refusal) throw new RunRefused(refusal);
     }
     const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
-    const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, changes));
+    const pools = this.#poolsOf(pipeline, options);
+    const created = await this.#mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, pools, changes));
     this.#own.add(created.spec.id);
     this.#specs.remember(created.spec);
-    for (const activity of Object.keys(pipeline.activities)) this.#poke(poolKey(created.spec.id, activity));
+    for (const pool of new Set(Object.values(pools))) this.#poke(pool);
     return { runId: created.spec.id, joinToken: created.joinToken };
   }
 
@@ -221,7 +242,7 @@ export class Coordinator {
     const spec = await this.#specs.get(this.#store.db, runId);
     this.#own.add(runId);
     const result = await this.#mutate((trx, changes) => rerun(trx, spec, changes));
-    if (result.kind === 'rerun') for (const activity of Object.keys(spec.pipeline.activities)) this.#poke(poolKey(runId, activity));
+    if (result.kind === 'rerun') for (const pool of new Set(Object.values(spec.pools))) this.#poke(pool);
     return result;
   }
 
@@ -285,13 +306,12 @@ export class Coordinator {
       : registerStartedWorker(trx, token, this.#settings.heartbeatTimeoutMs, changes));
     if (registration.kind !== 'registered') return registration;
     const identity = { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
-    this.#credentials.set(hashSecret(registration.credential), identity);
     this.#lastSeen.set(registration.workerId, this.#clock.now());
     this.#seenStored.set(registration.workerId, this.#clock.now());
     const spec = await this.#specs.get(this.#store.db, registration.runId);
     this.logs.append(this.#workerLogPath(identity), `${this.#stamp()} registered as ${registration.name} (${registration.workerId}) for activity ${registration.activity}\n`);
     // One more worker up lets a ramping pool start more (see workersToStart).
-    this.#poke(poolKey(registration.runId, registration.activity));
+    this.#poke(poolOf(spec, registration.activity));
     return { ...registration, settings: this.#workerSettings(spec, registration.activity, registration.workerId) };
   }
 
@@ -308,13 +328,12 @@ export class Coordinator {
 
   /** Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`. */
   async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal): Promise<ClaimAnswer> {
-    const spec = await this.#specs.get(this.#store.db, worker.runId);
-    const pool = poolKey(worker.runId, worker.activity);
+    const pool = poolOf(await this.#specs.get(this.#store.db, worker.runId), worker.activity);
     const deadline = this.#clock.now() + Math.min(waitMs, this.heartbeatIntervalMs);
     for (;;) {
       await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
-      const answer = await this.#mutate((trx, changes) => claim(trx, spec, worker.workerId, changes));
+      const answer = await this.#mutate((trx, changes) => claim(trx, this.#specOf(trx), worker.workerId, changes));
       if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
       const remaining = deadline - this.#clock.now();
       if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
@@ -377,13 +396,12 @@ export class Coordinator {
    * its next attempt if one is ready: one request and one commit per task in steady state.
    */
   async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<{ finished: FinishResult; next: ClaimAnswer | null }> {
-    const spec = await this.#specs.get(this.#store.db, worker.runId);
     // The attempt's end is written with the worker's last-seen time.
     this.#lastSeen.set(worker.workerId, this.#clock.now());
     this.#seenStored.set(worker.workerId, this.#clock.now());
     const { finished, next } = await this.#mutate(async (trx, changes) => {
-      const finished = await finishAttempt(trx, spec, worker.workerId, attemptId, result, changes);
-      const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, spec, worker.workerId, changes) : null;
+      const finished = await finishAttempt(trx, this.#specOf(trx), worker.workerId, attemptId, result, changes);
+      const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, this.#specOf(trx), worker.workerId, changes) : null;
       return { finished, next };
     });
     if (finished.kind === 'recorded') {
@@ -403,9 +421,9 @@ export class Coordinator {
   async stopped(worker: WorkerIdentity, stop: WorkerStop): Promise<void> {
     const spec = await this.#specs.get(this.#store.db, worker.runId);
     this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} stopped: ${stop.reason}\n`);
-    const gone = await this.#mutate((trx, changes) => workerGone(trx, spec, worker.workerId, stop, changes));
+    const gone = await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), worker.workerId, stop, changes));
     this.#forget(worker.workerId);
-    this.#poke(poolKey(worker.runId, worker.activity));
+    this.#poke(poolOf(spec, worker.activity));
     if (gone) this.#background('stopping a drained machine', this.#stopMachineOf(worker.workerId, { drained: true }));
   }
 
@@ -428,13 +446,13 @@ export class Coordinator {
       .where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     const spec = await this.#specs.get(this.#store.db, row.run_id);
-    const lost = await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, { cause: 'lost', reason }, changes));
+    const lost = await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), workerId, { cause: 'lost', reason }, changes));
     if (!lost) return;
     this.logs.append(this.logs.workerPath(row.run_id, workerId), `${this.#stamp()} lost: ${reason}\n`);
     this.#forget(workerId);
     if (row.machine && await this.#mayStop(row.owner)) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
     // Otherwise the coordinator that started it stops it: its health check finds a machine whose worker is not live.
-    this.#poke(poolKey(row.run_id, row.activity));
+    this.#poke(poolOf(spec, row.activity));
   }
 
   /**
@@ -447,8 +465,7 @@ export class Coordinator {
     const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state']).where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     if (clean && row.state === 'draining') {
-      const spec = await this.#specs.get(this.#store.db, row.run_id);
-      await this.#mutate((trx, changes) => workerGone(trx, spec, workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
+      await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
       this.#forget(workerId);
       return;
     }
@@ -457,6 +474,11 @@ export class Coordinator {
 
   sourceArchive(digest: string): string {
     return archivePath(this.archivesDir, digest);
+  }
+
+  /** Whether the worker may fetch the run's source: its own run's, or one it has a task of in hand. */
+  async mayFetchSource(worker: WorkerIdentity, runId: string): Promise<boolean> {
+    return runId === worker.runId || hasAttemptOf(this.#store.db, worker.workerId, runId);
   }
 
   async runSpec(runId: string): Promise<RunSpec> {
@@ -475,7 +497,7 @@ export class Coordinator {
     const now = this.#clock.now();
     const pools = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
       .where(claimableTask).execute();
-    for (const { run_id, pool } of pools) if (this.#looksAfter(run_id)) this.#poke(poolKey(run_id, pool));
+    for (const { run_id, pool } of pools) if (this.#looksAfter(run_id)) this.#poke(poolOf(await this.#specs.get(this.#store.db, run_id), pool));
 
     const workers = await this.#store.db.selectFrom('workers')
       .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at', 'tasks_done'])
@@ -639,15 +661,14 @@ export class Coordinator {
       while (this.#provisionQueue.size > 0 && !this.#closed) {
         const pool = this.#provisionQueue.values().next().value as string;
         this.#provisionQueue.delete(pool);
-        const [runId, activity] = pool.split('/') as [string, string];
-        const spec = await this.#specs.get(this.#store.db, runId);
         const limits = { initFailures: initFailuresToGiveUp, startFailingMs: this.#settings.startGiveUpMs ?? defaultStartGiveUpMs };
         // Workers on the coordinator's own machine compete with it and each other for its CPUs: they ramp up.
-        const rampUp = this.#providers.get(spec.pipeline.activities[activity]!.provider)?.onThisMachine === true;
-        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, spec, activity, limits, changes, { rampUp }));
+        const rampUp = (provider: string) => this.#providers.get(provider)?.onThisMachine === true;
+        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, pool, this.#specOf(trx), limits, changes, { rampUp }));
         if (lookAgainInMs !== undefined) this.#later(lookAgainInMs, () => this.#poke(pool));
         for (const start of starts) {
           this.#starting.add(start.workerId);
+          const spec = await this.#specs.get(this.#store.db, start.runId);
           this.#background('starting a machine', this.#startMachine(spec, start, 1));
         }
       }
@@ -798,9 +819,10 @@ export class Coordinator {
 
   #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
     this.#pushName(worker, answer.workerName);
-    const path = this.logs.attemptPath(worker.runId, answer.attempt.id);
-    this.#attemptLogs.set(answer.attempt.id, { runId: worker.runId, workerId: worker.workerId, path });
-    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);
+    // The attempt's log is its run's, whichever run the worker was started for.
+    const path = this.logs.attemptPath(answer.attempt.run, answer.attempt.id);
+    this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path });
+    this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} ${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} of run ${answer.attempt.run} attempt ${answer.attempt.number} (${answer.attempt.id})\n`);
     return answer;
   }
 
@@ -816,7 +838,6 @@ export class Coordinator {
   }
 
   #forget(workerId: string): void {
-    for (const [hash, identity] of this.#credentials) if (identity.workerId === workerId) this.#credentials.delete(hash);
     this.#lastSeen.delete(workerId);
     this.#seenStored.delete(workerId);
     for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);

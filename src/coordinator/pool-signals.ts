@@ -40,6 +40,7 @@ export class PoolSignals {
   }
 }
 
-export function poolKey(runId: string, activity: string): string {
-  return `${runId}/${activity}`;
+/** The pool of a run's activity: what its tasks wait in, and its workers claim from. */
+export function poolOf(spec: { id: string; pools: Record<string, string> }, activity: string): string {
+  return spec.pools[activity] ?? `${spec.id}/${activity}`;
 }

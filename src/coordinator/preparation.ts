@@ -34,6 +34,16 @@ function readPreparation(spec: RunSpec, activity: string): Preparation | undefin
 export function preparationOfActivity(activity: Activity, sourceDir: string): Preparation | undefined {
   const script = activity.prepare;
   if (!script) return undefined;
-  const text = script.kind === 'inline' ? script.text : readFileSync(join(sourceDir, script.path), 'utf8');
+  const text = scriptText(script, sourceDir);
   return { fingerprint: createHash('sha256').update(text).digest('hex'), script: { kind: 'inline', text } };
+}
+
+/** A script's text: inline, or read from its file in the run's source tree (empty if the file is missing: the run will say so). */
+export function scriptText(script: Script, sourceDir: string): string {
+  if (script.kind === 'inline') return script.text;
+  try {
+    return readFileSync(join(sourceDir, script.path), 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -8,6 +8,8 @@ export interface RunSpec {
   selection: Selection;
   options: RunOptions;
   sourceDigest: string | null;
+  /** The pool of each activity: its workers serve every run with an activity in the same pool. */
+  pools: Record<string, string>;
 }
 
 /** Parsed run specs by id: the dispatch path reads them on every claim. Immutable once written. */
@@ -24,17 +26,21 @@ export class RunSpecs {
   }
 
   async get(db: Db, runId: string): Promise<RunSpec> {
-    const cached = this.#cache.get(runId);
-    if (cached) return cached;
+    return this.cached(runId) ?? this.#read(db, runId);
+  }
+
+  async #read(db: Db, runId: string): Promise<RunSpec> {
     const row = await db.selectFrom('runs')
       .select(['id', 'spec', 'selection', 'options', 'source_digest'])
       .where('id', '=', runId).executeTakeFirstOrThrow();
+    const pools = await db.selectFrom('run_pools').select(['activity', 'pool_id']).where('run_id', '=', runId).execute();
     const spec: RunSpec = {
       id: row.id,
       pipeline: JSON.parse(row.spec) as Pipeline,
       selection: JSON.parse(row.selection) as Selection,
       options: JSON.parse(row.options) as RunOptions,
       sourceDigest: row.source_digest,
+      pools: Object.fromEntries(pools.map((p) => [p.activity, p.pool_id])),
     };
     this.#cache.set(runId, spec);
     return spec;

@@ -3,6 +3,12 @@ import type { ProviderName } from '../pipeline/types.ts';
 
 /** What makes workers interchangeable: any worker of a pool may run any task of it. */
 export interface PoolDefinition {
+  /**
+   * The activity's name. An activity's max_workers is also a limit on how much of it runs
+   * at once (a `deploy` activity of one worker runs one deploy at a time), so two activities
+   * of one pipeline keep pools of their own even when their machines are alike.
+   */
+  activity: string;
   provider: ProviderName;
   /** The provider's machine settings. */
   instance?: Record<string, unknown>;

@@ -45,6 +45,11 @@ export interface AttemptOrder {
   kind: 'run' | 'check';
   number: number;
   run: string;
+  /**
+   * The run's source tree, by digest: a worker of a pool serves tasks of any run in it, and
+   * fetches each run's tree once (null: the run has none).
+   */
+  source_digest: string | null;
   task: string;
   step: string;
   script: Script;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { claimableTask } from './claimable.ts';
 
 /**
@@ -148,6 +148,24 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addColumn('lease_until', 'bigint', (c) => c.notNull())
       .execute();
     await db.schema.alterTable('workers').addColumn('owner', 'text').execute();
+  },
+  async (db) => {
+    // Pools belong to the fleet: runs whose activities have the same identity share one, and a
+    // worker serves its pool's tasks of any run. Runs from before had a pool each.
+    await db.schema.createTable('run_pools')
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('activity', 'text', (c) => c.notNull())
+      .addColumn('pool_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('run_pools_pk', ['run_id', 'activity'])
+      .execute();
+    await db.schema.createIndex('run_pools_pool').on('run_pools').columns(['pool_id', 'run_id']).execute();
+    await sql`INSERT INTO run_pools (run_id, activity, pool_id)
+      SELECT DISTINCT run_id, pool, run_id || '/' || pool FROM tasks`.execute(db);
+    await sql`INSERT INTO run_pools (run_id, activity, pool_id)
+      SELECT DISTINCT run_id, activity, run_id || '/' || activity FROM workers WHERE true ON CONFLICT DO NOTHING`.execute(db);
+    await db.schema.alterTable('workers').addColumn('pool_id', 'text').execute();
+    await sql`UPDATE workers SET pool_id = run_id || '/' || activity`.execute(db);
+    await db.schema.createIndex('workers_pool_id').on('workers').columns(['pool_id', 'state']).execute();
   },
 ];
 

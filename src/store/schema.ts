@@ -86,6 +86,8 @@ export interface WorkersTable {
   heartbeat_timeout_ms: number | null;
   /** The coordinator process that started its machine (a CoordinatorsTable id); null for one started by hand. */
   owner: string | null;
+  /** The pool it serves (see RunPoolsTable): tasks of any run whose activity is in it. */
+  pool_id: string | null;
   stopped_at: number | null;
   /** When its machine was started; its cost runs from here. */
   machine_at: number | null;
@@ -121,6 +123,13 @@ export interface StoreIdentityTable {
   id: string;
 }
 
+/** Which pool each activity of a run is in: runs whose activities have the same identity share one. */
+export interface RunPoolsTable {
+  run_id: string;
+  activity: string;
+  pool_id: string;
+}
+
 /** A coordinator process on the store (a server, a `slipway run`), alive while its lease runs. */
 export interface CoordinatorsTable {
   id: string;
@@ -140,4 +149,5 @@ export interface Database {
   tokens: TokensTable;
   store_identity: StoreIdentityTable;
   coordinators: CoordinatorsTable;
+  run_pools: RunPoolsTable;
 }

@@ -3,16 +3,17 @@ import { nextRun } from '../../src/engine/fair-share.ts';
 import { poolIdentity } from '../../src/engine/pool-identity.ts';
 
 describe('pool identity', () => {
-  const builder = { provider: 'ec2' as const, instance: { type: 't3.large', region: 'eu-west-1' }, init: 'apt-get install -y gcc', cleanup: 'rm -rf build' };
+  const builder = { activity: 'builder', provider: 'ec2' as const, instance: { type: 't3.large', region: 'eu-west-1' }, init: 'apt-get install -y gcc', cleanup: 'rm -rf build' };
 
   it('is the same for the same definition, whatever the order its settings were written in', () => {
-    const reordered = { cleanup: 'rm -rf build', init: 'apt-get install -y gcc', instance: { region: 'eu-west-1', type: 't3.large' }, provider: 'ec2' as const };
+    const reordered = { activity: 'builder', cleanup: 'rm -rf build', init: 'apt-get install -y gcc', instance: { region: 'eu-west-1', type: 't3.large' }, provider: 'ec2' as const };
     expect(poolIdentity(reordered)).toBe(poolIdentity(builder));
     expect(poolIdentity(builder)).toMatch(/^p-[0-9a-f]{16}$/);
   });
 
   it('differs when anything that makes workers different differs', () => {
     const variants = [
+      { ...builder, activity: 'deploy' },
       { ...builder, provider: 'ssh' as const },
       { ...builder, instance: { ...builder.instance, type: 't3.xlarge' } },
       { ...builder, prepare: 'apt-get update' },

@@ -125,9 +125,13 @@ describe('a worker credential', () => {
     }
   });
 
-  it('is refused with 401 on every route once its run finished, saying it stopped included', async () => {
+  it('is refused with 401 on every route once the runs of its pool finished, saying it stopped included', async () => {
     const { as, runId } = await joined();
     const claimed = await (await as('POST', '/claim', '{"wait_ms":0}')).json() as { attempt: { id: string } };
+    // The worker's pool serves every run of its activity: it goes on while one still runs.
+    const others = await store.db.selectFrom('runs').select('id').where('status', '=', 'running').where('id', '!=', runId).execute();
+    for (const other of others) await coordinator.cancelRun(other.id, 'cancelled by a test');
+    expect((await as('POST', '/log', 'still serving\n')).status).toBe(204);
     await coordinator.cancelRun(runId, 'cancelled by a test');
     for (const [method, path, body] of everyRoute(claimed.attempt.id)) {
       const response = await as(method, path, body);

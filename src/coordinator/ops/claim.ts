@@ -1,3 +1,4 @@
+import { nextRun, type WaitingRun } from '../../engine/fair-share.ts';
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
@@ -16,10 +17,23 @@ export type ClaimResult =
 
 const checkTimeoutMs = 10 * 60_000;
 
-export const selectWorker = prepared<{ id: string }, { state: string; name: string; activity: string; tasks_done: number }>((db, arg) =>
-  db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done']).where('id', '=', arg('id')));
+export const selectWorker = prepared<{ id: string }, { state: string; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }>((db, arg) =>
+  db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', arg('id')));
 
-const selectClaimable = prepared<{ run: string; pool: string; now: number }, { key: string; step: string; matrix: string; status: string; attempts: number; checks: number }>((db, arg) =>
+/** Running runs with an activity in the pool, oldest first. */
+const selectPoolRuns = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>
+  db.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
+    .select(['run_pools.run_id', 'run_pools.activity', 'runs.created_at'])
+    .where('run_pools.pool_id', '=', arg('pool')).where('runs.status', '=', 'running').orderBy('runs.created_at').orderBy('runs.id'));
+
+/** Attempts of a run's activity in flight: its share of the pool's workers now. */
+const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
+  db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where('active_attempt', 'is not', null));
+
+type ClaimableTask = { key: string; step: string; matrix: string; status: string; attempts: number; checks: number };
+
+const selectClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
   db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
     .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', arg('now'))]))
@@ -42,46 +56,69 @@ const startCheck = prepared<{ run: string; key: string; attempt: string; number:
 const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
 
-const selectOpenAttempt = prepared<{ worker: string }, { id: string; task_key: string; kind: 'run' | 'check'; number: number }>((db, arg) =>
-  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number'])
+const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: 'run' | 'check'; number: number }>((db, arg) =>
+  db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number'])
     .where('worker_id', '=', arg('worker')).where('outcome', 'is', null).limit(1));
 
 const selectTask = prepared<{ run: string; key: string }, { key: string; step: string; matrix: string }>((db, arg) =>
   db.selectFrom('tasks').select(['key', 'step', 'matrix']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
+/** A run's spec by id (cached: the dispatch path reads them on every claim). */
+export type SpecOf = (runId: string) => Promise<RunSpec>;
+
 /**
- * Hands the oldest claimable task of the worker's pool to it, as a new attempt. A busy
- * worker that claims lost the answer that gave it its attempt (the coordinator stopped
- * before replying): it gets that same attempt again, so the attempt is not orphaned.
+ * Hands a claimable task of the worker's pool to it, as a new attempt: of the run that has
+ * the fewest of the pool's workers, the oldest among equals (see nextRun), since a pool
+ * serves every run with an activity in it. A busy worker that claims lost the answer that
+ * gave it its attempt (the coordinator stopped before replying): it gets that same attempt
+ * again, so the attempt is not orphaned.
  */
-export async function claim(trx: Db, spec: RunSpec, workerId: string, changes: Changes): Promise<ClaimResult> {
+export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes): Promise<ClaimResult> {
   const worker = await selectWorker.first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
 
   if (worker.state === 'busy') {
     const open = await selectOpenAttempt.first(trx, { worker: workerId });
-    const task = open && await selectTask.first(trx, { run: spec.id, key: open.task_key });
+    const task = open && await selectTask.first(trx, { run: open.run_id, key: open.task_key });
     if (open && task) {
+      const spec = await specOf(open.run_id);
       return { kind: 'attempt', workerName: activeName(worker.tasks_done, task.key), attempt: attemptOrder(spec, task, open.kind, open.number, open.id, workerId) };
     }
   }
 
-  const task = await selectClaimable.first(trx, { run: spec.id, pool: worker.activity, now: changes.now });
-  if (!task) return { kind: 'none' };
+  const found = await nextClaimable(trx, worker.pool_id ?? `${worker.run_id}/${worker.activity}`, changes.now);
+  if (!found) return { kind: 'none' };
+  const { task, runId } = found;
+  const spec = await specOf(runId);
 
   const kind = task.status === 'checking' ? 'check' : 'run';
   const number = kind === 'run' ? task.attempts + 1 : task.checks + 1;
   const id = newId('a');
   const workerName = activeName(worker.tasks_done, task.key);
 
-  await insertAttempt.changed(trx, { id, run: spec.id, task: task.key, kind, number, worker: workerId, now: changes.now });
-  await (kind === 'run' ? startRun : startCheck).changed(trx, { run: spec.id, key: task.key, attempt: id, number });
+  await insertAttempt.changed(trx, { id, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now });
+  await (kind === 'run' ? startRun : startCheck).changed(trx, { run: runId, key: task.key, attempt: id, number });
   await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {
-    await changes.event(trx, spec.id, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
+    await changes.event(trx, runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }
   return { kind: 'attempt', workerName, attempt: attemptOrder(spec, task, kind, number, id, workerId) };
+}
+
+/** The task a free worker of the pool takes next, and its run. */
+async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
+  const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
+  for (const run of await selectPoolRuns.all(trx, { pool })) {
+    const task = await selectClaimable.first(trx, { run: run.run_id, pool: run.activity, now });
+    if (task) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, task });
+  }
+  // Shares matter only between runs that both wait: one run alone costs no count.
+  if (waiting.length > 1) {
+    for (const run of waiting) run.running = Number((await countRunning.first(trx, { run: run.runId, pool: run.activity }))?.n ?? 0);
+  }
+  const runId = nextRun(waiting);
+  return waiting.find((w) => w.runId === runId);
 }
 
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: 'run' | 'check', number: number, id: string, workerId: string): AttemptOrder {
@@ -95,7 +132,7 @@ function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: 
     Object.assign(env, fake.env);
   }
   return {
-    id, kind, number, run: spec.id, task: task.key, step: step.name,
+    id, kind, number, run: spec.id, source_digest: spec.sourceDigest, task: task.key, step: step.name,
     script,
     env,
     timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),

@@ -17,11 +17,11 @@ export interface CreatedRun {
 /** Writes a run and all its tasks; those that need nothing go straight to their check or queue. */
 export async function createRun(
   trx: Db, pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions,
-  sourceDigest: string | null, changes: Changes,
+  sourceDigest: string | null, pools: Record<string, string>, changes: Changes,
 ): Promise<CreatedRun> {
   const id = newId('r');
   const joinToken = newSecret();
-  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest };
+  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, pools };
   await trx.insertInto('runs').values({
     id,
     pipeline: pipeline.name,
@@ -35,6 +35,7 @@ export async function createRun(
     created_at: changes.now,
     finished_at: null,
   }).execute();
+  await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
   await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks` });
 
   const taskRows = tasks.map((task, seq) => ({

@@ -6,7 +6,7 @@ import type { AttemptsTable } from '../../store/schema.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
-import { poolKey } from '../pool-signals.ts';
+import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
 
@@ -62,11 +62,11 @@ export async function endAttempt(
       await finishRunIfDone(trx, spec.id, changes);
     } else if (next.status === 'queued') {
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', pool: step.activity });
-      changes.queue(poolKey(spec.id, step.activity));
+      changes.queue(poolOf(spec, step.activity));
       await changes.event(trx, spec.id, 'task.queued', { task: attempt.task_key });
     } else {
       await setTask(trx, spec.id, attempt.task_key, clear);
-      changes.queue(poolKey(spec.id, step.doneIf!.activity));
+      changes.queue(poolOf(spec, step.doneIf!.activity));
     }
     return;
   }
@@ -80,7 +80,7 @@ export async function endAttempt(
     await finishRunIfDone(trx, spec.id, changes);
   } else if (next.status === 'queued') {
     await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
-    changes.delay(poolKey(spec.id, step.activity), next.notBefore);
+    changes.delay(poolOf(spec, step.activity), next.notBefore);
     await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });
   } else {
     await failTask(trx, spec.id, attempt.task_key, error, changes, who);

@@ -2,13 +2,12 @@ import { waitingName } from '../../engine/worker-name.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
-import { selectWorker } from './claim.ts';
+import { selectWorker, type SpecOf } from './claim.ts';
 import type { Changes } from '../changes.ts';
-import type { RunSpec } from '../run-specs.ts';
 import { endAttempt, type AttemptResult } from './end-attempt.ts';
 
-const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome' | 'exit_code'>>((db, arg) =>
-  db.selectFrom('attempts').select(['id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
+const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome' | 'exit_code'>>((db, arg) =>
+  db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
     .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
 
 const workerDone = prepared<{ id: string; state: string; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
@@ -32,7 +31,7 @@ const liveStates = new Set(['idle', 'busy', 'draining']);
  * as the first was, without recording anything twice.
  */
 export async function finishAttempt(
-  trx: Db, spec: RunSpec, workerId: string, attemptId: string, result: AttemptResult, changes: Changes,
+  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes,
 ): Promise<FinishResult> {
   const attempt = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
   if (!attempt) return { kind: 'unknown' };
@@ -51,7 +50,10 @@ export async function finishAttempt(
     id: workerId, state: workerFailed || worker.state !== 'busy' ? 'draining' : 'idle',
     name, tasksDone, lastTask: attempt.task_key, now: changes.now,
   });
+  // The attempt's run, which may be any run the worker's pool serves.
+  const spec = await specOf(attempt.run_id);
   await endAttempt(trx, spec, attempt, result, name, changes);
-  const stop = workerFailed || worker.state !== 'busy' || changes.finishedRuns.has(spec.id);
+  // Ending the attempt may have ended its run, and with it the worker's pool (drainWorkersOfRun).
+  const stop = workerFailed || worker.state !== 'busy' || changes.drained.has(worker.pool_id ?? `${worker.run_id}/${worker.activity}`);
   return { kind: 'recorded', workerName: name, stop };
 }

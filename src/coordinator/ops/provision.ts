@@ -5,6 +5,7 @@ import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
+import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
 import { claimableTask } from '../../store/claimable.ts';
 
@@ -22,15 +23,15 @@ const paceQueueLook = 5000;
  * that is still shorter than a worker's start, the answer is to look again once it is not
  * (`lookAgainInMs`): until then a new worker would likely come up to an empty queue.
  */
-async function poolPace(trx: Db, runId: string, activity: string, now: number): Promise<{ pace?: PoolPace; waitMs?: number }> {
+async function poolPace(trx: Db, pool: string, now: number): Promise<{ pace?: PoolPace; waitMs?: number }> {
   const starts = await trx.selectFrom('workers').select(['created_at', 'registered_at'])
-    .where('run_id', '=', runId).where('activity', '=', activity).where('registered_at', 'is not', null)
+    .where('pool_id', '=', pool).where('registered_at', 'is not', null)
     .orderBy('registered_at', 'desc').limit(paceSamples).execute();
   if (starts.length === 0) return {};
   const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
   const startMs = mean(starts.map((w) => w.registered_at! - w.created_at));
   const attempts = () => trx.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
-    .where('workers.run_id', '=', runId).where('workers.activity', '=', activity);
+    .where('workers.pool_id', '=', pool);
   const finished = await attempts().select(['attempts.started_at', 'attempts.finished_at'])
     .where('attempts.finished_at', 'is not', null).orderBy('attempts.finished_at', 'desc').limit(paceSamples).execute();
   if (finished.length > 0) return { pace: { attemptMs: mean(finished.map((a) => a.finished_at! - a.started_at)), startMs } };
@@ -41,16 +42,26 @@ async function poolPace(trx: Db, runId: string, activity: string, now: number): 
   return age >= startMs ? { pace: { attemptMs: age, startMs } } : { waitMs: Math.ceil(startMs - age) };
 }
 
-/** Fails every task waiting on an activity that cannot get a worker, saying why. */
-async function giveUp(trx: Db, spec: RunSpec, activity: string, why: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
-  const error = `activity ${activity}: ${why} (last, ${last.id}: ${last.error ?? 'no reason given'})`;
-  const stuck = await trx.selectFrom('tasks').select('key')
-    .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask).execute();
-  for (const task of stuck) await failTask(trx, spec.id, task.key, error, changes);
+/** Fails every task waiting on a pool that cannot get a worker, in every run it serves, saying why. */
+async function giveUp(trx: Db, runs: PoolRun[], why: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
+  for (const run of runs) {
+    const error = `activity ${run.activity}: ${why} (last, ${last.id}: ${last.error ?? 'no reason given'})`;
+    const stuck = await trx.selectFrom('tasks').select('key')
+      .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableTask).execute();
+    for (const task of stuck) await failTask(trx, run.spec.id, task.key, error, changes);
+  }
+}
+
+/** A run the pool serves: its spec and its activity in the pool. */
+interface PoolRun {
+  spec: RunSpec;
+  activity: string;
 }
 
 export interface WorkerToStart {
   workerId: string;
+  /** The run it is started for (its origin: its settings, logs and first source tree come from it). */
+  runId: string;
   activity: string;
   registrationToken: string;
 }
@@ -62,61 +73,80 @@ export interface Provisioning {
 }
 
 /**
- * Decides how many workers the pool needs now and records each one (state `starting`,
- * with its registration token) BEFORE any provider call, so a crash in between leaves a
- * row to reconcile instead of an unknown machine.
+ * Decides how many workers the pool needs now, for the tasks queued in every run it serves,
+ * and records each one (state `starting`, with its registration token) BEFORE any provider
+ * call, so a crash in between leaves a row to reconcile instead of an unknown machine.
+ * A new worker is started for the oldest run with queued tasks; once up, it serves them all.
  */
 export async function provisionPool(
-  trx: Db, spec: RunSpec, activity: string, limits: GiveUpLimits, changes: Changes, options: { rampUp?: boolean } = {},
+  trx: Db, pool: string, specOf: SpecOf, limits: GiveUpLimits, changes: Changes, options: { rampUp?: (provider: string) => boolean } = {},
 ): Promise<Provisioning> {
-  const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
-  if (run.status !== 'running' || spec.options.noProvision) return { starts: [] };
+  const rows = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
+    .select(['run_pools.run_id', 'run_pools.activity']).where('run_pools.pool_id', '=', pool).where('runs.status', '=', 'running')
+    .orderBy('runs.created_at').orderBy('runs.id').execute();
+  const runs: PoolRun[] = [];
+  for (const row of rows) {
+    const spec = await specOf(row.run_id);
+    if (!spec.options.noProvision) runs.push({ spec, activity: row.activity });
+  }
+  if (runs.length === 0) return { starts: [] };
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('run_id', '=', spec.id).where('activity', '=', activity)
-    .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
+    .where('pool_id', '=', pool).where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
   const count = (state: string) => Number(states.find((s) => s.state === state)?.n ?? 0);
-  const pool = { starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining') };
-  const maxWorkers = spec.pipeline.activities[activity]!.maxWorkers;
-  const up = pool.idle + pool.busy;
-  const live = up + pool.starting + pool.draining;
+  const workers = { starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining') };
+  // The pool's cap is the largest any of its runs asks for: runs that share workers share the cap.
+  const maxWorkers = Math.max(...runs.map((r) => r.spec.pipeline.activities[r.activity]!.maxWorkers));
+  const up = workers.idle + workers.busy;
+  const live = up + workers.starting + workers.draining;
+  const first = runs[0]!;
+  const rampUp = options.rampUp?.(first.spec.pipeline.activities[first.activity]!.provider) === true;
   // A ramping pool with workers up and room for more asks whether one more would pay.
-  const { pace, waitMs } = options.rampUp && up > 0 && live < maxWorkers ? await poolPace(trx, spec.id, activity, changes.now) : {};
+  const { pace, waitMs } = rampUp && up > 0 && live < maxWorkers ? await poolPace(trx, pool, changes.now) : {};
   if (waitMs !== undefined) return { starts: [], lookAgainInMs: waitMs };
   // Counting past what could change the answer would cost a scan of a long queue.
-  const enough = Math.max(maxWorkers + pool.idle + pool.starting, pace ? Math.min(paceQueueLook, queueWorthAWorker(pace, up + pool.starting)) : 0);
-  const queued = await trx.selectFrom('tasks').select('key')
-    .where('run_id', '=', spec.id).where('pool', '=', activity).where(claimableTask)
-    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
-    .limit(enough).execute();
-  if (queued.length > 0 && pool.starting + pool.idle + pool.busy + pool.draining === 0) {
+  const enough = Math.max(maxWorkers + workers.idle + workers.starting, pace ? Math.min(paceQueueLook, queueWorthAWorker(pace, up + workers.starting)) : 0);
+  let queued = 0;
+  let origin: PoolRun | undefined;
+  for (const run of runs) {
+    if (queued >= enough) break;
+    const waiting = await trx.selectFrom('tasks').select('key')
+      .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableTask)
+      .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
+      .limit(enough - queued).execute();
+    if (waiting.length > 0) origin ??= run;
+    queued += waiting.length;
+  }
+  if (!origin) return { starts: [] };
+  if (live === 0) {
     const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id', 'created_at', 'registered_at', 'stopped_at', 'tasks_done'])
-      .where('run_id', '=', spec.id).where('activity', '=', activity)
+      .where('pool_id', '=', pool)
       .orderBy('created_at', 'desc').orderBy('id').limit(historyLength).execute();
     const history = latest.map((w) => ({
       cause: w.stop_cause, createdAt: w.created_at, registered: w.registered_at !== null, worked: w.tasks_done > 0, stoppedAt: w.stopped_at,
     }));
     const why = givesUp(history, changes.now, limits);
     if (why) {
-      await giveUp(trx, spec, activity, why, latest[0]!, changes);
+      await giveUp(trx, runs, why, latest[0]!, changes);
       return { starts: [] };
     }
     const pause = startPauseMs(history, changes.now);
     if (pause > 0) return { starts: [], lookAgainInMs: pause };
   }
-  const n = workersToStart({ maxWorkers, queued: queued.length, ...pool }, { rampUp: options.rampUp, pace });
+  const n = workersToStart({ maxWorkers, queued, ...workers }, { rampUp, pace });
   const started: WorkerToStart[] = [];
+  const { spec, activity } = origin;
   for (let i = 0; i < n; i++) {
     const workerId = newId('w');
     const registrationToken = newSecret();
     const name = waitingName(0, null, activity);
     await trx.insertInto('workers').values({
-      id: workerId, run_id: spec.id, activity, provider: spec.pipeline.activities[activity]!.provider, name,
+      id: workerId, run_id: spec.id, activity, pool_id: pool, provider: spec.pipeline.activities[activity]!.provider, name,
       state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
       credential_hash: null, machine: null, error: null, created_at: changes.now,
       registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
     }).execute();
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
-    started.push({ workerId, activity, registrationToken });
+    started.push({ workerId, runId: spec.id, activity, registrationToken });
   }
   return { starts: started };
 }

@@ -75,8 +75,10 @@ export async function registerJoiningWorker(
   const id = newId('w');
   const credential = newSecret();
   const name = waitingName(0, null, activity);
+  // It serves the pool of the run's activity: that run's tasks and those of every run that shares it.
+  const pool = await trx.selectFrom('run_pools').select('pool_id').where('run_id', '=', runId).where('activity', '=', activity).executeTakeFirst();
   await trx.insertInto('workers').values({
-    id, run_id: runId, activity, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
+    id, run_id: runId, activity, pool_id: pool?.pool_id ?? `${runId}/${activity}`, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
     created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).execute();

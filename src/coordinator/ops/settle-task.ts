@@ -4,7 +4,7 @@ import type { TaskStatus } from '../../engine/report.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
-import { poolKey } from '../pool-signals.ts';
+import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 
 /** SQLite takes at most 32,766 bound values in one statement. */
@@ -50,7 +50,7 @@ export async function markReady(trx: Db, spec: RunSpec, tasks: { key: string; st
       await trx.updateTable('tasks').set({ status, pool })
         .where('run_id', '=', spec.id).where('key', 'in', keys.slice(i, i + keysPerStatement)).execute();
     }
-    changes.queue(poolKey(spec.id, pool), keys.length);
+    changes.queue(poolOf(spec, pool), keys.length);
     await changes.eventBatch(trx, spec.id, keys.map((task) => ({ kind: status === 'checking' ? 'task.checking' : 'task.queued', task })));
   }
 }
@@ -102,17 +102,27 @@ export async function finishRunIfDone(trx: Db, runId: string, changes: Changes):
 }
 
 /**
- * Every worker of a finished run is told to stop, and its credential ends: every worker
- * route refuses it from this commit on (401), which the agent takes as told to stop. It has
- * no way left to say it stopped; its going is its stop (see workerGone).
+ * A finished run's pools that no other running run shares are not needed any more: their
+ * workers are told to stop, and their credentials end: every worker route refuses them
+ * from this commit on (401), which the agent takes as told to stop. Such a worker has no way
+ * left to say it stopped; its going is its stop (see workerGone). Workers of a pool another
+ * run still uses go on serving it.
  */
 export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes): Promise<void> {
+  const pools = await trx.selectFrom('run_pools').select('pool_id').where('run_id', '=', runId).execute();
+  const idle: string[] = [];
+  for (const { pool_id } of pools) {
+    const other = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id').select('runs.id')
+      .where('run_pools.pool_id', '=', pool_id).where('runs.status', '=', 'running').where('runs.id', '!=', runId).limit(1).executeTakeFirst();
+    if (!other) idle.push(pool_id);
+  }
+  if (idle.length === 0) return;
   await trx.updateTable('workers').set({ credential_hash: null })
-    .where('run_id', '=', runId).where('credential_hash', 'is not', null).execute();
-  const workers = await trx.selectFrom('workers').select(['id', 'activity'])
-    .where('run_id', '=', runId).where('state', 'in', ['starting', 'idle', 'busy']).execute();
+    .where('pool_id', 'in', idle).where('credential_hash', 'is not', null).execute();
+  const workers = await trx.selectFrom('workers').select(['id', 'pool_id'])
+    .where('pool_id', 'in', idle).where('state', 'in', ['starting', 'idle', 'busy']).execute();
   if (workers.length === 0) return;
   await trx.updateTable('workers').set({ state: 'draining' })
     .where('id', 'in', workers.map((w) => w.id)).execute();
-  for (const worker of workers) changes.drained.add(poolKey(runId, worker.activity));
+  for (const pool of idle) changes.drained.add(pool);
 }
