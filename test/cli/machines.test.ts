@@ -144,13 +144,7 @@ describe('slipway keys, instances and purge --provider ssh, against a real sshd'
     // The host lets in the key Slipway made, and the config names no key: the default is that one.
     host = await SshdHost.start('builder-1', join(box.dir.path, 'builder-1'), key.publicKey);
     mkdirSync(join(box.config, 'slipway'), { recursive: true });
-    writeFileSync(join(box.config, 'slipway', 'config.toml'), `[[providers.ssh.hosts]]
-name = "builder-1"
-address = "127.0.0.1"
-port = ${host.port}
-user = "${host.user}"
-work_dir = "${host.workDir}"
-`);
+    writeFileSync(join(box.config, 'slipway', 'config.toml'), host.configTable());
     const keygen = spawnSync('ssh-keygen', ['-l', '-f', key.privateKey], { encoding: 'utf8' });
     const listedKeys = json<{ name: string; fingerprint: string; usedBy: string[] }[]>((await box.run(['keys', 'list', '--provider', 'ssh', '--json'])).stdout);
     expect(listedKeys).toEqual([expect.objectContaining({ name: 'ed25519', fingerprint: keygen.stdout.split(' ')[1], usedBy: ['builder-1'] })]);

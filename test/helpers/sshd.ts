@@ -60,6 +60,14 @@ export class SshdHost {
     this.workDir = join(dir, 'slipway');
   }
 
+  /** This host as a `[[providers.ssh.hosts]]` table of the config, logging in with `key` (else the default key). */
+  configTable(key?: string): string {
+    return [
+      '[[providers.ssh.hosts]]', `name = "${this.name}"`, 'address = "127.0.0.1"', `port = ${this.port}`, `user = "${this.user}"`,
+      ...(key ? [`key = "${key}"`] : []), `work_dir = "${this.workDir}"`, '',
+    ].join('\n');
+  }
+
   static async start(name: string, dir: string, clientPub: string): Promise<SshdHost> {
     const login = loginUser();
     mkdirSync(dir, { recursive: true });

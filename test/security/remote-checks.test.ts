@@ -51,14 +51,7 @@ describe('done_if checks of a pipeline whose activities are all on ssh hosts', (
     const client = keyPair(join(box.dir.path, 'client_ed25519'));
     host = await SshdHost.start('builder-1', join(box.dir.path, 'builder-1'), client.pub);
     mkdirSync(join(box.config, 'slipway'), { recursive: true });
-    writeFileSync(join(box.config, 'slipway', 'config.toml'), `[[providers.ssh.hosts]]
-name = "builder-1"
-address = "127.0.0.1"
-port = ${host.port}
-user = "${host.user}"
-key = "${client.key}"
-work_dir = "${host.workDir}"
-`);
+    writeFileSync(join(box.config, 'slipway', 'config.toml'), host.configTable(client.key));
     // What the checks themselves say of where they ran, in a directory every user may write.
     const out = box.sharedDir('out');
     const file = box.write({
