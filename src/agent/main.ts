@@ -9,11 +9,21 @@
  *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  *   SLIPWAY_CGROUP              optional: the cgroup the server places the agent in, given to its uid
+ *   SLIPWAY_AGENT_USER          optional, "uid:gid": the user an agent started as root drops to first (see dropPrivileges)
  */
 import { Agent, ScriptExecutor } from './agent.ts';
+import { dropPrivileges } from './drop-privileges.ts';
 import { openTaskCgroups } from './task-cgroups.ts';
 
 export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
+  if (env.SLIPWAY_AGENT_USER !== undefined) {
+    try {
+      dropPrivileges(env.SLIPWAY_AGENT_USER);
+    } catch (error) {
+      process.stderr.write(`slipway agent: cannot run as ${env.SLIPWAY_AGENT_USER}: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
   const server = env.SLIPWAY_SERVER;
   const workDir = env.SLIPWAY_WORK_DIR;
   if (!server || !workDir) {

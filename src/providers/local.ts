@@ -87,8 +87,10 @@ export class LocalProvider implements Provider {
     let child: ChildProcess;
     try {
       // The token goes on stdin: the environment stays readable in /proc for the agent's life.
+      // An agent of its own uid is started as root and drops to it itself: one that changed its
+      // uid is not dumpable, so its tasks (of that uid) cannot read its memory or /proc files.
       child = spawn(process.execPath, [agentEntry], {
-        env, detached: true, stdio: ['pipe', log, log], cwd: workDir, ...owner,
+        env: owner ? { ...env, SLIPWAY_AGENT_USER: `${owner.uid}:${owner.gid}` } : env, detached: true, stdio: ['pipe', log, log], cwd: workDir,
       });
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(`${request.registrationToken}\n`);

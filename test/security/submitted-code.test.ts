@@ -95,8 +95,8 @@ steps:
       const uid = Number(readFileSync(join(taken, 'uid'), 'utf8'));
       expect(uid, where).not.toBe(0);
       expect(uid, where).not.toBe(statSync(join(state, 'admin.token')).uid);
-      // It did look: it read its own processes, and the files a task may read.
-      expect(readdirSync(taken).filter((name) => name.startsWith('environ-')).length, where).toBeGreaterThanOrEqual(2);
+      // It did look: it read its own process (not its agent's: see the next test), and the files a task may read.
+      expect(readdirSync(taken).filter((name) => name.startsWith('environ-')).length, where).toBeGreaterThanOrEqual(1);
       for (const path of filesUnder(taken)) {
         const text = readFileSync(path, 'latin1');
         expect(text.includes(admin), `the admin token in ${path}`).toBe(false);
@@ -110,6 +110,44 @@ steps:
     server.kill('SIGTERM');
     await server.result;
     await waitFor(() => processesUnder(box.dir.path).length === 0, 10_000, 'every process of the runs to end');
+  });
+
+  it('cannot read its own agent\'s memory, environment or descriptors, though it runs as the agent\'s uid', async () => {
+    const { server, url, admin } = await startServer(box);
+    const out = box.sharedDir('agent-probe');
+    const file = box.write({
+      'slipway.yml': `
+name: probe-agent
+activities:
+  builder: {}
+steps:
+  probe:
+    env: { OUT: "${out}" }
+    run: |
+      agent=$PPID
+      tr '\\0' ' ' < /proc/$agent/cmdline > "$OUT/agent-cmdline"
+      stat -c '%u' /proc/$agent/environ > "$OUT/agent-uid"
+      id -u > "$OUT/task-uid"
+      for what in environ maps mem; do
+        if head -c 1 /proc/$agent/$what > /dev/null 2>&1; then echo "$what read" >> "$OUT/taken"; fi
+      done
+      if ls /proc/$agent/fd > /dev/null 2>&1; then echo "fd listed" >> "$OUT/taken"; fi
+      if (echo forged > /proc/$agent/fd/2) 2> /dev/null; then echo "fd written" >> "$OUT/taken"; fi
+      touch "$OUT/done"
+`,
+    });
+    const run = await box.run(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
+    expect(run.code, run.stderr).toBe(0);
+    expect(existsSync(join(out, 'done'))).toBe(true);
+    // It did probe its agent, which runs as its uid...
+    expect(readFileSync(join(out, 'agent-cmdline'), 'utf8')).toMatch(/^slipway-agent /);
+    const taskUid = readFileSync(join(out, 'task-uid'), 'utf8').trim();
+    expect(taskUid).not.toBe('0');
+    // ...and took nothing: the agent's /proc files are root's, as a process that changed its uid is not dumpable.
+    expect(existsSync(join(out, 'taken')) ? readFileSync(join(out, 'taken'), 'utf8') : '').toBe('');
+    expect(readFileSync(join(out, 'agent-uid'), 'utf8').trim()).toBe('0');
+    server.kill('SIGTERM');
+    await server.result;
   });
 
   it('keeps each task in a cgroup the server handed to its worker, and ends what a task hid in it when the worker stops', async () => {
