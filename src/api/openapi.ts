@@ -67,6 +67,7 @@ const answers = {
   })),
   attempt: name('Attempt', z.object({
     id: z.string(), number: z.int(), worker: z.string().nullable(), worker_name: z.string().nullable(),
+    pool: z.string().nullable().describe('the pool its worker served (GET /api/v1/pools); null when no worker is known'),
     hand_started: z.literal(true).optional().describe('present when the worker that ran it was started by hand (`slipway worker`), not by a provider'),
     outcome: z.enum(['succeeded', 'failed', 'timed_out', 'lost', 'cancelled']).nullable(),
     exit_code: z.int().nullable(), error: z.string().nullable(), started_at: time, finished_at: time.nullable(),
@@ -75,7 +76,21 @@ const answers = {
     id: z.string(), name: z.string(), run: z.string().describe('the run it was started for'), activity: z.string(),
     pool: z.string().nullable().describe('the pool it serves: tasks of every run whose activity is in it'), provider: z.string(),
     state: z.enum(['starting', 'idle', 'busy', 'draining', 'stopped', 'lost', 'failed']), tasks_done: z.int(),
+    machine: z.string().nullable().describe('its machine in a few words: a pid, a host, an instance id and type; null before it has one, or when started by hand'),
+    current: z.object({
+      run: z.string(), task: z.string(), attempt: z.string().describe("the attempt's id"), number: z.int(),
+      kind: z.enum(['run', 'check']).describe('`check` while it runs the task\'s done_if check'), since: time,
+    }).nullable().describe('the attempt it has in hand'),
+    hourly_usd: z.number().nullable().describe("its machine's configured price; null when none is known"),
+    cost_usd: z.number().nullable().describe('what its machine cost so far, as it is billed (up to now while it runs); null when it has no known price'),
     started_at: time, stopped_at: time.nullable(), stop_reason: z.string().nullable(),
+  })),
+  pool: name('Pool', z.object({
+    id: z.string(), activity: z.string(), provider: z.string(),
+    runs: z.array(z.string()).describe('the running runs it serves now, oldest first'),
+    max_workers: z.int().describe('the largest max_workers of the runs it serves (of its live workers\' runs when it serves none now)'),
+    live: z.int().describe('workers starting, idle, busy or draining'),
+    queued: z.int().describe('tasks of its runs a worker could take now'),
   })),
   event: name('RunEvent', z.object({
     seq: z.int(), at: time, run: z.string(),
@@ -104,6 +119,7 @@ const bodies = {
     error: z.string(), diagnostics: z.array(z.object({ file: z.string(), line: z.int(), column: z.int(), message: z.string() })),
   })),
   workers: name('WorkerList', z.object({ workers: z.array(answers.worker) })),
+  pools: name('PoolList', z.object({ pools: z.array(answers.pool) })),
   activities: name('ActivityList', z.object({
     activities: z.array(z.object({ run: z.string(), name: z.string(), provider: z.string(), max_workers: z.int(), live: z.int(), queued: z.int() })),
   })),
@@ -172,7 +188,13 @@ const user: Route[] = [
   },
   {
     method: 'get', path: '/api/v1/workers', id: 'listWorkers', summary: 'Workers, newest first (at most 1000)', auth: 'read',
-    query: z.object({ run: z.string().optional(), state: workerState.optional() }), answers: { 200: ok(bodies.workers) },
+    query: z.object({
+      run: z.string().optional().describe('the run they were started for'), state: workerState.optional(), pool: z.string().optional(),
+    }), answers: { 200: ok(bodies.workers) },
+  },
+  {
+    method: 'get', path: '/api/v1/pools', id: 'listPools', summary: 'The pools that serve a running run or have a live worker: runs, live workers, cap, queue', auth: 'read',
+    answers: { 200: ok(bodies.pools) },
   },
   { method: 'get', path: '/api/v1/activities', id: 'listActivities', summary: 'The activities of the latest 50 runs, with live workers and queued tasks', auth: 'read', answers: { 200: ok(bodies.activities) } },
   {

@@ -11,9 +11,9 @@ import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-a
 import type { RunEvent } from '../engine/events.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { Pipeline } from '../pipeline/types.ts';
-import { claimableTask } from '../store/claimable.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
 import { eventFromRow } from '../store/event-rows.ts';
+import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
@@ -187,42 +187,13 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   });
 
   app.get('/workers', need('read'), async (c) => {
-    const run = c.req.query('run');
-    const state = c.req.query('state');
-    let query = db.selectFrom('workers')
-      .select(['id', 'name', 'run_id', 'activity', 'pool_id', 'provider', 'state', 'tasks_done', 'created_at', 'stopped_at', 'error'])
-      .orderBy('created_at', 'desc').limit(1000);
-    if (run !== undefined) query = query.where('run_id', '=', run);
-    if (state !== undefined) query = query.where('state', '=', state);
-    const rows = await query.execute();
-    return c.json({
-      workers: rows.map((w) => ({
-        id: w.id, name: w.name, run: w.run_id, activity: w.activity, pool: w.pool_id, provider: w.provider, state: w.state, tasks_done: w.tasks_done,
-        started_at: new Date(Number(w.created_at)).toISOString(),
-        stopped_at: w.stopped_at === null ? null : new Date(Number(w.stopped_at)).toISOString(),
-        stop_reason: w.error,
-      })),
-    });
+    const { run, state, pool } = c.req.query();
+    return c.json({ workers: await listWorkers(db, { run, state, pool }, Date.now()) });
   });
 
-  app.get('/activities', need('read'), async (c) => {
-    const runs = await db.selectFrom('runs').select(['id', 'spec']).orderBy('created_at', 'desc').limit(50).execute();
-    const ids = runs.map((r) => r.id);
-    if (ids.length === 0) return c.json({ activities: [] });
-    const live = await db.selectFrom('workers').select(['run_id', 'activity', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('run_id', 'in', ids).where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy(['run_id', 'activity']).execute();
-    const queued = await db.selectFrom('tasks').select(['run_id', 'pool', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('run_id', 'in', ids).where(claimableTask).groupBy(['run_id', 'pool']).execute();
-    const count = (rows: { run_id: string; n: number }[], run: string, match: (row: never) => boolean) =>
-      Number(rows.find((row) => row.run_id === run && match(row as never))?.n ?? 0);
-    return c.json({
-      activities: runs.flatMap((run) => Object.values((JSON.parse(run.spec) as Pipeline).activities).map((activity) => ({
-        run: run.id, name: activity.name, provider: activity.provider, max_workers: activity.maxWorkers,
-        live: count(live, run.id, (row: { activity: string }) => row.activity === activity.name),
-        queued: count(queued, run.id, (row: { pool: string }) => row.pool === activity.name),
-      }))),
-    });
-  });
+  app.get('/pools', need('read'), async (c) => c.json({ pools: await poolSummaries(db) }));
+
+  app.get('/activities', need('read'), async (c) => c.json({ activities: await activitySummaries(db) }));
 
   app.get('/attempts/:attempt/log', need('read'), async (c) => {
     const path = await attemptLog((c.req.param('attempt') ?? ''));

@@ -20,6 +20,11 @@ export interface ReportAttempt {
   /** The worker's name when last seen (its `ww-`/`wa-` names change as it works). */
   worker_name: string | null;
   /**
+   * The pool that worker served (`GET /api/v1/pools`, the workers page): runs whose
+   * activities are alike share one. null when no worker is known.
+   */
+  pool: string | null;
+  /**
    * Present when that worker was started by hand (`slipway worker` with a join or worker
    * token) rather than by a provider: whoever ran it chose the machine, not the config.
    */

@@ -1,5 +1,5 @@
 import { handStartedProvider, type AttemptOutcome, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunStatus, type TaskStatus } from '../engine/report.ts';
-import { machineCost, type BillingMode } from '../engine/cost.ts';
+import { roundUsd, workerCost } from './fleet.ts';
 import type { Db } from './store.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -20,13 +20,13 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
   const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
-    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
+    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'workers.pool_id as pool', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
     .where('attempts.run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
   const byTask = new Map<string, ReportAttempt[]>();
   for (const a of attempts) {
     const list = byTask.get(a.task_key) ?? [];
     list.push({
-      id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name,
+      id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name, pool: a.pool ?? null,
       ...(a.worker_provider === handStartedProvider && { hand_started: true as const }),
       outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
       error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at),
@@ -61,13 +61,8 @@ async function runCost(db: Db, runId: string, now: number): Promise<number | nul
     .where('run_id', '=', runId).where('hourly_usd', 'is not', null).execute();
   if (priced.length === 0) return null;
   let total = 0;
-  for (const worker of priced) {
-    total += machineCost({
-      hourlyPrice: worker.hourly_usd!, billing: worker.billing as BillingMode,
-      startedAtMs: Number(worker.machine_at), stoppedAtMs: Number(worker.stopped_at ?? now),
-    });
-  }
-  return Math.round(total * 10_000) / 10_000;
+  for (const worker of priced) total += workerCost(worker, now) ?? 0;
+  return roundUsd(total);
 }
 
 export interface RunFilter {

@@ -8,6 +8,7 @@ import { webUi } from '../../src/api/web-ui.ts';
 import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody } from '../../src/api/worker-routes.ts';
 import { Coordinator } from '../../src/coordinator/coordinator.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
+import type { FleetWorker, PoolSummary } from '../../src/engine/fleet-view.ts';
 import type { ReportAttempt, ReportTask, RunReport, TaskStatus } from '../../src/engine/report.ts';
 import type { Scope } from '../../src/engine/scopes.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
@@ -27,6 +28,8 @@ const typesAgree: [
   Same<Out<typeof responses.task>, ReportTask>,
   Same<Out<typeof responses.run>, RunReport['run'] & { counts: Partial<Record<TaskStatus, number>> }>,
   Same<Out<typeof responses.event>, RunEvent>,
+  Same<Out<typeof responses.worker>, FleetWorker>,
+  Same<Out<typeof responses.pool>, PoolSummary>,
   Same<Out<typeof responses.handedOut>['attempt'], AttemptOrder>,
   Same<Out<typeof responses.handedOut>, HandedOut>,
   Same<Out<typeof responses.registered>, Registered>,
@@ -39,7 +42,7 @@ const typesAgree: [
   Same<Out<typeof heartbeatBody>, HeartbeatRequest>,
   Same<Out<typeof finishBody>, FinishRequest>,
   Same<Out<typeof stoppedBody>, AgentStop>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void typesAgree;
 
 type Document = {
@@ -173,6 +176,7 @@ describe('GET /api/v1/openapi.json', () => {
       fits(responses.task, await get(`/api/v1/runs/${id}/tasks/build%5Bv%3D1%5D`));
       fits(responses.workers, await get(`/api/v1/workers?run=${id}`));
       fits(responses.activities, await get('/api/v1/activities'));
+      fits(responses.pools, await get('/api/v1/pools'));
       const cancel = await app.request(`/api/v1/runs/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${secrets.get('submit')}` } });
       fits(responses.oneRun, await cancel.json());
       const rerun = await app.request(`/api/v1/runs/${id}/rerun`, { method: 'POST', headers: { authorization: `Bearer ${secrets.get('submit')}` } });

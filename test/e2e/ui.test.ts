@@ -286,6 +286,39 @@ steps:
     await waitFor(() => sleeping('sleep 301').length === 0, 15_000, 'the running run\'s sleep to be killed');
   });
 
+  it('shows the fleet by pool, a busy worker\'s task with it, and on the run page the pool the task ran on', async () => {
+    const page = await open('/workers');
+    await page.locator('.pagehead .live-open').waitFor({ timeout: 10_000 });
+    const run = await submit('fleet', {
+      'slipway.yml': 'name: ui-fleet\nactivities:\n  pooled: { max_workers: 1 }\nsteps:\n  hold: { run: sleep 303 }\n',
+    });
+    await waitFor(() => sleeping('sleep 303').length > 0, 30_000, 'the task\'s sleep to start');
+    const { workers } = await api<{ workers: { name: string; pool: string; current: { run: string; task: string } | null }[] }>(`/api/v1/workers?run=${run}`);
+    const busy = workers.find((w) => w.current?.task === 'hold')!;
+    expect(busy.current!.run).toBe(run);
+
+    // The page was open before the run: the pool and its busy worker came with its events.
+    const pool = page.getByRole('rowgroup', { name: `Pool ${busy.pool}` });
+    const heading = pool.locator('tr.wgroup');
+    await expect.poll(() => heading.textContent(), { timeout: 15_000 }).toContain(`1/1 live · 0 queued · run ${run}`);
+    expect(await heading.textContent()).toMatch(new RegExp(`^pooled\\s*${busy.pool}\\s*local`));
+    const row = pool.getByRole('row', { name: new RegExp(escapeRegExp(busy.name)) });
+    const task = row.getByRole('link', { name: 'hold', exact: true });
+    await task.waitFor({ timeout: 15_000 });
+    expect(await row.locator('.badge').textContent()).toBe('busy');
+    expect(await row.locator('.c-machine').textContent()).toMatch(/^pid \d+$/);
+    expect(await row.getByRole('link', { name: run }).count()).toBe(1);
+
+    // The task's link opens it on its run's page, whose attempts name the pool.
+    await task.click();
+    await page.waitForURL((url) => url.pathname === `/runs/${run}`);
+    const attempt = taskPanel(page).locator('table.attempts tbody tr');
+    await expect.poll(() => attempt.locator('td.pool').textContent(), { timeout: 10_000 }).toBe(busy.pool);
+
+    await api(`/api/v1/runs/${run}/cancel`, { method: 'POST' });
+    await waitFor(() => sleeping('sleep 303').length === 0, 15_000, 'the task\'s sleep to be killed');
+  });
+
   // Rewrites the tracked screenshots of the README, so only when asked to.
   it.runIf(process.env.SLIPWAY_SCREENSHOTS === '1')('saves screenshots of the run page and the workers page', async () => {
     const run = await submit('screenshots', {

@@ -4,8 +4,9 @@ import type { RunEvent, Worker } from '../../src/web/lib/types.ts';
 
 const ev = (kind: RunEvent['kind'], extra: Partial<RunEvent> = {}): RunEvent => ({ seq: 1, at: '2026-11-22T01:00:05.000Z', run: 'r-1', kind, ...extra });
 const w: Worker = {
-  id: 'w-1', name: 'ww-0-builder', run: 'r-1', activity: 'builder', provider: 'local', state: 'idle',
-  tasks_done: 0, started_at: '2026-11-22T01:00:00.000Z', stopped_at: null, stop_reason: null,
+  id: 'w-1', name: 'ww-0-builder', run: 'r-1', activity: 'builder', pool: 'p-1', provider: 'local', state: 'idle',
+  tasks_done: 0, machine: 'pid 4242', current: null, hourly_usd: null, cost_usd: null,
+  started_at: '2026-11-22T01:00:00.000Z', stopped_at: null, stop_reason: null,
 };
 
 describe('worker events', () => {
@@ -17,6 +18,13 @@ describe('worker events', () => {
   it('renames a worker as it takes a task', () => {
     const [next] = applyWorkerEvent([w], ev('task.started', { task: 'b[x=1]', worker: 'w-1', worker_name: 'wa-1-b[x=1]' }));
     expect(next).toMatchObject({ state: 'busy', name: 'wa-1-b[x=1]' });
+  });
+
+  it('shows the task a worker takes, of whichever run, until it ends', () => {
+    const [busy] = applyWorkerEvent([w], ev('task.started', { run: 'r-2', task: 'b[x=1]', attempt: 2, worker: 'w-1' }));
+    expect(busy!.current).toEqual({ run: 'r-2', task: 'b[x=1]', attempt: '', number: 2, kind: 'run', since: '2026-11-22T01:00:05.000Z' });
+    const [idle] = applyWorkerEvent([busy!], ev('task.succeeded', { run: 'r-2', task: 'b[x=1]', attempt: 2, worker: 'w-1' }));
+    expect(idle).toMatchObject({ state: 'idle', current: null });
   });
 
   it('records when and why a worker stopped', () => {

@@ -56,7 +56,7 @@ function applyTaskEvent(task: Task, e: RunEvent, status: TaskStatus): Task {
     if (e.kind === 'task.started' && i < 0) {
       // Provisional until the task is refetched: it has no id yet, so no log.
       attempts = [...attempts, {
-        id: '', number: e.attempt, worker: e.worker ?? null, worker_name: e.worker_name ?? null,
+        id: '', number: e.attempt, worker: e.worker ?? null, worker_name: e.worker_name ?? null, pool: null,
         outcome: null, exit_code: null, error: null, started_at: e.at, finished_at: null,
       }];
     } else if (i >= 0 && OUTCOME_AFTER[e.kind] && attempts[i]!.outcome === null) {

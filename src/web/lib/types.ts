@@ -3,10 +3,10 @@
  * the engine (plain types, no server dependency); what only the API adds is here.
  */
 import type { AttemptOutcome, ReportAttempt, RunReport, RunStatus, TaskStatus } from '../../engine/report.ts';
+import type { FleetWorker, PoolSummary, WorkerAttempt, WorkerState } from '../../engine/fleet-view.ts';
 
-export type { AttemptOutcome, RunStatus, TaskStatus };
+export type { AttemptOutcome, RunStatus, TaskStatus, WorkerAttempt, WorkerState };
 export type { RunEvent } from '../../engine/events.ts';
-export type WorkerState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopped' | 'lost' | 'failed';
 export type Matrix = Record<string, string>;
 export type Counts = Partial<Record<TaskStatus, number>>;
 
@@ -48,28 +48,11 @@ export interface RunDetail {
   last_seq?: number;
 }
 
-export interface Worker {
-  id: string;
-  name: string;
-  run: string;
-  activity: string;
-  provider: string;
-  state: WorkerState;
-  tasks_done: number;
-  started_at: string;
-  stopped_at: string | null;
-  stop_reason: string | null;
-}
+/** A worker as `GET /api/v1/workers` shows it: its pool, machine, attempt in hand and cost so far. */
+export type Worker = FleetWorker;
 
-export interface Activity {
-  run: string;
-  name: string;
-  provider: string;
-  max_workers: number;
-  live: number;
-  queued: number;
-}
-
+/** A pool as `GET /api/v1/pools` shows it: the runs it serves now, live workers, cap and queue. */
+export type Pool = PoolSummary;
 
 export interface Me {
   name: string;

@@ -1,5 +1,5 @@
 import { authHeaders, reportRefused } from './auth.ts';
-import type { Me, Run, RunDetail, Task, Worker, Activity } from '../lib/types.ts';
+import type { Me, Pool, Run, RunDetail, Task, Worker } from '../lib/types.ts';
 
 /** An answer other than 2xx, with the server's `{ "error": … }` text when it sent one. */
 export class ApiError extends Error {
@@ -65,7 +65,7 @@ export const api = {
     const s = p.toString();
     return getJson<{ workers: Worker[] }>(`${v1}/workers${s ? `?${s}` : ''}`, signal);
   },
-  activities: (signal?: AbortSignal) => getJson<{ activities: Activity[] }>(`${v1}/activities`, signal),
+  pools: (signal?: AbortSignal) => getJson<{ pools: Pool[] }>(`${v1}/pools`, signal),
   attemptLog: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log`,
   attemptLogStream: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log/stream`,
   workerLog: (worker: string) => `${v1}/workers/${enc(worker)}/log`,

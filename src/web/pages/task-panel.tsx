@@ -123,6 +123,7 @@ function AttemptsTable({ run, task, attempts, current }: {
         <tr>
           <th className="r">#</th>
           <th>Worker</th>
+          <th>Pool</th>
           <th>Outcome</th>
           <th className="r">Exit</th>
           <th>Started</th>
@@ -147,6 +148,9 @@ function AttemptsTable({ run, task, attempts, current }: {
                   </Link>
                 ) : <span className="muted">—</span>}
                 {a.worker && <span className="muted mono small"> {a.worker}</span>}
+              </td>
+              <td className="pool mono small" title={a.pool ? `pool ${a.pool}: the workers page groups its workers` : undefined}>
+                {a.pool ?? <span className="muted">—</span>}
               </td>
               <td>{a.outcome ? <StatusBadge status={OUTCOME_STATUS[a.outcome]} label={a.outcome.replace('_', ' ')} /> : <StatusBadge status="running" />}</td>
               <td className="r num">{a.exit_code ?? <span className="muted">—</span>}</td>

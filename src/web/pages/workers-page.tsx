@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import { api, errorMessage, isAbort } from '../net/api.ts';
 import { downloadWithToken } from '../net/download.ts';
-import type { Activity, RunEvent, Worker, WorkerState } from '../lib/types.ts';
+import type { Pool, RunEvent, Worker, WorkerState } from '../lib/types.ts';
 import { applyWorkerEvent, isLive, touchesWorkers } from '../lib/worker-events.ts';
 import { href, runHref } from '../lib/route.ts';
-import { plural } from '../lib/format.ts';
+import { absoluteTime, plural } from '../lib/format.ts';
+import { formatUsd } from '../../util/money.ts';
 import { Link, navigate } from '../ui/navigation.tsx';
 import { useRunEvents } from '../ui/use-stream.ts';
 import { Duration, Empty, ErrorBox, LiveDot, RelTime, WorkerBadge } from '../ui/bits.tsx';
@@ -17,22 +18,24 @@ const REFETCH_DELAY_MS = 800;
 const STATE_ORDER: readonly WorkerState[] = ['busy', 'idle', 'starting', 'draining', 'lost', 'failed', 'stopped'];
 
 interface Group {
-  run: string;
+  /** The pool's id; a worker only an event has told of yet has none. */
+  pool: string | null;
   activity: string;
+  provider: string;
   workers: Worker[];
-  info: Activity | undefined;
+  info: Pool | undefined;
   live: number;
 }
 
 export function WorkersPage({ run, worker }: { run: string; worker: string | null }) {
   const [workers, setWorkers] = useState<readonly Worker[] | null>(null);
-  const [activities, setActivities] = useState<Activity[]>([]);
+  const [pools, setPools] = useState<Pool[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [liveOnly, setLiveOnly] = useState(false);
 
   const load = useCallback((signal?: AbortSignal) => {
-    Promise.all([api.workers(run ? { run } : {}, signal), api.activities(signal)]).then(
-      ([w, a]) => { setWorkers(w.workers); setActivities(a.activities); setError(null); },
+    Promise.all([api.workers(run ? { run } : {}, signal), api.pools(signal)]).then(
+      ([w, p]) => { setWorkers(w.workers); setPools(p.pools); setError(null); },
       (e: unknown) => { if (!isAbort(e)) setError(errorMessage(e)); },
     );
   }, [run]);
@@ -53,7 +56,7 @@ export function WorkersPage({ run, worker }: { run: string; worker: string | nul
   }, [load]);
   const live = useRunEvents(api.events(run || undefined), onEvent, load);
 
-  const groups = useMemo(() => groupWorkers(workers ?? [], activities, liveOnly), [workers, activities, liveOnly]);
+  const groups = useMemo(() => groupWorkers(workers ?? [], pools, liveOnly, run), [workers, pools, liveOnly, run]);
   const selected = worker === null ? undefined : workers?.find((w) => w.id === worker);
   const counts = useMemo(() => {
     const c = new Map<WorkerState, number>();
@@ -95,30 +98,20 @@ export function WorkersPage({ run, worker }: { run: string; worker: string | nul
                 <th className="c-name">Name</th>
                 <th className="c-state">State</th>
                 <th className="c-prov opt">Provider</th>
-                <th className="c-started opt">Started</th>
-                <th className="c-up r">Uptime</th>
+                <th className="c-machine opt">Machine</th>
+                <th className="c-current">Task</th>
+                <th className="c-up r">Age</th>
                 <th className="c-tasks r">Tasks</th>
+                <th className="c-cost r">Cost</th>
                 <th className="c-id opt">Id</th>
                 <th className="c-reason opt">Stop reason</th>
               </tr>
             </thead>
-            {groups.map((g, i) => (
-              <tbody key={`${g.run}/${g.activity}`}>
-                {(i === 0 || groups[i - 1]!.run !== g.run) && (
-                  <tr className="wrun">
-                    <th colSpan={8} scope="rowgroup">
-                      run <Link href={runHref(g.run)} className="mono">{g.run}</Link>
-                    </th>
-                  </tr>
-                )}
+            {groups.map((g) => (
+              <tbody key={g.pool ?? ''} aria-label={g.pool ? `Pool ${g.pool}` : 'Workers starting'}>
                 <tr className="wgroup">
-                  <th colSpan={8} scope="rowgroup">
-                    <span className="wgroup-act mono">{g.activity || 'starting…'}</span>
-                    <span className="muted">
-                      {g.info
-                        ? `${g.info.provider} · ${g.info.live}/${g.info.max_workers} live · ${g.info.queued} queued`
-                        : g.workers[0]?.provider}
-                    </span>
+                  <th colSpan={COLUMNS} scope="rowgroup">
+                    <PoolHeading g={g} />
                   </th>
                 </tr>
                 {g.workers.map((w) => <WorkerRow key={w.id} w={w} run={run} selected={w.id === worker} />)}
@@ -134,6 +127,33 @@ export function WorkersPage({ run, worker }: { run: string; worker: string | nul
   );
 }
 
+const COLUMNS = 10;
+
+/** A pool's heading: its activity and id, provider, the runs it serves now, live workers of its cap, and its queue. */
+function PoolHeading({ g }: { g: Group }) {
+  if (g.pool === null) return <span className="wgroup-act mono">starting…</span>;
+  const info = g.info;
+  return (
+    <>
+      <span className="wgroup-act mono">{g.activity}</span>
+      <span className="wgroup-pool mono muted" title="The pool: workers of every run whose activity is alike">{g.pool}</span>
+      <span className="muted">
+        {g.provider}
+        {info ? ` · ${info.live}/${info.max_workers} live · ${info.queued} queued` : ` · ${g.live} live`}
+        {' · '}
+        {info && info.runs.length > 0 ? (
+          <>
+            {info.runs.length === 1 ? 'run ' : 'runs '}
+            {info.runs.map((r, i) => (
+              <span key={r}>{i > 0 && ', '}<Link href={runHref(r)} className="mono">{r}</Link></span>
+            ))}
+          </>
+        ) : 'no running run'}
+      </span>
+    </>
+  );
+}
+
 function WorkerRow({ w, run, selected }: { w: Worker; run: string; selected: boolean }) {
   const to = href({ page: 'workers', run, worker: w.id });
   const open = (e: MouseEvent): void => {
@@ -145,12 +165,29 @@ function WorkerRow({ w, run, selected }: { w: Worker; run: string; selected: boo
       <td className="c-name"><Link href={to} className="mono wname" title={`${w.name} — open its log`}>{w.name}</Link></td>
       <td className="c-state"><WorkerBadge state={w.state} /></td>
       <td className="c-prov opt">{w.provider}</td>
-      <td className="c-started opt"><RelTime iso={w.started_at} /></td>
-      <td className="c-up r"><Duration start={w.started_at} end={w.stopped_at} /></td>
+      <td className="c-machine opt mono small" title={w.machine ?? undefined}>{w.machine ?? <span className="muted">{w.provider === 'manual' ? 'by hand' : '—'}</span>}</td>
+      <td className="c-current"><CurrentTask w={w} /></td>
+      <td className="c-up r" title={`started ${absoluteTime(w.started_at)}`}><Duration start={w.started_at} end={w.stopped_at} /></td>
       <td className="c-tasks r num">{w.tasks_done}</td>
+      <td className="c-cost r num" title={w.hourly_usd === null ? 'no price known' : `${formatUsd(w.hourly_usd)}/h, as billed`}>
+        {w.cost_usd === null ? <span className="muted">—</span> : formatUsd(w.cost_usd)}
+      </td>
       <td className="c-id opt mono muted small">{w.id}</td>
       <td className="c-reason opt muted" title={w.stop_reason ?? undefined}>{w.stop_reason ?? ''}</td>
     </tr>
+  );
+}
+
+/** The task a worker has in hand, linked to its run's page; a dash when it has none. */
+function CurrentTask({ w }: { w: Worker }) {
+  const c = w.current;
+  if (!c) return <span className="muted">—</span>;
+  return (
+    <span className="wtask" title={`${c.kind === 'check' ? 'checking' : 'running'} ${c.task} of run ${c.run}, attempt ${c.number}, since ${absoluteTime(c.since)}`}>
+      {c.kind === 'check' && <span className="muted">check </span>}
+      <Link href={runHref(c.run, c.task)} className="mono">{c.task}</Link>
+      <span className="muted small"> in <Link href={runHref(c.run)} className="mono">{c.run}</Link></span>
+    </span>
   );
 }
 
@@ -181,10 +218,14 @@ function WorkerPanel({ id, worker, onClose }: { id: string; worker: Worker | und
           <span className="chips">
             <span className="chip"><span className="chip-k">id</span>{worker.id}</span>
             <span className="chip"><span className="chip-k">activity</span>{worker.activity}</span>
+            {worker.pool && <span className="chip"><span className="chip-k">pool</span>{worker.pool}</span>}
             <span className="chip"><span className="chip-k">provider</span>{worker.provider}</span>
+            {worker.machine && <span className="chip"><span className="chip-k">machine</span>{worker.machine}</span>}
             <span className="chip"><span className="chip-k">tasks</span>{worker.tasks_done}</span>
+            {worker.cost_usd !== null && <span className="chip"><span className="chip-k">cost</span>{formatUsd(worker.cost_usd)}</span>}
           </span>
-          <span className="muted">run <Link href={runHref(worker.run)} className="mono">{worker.run}</Link></span>
+          {worker.current && <span>on <CurrentTask w={worker} /></span>}
+          <span className="muted">started for run <Link href={runHref(worker.run)} className="mono">{worker.run}</Link></span>
         </div>
       )}
       <div className="attempt-log">
@@ -204,37 +245,36 @@ function WorkerPanel({ id, worker, onClose }: { id: string; worker: Worker | und
   );
 }
 
-function groupWorkers(workers: readonly Worker[], activities: readonly Activity[], liveOnly: boolean): Group[] {
-  const groups = new Map<string, Group>();
+/**
+ * Workers by the pool they serve, and the pools that have work queued but no worker shown
+ * (filtered to one run, those that serve it). Pools at work come first, then the newest.
+ */
+function groupWorkers(workers: readonly Worker[], pools: readonly Pool[], liveOnly: boolean, run: string): Group[] {
+  const groups = new Map<string | null, Group>();
+  const info = new Map(pools.map((p) => [p.id, p]));
   for (const w of workers) {
     if (liveOnly && !isLive(w)) continue;
-    const key = `${w.run}\u0000${w.activity}`;
-    let g = groups.get(key);
+    let g = groups.get(w.pool);
     if (!g) {
-      g = { run: w.run, activity: w.activity, workers: [], live: 0, info: activities.find((a) => a.run === w.run && a.name === w.activity) };
-      groups.set(key, g);
+      const pool = w.pool === null ? undefined : info.get(w.pool);
+      g = { pool: w.pool, activity: pool?.activity ?? w.activity, provider: pool?.provider ?? w.provider, workers: [], live: 0, info: pool };
+      groups.set(w.pool, g);
     }
     g.workers.push(w);
     if (isLive(w)) g.live++;
   }
+  for (const p of pools) {
+    if (groups.has(p.id) || p.queued === 0 || (run !== '' && !p.runs.includes(run))) continue;
+    groups.set(p.id, { pool: p.id, activity: p.activity, provider: p.provider, workers: [], live: 0, info: p });
+  }
   const rank = (s: WorkerState): number => STATE_ORDER.indexOf(s);
-  const newest = (g: Group): number => Math.max(...g.workers.map((w) => Date.parse(w.started_at) || 0));
   for (const g of groups.values()) {
     g.workers.sort((a, b) => rank(a.state) - rank(b.state) || a.started_at.localeCompare(b.started_at));
   }
-  // Runs where work is happening first, then the most recent; a run's activities together.
-  const runs = new Map<string, { live: number; newest: number }>();
-  for (const g of groups.values()) {
-    const r = runs.get(g.run) ?? { live: 0, newest: 0 };
-    r.live += g.live;
-    r.newest = Math.max(r.newest, newest(g));
-    runs.set(g.run, r);
-  }
-  const runKey = (g: Group) => runs.get(g.run)!;
+  const newest = (g: Group): number => Math.max(0, ...g.workers.map((w) => Date.parse(w.started_at) || 0));
+  const busy = (g: Group): number => (g.live > 0 || (g.info?.queued ?? 0) > 0 ? 1 : 0);
   return [...groups.values()].sort((a, b) =>
-    (runKey(b).live > 0 ? 1 : 0) - (runKey(a).live > 0 ? 1 : 0)
-    || runKey(b).newest - runKey(a).newest
-    || a.run.localeCompare(b.run)
-    || (b.live > 0 ? 1 : 0) - (a.live > 0 ? 1 : 0)
-    || a.activity.localeCompare(b.activity));
+    busy(b) - busy(a)
+    || newest(b) - newest(a)
+    || (a.pool ?? '').localeCompare(b.pool ?? ''));
 }
