@@ -33,7 +33,7 @@ async function storeCommitFloor(dir: string): Promise<number> {
   const n = 2000;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    await store.transaction((trx) => trx.insertInto('events').values({ at: i, run_id: 'r-floor', kind: 'floor', task_key: null, worker_id: null, worker_name: null, attempt: null, message: null }).execute());
+    await store.transaction((trx) => trx.insertInto('events').values({ at: i, run_id: 'r-floor', kind: 'run.started', task_key: null, worker_id: null, worker_name: null, attempt: null, message: null }).execute());
   }
   const ms = (performance.now() - t0) / n;
   await store.close();

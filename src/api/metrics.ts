@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RunEventKind } from '../engine/events.ts';
 import { afterAttempt } from '../engine/retry.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { claimableTask } from '../store/claimable.ts';
@@ -9,7 +10,7 @@ import { requireScope, type UserAccess } from './user-routes.ts';
 const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
 const runStatuses = ['running', 'succeeded', 'failed', 'cancelled'] as const;
 /** The events after which a task can be claimed (a retry once its delay is over). */
-const readyKinds = ['task.queued', 'task.checking', 'task.retrying'];
+const readyKinds: RunEventKind[] = ['task.queued', 'task.checking', 'task.retrying'];
 /**
  * An attempt carries the time its operation began, and group commit may write it a little
  * later than attempts that began after it: scans look back this far for ones not yet seen.

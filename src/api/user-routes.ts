@@ -9,7 +9,6 @@ import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
 import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
-import type { RunStatus } from '../engine/report.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
 import { eventFromRow } from '../store/event-rows.ts';
@@ -326,7 +325,7 @@ async function runDetail(db: Db, row: { id: string; spec: string }) {
   const last = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('run_id', '=', row.id).executeTakeFirst();
   return {
     ...report,
-    run: { ...report.run, status: report.run.status as RunStatus, counts },
+    run: { ...report.run, counts },
     /** The run's last event: follow `/events?run=` from after it with Last-Event-ID. */
     last_seq: Number(last?.seq ?? 0),
     steps: Object.values(pipeline.steps).map((s) => ({ name: s.name, over: s.over, needs: s.needs, activity: s.activity })),

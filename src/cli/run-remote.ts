@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { archivePath, packSource } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
-import type { RunReport, TaskStatus } from '../engine/report.ts';
+import type { RunReport } from '../engine/report.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServerUnreachable, type ApiClient } from './api-client.ts';
@@ -61,7 +61,7 @@ export async function watchRemoteRun(api: ApiClient, runId: string, pipelineName
   try {
     const detail = await api.json<RunReport>('GET', `/api/v1/runs/${runId}`);
     progress.start({
-      run: runId, pipeline: pipelineName, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status as TaskStatus })),
+      run: runId, pipeline: pipelineName, tasks: detail.tasks.map((t) => ({ key: t.id, status: t.status })),
       logsHint: `logs: ${selfCommand()} logs ${runId} TASK --server ${api.origin}`,
     });
     await followEvents(api, runId, since, following.signal, (event) => progress.event(event), (line) => progress.print(line));

@@ -1,6 +1,5 @@
 import type { Embedded } from '../coordinator/embedded.ts';
 import type { RunEvent } from '../engine/events.ts';
-import type { TaskStatus } from '../engine/report.ts';
 import { runReport } from '../store/run-report.ts';
 import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
@@ -46,7 +45,7 @@ export async function watchLocalRun(
     runId = await begin();
     const statuses = await embedded.store.db.selectFrom('tasks').select(['key', 'status']).where('run_id', '=', runId).orderBy('seq').execute();
     progress.start({
-      run: runId, pipeline: pipelineName, tasks: statuses.map((t) => ({ key: t.key, status: t.status as TaskStatus })),
+      run: runId, pipeline: pipelineName, tasks: statuses,
       logsHint: `logs: ${selfCommand()} logs ${runId} TASK`,
     });
     for (const event of early) if (event.run === runId) progress.event(event);

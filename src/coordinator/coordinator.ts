@@ -261,7 +261,7 @@ export class Coordinator {
     const unfollow = await this.follow(runId);
     try {
       const row = await this.#store.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirstOrThrow();
-      return row.status === 'running' ? await finished : (row.status as RunStatus);
+      return row.status === 'running' ? await finished : row.status;
     } finally {
       unsubscribe();
       unfollow();

@@ -2,6 +2,7 @@
  * The fleet as the user API shows it (`GET /api/v1/workers`, `GET /api/v1/pools`): plain
  * types, shared by the store that reads them and the web UI that shows them.
  */
+import type { AttemptKind } from './report.ts';
 
 export type WorkerState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopped' | 'lost' | 'failed';
 
@@ -13,7 +14,7 @@ export interface WorkerAttempt {
   attempt: string;
   number: number;
   /** `check` while it runs the task's done_if check. */
-  kind: 'run' | 'check';
+  kind: AttemptKind;
   /** When the attempt started (ISO-8601). */
   since: string;
 }

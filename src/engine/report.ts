@@ -8,6 +8,9 @@ export type TaskStatus =
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'timed_out' | 'lost' | 'cancelled';
 
+/** What an attempt runs: the task's script, or its done_if check. */
+export type AttemptKind = 'run' | 'check';
+
 /** The provider a worker started by hand (`slipway worker`) is recorded with. */
 export const handStartedProvider = 'manual';
 

@@ -18,7 +18,7 @@ export interface WorkerStop {
 
 /** One earlier worker of an activity, as the give-up rule sees it. */
 export interface StartHistory {
-  cause: string | null;
+  cause: StopCause | null;
   /** When its start was decided. */
   createdAt: number;
   /** Whether it ever registered. */

@@ -4,6 +4,7 @@
  * both use these types, and the agent imports nothing else of the coordinator's, so its
  * bundle holds none of it. Types only, and the one list the `stopped` route checks.
  */
+import type { AttemptKind } from '../engine/report.ts';
 import type { StopCause } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 
@@ -42,7 +43,7 @@ export interface AttemptOrder {
    * given up on and comes back cannot overwrite a newer attempt's result.
    */
   id: string;
-  kind: 'run' | 'check';
+  kind: AttemptKind;
   number: number;
   run: string;
   /**

@@ -16,16 +16,17 @@ const idsPerQuery = 500;
 /** A worker's price and machine times, as the store keeps them. */
 export interface PricedWorker {
   hourly_usd: number | null;
-  billing: string | null;
+  billing: BillingMode | null;
   machine_at: number | null;
   stopped_at: number | null;
 }
 
 /** What a worker's machine cost so far, as it is billed, counted up to `now` while it runs; null when it has no known price. */
 export function workerCost(worker: PricedWorker, now: number): number | null {
-  if (worker.hourly_usd === null || worker.machine_at === null) return null;
+  // hourly_usd and billing are written together (priceOf gives both or neither).
+  if (worker.hourly_usd === null || worker.billing === null || worker.machine_at === null) return null;
   return machineCost({
-    hourlyPrice: worker.hourly_usd, billing: worker.billing as BillingMode,
+    hourlyPrice: worker.hourly_usd, billing: worker.billing,
     startedAtMs: Number(worker.machine_at), stoppedAtMs: Number(worker.stopped_at ?? now),
   });
 }
@@ -36,6 +37,7 @@ export const roundUsd = (usd: number): number => Math.round(usd * 10_000) / 10_0
 export interface WorkerFilter {
   /** The run it was started for. */
   run?: string;
+  /** As the query string gives it, unchecked: a state no worker is in matches none. */
   state?: string;
   pool?: string;
 }
@@ -46,14 +48,14 @@ export async function listWorkers(db: Db, filter: WorkerFilter, now: number): Pr
     .select(['id', 'name', 'run_id', 'activity', 'pool_id', 'provider', 'state', 'tasks_done', 'machine', 'hourly_usd', 'billing', 'machine_at', 'created_at', 'stopped_at', 'error'])
     .orderBy('created_at', 'desc').limit(1000);
   if (filter.run !== undefined) query = query.where('run_id', '=', filter.run);
-  if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+  if (filter.state !== undefined) query = query.where('state', '=', filter.state as WorkerState);
   if (filter.pool !== undefined) query = query.where('pool_id', '=', filter.pool);
   const rows = await query.execute();
-  const inHand = await openAttempts(db, rows.filter((w) => liveStates.includes(w.state as WorkerState)).map((w) => w.id));
+  const inHand = await openAttempts(db, rows.filter((w) => liveStates.includes(w.state)).map((w) => w.id));
   return rows.map((w) => {
     const cost = workerCost(w, now);
     return {
-      id: w.id, name: w.name, run: w.run_id, activity: w.activity, pool: w.pool_id, provider: w.provider, state: w.state as WorkerState, tasks_done: w.tasks_done,
+      id: w.id, name: w.name, run: w.run_id, activity: w.activity, pool: w.pool_id, provider: w.provider, state: w.state, tasks_done: w.tasks_done,
       machine: w.machine === null ? null : describeMachine(JSON.parse(w.machine) as MachineHandle),
       current: inHand.get(w.id) ?? null,
       hourly_usd: w.hourly_usd, cost_usd: cost === null ? null : roundUsd(cost),

@@ -1,4 +1,4 @@
-import { handStartedProvider, type AttemptOutcome, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunStatus, type TaskStatus } from '../engine/report.ts';
+import { handStartedProvider, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunStatus, type TaskStatus } from '../engine/report.ts';
 import { roundUsd, workerCost } from './fleet.ts';
 import type { Db } from './store.ts';
 
@@ -28,7 +28,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
     list.push({
       id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name, pool: a.pool ?? null,
       ...(a.worker_provider === handStartedProvider && { hand_started: true as const }),
-      outcome: a.outcome as AttemptOutcome | null, exit_code: a.exit_code,
+      outcome: a.outcome, exit_code: a.exit_code,
       error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at),
     });
     byTask.set(a.task_key, list);
@@ -38,7 +38,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   for (const task of tasks) {
     const matrix = JSON.parse(task.matrix) as Record<string, string>;
     const taskAttempts = byTask.get(task.key) ?? [];
-    reportTasks.push({ id: task.key, step: task.step, matrix, status: task.status as TaskStatus, attempts: taskAttempts });
+    reportTasks.push({ id: task.key, step: task.step, matrix, status: task.status, attempts: taskAttempts });
     if (task.status === 'failed') {
       const last = taskAttempts.at(-1);
       failures.push({ task: task.key, step: task.step, matrix, worker: last?.worker ?? null, error: task.error ?? last?.error ?? 'failed' });
@@ -47,7 +47,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   const cost = await runCost(db, runId, Date.now());
   return {
     run: {
-      id: run.id, pipeline: run.pipeline, status: run.status as RunStatus, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at),
+      id: run.id, pipeline: run.pipeline, status: run.status, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at),
       ...(cost !== null && { cost_usd: cost }),
     },
     tasks: reportTasks,
@@ -89,7 +89,7 @@ export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['ru
     }
   }
   const rows = await query.execute();
-  return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status as RunStatus, source: r.source_digest, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
+  return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, source: r.source_digest, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
 }
 
 /** Tasks per status, for each of the runs. */
@@ -98,6 +98,6 @@ export async function taskCounts(db: Db, runIds: string[]): Promise<Map<string, 
   if (runIds.length === 0) return counts;
   const rows = await db.selectFrom('tasks').select(['run_id', 'status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', 'in', runIds).groupBy(['run_id', 'status']).execute();
-  for (const row of rows) counts.get(row.run_id)![row.status as TaskStatus] = Number(row.n);
+  for (const row of rows) counts.get(row.run_id)![row.status] = Number(row.n);
   return counts;
 }

@@ -1,10 +1,15 @@
 /** The tables of the store, as Kysely sees them. Times are epoch milliseconds. */
 import type { Generated } from 'kysely';
+import type { BillingMode } from '../engine/cost.ts';
+import type { RunEventKind } from '../engine/events.ts';
+import type { WorkerState } from '../engine/fleet-view.ts';
+import type { AttemptKind, AttemptOutcome, RunStatus, TaskStatus } from '../engine/report.ts';
+import type { StopCause } from '../engine/worker-stop.ts';
 
 export interface RunsTable {
   id: string;
   pipeline: string;
-  status: string;
+  status: RunStatus;
   /** JSON of the validated Pipeline, so a restarted coordinator can carry on. */
   spec: string;
   /** JSON of the Selection (manual mode) the run was started with. */
@@ -26,7 +31,7 @@ export interface TasksTable {
   seq: number;
   step: string;
   matrix: string;
-  status: string;
+  status: TaskStatus;
   /** The activity whose workers may claim it now: the check's while checking. */
   pool: string;
   pending_needs: number;
@@ -51,10 +56,10 @@ export interface AttemptsTable {
   id: string;
   run_id: string;
   task_key: string;
-  kind: 'run' | 'check';
+  kind: AttemptKind;
   number: number;
   worker_id: string;
-  outcome: string | null;
+  outcome: AttemptOutcome | null;
   exit_code: number | null;
   error: string | null;
   started_at: number;
@@ -68,7 +73,7 @@ export interface WorkersTable {
   activity: string;
   provider: string;
   name: string;
-  state: string;
+  state: WorkerState;
   tasks_done: number;
   last_task: string | null;
   registration_hash: string | null;
@@ -76,8 +81,8 @@ export interface WorkersTable {
   /** JSON of the provider's handle on the machine (a pid, an instance id). */
   machine: string | null;
   error: string | null;
-  /** A StopCause: why the worker ended. */
-  stop_cause: string | null;
+  /** Why the worker ended. */
+  stop_cause: StopCause | null;
   created_at: number;
   registered_at: number | null;
   /** Written at most about twice per heartbeat interval, so every coordinator on the store sees the worker alive. */
@@ -93,14 +98,14 @@ export interface WorkersTable {
   machine_at: number | null;
   /** The machine's price (USD per hour) and BillingMode; null for machines that cost nothing known. */
   hourly_usd: number | null;
-  billing: string | null;
+  billing: BillingMode | null;
 }
 
 export interface EventsTable {
   seq: Generated<number>;
   at: number;
   run_id: string;
-  kind: string;
+  kind: RunEventKind;
   task_key: string | null;
   worker_id: string | null;
   worker_name: string | null;

@@ -4,7 +4,7 @@ import { workersToStart } from '../../src/engine/provisioning.ts';
 import { afterAttempt, providerRetry, retryDelayMs } from '../../src/engine/retry.ts';
 import { afterCheck, runStatusOf, whenReady } from '../../src/engine/task-state.ts';
 import { activeName, waitingName } from '../../src/engine/worker-name.ts';
-import { givesUp, startPauseMs } from '../../src/engine/worker-stop.ts';
+import { givesUp, startPauseMs, type StartHistory, type StopCause } from '../../src/engine/worker-stop.ts';
 import type { Step } from '../../src/pipeline/types.ts';
 
 const policy = { attempts: 3, delayMs: 60_000, backoff: 5, maxDelayMs: 30 * 60_000 };
@@ -139,7 +139,7 @@ describe('task state', () => {
 
 describe('giving up on an activity', () => {
   const limits = { initFailures: 3, startFailingMs: 60_000 };
-  const failed = (cause: string, createdAt = 0, registered = cause === 'init_failed') => ({ cause, createdAt, registered });
+  const failed = (cause: StopCause, createdAt = 0, registered = cause === 'init_failed') => ({ cause, createdAt, registered });
 
   it('gives up when the last three workers failed their init', () => {
     expect(givesUp([failed('init_failed'), failed('init_failed'), failed('init_failed'), failed('idle')], 1, limits)).toBe('3 workers in a row failed their init');
@@ -162,7 +162,7 @@ describe('giving up on an activity', () => {
 });
 
 describe('pausing the starts of an activity whose agents fail', () => {
-  const agentError = (stoppedAt: number, worked = false) => ({ cause: 'agent_error', createdAt: stoppedAt - 1_000, registered: true, worked, stoppedAt });
+  const agentError = (stoppedAt: number, worked = false): StartHistory => ({ cause: 'agent_error', createdAt: stoppedAt - 1_000, registered: true, worked, stoppedAt });
 
   it('waits 5 s after the first agent error, doubling with each one in a row up to 5 minutes', () => {
     expect(startPauseMs([agentError(100_000)], 100_000)).toBe(5_000);

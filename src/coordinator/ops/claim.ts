@@ -1,4 +1,6 @@
 import { nextRun, type WaitingRun } from '../../engine/fair-share.ts';
+import type { WorkerState } from '../../engine/fleet-view.ts';
+import type { AttemptKind, TaskStatus } from '../../engine/report.ts';
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
@@ -17,7 +19,7 @@ export type ClaimResult =
 
 const checkTimeoutMs = 10 * 60_000;
 
-export const selectWorker = prepared<{ id: string }, { state: string; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }>((db, arg) =>
+export const selectWorker = prepared<{ id: string }, { state: WorkerState; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }>((db, arg) =>
   db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', arg('id')));
 
 /** Running runs with an activity in the pool, oldest first. */
@@ -31,7 +33,7 @@ const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db,
   db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where('active_attempt', 'is not', null));
 
-type ClaimableTask = { key: string; step: string; matrix: string; status: string; attempts: number; checks: number };
+type ClaimableTask = { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number };
 
 const selectClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
   db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
@@ -39,9 +41,9 @@ const selectClaimable = prepared<{ run: string; pool: string; now: number }, Cla
     .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', arg('now'))]))
     .orderBy('seq').limit(1));
 
-const insertAttempt = prepared<{ id: string; run: string; task: string; kind: string; number: number; worker: string; now: number }, unknown>((db, arg) =>
+const insertAttempt = prepared<{ id: string; run: string; task: string; kind: AttemptKind; number: number; worker: string; now: number }, unknown>((db, arg) =>
   db.insertInto('attempts').values({
-    id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind') as 'run' | 'check', number: arg('number'), worker_id: arg('worker'),
+    id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind'), number: arg('number'), worker_id: arg('worker'),
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, heartbeat_at: arg('now'),
   }));
 
@@ -56,7 +58,7 @@ const startCheck = prepared<{ run: string; key: string; attempt: string; number:
 const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
 
-const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: 'run' | 'check'; number: number }>((db, arg) =>
+const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: AttemptKind; number: number }>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number'])
     .where('worker_id', '=', arg('worker')).where('outcome', 'is', null).limit(1));
 
@@ -121,7 +123,7 @@ async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runI
   return waiting.find((w) => w.runId === runId);
 }
 
-function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: 'run' | 'check', number: number, id: string, workerId: string): AttemptOrder {
+function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {
   const step = spec.pipeline.steps[task.step]!;
   const matrix = JSON.parse(task.matrix) as Record<string, string>;
   const env = taskEnv(step, matrix, { run: spec.id, task: task.key, attempt: number, worker: workerId });
@@ -157,7 +159,7 @@ export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: 
  * so no pipeline text is ever pasted into a shell line. A check says "not done" so the run
  * goes on to show every task it would start.
  */
-export function fakeScript(kind: 'run' | 'check' | 'prepare' | 'init' | 'cleanup', script: Script): { script: Script; env: Record<string, string> } {
+export function fakeScript(kind: AttemptKind | 'prepare' | 'init' | 'cleanup', script: Script): { script: Script; env: Record<string, string> } {
   const what = script.kind === 'file' ? script.path : script.text.trim().split('\n')[0] + (script.text.trim().includes('\n') ? ' …' : '');
   const print = `printf 'would %s: %s\\n' "$SLIPWAY_FAKE_KIND" "$SLIPWAY_FAKE_SCRIPT"`;
   return {

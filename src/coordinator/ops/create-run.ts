@@ -1,5 +1,6 @@
 import type { Pipeline, Selection, TaskSpec } from '../../pipeline/types.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import type { TasksTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunOptions } from '../run-options.ts';
@@ -38,7 +39,7 @@ export async function createRun(
   await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
   await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks` });
 
-  const taskRows = tasks.map((task, seq) => ({
+  const taskRows = tasks.map((task, seq): TasksTable => ({
     run_id: id,
     key: task.key,
     seq,

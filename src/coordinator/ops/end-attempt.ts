@@ -10,12 +10,12 @@ import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
 
-const recordEnd = prepared<{ id: string; outcome: string; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
+const recordEnd = prepared<{ id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
   db.updateTable('attempts')
     .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), finished_at: arg('now') })
     .where('id', '=', arg('id')).where('outcome', 'is', null));
 
-const selectTask = prepared<{ run: string; key: string }, { status: string; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
+const selectTask = prepared<{ run: string; key: string }, { status: TaskStatus; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
   db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base', 'active_attempt']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 const taskSucceeded = prepared<{ run: string; key: string }, unknown>((db, arg) =>
@@ -45,7 +45,7 @@ export async function endAttempt(
   // The fence: only the task's active attempt moves it on. One from before a rerun keeps its outcome, nothing more.
   if (task.active_attempt !== attempt.id) return;
   const clear = { active_attempt: null };
-  if (isFinal(task.status as TaskStatus)) {
+  if (isFinal(task.status)) {
     // Cancelled while in flight: the attempt's outcome is kept, the task stays as it is.
     await setTask(trx, spec.id, attempt.task_key, clear);
     return;
@@ -88,7 +88,7 @@ export async function endAttempt(
 }
 
 function setTask(trx: Db, runId: string, key: string, values: {
-  active_attempt: null; status?: string; pool?: string; not_before?: number; error?: string | null;
+  active_attempt: null; status?: TaskStatus; pool?: string; not_before?: number; error?: string | null;
 }) {
   return trx.updateTable('tasks').set(values).where('run_id', '=', runId).where('key', '=', key).execute();
 }

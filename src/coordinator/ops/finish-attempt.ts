@@ -1,3 +1,4 @@
+import type { WorkerState } from '../../engine/fleet-view.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
@@ -10,7 +11,7 @@ const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTabl
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
     .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
 
-const workerDone = prepared<{ id: string; state: string; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
+const workerDone = prepared<{ id: string; state: WorkerState; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers')
     .set({ state: arg('state'), name: arg('name'), tasks_done: arg('tasksDone'), last_task: arg('lastTask'), last_seen_at: arg('now') })
     .where('id', '=', arg('id')));
@@ -21,7 +22,7 @@ export type FinishResult =
   /** The attempt had already ended (lost, cancelled): a newer truth stands. */
   | { kind: 'stale' };
 
-const liveStates = new Set(['idle', 'busy', 'draining']);
+const liveStates = new Set<WorkerState>(['idle', 'busy', 'draining']);
 
 /**
  * A worker reports an attempt's end. After a failed task it takes no new work (DESIGN:

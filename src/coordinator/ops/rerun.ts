@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
+import type { TaskStatus } from '../../engine/report.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { markReady } from './settle-task.ts';
 
-const reopened = ['failed', 'blocked', 'cancelled'];
+const reopened: TaskStatus[] = ['failed', 'blocked', 'cancelled'];
 
 /** `since`: the run's last event before the rerun, so a follower can start after it. */
 export type RerunResult = { kind: 'rerun'; tasks: number; since: number } | { kind: 'refused'; reason: string };

@@ -17,7 +17,7 @@ const releaseOne = prepared<{ run: string; key: string }, unknown>((db, arg) =>
 
 const anyOpenTask = prepared<{ run: string }, { key: string }>((db, arg) =>
   db.selectFrom('tasks').select('key')
-    .where('run_id', '=', arg('run')).where('status', 'in', openTaskStatuses as TaskStatus[]).limit(1));
+    .where('run_id', '=', arg('run')).where('status', 'in', openTaskStatuses).limit(1));
 
 function dependentsOf(trx: Db, runId: string, keys: string[]) {
   return trx.selectFrom('task_needs').select('key')
@@ -90,7 +90,8 @@ export async function finishRunIfDone(trx: Db, runId: string, changes: Changes):
   if (await anyOpenTask.first(trx, { run: runId })) return;
   const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', runId).groupBy('status').execute();
-  const counts = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Partial<Record<TaskStatus, number>>;
+  const counts: Partial<Record<TaskStatus, number>> = {};
+  for (const r of rows) counts[r.status] = Number(r.n);
   const status = runStatusOf(counts, false);
   const updated = await trx.updateTable('runs').set({ status, finished_at: changes.now })
     .where('id', '=', runId).where('status', '=', 'running').executeTakeFirst();
