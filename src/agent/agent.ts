@@ -205,15 +205,17 @@ export class Agent {
       if (this.#shutdown.signal.aborted) return asked;
       if (!next) {
         const idleLeft = settings.idle_timeout_ms - (Date.now() - idleSince);
-        if (idleLeft <= 0) return { cause: 'idle', reason: `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s` };
+        // A pool that keeps workers warm decides whether this one may stop (see keep_warm).
+        const pastIdle = idleLeft <= 0;
+        if (pastIdle && !settings.keep_warm) return { cause: 'idle', reason: `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s` };
         let claimed;
         try {
-          claimed = await this.#client.claim(Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal);
+          claimed = await this.#client.claim(pastIdle ? settings.heartbeat_interval_ms : Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal, pastIdle);
         } catch (error) {
           if (this.#shutdown.signal.aborted) return asked;
           throw error;
         }
-        if ('stop' in claimed) return { cause: 'told', reason: `told to stop: ${claimed.stop}` };
+        if ('stop' in claimed) return { cause: pastIdle ? 'idle' : 'told', reason: `${pastIdle ? 'idle' : 'told to stop'}: ${claimed.stop}` };
         if ('none' in claimed) continue;
         next = claimed;
       }

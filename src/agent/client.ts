@@ -59,8 +59,9 @@ export class WorkerClient {
     return registered;
   }
 
-  async claim(waitMs: number, signal?: AbortSignal): Promise<Claimed> {
-    const answer = await this.#post('/claim', { wait_ms: waitMs } satisfies ClaimRequest, signal);
+  /** With `idle`, the worker is past its idle_timeout and the coordinator may tell it to stop (keep_warm). */
+  async claim(waitMs: number, signal?: AbortSignal, idle = false): Promise<Claimed> {
+    const answer = await this.#post('/claim', { wait_ms: waitMs, ...(idle && { idle }) } satisfies ClaimRequest, signal);
     if (answer.status === 204) return { none: true };
     if (answer.status === 410) return JSON.parse(answer.body) as StopAnswer;
     if (answer.status === 401) return { stop: credentialEnded };

@@ -128,6 +128,7 @@ const bodies = {
     credential: z.string().describe("the worker's own credential for every later request"),
     settings: z.object({
       idle_timeout_ms: z.int(), heartbeat_interval_ms: z.int(),
+      keep_warm: z.boolean().optional().describe('its pool keeps idle workers warm (min_idle): past idle_timeout it claims with `idle` rather than stopping by itself'),
       prepare: workerScript.extend({ fingerprint: z.string().describe("sha256 of the script's text") }).nullable()
         .describe('runs once per machine and fingerprint, before init; a machine that ran it keeps a marker'),
       init: workerScript.nullable(), cleanup: workerScript.nullable(),

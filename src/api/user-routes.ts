@@ -159,7 +159,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     let pipeline;
     let tasks;
     try {
-      pipeline = parsePipeline(readFileSync(found.path, 'utf8'), label ?? file, dirname(join(tree, file)));
+      pipeline = parsePipeline(readFileSync(found.path, 'utf8'), label ?? file, dirname(join(tree, file)), coordinator.pipelineRules);
       tasks = expandTasks(pipeline, selection);
     } catch (error) {
       if (error instanceof PipelineError) return c.json({ error: error.message, diagnostics: error.diagnostics }, 422);

@@ -20,7 +20,10 @@ export const registerBody = z.object({
   hostname: z.string().max(255).optional(),
   pid: z.number().int().optional(),
 }).strict();
-export const claimBody = z.object({ wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(20_000) }).strict();
+export const claimBody = z.object({
+  wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(20_000),
+  idle: z.boolean().optional().describe('the worker is past its idle_timeout (keep_warm): tell it to stop unless its pool needs it warm'),
+}).strict();
 export const heartbeatBody = z.object({ hold_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(0) }).strict();
 export const finishBody = z.object({
   outcome: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']),
@@ -77,7 +80,7 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
   app.post('/claim', jsonLimit, async (c) => {
     const body = await readJson(c, claimBody);
     if (!body.ok) return body.response;
-    const answer = await coordinator.claim(c.get('worker'), body.value.wait_ms, c.req.raw.signal);
+    const answer = await coordinator.claim(c.get('worker'), body.value.wait_ms, c.req.raw.signal, body.value.idle === true);
     if (answer.kind === 'stop') return c.json({ stop: answer.reason } satisfies StopAnswer, 410);
     if (answer.kind === 'none') return c.body(null, 204);
     return c.json({ attempt: answer.attempt, name: answer.workerName } satisfies HandedOut);

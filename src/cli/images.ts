@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
+import { operatorPools } from '../config/pools.ts';
 import { preparationOfActivity, type Preparation } from '../coordinator/preparation.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import type { Activity } from '../pipeline/types.ts';
@@ -18,7 +19,7 @@ async function ec2() {
 
 /** `activity`'s prepare script in the pipeline `file`, checked to be one EC2 can bake. */
 export function preparationIn(file: string, name: string): { activity: Activity; preparation: Preparation } {
-  const pipeline = loadPipeline(file);
+  const pipeline = loadPipeline(file, { pools: operatorPools(loadConfig()) });
   const activity = pipeline.activities[name];
   if (!activity) throw new UsageError(`the pipeline ${file} has no activity '${name}' (it has: ${Object.keys(pipeline.activities).join(', ')})`);
   if (activity.provider !== 'ec2') throw new UsageError(`activity '${name}' runs on the ${activity.provider} provider; only ec2 activities have prepared images`);

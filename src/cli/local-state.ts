@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { ArchiveLimits } from '../archive/check.ts';
 import { loadConfig } from '../config/load.ts';
+import { operatorPools, providerCaps } from '../config/pools.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import { stateDir } from '../config/paths.ts';
 import { parseDuration } from '../pipeline/duration.ts';
@@ -40,8 +41,17 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
  * it once it is gone, since nothing will restart it.
  */
 export async function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
-  const archiveLimits = configuredArchiveLimits(loadConfig());
-  return { ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs, settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits } };
+  const config = loadConfig();
+  const archiveLimits = configuredArchiveLimits(config);
+  return {
+    ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs,
+    settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits, ...configuredPools(config) },
+  };
+}
+
+/** The operator's pools (`[pools.NAME]`) and each provider's fleet-wide cap (`[providers.X] max_workers`). */
+export function configuredPools(config: SlipwayConfig) {
+  return { pools: operatorPools(config), providerCaps: providerCaps(config) };
 }
 
 /** The [server] limits on source archives: a server's uploads and every run's workers are held to them. */

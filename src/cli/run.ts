@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { operatorPools } from '../config/pools.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
@@ -73,7 +75,9 @@ function parseSelection(options: RunCommandOptions): Selection {
 }
 
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
-  const pipeline = loadPipeline(file);
+  // The operator's pools a pipeline names are this machine's config's, or a server's, which checks them there.
+  const remote = Boolean(options.server ?? process.env.SLIPWAY_SERVER);
+  const pipeline = loadPipeline(file, { pools: remote ? 'unchecked' : operatorPools(loadConfig()) });
   const selection = parseSelection(options);
   let tasks;
   try {

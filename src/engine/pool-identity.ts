@@ -41,3 +41,30 @@ function canonical(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/** The scope of a server's runs with real workers: the fleet's. */
+export const FLEET_SCOPE = 'fleet/real';
+
+/**
+ * The id of an operator's pool (`[pools.NAME]`): its name, the same for every run that
+ * names it whatever the pipeline, so they share its workers. Outside the fleet's scope (a
+ * `slipway run`'s own coordinator, fake workers) the scope is part of it, as for any pool.
+ */
+export function operatorPoolId(name: string, scope: string): string {
+  return scope === FLEET_SCOPE ? `pool:${name}` : `pool:${name}@${scope}`;
+}
+
+/** The name of the operator's pool a pool id is, in any scope. */
+export function operatorPoolName(poolId: string): string | undefined {
+  return /^pool:([^@]+)(?:@.*)?$/.exec(poolId)?.[1];
+}
+
+/**
+ * The operator's pool a pool id is, when it is one of the fleet's: its workers outlive the
+ * runs they serve (they stop when idle, and min_idle keeps some warm), while any other pool's
+ * workers are told to stop when no running run uses it any more.
+ */
+export function fleetPoolName(poolId: string): string | undefined {
+  const match = /^pool:([^@]+)$/.exec(poolId);
+  return match?.[1];
+}

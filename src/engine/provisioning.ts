@@ -1,6 +1,8 @@
-/** The state of one activity's pool, as the provisioner sees it. */
+/** The state of one pool, as the provisioner sees it. */
 export interface PoolState {
   maxWorkers: number;
+  /** Idle workers to keep up even when nothing is queued (an operator's pool's `min_idle`). */
+  minIdle?: number;
   /** Tasks that a worker could claim now. */
   queued: number;
   starting: number;
@@ -20,6 +22,12 @@ export interface PoolPace {
 /**
  * DESIGN: start min(max_workers - live, queued - idle - starting) workers.
  *
+ * A pool with `minIdle` wants at least that many workers idle or on their way up besides
+ * the busy ones, so it starts min(max_workers - live, max(queued, min_idle) - idle - starting):
+ * min_idle is a floor under the demand, never a way past max_workers. `providerRoom` is
+ * what the provider's fleet-wide cap leaves (its max_workers less its live workers in every
+ * pool); no start goes past it either.
+ *
  * With `rampUp`, for workers that share the coordinator's machine (local ones), no more
  * start at once than are already up (one when none is), so the pool doubles as workers
  * come up: starting eight agents at once on a small machine delays every one of them,
@@ -27,13 +35,29 @@ export interface PoolPace {
  * none starts while the workers it has would finish the queue before a new one is up.
  * Machines of their own start at once.
  */
-export function workersToStart(pool: PoolState, options: { rampUp?: boolean; pace?: PoolPace } = {}): number {
+export function workersToStart(pool: PoolState, options: { rampUp?: boolean; pace?: PoolPace; providerRoom?: number } = {}): number {
   const live = pool.starting + pool.idle + pool.busy + pool.draining;
-  const wanted = Math.min(pool.maxWorkers - live, pool.queued - pool.idle - pool.starting);
-  if (!options.rampUp) return Math.max(0, wanted);
+  const room = Math.min(pool.maxWorkers - live, options.providerRoom ?? Infinity);
+  const warm = (pool.minIdle ?? 0) - pool.idle - pool.starting;
+  return Math.max(0, Math.min(room, Math.max(warm, forQueue(pool, options))));
+}
+
+/** Workers the queue calls for, ramping up as workersToStart says. */
+function forQueue(pool: PoolState, options: { rampUp?: boolean; pace?: PoolPace }): number {
+  const wanted = pool.queued - pool.idle - pool.starting;
+  if (!options.rampUp) return wanted;
   const up = pool.idle + pool.busy;
   if (options.pace && up > 0 && pool.queued < queueWorthAWorker(options.pace, up + pool.starting)) return 0;
-  return Math.max(0, Math.min(wanted, Math.max(1, up) - pool.starting));
+  return Math.min(wanted, Math.max(1, up) - pool.starting);
+}
+
+/**
+ * Whether an idle worker past its idle_timeout may stop: only if as many idle workers as
+ * the pool keeps warm stay without it. `idle` counts the asking worker; workers on their
+ * way up do not count, as they might never come.
+ */
+export function mayStopIdle(pool: { idle: number; minIdle: number }): boolean {
+  return pool.idle - 1 >= pool.minIdle;
 }
 
 /** The shortest queue that `workers` would not finish before one more worker is up. */

@@ -3,7 +3,7 @@ import { parseDuration } from './duration.ts';
 import type { Locator } from './positions.ts';
 import type { ActivityDoc, PipelineDoc, StepDoc } from './schema.ts';
 import { toScript } from './scripts.ts';
-import type { Activity, Pipeline, Step } from './types.ts';
+import type { Activity, OperatorPool, Pipeline, PipelineRules, Step } from './types.ts';
 
 /**
  * Runs the done_if checks of a pipeline that has a local activity, on the coordinator's
@@ -16,13 +16,17 @@ export const CONTROL_ACTIVITY: Activity = Object.freeze({
   idleTimeoutMs: 30_000,
 });
 
-export function assemble(doc: PipelineDoc, file: string, sourceDir: string, locator: Locator): Pipeline {
+export function assemble(doc: PipelineDoc, file: string, sourceDir: string, locator: Locator, rules: PipelineRules = {}): Pipeline {
   const activities: Record<string, Activity> = {};
-  for (const [name, activity] of Object.entries(doc.activities)) activities[name] = toActivity(name, activity);
+  for (const [name, activity] of Object.entries(doc.activities)) {
+    // checks.ts guarantees a named pool is known, unless names are left unchecked.
+    const pool = activity.pool !== undefined && rules.pools !== 'unchecked' ? rules.pools?.[activity.pool] : undefined;
+    activities[name] = pool ? activityFromPool(name, activity.pool!, pool) : toActivity(name, activity);
+  }
+  const allRemote = Object.values(activities).every((a) => a.provider !== 'local');
   activities[CONTROL_ACTIVITY.name] = { ...CONTROL_ACTIVITY };
 
   const only = Object.keys(doc.activities);
-  const allRemote = Object.values(doc.activities).every((a) => a.provider !== 'local');
   const steps: Record<string, Step> = {};
   for (const [name, step] of Object.entries(doc.steps)) {
     steps[name] = toStep(name, step, only.length === 1 ? only[0] : undefined, allRemote, locator);
@@ -41,6 +45,24 @@ function toActivity(name: string, a: ActivityDoc): Activity {
     ...(a.init !== undefined && { init: toScript(a.init) }),
     ...(a.cleanup !== undefined && { cleanup: toScript(a.cleanup) }),
     ...(a.instance !== undefined && { instance: a.instance }),
+    // Left unchecked (a server resolves it): a placeholder with the defaults, naming its pool.
+    ...(a.pool !== undefined && { pool: a.pool }),
+  };
+}
+
+/** An activity that names an operator's pool: everything about its machines is the pool's. */
+export function activityFromPool(name: string, pool: string, p: OperatorPool): Activity {
+  return {
+    name,
+    pool,
+    provider: p.provider,
+    maxWorkers: p.maxWorkers,
+    idleTimeoutMs: p.idleTimeoutMs,
+    ...(p.maxLifetimeMs !== undefined && { maxLifetimeMs: p.maxLifetimeMs }),
+    ...(p.prepare !== undefined && { prepare: p.prepare }),
+    ...(p.init !== undefined && { init: p.init }),
+    ...(p.cleanup !== undefined && { cleanup: p.cleanup }),
+    ...(p.instance !== undefined && { instance: p.instance }),
   };
 }
 

@@ -10,9 +10,10 @@ import { findCycles } from './cycles.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { MAX_TASKS } from './limits.ts';
 import type { Path } from './positions.ts';
-import { activitySchema, axisValuesSchema, excludeEntrySchema, stepSchema, type StepDoc } from './schema.ts';
+import { activitySchema, axisValuesSchema, excludeEntrySchema, MACHINE_KEYS, stepSchema, type StepDoc } from './schema.ts';
 import { scriptFileProblem, toScript } from './scripts.ts';
 import { didYouMean } from './suggest.ts';
+import type { PipelineRules } from './types.ts';
 import { axisVariable, reservedVariable } from './variables.ts';
 
 interface Context {
@@ -23,9 +24,10 @@ interface Context {
   activities: Set<string> | undefined;
   userActivities: string[];
   steps: Set<string>;
+  rules: PipelineRules;
 }
 
-export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: string): void {
+export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: string, rules: PipelineRules = {}): void {
   const root = asRecord(data);
   const steps = asRecord(root?.steps);
   if (!root || !steps) return;
@@ -37,6 +39,7 @@ export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: str
     activities: userActivities && new Set([...Object.keys(userActivities), CONTROL_ACTIVITY.name]),
     userActivities: Object.keys(userActivities ?? {}),
     steps: new Set(Object.keys(steps)),
+    rules,
   };
   for (const [name, raw] of Object.entries(userActivities ?? {})) checkActivity(name, raw, context);
 
@@ -104,9 +107,40 @@ function checkActivity(name: string, raw: unknown, context: Context): void {
   const at: Path = ['activities', name];
   if (name === CONTROL_ACTIVITY.name) context.report.key(at, `activity name '${name}' is built in`);
   const activity = fields(activitySchema, raw);
+  const written = asRecord(raw);
+  if (written && Object.hasOwn(written, 'pool')) {
+    checkPoolActivity(written, activity.pool, at, context);
+    return;
+  }
+  const { pools, mayDefinePools } = context.rules;
+  if (mayDefinePools === false && written) {
+    const known = pools === 'unchecked' || pools === undefined ? [] : Object.keys(pools);
+    context.report.key(
+      at,
+      `activity '${name}' defines its own machines, which this server does not allow: ` +
+        `name one of the operator's pools instead (pool: NAME; ${known.length > 0 ? `defined: ${known.join(', ')}` : 'none is defined'})`,
+    );
+  }
   checkScript(activity.prepare, [...at, 'prepare'], context);
   checkScript(activity.init, [...at, 'init'], context);
   checkScript(activity.cleanup, [...at, 'cleanup'], context);
+}
+
+/** An activity that names an operator's pool: the name must be one, and nothing may be written beside it. */
+function checkPoolActivity(written: Record<string, unknown>, pool: string | undefined, at: Path, { report, rules }: Context): void {
+  for (const key of MACHINE_KEYS) {
+    if (Object.hasOwn(written, key)) {
+      report.key([...at, key], `'${key}' cannot be written beside 'pool': the pool defines ${MACHINE_KEYS.join(', ')}`, at);
+    }
+  }
+  const pools = rules.pools ?? {};
+  if (pool === undefined || pools === 'unchecked' || Object.hasOwn(pools, pool)) return;
+  const known = Object.keys(pools);
+  report.value(
+    [...at, 'pool'],
+    `unknown pool '${pool}'${didYouMean(pool, known)}; ` +
+      (known.length > 0 ? `the config defines: ${known.join(', ')}` : 'the config defines none ([pools.NAME] tables)'),
+  );
 }
 
 function checkStepActivity(step: Partial<StepDoc>, written: boolean, at: Path, context: Context): void {

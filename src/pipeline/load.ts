@@ -12,7 +12,7 @@ import { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from './limits.ts';
 import { sizeProblem } from './nesting.ts';
 import { Locator, START } from './positions.ts';
 import { pipelineSchema } from './schema.ts';
-import type { Pipeline } from './types.ts';
+import type { Pipeline, PipelineRules } from './types.ts';
 import { readSmallFile, UnreadableFile } from '../util/small-file.ts';
 
 /** The yaml library's messages that speak to its own users rather than to ours. */
@@ -23,8 +23,11 @@ const REWORDED: Partial<Record<ErrorCode, string>> = {
 
 const TOO_LARGE = `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`;
 
-/** Reads and checks `file`; throws PipelineError listing every mistake found. */
-export function loadPipeline(file: string): Pipeline {
+/**
+ * Reads and checks `file`; throws PipelineError listing every mistake found. `rules` name
+ * the operator's pools an activity may name (none by default) and whether it may define its own.
+ */
+export function loadPipeline(file: string, rules: PipelineRules = {}): Pipeline {
   let text: string;
   try {
     text = readSmallFile(file, MAX_FILE_BYTES);
@@ -32,14 +35,15 @@ export function loadPipeline(file: string): Pipeline {
     if (!(error instanceof UnreadableFile)) throw error;
     throw new PipelineError([{ file, ...START, message: `cannot read the pipeline file: ${error.message}` }]);
   }
-  return parsePipeline(text, file, path.dirname(path.resolve(file)));
+  return parsePipeline(text, file, path.dirname(path.resolve(file)), rules);
 }
 
 /**
  * Checks pipeline `text`. `file` names it in messages and, resolved against the working
- * directory, becomes Pipeline.file; script files are looked up in `sourceDir`.
+ * directory, becomes Pipeline.file; script files are looked up in `sourceDir`; `rules` as
+ * for loadPipeline.
  */
-export function parsePipeline(text: string, file: string, sourceDir: string): Pipeline {
+export function parsePipeline(text: string, file: string, sourceDir: string, rules: PipelineRules = {}): Pipeline {
   if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
     throw new PipelineError([{ file, ...START, message: TOO_LARGE }]);
   }
@@ -63,9 +67,9 @@ export function parsePipeline(text: string, file: string, sourceDir: string): Pi
   const shape = pipelineSchema.safeParse(data);
   if (!shape.success) reportIssues(shape.error.issues, pipelineSchema, data, report, locator);
   const absoluteSourceDir = path.resolve(sourceDir);
-  checkPipeline(data, report, absoluteSourceDir);
+  checkPipeline(data, report, absoluteSourceDir, rules);
   report.throwIfAny();
-  return assemble(shape.data!, path.resolve(file), absoluteSourceDir, locator);
+  return assemble(shape.data!, path.resolve(file), absoluteSourceDir, locator, rules);
 }
 
 /** Plain data from `doc`, which checkAliases found free of alias trouble but for their count. */

@@ -144,8 +144,18 @@ export const stepSchema = z.strictObject(
 
 const ACTIVITY_DEFAULTS = { provider: 'local', max_workers: 2, idle_timeout: '2m' } as const;
 
+/** The keys that define an activity's machines: an activity that names an operator's pool takes them all from it. */
+export const MACHINE_KEYS = ['provider', 'max_workers', 'idle_timeout', 'max_lifetime', 'prepare', 'init', 'cleanup', 'instance'] as const;
+
 export const activitySchema = z.strictObject(
   {
+    pool: z
+      .string({ error: 'expected a pool name' })
+      .optional()
+      .describe(
+        "An operator's pool, defined in the config ([pools.NAME]): its machines, limits and scripts, shared with every run " +
+          `that names it. Stands alone: none of ${MACHINE_KEYS.join(', ')} may be written beside it.`,
+      ),
     provider: z
       .enum(PROVIDERS, { error: `expected one of ${PROVIDERS.join(', ')}` })
       .default(ACTIVITY_DEFAULTS.provider)

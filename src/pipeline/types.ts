@@ -20,6 +20,41 @@ export interface Activity {
   cleanup?: Script;
   /** Provider-specific machine settings, passed through untouched. */
   instance?: Record<string, unknown>;
+  /**
+   * The operator's pool (`[pools.NAME]` in the config) the activity names with `pool: NAME`:
+   * everything above is copied from it, and its workers are shared by every run that names it.
+   */
+  pool?: string;
+}
+
+/**
+ * A pool the operator defines in the config (`[pools.NAME]`), which a pipeline's activity
+ * names with `pool: NAME` instead of defining its machines.
+ */
+export interface OperatorPool {
+  provider: ProviderName;
+  /** Never more live workers in the pool, for all the runs it serves together. */
+  maxWorkers: number;
+  /** Idle workers kept up even when no task waits (warm), within maxWorkers. */
+  minIdle: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs?: number;
+  /** Always inline: a config's scripts belong to no run's source tree. */
+  prepare?: Script;
+  init?: Script;
+  cleanup?: Script;
+  instance?: Record<string, unknown>;
+}
+
+/** What a pipeline is checked against besides itself: the operator's pools, and whether it may define its own. */
+export interface PipelineRules {
+  /**
+   * The pools `pool: NAME` may name. 'unchecked': names are left to whoever runs the pipeline
+   * (a server checks them at submit); such an activity is a placeholder until then.
+   */
+  pools?: Readonly<Record<string, OperatorPool>> | 'unchecked';
+  /** False: every activity must name an operator's pool (`[server] pipelines_may_define_pools`). */
+  mayDefinePools?: boolean;
 }
 
 export interface RetryPolicy {

@@ -25,6 +25,11 @@ export interface SourceLimits {
 /** What a worker learns when it registers. */
 export interface WorkerSettings {
   idle_timeout_ms: number;
+  /**
+   * Its pool keeps idle workers warm (min_idle): past idle_timeout the worker does not stop
+   * by itself but claims with `idle`, and the coordinator tells it to stop, or lets it wait on.
+   */
+  keep_warm?: boolean;
   heartbeat_interval_ms: number;
   /** Runs once per machine and fingerprint, before init; a machine (or image) that ran it keeps a marker. */
   prepare: (WorkerScript & { fingerprint: string }) | null;
@@ -71,6 +76,8 @@ export interface RegisterRequest {
 /** `POST /claim`: waits up to `wait_ms` for an attempt. */
 export interface ClaimRequest {
   wait_ms: number;
+  /** The worker is past its idle_timeout (keep_warm): stop it if its pool keeps enough idle without it. */
+  idle?: boolean;
 }
 
 /** `POST /attempts/:id/heartbeat`: held up to `hold_ms`, answered at once on cancel. */

