@@ -268,10 +268,15 @@ export class Coordinator {
     return fleetPoolName(poolId) === undefined ? { ...pool, minIdle: 0 } : pool;
   }
 
+  /** The coordinator processes on the store taken to be alive (see liveCoordinators). */
+  #liveCoordinators(): Promise<Set<string>> {
+    return liveCoordinators(this.#store.db, this.#clock.now(), { host: hostname(), running: processRuns });
+  }
+
   /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
   async #mayStop(owner: string | null): Promise<boolean> {
     if (owner === null || owner === this.#id) return true;
-    return mayStopMachine(owner, this.#id, await liveCoordinators(this.#store.db, this.#clock.now()));
+    return mayStopMachine(owner, this.#id, await this.#liveCoordinators());
   }
 
   // ---- runs ------------------------------------------------------------------------
@@ -429,7 +434,8 @@ export class Coordinator {
     if (this.#cancelled.has(attemptId)) return 'cancel';
     const hold = Math.min(holdMs, this.heartbeatIntervalMs);
     if (hold > 0) {
-      const unfollow = await this.follow(worker.runId);
+      // The attempt's run, which may be any run of the worker's pool.
+      const unfollow = await this.follow(attempt.run);
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -440,7 +446,7 @@ export class Coordinator {
         };
         const timer = setTimeout(done, hold);
         const unsubscribe = this.events.subscribe((event) => {
-          if (event.run !== worker.runId || event.task !== attempt.task || event.kind !== 'task.cancelled') return;
+          if (event.run !== attempt.run || event.task !== attempt.task || event.kind !== 'task.cancelled') return;
           this.#cancelled.add(attemptId);
           done();
         });
@@ -583,18 +589,23 @@ export class Coordinator {
     }
 
     const workers = await this.#store.db.selectFrom('workers')
-      .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at', 'tasks_done'])
+      .select(['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'created_at', 'tasks_done', 'owner'])
       .where('state', 'in', ['starting', 'idle', 'busy', 'draining']).execute();
+    const alive = await this.#liveCoordinators();
     // Asked all at once: a provider answers for many machines in one call where it can.
     const gone = await Promise.all(workers.map((worker) => (worker.machine && this.#looksAfter(worker.run_id)
       ? this.#machineGone(worker.provider, JSON.parse(worker.machine) as MachineHandle) : false)));
     for (const [i, worker] of workers.entries()) {
       if (!this.#looksAfter(worker.run_id)) continue;
       if (worker.state === 'starting' && !this.#starting.has(worker.id)) {
-        // A start an earlier coordinator process was making, or waiting to retry, died with it:
-        // nothing will record its machine. Its agent, if one came up, is refused and exits.
-        if (!worker.machine && worker.created_at < this.#startedAt) {
-          await this.loseWorker(worker.id, 'its start was cut short by a coordinator restart');
+        // Another coordinator process's start in flight is its own to judge, while it lives.
+        const starter = worker.owner;
+        if (starter !== null && starter !== this.#id && alive.has(starter)) continue;
+        // A start a coordinator process that is gone was making, or waiting to retry, died with
+        // it: nothing will record its machine. Its agent, if one came up, is refused and exits.
+        const cutShort = starter === null ? worker.created_at < this.#startedAt : starter !== this.#id;
+        if (!worker.machine && cutShort) {
+          await this.loseWorker(worker.id, 'its start was cut short: the coordinator starting it is gone');
           continue;
         }
         const since = Math.max(worker.created_at, this.#startedAt);
@@ -696,7 +707,7 @@ export class Coordinator {
       const rows = await this.#store.db.selectFrom('workers').select(['id', 'state', 'run_id', 'owner'])
         .where('id', 'in', machines.map((m) => m.workerId)).execute();
       const workers = new Map(rows.map((r) => [r.id, r]));
-      const alive = await liveCoordinators(this.#store.db, this.#clock.now());
+      const alive = await this.#liveCoordinators();
       for (const { workerId, machine } of machines) {
         const worker = workers.get(workerId);
         if (this.#settings.ownRunsOnly && !(worker && this.#own.has(worker.run_id))) continue;
@@ -751,7 +762,7 @@ export class Coordinator {
         const rampUp = (provider: string) => this.#providers.get(provider)?.onThisMachine === true;
         const operator = this.#operatorPool(pool);
         const { starts, lookAgainInMs, held } = await this.#mutate((trx, changes) => provisionPool(trx, pool, this.#specOf(trx), limits, changes, {
-          rampUp, providerCaps: this.#settings.providerCaps, ...(operator && { operator }),
+          rampUp, providerCaps: this.#settings.providerCaps, owner: this.#id, ...(operator && { operator }),
         }));
         if (lookAgainInMs !== undefined) this.#later(lookAgainInMs, () => this.#poke(pool));
         this.#noteHold(pool, held);
@@ -990,3 +1001,13 @@ export class Coordinator {
 
 /** A run this coordinator cannot carry out, said before anything is recorded. */
 export class RunRefused extends Error {}
+
+/** Whether a process with this pid runs (signal 0 only asks; EPERM: it runs, as another user). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

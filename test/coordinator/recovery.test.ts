@@ -319,7 +319,7 @@ describe('a start cut short by a restart', () => {
       await second.coordinator.healthCheck();
       await second.coordinator.settled();
       const workers = await second.store.db.selectFrom('workers').select(['state', 'error']).where('run_id', '=', runId).orderBy('created_at').execute();
-      expect(workers[0]).toEqual({ state: 'lost', error: 'its start was cut short by a coordinator restart' });
+      expect(workers[0]).toEqual({ state: 'lost', error: 'its start was cut short: the coordinator starting it is gone' });
       expect(provider.starts.map((s) => s.runId)).toEqual([runId]);
     } finally {
       await second.coordinator.close();
@@ -469,6 +469,43 @@ describe('two coordinators on one store', () => {
     } finally {
       await b.coordinator.close();
       await b.store.close();
+    }
+  });
+});
+
+describe('a start in flight in another coordinator process', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  it('is left to that process while it lives, and given up on at once when it is gone', async () => {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const storePath = join(dir.path, 'slipway.db');
+    const urls = { local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' };
+    const refusing = new RecordingProvider();
+    refusing.failStart = () => new Error('injected: no capacity');
+    const a = await testCoordinator(join(dir.path, 'a'), { clock, providers: [refusing], storePath, settings: { providerRetry: { attempts: 6, delayMs: 60_000, backoff: 2, maxDelayMs: 80_000 } } });
+    const b = await testCoordinator(join(dir.path, 'b'), { clock, providers: [new RecordingProvider()], storePath });
+    a.coordinator.start(urls);
+    b.coordinator.start(urls);
+    try {
+      while ((await b.store.db.selectFrom('coordinators').select('id').execute()).length < 2) await sleep(5);
+      const pipeline = pipelineOf([{ name: 'a' }]);
+      pipeline.sourceDir = a.sourceDir;
+      const { runId } = await a.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+      await a.coordinator.settled();
+      const worker = () => b.store.db.selectFrom('workers').select(['state', 'error']).where('run_id', '=', runId).orderBy('created_at').executeTakeFirstOrThrow();
+      // A's first start failed; its retry waits in A's memory. B looks and leaves it be.
+      await b.coordinator.healthCheck();
+      expect(await worker()).toEqual({ state: 'starting', error: null });
+
+      await a.coordinator.close();
+      await b.coordinator.healthCheck();
+      expect(await worker()).toEqual({ state: 'lost', error: 'its start was cut short: the coordinator starting it is gone' });
+    } finally {
+      await b.coordinator.close();
+      await b.store.close();
+      await a.store.close();
     }
   });
 });

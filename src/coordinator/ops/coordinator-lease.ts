@@ -17,8 +17,11 @@ export async function leaveStore(db: Db, id: string, now: number, forgetAfterMs:
   await db.deleteFrom('coordinators').where((eb) => eb.or([eb('id', '=', id), eb('lease_until', '<', now - forgetAfterMs)])).execute();
 }
 
-/** Ids of the coordinator processes whose lease still runs. */
-export async function liveCoordinators(db: Db, now: number): Promise<Set<string>> {
-  const rows = await db.selectFrom('coordinators').select('id').where('lease_until', '>=', now).execute();
-  return new Set(rows.map((r) => r.id));
+/**
+ * Ids of the coordinator processes whose lease still runs, less those of this host whose
+ * process is gone: one killed here is known dead at once, not when its lease runs out.
+ */
+export async function liveCoordinators(db: Db, now: number, here: { host: string; running: (pid: number) => boolean }): Promise<Set<string>> {
+  const rows = await db.selectFrom('coordinators').select(['id', 'host', 'pid']).where('lease_until', '>=', now).execute();
+  return new Set(rows.filter((r) => r.host !== here.host || here.running(r.pid)).map((r) => r.id));
 }

@@ -92,6 +92,8 @@ export interface ProvisionOptions {
   operator?: OperatorPool;
   /** `[providers.X] max_workers`: never more live workers on provider X, in every pool together. */
   providerCaps?: Partial<Record<string, number>>;
+  /** The coordinator process that starts the workers: theirs to judge while it lives (see liveCoordinators). */
+  owner?: string;
 }
 
 const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
@@ -199,7 +201,7 @@ export async function provisionPool(
       id: workerId, run_id: spec.id, activity, pool_id: pool, provider, name,
       state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
       credential_hash: null, machine: null, error: null, created_at: changes.now,
-      registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
+      registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: options.owner ?? null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
     }).execute();
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, runId: spec.id, activity, registrationToken });
