@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { credentialRefused } from '../../src/api/worker-routes.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
@@ -79,8 +79,18 @@ async function handWorker(runId: string) {
     if (claimed.status === 200) attempt = (await claimed.json() as { attempt: { id: string; task: string } }).attempt;
     return attempt !== undefined;
   }, 30_000, 'the hand-started worker to get a task');
-  return { id: worker.id, attempt: attempt!, as };
+  // It beats while the test sets the scene (a loaded machine may take longer than the
+  // heartbeat timeout to bring the server's own worker up), and falls silent on quiet().
+  const beating = setInterval(() => void as(one.url, 'POST', `/attempts/${attempt!.id}/heartbeat`, '{"hold_ms":0}').catch(() => undefined), 500);
+  quieting.push(() => clearInterval(beating));
+  return { id: worker.id, attempt: attempt!, as, quiet: () => clearInterval(beating) };
 }
+
+/** Stops the heartbeats of every hand-started worker a test left beating. */
+const quieting: (() => void)[] = [];
+afterEach(() => {
+  for (const quiet of quieting.splice(0)) quiet();
+});
 
 /** The server's own worker of the run, once its task runs. */
 async function serverWorker(runId: string): Promise<Worker> {
@@ -94,6 +104,20 @@ async function serverWorker(runId: string): Promise<Worker> {
 
 async function workersOf(runId: string): Promise<Worker[]> {
   return (await api<{ workers: Worker[] }>(other.url, `/workers?run=${runId}`)).body.workers;
+}
+
+/** Waits until every worker of the run is stopped; a timeout says what each one is instead. */
+async function allStopped(runId: string, except?: string): Promise<void> {
+  let workers: Worker[] = [];
+  try {
+    await waitFor(async () => {
+      workers = await workersOf(runId);
+      return workers.every((w) => w.state === 'stopped' || w.id === except);
+    }, 30_000, 'every worker of the run to be stopped');
+  } catch (error) {
+    const states = workers.map((w) => `${w.id} ${w.provider} ${w.state} (${w.stop_reason ?? 'no reason'})`).join('; ');
+    throw new Error(`${(error as Error).message}: ${states}`);
+  }
 }
 
 /** Every worker route, through both servers, answers 401 and says why. */
@@ -129,6 +153,7 @@ describe('a worker credential', () => {
     // The server's worker ends its task; the hand-started one reports its own through the other server, which ends the run.
     writeFileSync(join(gates, `finishes-${hand.attempt.task === 'hold[n=1]' ? '2' : '1'}`), '');
     await waitFor(async () => (await workersOf(runId)).some((w) => w.id === local.id && w.state !== 'busy'), 30_000, 'the server\'s worker to finish its task');
+    hand.quiet();
     const finished = await hand.as(other.url, 'POST', `/attempts/${hand.attempt.id}/finish`, '{"outcome":"succeeded","exit_code":0}');
     expect(await finished.json()).toMatchObject({ stop: true });
     expect((await api<{ run: { status: string } }>(one.url, `/runs/${runId}`)).body.run.status).toBe('succeeded');
@@ -137,7 +162,7 @@ describe('a worker credential', () => {
 
     // The server's agent hears stop (or 401) at its next claim, runs its cleanup and exits;
     // the hand-started worker, silent from now on, stopped as told too.
-    await waitFor(async () => (await workersOf(runId)).every((w) => w.state === 'stopped'), 30_000, 'every worker of the run to be stopped');
+    await allStopped(runId);
     const workers = await workersOf(runId);
     expect(workers.find((w) => w.id === local.id)!.stop_reason).toMatch(/^not needed any more; agent process \d+ exited with code 0/);
     expect(workers.find((w) => w.id === hand.id)!.stop_reason).toMatch(/^its run ended; no heartbeat for \d+s$/);
@@ -151,10 +176,11 @@ describe('a worker credential', () => {
     const runId = await submit('cancelled');
     const hand = await handWorker(runId);
     const local = await serverWorker(runId);
+    hand.quiet();
     expect((await api(other.url, `/runs/${runId}/cancel`, { method: 'POST' })).status).toBe(200);
 
     await refusedEverywhere(hand.as, hand.attempt.id);
-    await waitFor(async () => (await workersOf(runId)).every((w) => w.state === 'stopped'), 30_000, 'every worker of the run to be stopped');
+    await allStopped(runId);
     const report = await api<{ tasks: { attempts: { worker: string; outcome: string }[] }[] }>(one.url, `/runs/${runId}`);
     expect(report.body.tasks.flatMap((t) => t.attempts).map((a) => [a.worker === local.id ? 'local' : 'hand', a.outcome]).sort()).toEqual([
       ['hand', 'cancelled'], ['local', 'cancelled'],
@@ -167,11 +193,12 @@ describe('a worker credential', () => {
     const runId = await submit('lost');
     const hand = await handWorker(runId);
     await serverWorker(runId);
+    hand.quiet();
     // Nothing more from the hand-started worker: within the heartbeat timeout (3 s) it is lost, and its task is retried.
     await waitFor(async () => (await workersOf(runId)).some((w) => w.id === hand.id && w.state === 'lost'), 30_000, 'the silent worker to be lost');
     await refusedEverywhere(hand.as, hand.attempt.id);
     expect((await api(other.url, `/runs/${runId}/cancel`, { method: 'POST' })).status).toBe(200);
-    await waitFor(async () => (await workersOf(runId)).every((w) => w.state === 'stopped' || w.id === hand.id), 30_000, 'the server\'s workers to stop');
+    await allStopped(runId, hand.id);
   });
 
   it('is refused without saying more when there is none', async () => {
