@@ -43,13 +43,16 @@ async function api<T>(url: string, path: string, init: RequestInit = {}): Promis
   return { status: response.status, body: await response.json() as T };
 }
 
-/** Two tasks of one worker each (max_workers: 1), each held until its gate file appears. */
+/**
+ * Two tasks, each held until its gate file appears: one for the hand-started worker, one
+ * for the server's own (max_workers: 2 counts both, whichever comes first).
+ */
 async function submit(name: string): Promise<string> {
   const pipeline = `
 name: ${name}
 matrix: { n: ["1", "2"] }
 activities:
-  builder: { max_workers: 1, cleanup: echo "cleanup of $SLIPWAY_WORKER" }
+  builder: { max_workers: 2, cleanup: echo "cleanup of $SLIPWAY_WORKER" }
 steps:
   hold:
     over: [n]
