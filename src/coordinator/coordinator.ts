@@ -546,12 +546,14 @@ export class Coordinator {
    */
   async #machineExited(workerId: string, description: string, clean: boolean): Promise<void> {
     if (this.#closed) return;
-    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state', 'provider']).where('id', '=', workerId).executeTakeFirst();
+    const row = await this.#store.db.selectFrom('workers').select(['run_id', 'state', 'provider', 'pool_id']).where('id', '=', workerId).executeTakeFirst();
     if (!row) return;
     if (clean && row.state === 'draining') {
       await this.#mutate((trx, changes) => workerGone(trx, this.#specOf(trx), workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
       this.#forget(workerId);
       this.#freed(row.provider);
+      // Its place in the pool is free: work queued meanwhile (a rerun, say) may start a worker now.
+      if (row.pool_id) this.#poke(row.pool_id);
       return;
     }
     await this.loseWorker(workerId, description);

@@ -51,4 +51,28 @@ describe('runs of one pipeline', () => {
     await h.start(other);
     expect(h.provider.starts).toHaveLength(2);
   });
+
+  it('start a worker for a rerun queued while the run\'s last worker was still on its way out', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'a', retry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 } }], { maxWorkers: 1 }));
+    const w = await h.worker(0);
+    const attempt = await h.claimAttempt(w);
+    // The task fails: the run ends failed, its worker drains (cleanup) and, its credential ended, cannot say it stopped.
+    await h.coordinator.finish(w, attempt.id, { outcome: 'failed', exitCode: 3, error: 'exit code 3' });
+    expect((await runReport(h.store.db, runId)).run.status).toBe('failed');
+    await h.coordinator.rerun(runId);
+    await h.coordinator.settled();
+    // The draining worker still counts against max_workers 1: no start yet.
+    expect(h.provider.starts).toHaveLength(1);
+    // Its agent exits: its place is free, and the rerun's task gets a worker at once, not at the next health check.
+    h.provider.exit(w.workerId);
+    await waitForStarts(2);
+    expect(h.provider.starts).toHaveLength(2);
+  });
+
+  async function waitForStarts(n: number): Promise<void> {
+    for (let i = 0; i < 200 && h.provider.starts.length < n; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await h.coordinator.settled();
+    }
+  }
 });

@@ -48,6 +48,17 @@ export class RecordingProvider implements Provider {
     return this.gone.has(String(machine.worker)) ? 'gone' : 'running';
   }
 
+  readonly #exitListeners: ((workerId: string, description: string, clean: boolean) => void)[] = [];
+
+  onExit(listener: (workerId: string, description: string, clean: boolean) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  /** The machine's agent exits, as a real one does after its cleanup. */
+  exit(workerId: string, clean = true): void {
+    for (const listener of this.#exitListeners) listener(workerId, clean ? 'agent process 1 exited with code 0' : 'agent process 1 killed by SIGKILL', clean);
+  }
+
   /** Whether inventory() lists the machines started and not stopped since (off: the health check reconciles nothing). */
   listsMachines = false;
 
