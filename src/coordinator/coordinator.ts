@@ -17,6 +17,7 @@ import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret, newId } from '../util/ids.ts';
 import { hostname } from 'node:os';
+import { isAlive } from '../agent/process-tree.ts';
 import { Changes } from './changes.ts';
 import { EventBus } from './event-bus.ts';
 import { LogFiles } from './log-files.ts';
@@ -270,7 +271,7 @@ export class Coordinator {
 
   /** The coordinator processes on the store taken to be alive (see liveCoordinators). */
   #liveCoordinators(): Promise<Set<string>> {
-    return liveCoordinators(this.#store.db, this.#clock.now(), { host: hostname(), running: processRuns });
+    return liveCoordinators(this.#store.db, this.#clock.now(), { host: hostname(), running: isAlive });
   }
 
   /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
@@ -1003,13 +1004,3 @@ export class Coordinator {
 
 /** A run this coordinator cannot carry out, said before anything is recorded. */
 export class RunRefused extends Error {}
-
-/** Whether a process with this pid runs (signal 0 only asks; EPERM: it runs, as another user). */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
