@@ -56,8 +56,10 @@ steps:
       firstId = runs[0]?.id;
       if (!firstId) return false;
       const report = await api<RunReport>(url, admin, `/runs/${firstId}`);
-      return report.tasks.some((t) => t.status === 'running');
-    }, 30_000, 'the first run to start a task');
+      // Both workers busy with the first run: each then has a task of it in its log,
+      // whichever of them takes the second run's tasks.
+      return report.tasks.filter((t) => t.status === 'running').length === 2;
+    }, 30_000, 'the first run to keep both its workers busy');
     // The second run's tree differs: its tasks must see it, not the first's.
     box.write({ 'version.txt': 'second\n' });
     const second = submit();
