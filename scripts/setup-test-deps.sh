@@ -19,6 +19,9 @@ command -v ps >/dev/null || need+=(procps)
 # The ssh provider's tests start their own sshd instances, as separate hosts.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# Revisions come from real repositories: the VCS tests make git and Mercurial ones.
+command -v git >/dev/null || need+=(git)
+command -v hg >/dev/null || need+=(mercurial)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   echo "setup: installing ${need[*]}" >&2
