@@ -1,4 +1,5 @@
 import type { Clock } from '../engine/clock.ts';
+import { workerByRegistrationHash } from '../store/known-workers.ts';
 import type { Db } from '../store/store.ts';
 import { hashSecret } from '../util/ids.ts';
 
@@ -30,8 +31,7 @@ export class RegistrationTokens {
    * starting; `unknown` for anything else, a token used to register included (it is erased).
    */
   async check(token: string): Promise<'valid' | 'expired' | 'spent' | 'unknown'> {
-    const worker = await this.#db.selectFrom('workers').select(['state', 'created_at'])
-      .where('registration_hash', '=', hashSecret(token)).executeTakeFirst();
+    const worker = await workerByRegistrationHash(this.#db, hashSecret(token));
     if (!worker) return 'unknown';
     if (worker.state !== 'starting') return 'spent';
     const age = this.#policy.clock.now() - Math.max(worker.created_at, this.#since);

@@ -11,9 +11,12 @@ import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-a
 import type { RunEvent } from '../engine/events.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
-import { eventFromRow } from '../store/event-rows.ts';
+import { attemptHasEnded, runOfAttempt } from '../store/attempt-rows.ts';
+import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
+import { runOfWorker } from '../store/known-workers.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
+import { runWithSpec, type RunWithSpec } from '../store/run-rows.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
 import { PipelineError } from '../pipeline/errors.ts';
@@ -88,7 +91,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   const findRun = async (c: Context<Env>) => {
     const id = c.req.param('run') ?? '';
     if (!runId.test(id)) return { response: fail(c, 400, `not a run id: ${id.slice(0, 40)}`) };
-    const row = await db.selectFrom('runs').select(['id', 'spec']).where('id', '=', id).executeTakeFirst();
+    const row = await runWithSpec(db, id);
     return row ? { run: row } : { response: fail(c, 404, `no run ${id}`) };
   };
 
@@ -173,7 +176,9 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
       if (error instanceof RunRefused) return fail(c, 422, error.message);
       throw error;
     }
-    const row = await db.selectFrom('runs').select(['id', 'spec']).where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await runWithSpec(db, id);
+    // Created just above, and the store never deletes a run: a missing row is a broken store.
+    if (!row) throw new Error(`run ${id} is missing from the store just after it was created`);
     return c.json({ run: (await runDetail(db, row)).run }, 201);
   });
 
@@ -203,9 +208,9 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.get('/workers/:worker/log', need('read'), async (c) => {
     const id = (c.req.param('worker') ?? '');
     if (!workerId.test(id)) return fail(c, 400, 'not a worker id');
-    const row = await db.selectFrom('workers').select('run_id').where('id', '=', id).executeTakeFirst();
-    if (!row) return fail(c, 404, `no worker ${id}`);
-    return sendFile(c, coordinator.logs.workerPath(row.run_id, id), logType);
+    const run = await runOfWorker(db, id);
+    if (run === undefined) return fail(c, 404, `no worker ${id}`);
+    return sendFile(c, coordinator.logs.workerPath(run, id), logType);
   });
 
   app.get('/attempts/:attempt/log/stream', need('read'), async (c) => {
@@ -218,7 +223,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
       let offset = Number(resume ?? 0);
       let quietSince = Date.now();
       while (!stream.aborted) {
-        const ended = (await db.selectFrom('attempts').select('outcome').where('id', '=', id).executeTakeFirst())?.outcome != null;
+        const ended = await attemptHasEnded(db, id);
         const before = offset;
         offset = await sendNewBytes(stream, path, offset);
         if (ended) {
@@ -263,11 +268,9 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
         let last = after;
         // What happened before this stream opened, when it resumes or follows one run.
         if (after > 0 || run !== undefined) {
-          let history = db.selectFrom('events').selectAll().where('seq', '>', after).orderBy('seq').limit(10_000);
-          if (run !== undefined) history = history.where('run_id', '=', run);
-          for (const row of await history.execute()) {
-            last = row.seq;
-            await send(stream, eventFromRow(row));
+          for (const event of await eventsAfter(db, after, { run, limit: 10_000 })) {
+            last = event.seq;
+            await send(stream, event);
           }
         }
         while (!stream.aborted) {
@@ -287,8 +290,8 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
 
   async function attemptLog(id: string): Promise<string | undefined> {
     if (!attemptId.test(id)) return undefined;
-    const row = await db.selectFrom('attempts').select('run_id').where('id', '=', id).executeTakeFirst();
-    return row ? coordinator.logs.attemptPath(row.run_id, id) : undefined;
+    const run = await runOfAttempt(db, id);
+    return run === undefined ? undefined : coordinator.logs.attemptPath(run, id);
   }
 
   return app;
@@ -318,16 +321,16 @@ async function sendNewBytes(stream: SSEStreamingApi, path: string, offset: numbe
 }
 
 /** A run's report with its counts and the shape of its matrix, for the run page. */
-async function runDetail(db: Db, row: { id: string; spec: string }) {
+async function runDetail(db: Db, row: RunWithSpec) {
   const report = await runReport(db, row.id);
   const counts = (await taskCounts(db, [row.id])).get(row.id) ?? {};
   const pipeline = JSON.parse(row.spec) as Pipeline;
-  const last = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('run_id', '=', row.id).executeTakeFirst();
+  const lastSeq = await lastEventSeq(db, row.id);
   return {
     ...report,
     run: { ...report.run, counts },
     /** The run's last event: follow `/events?run=` from after it with Last-Event-ID. */
-    last_seq: Number(last?.seq ?? 0),
+    last_seq: lastSeq,
     steps: Object.values(pipeline.steps).map((s) => ({ name: s.name, over: s.over, needs: s.needs, activity: s.activity })),
     matrix: pipeline.matrix,
   };

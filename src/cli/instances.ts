@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { FoundMachine, Provider } from '../providers/provider.ts';
+import { workersByIds, type StoredWorker } from '../store/known-workers.ts';
 import { openSqliteStore } from '../store/store.ts';
 import { idPatterns } from '../util/ids.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
@@ -58,11 +59,10 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
 }
 
 async function workersInStore(path: string, ids: string[]) {
-  if (ids.length === 0 || !existsSync(path)) return new Map<string, { name: string; run_id: string; activity: string; state: string }>();
+  if (ids.length === 0 || !existsSync(path)) return new Map<string, StoredWorker>();
   const store = await openSqliteStore(path);
   try {
-    const rows = await store.db.selectFrom('workers').select(['id', 'name', 'run_id', 'activity', 'state']).where('id', 'in', ids).execute();
-    return new Map(rows.map((row) => [row.id, row]));
+    return await workersByIds(store.db, ids);
   } finally {
     await store.close();
   }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { resolveRunId } from '../store/run-report.ts';
+import { pipelineOfRun } from '../store/run-rows.ts';
 import { serverOf } from './api-client.ts';
 import { watchRemoteRun } from './run-remote.ts';
 import { commandCoordinatorOptions } from './local-state.ts';
@@ -31,7 +32,7 @@ export function registerRerun(program: Command): void {
       let pipeline: string;
       try {
         runId = await resolveRunId(embedded.store.db, run);
-        pipeline = (await embedded.store.db.selectFrom('runs').select('pipeline').where('id', '=', runId).executeTakeFirstOrThrow()).pipeline;
+        pipeline = await pipelineOfRun(embedded.store.db, runId);
       } catch (error) {
         await embedded.close();
         throw new UsageError((error as Error).message);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import { LogFiles } from '../coordinator/log-files.ts';
 import type { RunReport } from '../engine/report.ts';
+import { workersNamedInRun } from '../store/event-history.ts';
 import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
 import type { Store } from '../store/store.ts';
 import { serverOf, type ApiClient } from './api-client.ts';
@@ -56,10 +57,7 @@ class LocalRuns implements RunSource {
   }
 
   async findWorker(runId: string, idOrName: string) {
-    const ids = await this.#store.db.selectFrom('events').select('worker_id').distinct()
-      .where('run_id', '=', runId).where('worker_id', 'is not', null)
-      .where((eb) => eb.or([eb('worker_id', '=', idOrName), eb('worker_name', '=', idOrName)])).execute();
-    return oneWorker(runId, idOrName, ids.map((row) => row.worker_id!));
+    return oneWorker(runId, idOrName, await workersNamedInRun(this.#store.db, runId, idOrName));
   }
 
   async workerLog(runId: string, workerId: string) {

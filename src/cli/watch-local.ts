@@ -1,6 +1,7 @@
 import type { Embedded } from '../coordinator/embedded.ts';
 import type { RunEvent } from '../engine/events.ts';
 import { runReport } from '../store/run-report.ts';
+import { taskStatusesOfRun } from '../store/run-rows.ts';
 import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { createProgress, type Progress } from './progress.ts';
@@ -43,7 +44,7 @@ export async function watchLocalRun(
 
   try {
     runId = await begin();
-    const statuses = await embedded.store.db.selectFrom('tasks').select(['key', 'status']).where('run_id', '=', runId).orderBy('seq').execute();
+    const statuses = await taskStatusesOfRun(embedded.store.db, runId);
     progress.start({
       run: runId, pipeline: pipelineName, tasks: statuses,
       logsHint: `logs: ${selfCommand()} logs ${runId} TASK`,
