@@ -1,16 +1,16 @@
 import { Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RunEventKind } from '../engine/events.ts';
 import { afterAttempt } from '../engine/retry.ts';
-import type { Pipeline } from '../pipeline/types.ts';
-import { claimableTask } from '../store/claimable.ts';
+import { lastEventSeq } from '../store/event-history.ts';
+import {
+  attemptsStartedSince, endedAttemptsPerKindAndOutcome, queuedTasksPerActivity, readinessEvents, retryOfTask, runningActivities,
+  runningAmong, runsPerStatus, workersPerActivityAndState, type ReadinessEvent, type StartedAttempt,
+} from '../store/metrics-queries.ts';
 import type { Db } from '../store/store.ts';
 import { requireScope, type UserAccess } from './user-routes.ts';
 
 const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
 const runStatuses = ['running', 'succeeded', 'failed', 'cancelled'] as const;
-/** The events after which a task can be claimed (a retry once its delay is over). */
-const readyKinds: RunEventKind[] = ['task.queued', 'task.checking', 'task.retrying'];
 /**
  * An attempt carries the time its operation began, and group commit may write it a little
  * later than attempts that began after it: scans look back this far for ones not yet seen.
@@ -41,12 +41,10 @@ export function slipwayMetrics(db: Db): Registry {
     name: 'slipway_queued_tasks', help: 'Tasks of running runs waiting for a worker of the activity (a retry waiting out its delay included)',
     labelNames: ['activity'], registers: [registry],
     async collect() {
-      const [activities, rows] = await Promise.all([runningActivities(db), db.selectFrom('tasks')
-        .select(['pool', (eb) => eb.fn.countAll<number>().as('n')])
-        .where(claimableTask).where('run_id', 'in', runningRuns(db)).groupBy('pool').execute()]);
+      const [activities, rows] = await Promise.all([runningActivities(db), queuedTasksPerActivity(db)]);
       this.reset();
       for (const activity of activities) this.set({ activity }, 0);
-      for (const row of rows) this.set({ activity: row.pool }, Number(row.n));
+      for (const row of rows) this.set({ activity: row.pool }, row.n);
     },
   });
 
@@ -54,12 +52,10 @@ export function slipwayMetrics(db: Db): Registry {
     name: 'slipway_workers', help: 'Live workers per activity and state',
     labelNames: ['activity', 'state'], registers: [registry],
     async collect() {
-      const [activities, rows] = await Promise.all([runningActivities(db), db.selectFrom('workers')
-        .select(['activity', 'state', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('state', 'in', [...liveStates]).groupBy(['activity', 'state']).execute()]);
+      const [activities, rows] = await Promise.all([runningActivities(db), workersPerActivityAndState(db, liveStates)]);
       this.reset();
       for (const activity of activities) for (const state of liveStates) this.set({ activity, state }, 0);
-      for (const row of rows) this.set({ activity: row.activity, state: row.state }, Number(row.n));
+      for (const row of rows) this.set({ activity: row.activity, state: row.state }, row.n);
     },
   });
 
@@ -70,10 +66,9 @@ export function slipwayMetrics(db: Db): Registry {
     name: 'slipway_attempts_total', help: 'Ended attempts by kind (run, or done_if check) and outcome',
     labelNames: ['kind', 'outcome'], registers: [registry],
     async collect() {
-      const rows = await db.selectFrom('attempts').select(['kind', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('outcome', 'is not', null).groupBy(['kind', 'outcome']).execute();
+      const rows = await endedAttemptsPerKindAndOutcome(db);
       this.reset();
-      for (const row of rows) this.inc({ kind: row.kind, outcome: row.outcome! }, Number(row.n));
+      for (const row of rows) this.inc({ kind: row.kind, outcome: row.outcome }, row.n);
     },
   });
 
@@ -88,24 +83,14 @@ export function slipwayMetrics(db: Db): Registry {
   new Gauge({
     name: 'slipway_runs', help: 'Runs by status', labelNames: ['status'], registers: [registry],
     async collect() {
-      const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+      const rows = await runsPerStatus(db);
       this.reset();
       for (const status of runStatuses) this.set({ status }, 0);
-      for (const row of rows) this.set({ status: row.status }, Number(row.n));
+      for (const row of rows) this.set({ status: row.status }, row.n);
     },
   });
 
   return registry;
-}
-
-function runningRuns(db: Db) {
-  return db.selectFrom('runs').select('id').where('status', '=', 'running');
-}
-
-/** Activities of running runs: they are reported at 0 rather than missing while idle. */
-async function runningActivities(db: Db): Promise<Set<string>> {
-  const rows = await db.selectFrom('runs').select('spec').where('status', '=', 'running').execute();
-  return new Set(rows.flatMap((row) => Object.keys((JSON.parse(row.spec) as Pipeline).activities)));
 }
 
 /**
@@ -135,22 +120,16 @@ class DispatchLatency {
   }
 
   async #scan(db: Db): Promise<number[]> {
-    const runs = db.selectFrom('runs').select('id')
-      .where((eb) => eb.or([eb('status', '=', 'running'), eb('finished_at', '>=', Math.max(this.#since, this.#attemptsFrom))]));
+    const finishedSince = Math.max(this.#since, this.#attemptsFrom);
     // Attempts first, events second: an attempt's readiness event committed before it did.
-    const attempts = (await db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'started_at'])
-      .where('run_id', 'in', runs).where('started_at', '>=', this.#attemptsFrom).execute())
-      .filter((a) => !this.#seen.has(a.id));
-    const last = Number((await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst())?.seq ?? 0);
-    let events = db.selectFrom('events').select(['at', 'run_id', 'kind', 'task_key', 'attempt'])
-      .where('seq', '>', this.#eventSeq).where('seq', '<=', last).where('kind', 'in', readyKinds).orderBy('seq');
-    if (this.#first) events = events.where('run_id', 'in', runs);
-    const ready = await events.execute();
+    const attempts = (await attemptsStartedSince(db, this.#attemptsFrom, finishedSince)).filter((a) => !this.#seen.has(a.id));
+    const last = await lastEventSeq(db);
+    const ready = await readinessEvents(db, this.#eventSeq, last, this.#first ? finishedSince : undefined);
     this.#first = false;
     this.#eventSeq = Math.max(this.#eventSeq, last);
 
     // In time order, readiness before a start at the same millisecond (one transaction).
-    type Moment = { at: number; ready?: (typeof ready)[number]; attempt?: (typeof attempts)[number] };
+    type Moment = { at: number; ready?: ReadinessEvent; attempt?: StartedAttempt };
     const timeline: Moment[] = [
       ...ready.map((e) => ({ at: Number(e.at), ready: e })),
       ...attempts.map((a) => ({ at: Number(a.started_at), attempt: a })),
@@ -179,22 +158,19 @@ class DispatchLatency {
     if (this.#ready.size === 0) return;
     const keys = [...this.#ready.keys()];
     const runIds = [...new Set(keys.map((key) => key.slice(0, key.indexOf(' '))))];
-    const running = new Set((await db.selectFrom('runs').select('id').where('id', 'in', runIds).where('status', '=', 'running').execute()).map((r) => r.id));
+    const running = await runningAmong(db, runIds);
     for (const key of keys) if (!running.has(key.slice(0, key.indexOf(' ')))) this.#ready.delete(key);
   }
 }
 
 /** When the event made its task claimable: a retry waits out the delay its policy gave it. */
-async function readyAt(db: Db, event: { at: number; run_id: string; kind: string; task_key: string | null; attempt: number | null }): Promise<number> {
+async function readyAt(db: Db, event: ReadinessEvent): Promise<number> {
   const at = Number(event.at);
   if (event.kind !== 'task.retrying' || event.attempt === null) return at;
-  const row = await db.selectFrom('tasks').innerJoin('runs', 'runs.id', 'tasks.run_id')
-    .select(['tasks.step', 'tasks.retry_base', 'runs.spec'])
-    .where('tasks.run_id', '=', event.run_id).where('tasks.key', '=', event.task_key!).executeTakeFirst();
-  const step = row && (JSON.parse(row.spec) as Pipeline).steps[row.step];
-  if (!row || !step) return at;
+  const retry = await retryOfTask(db, event.run_id, event.task_key!);
+  if (!retry) return at;
   // The same call end-attempt.ts made when it scheduled the retry. (A rerun between that
   // retry and this scrape moves retry_base on; the delay read then is the policy's first.)
-  const next = afterAttempt(step.retry, event.attempt - row.retry_base, 'failed', at);
+  const next = afterAttempt(retry.policy, event.attempt - retry.base, 'failed', at);
   return next.status === 'queued' ? next.notBefore : at;
 }
