@@ -1,4 +1,5 @@
 import type { Pipeline, Selection } from '../pipeline/types.ts';
+import { runSpecRows } from '../store/run-spec-rows.ts';
 import type { Db } from '../store/store.ts';
 import type { RunOptions } from './run-options.ts';
 
@@ -30,17 +31,14 @@ export class RunSpecs {
   }
 
   async #read(db: Db, runId: string): Promise<RunSpec> {
-    const row = await db.selectFrom('runs')
-      .select(['id', 'spec', 'selection', 'options', 'source_digest'])
-      .where('id', '=', runId).executeTakeFirstOrThrow();
-    const pools = await db.selectFrom('run_pools').select(['activity', 'pool_id']).where('run_id', '=', runId).execute();
+    const row = await runSpecRows(db, runId);
     const spec: RunSpec = {
       id: row.id,
       pipeline: JSON.parse(row.spec) as Pipeline,
       selection: JSON.parse(row.selection) as Selection,
       options: JSON.parse(row.options) as RunOptions,
       sourceDigest: row.source_digest,
-      pools: Object.fromEntries(pools.map((p) => [p.activity, p.pool_id])),
+      pools: Object.fromEntries(row.pools.map((p) => [p.activity, p.pool_id])),
     };
     this.#cache.set(runId, spec);
     return spec;

@@ -5,13 +5,11 @@ import { describeMachine } from '../providers/machine-text.ts';
 import type { MachineHandle } from '../providers/provider.ts';
 import { claimableTask } from './claimable.ts';
 import type { Db } from './store.ts';
+import { idsPerQuery, liveWorkerStates } from './worker-rows.ts';
 
 /** The fleet's queries for the user API: workers with their machine, attempt and cost; pools as they are now. */
 
-const liveStates: WorkerState[] = ['starting', 'idle', 'busy', 'draining'];
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
-/** Ids per `in (…)` list, well under SQLite's limit on bound values. */
-const idsPerQuery = 500;
 
 /** A worker's price and machine times, as the store keeps them. */
 export interface PricedWorker {
@@ -51,7 +49,7 @@ export async function listWorkers(db: Db, filter: WorkerFilter, now: number): Pr
   if (filter.state !== undefined) query = query.where('state', '=', filter.state as WorkerState);
   if (filter.pool !== undefined) query = query.where('pool_id', '=', filter.pool);
   const rows = await query.execute();
-  const inHand = await openAttempts(db, rows.filter((w) => liveStates.includes(w.state)).map((w) => w.id));
+  const inHand = await openAttempts(db, rows.filter((w) => liveWorkerStates.includes(w.state)).map((w) => w.id));
   return rows.map((w) => {
     const cost = workerCost(w, now);
     return {
@@ -89,7 +87,7 @@ export async function poolSummaries(db: Db): Promise<PoolSummary[]> {
   const queued = await inChunks(runningIds, (ids) => db.selectFrom('tasks').select(['run_id', 'pool', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', 'in', ids).where(claimableTask).groupBy(['run_id', 'pool']).execute());
   const live = await db.selectFrom('workers').select(['pool_id', 'run_id', 'activity', 'provider', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('state', 'in', liveStates).where('pool_id', 'is not', null).groupBy(['pool_id', 'run_id', 'activity', 'provider']).execute();
+    .where('state', 'in', liveWorkerStates).where('pool_id', 'is not', null).groupBy(['pool_id', 'run_id', 'activity', 'provider']).execute();
 
   // A pool that serves no running run has its live workers' runs' settings.
   const missing = [...new Set(live.map((w) => w.run_id).filter((id) => !specs.has(id)))];
@@ -135,7 +133,7 @@ export async function activitySummaries(db: Db): Promise<{ run: string; name: st
   const ids = runs.map((r) => r.id);
   if (ids.length === 0) return [];
   const live = await db.selectFrom('workers').select(['run_id', 'activity', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('run_id', 'in', ids).where('state', 'in', liveStates).groupBy(['run_id', 'activity']).execute();
+    .where('run_id', 'in', ids).where('state', 'in', liveWorkerStates).groupBy(['run_id', 'activity']).execute();
   const queued = await db.selectFrom('tasks').select(['run_id', 'pool', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', 'in', ids).where(claimableTask).groupBy(['run_id', 'pool']).execute();
   const count = (rows: { run_id: string; n: number }[], run: string, match: (row: never) => boolean) =>

@@ -1,0 +1,153 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { isAlive } from '../agent/process-tree.ts';
+import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
+import type { Clock } from '../engine/clock.ts';
+import { heartbeatIntervalMs } from '../engine/liveness.ts';
+import { mayStopMachine } from '../engine/machine-owner.ts';
+import type { ProviderLifecycle } from '../providers/provider.ts';
+import { GroupCommit } from '../store/group-commit.ts';
+import type { Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+import { Changes } from './changes.ts';
+import type { CoordinatorSettings } from './coordinator.ts';
+import { EventBus } from './event-bus.ts';
+import { LogFiles } from './log-files.ts';
+import type { SpecOf } from './ops/claim.ts';
+import { liveCoordinators } from './ops/coordinator-lease.ts';
+import { RunActivities } from './run-activities.ts';
+import { RunSpecs } from './run-specs.ts';
+import { StoreWatch } from './store-watch.ts';
+
+/**
+ * What the coordinator's jobs (worker sessions, machines, health) share: the store and
+ * the one way to change it, the clock, the logs, the events, and this process's identity.
+ * Every state change is one transaction through `mutate`; what it implies (wake-ups,
+ * provisioning, cancels) is done by each job's commit listener after the commit.
+ */
+export class CoordinatorCore {
+  readonly events = new EventBus();
+  readonly logs: LogFiles;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly settings: CoordinatorSettings;
+  readonly providers: ReadonlyMap<string, ProviderLifecycle>;
+  readonly specs = new RunSpecs();
+  readonly activities: RunActivities;
+  readonly watch: StoreWatch;
+  /** This process's id on the store: the owner of the machines it starts. */
+  readonly id = newId('c');
+  /**
+   * Nothing said before this process started was heard: a worker's silence is counted
+   * from here at the earliest, so a restarted coordinator gives its agents time to reconnect.
+   */
+  readonly startedAt: number;
+  /** Runs created or rerun here, for a coordinator that looks after only those. */
+  readonly own = new Set<string>();
+  readonly #writes: GroupCommit;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #commitListeners: ((changes: Changes) => void)[] = [];
+  readonly #faultListeners: ((message: string) => void)[] = [];
+  #closed = false;
+
+  constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: ProviderLifecycle[]) {
+    this.store = store;
+    this.clock = clock;
+    this.settings = settings;
+    this.startedAt = clock.now();
+    this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
+    this.#writes = new GroupCommit(store.transaction);
+    this.watch = new StoreWatch(store.db, this.events);
+    this.providers = new Map(providers.map((p) => [p.name, p]));
+    this.activities = new RunActivities(settings.pools);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** What one source archive may unpack to, here and on its workers. */
+  get archiveLimits(): ArchiveLimits {
+    return this.settings.archiveLimits ?? defaultArchiveLimits;
+  }
+
+  get heartbeatIntervalMs(): number {
+    return heartbeatIntervalMs(this.settings.heartbeatTimeoutMs);
+  }
+
+  /** Whether a store write is queued or in flight. */
+  get writing(): boolean {
+    return this.#writes.pending;
+  }
+
+  /** One transaction; once it committed, its events are published and every job hears its changes. */
+  async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>): Promise<T> {
+    const changes = new Changes(this.clock.now());
+    const result = await this.#writes.run((trx) => work(trx, changes));
+    this.events.publish(changes.events);
+    this.watch.publishedHere(changes.events);
+    for (const listener of this.#commitListeners) listener(changes);
+    return result;
+  }
+
+  onCommit(listener: (changes: Changes) => void): void {
+    this.#commitListeners.push(listener);
+  }
+
+  /** Specs read within a transaction (cached: immutable once written). */
+  specOf(trx: Store['db']): SpecOf {
+    return (runId) => this.specs.get(trx, runId);
+  }
+
+  looksAfter(runId: string): boolean {
+    return !this.settings.ownRunsOnly || this.own.has(runId);
+  }
+
+  /** The coordinator processes on the store taken to be alive (see liveCoordinators). */
+  liveCoordinators(): Promise<Set<string>> {
+    return liveCoordinators(this.store.db, this.clock.now(), { host: hostname(), running: isAlive });
+  }
+
+  /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
+  async mayStop(owner: string | null): Promise<boolean> {
+    if (owner === null || owner === this.id) return true;
+    return mayStopMachine(owner, this.id, await this.liveCoordinators());
+  }
+
+  later(ms: number, action: () => void): void {
+    const timer = setTimeout(() => { this.#timers.delete(timer); if (!this.#closed) action(); }, Math.max(0, ms));
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  /** Nothing new starts from here on: timers are dropped, and jobs see `closed`. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+  }
+
+  stamp(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  /**
+   * Work the coordinator starts by itself has no caller to fail to: its failure (a store
+   * that cannot be written, say) is reported, never left to end the process, and the next
+   * health check heals what it left undone.
+   */
+  background(what: string, work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.reportFault(what, error));
+  }
+
+  /** Something went wrong that no request is waiting to hear about. */
+  reportFault(what: string, error: unknown): void {
+    const message = `${what} failed: ${(error as Error).stack ?? String(error)}`;
+    if (this.#faultListeners.length === 0) process.emitWarning(`slipway: ${message}`);
+    for (const listener of this.#faultListeners) listener(message);
+  }
+
+  onFault(listener: (message: string) => void): () => void {
+    this.#faultListeners.push(listener);
+    return () => this.#faultListeners.splice(this.#faultListeners.indexOf(listener), 1);
+  }
+}

@@ -1,0 +1,290 @@
+import { fleetPoolName } from '../engine/pool-identity.ts';
+import type { WorkerStop } from '../engine/worker-stop.ts';
+import type { Script } from '../pipeline/types.ts';
+import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
+import { workerByCredential } from '../store/worker-credentials.ts';
+import { hashSecret } from '../util/ids.ts';
+import type { CoordinatorCore } from './core.ts';
+import type { Machines } from './machines.ts';
+import { claim, fakeScript } from './ops/claim.ts';
+import type { AttemptResult } from './ops/end-attempt.ts';
+import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
+import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
+import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
+import { retireIdle } from './ops/retire-idle.ts';
+import { workerGone } from './ops/worker-gone.ts';
+import { PoolSignals, poolOf } from './pool-signals.ts';
+import type { RunSpec } from './run-specs.ts';
+
+export interface WorkerIdentity {
+  workerId: string;
+  runId: string;
+  activity: string;
+}
+
+export type ClaimAnswer = { kind: 'attempt'; attempt: AttemptOrder; workerName: string } | { kind: 'none' } | { kind: 'stop'; reason: string };
+
+export type RegisterAnswer = Exclude<Registration, { kind: 'registered' }> | (Extract<Registration, { kind: 'registered' }> & { settings: WorkerSettings });
+
+/**
+ * The worker protocol as the coordinator serves it: registration, claims (long polls woken
+ * per pool), heartbeats (held until a cancel or the interval), output into the logs,
+ * finishes and goodbyes. What it remembers (last-seen times, open attempt logs, cancels
+ * heard) is a cache of the store for this process's own requests.
+ */
+export class WorkerSessions {
+  readonly #core: CoordinatorCore;
+  readonly #machines: Machines;
+  readonly #signals = new PoolSignals();
+  readonly #lastSeen = new Map<string, number>();
+  /** When this process last wrote a worker's last-seen time to the store. */
+  readonly #seenStored = new Map<string, number>();
+  readonly #cancelled = new Set<string>();
+  readonly #attemptSignals = new Map<string, () => void>();
+  readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string }>();
+  /** Workers told (in their log) that they are kept warm past their idle_timeout, until they next take a task. */
+  readonly #keptWarm = new Set<string>();
+
+  constructor(core: CoordinatorCore, machines: Machines) {
+    this.#core = core;
+    this.#machines = machines;
+    core.onCommit((changes) => {
+      for (const [pool, count] of changes.queued) this.#signals.wake(pool, count);
+      for (const [pool, at] of changes.delayed) core.later(at - changes.now, () => this.#signals.wake(pool, 1));
+      for (const pool of changes.drained) this.#signals.wake(pool);
+      for (const attemptId of changes.cancelledAttempts) {
+        this.#cancelled.add(attemptId);
+        this.#attemptSignals.get(attemptId)?.();
+      }
+    });
+  }
+
+  /** When this process last heard from the worker (0: not since it started). */
+  lastSeen(workerId: string): number {
+    return this.#lastSeen.get(workerId) ?? 0;
+  }
+
+  async register(token: string, join?: { activity: string }): Promise<RegisterAnswer> {
+    const core = this.#core;
+    const timeoutMs = core.settings.heartbeatTimeoutMs;
+    const registration = await core.mutate((trx, changes) => join
+      ? registerJoiningWorker(trx, token, join.activity, async (runId) => Object.keys((await core.specs.get(trx, runId)).pipeline.activities), timeoutMs, changes)
+      : registerStartedWorker(trx, token, timeoutMs, changes));
+    if (registration.kind !== 'registered') return registration;
+    const identity = { workerId: registration.workerId, runId: registration.runId, activity: registration.activity };
+    this.#lastSeen.set(registration.workerId, core.clock.now());
+    this.#seenStored.set(registration.workerId, core.clock.now());
+    const spec = await core.specs.get(core.store.db, registration.runId);
+    this.#log(identity, `registered as ${registration.name} (${registration.workerId}) for activity ${registration.activity}`);
+    // One more worker up lets a ramping pool start more (see workersToStart).
+    this.#machines.poke(poolOf(spec, registration.activity));
+    return { ...registration, settings: this.#settingsOf(spec, registration.activity, registration.workerId) };
+  }
+
+  /**
+   * Finds the worker a credential belongs to; undefined for anything else, or once it ended
+   * (its worker stopped or was lost, its run finished). Asked of the store on every call,
+   * never of memory: another coordinator process on the store may have ended it. One
+   * indexed read.
+   */
+  async authenticate(credential: string): Promise<WorkerIdentity | undefined> {
+    const row = await workerByCredential.first(this.#core.store.db, { hash: hashSecret(credential) });
+    return row && { workerId: row.id, runId: row.run_id, activity: row.activity };
+  }
+
+  /**
+   * Long poll: answers with an attempt as soon as one is claimable, or none after `waitMs`.
+   * A worker past its idle_timeout (`idle`, for pools that keep workers warm) is told to stop
+   * when no attempt is ready for it, unless the pool would be left with fewer idle workers
+   * than its min_idle (see mayStopIdle); then it waits as any other.
+   */
+  async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal, idle = false): Promise<ClaimAnswer> {
+    const core = this.#core;
+    const spec = await core.specs.get(core.store.db, worker.runId);
+    const pool = poolOf(spec, worker.activity);
+    const deadline = core.clock.now() + Math.min(waitMs, core.heartbeatIntervalMs);
+    for (let first = true; ; first = false) {
+      await this.#heard(worker.workerId);
+      const seen = this.#signals.version(pool);
+      const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes));
+      if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
+      if (idle && first && answer.kind === 'none') {
+        const minIdle = core.activities.minIdleOf(spec, worker.activity);
+        if (await core.mutate((trx) => retireIdle(trx, worker.workerId, minIdle))) {
+          const reason = `idle for its idle_timeout, and ${minIdle === 0 ? 'its pool keeps none warm' : `its pool keeps ${minIdle} idle without it`}`;
+          this.#log(worker, `told to stop: ${reason}`);
+          return { kind: 'stop', reason };
+        }
+        if (!this.#keptWarm.has(worker.workerId)) {
+          this.#keptWarm.add(worker.workerId);
+          this.#log(worker, `idle for its idle_timeout; kept warm: its pool keeps ${minIdle} idle`);
+        }
+      }
+      const remaining = deadline - core.clock.now();
+      if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
+      await this.#signals.wait(pool, remaining, seen, signal);
+    }
+  }
+
+  /**
+   * Held up to `holdMs` unless the attempt is cancelled meanwhile, here or by another
+   * coordinator process on the store (whose cancel arrives through the store watch).
+   */
+  async heartbeat(worker: WorkerIdentity, attemptId: string, holdMs: number, signal?: AbortSignal): Promise<'ok' | 'cancel' | 'unknown'> {
+    const core = this.#core;
+    await this.#heard(worker.workerId);
+    const attempt = await recordHeartbeat(core.store.db, worker.workerId, attemptId, core.clock.now());
+    if (!attempt) return 'unknown';
+    if (attempt.cancelled) this.#cancelled.add(attemptId);
+    if (this.#cancelled.has(attemptId)) return 'cancel';
+    const hold = Math.min(holdMs, core.heartbeatIntervalMs);
+    if (hold > 0) {
+      // The attempt's run, which may be any run of the worker's pool.
+      const unfollow = await core.watch.follow(attempt.run);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          unsubscribe();
+          this.#attemptSignals.delete(attemptId);
+          resolve();
+        };
+        const timer = setTimeout(done, hold);
+        const unsubscribe = core.events.subscribe((event) => {
+          if (event.run !== attempt.run || event.task !== attempt.task || event.kind !== 'task.cancelled') return;
+          this.#cancelled.add(attemptId);
+          done();
+        });
+        signal?.addEventListener('abort', done, { once: true });
+        this.#attemptSignals.set(attemptId, done);
+      });
+      unfollow();
+    }
+    // The end of the hold says nothing of the worker (a frozen one's request is held too).
+    return this.#cancelled.has(attemptId) ? 'cancel' : 'ok';
+  }
+
+  output(worker: WorkerIdentity, attemptId: string, text: string): boolean {
+    const log = this.#attemptLogs.get(attemptId);
+    if (!log || log.workerId !== worker.workerId) return false;
+    this.#lastSeen.set(worker.workerId, this.#core.clock.now());
+    this.#core.logs.append(log.path, text);
+    this.#core.logs.append(this.#logPath(worker), text);
+    return true;
+  }
+
+  workerOutput(worker: WorkerIdentity, text: string): void {
+    this.#lastSeen.set(worker.workerId, this.#core.clock.now());
+    this.#core.logs.append(this.#logPath(worker), text);
+  }
+
+  /**
+   * Records an attempt's end. With `claimNext`, the same transaction also hands the worker
+   * its next attempt if one is ready: one request and one commit per task in steady state.
+   */
+  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<{ finished: FinishResult; next: ClaimAnswer | null }> {
+    const core = this.#core;
+    // The attempt's end is written with the worker's last-seen time.
+    this.#lastSeen.set(worker.workerId, core.clock.now());
+    this.#seenStored.set(worker.workerId, core.clock.now());
+    const { finished, next } = await core.mutate(async (trx, changes) => {
+      const finished = await finishAttempt(trx, core.specOf(trx), worker.workerId, attemptId, result, changes);
+      const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, core.specOf(trx), worker.workerId, changes) : null;
+      return { finished, next };
+    });
+    if (finished.kind === 'recorded') {
+      if (next?.kind !== 'attempt') this.#machines.pushName(worker, finished.workerName);
+      this.#log(worker, `${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}`);
+    }
+    this.#endAttemptStream(attemptId);
+    // A heartbeat held for this attempt has nothing more to wait for.
+    this.#attemptSignals.get(attemptId)?.();
+    return { finished, next: next?.kind === 'attempt' ? this.#handedOut(worker, next) : next };
+  }
+
+  /**
+   * The agent ran its cleanup and is exiting: the acknowledgement of the drain handshake.
+   * Only now is its machine stopped, so no task in flight is ever killed by a stop.
+   */
+  async stopped(worker: WorkerIdentity, stop: WorkerStop): Promise<void> {
+    const core = this.#core;
+    const spec = await core.specs.get(core.store.db, worker.runId);
+    this.#log(worker, `stopped: ${stop.reason}`);
+    const gone = await core.mutate((trx, changes) => workerGone(trx, core.specOf(trx), worker.workerId, stop, changes));
+    this.forget(worker.workerId);
+    this.#machines.poke(poolOf(spec, worker.activity));
+    this.#machines.freed(core.activities.activityOf(spec, worker.activity).provider);
+    if (gone) core.background('stopping a drained machine', this.#machines.stopOf(worker.workerId, { drained: true }));
+  }
+
+  /** Drops what this process remembers of a worker that ended. */
+  forget(workerId: string): void {
+    this.#lastSeen.delete(workerId);
+    this.#keptWarm.delete(workerId);
+    this.#seenStored.delete(workerId);
+    for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
+  }
+
+  /**
+   * Notes a worker heard from: in memory at once, in the store at most twice per heartbeat
+   * interval, so every coordinator on the store sees it alive at little cost.
+   */
+  async #heard(workerId: string): Promise<void> {
+    const now = this.#core.clock.now();
+    this.#lastSeen.set(workerId, now);
+    if (now - (this.#seenStored.get(workerId) ?? 0) < this.#core.heartbeatIntervalMs / 2) return;
+    this.#seenStored.set(workerId, now);
+    await recordWorkerSeen(this.#core.store.db, workerId, now);
+  }
+
+  #settingsOf(spec: RunSpec, activityName: string, workerId: string): WorkerSettings {
+    const { activities, archiveLimits } = this.#core;
+    const activity = activities.activityOf(spec, activityName);
+    const env = { SLIPWAY_RUN: spec.id, SLIPWAY_WORKER: workerId, SLIPWAY_ACTIVITY: activityName };
+    const aux = (kind: 'prepare' | 'init' | 'cleanup', script: Script | undefined): WorkerScript | null => {
+      if (!script) return null;
+      if (!spec.options.fakeWorkers) return { script, env };
+      const fake = fakeScript(kind, script);
+      return { script: fake.script, env: { ...env, ...fake.env } };
+    };
+    const preparation = activities.preparation(spec, activityName);
+    // A fleet's pool that keeps workers warm decides their idle stops itself.
+    const keepsWarm = activities.minIdleOf(spec, activityName) > 0 && fleetPoolName(poolOf(spec, activityName)) !== undefined;
+    return {
+      idle_timeout_ms: activity.idleTimeoutMs,
+      ...(keepsWarm && { keep_warm: true }),
+      heartbeat_interval_ms: this.#core.heartbeatIntervalMs,
+      prepare: preparation ? { fingerprint: preparation.fingerprint, ...aux('prepare', preparation.script)! } : null,
+      init: aux('init', activity.init),
+      cleanup: aux('cleanup', activity.cleanup),
+      source_digest: spec.sourceDigest,
+      source_limits: { max_unpacked_bytes: archiveLimits.maxUnpackedBytes, max_archive_members: archiveLimits.maxMembers },
+    };
+  }
+
+  #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
+    this.#machines.pushName(worker, answer.workerName);
+    this.#keptWarm.delete(worker.workerId);
+    // The attempt's log is its run's, whichever run the worker was started for.
+    const path = this.#core.logs.attemptPath(answer.attempt.run, answer.attempt.id);
+    this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path });
+    this.#log(worker, `${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} of run ${answer.attempt.run} attempt ${answer.attempt.number} (${answer.attempt.id})`);
+    return answer;
+  }
+
+  #logPath(worker: WorkerIdentity): string {
+    return this.#core.logs.workerPath(worker.runId, worker.workerId);
+  }
+
+  /** A line in the worker's log, stamped. */
+  #log(worker: WorkerIdentity, line: string): void {
+    this.#core.logs.append(this.#logPath(worker), `${this.#core.stamp()} ${line}\n`);
+  }
+
+  #endAttemptStream(attemptId: string): void {
+    const log = this.#attemptLogs.get(attemptId);
+    if (log) void this.#core.logs.close(log.path);
+    this.#attemptLogs.delete(attemptId);
+    this.#cancelled.delete(attemptId);
+  }
+}

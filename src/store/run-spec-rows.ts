@@ -1,0 +1,18 @@
+import type { Db } from './store.ts';
+
+/** What a run was created with, as stored (JSON text), and the pool of each of its activities. */
+export interface RunSpecRows {
+  id: string;
+  spec: string;
+  selection: string;
+  options: string;
+  source_digest: string | null;
+  pools: { activity: string; pool_id: string }[];
+}
+
+export async function runSpecRows(db: Db, runId: string): Promise<RunSpecRows> {
+  const row = await db.selectFrom('runs').select(['id', 'spec', 'selection', 'options', 'source_digest'])
+    .where('id', '=', runId).executeTakeFirstOrThrow();
+  const pools = await db.selectFrom('run_pools').select(['activity', 'pool_id']).where('run_id', '=', runId).execute();
+  return { ...row, pools };
+}

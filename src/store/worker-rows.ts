@@ -1,0 +1,63 @@
+import type { WorkerState } from '../engine/fleet-view.ts';
+import type { Db } from './store.ts';
+
+/** What the coordinator needs of a worker to look after it: its run and pool, its machine and who started it. */
+export interface WorkerRow {
+  id: string;
+  run_id: string;
+  activity: string;
+  state: WorkerState;
+  provider: string;
+  /** JSON of the provider's handle on the machine; null until its start is recorded. */
+  machine: string | null;
+  /** The coordinator process that started its machine; null for one started by hand. */
+  owner: string | null;
+  pool_id: string | null;
+  created_at: number;
+  tasks_done: number;
+}
+
+const columns = ['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'owner', 'pool_id', 'created_at', 'tasks_done'] as const;
+/** States in which a worker's machine may be running. */
+export const liveWorkerStates: WorkerState[] = ['starting', 'idle', 'busy', 'draining'];
+/** Ids per `in (…)` list, well under SQLite's limit on bound values. */
+export const idsPerQuery = 500;
+
+export function workerRow(db: Db, workerId: string): Promise<WorkerRow | undefined> {
+  return db.selectFrom('workers').select(columns).where('id', '=', workerId).executeTakeFirst();
+}
+
+/** The rows of these workers that the store knows. */
+export async function workerRows(db: Db, workerIds: string[]): Promise<WorkerRow[]> {
+  const rows: WorkerRow[] = [];
+  for (let i = 0; i < workerIds.length; i += idsPerQuery) {
+    rows.push(...await db.selectFrom('workers').select(columns).where('id', 'in', workerIds.slice(i, i + idsPerQuery)).execute());
+  }
+  return rows;
+}
+
+/** Workers whose machine may still be running, of one run or of every run. */
+export function liveWorkers(db: Db, runId?: string): Promise<WorkerRow[]> {
+  let query = db.selectFrom('workers').select(columns).where('state', 'in', liveWorkerStates);
+  if (runId !== undefined) query = query.where('run_id', '=', runId);
+  return query.execute();
+}
+
+/** Registered workers that should be talking: the ones whose silence is looked for. */
+export function talkingWorkers(db: Db): Promise<{ id: string; run_id: string; last_seen_at: number | null; heartbeat_timeout_ms: number | null }[]> {
+  return db.selectFrom('workers').select(['id', 'run_id', 'last_seen_at', 'heartbeat_timeout_ms'])
+    .where('state', 'in', ['idle', 'busy', 'draining']).execute();
+}
+
+/** Open attempts of busy workers whose last heartbeat is older than `before`. */
+export function silentAttempts(db: Db, before: number): Promise<{ id: string; run_id: string; heartbeat_at: number; worker_id: string | null }[]> {
+  return db.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
+    .select(['attempts.id', 'attempts.run_id', 'attempts.heartbeat_at', 'attempts.worker_id'])
+    .where('workers.state', 'in', ['busy', 'draining']).where('attempts.outcome', 'is', null)
+    .where('attempts.heartbeat_at', '<', before).execute();
+}
+
+/** The store's id, which marks the machines its coordinators start. */
+export async function storeId(db: Db): Promise<string> {
+  return (await db.selectFrom('store_identity').select('id').executeTakeFirstOrThrow()).id;
+}
