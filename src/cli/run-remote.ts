@@ -14,6 +14,7 @@ import { createProgress } from './progress.ts';
 import { serverEvents } from './sse.ts';
 import { printReport } from './run-report-output.ts';
 import { reportOf, type RunDetail } from './run-source.ts';
+import type { RunTree } from './run-tree.ts';
 
 /**
  * `slipway run --server`: the source tree goes up as one archive, the server validates the
@@ -21,12 +22,12 @@ import { reportOf, type RunDetail } from './run-source.ts';
  * run would show them. Ctrl-C cancels the run on the server.
  */
 export async function runOnServer(
-  api: ApiClient, file: string, pipeline: Pipeline, selection: Selection, options: { json: boolean; fakeWorkers: boolean },
+  api: ApiClient, file: string, pipeline: Pipeline, tree: RunTree, selection: Selection, options: { json: boolean; fakeWorkers: boolean },
 ): Promise<number> {
   const packing = mkdtempSync(join(tmpdir(), 'slipway-upload-'));
   let digest: string;
   try {
-    digest = await packSource(pipeline.sourceDir, packing);
+    digest = await packSource(tree.dir, packing, tree.files ?? undefined);
     await api.upload('/api/v1/sources', archivePath(packing, digest), 'application/gzip');
   } finally {
     rmSync(packing, { recursive: true, force: true });

@@ -7,7 +7,10 @@ import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import { reservedAxis } from '../pipeline/reserved-axes.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
+import { packSource, sourceTree } from '../coordinator/source-archive.ts';
 import { serverOf } from './api-client.ts';
+import { printable } from './format.ts';
+import { runTree, type RunTree } from './run-tree.ts';
 import { runOnServer } from './run-remote.ts';
 import { watchLocalRun } from './watch-local.ts';
 import { commandCoordinatorOptions, selfCommand } from './local-state.ts';
@@ -24,6 +27,7 @@ interface RunCommandOptions {
   fakeWorkers?: boolean;
   provision: boolean;
   heartbeatTimeout: string;
+  revision?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -31,6 +35,7 @@ export function registerRun(program: Command): void {
     .description('run a pipeline on local workers started for it, and report every task')
     .argument('<file>', 'the pipeline file (slipway.yml); its directory is the source tree')
     .option('--json', 'print the run report as JSON on stdout (progress goes to stderr)')
+    .option('--revision <rev>', "run this committed revision of the pipeline's git or Mercurial working copy, not the files on disk")
     .option('--only <steps>', 'manual mode: run only these steps (comma-separated); needs outside count as done')
     .option('--set <axis=values>', 'manual mode: only these values of an axis, e.g. --set version=4.28.2,4.29.0 (repeatable)', collect, [])
     .option('--force', 'run tasks even if their done_if check says they are done')
@@ -47,6 +52,7 @@ Examples:
   slipway run examples/hello-c/slipway.yml
   slipway run slipway.yml --only build --set version=4.29.0 --force
   slipway run slipway.yml --fake-workers        see what would run, at no cost
+  slipway run slipway.yml --revision HEAD~1     the previous commit, whatever the working tree holds
   slipway run slipway.yml --json > report.json`)
     .action(async (file: string, options: RunCommandOptions) => {
       process.exitCode = await runPipeline(file, options);
@@ -77,7 +83,17 @@ function parseSelection(options: RunCommandOptions): Selection {
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
   // The operator's pools a pipeline names are this machine's config's, or a server's, which checks them there.
   const remote = Boolean(options.server ?? process.env.SLIPWAY_SERVER);
-  const pipeline = loadPipeline(file, { pools: remote ? 'unchecked' : operatorPools(loadConfig()) });
+  const tree = await runTree(file, options.revision);
+  try {
+    const pipeline = loadPipeline(tree.file, { pools: remote ? 'unchecked' : operatorPools(loadConfig()) }, file);
+    if (tree.summary) (options.json ? process.stderr : process.stdout).write(`${printable(tree.summary, { lines: true })}\n`);
+    return await runTreePipeline(file, tree, pipeline, options);
+  } finally {
+    tree.remove();
+  }
+}
+
+async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, options: RunCommandOptions): Promise<number> {
   const selection = parseSelection(options);
   let tasks;
   try {
@@ -94,12 +110,16 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   }
   if (tasks.length === 0) throw new UsageError('the selection leaves no task to run');
   const api = serverOf(options);
-  if (api) return runOnServer(api, file, pipeline, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
+  if (api) return runOnServer(api, file, pipeline, tree, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
 
   const embedded = await startEmbedded(await commandCoordinatorOptions(options.db, heartbeatTimeoutMs));
+  const { coordinator } = embedded;
   let joinToken = '';
   return watchLocalRun(embedded, pipeline.name, Boolean(options.json), async () => {
-    const created = await embedded.coordinator.createRun(pipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision });
+    const digest = await packSource(tree.dir, coordinator.archivesDir, tree.files ?? undefined);
+    // An exported revision goes with this command: the run reads its scripts from the archive's own tree.
+    const ranPipeline = tree.origin?.revision ? { ...pipeline, sourceDir: await sourceTree(coordinator.archivesDir, digest, coordinator.archiveLimits) } : pipeline;
+    const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision }, digest);
     joinToken = created.joinToken;
     return created.runId;
   }, (progress) => {

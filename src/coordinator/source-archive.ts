@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve as absolute } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
@@ -8,13 +8,19 @@ import { idPatterns, newId } from '../util/ids.ts';
 
 /**
  * A run's source tree as one archive, named by its content, so workers fetch and cache it
- * once per revision and remote machines need no access to the repository.
+ * once per revision and remote machines need no access to the repository. `files` (paths
+ * relative to `sourceDir`) packs exactly those, as a working copy's VCS chose them;
+ * without, the whole directory but .git and node_modules.
  */
-export async function packSource(sourceDir: string, archivesDir: string): Promise<string> {
+export async function packSource(sourceDir: string, archivesDir: string, files?: string[]): Promise<string> {
   mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
   const partial = join(archivesDir, `${newId('a')}.partial`);
+  const list = `${partial}.files`;
   try {
-    await runTar(['--create', '--gzip', `--file=${absolute(partial)}`, '--exclude=.git', '--exclude=node_modules', `--directory=${absolute(sourceDir)}`, '.']);
+    // A list read verbatim: a file named like an option stays a file name.
+    if (files) writeFileSync(list, files.map((file) => `${file}\0`).join(''), { mode: 0o600 });
+    const members = files ? ['--no-recursion', '--null', '--verbatim-files-from', `--files-from=${absolute(list)}`] : ['--exclude=.git', '--exclude=node_modules', '.'];
+    await runTar(['--create', '--gzip', `--file=${absolute(partial)}`, `--directory=${absolute(sourceDir)}`, ...members]);
     const digest = await sha256File(partial);
     const final = archivePath(archivesDir, digest);
     if (existsSync(final)) rmSync(partial);
@@ -23,6 +29,8 @@ export async function packSource(sourceDir: string, archivesDir: string): Promis
   } catch (error) {
     rmSync(partial, { force: true });
     throw new Error(`cannot pack the source tree ${sourceDir}: ${(error as Error).message}`);
+  } finally {
+    rmSync(list, { force: true });
   }
 }
 

@@ -25,17 +25,19 @@ const TOO_LARGE = `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`;
 
 /**
  * Reads and checks `file`; throws PipelineError listing every mistake found. `rules` name
- * the operator's pools an activity may name (none by default) and whether it may define its own.
+ * the operator's pools an activity may name (none by default) and whether it may define its
+ * own. `label` names the file in messages and Pipeline.file when it is read from a copy
+ * (a revision's export).
  */
-export function loadPipeline(file: string, rules: PipelineRules = {}): Pipeline {
+export function loadPipeline(file: string, rules: PipelineRules = {}, label = file): Pipeline {
   let text: string;
   try {
     text = readSmallFile(file, MAX_FILE_BYTES);
   } catch (error) {
     if (!(error instanceof UnreadableFile)) throw error;
-    throw new PipelineError([{ file, ...START, message: `cannot read the pipeline file: ${error.message}` }]);
+    throw new PipelineError([{ file: label, ...START, message: `cannot read the pipeline file: ${error.message}` }]);
   }
-  return parsePipeline(text, file, path.dirname(path.resolve(file)), rules);
+  return parsePipeline(text, label, path.dirname(path.resolve(file)), rules);
 }
 
 /**

@@ -1,0 +1,93 @@
+/** The source tree a `slipway run` takes: the pipeline's directory as it is, or as a revision has it. */
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { describeUncommitted, uncommittedFiles } from '../vcs/dirty.ts';
+import { exportRevision } from '../vcs/export.ts';
+import { resolveRevision, UnknownRevision, type Revision } from '../vcs/revision.ts';
+import { treeFiles } from '../vcs/tree-files.ts';
+import { findWorkingCopy, type WorkingCopy } from '../vcs/working-copy.ts';
+import { UsageError } from './usage-error.ts';
+
+/** Where a run's tree comes from, as the run records it: null fields for a plain directory. */
+export interface TreeOrigin {
+  vcs: WorkingCopy['vcs'];
+  /** The working copy's root. */
+  repository: string;
+  /** The committed revision run (full id); null for a working tree. */
+  revision: string | null;
+  branch: string | null;
+  /** A working tree's parent revision: what its changes are on. */
+  base: string | null;
+  author: string | null;
+  message: string | null;
+}
+
+export interface RunTree {
+  /** The pipeline file to read: the user's, or its copy in the exported revision. */
+  file: string;
+  /** The directory packed: the pipeline's. */
+  dir: string;
+  /** The files of `dir` to pack; null for all of it. */
+  files: string[] | null;
+  origin: TreeOrigin | null;
+  /** What the user should know of the tree: where it comes from and what was left out; null for a plain directory. */
+  summary: string | null;
+  /** Removes the exported revision, if any. */
+  remove(): void;
+}
+
+/**
+ * The tree for pipeline `file`: with `revision`, that revision of the working copy holding
+ * it, exported (uncommitted files are left out, and said); without, the working tree as the
+ * VCS sees it (ignored files and .git/.hg left out), or a plain directory whole.
+ */
+export async function runTree(file: string, revision?: string): Promise<RunTree> {
+  const dir = realpathSync(dirname(resolve(file)));
+  const repo = await findWorkingCopy(dir);
+  if (revision !== undefined) return revisionTree(file, dir, repo, revision);
+  if (!repo) return { file, dir, files: null, origin: null, summary: null, remove: () => undefined };
+  const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(() => null)]);
+  return {
+    file, dir, files: tree.files,
+    origin: { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null },
+    summary: `source: working tree of ${repoName(repo)}${parent ? ` (${parent.branch ? `${parent.branch} at ` : ''}${parent.id.slice(0, 12)})` : ''}, ${tree.ignored} ignored ${tree.ignored === 1 ? 'path' : 'paths'} left out`,
+    remove: () => undefined,
+  };
+}
+
+async function revisionTree(file: string, dir: string, repo: WorkingCopy | null, name: string): Promise<RunTree> {
+  if (!repo) throw new UsageError(`--revision ${name}: ${dir} is in no git or Mercurial working copy`);
+  let revision: Revision;
+  try {
+    revision = await resolveRevision(repo, name);
+  } catch (error) {
+    if (error instanceof UnknownRevision) throw new UsageError(`--revision ${name}: ${error.message}`);
+    throw error;
+  }
+  const under = relative(repo.root, dir);
+  const exported = mkdtempSync(join(tmpdir(), 'slipway-revision-'));
+  const remove = () => rmSync(exported, { recursive: true, force: true });
+  try {
+    await exportRevision(repo, revision.id, exported);
+    const copy = join(exported, under, basename(file));
+    if (!existsSync(copy)) throw new UsageError(`--revision ${name}: revision ${revision.id.slice(0, 12)} has no ${join(under, basename(file))}`);
+    const inTree = under === '' ? '' : `${under.split(sep).join('/')}/`;
+    const left = (await uncommittedFiles(repo)).filter((f) => f.path.startsWith(inTree));
+    const subject = revision.message.split('\n')[0];
+    return {
+      file: copy, dir: dirname(copy), files: null,
+      origin: { vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: null, author: revision.author, message: revision.message },
+      summary: `source: revision ${revision.id.slice(0, 12)}${revision.branch ? ` (${revision.branch})` : ''} of ${repoName(repo)}: ${subject}`
+        + (left.length > 0 ? `\nuncommitted changes are left out, only ${revision.id.slice(0, 12)} as committed runs: ${describeUncommitted(left)}` : ''),
+      remove,
+    };
+  } catch (error) {
+    remove();
+    throw error;
+  }
+}
+
+function repoName(repo: WorkingCopy): string {
+  return `${repo.vcs === 'git' ? 'git' : 'Mercurial'} repository ${repo.root}`;
+}
