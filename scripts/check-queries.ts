@@ -33,8 +33,6 @@ const queryingDirs = [join(sourceDir, 'coordinator', 'ops')];
  */
 const allowedForNow = new Set([
   'src/coordinator/changes.ts',
-  'src/coordinator/coordinator.ts',
-  'src/coordinator/run-specs.ts',
   'src/coordinator/store-watch.ts',
 ]);
 

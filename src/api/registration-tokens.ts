@@ -1,6 +1,6 @@
 import type { Clock } from '../engine/clock.ts';
-import { workerByRegistrationHash } from '../store/known-workers.ts';
 import type { Db } from '../store/store.ts';
+import { workerByRegistrationHash } from '../store/worker-rows.ts';
 import { hashSecret } from '../util/ids.ts';
 
 export interface RegistrationPolicy {

@@ -14,11 +14,11 @@ import { allows, type Scope } from '../engine/scopes.ts';
 import { attemptHasEnded, runOfAttempt } from '../store/attempt-rows.ts';
 import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
-import { runOfWorker } from '../store/known-workers.ts';
 import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
 import { runWithSpec, type RunWithSpec } from '../store/run-rows.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
+import { workerRow } from '../store/worker-rows.ts';
 import { PipelineError } from '../pipeline/errors.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { parsePipeline } from '../pipeline/load.ts';
@@ -208,9 +208,9 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.get('/workers/:worker/log', need('read'), async (c) => {
     const id = (c.req.param('worker') ?? '');
     if (!workerId.test(id)) return fail(c, 400, 'not a worker id');
-    const run = await runOfWorker(db, id);
-    if (run === undefined) return fail(c, 404, `no worker ${id}`);
-    return sendFile(c, coordinator.logs.workerPath(run, id), logType);
+    const worker = await workerRow(db, id);
+    if (!worker) return fail(c, 404, `no worker ${id}`);
+    return sendFile(c, coordinator.logs.workerPath(worker.run_id, id), logType);
   });
 
   app.get('/attempts/:attempt/log/stream', need('read'), async (c) => {

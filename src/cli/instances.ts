@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { FoundMachine, Provider } from '../providers/provider.ts';
-import { workersByIds, type StoredWorker } from '../store/known-workers.ts';
 import { openSqliteStore } from '../store/store.ts';
+import { workerRows, type WorkerRow } from '../store/worker-rows.ts';
 import { idPatterns } from '../util/ids.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
 import { table } from './format.ts';
@@ -59,10 +59,10 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
 }
 
 async function workersInStore(path: string, ids: string[]) {
-  if (ids.length === 0 || !existsSync(path)) return new Map<string, StoredWorker>();
+  if (ids.length === 0 || !existsSync(path)) return new Map<string, WorkerRow>();
   const store = await openSqliteStore(path);
   try {
-    return await workersByIds(store.db, ids);
+    return new Map((await workerRows(store.db, ids)).map((row) => [row.id, row]));
   } finally {
     await store.close();
   }

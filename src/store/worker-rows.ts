@@ -4,6 +4,8 @@ import type { Db } from './store.ts';
 /** What the coordinator needs of a worker to look after it: its run and pool, its machine and who started it. */
 export interface WorkerRow {
   id: string;
+  /** What `slipway instances list` shows beside the machine. */
+  name: string;
   run_id: string;
   activity: string;
   state: WorkerState;
@@ -17,7 +19,7 @@ export interface WorkerRow {
   tasks_done: number;
 }
 
-const columns = ['id', 'run_id', 'activity', 'state', 'provider', 'machine', 'owner', 'pool_id', 'created_at', 'tasks_done'] as const;
+const columns = ['id', 'name', 'run_id', 'activity', 'state', 'provider', 'machine', 'owner', 'pool_id', 'created_at', 'tasks_done'] as const;
 /** States in which a worker's machine may be running. */
 export const liveWorkerStates: WorkerState[] = ['starting', 'idle', 'busy', 'draining'];
 /** Ids per `in (…)` list, well under SQLite's limit on bound values. */
@@ -55,6 +57,14 @@ export function silentAttempts(db: Db, before: number): Promise<{ id: string; ru
     .select(['attempts.id', 'attempts.run_id', 'attempts.heartbeat_at', 'attempts.worker_id'])
     .where('workers.state', 'in', ['busy', 'draining']).where('attempts.outcome', 'is', null)
     .where('attempts.heartbeat_at', '<', before).execute();
+}
+
+/**
+ * The state and start of the worker a registration token was made for, found by the token's
+ * hash: the only form the store keeps it in. The hash is erased once the token is used.
+ */
+export async function workerByRegistrationHash(db: Db, hash: string): Promise<{ state: WorkerState; created_at: number } | undefined> {
+  return db.selectFrom('workers').select(['state', 'created_at']).where('registration_hash', '=', hash).executeTakeFirst();
 }
 
 /** The store's id, which marks the machines its coordinators start. */
