@@ -22,6 +22,16 @@ export function serverOf(options: { server?: string; token?: string }): ApiClien
 /** The server did not answer (down, restarting): worth trying again, unlike a refusal. */
 export class ServerUnreachable extends UsageError {}
 
+/** The server answered a request with an error status (4xx, 500). */
+export class ServerRefused extends UsageError {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
 /** The user API, with errors turned into messages. */
 export class ApiClient {
   readonly #base: URL;
@@ -78,6 +88,6 @@ export class ApiClient {
     } catch {
       // Not our JSON: the text as it came.
     }
-    throw new UsageError(`${this.#base.origin} answered ${response.status}: ${message}`);
+    throw new ServerRefused(response.status, `${this.#base.origin} answered ${response.status}: ${message}`);
   }
 }

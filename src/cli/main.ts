@@ -6,6 +6,7 @@ import { PipelineError } from '../pipeline/errors.ts';
 import { AwsRequestError, AwsSetupError, Ec2Refusal } from '../providers/ec2/errors.ts';
 import { SshKeyRefusal } from '../providers/ssh/keys.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
+import { VcsError } from '../vcs/command.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
 import { registerDoctor } from './doctor.ts';
@@ -20,6 +21,8 @@ import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerShow } from './show.ts';
 import { registerTokens } from './tokens.ts';
+import { RevisionNotApplied } from './send-revision.ts';
+import { registerTry } from './try.ts';
 import { registerValidate } from './validate.ts';
 import { registerWorker } from './worker.ts';
 import { exitCodes, UsageError } from './usage-error.ts';
@@ -43,6 +46,7 @@ Start here:
   slipway logs RUN TASK                        a task's log`);
 
 registerRun(program);
+registerTry(program);
 registerValidate(program);
 registerShow(program);
 registerLogs(program);
@@ -67,7 +71,7 @@ try {
     || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused || error instanceof SshKeyRefusal) {
     process.stderr.write(`${printable(error.message, { lines: true })}\n`);
     process.exitCode = exitCodes.usage;
-  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError) {
+  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError || error instanceof RevisionNotApplied || error instanceof VcsError) {
     process.stderr.write(`slipway: ${printable(error.message, { lines: true })}\n`);
     process.exitCode = exitCodes.failed;
   } else {

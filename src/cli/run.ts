@@ -59,11 +59,12 @@ Examples:
     });
 }
 
-function collect(value: string, previous: string[]): string[] {
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function parseSelection(options: RunCommandOptions): Selection {
+/** --only, --set and --force as a selection; a malformed --set is a UsageError. */
+export function parseSelection(options: Pick<RunCommandOptions, 'only' | 'set' | 'force'>): Selection {
   const selection: Selection = {};
   if (options.only) selection.only = options.only.split(',').map((s) => s.trim()).filter(Boolean);
   for (const entry of options.set) {

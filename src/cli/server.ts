@@ -47,7 +47,8 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       const publicUrl = options.publicUrl ?? config.server.public_url;
       if (publicUrl !== undefined && !isPublicUrl(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
       const runner = serverRunner(config.server.run_as, state, local);
-      const embedded = await startEmbedded({ ...local, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl }).catch((error: NodeJS.ErrnoException) => {
+      const mirrors = { tryExpiryMs: duration('[server] try_expiry', config.server.try_expiry), fileRemotes: config.server.file_remotes };
+      const embedded = await startEmbedded({ ...local, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl, mirrors }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });

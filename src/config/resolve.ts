@@ -9,10 +9,11 @@ import { DEFAULT_PRICES, type SlipwayConfig } from './schema.ts';
  */
 export function resolveConfig(config: SlipwayConfig, state: string): SlipwayConfig {
   const local = (path: string): string => localPath(path, state);
-  const { store, providers } = config;
+  const { store, server, providers } = config;
   return {
     ...config,
     store: { ...store, path: local(store.path) },
+    server: { ...server, file_remotes: server.file_remotes.map(local) },
     providers: {
       local: { ...providers.local, work_dir: local(providers.local.work_dir) },
       ssh: {

@@ -76,6 +76,10 @@ const serverSchema = table({
   run_as: word('a user name: lowercase letters, digits, "_" and "-"', /^[a-z_][a-z0-9_-]{0,31}$/)
     .default('slipway-runner')
     .describe('The unprivileged user local workers and done_if checks run as when `slipway server` starts as root (created if missing), so submitted code cannot read the server\'s state.'),
+  try_expiry: duration.default('168h')
+    .describe("How long a revision sent by `slipway try` is kept in the server's mirror repository; then it and the changesets only it needed are dropped."),
+  file_remotes: z.array(localPath, { error: 'expected a list of directories' }).default([])
+    .describe('Directories whose repositories `run --repo file://...` may fetch from (none: no file:// remote); ssh://, http(s):// and git:// remotes need no listing.'),
 }).describe('`slipway server`: its flags override these.');
 
 const localSchema = table({

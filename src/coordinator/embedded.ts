@@ -12,6 +12,7 @@ import type { SlipwayConfig } from '../config/schema.ts';
 import { liveMachinesOf } from '../store/machines.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
+import { defaultTryExpiryMs, Mirrors, type MirrorSettings } from '../vcs/mirrors.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
 
 export interface EmbeddedOptions {
@@ -40,6 +41,8 @@ export interface EmbeddedOptions {
   wrapLocal?: (local: LocalProvider) => Provider;
   /** Providers besides local (from the config). */
   providers?: ProviderLifecycle[];
+  /** How long tries are kept and which file:// remotes may be fetched (`[server] try_expiry`, `file_remotes`). */
+  mirrors?: Partial<Omit<MirrorSettings, 'root'>>;
 }
 
 export interface Embedded {
@@ -73,13 +76,20 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     : undefined;
   const providers = [providerLifecycle(options.wrapLocal ? options.wrapLocal(local) : local), ...(ssh ? [providerLifecycle(ssh)] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
-  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode });
+  const mirrors = new Mirrors({ root: join(options.stateDir, 'mirrors'), tryExpiryMs: defaultTryExpiryMs, fileRemotes: [], ...options.mirrors });
+  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode }, mirrors);
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   const urls = coordinatorUrls(listening.url, options.publicUrl);
   coordinator.start(urls);
+  // Expired tries go as often as the health check runs.
+  const collecting = setInterval(() => {
+    mirrors.collect(Date.now()).catch((error: Error) => coordinator.reportFault('collecting expired tries', error));
+  }, settings.healthIntervalMs);
+  collecting.unref();
   return {
     coordinator, store, local, listening, urls,
     async close() {
+      clearInterval(collecting);
       await coordinator.close();
       ssh?.close();
       await listening.close();

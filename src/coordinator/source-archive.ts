@@ -46,16 +46,8 @@ export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir:
   mkdirSync(archivesDir, { recursive: true, mode: 0o700 });
   const partial = join(archivesDir, `${newId('a')}.partial`);
   const hash = createHash('sha256');
-  let size = 0;
   try {
-    await pipeline(body as unknown as AsyncIterable<Uint8Array>, async function* counted(chunks: AsyncIterable<Uint8Array>) {
-      for await (const chunk of chunks) {
-        size += chunk.byteLength;
-        if (size > maxBytes) throw new SourceTooLarge(maxBytes);
-        hash.update(chunk);
-        yield chunk;
-      }
-    }, createWriteStream(partial, { mode: 0o600 }));
+    await saveBody(body, partial, maxBytes, (chunk) => hash.update(chunk));
     await checkArchive(partial, limits);
     const digest = hash.digest('hex');
     renameSync(partial, archivePath(archivesDir, digest));
@@ -64,6 +56,25 @@ export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir:
     rmSync(partial, { force: true });
     throw error;
   }
+}
+
+/**
+ * Writes a request body to `file` (private), refusing one past `maxBytes` with
+ * SourceTooLarge; each chunk is also handed to `onChunk`. A body that breaks off, runs
+ * over or meets a full disk rejects (the caller removes the file), never with an
+ * unhandled stream error.
+ */
+export async function saveBody(body: ReadableStream<Uint8Array>, file: string, maxBytes: number, onChunk: (chunk: Uint8Array) => void = () => undefined): Promise<number> {
+  let size = 0;
+  await pipeline(body as unknown as AsyncIterable<Uint8Array>, async function* counted(chunks: AsyncIterable<Uint8Array>) {
+    for await (const chunk of chunks) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw new SourceTooLarge(maxBytes);
+      onChunk(chunk);
+      yield chunk;
+    }
+  }, createWriteStream(file, { mode: 0o600 }));
+  return size;
 }
 
 export class SourceTooLarge extends Error {

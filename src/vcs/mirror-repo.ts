@@ -67,7 +67,7 @@ class GitMirror implements MirrorRepo {
 
   async applyBundle(file: string): Promise<void> {
     // verify names the missing prerequisites in git's words before anything is written.
-    await this.#git(['bundle', 'verify', '--quiet', file]);
+    await this.#git(['bundle', 'verify', file]);
     await this.#git(['bundle', 'unbundle', file]);
   }
 

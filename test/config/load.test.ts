@@ -37,6 +37,7 @@ describe('the printed default', () => {
       listen: '127.0.0.1:7070', health_interval: '5m', heartbeat_timeout: '60s', give_up_after: '15m', anonymous_read: false,
       max_unpacked_bytes: 4 * 1024 ** 3, max_archive_members: 200_000,
       max_log_bytes: 64 * 1024 * 1024, run_as: 'slipway-runner', pipelines_may_define_pools: true,
+      try_expiry: '168h', file_remotes: [],
     });
     // No fleet-wide cap on any provider, and no pool of the operator's.
     for (const provider of ['local', 'ssh', 'ec2'] as const) expect(config.providers[provider].max_workers).toBeUndefined();
@@ -87,6 +88,7 @@ describe('values', () => {
     expect(config.providers.local.work_dir).toBe('/abs/w');
     expect(config.providers.ssh.known_hosts).toBe(`${STATE}/pins/kh`);
     expect(parseConfig(toml('[providers.ec2]', 'windows_node = "node-win-x64/node.exe"'), 'c', STATE).providers.ec2.windows_node).toBe(`${STATE}/node-win-x64/node.exe`);
+    expect(parseConfig(toml('[server]', 'file_remotes = ["repos", "/srv/hg"]'), 'c', STATE).server.file_remotes).toEqual([`${STATE}/repos`, '/srv/hg']);
   });
 
   it('reads the operator\'s pools with their defaults, and each provider\'s fleet-wide cap', () => {
