@@ -2,6 +2,7 @@
 import { parseDuration } from './duration.ts';
 import type { Locator } from './positions.ts';
 import type { ActivityDoc, PipelineDoc, StepDoc } from './schema.ts';
+import { machineDefinition } from './machine-definition.ts';
 import { toScript } from './scripts.ts';
 import type { Activity, OperatorPool, Pipeline, PipelineRules, Step } from './types.ts';
 
@@ -35,35 +36,13 @@ export function assemble(doc: PipelineDoc, file: string, sourceDir: string, loca
 }
 
 function toActivity(name: string, a: ActivityDoc): Activity {
-  return {
-    name,
-    provider: a.provider,
-    maxWorkers: a.max_workers,
-    idleTimeoutMs: parseDuration(a.idle_timeout),
-    ...(a.max_lifetime !== undefined && { maxLifetimeMs: parseDuration(a.max_lifetime) }),
-    ...(a.prepare !== undefined && { prepare: toScript(a.prepare) }),
-    ...(a.init !== undefined && { init: toScript(a.init) }),
-    ...(a.cleanup !== undefined && { cleanup: toScript(a.cleanup) }),
-    ...(a.instance !== undefined && { instance: a.instance }),
-    // Left unchecked (a server resolves it): a placeholder with the defaults, naming its pool.
-    ...(a.pool !== undefined && { pool: a.pool }),
-  };
+  // A pool left unchecked (a server resolves it) is a placeholder with the defaults, naming its pool.
+  return { name, ...machineDefinition(a, toScript), ...(a.pool !== undefined && { pool: a.pool }) };
 }
 
 /** An activity that names an operator's pool: everything about its machines is the pool's. */
-export function activityFromPool(name: string, pool: string, p: OperatorPool): Activity {
-  return {
-    name,
-    pool,
-    provider: p.provider,
-    maxWorkers: p.maxWorkers,
-    idleTimeoutMs: p.idleTimeoutMs,
-    ...(p.maxLifetimeMs !== undefined && { maxLifetimeMs: p.maxLifetimeMs }),
-    ...(p.prepare !== undefined && { prepare: p.prepare }),
-    ...(p.init !== undefined && { init: p.init }),
-    ...(p.cleanup !== undefined && { cleanup: p.cleanup }),
-    ...(p.instance !== undefined && { instance: p.instance }),
-  };
+export function activityFromPool(name: string, pool: string, { minIdle: _warm, ...machines }: OperatorPool): Activity {
+  return { name, pool, ...machines };
 }
 
 /**

@@ -7,9 +7,10 @@ export type Script =
 
 export type ProviderName = 'local' | 'ssh' | 'ec2';
 
-export interface Activity {
-  name: string;
+/** What makes an activity's machines: shared by a pipeline's activities and the operator's pools. */
+export interface MachineDefinition {
   provider: ProviderName;
+  /** Never more live workers at once: an activity's own, or its pool's for all the runs it serves. */
   maxWorkers: number;
   idleTimeoutMs: number;
   /** Workers older than this are drained (never killed in the middle of a task). */
@@ -20,30 +21,25 @@ export interface Activity {
   cleanup?: Script;
   /** Provider-specific machine settings, passed through untouched. */
   instance?: Record<string, unknown>;
+}
+
+export interface Activity extends MachineDefinition {
+  name: string;
   /**
    * The operator's pool (`[pools.NAME]` in the config) the activity names with `pool: NAME`:
-   * everything above is copied from it, and its workers are shared by every run that names it.
+   * its machine definition is copied from it, and its workers are shared by every run that names it.
    */
   pool?: string;
 }
 
 /**
  * A pool the operator defines in the config (`[pools.NAME]`), which a pipeline's activity
- * names with `pool: NAME` instead of defining its machines.
+ * names with `pool: NAME` instead of defining its machines. Its scripts are always inline:
+ * a config's scripts belong to no run's source tree.
  */
-export interface OperatorPool {
-  provider: ProviderName;
-  /** Never more live workers in the pool, for all the runs it serves together. */
-  maxWorkers: number;
+export interface OperatorPool extends MachineDefinition {
   /** Idle workers kept up even when no task waits (warm), within maxWorkers. */
   minIdle: number;
-  idleTimeoutMs: number;
-  maxLifetimeMs?: number;
-  /** Always inline: a config's scripts belong to no run's source tree. */
-  prepare?: Script;
-  init?: Script;
-  cleanup?: Script;
-  instance?: Record<string, unknown>;
 }
 
 /** What a pipeline is checked against besides itself: the operator's pools, and whether it may define its own. */
