@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { candidatesPerQuestion, commonBases, createBundle, historyOf, publicBase } from '../../src/vcs/bundle.ts';
+import { Mirrors } from '../../src/vcs/mirrors.ts';
+import { TestRepository, testVcsEnv } from '../helpers/repositories.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+const hour = 3600_000;
+
+describe('bundle negotiation', () => {
+  /** A server that holds the line from index `held` on (and its history), counting questions. */
+  const server = (line: string[], held: number) => {
+    const has = new Set(line.slice(held));
+    const questions: number[] = [];
+    return { questions, ask: async (ids: string[]) => { questions.push(ids.length); return ids.filter((id) => has.has(id)); } };
+  };
+  const line = Array.from({ length: 100_000 }, (_, i) => `c${i}`);
+
+  it('finds the newest revision the server holds on a long line in a few questions of bounded size', async () => {
+    for (const held of [0, 1, 2, 3, 12_345, 65_537, 99_999]) {
+      const { questions, ask } = server(line, held);
+      expect(await commonBases(line, [], ask)).toEqual([line[held]]);
+      expect(questions.length).toBeLessThanOrEqual(4);
+      for (const size of questions) expect(size).toBeLessThanOrEqual(candidatesPerQuestion);
+    }
+  });
+
+  it('sends everything to a server that holds nothing, and adds the shared tips it holds', async () => {
+    expect(await commonBases(line, [], server(line, line.length).ask)).toEqual([]);
+    const ask = async (ids: string[]) => ids.filter((id) => id === 'c99999' || id === 'remote-tip');
+    expect(await commonBases(line, ['remote-tip', 'other'], ask)).toEqual(['c99999', 'remote-tip']);
+  });
+});
+
+describe('mirrors', () => {
+  const dir = tempDir('slipway-mirrors-');
+  afterAll(() => dir.remove());
+  const mirrors = new Mirrors({ root: join(dir.path, 'mirrors'), tryExpiryMs: hour, fileRemotes: [] });
+
+  /** Tries `id` of `repo` as `slipway try` does: only what the mirror lacks goes. */
+  const sendTry = async (repo: TestRepository, id: string, at: number) => {
+    const identity = repo.run(repo.vcs === 'git' ? ['rev-list', '--max-parents=0', 'HEAD'] : ['log', '-r', '0', '-T', '{node}']).trim();
+    const { line, others } = await historyOf(repo, id);
+    const bases = await commonBases(line, others, (ids) => mirrors.known(repo.vcs, identity, ids));
+    const file = join(dir.path, `${id}.bundle`);
+    await createBundle(repo, id, bases, file);
+    return mirrors.receiveTry(repo.vcs, identity, id, await publicBase(repo, id), file, at);
+  };
+  const git = (mirror: string, args: string[]) => execFileSync('git', args, { cwd: mirror, env: testVcsEnv(), encoding: 'utf8' });
+  const hg = (mirror: string, args: string[]) => execFileSync('hg', args, { cwd: mirror, env: testVcsEnv(), encoding: 'utf8' });
+  const has = (mirror: string, id: string) => {
+    try {
+      git(mirror, ['cat-file', '-e', `${id}^{commit}`]);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('drops an expired git try and the commits only it needed, and keeps a live one', async () => {
+    const repo = new TestRepository('git', join(dir.path, 'git'));
+    repo.commit('root', { 'a.txt': 'a\n' });
+    const old = repo.commit('old try', { 'a.txt': 'old\n' });
+    repo.run(['checkout', '--quiet', 'HEAD~1']);
+    const fresh = repo.commit('fresh try', { 'a.txt': 'fresh\n' });
+
+    const first = await sendTry(repo, old, 0);
+    const second = await sendTry(repo, fresh, hour / 2);
+    const mirror = join(dir.path, 'mirrors', `git-${first.repository}`);
+    expect(git(mirror, ['for-each-ref', '--format=%(refname)']).split('\n').filter(Boolean).sort())
+      .toEqual([`refs/slipway/try/${first.try}`, `refs/slipway/try/${second.try}`].sort());
+
+    expect(await mirrors.collect(hour - 1)).toBe(0);
+    expect(await mirrors.collect(hour)).toBe(1);
+    expect(git(mirror, ['for-each-ref', '--format=%(refname)']).trim()).toBe(`refs/slipway/try/${second.try}`);
+    expect(has(mirror, old)).toBe(false);
+    expect(has(mirror, fresh)).toBe(true);
+    expect(mirrors.tryOf(first.try!)).toBeUndefined();
+    expect(mirrors.tryOf(second.try!)?.revision).toBe(fresh);
+
+    expect(await mirrors.collect(2 * hour)).toBe(1);
+    expect(git(mirror, ['for-each-ref']).trim()).toBe('');
+  });
+
+  it('strips an expired hg try, keeping the public history and a live try', async () => {
+    const repo = new TestRepository('hg', join(dir.path, 'hg'));
+    repo.commit('public', { 'a.txt': 'a\n' });
+    repo.run(['phase', '--public', '--rev', '.']);
+    const old = repo.commit('old try', { 'a.txt': 'old\n' });
+    repo.run(['update', '--quiet', '--rev', '0']);
+    const fresh = repo.commit('fresh try', { 'a.txt': 'fresh\n' });
+
+    const first = await sendTry(repo, old, 0);
+    await sendTry(repo, fresh, hour / 2);
+    const mirror = join(dir.path, 'mirrors', `hg-${first.repository}`);
+    const phases = () => hg(mirror, ['log', '--hidden', '--template', '{desc}: {phase}\n']).split('\n').filter(Boolean).sort();
+    expect(phases()).toEqual(['fresh try: secret', 'old try: secret', 'public: public']);
+
+    expect(await mirrors.collect(hour)).toBe(1);
+    expect(phases()).toEqual(['fresh try: secret', 'public: public']);
+    expect(await mirrors.collect(2 * hour)).toBe(1);
+    expect(phases()).toEqual(['public: public']);
+  });
+});
