@@ -3,11 +3,10 @@ import { hostname } from 'node:os';
 import type { ArchiveLimits } from '../archive/check.ts';
 import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
-import type { providerRetry } from '../engine/retry.ts';
 import type { RunStatus } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import { CONTROL_ACTIVITY } from '../pipeline/assemble.ts';
-import type { OperatorPool, Pipeline, PipelineRules, Selection, TaskSpec } from '../pipeline/types.ts';
+import type { Pipeline, PipelineRules, Selection, TaskSpec } from '../pipeline/types.ts';
 import { missingProvider } from '../providers/configured.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
@@ -27,39 +26,14 @@ import { joinStore, leaveStore, renewLease } from './ops/coordinator-lease.ts';
 import { hasAttemptOf } from './ops/attempt-in-hand.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
 import type { RunOptions } from './run-options.ts';
+import type { CoordinatorSettings } from './settings.ts';
 import type { RunSpec } from './run-specs.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { WorkerSessions, type ClaimAnswer, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
 export type { ClaimAnswer, WorkerIdentity } from './worker-sessions.ts';
+export type { CoordinatorSettings } from './settings.ts';
 
-export interface CoordinatorSettings {
-  stateDir: string;
-  /** A worker not heard from for this long is lost. */
-  heartbeatTimeoutMs: number;
-  /** How often the health check runs. */
-  healthIntervalMs: number;
-  /** A started worker that has not registered by then is lost. */
-  startTimeoutMs: number;
-  /** An activity whose workers cannot come up for this long fails its queued tasks (default 15 minutes). */
-  startGiveUpMs?: number;
-  providerRetry: typeof providerRetry;
-  /**
-   * Look after the runs this coordinator started only. `slipway run` shares its store with
-   * a server on the same machine, whose runs and workers are that server's to heal.
-   */
-  ownRunsOnly?: boolean;
-  /** What one attempt's or worker's log keeps, in bytes (default 64 MiB). */
-  maxLogBytes?: number;
-  /** What one source archive may unpack to, here and on its workers (default: defaultArchiveLimits). */
-  archiveLimits?: ArchiveLimits;
-  /** The operator's pools (`[pools.NAME]`), which a pipeline's activity names with `pool: NAME`. */
-  pools?: Readonly<Record<string, OperatorPool>>;
-  /** `[providers.X] max_workers`: never more live workers on provider X, in every pool together. */
-  providerCaps?: Partial<Record<string, number>>;
-  /** `[server] pipelines_may_define_pools`; false: every activity of a run must name an operator's pool. */
-  pipelinesMayDefinePools?: boolean;
-}
 
 /** How long a coordinator whose lease ran out stays on the store's list before the next one to leave removes it. */
 const forgetCoordinatorsAfterMs = 24 * 3600_000;

@@ -10,13 +10,13 @@ import { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 import { Changes } from './changes.ts';
-import type { CoordinatorSettings } from './coordinator.ts';
 import { EventBus } from './event-bus.ts';
 import { LogFiles } from './log-files.ts';
 import type { SpecOf } from './ops/claim.ts';
 import { liveCoordinators } from './ops/coordinator-lease.ts';
 import { RunActivities } from './run-activities.ts';
 import { RunSpecs } from './run-specs.ts';
+import type { CoordinatorSettings } from './settings.ts';
 import { StoreWatch } from './store-watch.ts';
 
 /**

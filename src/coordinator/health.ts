@@ -2,7 +2,7 @@ import { isSilent } from '../engine/liveness.ts';
 import { FLEET_SCOPE, operatorPoolId } from '../engine/pool-identity.ts';
 import { judgeWorker } from '../engine/worker-health.ts';
 import type { MachineHandle } from '../providers/provider.ts';
-import { activitiesWithClaimableTasks } from '../store/claimable.ts';
+import { activitiesWithClaimableTasks } from '../store/pools-with-work.ts';
 import { liveWorkers, silentAttempts, talkingWorkers, workerRow } from '../store/worker-rows.ts';
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';

@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import type { Db } from './store.ts';
 
 /**
  * Tasks a worker could take now, short of a retry delay. Written as literals, not bound
@@ -7,9 +6,3 @@ import type { Db } from './store.ts';
  * Its columns are unqualified: use it on `tasks` alone, not in a join.
  */
 export const claimableTask = sql<boolean>`status in ('checking', 'queued') and active_attempt is null`;
-
-
-/** The run and activity of every pool with a task a worker could take now: the health check provisions them. */
-export function activitiesWithClaimableTasks(db: Db): Promise<{ run_id: string; pool: string }[]> {
-  return db.selectFrom('tasks').select(['run_id', 'pool']).distinct().where(claimableTask).execute();
-}
