@@ -25,16 +25,6 @@ const queryStarts = new Set(['selectFrom', 'selectNoFrom', 'insertInto', 'replac
 const checkedDirs = ['api', 'cli', 'coordinator'].map((name) => join(sourceDir, name));
 const queryingDirs = [join(sourceDir, 'coordinator', 'ops')];
 
-/**
- * Files that still query the store while the coordinator is split into operations and store
- * modules (issue 13, point 7). Each entry goes when its file's queries have moved: an entry
- * whose file starts none is printed, not failed, as the split lands file by file while
- * others test in the same tree. Keep it empty once the split is done.
- */
-const allowedForNow = new Set([
-  'src/coordinator/changes.ts',
-  'src/coordinator/store-watch.ts',
-]);
 
 function sourceFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -62,36 +52,19 @@ function queriesIn(file: string): string[] {
 }
 
 const files = checkedDirs.flatMap(sourceFiles).sort();
-/** As the allow-list names it: from the folder that holds src/. */
+/** From the folder that holds src/. */
 const show = (file: string): string => relative(dirname(sourceDir), file);
 const problems: string[] = [];
-const allowedFound: string[] = [];
-const stale: string[] = [];
 
 for (const file of files) {
-  const queries = queriesIn(file);
   const name = show(file);
-  if (allowedForNow.has(name)) {
-    if (queries.length === 0) stale.push(name);
-    else allowedFound.push(`${name} (${queries.length})`);
-    continue;
-  }
-  for (const query of queries) {
+  for (const query of queriesIn(file)) {
     const [at, method] = query.split(' ');
     problems.push(`${name}:${at} calls ${method}: move the query to a store module (src/store/) or an operation (src/coordinator/ops/) and call that`);
   }
-}
-for (const name of allowedForNow) if (!files.some((file) => show(file) === name)) stale.push(name);
-
-if (allowedFound.length > 0) {
-  process.stdout.write(`check-queries: still allowed to query until the coordinator is split (allowedForNow in scripts/check-queries.ts, to be emptied): ${allowedFound.join(', ')}\n`);
-}
-if (stale.length > 0) {
-  process.stdout.write(`check-queries: no query left in ${stale.join(', ')}: remove it from allowedForNow in scripts/check-queries.ts\n`);
 }
 if (problems.length > 0) {
   process.stderr.write(`${problems.join('\n')}\n\ncheck-queries: ${problems.length} problem(s) in ${files.length} files of src/api, src/cli and src/coordinator\n`);
   process.exit(1);
 }
-const but = allowedFound.length > 0 ? ', but for the files allowed for now' : '';
-process.stdout.write(`check-queries: ${files.length} files of src/api, src/cli and src/coordinator start no query of their own${but}\n`);
+process.stdout.write(`check-queries: ${files.length} files of src/api, src/cli and src/coordinator start no query of their own\n`);

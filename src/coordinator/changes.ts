@@ -1,18 +1,10 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
-import { prepared } from '../store/prepared.ts';
-import type { EventsTable } from '../store/schema.ts';
+import { insertEvent, insertEvents, type NewEventRow } from '../store/event-rows.ts';
 import type { Db } from '../store/store.ts';
 
 type NewEvent = Omit<RunEvent, 'seq' | 'at' | 'run' | 'kind'>;
 
 const eventsPerStatement = 500;
-
-type EventRow = Omit<EventsTable, 'seq'>;
-
-const insertEvent = prepared<EventRow, unknown>((db, arg) => db.insertInto('events').values({
-  at: arg('at'), run_id: arg('run_id'), kind: arg('kind'), task_key: arg('task_key'), worker_id: arg('worker_id'),
-  worker_name: arg('worker_name'), attempt: arg('attempt'), message: arg('message'),
-}));
 
 /**
  * What one transaction changed beyond its rows: the events it wrote, and the wake-ups
@@ -35,11 +27,11 @@ export class Changes {
   }
 
   async event(trx: Db, run: string, kind: RunEventKind, fields: NewEvent = {}): Promise<void> {
-    const seq = await insertEvent.insertId(trx, this.#row(run, kind, fields));
+    const seq = await insertEvent(trx, this.#row(run, kind, fields));
     this.events.push(this.#published(seq, run, kind, fields));
   }
 
-  #row(run: string, kind: RunEventKind, fields: NewEvent): EventRow {
+  #row(run: string, kind: RunEventKind, fields: NewEvent): NewEventRow {
     return {
       at: this.now, run_id: run, kind,
       task_key: fields.task ?? null, worker_id: fields.worker ?? null, worker_name: fields.worker_name ?? null,
@@ -56,9 +48,7 @@ export class Changes {
     for (let i = 0; i < events.length; i += eventsPerStatement) {
       const batch = events.slice(i, i + eventsPerStatement);
       const rows = batch.map(({ kind, ...fields }) => this.#row(run, kind, fields));
-      const result = await trx.insertInto('events').values(rows).executeTakeFirst();
-      // SQLite reports the last id of a multi-row insert; ids of one statement are consecutive.
-      const last = Number(result.insertId);
+      const last = await insertEvents(trx, rows);
       batch.forEach(({ kind, ...fields }, j) => this.events.push(this.#published(last - batch.length + 1 + j, run, kind, fields)));
     }
   }

@@ -10,11 +10,13 @@
  * after a cursor per followed run. PostgreSQL's LISTEN/NOTIFY can stand in for the timer.
  */
 import type { RunEvent } from '../engine/events.ts';
-import { eventFromRow } from '../store/event-rows.ts';
+import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import type { Db } from '../store/store.ts';
 import type { EventBus } from './event-bus.ts';
 
 const DEFAULT_INTERVAL_MS = 500;
+/** Events read per followed run per look; a run that wrote more is caught up by the next looks. */
+const eventsPerLook = 10_000;
 
 interface Followed {
   followers: number;
@@ -51,9 +53,7 @@ export class StoreWatch {
       // Nothing is read from the store until the starting point is known.
       const entry: Followed = { followers: 1, cursor: Number.MAX_SAFE_INTEGER, local: new Set() };
       this.#runs.set(runId, entry);
-      const last = await this.#db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq'))
-        .where('run_id', '=', runId).executeTakeFirst();
-      entry.cursor = Number(last?.seq ?? 0);
+      entry.cursor = await lastEventSeq(this.#db, runId);
     }
     this.#schedule();
     let stopped = false;
@@ -94,17 +94,16 @@ export class StoreWatch {
 
   async #poll(): Promise<void> {
     for (const [runId, followed] of this.#runs) {
-      let rows;
+      let events;
       try {
-        rows = await this.#db.selectFrom('events').selectAll()
-          .where('run_id', '=', runId).where('seq', '>', followed.cursor).orderBy('seq').execute();
+        events = await eventsAfter(this.#db, followed.cursor, { run: runId, limit: eventsPerLook });
       } catch {
         return; // The store is busy or closing: the next look catches up.
       }
       const fresh: RunEvent[] = [];
-      for (const row of rows) {
-        followed.cursor = Math.max(followed.cursor, row.seq);
-        if (!followed.local.delete(row.seq)) fresh.push(eventFromRow(row));
+      for (const event of events) {
+        followed.cursor = Math.max(followed.cursor, event.seq);
+        if (!followed.local.delete(event.seq)) fresh.push(event);
       }
       for (const seq of followed.local) if (seq <= followed.cursor) followed.local.delete(seq);
       this.#bus.publish(fresh);

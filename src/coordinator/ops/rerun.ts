@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { TaskStatus } from '../../engine/report.ts';
+import { lastEventSeq } from '../../store/event-history.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
@@ -18,7 +19,7 @@ export type RerunResult = { kind: 'rerun'; tasks: number; since: number } | { ki
 export async function rerun(trx: Db, spec: RunSpec, changes: Changes): Promise<RerunResult> {
   const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
   if (run.status === 'running') return { kind: 'refused', reason: `run ${spec.id} is still running` };
-  const last = await trx.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('run_id', '=', spec.id).executeTakeFirst();
+  const since = await lastEventSeq(trx, spec.id);
   const reopening = await trx.updateTable('tasks')
     .set({ status: 'waiting', error: null, not_before: null, active_attempt: null, retry_base: sql`attempts` })
     .where('run_id', '=', spec.id).where('status', 'in', reopened).executeTakeFirst();
@@ -34,5 +35,5 @@ export async function rerun(trx: Db, spec: RunSpec, changes: Changes): Promise<R
   const ready = await trx.selectFrom('tasks').select(['key', 'step'])
     .where('run_id', '=', spec.id).where('status', '=', 'waiting').where('pending_needs', '=', 0).orderBy('seq').execute();
   await markReady(trx, spec, ready, changes);
-  return { kind: 'rerun', tasks: count, since: Number(last?.seq ?? 0) };
+  return { kind: 'rerun', tasks: count, since };
 }
