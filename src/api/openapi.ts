@@ -60,7 +60,17 @@ const answers = {
   stop: name('Stop', z.object({ stop: z.string().describe('why the worker should stop') })),
   me: name('Me', z.object({ name: z.string(), scopes: z.array(z.enum(scopes)) })),
   run: name('Run', z.object({
-    id: z.string(), pipeline: z.string(), status: runStatus, source: z.string().nullable().describe("the sha256 of the run's source tree"),
+    id: z.string(), pipeline: z.string(), status: runStatus,
+    source: name('RunSource', z.object({
+      digest: z.string().nullable().describe("the sha256 of the run's source tree archive"),
+      vcs: z.enum(['git', 'hg']).nullable().describe('null for a plain directory'),
+      repository: z.string().nullable().describe("the working copy's root, or the remote the server fetched from"),
+      revision: z.string().nullable().describe('the full id of the committed revision run; null for a working tree'),
+      branch: z.string().nullable().describe("git's branch; hg's bookmark, or else its named branch"),
+      base: z.string().nullable().describe("a working tree's parent revision; a try's last revision the server had"),
+      author: z.string().nullable(), message: z.string().nullable(),
+      try: z.boolean().describe('a revision sent with slipway try'),
+    })).describe('where the source tree came from'),
     started_at: time, finished_at: time.nullable(),
     cost_usd: z.number().optional().describe("what the run's machines cost at their configured prices (so far, while running); absent when none has a price"),
     counts: z.partialRecord(taskStatus, z.int()),

@@ -14,7 +14,7 @@ import { allows, type Scope } from '../engine/scopes.ts';
 import { attemptHasEnded, runOfAttempt } from '../store/attempt-rows.ts';
 import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
-import { listRuns, runReport, taskCounts } from '../store/run-report.ts';
+import { listRuns, revisionPrefix, runReport, taskCounts } from '../store/run-report.ts';
 import { runWithSpec, type RunWithSpec } from '../store/run-rows.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
@@ -43,6 +43,22 @@ export const userLimits = {
   jsonBytes: 256 * 1024,
 };
 
+/** One line of text a run page shows: no control characters. */
+const shownText = (max: number) => z.string().max(max).regex(/^[^\0-\x1f\x7f]*$/, 'no control characters');
+const revisionId = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full git or hg id in lower-case hex');
+
+export const sourceOrigin = z.object({
+  vcs: z.enum(['git', 'hg']),
+  repository: shownText(1000).nullable(),
+  revision: revisionId.nullable(),
+  branch: shownText(255).nullable(),
+  base: revisionId.nullable(),
+  author: shownText(1000).nullable(),
+  // A commit message has lines and tabs; no other control character.
+  message: z.string().max(64 * 1024).regex(/^[^\0-\x08\x0b-\x1f\x7f]*$/, 'no control characters but newlines and tabs').nullable(),
+  try: z.boolean().default(false),
+}).strict();
+
 export const submitBody = z.object({
   source: z.string().regex(idPatterns.digest).describe('sha256 of an uploaded source archive'),
   file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree')
@@ -54,11 +70,14 @@ export const submitBody = z.object({
     force: z.boolean().optional(),
   }).strict().default({}),
   fake_workers: z.boolean().default(false),
+  origin: sourceOrigin.optional().describe("where the source tree came from, as the submitter says: shown with the run and given to its tasks (SLIPWAY_REVISION, SLIPWAY_BRANCH, SLIPWAY_REPOSITORY)"),
 }).strict();
 
 export const listQuery = z.object({
   status: z.enum(['running', 'succeeded', 'failed', 'cancelled']).optional(),
   pipeline: z.string().max(100).optional(),
+  revision: z.string().regex(revisionPrefix, 'hex digits: a revision id or the start of one').optional().describe("runs of this revision: its id or the start of it"),
+  branch: z.string().max(255).optional().describe('runs of this git branch, hg bookmark or named branch'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.string().regex(runId).optional().describe('the `next` of the previous page'),
 }).strict();
@@ -147,7 +166,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.post('/runs', need('submit'), bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) }), async (c) => {
     const body = await readJson(c, submitBody);
     if (!body.ok) return body.response;
-    const { source, file, label, selection, fake_workers: fakeWorkers } = body.value;
+    const { source, file, label, selection, fake_workers: fakeWorkers, origin } = body.value;
     if (!existsSync(coordinator.sourceArchive(source))) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
     let tree;
     try {
@@ -171,7 +190,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     }
     let id;
     try {
-      ({ runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source));
+      ({ runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source, origin));
     } catch (error) {
       if (error instanceof RunRefused) return fail(c, 422, error.message);
       throw error;

@@ -34,6 +34,7 @@ export async function runOnServer(
   }
   const { run } = await api.json<{ run: { id: string } }>('POST', '/api/v1/runs', {
     source: digest, file: basename(pipeline.file), label: file, selection, fake_workers: options.fakeWorkers,
+    ...(tree.origin && { origin: tree.origin }),
   });
 
   return watchRemoteRun(api, run.id, pipeline.name, options.json, 0);

@@ -80,6 +80,8 @@ class RemoteRuns implements RunSource {
     const query = new URLSearchParams({ limit: String(filter.limit) });
     if (filter.status) query.set('status', filter.status);
     if (filter.pipeline) query.set('pipeline', filter.pipeline);
+    if (filter.revision !== undefined) query.set('revision', filter.revision);
+    if (filter.branch !== undefined) query.set('branch', filter.branch);
     const { runs } = await this.#api.json<{ runs: (RunReport['run'] & { counts?: unknown })[] }>('GET', `/api/v1/runs?${query}`);
     // The list's shape is the report's `run`; the API's extra counts stay with the API.
     return runs.map(({ counts: _counts, ...run }) => run);

@@ -2,26 +2,13 @@
 import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import type { SourceOrigin } from '../engine/report.ts';
 import { describeUncommitted, uncommittedFiles } from '../vcs/dirty.ts';
 import { exportRevision } from '../vcs/export.ts';
 import { resolveRevision, UnknownRevision, type Revision } from '../vcs/revision.ts';
 import { treeFiles } from '../vcs/tree-files.ts';
 import { findWorkingCopy, type WorkingCopy } from '../vcs/working-copy.ts';
 import { UsageError } from './usage-error.ts';
-
-/** Where a run's tree comes from, as the run records it: null fields for a plain directory. */
-export interface TreeOrigin {
-  vcs: WorkingCopy['vcs'];
-  /** The working copy's root. */
-  repository: string;
-  /** The committed revision run (full id); null for a working tree. */
-  revision: string | null;
-  branch: string | null;
-  /** A working tree's parent revision: what its changes are on. */
-  base: string | null;
-  author: string | null;
-  message: string | null;
-}
 
 export interface RunTree {
   /** The pipeline file to read: the user's, or its copy in the exported revision. */
@@ -30,7 +17,8 @@ export interface RunTree {
   dir: string;
   /** The files of `dir` to pack; null for all of it. */
   files: string[] | null;
-  origin: TreeOrigin | null;
+  /** Where it comes from, as the run records it; null for a plain directory. */
+  origin: SourceOrigin | null;
   /** What the user should know of the tree: where it comes from and what was left out; null for a plain directory. */
   summary: string | null;
   /** Removes the exported revision, if any. */
@@ -50,7 +38,7 @@ export async function runTree(file: string, revision?: string): Promise<RunTree>
   const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(() => null)]);
   return {
     file, dir, files: tree.files,
-    origin: { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null },
+    origin: { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null, try: false },
     summary: `source: working tree of ${repoName(repo)}${parent ? ` (${parent.branch ? `${parent.branch} at ` : ''}${parent.id.slice(0, 12)})` : ''}, ${tree.ignored} ignored ${tree.ignored === 1 ? 'path' : 'paths'} left out`,
     remove: () => undefined,
   };
@@ -77,7 +65,7 @@ async function revisionTree(file: string, dir: string, repo: WorkingCopy | null,
     const subject = revision.message.split('\n')[0];
     return {
       file: copy, dir: dirname(copy), files: null,
-      origin: { vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: null, author: revision.author, message: revision.message },
+      origin: { vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: null, author: revision.author, message: revision.message, try: false },
       summary: `source: revision ${revision.id.slice(0, 12)}${revision.branch ? ` (${revision.branch})` : ''} of ${repoName(repo)}: ${subject}`
         + (left.length > 0 ? `\nuncommitted changes are left out, only ${revision.id.slice(0, 12)} as committed runs: ${describeUncommitted(left)}` : ''),
       remove,

@@ -120,7 +120,7 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
     const digest = await packSource(tree.dir, coordinator.archivesDir, tree.files ?? undefined);
     // An exported revision goes with this command: the run reads its scripts from the archive's own tree.
     const ranPipeline = tree.origin?.revision ? { ...pipeline, sourceDir: await sourceTree(coordinator.archivesDir, digest, coordinator.archiveLimits) } : pipeline;
-    const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision }, digest);
+    const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision }, digest, tree.origin ?? undefined);
     joinToken = created.joinToken;
     return created.runId;
   }, (progress) => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { openRunSource, type SourceOptions } from './run-source.ts';
+import { revisionPrefix } from '../store/run-report.ts';
 import { renderRunList, renderSummary } from './summary.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -18,17 +19,21 @@ export function registerShow(program: Command): void {
     .description('list past runs, newest first')
     .option('--json', 'print an array of run objects (the report\'s `run`)')
     .option('--status <status>', 'only runs that ended so, or are running')
+    .option('--revision <id>', 'only runs of this revision (its id or the start of it)')
+    .option('--branch <name>', 'only runs of this git branch, hg bookmark or named branch')
     .option('--limit <n>', 'how many runs', '20'))
-    .action(async (options: SourceOptions & { json?: boolean; limit: string; status?: string }) => {
+    .action(async (options: SourceOptions & { json?: boolean; limit: string; status?: string; revision?: string; branch?: string }) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError(`--limit takes a whole number from 1 to 500, not '${options.limit}'`);
       const status = options.status;
       if (status !== undefined && !['running', 'succeeded', 'failed', 'cancelled'].includes(status)) {
         throw new UsageError(`--status takes running, succeeded, failed or cancelled, not '${status}'`);
       }
+      const revision = options.revision?.toLowerCase();
+      if (revision !== undefined && !revisionPrefix.test(revision)) throw new UsageError(`--revision takes a revision id or the start of one (hex digits), not '${options.revision}'`);
       const source = await openRunSource(options);
       try {
-        const runs = await source.listRuns({ limit, status: status as 'running' | undefined });
+        const runs = await source.listRuns({ limit, status: status as 'running' | undefined, revision, branch: options.branch });
         process.stdout.write(options.json ? `${JSON.stringify(runs, null, 2)}\n` : renderRunList(runs, { color: colorEnabled(process.stdout) }));
       } finally {
         await source.close();

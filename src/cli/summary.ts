@@ -1,5 +1,6 @@
 /** The human forms of run reports: the end-of-run summary and the `slipway runs` list. */
-import type { ReportAttempt, ReportFailure, ReportTask, RunReport, TaskStatus } from '../engine/report.ts';
+import type { ReportAttempt, ReportFailure, ReportTask, RunReport, RunSource, TaskStatus } from '../engine/report.ts';
+import { authorName } from '../util/author-name.ts';
 import { formatUsd } from '../util/money.ts';
 import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, printable, table, truncate } from './format.ts';
 
@@ -25,8 +26,9 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   const { color } = options;
   const { run } = report;
   const took = span(run.started_at, run.finished_at);
+  const source = sourceLine(run.source);
   const sections = [
-    `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}`,
+    `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}${source && `\n${source}`}`,
     report.tasks.length > COMPACT_ABOVE ? compactTasks(report.tasks, color) : taskTable(report.tasks, color),
     failuresSection(report, options),
     `run ${printable(run.id)} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,
@@ -143,14 +145,38 @@ function firstLine(text: string): string {
 export function renderRunList(runs: RunReport['run'][], options: { color: boolean } = { color: false }): string {
   if (runs.length === 0) return 'no runs\n';
   const { color } = options;
+  // Revision columns only when some run came from a repository: a list of plain directories stays narrow.
+  const revisions = runs.some((run) => run.source.vcs !== null);
   const rows = runs.map((run) => [
     printable(run.id),
     printable(run.pipeline),
     paintStatus(color, run.status),
     localDateTime(run.started_at),
     span(run.started_at, run.finished_at),
+    ...(revisions ? [revisionCell(run.source), printable(authorName(run.source.author ?? '')), truncate(printable(firstLine(run.source.message ?? '')), MESSAGE_WIDTH)] : []),
   ]);
-  return `${table(rows, header(color, ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'DURATION']))}\n`;
+  const names = ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'DURATION', ...(revisions ? ['REVISION', 'AUTHOR', 'MESSAGE'] : [])];
+  return `${table(rows, header(color, names))}\n`;
+}
+
+/** Commit messages are cut to this in the runs list. */
+const MESSAGE_WIDTH = 50;
+
+/** A revision as people quote it (12 hex digits); a working tree as such; a try says so. */
+function revisionCell(source: RunSource): string {
+  if (source.vcs === null) return '';
+  const revision = source.revision ? source.revision.slice(0, 12) : 'working tree';
+  return source.try ? `${revision} (try)` : revision;
+}
+
+/** Where a run's tree came from, in one line, for the summary; '' for a plain directory. */
+export function sourceLine(source: RunSource): string {
+  if (source.vcs === null) return '';
+  const repository = `${source.vcs === 'git' ? 'git' : 'Mercurial'} repository ${source.repository ?? '(unknown)'}`;
+  const branch = source.branch ? ` (${source.branch})` : '';
+  if (!source.revision) return printable(`source: working tree of ${repository}${branch}${source.base ? ` at ${source.base.slice(0, 12)}` : ''}`);
+  const by = source.author ? ` by ${authorName(source.author)}` : '';
+  return printable(`source: ${source.try ? 'try of ' : ''}revision ${source.revision.slice(0, 12)}${branch} of ${repository}${by}: ${firstLine(source.message ?? '')}`);
 }
 
 /** `2026-01-02 12:03:04` in local time: what people compare with their clock. */

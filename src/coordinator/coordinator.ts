@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { ArchiveLimits } from '../archive/check.ts';
 import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
-import type { RunStatus } from '../engine/report.ts';
+import type { RunStatus, SourceOrigin } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import { CONTROL_ACTIVITY } from '../pipeline/assemble.ts';
 import type { Pipeline, PipelineRules, Selection, TaskSpec } from '../pipeline/types.ts';
@@ -127,7 +127,9 @@ export class Coordinator {
   // ---- runs ------------------------------------------------------------------------
 
   /** A new run; its source tree is packed from the pipeline's directory unless it came as an archive. */
-  async createRun(pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string): Promise<{ runId: string; joinToken: string }> {
+  async createRun(
+    pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions, sourceDigest?: string, origin?: SourceOrigin,
+  ): Promise<{ runId: string; joinToken: string }> {
     const core = this.#core;
     if (core.settings.pipelinesMayDefinePools === false) {
       const own = Object.values(pipeline.activities).find((a) => a.pool === undefined && a.name !== CONTROL_ACTIVITY.name);
@@ -142,7 +144,7 @@ export class Coordinator {
     // with it; --fake-workers runs never share with real ones.
     const scope = [core.settings.ownRunsOnly ? core.id : 'fleet', options.fakeWorkers ? 'fake' : 'real'].join('/');
     const pools = core.activities.poolsOf(pipeline, scope);
-    const created = await core.mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, pools, changes));
+    const created = await core.mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, origin ?? null, pools, changes));
     core.own.add(created.spec.id);
     core.specs.remember(created.spec);
     for (const pool of new Set(Object.values(pools))) this.#machines.poke(pool);

@@ -3,12 +3,20 @@ import { runSpecRows } from '../store/run-spec-rows.ts';
 import type { Db } from '../store/store.ts';
 import type { RunOptions } from './run-options.ts';
 
+export interface RevisionOfRun {
+  revision: string | null;
+  branch: string | null;
+  repository: string | null;
+}
+
 export interface RunSpec {
   id: string;
   pipeline: Pipeline;
   selection: Selection;
   options: RunOptions;
   sourceDigest: string | null;
+  /** What tasks are told of the source's revision (SLIPWAY_REVISION and the like); null fields when nothing is known. */
+  revision: RevisionOfRun;
   /** The pool of each activity: its workers serve every run with an activity in the same pool. */
   pools: Record<string, string>;
 }
@@ -38,6 +46,7 @@ export class RunSpecs {
       selection: JSON.parse(row.selection) as Selection,
       options: JSON.parse(row.options) as RunOptions,
       sourceDigest: row.source_digest,
+      revision: { revision: row.source_revision, branch: row.source_branch, repository: row.source_repository },
       pools: Object.fromEntries(row.pools.map((p) => [p.activity, p.pool_id])),
     };
     this.#cache.set(runId, spec);

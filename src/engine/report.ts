@@ -56,13 +56,38 @@ export interface ReportFailure {
   error: string;
 }
 
+/**
+ * Where a run's source tree came from. A plain directory has only its digest (vcs and the
+ * rest null); a git or Mercurial working tree its repository, branch and base; a committed
+ * revision (`run --revision`, a try) its revision, author and message.
+ */
+export interface RunSource {
+  /** The sha256 of the run's source tree archive, which workers fetch. */
+  digest: string | null;
+  vcs: 'git' | 'hg' | null;
+  /** The working copy's root, or the remote the server fetched from. */
+  repository: string | null;
+  /** The full id of the committed revision run; null for a working tree or a plain directory. */
+  revision: string | null;
+  /** git's branch; hg's bookmark, or else its named branch. */
+  branch: string | null;
+  /** What the tree is based on: a working tree's parent revision; a try's last revision the server had. */
+  base: string | null;
+  author: string | null;
+  message: string | null;
+  /** A try: a revision sent to a server without being pushed anywhere. */
+  try: boolean;
+}
+
+/** A run's source besides its digest: what the CLI (or a try) says of it at submit. */
+export type SourceOrigin = Omit<RunSource, 'digest'>;
+
 export interface RunReport {
   run: {
     id: string;
     pipeline: string;
     status: RunStatus;
-    /** The source revision: the sha256 of the run's source tree archive. */
-    source: string | null;
+    source: RunSource;
     started_at: string;
     finished_at: string | null;
     /** What its machines cost in USD (so far, while running); absent when none has a known price. */

@@ -167,6 +167,15 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await sql`UPDATE workers SET pool_id = run_id || '/' || activity`.execute(db);
     await db.schema.createIndex('workers_pool_id').on('workers').columns(['pool_id', 'state']).execute();
   },
+  async (db) => {
+    // Where a run's source came from (issue 14): the runs of a revision or branch are listed by it.
+    for (const column of ['vcs', 'repository', 'revision', 'branch', 'base', 'author', 'message']) {
+      await db.schema.alterTable('runs').addColumn(`source_${column}`, 'text').execute();
+    }
+    await db.schema.alterTable('runs').addColumn('source_try', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema.createIndex('runs_source_revision').on('runs').columns(['source_revision']).execute();
+    await db.schema.createIndex('runs_source_branch').on('runs').columns(['source_branch', 'created_at']).execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

@@ -1,8 +1,25 @@
-import { handStartedProvider, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunStatus, type TaskStatus } from '../engine/report.ts';
+import { handStartedProvider, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunSource, type RunStatus, type TaskStatus } from '../engine/report.ts';
 import { roundUsd, workerCost } from './fleet.ts';
+import type { RunsTable } from './schema.ts';
 import type { Db } from './store.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+/** The columns of a run the report's `run` is made of. */
+const runColumns = [
+  'id', 'pipeline', 'status', 'created_at', 'finished_at', 'source_digest', 'source_vcs', 'source_repository', 'source_revision',
+  'source_branch', 'source_base', 'source_author', 'source_message', 'source_try',
+] as const;
+
+type RunRow = Pick<RunsTable, (typeof runColumns)[number]>;
+
+function reportRun(row: RunRow): Omit<RunReport['run'], 'cost_usd'> {
+  const source: RunSource = {
+    digest: row.source_digest, vcs: row.source_vcs, repository: row.source_repository, revision: row.source_revision, branch: row.source_branch,
+    base: row.source_base, author: row.source_author, message: row.source_message, try: Boolean(row.source_try),
+  };
+  return { id: row.id, pipeline: row.pipeline, status: row.status, source, started_at: iso(row.created_at)!, finished_at: iso(row.finished_at) };
+}
 
 /** Finds a run by its id or a unique prefix of it. */
 export async function resolveRunId(db: Db, idOrPrefix: string): Promise<string> {
@@ -15,8 +32,7 @@ export async function resolveRunId(db: Db, idOrPrefix: string): Promise<string> 
 
 /** The report of DESIGN.md: every task with its attempts, and every failure named. */
 export async function runReport(db: Db, runId: string): Promise<RunReport> {
-  const run = await db.selectFrom('runs').select(['id', 'pipeline', 'status', 'source_digest', 'created_at', 'finished_at'])
-    .where('id', '=', runId).executeTakeFirstOrThrow();
+  const run = await db.selectFrom('runs').select(runColumns).where('id', '=', runId).executeTakeFirstOrThrow();
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
   const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
@@ -46,10 +62,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   }
   const cost = await runCost(db, runId, Date.now());
   return {
-    run: {
-      id: run.id, pipeline: run.pipeline, status: run.status, source: run.source_digest, started_at: iso(run.created_at)!, finished_at: iso(run.finished_at),
-      ...(cost !== null && { cost_usd: cost }),
-    },
+    run: { ...reportRun(run), ...(cost !== null && { cost_usd: cost }) },
     tasks: reportTasks,
     failures,
   };
@@ -68,17 +81,29 @@ async function runCost(db: Db, runId: string, now: number): Promise<number | nul
 export interface RunFilter {
   status?: RunStatus;
   pipeline?: string;
+  /** A revision's full id or the start of it (revisionPrefix). */
+  revision?: string;
+  branch?: string;
   limit: number;
   /** A run id: list the runs created before it (the next page). */
   before?: string;
 }
 
+/** What a revision filter may be: the start of a git or hg id, in lower-case hex. */
+export const revisionPrefix = /^[0-9a-f]{1,64}$/;
+
 /** Runs newest first, as the report's `run`. */
 export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['run'][]> {
-  let query = db.selectFrom('runs').select(['id', 'pipeline', 'status', 'source_digest', 'created_at', 'finished_at'])
+  let query = db.selectFrom('runs').select(runColumns)
     .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit);
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.pipeline) query = query.where('pipeline', '=', filter.pipeline);
+  if (filter.revision !== undefined) {
+    // Checked here too: the prefix goes into a LIKE pattern, where '%' and '_' would match anything.
+    if (!revisionPrefix.test(filter.revision)) throw new Error(`not a revision id or the start of one: ${filter.revision.slice(0, 80)}`);
+    query = query.where('source_revision', 'like', `${filter.revision}%`);
+  }
+  if (filter.branch !== undefined) query = query.where('source_branch', '=', filter.branch);
   if (filter.before) {
     const cursor = await db.selectFrom('runs').select(['created_at', 'id']).where('id', '=', filter.before).executeTakeFirst();
     if (cursor) {
@@ -89,7 +114,7 @@ export async function listRuns(db: Db, filter: RunFilter): Promise<RunReport['ru
     }
   }
   const rows = await query.execute();
-  return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, source: r.source_digest, started_at: iso(r.created_at)!, finished_at: iso(r.finished_at) }));
+  return rows.map(reportRun);
 }
 
 /** Tasks per status, for each of the runs. */

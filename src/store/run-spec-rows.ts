@@ -7,11 +7,15 @@ export interface RunSpecRows {
   selection: string;
   options: string;
   source_digest: string | null;
+  source_vcs: 'git' | 'hg' | null;
+  source_repository: string | null;
+  source_revision: string | null;
+  source_branch: string | null;
   pools: { activity: string; pool_id: string }[];
 }
 
 export async function runSpecRows(db: Db, runId: string): Promise<RunSpecRows> {
-  const row = await db.selectFrom('runs').select(['id', 'spec', 'selection', 'options', 'source_digest'])
+  const row = await db.selectFrom('runs').select(['id', 'spec', 'selection', 'options', 'source_digest', 'source_vcs', 'source_repository', 'source_revision', 'source_branch'])
     .where('id', '=', runId).executeTakeFirstOrThrow();
   const pools = await db.selectFrom('run_pools').select(['activity', 'pool_id']).where('run_id', '=', runId).execute();
   return { ...row, pools };

@@ -18,6 +18,16 @@ export interface RunsTable {
   options: string;
   source_dir: string;
   source_digest: string | null;
+  /** Where the source came from (RunSource); null for a plain directory. */
+  source_vcs: 'git' | 'hg' | null;
+  source_repository: string | null;
+  source_revision: string | null;
+  source_branch: string | null;
+  source_base: string | null;
+  source_author: string | null;
+  source_message: string | null;
+  /** 1 for a try. */
+  source_try: number;
   /** sha256 of the run's join token: lets hand-started workers register. */
   join_token_hash: string;
   created_at: number;

@@ -49,7 +49,7 @@ export function App() {
         )}
       </header>
       <main className={`main page-${route.page}`}>
-        {route.page === 'runs' && <RunsPage status={route.status} pipeline={route.pipeline} />}
+        {route.page === 'runs' && <RunsPage status={route.status} pipeline={route.pipeline} revision={route.revision ?? ''} branch={route.branch ?? ''} />}
         {route.page === 'run' && <RunPage key={route.run} run={route.run} task={route.task} attempt={route.attempt} />}
         {route.page === 'workers' && <WorkersPage run={route.run} worker={route.worker} />}
         {route.page === 'missing' && (

@@ -1,8 +1,8 @@
 import { WriteStream } from 'node:tty';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { ReportAttempt, ReportTask, RunReport, TaskStatus } from '../../src/engine/report.ts';
-import { renderRunList, renderSummary } from '../../src/cli/summary.ts';
+import type { ReportAttempt, ReportTask, RunReport, RunSource, TaskStatus } from '../../src/engine/report.ts';
+import { renderRunList, renderSummary, sourceLine } from '../../src/cli/summary.ts';
 import {
   colorEnabled, formatDuration, formatMatrix, paint, table, truncate, visibleWidth,
 } from '../../src/cli/format.ts';
@@ -22,10 +22,12 @@ function task(step: string, matrix: Record<string, string>, status: TaskStatus, 
   return { id: values ? `${step}[${values}]` : step, step, matrix, status, attempts };
 }
 
+const plain: RunSource = { digest: null, vcs: null, repository: null, revision: null, branch: null, base: null, author: null, message: null, try: false };
+
 function report(tasks: ReportTask[], failures: RunReport['failures'] = []): RunReport {
   const failed = tasks.some((t) => t.status === 'failed');
   return {
-    run: { id: 'r-abc', pipeline: 'packages', status: failed ? 'failed' : 'succeeded', source: null, started_at: iso(0), finished_at: iso(65) },
+    run: { id: 'r-abc', pipeline: 'packages', status: failed ? 'failed' : 'succeeded', source: plain, started_at: iso(0), finished_at: iso(65) },
     tasks,
     failures,
   };
@@ -157,8 +159,8 @@ describe('renderRunList', () => {
   it('shows one row per run, with no duration while running', () => {
     const started = new Date(2026, 0, 2, 12, 3, 4).toISOString();
     const text = renderRunList([
-      { id: 'r-2', pipeline: 'packages', status: 'running', source: null, started_at: started, finished_at: null },
-      { id: 'r-1', pipeline: 'release', status: 'failed', source: null, started_at: started, finished_at: new Date(Date.parse(started) + 3_723_000).toISOString() },
+      { id: 'r-2', pipeline: 'packages', status: 'running', source: plain, started_at: started, finished_at: null },
+      { id: 'r-1', pipeline: 'release', status: 'failed', source: plain, started_at: started, finished_at: new Date(Date.parse(started) + 3_723_000).toISOString() },
     ]);
     expect(text).toBe(
       [
@@ -169,6 +171,29 @@ describe('renderRunList', () => {
       ].join('\n'),
     );
     expect(renderRunList([])).toBe('no runs\n');
+  });
+
+  it('shows revision, author and message when some run came from a repository', () => {
+    const started = new Date(2026, 0, 2, 12, 3, 4).toISOString();
+    const finished = new Date(Date.parse(started) + 65_000).toISOString();
+    const git = { ...plain, vcs: 'git' as const, repository: '/src/app', branch: 'main', author: 'Ann Smith <ann@example.com>' };
+    const text = renderRunList([
+      { id: 'r-3', pipeline: 'app', status: 'succeeded', source: { ...git, revision: 'a'.repeat(40), message: 'Fix the parser\n\nIt read past the end.', try: true }, started_at: started, finished_at: finished },
+      { id: 'r-2', pipeline: 'app', status: 'failed', source: { ...git, base: 'b'.repeat(40), author: null }, started_at: started, finished_at: finished },
+      { id: 'r-1', pipeline: 'app', status: 'failed', source: plain, started_at: started, finished_at: finished },
+    ]);
+    expect(text).toBe(
+      [
+        'RUN  PIPELINE  STATUS     STARTED              DURATION  REVISION            AUTHOR     MESSAGE',
+        'r-3  app       succeeded  2026-01-02 12:03:04  1m05s     aaaaaaaaaaaa (try)  Ann Smith  Fix the parser',
+        'r-2  app       failed     2026-01-02 12:03:04  1m05s     working tree',
+        'r-1  app       failed     2026-01-02 12:03:04  1m05s',
+        '',
+      ].join('\n'),
+    );
+    expect(sourceLine({ ...git, revision: 'a'.repeat(40), message: 'Fix the parser\n\nbody' })).toBe(`source: revision aaaaaaaaaaaa (main) of git repository /src/app by Ann Smith: Fix the parser`);
+    expect(sourceLine({ ...git, base: 'b'.repeat(40) })).toBe('source: working tree of git repository /src/app (main) at bbbbbbbbbbbb');
+    expect(sourceLine(plain)).toBe('');
   });
 });
 

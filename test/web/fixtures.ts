@@ -26,7 +26,7 @@ export function allTasks(): Task[] {
 
 export function detail(tasks: Task[] = allTasks()): RunDetail {
   return {
-    run: { id: 'r-1', pipeline: 'p', status: 'running', source: null, started_at: '2026-11-22T01:00:00.000Z', finished_at: null, counts: {} },
+    run: { id: 'r-1', pipeline: 'p', status: 'running', source: { digest: null, vcs: null, repository: null, revision: null, branch: null, base: null, author: null, message: null, try: false }, started_at: '2026-11-22T01:00:00.000Z', finished_at: null, counts: {} },
     tasks, failures: [], steps, matrix,
   };
 }

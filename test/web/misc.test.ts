@@ -29,7 +29,8 @@ describe('format', () => {
 
 describe('routes', () => {
   it('parses every page and its query', () => {
-    expect(parseRoute('/', '?status=failed')).toEqual({ page: 'runs', status: 'failed', pipeline: '' });
+    expect(parseRoute('/', '?status=failed')).toEqual({ page: 'runs', status: 'failed', pipeline: '', revision: '', branch: '' });
+    expect(parseRoute('/', '?revision=0a1b&branch=feature%2Fx')).toEqual({ page: 'runs', status: '', pipeline: '', revision: '0a1b', branch: 'feature/x' });
     expect(parseRoute('/runs/r-1', '?task=build%5Bversion%3D1%5D&attempt=2')).toEqual({ page: 'run', run: 'r-1', task: 'build[version=1]', attempt: 2 });
     expect(parseRoute('/runs/r-1/', '?attempt=x')).toEqual({ page: 'run', run: 'r-1', task: null, attempt: null });
     expect(parseRoute('/workers', '?worker=w-1')).toEqual({ page: 'workers', run: '', worker: 'w-1' });
@@ -40,7 +41,7 @@ describe('routes', () => {
 
   it('builds addresses that parse back to the same route', () => {
     const routes = [
-      { page: 'runs', status: 'running', pipeline: 'pkg' },
+      { page: 'runs', status: 'running', pipeline: 'pkg', revision: '0a1b2c', branch: 'release/1.x' },
       { page: 'run', run: 'r-1', task: 'build[version=1,config=a b]', attempt: 3 },
       { page: 'workers', run: 'r-2', worker: null },
     ] as const;

@@ -8,7 +8,7 @@ import type { AttemptOrder } from '../../protocol/worker.ts';
 import { newId } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
-import type { RunSpec } from '../run-specs.ts';
+import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
 import { claimableTask } from '../../store/claimable.ts';
 import { prepared } from '../../store/prepared.ts';
 
@@ -126,7 +126,7 @@ async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runI
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {
   const step = spec.pipeline.steps[task.step]!;
   const matrix = JSON.parse(task.matrix) as Record<string, string>;
-  const env = taskEnv(step, matrix, { run: spec.id, task: task.key, attempt: number, worker: workerId });
+  const env = taskEnv(step, matrix, { run: spec.id, task: task.key, attempt: number, worker: workerId }, spec.revision);
   let script = kind === 'run' ? step.run : step.doneIf!.script;
   if (spec.options.fakeWorkers) {
     const fake = fakeScript(kind, script);
@@ -142,7 +142,9 @@ function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: 
 }
 
 /** DESIGN: matrix values as upper-case names, the step's env, then Slipway's own. */
-export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: string; task: string; attempt: number; worker: string }): Record<string, string> {
+export function taskEnv(
+  step: Step, matrix: Record<string, string>, ids: { run: string; task: string; attempt: number; worker: string }, source: RevisionOfRun,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [axis, value] of Object.entries(matrix)) env[axisVariable(axis)] = value;
   Object.assign(env, step.env);
@@ -151,6 +153,11 @@ export function taskEnv(step: Step, matrix: Record<string, string>, ids: { run: 
   env.SLIPWAY_STEP = step.name;
   env.SLIPWAY_ATTEMPT = String(ids.attempt);
   env.SLIPWAY_WORKER = ids.worker;
+  // Always set, empty when unknown (a working tree has no revision, a plain directory no repository),
+  // so a task never takes them from the worker's own environment.
+  env.SLIPWAY_REVISION = source.revision ?? '';
+  env.SLIPWAY_BRANCH = source.branch ?? '';
+  env.SLIPWAY_REPOSITORY = source.repository ?? '';
   return env;
 }
 

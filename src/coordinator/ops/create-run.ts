@@ -1,3 +1,4 @@
+import type { SourceOrigin } from '../../engine/report.ts';
 import type { Pipeline, Selection, TaskSpec } from '../../pipeline/types.ts';
 import { hashSecret, newId, newSecret } from '../../util/ids.ts';
 import type { TasksTable } from '../../store/schema.ts';
@@ -18,11 +19,12 @@ export interface CreatedRun {
 /** Writes a run and all its tasks; those that need nothing go straight to their check or queue. */
 export async function createRun(
   trx: Db, pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions,
-  sourceDigest: string | null, pools: Record<string, string>, changes: Changes,
+  sourceDigest: string | null, origin: SourceOrigin | null, pools: Record<string, string>, changes: Changes,
 ): Promise<CreatedRun> {
   const id = newId('r');
   const joinToken = newSecret();
-  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, pools };
+  const revision = { revision: origin?.revision ?? null, branch: origin?.branch ?? null, repository: origin?.repository ?? null };
+  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools };
   await trx.insertInto('runs').values({
     id,
     pipeline: pipeline.name,
@@ -32,6 +34,14 @@ export async function createRun(
     options: JSON.stringify(options),
     source_dir: pipeline.sourceDir,
     source_digest: sourceDigest,
+    source_vcs: origin?.vcs ?? null,
+    source_repository: origin?.repository ?? null,
+    source_revision: origin?.revision ?? null,
+    source_branch: origin?.branch ?? null,
+    source_base: origin?.base ?? null,
+    source_author: origin?.author ?? null,
+    source_message: origin?.message ?? null,
+    source_try: origin?.try ? 1 : 0,
     join_token_hash: hashSecret(joinToken),
     created_at: changes.now,
     finished_at: null,

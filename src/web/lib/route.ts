@@ -4,7 +4,7 @@
  * the same view.
  */
 export type Route =
-  | { page: 'runs'; status: string; pipeline: string }
+  | { page: 'runs'; status: string; pipeline: string; revision?: string; branch?: string }
   | { page: 'run'; run: string; task: string | null; attempt: number | null }
   | { page: 'workers'; run: string; worker: string | null }
   | { page: 'missing'; path: string };
@@ -12,7 +12,7 @@ export type Route =
 export function parseRoute(pathname: string, search: string): Route {
   const q = new URLSearchParams(search);
   const path = pathname.replace(/\/+$/, '') || '/';
-  if (path === '/') return { page: 'runs', status: q.get('status') ?? '', pipeline: q.get('pipeline') ?? '' };
+  if (path === '/') return { page: 'runs', status: q.get('status') ?? '', pipeline: q.get('pipeline') ?? '', revision: q.get('revision') ?? '', branch: q.get('branch') ?? '' };
   const run = /^\/runs\/([^/]+)$/.exec(path);
   if (run) {
     const attempt = Number.parseInt(q.get('attempt') ?? '', 10);
@@ -31,7 +31,7 @@ export function parseRoute(pathname: string, search: string): Route {
 export function href(route: Route): string {
   switch (route.page) {
     case 'runs':
-      return withQuery('/', { status: route.status, pipeline: route.pipeline });
+      return withQuery('/', { status: route.status, pipeline: route.pipeline, revision: route.revision ?? '', branch: route.branch ?? '' });
     case 'run':
       return withQuery(`/runs/${encodeURIComponent(route.run)}`, {
         task: route.task ?? '', attempt: route.attempt === null ? '' : String(route.attempt),

@@ -46,10 +46,12 @@ const enc = encodeURIComponent;
 
 export const api = {
   me: (signal?: AbortSignal) => getJson<Me>(`${v1}/me`, signal),
-  runs: (q: { status?: string; pipeline?: string; before?: string; limit?: number }, signal?: AbortSignal) => {
+  runs: (q: { status?: string; pipeline?: string; revision?: string; branch?: string; before?: string; limit?: number }, signal?: AbortSignal) => {
     const p = new URLSearchParams();
     if (q.status) p.set('status', q.status);
     if (q.pipeline) p.set('pipeline', q.pipeline);
+    if (q.revision) p.set('revision', q.revision);
+    if (q.branch) p.set('branch', q.branch);
     if (q.before) p.set('before', q.before);
     p.set('limit', String(q.limit ?? 50));
     return getJson<{ runs: Run[]; next: string | null }>(`${v1}/runs?${p}`, signal);

@@ -8,6 +8,7 @@ import { canSubmit, useMe } from '../ui/me.ts';
 import { Link, navigate } from '../ui/navigation.tsx';
 import { useRunEvents } from '../ui/use-stream.ts';
 import { CountsBar, CountsLegend, Duration, Empty, ErrorBox, LiveDot, Mono, RelTime, StatusBadge } from '../ui/bits.tsx';
+import { RunSourceText } from '../ui/run-source.tsx';
 import { MatrixGrid } from '../ui/matrix-grid.tsx';
 import { FailureSummary } from './failure-summary.tsx';
 import { TaskPanel } from './task-panel.tsx';
@@ -142,6 +143,7 @@ export function RunPage({ run, task, attempt }: { run: string; task: string | nu
             <LiveDot state={live} />
           </div>
           <div className="runhead-meta">
+            <RunSourceText source={r.source} />
             <span>started <RelTime iso={r.started_at} /></span>
             <span>{finished ? 'took' : 'running for'} <Duration start={r.started_at} end={r.finished_at} /></span>
             {r.cost_usd != null && <span title="What this run's machines cost, at the configured prices">cost {formatUsd(r.cost_usd)}</span>}

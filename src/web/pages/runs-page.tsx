@@ -6,28 +6,31 @@ import { finished, total } from '../lib/status.ts';
 import { Link, navigate } from '../ui/navigation.tsx';
 import { useRunEvents } from '../ui/use-stream.ts';
 import { CountsBar, Duration, Empty, ErrorBox, LiveDot, Mono, RelTime, StatusBadge } from '../ui/bits.tsx';
+import { RunSourceText } from '../ui/run-source.tsx';
 
 const STATUSES = ['', 'running', 'failed', 'succeeded', 'cancelled'];
 const PAGE = 50;
 /** A busy run sends many events a second; its row is refetched at most this often. */
 const ROW_REFRESH_MS = 1000;
 
-export function RunsPage({ status, pipeline }: { status: string; pipeline: string }) {
+export function RunsPage({ status, pipeline, revision, branch }: { status: string; pipeline: string; revision: string; branch: string }) {
   const [runs, setRuns] = useState<Run[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [loadingMore, setLoadingMore] = useState(false);
   const [pipelineText, setPipelineText] = useState(pipeline);
   const pending = useRef(new Map<string, number>());
-  const filters = useRef({ status, pipeline });
-  filters.current = { status, pipeline };
+  const filters = useRef({ status, pipeline, revision, branch });
+  filters.current = { status, pipeline, revision, branch };
+  // Every link and reload keeps the revision and branch filters with the others.
+  const here = (change: { status?: string; pipeline?: string }) => href({ page: 'runs', status, pipeline, revision, branch, ...change });
 
   const loadFirst = useCallback((signal?: AbortSignal) => {
-    api.runs({ status, pipeline, limit: PAGE }, signal).then(
+    api.runs({ status, pipeline, revision, branch, limit: PAGE }, signal).then(
       (page) => { setRuns(page.runs); setNext(page.next); setError(null); },
       (e: unknown) => { if (!isAbort(e)) setError(errorMessage(e)); },
     );
-  }, [status, pipeline]);
+  }, [status, pipeline, revision, branch]);
 
   useEffect(() => {
     const abort = new AbortController();
@@ -48,7 +51,8 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
       pending.current.delete(id);
       api.run(id).then(({ run }) => {
         const f = filters.current;
-        const wanted = (!f.status || run.status === f.status) && (!f.pipeline || run.pipeline === f.pipeline);
+        const wanted = (!f.status || run.status === f.status) && (!f.pipeline || run.pipeline === f.pipeline)
+          && (!f.revision || (run.source.revision ?? '').startsWith(f.revision)) && (!f.branch || run.source.branch === f.branch);
         setRuns((rows) => {
           if (!rows) return rows;
           const i = rows.findIndex((r) => r.id === run.id);
@@ -81,7 +85,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
   const loadMore = (): void => {
     if (!next) return;
     setLoadingMore(true);
-    api.runs({ status, pipeline, before: next, limit: PAGE }).then(
+    api.runs({ status, pipeline, revision, branch, before: next, limit: PAGE }).then(
       (page) => {
         setRuns((rows) => [...(rows ?? []), ...page.runs.filter((r) => !rows?.some((x) => x.id === r.id))]);
         setNext(page.next);
@@ -92,7 +96,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
 
   const submitPipeline = (e: FormEvent): void => {
     e.preventDefault();
-    navigate(href({ page: 'runs', status, pipeline: pipelineText.trim() }));
+    navigate(here({ pipeline: pipelineText.trim() }));
   };
 
   const pipelines = [...new Set((runs ?? []).map((r) => r.pipeline))].sort();
@@ -106,7 +110,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
             {STATUSES.map((s) => (
               <Link
                 key={s || 'all'}
-                href={href({ page: 'runs', status: s, pipeline })}
+                href={here({ status: s })}
                 className={`seg-item${s === status ? ' on' : ''}`}
                 aria-current={s === status ? 'true' : undefined}
                 replace
@@ -123,10 +127,16 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
             value={pipelineText}
             onChange={(e) => {
               setPipelineText(e.target.value);
-              if (e.target.value === '' && pipeline !== '') navigate(href({ page: 'runs', status, pipeline: '' }), { replace: true });
+              if (e.target.value === '' && pipeline !== '') navigate(here({ pipeline: '' }), { replace: true });
             }}
           />
           <datalist id="pipelines">{pipelines.map((p) => <option key={p} value={p} />)}</datalist>
+          {(revision || branch) && (
+            <span className="chips" aria-label="Source filters">
+              {revision && <Link className="chip" href={href({ page: 'runs', status, pipeline, branch })} title="Show every revision" replace><span className="chip-k">revision</span><Mono>{revision.slice(0, 12)}</Mono> ×</Link>}
+              {branch && <Link className="chip" href={href({ page: 'runs', status, pipeline, revision })} title="Show every branch" replace><span className="chip-k">branch</span>{branch} ×</Link>}
+            </span>
+          )}
         </form>
         <span className="spacer" />
         <LiveDot state={live} />
@@ -134,7 +144,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
       {error && <ErrorBox>Could not load runs: {error}</ErrorBox>}
       {runs === null && !error && <Empty>Loading runs…</Empty>}
       {runs !== null && runs.length === 0 && (
-        <Empty>{status || pipeline ? 'No runs match these filters.' : 'No runs yet. Start one with slipway run or the API.'}</Empty>
+        <Empty>{status || pipeline || revision || branch ? 'No runs match these filters.' : 'No runs yet. Start one with slipway run or the API.'}</Empty>
       )}
       {runs !== null && runs.length > 0 && (
         <table className="table runs">
@@ -150,7 +160,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
             </tr>
           </thead>
           <tbody>
-            {runs.map((r) => <RunRow key={r.id} run={r} status={status} />)}
+            {runs.map((r) => <RunRow key={r.id} run={r} pipelineHref={here({ pipeline: r.pipeline })} />)}
           </tbody>
         </table>
       )}
@@ -165,7 +175,7 @@ export function RunsPage({ status, pipeline }: { status: string; pipeline: strin
   );
 }
 
-function RunRow({ run, status }: { run: Run; status: string }) {
+function RunRow({ run, pipelineHref }: { run: Run; pipelineHref: string }) {
   const n = total(run.counts);
   const target = runHref(run.id);
   // The whole row opens the run; the id stays a real link for keyboards and new tabs.
@@ -177,9 +187,9 @@ function RunRow({ run, status }: { run: Run; status: string }) {
   return (
     <tr className="clickable" onClick={open}>
       <td className="c-status"><StatusBadge status={run.status} /></td>
-      <td><Link className="pipeline-link" href={href({ page: 'runs', status, pipeline: run.pipeline })} title={`Only ${run.pipeline}`}>{run.pipeline}</Link></td>
+      <td><Link className="pipeline-link" href={pipelineHref} title={`Only ${run.pipeline}`}>{run.pipeline}</Link></td>
       <td><Link href={target}><Mono>{run.id}</Mono></Link></td>
-      <td className="c-source" title={run.source ?? undefined}><Mono>{run.source?.slice(0, 12) ?? '—'}</Mono></td>
+      <td className="c-source"><RunSourceText source={run.source} /></td>
       <td><RelTime iso={run.started_at} /></td>
       <td className="r"><Duration start={run.started_at} end={run.finished_at} /></td>
       <td className="c-tasks">
