@@ -4,7 +4,7 @@
  * one loopback HTTP round trip). `npm run bench -- --json` prints one JSON object.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
@@ -103,16 +103,20 @@ async function dispatch(stateDir: string, p: Pipeline, pools: Record<string, num
 
 const dir = tempDir('slipway-bench-');
 try {
-  writeFileSync(join(dir.path, 'slipway.yml'), 'name: bench\n');
+  // The runs' source tree is apart from the coordinators' state: the second run would pack
+  // the first one's store, which its last writes may still be changing.
+  const source = join(dir.path, 'source');
+  mkdirSync(source);
+  writeFileSync(join(source, 'slipway.yml'), 'name: bench\n');
   const commitMs = await storeCommitFloor(dir.path);
   const roundTripMs = await httpRoundTripFloor();
 
-  const wide = pipeline(dir.path, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
+  const wide = pipeline(source, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
   const throughput = await dispatch(join(dir.path, 'state-1'), wide, { warm: workers });
   const tasksPerSecond = throughput.tasks / (throughput.wallMs / 1000);
 
   // Each link of the chain is on the other activity, so it is picked up by a worker waiting in a long poll.
-  const chain = pipeline(dir.path, Array.from({ length: chainLength }, (_, i) => ({
+  const chain = pipeline(source, Array.from({ length: chainLength }, (_, i) => ({
     name: `s${i}`, needs: i === 0 ? [] : [`s${i - 1}`], activity: i % 2 === 0 ? 'warm' : 'other',
   })), {});
   const latency = await dispatch(join(dir.path, 'state-2'), chain, { warm: 1, other: 1 });
