@@ -53,12 +53,12 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
 
   // The revision's files, kept as any uploaded tree is (checked member by member, named by digest).
   const keep = (file: string) => storeSource(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, coordinator.archivesDir, Number.MAX_SAFE_INTEGER, coordinator.archiveLimits);
-  const answer = async (c: Context<Env>, work: () => Promise<MirroredRevision>, extra: Record<string, unknown> = {}) => {
+  const answer = async (c: Context<Env>, work: () => Promise<MirroredRevision>, more: (revision: MirroredRevision) => Promise<object>) => {
     try {
       const revision = await work();
-      return c.json({ ...revision, source: await mirrors.exportRevision(revision, keep), ...extra }, 201);
+      return c.json({ ...revision, source: await mirrors.exportRevision(revision, keep), ...await more(revision) }, 201);
     } catch (error) {
-      if (error instanceof VcsError) return fail(c, 422, `${error.vcs} refused it: ${error.stderr.trim() || error.message}`);
+      if (error instanceof VcsError) return fail(c, 422, `${error.vcs} says: ${error.stderr.trim() || error.message}`);
       if (error instanceof MirrorRefusal) return fail(c, 422, error.message);
       if (error instanceof ArchiveTooLarge) return fail(c, 413, `the revision's files are refused: ${error.message}`);
       if (error instanceof UnsafeArchive) return fail(c, 422, `the revision's files are refused: ${error.message}`);
@@ -91,7 +91,7 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
         if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
         throw error;
       }
-      return await answer(c, () => mirrors.receiveTry(tool, repository, revision, base ?? null, size > 0 ? file : null, Date.now()), { bundle_bytes: size });
+      return await answer(c, () => mirrors.receiveTry(tool, repository, revision, base ?? null, size > 0 ? file : null, Date.now()), async () => ({ bundle_bytes: size }));
     } finally {
       rmSync(file, { force: true });
     }
@@ -100,7 +100,8 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
   app.post('/fetches', need('submit'), json, async (c) => {
     const body = await readJson(c, fetchBody);
     if (!body.ok) return body.response;
-    return answer(c, () => mirrors.fetch(body.value.repo, body.value.revision));
+    // What a run of it shows: its author and message, as the mirror has them.
+    return answer(c, () => mirrors.fetch(body.value.repo, body.value.revision), (revision) => mirrors.describe(revision));
   });
 
   return app;

@@ -12,6 +12,7 @@ import { serverOf } from './api-client.ts';
 import { printable } from './format.ts';
 import { runTree, type RunTree } from './run-tree.ts';
 import { runOnServer } from './run-remote.ts';
+import { runFromRepo } from './run-repo.ts';
 import { watchLocalRun } from './watch-local.ts';
 import { commandCoordinatorOptions, selfCommand } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
@@ -28,6 +29,7 @@ interface RunCommandOptions {
   provision: boolean;
   heartbeatTimeout: string;
   revision?: string;
+  repo?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -44,6 +46,7 @@ export function registerRun(program: Command): void {
     .option('--db <path>', 'the store (default: slipway.db in the state directory)')
     .option('--server <url>', 'run on this server and follow it here (default: $SLIPWAY_SERVER)')
     .option('--token <token>', 'a server token with the submit scope (default: $SLIPWAY_TOKEN, or the admin token of a server on this machine)')
+    .option('--repo <url>', 'with --server and --revision: the server fetches the revision from this git or hg remote (file://, ssh://, http(s)://, git://) and runs FILE of it')
     .addOption(new Option('--heartbeat-timeout <duration>', 'a worker not heard from for this long is lost').default('60s'))
     .addHelpText('after', `
 Exit codes: 0 every task succeeded or was skipped, 1 some task failed, 2 invalid input, 130 cancelled.
@@ -53,6 +56,7 @@ Examples:
   slipway run slipway.yml --only build --set version=4.29.0 --force
   slipway run slipway.yml --fake-workers        see what would run, at no cost
   slipway run slipway.yml --revision HEAD~1     the previous commit, whatever the working tree holds
+  slipway run slipway.yml --server URL --repo https://example.com/project.git --revision main
   slipway run slipway.yml --json > report.json`)
     .action(async (file: string, options: RunCommandOptions) => {
       process.exitCode = await runPipeline(file, options);
@@ -82,6 +86,11 @@ export function parseSelection(options: Pick<RunCommandOptions, 'only' | 'set' |
 }
 
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
+  if (options.repo !== undefined) {
+    const api = serverOf(options);
+    if (!api || options.revision === undefined) throw new UsageError('--repo needs --server (or SLIPWAY_SERVER) and --revision: the server fetches that revision and runs it');
+    return runFromRepo(api, file, options.repo, options.revision, parseSelection(options), { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
+  }
   // The operator's pools a pipeline names are this machine's config's, or a server's, which checks them there.
   const remote = Boolean(options.server ?? process.env.SLIPWAY_SERVER);
   const tree = await runTree(file, options.revision);

@@ -22,6 +22,9 @@ export interface SentRevision {
   source: string;
   /** What the try's bundle weighed (0: the server had every changeset). */
   bundle_bytes?: number;
+  /** A fetched revision's, as the server's mirror has them. */
+  author?: string;
+  message?: string;
 }
 
 /**
@@ -30,8 +33,8 @@ export interface SentRevision {
  */
 export class RevisionNotApplied extends Error {}
 
-/** What a try sent, for the user: the bundle's size and changesets. */
-export interface TrySent extends SentRevision { changesets: number; bytes: number }
+/** What a try sent, for the user: the bundle's size and changesets, and the newest revision of its line the server had. */
+export interface TrySent extends SentRevision { changesets: number; bytes: number; base: string | null }
 
 /**
  * Sends revision `revision` of `repo` (of repository identity `repository`) as a try: only
@@ -53,7 +56,7 @@ export async function sendTry(api: ApiClient, repo: WorkingCopy, repository: str
     const base = await publicBase(repo, revision.id);
     const query = new URLSearchParams({ vcs: repo.vcs, repository, revision: revision.id, ...(base ? { public: base } : {}) });
     const sent = await applied(api.upload<SentRevision>(`/api/v1/tries?${query}`, file, 'application/octet-stream'));
-    return { ...sent, changesets, bytes: statSync(file).size };
+    return { ...sent, changesets, bytes: statSync(file).size, base: bases.find((id) => line.includes(id)) ?? null };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -78,6 +78,10 @@ async function tryRevision(file: string, options: TryOptions): Promise<number> {
 
   const { run } = await api.json<{ run: { id: string; pipeline: string } }>('POST', '/api/v1/runs', {
     source: sent.source, file: pipelineFile, label: pipelineFile, selection,
+    origin: {
+      vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: sent.base,
+      author: revision.author, message: revision.message, try: true,
+    },
   });
   // --json keeps stdout for the report.
   (options.json ? process.stderr : process.stdout).write(`${api.origin}/runs/${run.id}\n`);

@@ -141,8 +141,8 @@ class HgMirror implements MirrorRepo {
   }
 
   async fetch(url: string, _remoteKey: string, name: string): Promise<string> {
-    const id = (await this.#hg(['identify', '--debug', '--id', '--rev', name, '--', url])).trim();
-    checkFullId(id);
+    const id = (await this.#hg(['identify', '--rev', name, '--template', '{node}', '--', url])).trim();
+    if (!fullId.test(id)) throw new MirrorRefusal(`${url} has no revision ${name}`);
     await this.#hg(['pull', '--quiet', '--rev', id, '--', url]);
     return id;
   }

@@ -12,6 +12,7 @@ import { newId } from '../util/ids.ts';
 import type { Vcs } from './command.ts';
 import { exportArchive } from './export.ts';
 import { repositoryIdentity } from './identity.ts';
+import { resolveRevision, type Revision } from './revision.ts';
 import { checkFullId, fullId, MirrorRefusal, mirrorRepo, type MirrorRepo } from './mirror-repo.ts';
 import { checkRemote, remoteVcs } from './remote.ts';
 
@@ -155,6 +156,12 @@ export class Mirrors {
         rmSync(file, { force: true });
       }
     });
+  }
+
+  /** The author and message of a mirrored revision, as its VCS recorded them. */
+  async describe(source: MirroredRevision): Promise<Pick<Revision, 'author' | 'message'>> {
+    const { author, message } = await resolveRevision({ vcs: source.vcs, root: this.#dir(source.vcs, source.repository) }, checkFullId(source.revision));
+    return { author, message };
   }
 
   /** Drops the tries older than the expiry from every mirror; resolves with how many went. */

@@ -28,7 +28,7 @@ export function checkRemote(url: string, fileRemotes: readonly string[]): string
     const path = fileURLToPath(parsed);
     const real = existsSync(path) ? realpathSync(path) : path;
     if (!fileRemotes.some((dir) => isInside(realpathOr(dir), real))) {
-      throw new MirrorRefusal(`--repo ${url.slice(0, 200)}: this server fetches file:// remotes only from ${fileRemotes.length ? fileRemotes.join(', ') : 'the directories [server] file_remotes names (none)'}`);
+      throw new MirrorRefusal(`--repo ${url.slice(0, 200)}: this server fetches file:// remotes only from the directories [server] file_remotes names (${fileRemotes.length ? fileRemotes.join(', ') : 'none'})`);
     }
   }
   return parsed.href;

@@ -1,5 +1,5 @@
 /** A revision named by the user (a hash, branch, tag, bookmark, `HEAD~2`, an hg revset), resolved. */
-import { nulSeparated, runVcs, VcsError } from './command.ts';
+import { runVcs, VcsError } from './command.ts';
 import type { WorkingCopy } from './working-copy.ts';
 
 export interface Revision {
@@ -28,7 +28,8 @@ export async function resolveRevision(repo: WorkingCopy, name: string): Promise<
 
 async function gitRevision(root: string, name: string): Promise<Revision> {
   const id = (await named(repoName('git', root), name, runVcs('git', root, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`]))).trim();
-  const [parents, author, message] = nulSeparated(await runVcs('git', root, ['log', '-1', '--no-notes', '--format=%P%x00%an <%ae>%x00%B', id, '--']));
+  // Split as is: a root commit's parents are an empty first field.
+  const [parents, author, message] = (await runVcs('git', root, ['log', '-1', '--no-notes', '--format=%P%x00%an <%ae>%x00%B', id, '--'])).split('\0');
   return { id, branch: await gitBranch(root, name, id), author: author!, message: (message ?? '').trim(), parents: parents!.split(' ').filter(Boolean), phase: null };
 }
 

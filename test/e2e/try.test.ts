@@ -81,7 +81,7 @@ describe('slipway try', () => {
 
   it('tries the committed parent of a dirty git working copy, says what it left out, then sends only a new commit', async () => {
     const repo = new TestRepository('git', join(box.dir.path, 'git-repo'));
-    repo.commit('first', { 'slipway.yml': pipeline(out), 'greeting.txt': 'committed\n', 'data.txt': bulk(1) });
+    const firstId = repo.commit('first', { 'slipway.yml': pipeline(out), 'greeting.txt': 'committed\n', 'data.txt': bulk(1) });
     repo.write({ 'greeting.txt': 'not committed\n', 'scratch.txt': 'mine\n' });
 
     const first = await tried(repo.root);
@@ -91,9 +91,13 @@ describe('slipway try', () => {
     expect(first.stderr).toContain('scratch.txt (untracked)');
     expect(bundleBytes(first.stderr)).toBeGreaterThan(20_000);
 
-    repo.commit('second', { 'greeting.txt': 'committed twice\n' });
+    const secondId = repo.commit('second', { 'greeting.txt': 'committed twice\n' });
     const second = await tried(repo.root);
     expect(second.greeting).toBe('committed twice\n');
+    // The run says what it ran: a try of the second commit, on the first, which the server had.
+    expect(second.report.run.source).toMatchObject({
+      vcs: 'git', revision: secondId, base: firstId, branch: 'main', author: 'Test Author <author@example.com>', message: 'second', try: true,
+    });
     expect(second.stderr).toContain('sent 1 changeset');
     expect(bundleBytes(second.stderr)).toBeGreaterThan(0);
     expect(bundleBytes(second.stderr)).toBeLessThan(2048);
@@ -132,6 +136,19 @@ describe('slipway try', () => {
     expect(draft).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it('runs examples/try as its README says: a second try of a one-line change sends a few hundred bytes', async () => {
+    const demo = join(box.dir.path, 'try-demo');
+    execFileSync('bash', [join(repoRoot, 'examples/try/make-repo.sh'), demo], { env: testVcsEnv(), stdio: 'ignore' });
+    const first = await tryIn(demo, ['--wait']);
+    expect(first.code, first.stderr).toBe(0);
+    writeFileSync(join(demo, 'greeting.txt'), 'hello again\n');
+    execIn(demo, 'git', ['commit', '--quiet', '--all', '-m', 'a one-line change']);
+    const second = await tryIn(demo, ['--wait']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(bundleBytes(first.stderr)).toBeGreaterThan(10 * 1024);
+    expect(bundleBytes(second.stderr)).toBeLessThan(1024);
+  });
+
   it('refuses a corrupt bundle and one whose base the server lacks with git\'s own words, and starts no run', async () => {
     const repo = new TestRepository('git', join(box.dir.path, 'git-lacking'));
     const root = repo.commit('root', { 'slipway.yml': pipeline(out), 'greeting.txt': 'a\n' });
@@ -141,7 +158,7 @@ describe('slipway try', () => {
 
     const corrupt = await api(`/api/v1/tries?vcs=git&repository=${root}&revision=${tip}`, { method: 'POST', body: 'this is no bundle' });
     expect(corrupt.status).toBe(422);
-    expect(((await corrupt.json()) as { error: string }).error).toMatch(/git refused it: .*(bundle|header)/);
+    expect(((await corrupt.json()) as { error: string }).error).toMatch(/git says: .*(bundle|header)/);
 
     repo.run(['bundle', 'create', '--quiet', join(box.dir.path, 'thin.bundle'), 'main', `^${base}`]);
     const thin = await api(`/api/v1/tries?vcs=git&repository=${root}&revision=${tip}`, { method: 'POST', body: readFileSync(join(box.dir.path, 'thin.bundle')) });
