@@ -79,14 +79,14 @@ describe('web UI', { timeout: 60_000 }, () => {
    * Writes a pipeline into its own subdirectory of the source tree and submits it as
    * `slipway run --server` does: the tree goes up as one archive, then the run is created.
    */
-  async function submit(dir: string, files: Record<string, string>): Promise<string> {
+  async function submit(dir: string, files: Record<string, string>, origin?: Record<string, unknown>): Promise<string> {
     box.write(Object.fromEntries(Object.entries(files).map(([name, text]) => [`${dir}/${name}`, text])));
     const archive = join(box.dir.path, `${dir}.tar.gz`);
     execFileSync('tar', ['--create', '--gzip', '--file', archive, '--directory', join(box.source, dir), '.']);
     const { digest } = await api<{ digest: string }>('/api/v1/sources', { method: 'POST', body: readFileSync(archive) });
     const { run } = await api<{ run: { id: string } }>('/api/v1/runs', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ source: digest, file: 'slipway.yml', label: `${dir}/slipway.yml` }),
+      body: JSON.stringify({ source: digest, file: 'slipway.yml', label: `${dir}/slipway.yml`, ...(origin && { origin }) }),
     });
     return run.id;
   }
@@ -107,6 +107,33 @@ describe('web UI', { timeout: 60_000 }, () => {
     await page.locator('.mgrid').waitFor();
     await page.locator('.topbar .who', { hasText: who }).waitFor();
   };
+
+  it('shows where a run came from, and lists the runs of a branch or revision', async () => {
+    const pipeline = { 'slipway.yml': 'name: ui-revisions\nactivities:\n  builder: {}\nsteps:\n  build: { activity: builder, run: "true" }\n' };
+    const git = { vcs: 'git', repository: '/src/app', base: null, author: 'Ann Smith <ann@example.com>', try: false };
+    const onMain = await submit('revisions', pipeline, { ...git, revision: 'a'.repeat(40), branch: 'main', message: 'Fix the parser\n\nIt read past the end.' });
+    const onFeature = await submit('revisions', pipeline, { ...git, revision: 'b'.repeat(40), branch: 'feature/x', message: 'Try a new lexer' });
+
+    const page = await open(`/runs/${onMain}`);
+    await loaded(page, 'admin');
+    const source = page.locator('.runhead-meta .run-source');
+    for (const text of ['aaaaaaaaaaaa', 'main', 'Ann Smith', 'Fix the parser']) await expect.poll(() => source.textContent()).toContain(text);
+
+    const list = await open('/');
+    const row = (run: string) => list.getByRole('row', { name: new RegExp(run) });
+    await row(onFeature).waitFor();
+    await row(onMain).waitFor();
+    await row(onFeature).getByRole('link', { name: 'feature/x' }).click();
+    await list.waitForURL(/\?branch=feature%2Fx$/);
+    await expect.poll(() => list.locator('table.runs tbody tr').count()).toBe(1);
+    expect(await row(onFeature).textContent()).toContain('Try a new lexer');
+    await list.locator('.chips .chip', { hasText: 'feature/x' }).click();
+    await row(onMain).waitFor();
+    await row(onMain).getByRole('link', { name: 'aaaaaaaaaaaa' }).click();
+    await list.waitForURL(new RegExp(`\\?revision=${'a'.repeat(40)}$`));
+    await expect.poll(() => list.locator('table.runs tbody tr').count()).toBe(1);
+    expect(await row(onMain).textContent()).toContain('Ann Smith');
+  });
 
   it('turns the cells of a running matrix green one by one', async () => {
     const run = await submit('matrix', {
