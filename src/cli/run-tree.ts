@@ -35,9 +35,13 @@ export async function runTree(file: string, revision?: string): Promise<RunTree>
   const repo = await findWorkingCopy(dir);
   if (revision !== undefined) return revisionTree(file, dir, repo, revision);
   if (!repo) return { file, dir, files: null, origin: null, summary: null, remove: () => undefined };
-  const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(() => null)]);
+  // A repository with no commit yet has no parent revision.
+  const noParent = (error: unknown) => { if (error instanceof UnknownRevision) return null; throw error; };
+  const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(noParent)]);
+  // The pipeline file goes even when ignored: the run reads it from the tree, as it was read here.
+  const pipelineFile = basename(file);
   return {
-    file, dir, files: tree.files,
+    file, dir, files: tree.files.includes(pipelineFile) ? tree.files : [...tree.files, pipelineFile],
     origin: { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null, try: false },
     summary: `source: working tree of ${repoName(repo)}${parent ? ` (${parent.branch ? `${parent.branch} at ` : ''}${parent.id.slice(0, 12)})` : ''}, ${tree.ignored} ignored ${tree.ignored === 1 ? 'path' : 'paths'} left out`,
     remove: () => undefined,

@@ -11,6 +11,7 @@ import type { WorkingCopy } from './working-copy.ts';
  * unrelated histories were pulled together).
  */
 export async function repositoryIdentity(repo: WorkingCopy, revision: string): Promise<string> {
+  // `revision` goes into an hg revset as it is: callers pass a full id (resolveRevision's).
   const id = repo.vcs === 'git'
     ? (await runVcs('git', repo.root, ['rev-list', '--first-parent', '--max-parents=0', '--end-of-options', `${revision}^{commit}`, '--'])).trim().split('\n')[0]!
     : (await runVcs('hg', repo.root, ['log', '--rev', `min(::(${revision}))`, '--template', '{node}'])).trim();

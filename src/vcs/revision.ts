@@ -19,7 +19,12 @@ export interface Revision {
 /** A name that is no revision of the repository, with the VCS's own words. */
 export class UnknownRevision extends Error {}
 
-/** The revision `name` names in `repo`; an UnknownRevision when it names none (or, in hg, several). */
+/**
+ * The revision `name` names in `repo`; an UnknownRevision when it names none (or, in hg, several).
+ * `name` is taken as the user takes it in their own shell: in hg a revset, which may even
+ * reach another repository (remote()). A name from anyone else (a client of a server) must
+ * be checked to be a full id first.
+ */
 export async function resolveRevision(repo: WorkingCopy, name: string): Promise<Revision> {
   // A name starting with '-' would reach the VCS as an option.
   if (name === '' || name.startsWith('-')) throw new UnknownRevision(`'${name}' is not a revision name`);
