@@ -122,13 +122,13 @@ class HgMirror implements MirrorRepo {
 
   async applyBundle(file: string): Promise<void> {
     await this.#hg(['unbundle', '--quiet', file]);
+    // Secret at once, so what a refused try brought is stripped with the expired ones, not kept as a draft head.
+    if ((await this.#hg(['log', '--rev', 'draft()', '--template', 'x'])) !== '') await this.#hg(['phase', '--force', '--secret', '--rev', 'draft()']);
   }
 
   async keepTry(_tryId: string, revision: string, publicBase: string | null): Promise<void> {
-    // What the user's repository has public is shared history here too; the rest of the try is secret.
+    // What the user's repository has public is shared history here too; the rest of the try stays secret.
     if (publicBase !== null) await this.#hg(['phase', '--public', '--rev', `id(${checkFullId(publicBase)})`]);
-    const draft = `draft() and ::id(${checkFullId(revision)})`;
-    if ((await this.#hg(['log', '--rev', draft, '--template', 'x'])) !== '') await this.#hg(['phase', '--force', '--secret', '--rev', draft]);
     if ((await this.#hg(['log', '--rev', `id(${revision})`, '--template', '{node}'])) !== revision) throw new MirrorRefusal(`the bundle did not bring ${revision}`);
   }
 

@@ -97,6 +97,14 @@ describe('mirrors', () => {
     const phases = () => hg(mirror, ['log', '--hidden', '--template', '{desc}: {phase}\n']).split('\n').filter(Boolean).sort();
     expect(phases()).toEqual(['fresh try: secret', 'old try: secret', 'public: public']);
 
+    // Another repository's revision claimed as this one's is refused, and what its bundle brought goes with the expired tries.
+    const other = new TestRepository('hg', join(dir.path, 'hg-other'));
+    const stranger = other.commit('stranger', { 'b.txt': 'b\n' });
+    const strangerBundle = join(dir.path, 'stranger.hg');
+    await createBundle(other, stranger, [], strangerBundle);
+    await expect(mirrors.receiveTry('hg', first.repository, stranger, null, strangerBundle, hour / 2)).rejects.toThrow(/belongs to the repository whose first revision is/);
+    expect(phases()).toEqual(['fresh try: secret', 'old try: secret', 'public: public', 'stranger: secret']);
+
     expect(await mirrors.collect(hour)).toBe(1);
     expect(phases()).toEqual(['fresh try: secret', 'public: public']);
     expect(await mirrors.collect(2 * hour)).toBe(1);
