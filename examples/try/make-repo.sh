@@ -7,6 +7,7 @@
 #   echo 'hello again' > greeting.txt && git commit -qam 'a one-line change'
 #   slipway try --server http://127.0.0.1:7070 --wait      # the second sends only that commit
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=${1:?usage: make-repo.sh DIR (a directory that does not exist yet)}
 if [ -e "$dir" ]; then
   echo "make-repo.sh: $dir exists; give a directory that does not" >&2
@@ -17,23 +18,7 @@ cd "$dir"
 git init --quiet --initial-branch=main
 commit() { git -c user.name='Slipway Example' -c user.email=example@slipway.invalid commit --quiet "$@"; }
 
-cat > slipway.yml <<'YAML'
-name: try-demo
-activities:
-  builder: { max_workers: 2 }
-steps:
-  build:
-    activity: builder
-    run: |
-      echo "building $SLIPWAY_REVISION"
-      sort -n data/numbers.txt | tail -1 > largest.txt
-  test:
-    activity: builder
-    needs: [build]
-    run: |
-      echo "greeting: $(cat greeting.txt)"
-      test -s greeting.txt
-YAML
+cp "$here/slipway.yml" slipway.yml
 echo 'hello' > greeting.txt
 # Some history worth not sending twice: the first try's bundle carries it, the next ones do not.
 mkdir data
