@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +147,24 @@ describe('slipway try', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(bundleBytes(first.stderr)).toBeGreaterThan(10 * 1024);
     expect(bundleBytes(second.stderr)).toBeLessThan(1024);
+  });
+
+  it('refuses, with exit code 2, a directory in no working copy, an unknown revision and a try without a server', async () => {
+    const plain = join(box.dir.path, 'plain');
+    mkdirSync(plain);
+    const outside = await tryIn(plain, []);
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toContain('is in no git or Mercurial working copy');
+
+    const repo = new TestRepository('git', join(box.dir.path, 'git-refusals'));
+    repo.commit('only', { 'slipway.yml': pipeline(out), 'greeting.txt': 'x\n' });
+    const unknown = await tryIn(repo.root, ['-r', 'no-such-revision']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no revision no-such-revision');
+
+    const serverless = spawnSync(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'try'], { cwd: repo.root, env: { ...box.env(), ...testVcsEnv() }, encoding: 'utf8' });
+    expect(serverless.status).toBe(2);
+    expect(serverless.stderr).toContain('slipway try sends to a server');
   });
 
   it('refuses a corrupt bundle and one whose base the server lacks with git\'s own words, and starts no run', async () => {

@@ -83,6 +83,24 @@ describe('mirrors', () => {
     expect(git(mirror, ['for-each-ref']).trim()).toBe('');
   });
 
+  it('takes a try of a merge on a tried revision: the merged branch comes with it', async () => {
+    const repo = new TestRepository('git', join(dir.path, 'git-merge'));
+    repo.commit('root', { 'a.txt': 'a\n' });
+    const main = repo.commit('main work', { 'a.txt': 'main\n' });
+    await sendTry(repo, main, 0);
+    repo.run(['checkout', '--quiet', '-b', 'topic', 'HEAD~1']);
+    const topic = repo.commit('topic work', { 'b.txt': 'topic\n' });
+    repo.run(['checkout', '--quiet', 'main']);
+    repo.run(['merge', '--quiet', '--no-edit', 'topic']);
+    const merge = repo.run(['rev-parse', 'HEAD']).trim();
+
+    const tried = await sendTry(repo, merge, 1);
+    const mirror = join(dir.path, 'mirrors', `git-${tried.repository}`);
+    expect(has(mirror, merge)).toBe(true);
+    expect(has(mirror, topic)).toBe(true);
+    expect(git(mirror, ['show', `${merge}:b.txt`])).toBe('topic\n');
+  });
+
   it('strips an expired hg try, keeping the public history and a live try', async () => {
     const repo = new TestRepository('hg', join(dir.path, 'hg'));
     repo.commit('public', { 'a.txt': 'a\n' });
