@@ -73,6 +73,9 @@ const queryTricks = [
   '?state=%00',
   `?run=${'x'.repeat(10_000)}`,
   '?pipeline=%E0%A4%A',
+  '?revision=%25',
+  '?revision=ABC_',
+  '?branch=%00',
 ];
 
 interface Route { method: string; path: string }

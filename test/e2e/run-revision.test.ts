@@ -115,6 +115,20 @@ describe('slipway run from a git or Mercurial working copy', () => {
     expect(refused.stderr).toContain("--revision takes a revision id or the start of one (hex digits), not 'a%''");
   });
 
+  it('refuses an origin with a short id or control characters, saying which field', async () => {
+    const submit = (origin: Record<string, unknown>) => fetch(`${server.url}/api/v1/runs`, {
+      method: 'POST', headers: { authorization: `Bearer ${server.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ source: '0'.repeat(64), file: 'slipway.yml', origin: { vcs: 'git', repository: null, revision: null, branch: null, base: null, author: null, message: null, ...origin } }),
+    });
+    for (const [field, value, said] of [['revision', 'abc123', 'a full git or hg id'], ['author', 'Eve \u001b[2J', 'no control characters'], ['message', 'ok\nnot \u0007ok', 'no control characters but newlines']] as const) {
+      const answer = await submit({ [field]: value });
+      expect(answer.status).toBe(400);
+      expect(await answer.text()).toContain(`origin.${field}: ${said}`);
+    }
+    // A message has lines; the run is then refused only for its missing archive.
+    expect((await submit({ message: 'subject\n\n\tbody' })).status).toBe(404);
+  });
+
   it('refuses an unknown revision, and a revision outside any working copy', async () => {
     const repo = new TestRepository('git', join(box.dir.path, 'refusing'));
     repo.commit('first', { 'slipway.yml': lookingPipeline(out, 'x') });
