@@ -9,7 +9,7 @@ import { Link } from './navigation.tsx';
  * author and message; a working tree or plain directory says so.
  */
 export function RunSourceText({ source }: { source: RunSource }) {
-  if (source.vcs === null) return <span className="muted">directory</span>;
+  if (source.vcs === null) return <span className="muted" title={source.digest ? `sha256 ${source.digest}` : undefined}>directory</span>;
   const subject = source.message?.split('\n', 1)[0] ?? '';
   return (
     <span className="run-source" title={source.repository ?? undefined}>
