@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { isScope, scopes, type Scope } from '../engine/scopes.ts';
+import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
 import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
 
@@ -30,6 +31,8 @@ const runIdPattern = /^r-[0-9a-f]{8}$/;
 
 const requests = {
   submit: name('SubmitRun', submitBody),
+  known: name('MirrorQuestion', knownBody),
+  fetch: name('Fetch', fetchBody),
   listRuns: listQuery,
   register: name('Register', registerBody),
   claim: name('Claim', claimBody),
@@ -125,6 +128,14 @@ const bodies = {
   oneRun: name('RunAnswer', z.object({ run: answers.run })),
   rerun: name('RerunAnswer', z.object({ run: answers.run, since: z.int().describe("the run's last event before the rerun") })),
   digest: name('SourceDigest', z.object({ digest: z.string().describe('sha256 of the archive') })),
+  known: name('MirrorAnswer', z.object({ known: z.array(z.string()).describe('the candidates the mirror holds') })),
+  mirrored: name('MirroredRevision', z.object({
+    vcs: z.enum(['git', 'hg']), repository: z.string().describe("the repository's identity: its first revision's full id"), revision: z.string(),
+    try: z.string().nullable().describe('the id a try is kept under until [server] try_expiry; null for a fetch'),
+    source: z.string().describe("sha256 of the revision's archive: POST /runs takes it as `source`"),
+    bundle_bytes: z.int().optional().describe("a try: the bundle's size"),
+    author: z.string().optional().describe('a fetch: as the VCS recorded it'), message: z.string().optional(),
+  })),
   invalid: name('InvalidPipeline', z.object({
     error: z.string(), diagnostics: z.array(z.object({ file: z.string(), line: z.int(), column: z.int(), message: z.string() })),
   })),
@@ -191,6 +202,19 @@ const user: Route[] = [
   {
     method: 'post', path: '/api/v1/runs', id: 'submitRun', summary: `Start a run (a body of at most ${userLimits.jsonBytes} bytes)`, auth: 'submit', body: requests.submit,
     answers: { 201: ok(bodies.oneRun, 'started'), 400: 'bad input', 404: 'no such source archive', 413: 'too large', 422: ok(bodies.invalid, 'an invalid pipeline') },
+  },
+  {
+    method: 'post', path: '/api/v1/mirrors/known', id: 'mirrorKnows', summary: "Which of some revisions the server's mirror of a repository holds (a try's bundle negotiation)", auth: 'submit',
+    body: requests.known, answers: { 200: ok(bodies.known), 400: 'bad input', 413: 'too large' },
+  },
+  {
+    method: 'post', path: '/api/v1/tries', id: 'sendTry', summary: `Try a revision: the bundle of what the mirror lacks (at most ${userLimits.sourceBytes} bytes)`, auth: 'submit', query: tryQuery,
+    body: { content: 'application/octet-stream', description: 'a git or hg bundle; empty when the mirror has the revision already' },
+    answers: { 201: ok(bodies.mirrored, 'kept under a try id, its files archived'), 400: 'a bad query', 413: 'too large', 422: "a bundle the server cannot apply, with git's or hg's words" },
+  },
+  {
+    method: 'post', path: '/api/v1/fetches', id: 'fetchRevision', summary: 'Fetch a revision from a remote repository into the mirror', auth: 'submit', body: requests.fetch,
+    answers: { 201: ok(bodies.mirrored, 'fetched, its files archived'), 400: 'bad input', 413: 'too large', 422: "a remote refused or a fetch that failed, with the VCS's words" },
   },
   { method: 'post', path: '/api/v1/runs/:run/cancel', id: 'cancelRun', summary: 'Cancel a running run', auth: 'submit', answers: { 200: ok(bodies.oneRun), 400: 'not a run id', 404: 'no such run', 409: 'the run is not running' } },
   {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import type { z } from 'zod';
@@ -17,6 +18,7 @@ import type {
 } from '../../src/protocol/worker.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
+import { Mirrors } from '../../src/vcs/mirrors.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -64,7 +66,7 @@ describe('GET /api/v1/openapi.json', () => {
 
   beforeAll(async () => {
     ({ store, coordinator } = await testCoordinator(dir.path));
-    app = createApp(coordinator, store.db, undefined, { startTimeoutMs: 120_000, clock: systemClock });
+    app = createApp(coordinator, store.db, undefined, { startTimeoutMs: 120_000, clock: systemClock }, {}, new Mirrors({ root: join(dir.path, 'mirrors'), tryExpiryMs: 3600_000, fileRemotes: [] }));
     const pipeline = pipelineOf([{ name: 'build', over: ['v'] }], { matrix: { v: ['1', '2'] }, sourceDir: `${dir.path}/source` });
     for (const name of ['shapes', 'scopes'] as const) {
       const created = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
