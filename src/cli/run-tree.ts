@@ -8,6 +8,7 @@ import { exportRevision } from '../vcs/export.ts';
 import { resolveRevision, UnknownRevision, type Revision } from '../vcs/revision.ts';
 import { treeFiles } from '../vcs/tree-files.ts';
 import { findWorkingCopy, type WorkingCopy } from '../vcs/working-copy.ts';
+import { sourceLine } from './summary.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface RunTree {
@@ -40,10 +41,10 @@ export async function runTree(file: string, revision?: string): Promise<RunTree>
   const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(noParent)]);
   // The pipeline file goes even when ignored: the run reads it from the tree, as it was read here.
   const pipelineFile = basename(file);
+  const origin: SourceOrigin = { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null, try: false };
   return {
-    file, dir, files: tree.files.includes(pipelineFile) ? tree.files : [...tree.files, pipelineFile],
-    origin: { vcs: repo.vcs, repository: repo.root, revision: null, branch: parent?.branch ?? null, base: parent?.id ?? null, author: null, message: null, try: false },
-    summary: `source: working tree of ${repoName(repo)}${parent ? ` (${parent.branch ? `${parent.branch} at ` : ''}${parent.id.slice(0, 12)})` : ''}, ${tree.ignored} ignored ${tree.ignored === 1 ? 'path' : 'paths'} left out`,
+    file, dir, files: tree.files.includes(pipelineFile) ? tree.files : [...tree.files, pipelineFile], origin,
+    summary: `${sourceLine({ digest: null, ...origin })}, ${tree.ignored} ignored ${tree.ignored === 1 ? 'path' : 'paths'} left out`,
     remove: () => undefined,
   };
 }
@@ -66,11 +67,10 @@ async function revisionTree(file: string, dir: string, repo: WorkingCopy | null,
     if (!existsSync(copy)) throw new UsageError(`--revision ${name}: revision ${revision.id.slice(0, 12)} has no ${join(under, basename(file))}`);
     const inTree = under === '' ? '' : `${under.split(sep).join('/')}/`;
     const left = (await uncommittedFiles(repo)).filter((f) => f.path.startsWith(inTree));
-    const subject = revision.message.split('\n')[0];
+    const origin: SourceOrigin = { vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: null, author: revision.author, message: revision.message, try: false };
     return {
-      file: copy, dir: dirname(copy), files: null,
-      origin: { vcs: repo.vcs, repository: repo.root, revision: revision.id, branch: revision.branch, base: null, author: revision.author, message: revision.message, try: false },
-      summary: `source: revision ${revision.id.slice(0, 12)}${revision.branch ? ` (${revision.branch})` : ''} of ${repoName(repo)}: ${subject}`
+      file: copy, dir: dirname(copy), files: null, origin,
+      summary: sourceLine({ digest: null, ...origin })
         + (left.length > 0 ? `\nuncommitted changes are left out, only ${revision.id.slice(0, 12)} as committed runs: ${describeUncommitted(left)}` : ''),
       remove,
     };
@@ -78,8 +78,4 @@ async function revisionTree(file: string, dir: string, repo: WorkingCopy | null,
     remove();
     throw error;
   }
-}
-
-function repoName(repo: WorkingCopy): string {
-  return `${repo.vcs === 'git' ? 'git' : 'Mercurial'} repository ${repo.root}`;
 }

@@ -1,6 +1,7 @@
 /** The human forms of run reports: the end-of-run summary and the `slipway runs` list. */
 import type { ReportAttempt, ReportFailure, ReportTask, RunReport, RunSource, TaskStatus } from '../engine/report.ts';
 import { authorName } from '../util/author-name.ts';
+import { repositoryName } from '../vcs/working-copy.ts';
 import { formatUsd } from '../util/money.ts';
 import { countStatuses, formatDuration, formatMatrix, paint, paintStatus, printable, table, truncate } from './format.ts';
 
@@ -172,7 +173,7 @@ function revisionCell(source: RunSource): string {
 /** Where a run's tree came from, in one line, for the summary; '' for a plain directory. */
 export function sourceLine(source: RunSource): string {
   if (source.vcs === null) return '';
-  const repository = `${source.vcs === 'git' ? 'git' : 'Mercurial'} repository ${source.repository ?? '(unknown)'}`;
+  const repository = repositoryName(source.vcs, source.repository ?? '(unknown)');
   const branch = source.branch ? ` (${source.branch})` : '';
   if (!source.revision) return printable(`source: working tree of ${repository}${branch}${source.base ? ` at ${source.base.slice(0, 12)}` : ''}`);
   const by = source.author ? ` by ${authorName(source.author)}` : '';

@@ -1,6 +1,6 @@
 /** A revision named by the user (a hash, branch, tag, bookmark, `HEAD~2`, an hg revset), resolved. */
 import { runVcs, VcsError } from './command.ts';
-import type { WorkingCopy } from './working-copy.ts';
+import { repositoryName, type WorkingCopy } from './working-copy.ts';
 
 export interface Revision {
   /** The full commit or changeset id. */
@@ -32,7 +32,7 @@ export async function resolveRevision(repo: WorkingCopy, name: string): Promise<
 }
 
 async function gitRevision(root: string, name: string): Promise<Revision> {
-  const id = (await named(repoName('git', root), name, runVcs('git', root, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`]))).trim();
+  const id = (await named(repositoryName('git', root), name, runVcs('git', root, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`]))).trim();
   // Split as is: a root commit's parents are an empty first field.
   const [parents, author, message] = (await runVcs('git', root, ['log', '-1', '--no-notes', '--format=%P%x00%an <%ae>%x00%B', id, '--'])).split('\0');
   return { id, branch: await gitBranch(root, name, id), author: author!, message: (message ?? '').trim(), parents: parents!.split(' ').filter(Boolean), phase: null };
@@ -50,8 +50,8 @@ async function gitBranch(root: string, name: string, id: string): Promise<string
 }
 
 async function hgRevision(root: string, name: string): Promise<Revision> {
-  const ids = (await named(repoName('hg', root), name, runVcs('hg', root, ['log', '--rev', name, '--template', '{node}\n']))).split('\n').filter(Boolean);
-  if (ids.length !== 1) throw new UnknownRevision(`${name} names ${ids.length === 0 ? 'no revision' : `${ids.length} revisions`} in ${repoName('hg', root)}`);
+  const ids = (await named(repositoryName('hg', root), name, runVcs('hg', root, ['log', '--rev', name, '--template', '{node}\n']))).split('\n').filter(Boolean);
+  if (ids.length !== 1) throw new UnknownRevision(`${name} names ${ids.length === 0 ? 'no revision' : `${ids.length} revisions`} in ${repositoryName('hg', root)}`);
   const id = ids[0]!;
   const fields = (await runVcs('hg', root, ['log', '--rev', id, '--template', '{branch}\\0{bookmarks}\\0{activebookmark}\\0{author}\\0{p1.node}\\0{p2.node}\\0{phase}\\0{desc}'])).split('\0');
   const [branch, bookmarkList, active, author, p1, p2, phase, message] = fields as [string, string, string, string, string, string, Revision['phase'], string];
@@ -68,8 +68,4 @@ async function named(repository: string, name: string, output: Promise<string>):
     if (!(error instanceof VcsError)) throw error;
     throw new UnknownRevision(`no revision ${name} in ${repository}${error.stderr.trim() ? `: ${error.stderr.trim()}` : ''}`);
   }
-}
-
-function repoName(vcs: WorkingCopy['vcs'], root: string): string {
-  return `${vcs === 'git' ? 'git' : 'Mercurial'} repository ${root}`;
 }

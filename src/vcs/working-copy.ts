@@ -8,6 +8,11 @@ export function inRepositoryData(path: string): boolean {
   return path.split('/').some((part) => part === '.git' || part === '.hg');
 }
 
+/** `git repository /src/app`, `Mercurial repository /src/app`: a repository as messages name it. */
+export function repositoryName(vcs: Vcs, root: string): string {
+  return `${vcs === 'git' ? 'git' : 'Mercurial'} repository ${root}`;
+}
+
 export interface WorkingCopy {
   vcs: Vcs;
   /** The working copy's top directory, absolute. */

@@ -67,7 +67,7 @@ describe('slipway run from a git or Mercurial working copy', () => {
       expect(report.run.source).toEqual({
         digest: expect.stringMatching(/^[0-9a-f]{64}$/), vcs: 'git', repository: repo.root, revision: null, branch: 'main', base: head, author: null, message: null, try: false,
       });
-      expect(stderr).toContain(`source: working tree of git repository ${repo.root} (main at ${head.slice(0, 12)}), 2 ignored paths left out`);
+      expect(stderr).toContain(`source: working tree of git repository ${repo.root} (main) at ${head.slice(0, 12)}, 2 ignored paths left out`);
     }
   });
 
@@ -92,7 +92,7 @@ describe('slipway run from a git or Mercurial working copy', () => {
       digest: expect.stringMatching(/^[0-9a-f]{64}$/), vcs: 'hg', repository: repo.root, revision: older, branch: 'default', base: null,
       author: 'Test Author <author@example.com>', message: 'the older one', try: false,
     });
-    expect(stderr).toContain(`source: revision ${older.slice(0, 12)} (default) of Mercurial repository ${repo.root}: the older one`);
+    expect(stderr).toContain(`source: revision ${older.slice(0, 12)} (default) of Mercurial repository ${repo.root} by Test Author: the older one`);
     expect(stderr).toContain(`uncommitted changes are left out, only ${older.slice(0, 12)} as committed runs: slipway.yml (modified), untracked.txt (untracked)`);
   });
 
