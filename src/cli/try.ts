@@ -33,7 +33,7 @@ export function registerTry(program: Command): void {
     .option('--set <axis=values>', 'manual mode: only these values of an axis (repeatable)', collect, [])
     .option('--force', 'run tasks even if their done_if check says they are done')
     .option('--wait', 'follow the run to its end, as `run --server` does')
-    .option('--json', 'with --wait: print the run report as JSON on stdout')
+    .option('--json', 'print JSON on stdout: the run report with --wait, else the run, its URL, the try id and the bundle sent')
     .addHelpText('after', `
 Only committed changes are sent, never the working tree's: a bundle of the changesets the
 server does not have yet, so a second try of a small change sends a few KB. The server
@@ -83,8 +83,13 @@ async function tryRevision(file: string, options: TryOptions): Promise<number> {
       author: revision.author, message: revision.message, try: true,
     },
   });
+  const url = `${api.origin}/runs/${run.id}`;
+  if (options.json && !options.wait) {
+    process.stdout.write(`${JSON.stringify({ run: run.id, url, try: sent.try, revision: revision.id, changesets: sent.changesets, bundle_bytes: sent.bytes })}\n`);
+    return 0;
+  }
   // --json keeps stdout for the report.
-  (options.json ? process.stderr : process.stdout).write(`${api.origin}/runs/${run.id}\n`);
+  (options.json ? process.stderr : process.stdout).write(`${url}\n`);
   if (!options.wait) return 0;
   return watchRemoteRun(api, run.id, run.pipeline, Boolean(options.json), 0);
 }

@@ -107,10 +107,20 @@ describe('slipway try', () => {
     expect(older.greeting).toBe('committed\n');
     expect(older.stderr).toContain('nothing to send');
 
+    // Without --wait, the run is left to run; --json says what was sent, for scripts.
+    const sent = await tryIn(repo.root, ['--json']);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({
+      run: expect.stringMatching(/^r-[0-9a-f]{8}$/), url: expect.stringContaining(`${server.url}/runs/r-`),
+      try: expect.stringMatching(/^try-[0-9a-f]{8}$/), revision: secondId, changesets: 0, bundle_bytes: 0,
+    });
+    const left = (JSON.parse(sent.stdout) as { run: string }).run;
+    await waitFor(async () => ((await (await api(`/api/v1/runs/${left}`)).json()) as RunReport).run.status === 'succeeded', 30_000, `run ${left} to succeed`);
+
     // Each try keeps its revision under its own ref; none is a branch.
     const mirror = join(mirrors, readdirSync(mirrors).find((name) => name.startsWith('git-'))!);
     const refs = execIn(mirror, 'git', ['for-each-ref', '--format=%(refname)']).split('\n').filter(Boolean);
-    expect(refs).toHaveLength(3);
+    expect(refs).toHaveLength(4);
     for (const ref of refs) expect(ref).toMatch(/^refs\/slipway\/try\/try-[0-9a-f]{8}$/);
   });
 
