@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { Sandbox } from '../helpers/cli.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
 import { TestRepository, testVcsEnv } from '../helpers/repositories.ts';
 import { freePort, startServer } from '../helpers/server-process.ts';
+import { keyPair, SshdHost } from '../helpers/sshd.ts';
 
 /** A pipeline whose one task writes down the text of greeting.txt, by run. */
 function pipeline(out: string): string {
@@ -29,14 +30,21 @@ describe('slipway run --repo: the server fetches a revision from a remote', () =
   let repos: string;
   let server: Awaited<ReturnType<typeof startServer>>;
 
+  let sshd: SshdHost;
+
   beforeAll(async () => {
     out = box.sharedDir('out');
     repos = join(box.dir.path, 'repos');
     mkdirSync(join(box.config, 'slipway'), { recursive: true });
     writeFileSync(join(box.config, 'slipway', 'config.toml'), `[server]\nfile_remotes = ["${repos}"]\n`);
-    server = await startServer(box);
+    // The server's git logs in to the test sshd with a key of its own, as a server's user would with ~/.ssh.
+    const client = keyPair(join(box.dir.path, 'client_ed25519'));
+    sshd = await SshdHost.start('remote', join(box.dir.path, 'sshd'), client.pub);
+    const sshCommand = `ssh -i ${client.key} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+    server = await startServer(box, 0, [], { GIT_SSH_COMMAND: sshCommand });
   });
   afterAll(async () => {
+    sshd?.cutOff();
     for (const daemon of daemons) daemon.kill('SIGTERM');
     await Promise.all(daemons.map((daemon) => new Promise((resolve) => (daemon.exitCode === null ? daemon.once('exit', resolve) : resolve(null)))));
     server.server.kill('SIGTERM');
@@ -91,6 +99,17 @@ describe('slipway run --repo: the server fetches a revision from a remote', () =
     expect(run.code, run.stderr).toBe(0);
     expect(greeting(run.report!)).toBe('from hg\n');
     expect(run.report!.run.source).toMatchObject({ vcs: 'hg', revision: id });
+  });
+
+  it('runs a branch of a git remote on an ssh host', async () => {
+    const repo = new TestRepository('git', join(sshd.workDir, 'over-ssh'));
+    repo.commit('over ssh', { 'slipway.yml': pipeline(out), 'greeting.txt': 'over ssh\n' });
+    execFileSync('chown', ['-R', `${sshd.login.uid}:${sshd.login.gid}`, repo.root]);
+
+    const run = await runFrom(`ssh://${sshd.user}@127.0.0.1:${sshd.port}${repo.root}`, 'main');
+    expect(run.code, run.stderr).toBe(0);
+    expect(greeting(run.report!)).toBe('over ssh\n');
+    expect(run.report!.run.source).toMatchObject({ vcs: 'git', branch: 'main', message: 'over ssh' });
   });
 
   it('fetches a file:// remote in [server] file_remotes, and refuses one elsewhere or a revision the remote lacks with the VCS\'s words', async () => {

@@ -18,10 +18,11 @@ export async function freePort(): Promise<number> {
 /**
  * `slipway server` in the sandbox, once it listens; `admin` is its admin token. Port 0 (the
  * default) lets the system choose, so no other process can take the port first; a server
- * restarted on the port of an earlier one is found by that one's agents again.
+ * restarted on the port of an earlier one is found by that one's agents again. `env` adds
+ * to the server's environment (how its git reaches an ssh remote, say).
  */
-export async function startServer(box: Sandbox, port = 0, flags: string[] = []) {
-  const server = box.spawn(['server', '--listen', `127.0.0.1:${port}`, ...flags]);
+export async function startServer(box: Sandbox, port = 0, flags: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const server = box.spawn(['server', '--listen', `127.0.0.1:${port}`, ...flags], env);
   let stdout = '';
   server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
   let ended: CliResult | undefined;
