@@ -32,10 +32,12 @@ export interface RunTree {
  * VCS sees it (ignored files and .git/.hg left out), or a plain directory whole.
  */
 export async function runTree(file: string, revision?: string): Promise<RunTree> {
-  const dir = realpathSync(dirname(resolve(file)));
+  // Real paths, as the VCS gives its root; a directory missing here may still be in a revision.
+  const dir = existsSync(dirname(resolve(file))) ? realpathSync(dirname(resolve(file))) : dirname(resolve(file));
   const repo = await findWorkingCopy(dir);
   if (revision !== undefined) return revisionTree(file, dir, repo, revision);
-  if (!repo) return { file, dir, files: null, origin: null, summary: null, remove: () => undefined };
+  // A missing directory is the pipeline loader's to report, naming the file.
+  if (!repo || !existsSync(dir)) return { file, dir, files: null, origin: null, summary: null, remove: () => undefined };
   // A repository with no commit yet has no parent revision.
   const noParent = (error: unknown) => { if (error instanceof UnknownRevision) return null; throw error; };
   const [tree, parent] = await Promise.all([treeFiles(repo, dir), resolveRevision(repo, repo.vcs === 'git' ? 'HEAD' : '.').catch(noParent)]);
