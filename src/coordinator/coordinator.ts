@@ -11,7 +11,8 @@ import { missingProvider } from '../providers/configured.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import type { Store } from '../store/store.ts';
 import { runStatus } from '../store/run-status.ts';
-import { liveWorkers, type WorkerRow } from '../store/worker-rows.ts';
+import { endKeptCredentials } from '../store/worker-credentials.ts';
+import { liveWorkers, unheardHandStarted, type WorkerRow } from '../store/worker-rows.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { CoordinatorCore } from './core.ts';
 import type { EventBus } from './event-bus.ts';
@@ -201,16 +202,21 @@ export class Coordinator {
     return liveWorkers(this.#core.store.db, runId);
   }
 
-  /** Waits for a finished run's workers to stop by themselves; stops what remains after the grace. */
+  /**
+   * Waits for a finished run's workers to stop by themselves, and for those started by hand
+   * to hear that they must; stops what remains after the grace.
+   */
   async waitForWorkers(runId: string, graceMs: number): Promise<void> {
-    const clock = this.#core.clock;
+    const { clock, store } = this.#core;
     const deadline = clock.now() + graceMs;
-    while ((await this.liveWorkers(runId)).length > 0 && clock.now() < deadline) {
+    const waiting = async () => (await this.liveWorkers(runId)).length + (await unheardHandStarted(store.db, runId)).length;
+    while (await waiting() > 0 && clock.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     for (const worker of await this.liveWorkers(runId)) {
       await this.loseWorker(worker.id, `still running ${Math.round(graceMs / 1000)}s after the run ended; stopped`);
     }
+    await endKeptCredentials(store.db, runId);
   }
 
   sourceArchive(digest: string): string {

@@ -2,7 +2,7 @@ import { fleetPoolName } from '../engine/pool-identity.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
-import { workerByCredential } from '../store/worker-credentials.ts';
+import { credentialRefused, workerByCredential } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
@@ -88,7 +88,9 @@ export class WorkerSessions {
    * indexed read.
    */
   async authenticate(credential: string): Promise<WorkerIdentity | undefined> {
-    const row = await workerByCredential.first(this.#core.store.db, { hash: hashSecret(credential) });
+    const hash = hashSecret(credential);
+    const row = await workerByCredential.first(this.#core.store.db, { hash });
+    if (!row) await credentialRefused(this.#core.store.db, hash, this.#core.clock.now());
     return row && { workerId: row.id, runId: row.run_id, activity: row.activity };
   }
 

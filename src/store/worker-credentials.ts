@@ -1,4 +1,5 @@
 import { prepared } from './prepared.ts';
+import type { Db } from './store.ts';
 
 /**
  * The worker a credential opens, found by the credential's hash. The store keeps that hash
@@ -10,3 +11,19 @@ import { prepared } from './prepared.ts';
 export const workerByCredential = prepared<{ hash: string }, { id: string; run_id: string; activity: string }>((db, arg) =>
   db.selectFrom('workers').select(['id', 'run_id', 'activity'])
     .where('credential_hash', '=', arg('hash')).where('state', 'in', ['idle', 'busy', 'draining']));
+
+/**
+ * A credential was refused. If it is the kept credential of a worker started by hand whose
+ * run ended (drainWorkersOfRun), that worker has now heard it must stop: its credential's
+ * hash goes, and so does it from the workers that `slipway run` waits for.
+ */
+export async function credentialRefused(db: Db, hash: string, now: number): Promise<void> {
+  await db.updateTable('workers').set({ credential_hash: null, last_seen_at: now })
+    .where('credential_hash', '=', hash).where('state', '=', 'stopped').execute();
+}
+
+/** The kept credentials of a run's hand-started workers that never came back to hear their run ended. */
+export async function endKeptCredentials(db: Db, runId: string): Promise<void> {
+  await db.updateTable('workers').set({ credential_hash: null })
+    .where('run_id', '=', runId).where('state', '=', 'stopped').where('credential_hash', 'is not', null).execute();
+}

@@ -1,4 +1,5 @@
 import type { WorkerState } from '../engine/fleet-view.ts';
+import { handStartedProvider } from '../engine/report.ts';
 import type { Db } from './store.ts';
 
 /** What the coordinator needs of a worker to look after it: its run and pool, its machine and who started it. */
@@ -36,6 +37,15 @@ export async function workerRows(db: Db, workerIds: string[]): Promise<WorkerRow
     rows.push(...await db.selectFrom('workers').select(columns).where('id', 'in', workerIds.slice(i, i + idsPerQuery)).execute());
   }
   return rows;
+}
+
+/**
+ * Workers started by hand that their run's end stopped but that have not heard it yet (see
+ * credentialRefused): their agent is still to make the request that tells it.
+ */
+export function unheardHandStarted(db: Db, runId: string): Promise<WorkerRow[]> {
+  return db.selectFrom('workers').select(columns).where('run_id', '=', runId).where('state', '=', 'stopped')
+    .where('provider', '=', handStartedProvider).where('credential_hash', 'is not', null).execute();
 }
 
 /** Workers whose machine may still be running, of one run or of every run. */

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
+import { openSqliteStore } from '../../src/store/store.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
 
@@ -95,6 +96,16 @@ steps:
     expect(workerResult.stderr).toContain('stopped: told to stop');
     const logs = await box.run(['logs', report.run.id, 'hello']);
     expect(logs.stdout).toContain('hello from a hand-started worker');
+    // Its credential ended with the run, so it could not say it stopped: the run's end
+    // recorded its stop, and `slipway run` waited only until the worker heard it, not out
+    // its grace of 15 s (after which it would have been recorded lost).
+    const store = await openSqliteStore(join(box.state, 'slipway', 'slipway.db'));
+    try {
+      const rows = await store.db.selectFrom('workers').select(['state', 'stop_cause', 'error', 'credential_hash']).where('run_id', '=', report.run.id).execute();
+      expect(rows).toEqual([{ state: 'stopped', stop_cause: 'told', error: 'its run ended; told at its next request', credential_hash: null }]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('rejects a wrong join token plainly', async () => {

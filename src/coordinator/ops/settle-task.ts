@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { openTaskStatuses, runStatusOf, whenReady } from '../../engine/task-state.ts';
-import type { TaskStatus } from '../../engine/report.ts';
+import { handStartedProvider, type TaskStatus } from '../../engine/report.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
@@ -122,12 +122,26 @@ export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes
     if (!other) idle.push(pool_id);
   }
   if (idle.length === 0) return;
-  await trx.updateTable('workers').set({ credential_hash: null })
-    .where('pool_id', 'in', idle).where('credential_hash', 'is not', null).execute();
-  const workers = await trx.selectFrom('workers').select(['id', 'pool_id'])
+  const workers = await trx.selectFrom('workers').select(['id', 'name', 'run_id', 'state', 'provider'])
     .where('pool_id', 'in', idle).where('state', 'in', ['starting', 'idle', 'busy']).execute();
-  if (workers.length === 0) return;
-  await trx.updateTable('workers').set({ state: 'draining' })
-    .where('id', 'in', workers.map((w) => w.id)).execute();
+  // An idle worker started by hand stopped as far as the store can tell: no machine of it
+  // will ever exit here. Its credential is refused from now on (it is no longer live), and
+  // its hash is kept only until the agent presents it once more and is refused (see
+  // credentialRefused): then it has heard, and whoever waits for it (`slipway run`) stops waiting.
+  const handStarted = workers.filter((w) => w.provider === handStartedProvider && w.state === 'idle').map((w) => w.id);
+  await trx.updateTable('workers').set({ credential_hash: null }).where('pool_id', 'in', idle).where('credential_hash', 'is not', null)
+    .$if(handStarted.length > 0, (query) => query.where('id', 'not in', handStarted)).execute();
+  if (handStarted.length > 0) {
+    await trx.updateTable('workers').set({ state: 'stopped', stop_cause: 'told', stopped_at: changes.now, registration_hash: null, error: handStartedStop })
+      .where('id', 'in', handStarted).execute();
+    for (const w of workers.filter((w) => handStarted.includes(w.id))) {
+      await changes.event(trx, w.run_id, 'worker.stopped', { worker: w.id, worker_name: w.name, message: handStartedStop });
+    }
+  }
+  const draining = workers.filter((w) => !handStarted.includes(w.id)).map((w) => w.id);
+  if (draining.length > 0) await trx.updateTable('workers').set({ state: 'draining' }).where('id', 'in', draining).execute();
   for (const pool of idle) changes.drained.add(pool);
 }
+
+/** Why a worker started by hand stopped when its run ended. */
+export const handStartedStop = 'its run ended; told at its next request';
