@@ -81,11 +81,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   const urls = coordinatorUrls(listening.url, options.publicUrl);
   coordinator.start(urls);
-  // Expired tries go as often as the health check runs.
-  const collecting = setInterval(() => {
+  // Expired tries go as often as the health check runs, collected by the server alone: a
+  // `slipway run` on the same state directory must not prune a mirror while the server writes to it.
+  const collecting = settings.ownRunsOnly ? undefined : setInterval(() => {
     mirrors.collect(Date.now()).catch((error: Error) => coordinator.reportFault('collecting expired tries', error));
   }, settings.healthIntervalMs);
-  collecting.unref();
+  collecting?.unref();
   return {
     coordinator, store, local, listening, urls,
     async close() {

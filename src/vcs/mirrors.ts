@@ -6,7 +6,7 @@
  * collection), never two at once.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newId } from '../util/ids.ts';
 import type { Vcs } from './command.ts';
@@ -164,8 +164,16 @@ export class Mirrors {
     return { author, message };
   }
 
-  /** Drops the tries older than the expiry from every mirror; resolves with how many went. */
+  /**
+   * Drops the tries older than the expiry from every mirror, and what a request that broke
+   * off left in `incoming/` an hour ago; resolves with how many tries went.
+   */
   async collect(now: number): Promise<number> {
+    const incoming = join(this.#settings.root, 'incoming');
+    for (const name of existsSync(incoming) ? readdirSync(incoming) : []) {
+      const path = join(incoming, name);
+      if (now - statSync(path).mtimeMs > 3600_000) rmSync(path, { recursive: true, force: true });
+    }
     let dropped = 0;
     for (const name of this.#mirrorNames()) {
       const dir = join(this.#settings.root, name);
