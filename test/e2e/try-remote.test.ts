@@ -23,7 +23,7 @@ steps:
 `;
 }
 
-describe('slipway run --repo: the server fetches a revision from a remote', () => {
+describe('slipway run --repo, and a server dropping expired tries', () => {
   const box = new Sandbox();
   const daemons: ChildProcess[] = [];
   let out: string;
@@ -36,12 +36,13 @@ describe('slipway run --repo: the server fetches a revision from a remote', () =
     out = box.sharedDir('out');
     repos = join(box.dir.path, 'repos');
     mkdirSync(join(box.config, 'slipway'), { recursive: true });
-    writeFileSync(join(box.config, 'slipway', 'config.toml'), `[server]\nfile_remotes = ["${repos}"]\n`);
+    // Tries expire at once here, so the server's collection is seen within a test.
+    writeFileSync(join(box.config, 'slipway', 'config.toml'), `[server]\nfile_remotes = ["${repos}"]\ntry_expiry = "1s"\n`);
     // The server's git logs in to the test sshd with a key of its own, as a server's user would with ~/.ssh.
     const client = keyPair(join(box.dir.path, 'client_ed25519'));
     sshd = await SshdHost.start('remote', join(box.dir.path, 'sshd'), client.pub);
     const sshCommand = `ssh -i ${client.key} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
-    server = await startServer(box, 0, [], { GIT_SSH_COMMAND: sshCommand });
+    server = await startServer(box, 0, ['--health-interval', '1s'], { GIT_SSH_COMMAND: sshCommand });
   });
   afterAll(async () => {
     sshd?.cutOff();
@@ -110,6 +111,17 @@ describe('slipway run --repo: the server fetches a revision from a remote', () =
     expect(run.code, run.stderr).toBe(0);
     expect(greeting(run.report!)).toBe('over ssh\n');
     expect(run.report!.run.source).toMatchObject({ vcs: 'git', branch: 'main', message: 'over ssh' });
+  });
+
+  it('drops a try and its commits from the mirror once [server] try_expiry has passed', async () => {
+    const repo = new TestRepository('git', join(box.dir.path, 'tried'));
+    const root = repo.commit('tried', { 'slipway.yml': pipeline(out), 'greeting.txt': 'tried\n' });
+    const tried = await box.run(['try', '--server', server.url, '--wait'], { SLIPWAY_TOKEN: server.admin, ...testVcsEnv() }, repo.root);
+    expect(tried.code, tried.stderr).toBe(0);
+    const mirror = join(box.state, 'slipway', 'mirrors', `git-${root}`);
+    const refs = () => execFileSync('git', ['for-each-ref', '--format=%(refname)'], { cwd: mirror, env: testVcsEnv(), encoding: 'utf8' }).trim();
+    await waitFor(() => refs() === '', 20_000, 'the expired try to leave the mirror');
+    expect(() => execFileSync('git', ['cat-file', '-e', `${root}^{commit}`], { cwd: mirror, stdio: 'ignore' })).toThrow();
   });
 
   it('fetches a file:// remote in [server] file_remotes, and refuses one elsewhere or a revision the remote lacks with the VCS\'s words', async () => {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,17 +55,8 @@ describe('slipway try', () => {
   });
 
   /** `slipway try ARGS` in `dir`, as a user would type it there. */
-  const tryIn = (dir: string, args: string[], token = server.admin): Promise<CliResult> => {
-    const child = spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'try', '--server', server.url, ...args], {
-      cwd: dir, env: { ...box.env({ SLIPWAY_TOKEN: token }), ...testVcsEnv() }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    box.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    return new Promise((resolve) => child.on('close', (code) => { box.children.delete(child); resolve({ code, stdout, stderr }); }));
-  };
+  const tryIn = (dir: string, args: string[], token = server.admin): Promise<CliResult> =>
+    box.run(['try', '--server', server.url, ...args], { SLIPWAY_TOKEN: token, ...testVcsEnv() }, dir);
   const tried = async (dir: string, args: string[] = []) => {
     const result = await tryIn(dir, [...args, '--wait', '--json']);
     expect(result.code, result.stderr).toBe(0);
@@ -172,8 +163,8 @@ describe('slipway try', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no revision no-such-revision');
 
-    const serverless = spawnSync(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'try'], { cwd: repo.root, env: { ...box.env(), ...testVcsEnv() }, encoding: 'utf8' });
-    expect(serverless.status).toBe(2);
+    const serverless = await box.run(['try'], testVcsEnv(), repo.root);
+    expect(serverless.code).toBe(2);
     expect(serverless.stderr).toContain('slipway try sends to a server');
   });
 

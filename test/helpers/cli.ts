@@ -51,9 +51,10 @@ export class Sandbox {
     return { ...process.env, XDG_STATE_HOME: this.state, XDG_CONFIG_HOME: this.config, SLIPWAY_CONFIG: '', NO_COLOR: '1', SLIPWAY_COMMAND: 'slipway', ...extra };
   }
 
-  spawn(args: string[], extra: NodeJS.ProcessEnv = {}): ChildProcess & { result: Promise<CliResult> } {
+  /** The CLI with `args`, run in `cwd` (the sandbox's directory unless said: a working copy for `slipway try`). */
+  spawn(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = this.dir.path): ChildProcess & { result: Promise<CliResult> } {
     if (args[0] === 'server') this.openStateToWorkers();
-    const child = spawn(process.execPath, [cli, ...args], { cwd: this.dir.path, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
     let stdout = '';
     let stderr = '';
@@ -65,8 +66,8 @@ export class Sandbox {
     return Object.assign(child, { result });
   }
 
-  run(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-    return this.spawn(args, extra).result;
+  run(args: string[], extra: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
+    return this.spawn(args, extra, cwd).result;
   }
 
   /** Stops anything still running (by pid), then removes the sandbox. */
