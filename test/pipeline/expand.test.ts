@@ -135,7 +135,8 @@ describe('manual selection', () => {
 });
 
 describe('scale', () => {
-  it('expands about 10,000 tasks with dependencies well under a second', () => {
+  // How long it takes is `node bench/pipeline.ts`'s to say (about 150 ms: quadratic linking would take seconds).
+  it('expands about 10,000 tasks with dependencies, each linked to what it needs', () => {
     const values = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
     const p = pipeline({ version: values('v', 24), distro: values('d', 20), arch: values('a', 10) }, [
       { name: 'source', over: ['version'] },
@@ -144,9 +145,7 @@ describe('scale', () => {
       { name: 'index', over: ['distro', 'arch'], needs: ['test'] },
       { name: 'release', needs: ['index'] },
     ]);
-    const started = performance.now();
     const tasks = expandTasks(p);
-    const elapsed = performance.now() - started;
     expect(tasks).toHaveLength(24 + 4800 + 4800 + 200 + 1);
     expect(tasks.find((t) => t.key === 'test[distro=d3,version=v7,arch=a1]')!.needs).toEqual([
       'binary[version=v7,distro=d3,arch=a1]',
@@ -154,7 +153,5 @@ describe('scale', () => {
     ]);
     expect(tasks.find((t) => t.key === 'index[distro=d3,arch=a1]')!.needs).toHaveLength(24);
     expect(tasks.at(-1)!.needs).toHaveLength(200);
-    // Quadratic linking would take seconds here; the margin absorbs a busy machine.
-    expect(elapsed).toBeLessThan(1000);
   });
 });

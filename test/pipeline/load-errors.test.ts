@@ -395,10 +395,8 @@ describe('limits', () => {
 
   it('refuses 1 MiB of nesting at once, which held the event loop for seconds', () => {
     const text = `steps: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`.slice(0, 1024 * 1024);
-    const started = performance.now();
+    // Refused before the parser sees it (it alone took six seconds): `node bench/pipeline.ts` times it.
     expect(mistakes(text)).toEqual(['slipway.yml:1:70: the YAML nests deeper than 64 levels']);
-    // Only a guard: it takes milliseconds; the parser alone took six seconds.
-    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it('counts nothing inside strings, comments or scripts, and takes as deep a pipeline as is useful', () => {
@@ -445,9 +443,7 @@ describe('limits', () => {
     for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f'], ['h', 'g'], ['i', 'h']]) {
       levels.push(`${name}: &${name} [${Array(10).fill(`*${previous}`).join(', ')}]`);
     }
-    const started = performance.now();
     expect(mistakes(yaml('name: x', ...levels))).toEqual(['slipway.yml:3:8: aliases expand the file to more than 100,000 values']);
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('refuses a list or mapping of more than 10,000 entries before parsing it, at the entry past the limit', () => {
@@ -478,17 +474,15 @@ describe('limits', () => {
     expect(mistakes(yaml('name: x', 'matrix:', ...aliased))).toEqual(['slipway.yml:4:7: aliases expand the file to more than 100,000 values']);
   });
 
-  it('checks the largest file the limits let through in bounded time, without overflowing the stack', () => {
+  // How long it takes is `node bench/pipeline.ts`'s to say (about two seconds).
+  it('checks the largest file the limits let through, without overflowing the stack', () => {
     // Nine lists of 9,999 numbers: each value a mistake of its own for the schema check.
     const lists = Array.from({ length: 9 }, (_, i) => `  a${i}: [${Array(9_999).fill('1').join(',')}]`);
     const aliased = ['  a0: &n [' + Array(9_999).fill('1').join(',') + ']', ...Array.from({ length: 8 }, (_, i) => `  a${i + 1}: *n`)];
     for (const [text, column] of [[yaml('name: x', 'matrix:', ...lists), 8], [yaml('name: x', 'matrix:', ...aliased), 11]] as const) {
-      const started = performance.now();
       const found = mistakes(text);
       expect(found).toHaveLength(101);
       expect(found[0]).toBe(`slipway.yml:3:${column}: matrix.a0[0]: 1 is read as a number; quote it: "1"`);
-      // Only a guard: it takes about a second.
-      expect(performance.now() - started).toBeLessThan(10_000);
     }
   });
 

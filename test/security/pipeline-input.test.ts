@@ -206,11 +206,8 @@ describe('a list of half a million values', () => {
 
   it('is refused by slipway validate at once, naming the file, the position and the limit', async () => {
     expect(Buffer.byteLength(text)).toBeLessThan(1024 * 1024);
-    const started = performance.now();
     const result = await box.run(['validate', file]);
     expect(result).toEqual({ code: 2, stdout: '', stderr: `${file}:${position}: ${limit}\n` });
-    // Only a guard: the check itself takes milliseconds.
-    expect(performance.now() - started).toBeLessThan(15_000);
   });
 
   it('is refused by a server with 422 and the same diagnostic, and the server goes on answering', async () => {
@@ -219,9 +216,7 @@ describe('a list of half a million values', () => {
     try {
       const source = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: tarGz([{ type: 'file', name: 'slipway.yml', data: text }]), headers });
       const { digest } = await source.json() as { digest: string };
-      const started = performance.now();
       const submitted = await fetch(`${url}/api/v1/runs`, { method: 'POST', body: JSON.stringify({ source: digest, file: 'slipway.yml' }), headers });
-      expect(performance.now() - started).toBeLessThan(10_000);
       expect(submitted.status).toBe(422);
       const [line, column] = position.split(':').map(Number);
       expect(await submitted.json()).toEqual({
