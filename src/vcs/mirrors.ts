@@ -110,7 +110,7 @@ export class Mirrors {
       return this.#serially(dir, async () => {
         const repo = await this.#open(known.vcs, dir);
         const revision = await repo.fetch(remote, key, name);
-        return { vcs: known.vcs, repository: known.repository, revision: revision, try: null };
+        return { vcs: known.vcs, repository: known.repository, revision, try: null };
       });
     }
     const vcs = await remoteVcs(remote);
