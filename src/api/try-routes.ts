@@ -58,7 +58,8 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
       const revision = await work();
       return c.json({ ...revision, source: await mirrors.exportRevision(revision, keep), ...await more(revision) }, 201);
     } catch (error) {
-      if (error instanceof VcsError) return fail(c, 422, `${error.vcs} says: ${error.stderr.trim() || error.message}`);
+      // The VCS's own words, without where the server keeps its mirrors.
+      if (error instanceof VcsError) return fail(c, 422, `${error.vcs} says: ${(error.stderr.trim() || error.message).replaceAll(mirrors.settings.root, 'mirrors')}`);
       if (error instanceof MirrorRefusal) return fail(c, 422, error.message);
       if (error instanceof ArchiveTooLarge) return fail(c, 413, `the revision's files are refused: ${error.message}`);
       if (error instanceof UnsafeArchive) return fail(c, 422, `the revision's files are refused: ${error.message}`);

@@ -177,7 +177,9 @@ describe('slipway try', () => {
 
     const corrupt = await api(`/api/v1/tries?vcs=git&repository=${root}&revision=${tip}`, { method: 'POST', body: 'this is no bundle' });
     expect(corrupt.status).toBe(422);
-    expect(((await corrupt.json()) as { error: string }).error).toMatch(/git says: .*(bundle|header)/);
+    const corruptError = ((await corrupt.json()) as { error: string }).error;
+    expect(corruptError).toMatch(/git says: .*(bundle|header)/);
+    expect(corruptError).not.toContain(box.state);
 
     repo.run(['bundle', 'create', '--quiet', join(box.dir.path, 'thin.bundle'), 'main', `^${base}`]);
     const thin = await api(`/api/v1/tries?vcs=git&repository=${root}&revision=${tip}`, { method: 'POST', body: readFileSync(join(box.dir.path, 'thin.bundle')) });
