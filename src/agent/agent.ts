@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
+import { SecretMask } from '../secrets/masking.ts';
 import { StopRequested, WorkerClient } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
 import { ensurePrepared } from './prepared-marker.ts';
@@ -237,17 +238,20 @@ export class Agent {
     this.#current = control;
     if (this.#shutdown.signal.aborted) control.abort();
     const output = new OutputBatcher({ flush: (text) => this.#client.output(order.id, text) });
+    // Secrets never leave this machine in the clear: the output is masked before it is sent.
+    const mask = new SecretMask(Object.values(order.secrets ?? {}));
     const beating = this.#heartbeat(order.id, settings.heartbeat_interval_ms, control, ended.signal);
     let result: ScriptResult;
     try {
       result = await this.#options.executor.run({
-        name: order.id, script: order.script, env: order.env, timeoutMs: order.timeout_ms,
-        signal: control.signal, onOutput: (text) => output.push(text),
+        name: order.id, script: order.script, env: { ...order.env, ...order.secrets }, timeoutMs: order.timeout_ms,
+        signal: control.signal, onOutput: (text) => output.push(mask.push(text)),
         ...(order.source_digest && { source: { digest: order.source_digest, download: () => this.#client.source(order.run) } }),
       });
     } finally {
       this.#current = undefined;
       ended.abort();
+      output.push(mask.end());
       await output.close().catch((error: Error) => this.#say(`output of ${order.id} not delivered: ${error.message}`));
     }
     if (this.#unreachable) {

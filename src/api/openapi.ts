@@ -54,7 +54,9 @@ const script = name('Script', z.discriminatedUnion('kind', [
 const workerScript = z.object({ script, env: z.record(z.string(), z.string()) });
 const attemptOrder = name('AttemptOrder', z.object({
   id: z.string(), kind: z.enum(['run', 'check']), number: z.int(), run: z.string(), source_digest: z.string().nullable(), task: z.string(), step: z.string(),
-  script, env: z.record(z.string(), z.string()), timeout_ms: z.int().nullable(),
+  script, env: z.record(z.string(), z.string()),
+  secrets: z.record(z.string(), z.string()).optional().describe("the step's secrets: environment variables of this attempt only, masked in its output"),
+  timeout_ms: z.int().nullable(),
 }));
 const handedOut = name('HandedOut', z.object({ attempt: attemptOrder, name: z.string().describe("the worker's new name") }));
 

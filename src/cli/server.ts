@@ -39,6 +39,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         maxLogBytes: config.server.max_log_bytes,
         archiveLimits: configuredArchiveLimits(config),
         ...configuredPools(config),
+        trySecrets: config.secrets.try,
         pipelinesMayDefinePools: config.server.pipelines_may_define_pools,
       };
       const local = await localCoordinatorOptions(options.db);

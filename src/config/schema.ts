@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defaultArchiveLimits } from '../archive/check.ts';
 import { defaultMaxLogBytes } from '../coordinator/log-files.ts';
 import { parseDuration } from '../pipeline/duration.ts';
+import { SECRET_NAME } from '../secrets/rules.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
 
 const DURATION_EXPECTED = 'expected a duration like 90s, 5m, 2h or 1h30m';
@@ -181,6 +182,12 @@ const ec2Schema = table({
 
 const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
 
+const secretsSchema = table({
+  try: z.array(word("a secret's name (upper-case letters, digits and '_')", SECRET_NAME), { error: 'expected a list of secret names' })
+    .default([])
+    .describe('The secrets a try (slipway try) may give its steps; a step of a try that lists any other fails its attempt.'),
+}).describe('Secrets (slipway secrets set NAME), which steps list to read them.');
+
 /** An inline script: a config's scripts belong to no run's source tree, so they are never files of one. */
 const inlineScript = z.string({ error: 'expected a script: commands run with bash -eo pipefail' })
   .regex(/\S/, { error: 'expected a script, not blank text' })
@@ -211,6 +218,7 @@ const poolName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "expected a 
 export const configSchema = table({
   store: storeSchema.prefault({}),
   server: serverSchema.prefault({}),
+  secrets: secretsSchema.prefault({}),
   providers: table({
     local: localSchema.prefault({}),
     ssh: sshSchema.prefault({}),

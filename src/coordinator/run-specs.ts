@@ -19,6 +19,8 @@ export interface RunSpec {
   revision: RevisionOfRun;
   /** The pool of each activity: its workers serve every run with an activity in the same pool. */
   pools: Record<string, string>;
+  /** A try (slipway try): its steps get only the secrets `[secrets] try` allows. */
+  isTry?: boolean;
 }
 
 /** Parsed run specs by id: the dispatch path reads them on every claim. Immutable once written. */
@@ -48,6 +50,7 @@ export class RunSpecs {
       sourceDigest: row.source_digest,
       revision: { revision: row.source_revision, branch: row.source_branch, repository: row.source_repository },
       pools: Object.fromEntries(row.pools.map((p) => [p.activity, p.pool_id])),
+      ...(row.source_try === 1 && { isTry: true }),
     };
     this.#cache.set(runId, spec);
     return spec;

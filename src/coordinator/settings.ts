@@ -29,4 +29,6 @@ export interface CoordinatorSettings {
   providerCaps?: Partial<Record<string, number>>;
   /** `[server] pipelines_may_define_pools`; false: every activity of a run must name an operator's pool. */
   pipelinesMayDefinePools?: boolean;
+  /** `[secrets] try`: the secrets a try's steps may read (default none). */
+  trySecrets?: readonly string[];
 }

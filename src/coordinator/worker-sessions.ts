@@ -2,8 +2,10 @@ import { fleetPoolName } from '../engine/pool-identity.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
+import { SecretMask } from '../secrets/masking.ts';
 import { credentialRefused, workerByCredential } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
+import { attemptSecrets } from './attempt-secrets.ts';
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
 import { claim, fakeScript } from './ops/claim.ts';
@@ -41,7 +43,8 @@ export class WorkerSessions {
   readonly #seenStored = new Map<string, number>();
   readonly #cancelled = new Set<string>();
   readonly #attemptSignals = new Map<string, () => void>();
-  readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string }>();
+  /** Each attempt in flight's log, and the mask of its secrets for it and for its worker's log. */
+  readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string; workerPath: string; mask: SecretMask }>();
   /** Workers told (in their log) that they are kept warm past their idle_timeout, until they next take a task. */
   readonly #keptWarm = new Set<string>();
 
@@ -109,7 +112,11 @@ export class WorkerSessions {
       await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
       const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes));
-      if (answer.kind === 'attempt') return this.#handedOut(worker, answer);
+      if (answer.kind === 'attempt') {
+        const armed = await this.#withSecrets(worker, answer);
+        if (armed) return this.#handedOut(worker, armed);
+        continue;
+      }
       if (idle && first && answer.kind === 'none') {
         const minIdle = core.activities.minIdleOf(spec, worker.activity);
         if (await core.mutate((trx) => retireIdle(trx, worker.workerId, minIdle))) {
@@ -170,8 +177,10 @@ export class WorkerSessions {
     const log = this.#attemptLogs.get(attemptId);
     if (!log || log.workerId !== worker.workerId) return false;
     this.#lastSeen.set(worker.workerId, this.#core.clock.now());
-    this.#core.logs.append(log.path, text);
-    this.#core.logs.append(this.#logPath(worker), text);
+    // Masked again here: an agent of another version, or a broken one, may not have.
+    const masked = log.mask.push(text);
+    this.#core.logs.append(log.path, masked);
+    this.#core.logs.append(log.workerPath, masked);
     return true;
   }
 
@@ -201,7 +210,10 @@ export class WorkerSessions {
     this.#endAttemptStream(attemptId);
     // A heartbeat held for this attempt has nothing more to wait for.
     this.#attemptSignals.get(attemptId)?.();
-    return { finished, next: next?.kind === 'attempt' ? this.#handedOut(worker, next) : next };
+    if (next?.kind !== 'attempt') return { finished, next };
+    const armed = await this.#withSecrets(worker, next);
+    // Without its secrets the next attempt failed already: the worker asks again, and is told what to do.
+    return { finished, next: armed ? this.#handedOut(worker, armed) : null };
   }
 
   /**
@@ -264,12 +276,29 @@ export class WorkerSessions {
     };
   }
 
+  /**
+   * The attempt with the secrets its step lists, or undefined when it cannot have them: the
+   * attempt is then failed with the reason, as if its script had, before anything ran.
+   */
+  async #withSecrets(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): Promise<Extract<ClaimAnswer, { kind: 'attempt' }> | undefined> {
+    const core = this.#core;
+    const spec = await core.specs.get(core.store.db, answer.attempt.run);
+    const found = await attemptSecrets(core.store.db, core.settings.stateDir, spec, answer.attempt.step, core.settings.trySecrets ?? []);
+    if (!found) return answer;
+    if ('secrets' in found) return { ...answer, attempt: { ...answer.attempt, secrets: found.secrets } };
+    const result = { outcome: 'failed' as const, exitCode: null, error: found.refused };
+    await core.mutate((trx, changes) => finishAttempt(trx, core.specOf(trx), worker.workerId, answer.attempt.id, result, changes));
+    this.#log(worker, `${answer.workerName}: attempt ${answer.attempt.id} failed (${found.refused})`);
+    return undefined;
+  }
+
   #handedOut(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): ClaimAnswer {
     this.#machines.pushName(worker, answer.workerName);
     this.#keptWarm.delete(worker.workerId);
     // The attempt's log is its run's, whichever run the worker was started for.
     const path = this.#core.logs.attemptPath(answer.attempt.run, answer.attempt.id);
-    this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path });
+    const mask = new SecretMask(Object.values(answer.attempt.secrets ?? {}));
+    this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path, workerPath: this.#logPath(worker), mask });
     this.#log(worker, `${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} of run ${answer.attempt.run} attempt ${answer.attempt.number} (${answer.attempt.id})`);
     return answer;
   }
@@ -285,7 +314,12 @@ export class WorkerSessions {
 
   #endAttemptStream(attemptId: string): void {
     const log = this.#attemptLogs.get(attemptId);
-    if (log) void this.#core.logs.close(log.path);
+    if (log) {
+      const held = log.mask.end();
+      this.#core.logs.append(log.path, held);
+      this.#core.logs.append(log.workerPath, held);
+      void this.#core.logs.close(log.path);
+    }
     this.#attemptLogs.delete(attemptId);
     this.#cancelled.delete(attemptId);
   }

@@ -5,6 +5,7 @@
  * files are checked in checks.ts, which sees the whole file.
  */
 import { z } from 'zod';
+import { SECRET_NAME } from '../secrets/rules.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import { MAX_EXCLUDES_PER_STEP, MAX_NAME_LENGTH } from './limits.ts';
 import { reservedAxis } from './reserved-axes.ts';
@@ -138,6 +139,12 @@ export const stepSchema = z.strictObject(
       )
       .default({})
       .describe("Extra environment variables for this step's scripts."),
+    secrets: z
+      .array(z.string({ error: 'expected a secret name' }).regex(SECRET_NAME, { error: "expected a secret name: upper-case letters, digits and '_', not starting with a digit" }), {
+        error: 'expected a list of secret names',
+      })
+      .default([])
+      .describe('Secrets (slipway secrets set NAME) each attempt of this step gets as environment variables of the same name; masked in its log.'),
   },
   { error: 'expected a mapping describing the step' },
 );

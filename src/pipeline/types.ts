@@ -79,6 +79,8 @@ export interface Step {
   retry: RetryPolicy;
   timeoutMs: number | null;
   env: Record<string, string>;
+  /** Secrets its attempts get as environment variables (`secrets: [NAME]`); absent when none. */
+  secrets?: string[];
 }
 
 export interface Pipeline {

@@ -60,6 +60,11 @@ export interface AttemptOrder {
   step: string;
   script: Script;
   env: Record<string, string>;
+  /**
+   * The secrets the step lists, by name: added to `env` for this attempt only, and masked in
+   * its output before it is sent. Absent when the step lists none.
+   */
+  secrets?: Record<string, string>;
   timeout_ms: number | null;
 }
 

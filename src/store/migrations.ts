@@ -176,6 +176,14 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.createIndex('runs_source_revision').on('runs').columns(['source_revision']).execute();
     await db.schema.createIndex('runs_source_branch').on('runs').columns(['source_branch', 'created_at']).execute();
   },
+  async (db) => {
+    // Secrets a step may read (issue 15): sealed with the state directory's key, never stored in clear.
+    await db.schema.createTable('secrets')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('sealed', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

@@ -154,6 +154,13 @@ export interface CoordinatorsTable {
   lease_until: number;
 }
 
+/** A secret, sealed (AES-256-GCM) with the state directory's key: see src/secrets/sealing.ts. */
+export interface SecretsTable {
+  name: string;
+  sealed: string;
+  updated_at: number;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -165,4 +172,5 @@ export interface Database {
   store_identity: StoreIdentityTable;
   coordinators: CoordinatorsTable;
   run_pools: RunPoolsTable;
+  secrets: SecretsTable;
 }

@@ -24,7 +24,7 @@ export async function createRun(
   const id = newId('r');
   const joinToken = newSecret();
   const revision = { revision: origin?.revision ?? null, branch: origin?.branch ?? null, repository: origin?.repository ?? null };
-  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools };
+  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
   await trx.insertInto('runs').values({
     id,
     pipeline: pipeline.name,

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { text } from 'node:stream/consumers';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { stateDir } from '../config/paths.ts';
+import { secretNameProblem, secretValueProblem } from '../secrets/rules.ts';
+import { seal, secretsKey } from '../secrets/sealing.ts';
+import { deleteSecret, listSecrets, putSecret } from '../store/secrets.ts';
+import { openSqliteStore } from '../store/store.ts';
+import { table } from './format.ts';
+import { openLocalStore } from './local-state.ts';
+import { UsageError } from './usage-error.ts';
+
+export function registerSecrets(program: Command): void {
+  const secrets = program.command('secrets')
+    .description("manage the secrets steps may read (secrets: [NAME]), kept encrypted in this machine's store");
+
+  secrets.command('set')
+    .description('set a secret, from stdin (one trailing newline dropped) or --file; replaces one of the same name')
+    .argument('<name>', 'upper-case letters, digits and _, e.g. PYPI_TOKEN')
+    .option('--file <path>', 'read the value from this file instead of stdin')
+    .option('--db <path>', 'the store (default: the state directory\'s)')
+    .action(async (name: string, options: { file?: string; db?: string }) => {
+      const nameProblem = secretNameProblem(name);
+      if (nameProblem) throw new UsageError(nameProblem);
+      const value = (await readValue(options.file)).replace(/\r?\n$/, '');
+      const valueProblem = secretValueProblem(value);
+      if (valueProblem) throw new UsageError(`${name}: ${valueProblem}`);
+      // The first secret of a machine may come before its first run: the store is made here then.
+      const store = await openSqliteStore(options.db ?? loadConfig().store.path);
+      try {
+        await putSecret(store.db, name, seal(secretsKey(stateDir(), true), name, value), Date.now());
+        process.stdout.write(`set secret ${name}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  secrets.command('list')
+    .description('list secrets: names and when each was set, never values')
+    .option('--json', 'print JSON')
+    .option('--db <path>', 'the store (default: the state directory\'s)')
+    .action(async (options: { json?: boolean; db?: string }) => {
+      const store = await openLocalStore(options.db);
+      try {
+        const all = await listSecrets(store.db);
+        process.stdout.write(options.json
+          ? `${JSON.stringify(all, null, 2)}\n`
+          : `${table(all.map((s) => [s.name, s.updated_at]), ['NAME', 'SET'])}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  secrets.command('delete')
+    .description('delete a secret; steps that list it fail from their next attempt on')
+    .argument('<name>')
+    .option('--db <path>', 'the store (default: the state directory\'s)')
+    .action(async (name: string, options: { db?: string }) => {
+      const store = await openLocalStore(options.db);
+      try {
+        if (!(await deleteSecret(store.db, name))) throw new UsageError(`no secret ${name}`);
+        process.stdout.write(`deleted secret ${name}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+async function readValue(file: string | undefined): Promise<string> {
+  if (file !== undefined) {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--file ${file}: ${(error as Error).message}`);
+    }
+  }
+  if (process.stdin.isTTY) process.stderr.write('the value, then Ctrl-D:\n');
+  return text(process.stdin);
+}
