@@ -20,7 +20,9 @@ function pipeline(out: string): string {
     secrets: [${name}]
     retry: { attempts: 1 }
     env: { OUT: ${out} }
-    run: printf '%s' "$${name}" | sha256sum | cut -d' ' -f1 > "$OUT/${name}"`;
+    run: |
+      printf '%s' "$${name}" | sha256sum | cut -d' ' -f1 > "$OUT/${name}"
+      echo "it is $${name}"`;
   return `
 name: tried
 activities:
@@ -29,7 +31,7 @@ steps:${step('PYPI_TOKEN')}${step('DEPLOY_KEY')}
 `;
 }
 
-it('a try gets only the secrets [secrets] try allows; a step listing another fails, naming it', async () => {
+it('a try gets only the secrets [secrets] try allows, masked in the log stream; a step listing another fails, naming it', async () => {
   const out = box.sharedDir('out');
   mkdirSync(join(box.config, 'slipway'), { recursive: true });
   writeFileSync(join(box.config, 'slipway', 'config.toml'), '[secrets]\ntry = ["PYPI_TOKEN"]\n');
@@ -47,6 +49,11 @@ it('a try gets only the secrets [secrets] try allows; a step listing another fai
 
     expect(task('pypi_token').status).toBe('succeeded');
     expect(readFileSync(join(out, 'PYPI_TOKEN'), 'utf8').trim()).toBe(createHash('sha256').update('value of PYPI_TOKEN').digest('hex'));
+    // The log as a browser follows it (SSE) shows the value masked.
+    const stream = await fetch(`${server.url}/api/v1/attempts/${task('pypi_token').attempts[0]!.id}/log/stream`, { headers: { authorization: `Bearer ${server.admin}` } });
+    const events = await stream.text();
+    expect(events).toContain('it is ***');
+    expect(events).not.toContain('value of PYPI_TOKEN');
     expect(task('deploy_key').status).toBe('failed');
     expect(task('deploy_key').attempts[0]!.error).toBe("step deploy_key lists secret DEPLOY_KEY, which a try does not get (the config's [secrets] try allows some)");
     expect(existsSync(join(out, 'DEPLOY_KEY'))).toBe(false);
