@@ -8,6 +8,7 @@ import { AgentFiles, type AgentFileOptions } from './agent-files.ts';
 import { fail } from './errors.ts';
 import { metricsRoutes } from './metrics.ts';
 import { RegistrationTokens, type RegistrationPolicy } from './registration-tokens.ts';
+import { secretRoutes } from './secret-routes.ts';
 import { openApiRoutes } from './openapi.ts';
 import { tryRoutes } from './try-routes.ts';
 import { userRoutes, type UserAccess } from './user-routes.ts';
@@ -21,6 +22,7 @@ export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess,
   app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
   if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens));
   app.route('/api/v1', userRoutes(coordinator, db, access));
+  app.route('/api/v1', secretRoutes(db, coordinator.stateDir, access ?? { anonymousRead: false }));
   if (mirrors) app.route('/api/v1', tryRoutes(coordinator, db, access ?? { anonymousRead: false }, mirrors));
   app.route('/api/v1', openApiRoutes());
   app.route('/', metricsRoutes(db, access));

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { isScope, scopes, type Scope } from '../engine/scopes.ts';
+import { secretBody } from './secret-routes.ts';
 import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
 import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
@@ -33,6 +34,7 @@ const requests = {
   submit: name('SubmitRun', submitBody),
   known: name('MirrorQuestion', knownBody),
   fetch: name('Fetch', fetchBody),
+  secret: name('SecretValue', secretBody),
   listRuns: listQuery,
   register: name('Register', registerBody),
   claim: name('Claim', claimBody),
@@ -131,6 +133,8 @@ const bodies = {
   rerun: name('RerunAnswer', z.object({ run: answers.run, since: z.int().describe("the run's last event before the rerun") })),
   digest: name('SourceDigest', z.object({ digest: z.string().describe('sha256 of the archive') })),
   known: name('MirrorAnswer', z.object({ known: z.array(z.string()).describe('the candidates the mirror holds') })),
+  secret: name('Secret', z.object({ name: z.string(), updated_at: z.string().describe('when it was set') })),
+  secretName: name('SecretName', z.object({ name: z.string() })),
   mirrored: name('MirroredRevision', z.object({
     vcs: z.enum(['git', 'hg']), repository: z.string().describe("the repository's identity: its first revision's full id"), revision: z.string(),
     try: z.string().nullable().describe('the id a try is kept under until [server] try_expiry; null for a fetch'),
@@ -218,6 +222,12 @@ const user: Route[] = [
     method: 'post', path: '/api/v1/fetches', id: 'fetchRevision', summary: 'Fetch a revision from a remote repository into the mirror', auth: 'submit', body: requests.fetch,
     answers: { 201: ok(bodies.mirrored, 'fetched, its files archived'), 400: 'bad input', 413: 'too large', 422: "a remote refused or a fetch that failed, with the VCS's words" },
   },
+  { method: 'get', path: '/api/v1/secrets', id: 'listSecrets', summary: 'Secrets by name and when each was set; never a value', auth: 'admin', answers: { 200: ok(z.object({ secrets: z.array(bodies.secret) })) } },
+  {
+    method: 'post', path: '/api/v1/secrets/:name', id: 'setSecret', summary: 'Set a secret steps may list (sealed at rest); replaces one of the same name', auth: 'admin',
+    body: requests.secret, answers: { 200: ok(bodies.secret, 'set'), 400: 'a bad name or value', 413: 'too large' },
+  },
+  { method: 'post', path: '/api/v1/secrets/:name/delete', id: 'deleteSecret', summary: 'Delete a secret', auth: 'admin', answers: { 200: ok(bodies.secretName, 'deleted'), 404: 'no such secret' } },
   { method: 'post', path: '/api/v1/runs/:run/cancel', id: 'cancelRun', summary: 'Cancel a running run', auth: 'submit', answers: { 200: ok(bodies.oneRun), 400: 'not a run id', 404: 'no such run', 409: 'the run is not running' } },
   {
     method: 'post', path: '/api/v1/runs/:run/rerun', id: 'rerunRun', summary: 'Run the failed, blocked and cancelled tasks again, in the same run', auth: 'submit',

@@ -68,6 +68,11 @@ export class Coordinator {
     }
   }
 
+  /** Where its secrets' key is (see src/secrets/sealing.ts). */
+  get stateDir(): string {
+    return this.#core.settings.stateDir;
+  }
+
   get archivesDir(): string {
     return join(this.#core.settings.stateDir, 'sources');
   }
