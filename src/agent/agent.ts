@@ -123,6 +123,8 @@ export class Agent {
   #unreachable = false;
   /** The coordinator refused the worker's log: its credential ended. */
   #logRefused = false;
+  /** The values of every secret this worker's attempts were given. */
+  readonly #secretsSeen = new Set<string>();
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -239,6 +241,7 @@ export class Agent {
     if (this.#shutdown.signal.aborted) control.abort();
     const output = new OutputBatcher({ flush: (text) => this.#client.output(order.id, text) });
     // Secrets never leave this machine in the clear: the output is masked before it is sent.
+    for (const value of Object.values(order.secrets ?? {})) this.#secretsSeen.add(value);
     const mask = new SecretMask(Object.values(order.secrets ?? {}));
     const beating = this.#heartbeat(order.id, settings.heartbeat_interval_ms, control, ended.signal);
     let result: ScriptResult;
@@ -297,13 +300,16 @@ export class Agent {
 
   async #workerScript(kind: 'prepare' | 'init' | 'cleanup', job: WorkerScript): Promise<ScriptResult> {
     const output = new OutputBatcher({ flush: (text) => this.#log(text) });
+    // A cleanup may print what a task left behind: the secrets of the worker's attempts are masked here too.
+    const mask = new SecretMask(this.#secretsSeen);
     output.push(`--- ${kind} ---\n`);
     // Cleanup runs even when the agent is stopping, so it must not inherit that signal.
     const signal = kind === 'cleanup' ? new AbortController().signal : this.#shutdown.signal;
     const result = await this.#options.executor.run({
       name: kind, script: job.script, env: job.env, timeoutMs: kind === 'cleanup' ? cleanupTimeoutMs : null, signal,
-      onOutput: (text) => output.push(text),
+      onOutput: (text) => output.push(mask.push(text)),
     });
+    output.push(mask.end());
     output.push(`--- ${kind} ${result.outcome}${result.error ? `: ${result.error}` : ''} ---\n`);
     await output.close().catch(() => undefined);
     return result;

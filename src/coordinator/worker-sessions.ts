@@ -45,6 +45,8 @@ export class WorkerSessions {
   readonly #attemptSignals = new Map<string, () => void>();
   /** Each attempt in flight's log, and the mask of its secrets for it and for its worker's log. */
   readonly #attemptLogs = new Map<string, { runId: string; workerId: string; path: string; workerPath: string; mask: SecretMask }>();
+  /** The secrets each worker's attempts were given, masked in its own output too (a cleanup may print what a task left). */
+  readonly #workerMasks = new Map<string, { values: Set<string>; mask: SecretMask; path: string }>();
   /** Workers told (in their log) that they are kept warm past their idle_timeout, until they next take a task. */
   readonly #keptWarm = new Set<string>();
 
@@ -186,7 +188,8 @@ export class WorkerSessions {
 
   workerOutput(worker: WorkerIdentity, text: string): void {
     this.#lastSeen.set(worker.workerId, this.#core.clock.now());
-    this.#core.logs.append(this.#logPath(worker), text);
+    const masks = this.#workerMasks.get(worker.workerId);
+    this.#core.logs.append(this.#logPath(worker), masks ? masks.mask.push(text) : text);
   }
 
   /**
@@ -236,6 +239,9 @@ export class WorkerSessions {
     this.#lastSeen.delete(workerId);
     this.#keptWarm.delete(workerId);
     this.#seenStored.delete(workerId);
+    const masks = this.#workerMasks.get(workerId);
+    if (masks) this.#core.logs.append(masks.path, masks.mask.end());
+    this.#workerMasks.delete(workerId);
     for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
   }
 
@@ -297,10 +303,24 @@ export class WorkerSessions {
     this.#keptWarm.delete(worker.workerId);
     // The attempt's log is its run's, whichever run the worker was started for.
     const path = this.#core.logs.attemptPath(answer.attempt.run, answer.attempt.id);
-    const mask = new SecretMask(Object.values(answer.attempt.secrets ?? {}));
+    const secrets = Object.values(answer.attempt.secrets ?? {});
+    const mask = new SecretMask(secrets);
+    this.#maskInWorkerLog(worker, secrets);
     this.#attemptLogs.set(answer.attempt.id, { runId: answer.attempt.run, workerId: worker.workerId, path, workerPath: this.#logPath(worker), mask });
     this.#log(worker, `${answer.workerName}: ${answer.attempt.kind} ${answer.attempt.task} of run ${answer.attempt.run} attempt ${answer.attempt.number} (${answer.attempt.id})`);
     return answer;
+  }
+
+  /** Adds secrets to those masked in the worker's own output from now on. */
+  #maskInWorkerLog(worker: WorkerIdentity, secrets: string[]): void {
+    const known = this.#workerMasks.get(worker.workerId);
+    if (secrets.every((value) => known?.values.has(value))) return;
+    const path = this.#logPath(worker);
+    const values = new Set([...known?.values ?? [], ...secrets]);
+    const mask = new SecretMask(values);
+    // What the old mask held back goes through the new one, which holds back what it must.
+    if (known) this.#core.logs.append(path, mask.push(known.mask.end()));
+    this.#workerMasks.set(worker.workerId, { values, mask, path });
   }
 
   #logPath(worker: WorkerIdentity): string {

@@ -29,13 +29,15 @@ node -e 'console.log(JSON.stringify(process.env.PYPI_TOKEN))'
 while IFS= read -r line; do echo "line: $line"; done <<< "$PYPI_TOKEN"
 printf '%s' "\${PYPI_TOKEN:0:6}"; sleep 0.5; printf '%s\\n' "\${PYPI_TOKEN:6}"
 printf '%s' "$PYPI_TOKEN" | sha256sum | cut -d' ' -f1 > "$OUT/seen"
+printf '%s\n' "$PYPI_TOKEN" > "$OUT/left-behind"
 `;
 
 function pipeline(out: string, secrets: string): string {
   return `
 name: publish
 activities:
-  box: { provider: local, max_workers: 1, idle_timeout: 30s }
+  # A cleanup that prints what a task left behind: the worker's log masks it too.
+  box: { provider: local, max_workers: 1, idle_timeout: 30s, cleanup: 'cat ${out}/left-behind 2>/dev/null || true' }
 steps:
   upload:
     secrets: [${secrets}]
@@ -83,6 +85,9 @@ describe('step secrets', () => {
     const logFiles = filesUnder(join(box.state, 'slipway', 'logs'));
     expect(logFiles.length).toBeGreaterThan(0);
     for (const path of logFiles) expectNoForm(path, readFileSync(path, 'utf8'));
+    // The run's end ended the worker's credential: its cleanup's output is in the agent's own log.
+    const allLogs = logFiles.map((path) => readFileSync(path, 'utf8')).join('\n');
+    expect(allLogs).toContain('--- cleanup ---\n***\n--- cleanup succeeded ---');
   });
 
   it('are kept encrypted under a key only its owner reads, and listed without their values', async () => {
