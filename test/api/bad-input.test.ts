@@ -156,6 +156,7 @@ describe('bad input never makes a route answer 5xx or hang', () => {
       case 'worker': return workerId;
       case 'attempt': case 'id': return 'a-000000000000';
       case 'file': return 'index.js';
+      case 'name': return 'BAD_INPUT_SECRET';
       default: throw new Error(`no baseline for the path parameter :${param} of ${route.path}: add one`);
     }
   }
