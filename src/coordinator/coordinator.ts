@@ -22,7 +22,6 @@ import { Machines } from './machines.ts';
 import { cancelRun } from './ops/cancel-run.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
-import type { FinishResult } from './ops/finish-attempt.ts';
 import { joinStore, leaveStore, renewLease } from './ops/coordinator-lease.ts';
 import { hasAttemptOf } from './ops/attempt-in-hand.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
@@ -30,7 +29,7 @@ import type { RunOptions } from './run-options.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import type { RunSpec } from './run-specs.ts';
 import { archivePath, packSource } from './source-archive.ts';
-import { WorkerSessions, type ClaimAnswer, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
+import { WorkerSessions, type ClaimAnswer, type Finish, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
 export type { ClaimAnswer, WorkerIdentity } from './worker-sessions.ts';
 export type { CoordinatorSettings } from './settings.ts';
@@ -263,8 +262,12 @@ export class Coordinator {
     this.#sessions.workerOutput(worker, text);
   }
 
-  finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<{ finished: FinishResult; next: ClaimAnswer | null }> {
+  finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<Finish> {
     return this.#sessions.finish(worker, attemptId, result, claimNext);
+  }
+
+  finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
+    return this.#sessions.finishWithCredential(credential, attemptId, result, claimNext);
   }
 
   stopped(worker: WorkerIdentity, stop: WorkerStop): Promise<void> {
