@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, constants, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
@@ -86,6 +86,21 @@ export class SshdHost {
     ].join('\n') + '\n');
     await host.#listen();
     return host;
+  }
+
+  /**
+   * Puts node in the host's runtime cache, where a first bootstrap leaves it, so starting a
+   * worker there downloads only the agent: for tests about something else than the 126 MB
+   * download (test/api/agent-bootstrap.test.ts downloads it on a fresh host).
+   */
+  seedRuntime(node: string, sha256: string): void {
+    const runtime = join(this.workDir, 'runtime');
+    mkdirSync(runtime, { mode: 0o700 });
+    chownSync(runtime, this.login.uid, this.login.gid);
+    const target = join(runtime, `node-${sha256}`);
+    copyFileSync(node, target, constants.COPYFILE_FICLONE);
+    chmodSync(target, 0o700);
+    chownSync(target, this.login.uid, this.login.gid);
   }
 
   get user(): string {
