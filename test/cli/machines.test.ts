@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AgentFiles } from '../../src/api/agent-files.ts';
 import { machineMarker } from '../../src/agent/machine-marker.ts';
 import { pidsByMarker, ProcessTree } from '../../src/agent/process-tree.ts';
 import { Sandbox } from '../helpers/cli.ts';
@@ -143,6 +144,9 @@ describe('slipway keys, instances and purge --provider ssh, against a real sshd'
 
     // The host lets in the key Slipway made, and the config names no key: the default is that one.
     host = await SshdHost.start('builder-1', join(box.dir.path, 'builder-1'), key.publicKey);
+    // Its runtime cache has node, as after a first worker: the purge removes it all the same.
+    const node = await new AgentFiles().runtime();
+    host.seedRuntime(node.path, node.sha256);
     mkdirSync(join(box.config, 'slipway'), { recursive: true });
     writeFileSync(join(box.config, 'slipway', 'config.toml'), host.configTable());
     const keygen = spawnSync('ssh-keygen', ['-l', '-f', key.privateKey], { encoding: 'utf8' });
