@@ -6,7 +6,7 @@
  * is what agents use.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -65,9 +65,15 @@ describe.runIf(cgroups)('task cgroups', () => {
   });
 
   it("kills what a dead agent's scripts left running and removes its cgroups", async () => {
+    // A cgroup of this test's own for the agents below: every agent sweeps the dead agents'
+    // subtrees beside it, so in a shared one another suite's agents would sweep this test's.
+    const home = join(dirname(subtree), `slipway-test-${process.pid}`);
+    mkdirSync(home);
+    // A live agent's subtree beside the dead one's, which the sweep must leave.
+    const live = join(home, `slipway-agent-${process.pid}`);
+    mkdirSync(live);
     // An agent killed with SIGKILL leaves its subtree: an empty `agent` cgroup, and a script
     // cgroup whose process kept running.
-    const home = dirname(subtree);
     const abandoned = join(home, 'slipway-agent-999999999');
     mkdirSync(join(abandoned, 'agent'), { recursive: true });
     mkdirSync(join(abandoned, 'script-1'));
@@ -91,8 +97,10 @@ describe.runIf(cgroups)('task cgroups', () => {
     expect(exitCode).toBe(0);
     await until(() => !isAlive(leftover.pid!));
     expect(existsSync(abandoned)).toBe(false);
-    // This process's own subtree is alive: it was left alone; the next agent's is gone with it.
-    expect(existsSync(subtree)).toBe(true);
+    // A live agent's subtree was left alone; the next agent's is gone with it.
+    expect(existsSync(live)).toBe(true);
     expect(existsSync(join(home, `slipway-agent-${nextAgent.pid}`))).toBe(false);
+    rmdirSync(live);
+    rmdirSync(home);
   });
 });
