@@ -105,6 +105,7 @@ export class Coordinator {
 
   async close(): Promise<void> {
     const core = this.#core;
+    await this.#machines.stopDismissedHere().catch((error: unknown) => core.reportFault('waiting for dismissed workers to exit', error));
     core.close();
     clearInterval(this.#healthTimer);
     clearInterval(this.#livenessTimer);

@@ -2,7 +2,7 @@ import { mayStopMachine } from '../engine/machine-owner.ts';
 import { retryDelayMs } from '../engine/retry.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import type { MachineHandle, StopOptions } from '../providers/provider.ts';
-import { workerRow, workerRows, storeId } from '../store/worker-rows.ts';
+import { dismissedWorkersOf, workerRow, workerRows, storeId } from '../store/worker-rows.ts';
 import type { CoordinatorUrls } from '../api/worker-url.ts';
 import type { CoordinatorCore } from './core.ts';
 import { provisionPool, type ProviderHold, type WorkerToStart } from './ops/provision.ts';
@@ -177,6 +177,18 @@ export class Machines {
   async stopOf(workerId: string, options: StopOptions = {}): Promise<void> {
     const row = await workerRow(this.#core.store.db, workerId);
     if (row?.machine && await this.#core.mayStop(row.owner)) await this.stop(workerId, row.provider, JSON.parse(row.machine) as MachineHandle, options);
+  }
+
+  /**
+   * Waits for the agents on this machine that have nothing left to do to exit (each gets the
+   * provider's grace, then is killed): a coordinator that stops leaves none of them behind.
+   * Those elsewhere exit by themselves, and the next coordinator's health check sees them go;
+   * workers with a task in hand go on, and find the next coordinator.
+   */
+  async stopDismissedHere(): Promise<void> {
+    const core = this.#core;
+    const here = (await dismissedWorkersOf(core.store.db, core.id)).filter((w) => w.machine !== null && core.providers.get(w.provider)?.onThisMachine === true);
+    await Promise.all(here.map((w) => this.stop(w.id, w.provider, JSON.parse(w.machine!) as MachineHandle, { drained: true })));
   }
 
   stop(workerId: string, providerName: string, machine: MachineHandle, options: StopOptions = {}): Promise<void> {

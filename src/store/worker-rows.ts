@@ -48,6 +48,15 @@ export function unheardHandStarted(db: Db, runId: string): Promise<WorkerRow[]> 
     .where('provider', '=', handStartedProvider).where('credential_hash', 'is not', null).execute();
 }
 
+/**
+ * Workers whose machine `owner` started that were told to stop and whose credential ended
+ * (their pool's runs all finished): their agents have nothing left to do but exit.
+ */
+export function dismissedWorkersOf(db: Db, owner: string): Promise<WorkerRow[]> {
+  return db.selectFrom('workers').select(columns).where('state', '=', 'draining').where('owner', '=', owner)
+    .where('credential_hash', 'is', null).execute();
+}
+
 /** Workers whose machine may still be running, of one run or of every run. */
 export function liveWorkers(db: Db, runId?: string): Promise<WorkerRow[]> {
   let query = db.selectFrom('workers').select(columns).where('state', 'in', liveWorkerStates);
