@@ -131,6 +131,8 @@ export class Agent {
     this.#client = new WorkerClient(options.server, options.token, {
       windowMs: options.reconnectMs ?? defaultReconnectMs,
       say: (line) => this.#say(line),
+      // Told to stop, the agent does not wait for a coordinator that went away: every request honours it.
+      stopping: this.#shutdown.signal,
     });
   }
 
@@ -150,6 +152,11 @@ export class Agent {
         this.#say(`not needed: ${error.message}`);
         return { cause: 'told', reason: `not needed: ${error.message}` };
       }
+      // Not registered, it has no cleanup to run nor credential to report its stop with.
+      if (error instanceof CoordinatorUnreachable && this.#shutdown.signal.aborted) {
+        this.#say(`stopped: asked to stop before it could register (${error.message})`);
+        return { cause: 'asked', reason: 'asked to stop before it could register' };
+      }
       throw error;
     }
     const { settings } = registered;
@@ -167,7 +174,10 @@ export class Agent {
       stop = (await this.#prepare(settings.prepare)) ?? (await this.#init(settings.init)) ?? (await this.#serve(settings));
     } catch (error) {
       if (error instanceof CoordinatorUnreachable) this.#unreachable = true;
-      stop = { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
+      // Told to stop, an agent that cannot tell its coordinator how its attempt ended stops as asked.
+      stop = this.#unreachable && this.#shutdown.signal.aborted
+        ? { cause: 'asked', reason: `asked to stop (${(error as Error).message})` }
+        : { cause: 'agent_error', reason: `agent error: ${(error as Error).message}` };
     }
     if (settings.cleanup) await this.#workerScript('cleanup', settings.cleanup);
     await this.#options.executor.close?.();
@@ -317,14 +327,20 @@ export class Agent {
 
   /**
    * Appends to the worker's log on the coordinator. Once the coordinator takes no more of it
-   * (the credential ended with the run, whose end started the cleanup), the text goes to
-   * the agent's own log instead, so a cleanup's output is not lost.
+   * (the credential ended with the run, whose end started the cleanup) or cannot be reached,
+   * the text goes to the agent's own log instead, so a cleanup's output is not lost.
    */
   async #log(text: string): Promise<void> {
-    if (!this.#logRefused && await this.#client.log(text)) return;
-    if (!this.#logRefused) {
-      this.#logRefused = true;
-      this.#say('the coordinator takes no more of this worker\'s log (its credential ended); it goes on here');
+    if (!this.#logRefused && !this.#unreachable) {
+      try {
+        if (await this.#client.log(text)) return;
+        this.#logRefused = true;
+        this.#say('the coordinator takes no more of this worker\'s log (its credential ended); it goes on here');
+      } catch (error) {
+        if (!(error instanceof CoordinatorUnreachable)) throw error;
+        this.#unreachable = true;
+        this.#say(`${error.message}; this worker's log goes on here`);
+      }
     }
     this.#say(text.replace(/\n$/, ''));
   }

@@ -20,6 +20,12 @@ export interface ReconnectPolicy {
   windowMs: number;
   /** Told once when the coordinator stops answering, and when it is back. */
   say?: (line: string) => void;
+  /**
+   * Aborts when the agent is asked to stop. From then on a coordinator that does not answer
+   * is not waited for: a request makes at most one more attempt, so an agent told to stop
+   * while its coordinator is away runs its cleanup and exits instead of retrying for the window.
+   */
+  stopping?: AbortSignal;
 }
 
 /**
@@ -28,7 +34,8 @@ export interface ReconnectPolicy {
  * is restarted finds its agents again. Every request after registration is safe to
  * repeat: the coordinator answers a repeated claim or finish with what it answered before.
  * (A registration whose answer was lost is refused when repeated, since its token is
- * single-use; that costs one worker, which is replaced.)
+ * single-use; that costs one worker, which is replaced.) `signal` abandons the request
+ * itself; the policy's `stopping` only ends the retries.
  */
 export async function withReconnect<T extends { status: number }>(
   what: string, policy: ReconnectPolicy, send: () => Promise<T>, signal?: AbortSignal,
@@ -49,12 +56,16 @@ export async function withReconnect<T extends { status: number }>(
       if (signal?.aborted || !isConnectionError(error)) throw error;
       problem = (error as Error).message;
     }
+    if (policy.stopping?.aborted) {
+      throw new CoordinatorUnreachable(`${what}: the coordinator could not be reached, and the agent is stopping (last: ${problem})`);
+    }
     if (Date.now() >= giveUpAt) {
       throw new CoordinatorUnreachable(`${what}: the coordinator could not be reached for ${Math.round(policy.windowMs / 1000)}s (last: ${problem})`);
     }
     if (!complained) policy.say?.(`${what}: the coordinator is not reachable (${problem}); retrying for up to ${Math.round(policy.windowMs / 1000)}s`);
     complained = true;
-    await sleep(Math.min(delayMs * (0.5 + Math.random() / 2), giveUpAt - Date.now()), undefined, { signal }).catch(() => undefined);
+    const wake = [signal, policy.stopping].filter((s) => s !== undefined);
+    await sleep(Math.min(delayMs * (0.5 + Math.random() / 2), giveUpAt - Date.now()), undefined, { signal: AbortSignal.any(wake) }).catch(() => undefined);
     if (signal?.aborted) throw signal.reason;
     delayMs = Math.min(delayMs * 2, 2000);
   }
