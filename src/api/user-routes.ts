@@ -59,6 +59,9 @@ export const sourceOrigin = z.object({
   try: z.boolean().default(false),
 }).strict();
 
+/** Axis to some of its values, as a selection's `set` and `exclude` name them. */
+const axisValues = z.record(z.string().max(100), z.array(z.string().max(1000)).max(10_000));
+
 export const submitBody = z.object({
   source: z.string().regex(idPatterns.digest).describe('sha256 of an uploaded source archive'),
   file: z.string().min(1).max(1000).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'a relative path inside the source tree')
@@ -66,7 +69,9 @@ export const submitBody = z.object({
   label: z.string().max(1000).regex(/^[^\0-\x1f]*$/).optional().describe('how the user named the file, for positioned errors'),
   selection: z.object({
     only: z.array(z.string().max(100)).max(1000).optional(),
-    set: z.record(z.string().max(100), z.array(z.string().max(1000)).max(10_000)).optional(),
+    set: axisValues.optional(),
+    exclude: axisValues.optional()
+      .describe("values left out of each axis, after `set`: their tasks are not run, and what needs them does not wait"),
     force: z.boolean().optional(),
   }).strict().default({}),
   fake_workers: z.boolean().default(false),

@@ -24,6 +24,7 @@ interface RunCommandOptions {
   db?: string;
   only?: string;
   set: string[];
+  exclude: string[];
   force?: boolean;
   fakeWorkers?: boolean;
   provision: boolean;
@@ -40,6 +41,7 @@ export function registerRun(program: Command): void {
     .option('--revision <rev>', "run this committed revision of the pipeline's git or Mercurial working copy, not the files on disk")
     .option('--only <steps>', 'manual mode: run only these steps (comma-separated); needs outside count as done')
     .option('--set <axis=values>', 'manual mode: only these values of an axis, e.g. --set version=4.28.2,4.29.0 (repeatable)', collect, [])
+    .option('--exclude <axis=values>', 'manual mode: leave out the tasks with these values of an axis (after --set), e.g. --exclude destination=pypi (repeatable); what needs them does not wait', collect, [])
     .option('--force', 'run tasks even if their done_if check says they are done')
     .option('--fake-workers', 'replace every script with one that prints what would have run')
     .option('--no-provision', 'start no worker; print the command that starts one by hand')
@@ -54,6 +56,7 @@ Exit codes: 0 every task succeeded or was skipped, 1 some task failed, 2 invalid
 Examples:
   slipway run examples/hello-c/slipway.yml
   slipway run slipway.yml --only build --set version=4.29.0 --force
+  slipway run slipway.yml --exclude destination=pypi   every destination but pypi
   slipway run slipway.yml --fake-workers        see what would run, at no cost
   slipway run slipway.yml --revision HEAD~1     the previous commit, whatever the working tree holds
   slipway run slipway.yml --server URL --repo https://example.com/project.git --revision main
@@ -67,22 +70,32 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** --only, --set and --force as a selection; a malformed --set is a UsageError. */
-export function parseSelection(options: Pick<RunCommandOptions, 'only' | 'set' | 'force'>): Selection {
+/** --only, --set, --exclude and --force as a selection; a malformed --set or --exclude is a UsageError. */
+export function parseSelection(options: Pick<RunCommandOptions, 'only' | 'set' | 'exclude' | 'force'>): Selection {
   const selection: Selection = {};
   if (options.only) selection.only = options.only.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const entry of options.set) {
-    const match = entry.match(/^([^=]+)=(.+)$/);
-    if (!match) throw new UsageError(`--set takes AXIS=VALUE[,VALUE…], not '${entry}'`);
-    const axis = match[1]!.trim();
-    const reserved = reservedAxis(axis);
-    if (reserved) throw new UsageError(`--set ${entry}: ${reserved}`);
-    selection.set ??= {};
-    // Repeating an axis adds values: --set v=1 --set v=2 is --set v=1,2.
-    selection.set[axis] = [...(selection.set[axis] ?? []), ...match[2]!.split(',').map((s) => s.trim()).filter(Boolean)];
-  }
+  const set = axisValues('--set', options.set);
+  if (set) selection.set = set;
+  const exclude = axisValues('--exclude', options.exclude);
+  if (exclude) selection.exclude = exclude;
   if (options.force) selection.force = true;
   return selection;
+}
+
+/** A repeatable AXIS=VALUE[,VALUE…] flag as axis to values, or undefined when not given. */
+function axisValues(flag: string, entries: string[]): Record<string, string[]> | undefined {
+  let values: Record<string, string[]> | undefined;
+  for (const entry of entries) {
+    const match = entry.match(/^([^=]+)=(.+)$/);
+    if (!match) throw new UsageError(`${flag} takes AXIS=VALUE[,VALUE…], not '${entry}'`);
+    const axis = match[1]!.trim();
+    const reserved = reservedAxis(axis);
+    if (reserved) throw new UsageError(`${flag} ${entry}: ${reserved}`);
+    values ??= {};
+    // Repeating an axis adds values: --set v=1 --set v=2 is --set v=1,2.
+    values[axis] = [...(values[axis] ?? []), ...match[2]!.split(',').map((s) => s.trim()).filter(Boolean)];
+  }
+  return values;
 }
 
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
@@ -109,7 +122,8 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
   try {
     tasks = expandTasks(pipeline, selection);
   } catch (error) {
-    if (error instanceof SelectionError) throw new UsageError(error.message);
+    // The message names the selection field; here the user wrote it as a flag.
+    if (error instanceof SelectionError) throw new UsageError(error.field ? `--${error.message}` : error.message);
     throw error;
   }
   let heartbeatTimeoutMs: number;

@@ -17,6 +17,7 @@ interface TryOptions {
   token?: string;
   only?: string;
   set: string[];
+  exclude: string[];
   force?: boolean;
   wait?: boolean;
   json?: boolean;
@@ -31,6 +32,7 @@ export function registerTry(program: Command): void {
     .option('--token <token>', 'a server token with the submit scope (default: $SLIPWAY_TOKEN)')
     .option('--only <steps>', 'manual mode: run only these steps (comma-separated)')
     .option('--set <axis=values>', 'manual mode: only these values of an axis (repeatable)', collect, [])
+    .option('--exclude <axis=values>', 'manual mode: leave out the tasks with these values of an axis, after --set (repeatable)', collect, [])
     .option('--force', 'run tasks even if their done_if check says they are done')
     .option('--wait', 'follow the run to its end, as `run --server` does')
     .option('--json', 'print JSON on stdout: the run report with --wait, else the run, its URL, the try id and the bundle sent')

@@ -4,23 +4,30 @@ import { reservedAxis } from './reserved-axes.ts';
 import type { Pipeline, Selection, Step, TaskSpec } from './types.ts';
 import { didYouMean } from './suggest.ts';
 
-/** A manual selection that names unknown steps or axes, or selects nothing. */
+/**
+ * A manual selection that names unknown steps, axes or values, or selects nothing. `field`
+ * is the selection field the message starts with, when it starts with one, so the CLI can
+ * name its flag (`--exclude`) where the API names its field (`exclude`).
+ */
 export class SelectionError extends Error {
-  constructor(message: string) {
+  readonly field: 'exclude' | undefined;
+  constructor(message: string, field?: 'exclude') {
     super(message);
     this.name = 'SelectionError';
+    this.field = field;
   }
 }
 
 /**
  * Tasks in step order, then combination order (the first axis of `over` slowest). A task
  * needs the tasks of each needed step that agree with it on the axes both fan out over;
- * needed steps outside the selection count as done.
+ * needed steps outside the selection count as done, and so do needed tasks whose values
+ * the selection excludes.
  */
 export function expandTasks(pipeline: Pipeline, selection: Selection = {}): TaskSpec[] {
   const steps = selectSteps(pipeline, selection.only);
-  const values = selectValues(pipeline, selection.set);
-  // Counted before exclude, like the loader's limit, so the check costs nothing.
+  const values = excludeValues(selectValues(pipeline, selection.set), selection.exclude);
+  // Counted before the steps' exclude entries, like the loader's limit, so the check costs nothing.
   const total = steps.reduce((n, step) => n + step.over.reduce((m, axis) => m * (values.get(axis)?.length ?? 0), 1), 0);
   if (total > MAX_TASKS) throw new SelectionError(`the run would have ${total} tasks; at most ${MAX_TASKS} are allowed`);
 
@@ -80,17 +87,44 @@ function selectSteps(pipeline: Pipeline, only: string[] | undefined): Step[] {
 function selectValues(pipeline: Pipeline, set: Record<string, string[]> | undefined): Map<string, string[]> {
   const values = new Map(Object.entries(pipeline.matrix));
   for (const [axis, chosen] of Object.entries(set ?? {})) {
-    const reserved = reservedAxis(axis);
-    if (reserved) throw new SelectionError(reserved);
-    if (!values.has(axis)) {
-      throw new SelectionError(`unknown axis '${axis}'${didYouMean(axis, values.keys())}; axes are: ${Object.keys(pipeline.matrix).join(', ') || 'none'}`);
-    }
+    valuesOf(values, axis);
     if (chosen.length === 0) throw new SelectionError(`no values selected for axis '${axis}'`);
     // A value becomes an environment variable, which cannot hold NUL.
     if (chosen.some((value) => value.includes('\0'))) throw new SelectionError(`a value of axis '${axis}' holds a NUL character, which cannot be passed to a script`);
     values.set(axis, [...new Set(chosen)]);
   }
   return values;
+}
+
+/**
+ * The values left once `exclude` removes some (after `set` chose them): each must be a value
+ * the axis has, and at least one must stay, or the exclusion is surely a mistake.
+ */
+function excludeValues(values: Map<string, string[]>, exclude: Record<string, string[]> | undefined): Map<string, string[]> {
+  for (const [axis, removed] of Object.entries(exclude ?? {})) {
+    const error = (problem: string) => new SelectionError(`exclude ${axis}=${removed.join(',')}: ${problem}`, 'exclude');
+    const known = valuesOf(values, axis, error);
+    if (removed.length === 0) throw error(`no values to exclude from axis '${axis}'; its values are: ${known.join(', ')}`);
+    const has = new Set(known);
+    const unknown = removed.find((value) => !has.has(value));
+    if (unknown !== undefined) throw error(`axis '${axis}' has no value '${unknown}'${didYouMean(unknown, known)}; its values are: ${known.join(', ')}`);
+    const gone = new Set(removed);
+    const kept = known.filter((value) => !gone.has(value));
+    if (kept.length === 0) throw error(`every value of axis '${axis}' is excluded, which leaves no task of the steps over it`);
+    values.set(axis, kept);
+  }
+  return values;
+}
+
+/** The values `axis` has in the selection so far; a reserved or unknown axis is an `error`. */
+function valuesOf(
+  values: Map<string, string[]>, axis: string, error = (problem: string) => new SelectionError(problem),
+): string[] {
+  const reserved = reservedAxis(axis);
+  if (reserved) throw error(reserved);
+  const known = values.get(axis);
+  if (!known) throw error(`unknown axis '${axis}'${didYouMean(axis, values.keys())}; axes are: ${[...values.keys()].join(', ') || 'none'}`);
+  return known;
 }
 
 /** Every combination of the step's axes not matched by an exclude entry, last axis fastest. */

@@ -100,7 +100,10 @@ export interface Pipeline {
 /** Which part of a pipeline a run covers (manual mode), and whether done_if is ignored. */
 export interface Selection {
   only?: string[];
+  /** Axis to the values the run has instead of the matrix's. */
   set?: Record<string, string[]>;
+  /** Axis to values left out (after `set`): their tasks are not run, and what needs them does not wait. */
+  exclude?: Record<string, string[]>;
   force?: boolean;
 }
 

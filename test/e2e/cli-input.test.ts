@@ -134,7 +134,7 @@ describe('slipway run, refusing its input', () => {
     expect(processesUnder(box.dir.path)).toEqual([]);
   });
 
-  it('a selection that names an unknown axis or step, or is malformed: exit 2, one line naming the problem', async () => {
+  it('a selection that names an unknown axis, value or step, or is malformed: exit 2, one line naming the problem', async () => {
     const file = box.write({ 'slipway.yml': validPipeline, 'scripts/build.sh': 'make\n' });
     const cases: [string[], string][] = [
       [['--set', 'verison=1.0'], "unknown axis 'verison' (did you mean 'version'?); axes are: version, distro"],
@@ -145,6 +145,11 @@ describe('slipway run, refusing its input', () => {
       [['--set', '=1.0'], "--set takes AXIS=VALUE[,VALUE…], not '=1.0'"],
       [['--set', 'version=,'], "no values selected for axis 'version'"],
       [['--only', ','], 'no steps selected'],
+      [['--exclude', 'distr=debian'], "--exclude distr=debian: unknown axis 'distr' (did you mean 'distro'?); axes are: version, distro"],
+      [['--exclude', 'distro=debain'], "--exclude distro=debain: axis 'distro' has no value 'debain' (did you mean 'debian'?); its values are: debian, ubuntu"],
+      [['--exclude', 'distro=debian', '--exclude', 'distro=ubuntu'],
+        "--exclude distro=debian,ubuntu: every value of axis 'distro' is excluded, which leaves no task of the steps over it"],
+      [['--exclude', 'distro'], "--exclude takes AXIS=VALUE[,VALUE…], not 'distro'"],
       [['--heartbeat-timeout', 'soon'], '--heartbeat-timeout: not a duration: "soon" (write e.g. 90s, 5m, 2h, 1h30m, 500ms)'],
     ];
     for (const [args, message] of cases) {
@@ -223,7 +228,7 @@ describe('help and commands', () => {
     expect(result.stdout).toContain('Exit codes: 0 every task succeeded or was skipped, 1 some task failed, 2 invalid input, 130 cancelled.');
     expect(result.stdout).toContain('Examples:');
     expect(result.stdout).toContain('slipway run slipway.yml --only build --set version=4.29.0 --force');
-    for (const option of ['--json', '--only', '--set', '--force', '--fake-workers', '--db']) expect(result.stdout).toContain(option);
+    for (const option of ['--json', '--only', '--set', '--exclude', '--force', '--fake-workers', '--db']) expect(result.stdout).toContain(option);
   });
 
   it('--version prints the version', async () => {

@@ -152,6 +152,31 @@ steps:
     const logs = await box.run(['logs', report.run.id, 'package[version=4]']);
     expect(logs.stdout).toContain(`package 4 on ${report.tasks[2]!.attempts[0]!.worker}`);
   });
+
+  it('--exclude leaves out the tasks with a value, and what needs them does not wait for them', async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: release
+matrix:
+  destination: [pypi, github, mirror]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  build: { run: echo build }
+  publish: { needs: [build], over: [destination], run: echo "publish to $DESTINATION" }
+  announce: { needs: [publish], run: echo announced }
+`,
+    });
+    const result = await box.run(['run', file, '--exclude', 'destination=pypi', '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['build', 'succeeded'],
+      ['publish[destination=github]', 'succeeded'],
+      ['publish[destination=mirror]', 'succeeded'],
+      ['announce', 'succeeded'],
+    ]);
+  });
 });
 
 describe('slipway rerun', () => {

@@ -126,6 +126,41 @@ describe('manual selection', () => {
     expect(() => expandTasks(packages, { set: { distro: [] } })).toThrow(new SelectionError("no values selected for axis 'distro'"));
   });
 
+  it('exclude: leaves out the tasks with those values; what needs them waits only for the rest', () => {
+    expect(needsOf(packages, { exclude: { distro: ['ubuntu'] } })).toEqual({
+      'source[version=1.0]': [],
+      'source[version=2.0]': [],
+      'binary[version=1.0,distro=debian]': ['source[version=1.0]'],
+      'binary[version=2.0,distro=debian]': ['source[version=2.0]'],
+      docs: [],
+      release: ['binary[version=1.0,distro=debian]', 'binary[version=2.0,distro=debian]', 'docs'],
+    });
+  });
+
+  it('exclude: applies after set on the same axis, and may name several axes', () => {
+    const selection = { set: { version: ['1.0', '3.0'] }, exclude: { version: ['1.0'], distro: ['debian'] }, only: ['source', 'binary'] };
+    expect(keys(packages, selection)).toEqual(['source[version=3.0]', 'binary[version=3.0,distro=ubuntu]']);
+  });
+
+  it('exclude: rejects an unknown axis or value, naming the field and what is known, and excluding every value', () => {
+    expect(() => expandTasks(packages, { exclude: { distr: ['debian'] } })).toThrow(
+      new SelectionError("exclude distr=debian: unknown axis 'distr' (did you mean 'distro'?); axes are: version, distro, arch", 'exclude'),
+    );
+    expect(() => expandTasks(packages, { exclude: { distro: ['debain'] } })).toThrow(
+      new SelectionError("exclude distro=debain: axis 'distro' has no value 'debain' (did you mean 'debian'?); its values are: debian, ubuntu", 'exclude'),
+    );
+    // The values a --set chose are the ones that can be excluded.
+    expect(() => expandTasks(packages, { set: { version: ['2.5.1'] }, exclude: { version: ['1.0'] } })).toThrow(
+      new SelectionError("exclude version=1.0: axis 'version' has no value '1.0'; its values are: 2.5.1", 'exclude'),
+    );
+    expect(() => expandTasks(packages, { exclude: { distro: ['ubuntu', 'debian'] } })).toThrow(
+      new SelectionError("exclude distro=ubuntu,debian: every value of axis 'distro' is excluded, which leaves no task of the steps over it", 'exclude'),
+    );
+    expect(() => expandTasks(packages, { exclude: { distro: [] } })).toThrow(
+      new SelectionError("exclude distro=: no values to exclude from axis 'distro'; its values are: debian, ubuntu", 'exclude'),
+    );
+  });
+
   it('rejects a selection that expands past the task limit', () => {
     const many = Array.from({ length: 10_001 }, (_, i) => `v${i}`);
     expect(() => expandTasks(packages, { set: { version: many }, only: ['source'] })).toThrow(

@@ -160,13 +160,13 @@ describe('axes named for what every JavaScript object has', () => {
     }
   });
 
-  it("are refused in a submitted run's selection.set, which JSON.parse keeps but zod would drop", async () => {
+  it("are refused in a submitted run's selection.set and .exclude, which JSON.parse keeps but zod would drop", async () => {
     const { server, url, admin } = await startServer(box);
     const headers = { authorization: `Bearer ${admin}` };
     try {
       const source = await fetch(`${url}/api/v1/sources`, { method: 'POST', body: tarGz([{ type: 'file', name: 'slipway.yml', data: readFileSync(file, 'utf8') }]), headers });
       const { digest } = await source.json() as { digest: string };
-      const submit = (set: string) => fetch(`${url}/api/v1/runs`, { method: 'POST', body: `{"source":"${digest}","file":"slipway.yml","selection":{"set":${set}}}`, headers });
+      const submit = (set: string, field = 'set') => fetch(`${url}/api/v1/runs`, { method: 'POST', body: `{"source":"${digest}","file":"slipway.yml","selection":{"${field}":${set}}}`, headers });
       const proto = await submit('{"__proto__":["1"],"v":["1"]}');
       expect(proto.status).toBe(400);
       expect(await proto.json()).toEqual({ error: "the body holds a key '__proto__', which Slipway refuses wherever it is" });
@@ -177,6 +177,7 @@ describe('axes named for what every JavaScript object has', () => {
       }
       // Other keys of the set reach the check of axes.
       expect(await (await submit('{"v":["1"],"version":["1"]}')).json()).toEqual({ error: "unknown axis 'version'; axes are: v" });
+      expect(await (await submit('{"constructor":["1"]}', 'exclude')).json()).toEqual({ error: `exclude constructor=1: 'constructor' ${reserved}` });
     } finally {
       server.kill();
       await server.result;
