@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
@@ -10,6 +11,7 @@ import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
+import { fetchInputs, matchArtifacts, TaskFilesError, type TaskFiles } from './task-files.ts';
 import type { TaskCgroups } from './task-cgroups.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
@@ -44,6 +46,8 @@ export interface Job {
    * worker serves every run of its pool, and fetches each run's tree once.
    */
   source?: { digest: string; download: () => Promise<Response> };
+  /** An attempt's inputs and artifacts (a worker's own scripts have none). */
+  files?: TaskFiles;
 }
 
 /** How the agent runs a script. The real one runs bash in a fresh copy of the source tree. */
@@ -58,6 +62,7 @@ export interface Executor {
 
 export class ScriptExecutor implements Executor {
   readonly #cache: SourceCache;
+  readonly #inputsRoot: string;
   readonly #cgroups: TaskCgroups | undefined;
   readonly note: string | undefined;
   #tree: string | null = null;
@@ -66,6 +71,7 @@ export class ScriptExecutor implements Executor {
   /** With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups). */
   constructor(workDir: string, options: { cgroups?: TaskCgroups; note?: string } = {}) {
     this.#cache = new SourceCache(workDir);
+    this.#inputsRoot = join(workDir, 'inputs');
     this.#cgroups = options.cgroups;
     this.note = options.note;
   }
@@ -81,11 +87,27 @@ export class ScriptExecutor implements Executor {
   async run(job: Job): Promise<ScriptResult> {
     const tree = job.source ? await this.#cache.ensure(job.source.digest, job.source.download, this.#limits) : this.#tree;
     const cwd = await this.#cache.workdir(tree, job.name);
+    // Outside the tree's copy, so nothing the task keeps of its own is mistaken for an input.
+    const inputs = join(this.#inputsRoot, basename(cwd));
+    const started = Date.now();
     try {
-      return await runScript({
-        script: job.script, cwd, env: job.env, timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
+      if (job.files) await fetchInputs(inputs, job.files);
+      const result = await runScript({
+        script: job.script, cwd, env: job.files ? { ...job.env, SLIPWAY_INPUTS: inputs } : job.env,
+        timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
       });
+      if (result.outcome !== 'succeeded' || !job.files?.artifacts) return result;
+      for (const path of await matchArtifacts(cwd, job.files.artifacts)) {
+        await job.files.upload(path, join(cwd, path)).catch((error: Error) => {
+          throw new TaskFilesError(`artifact ${path} could not be kept: ${error.message}`);
+        });
+      }
+      return result;
+    } catch (error) {
+      if (!(error instanceof TaskFilesError)) throw error;
+      return { outcome: 'failed', exitCode: null, signal: null, error: error.message, durationMs: Date.now() - started };
     } finally {
+      if (job.files) await rm(inputs, { recursive: true, force: true });
       await this.#cache.discard(cwd);
     }
   }
@@ -260,6 +282,12 @@ export class Agent {
         name: order.id, script: order.script, env: { ...order.env, ...order.secrets }, timeoutMs: order.timeout_ms,
         signal: control.signal, onOutput: (text) => output.push(mask.push(text)),
         ...(order.source_digest && { source: { digest: order.source_digest, download: () => this.#client.source(order.run) } }),
+        files: {
+          inputs: order.inputs ?? [],
+          download: (input) => this.#client.input(order.id, input.sha256),
+          ...(order.kind === 'run' && order.artifacts && { artifacts: order.artifacts }),
+          upload: (path, file) => this.#client.artifact(order.id, path, file),
+        },
       });
     } finally {
       this.#current = undefined;

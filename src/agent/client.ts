@@ -1,3 +1,6 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type {
   AgentStop, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
 } from '../protocol/worker.ts';
@@ -108,6 +111,26 @@ export class WorkerClient {
       () => fetch(`${this.#server}/api/v1/worker/source${query}`, { headers: { authorization: `Bearer ${this.#token}` } }));
     if (!response.ok) throw new CoordinatorRefused('source', { status: response.status, body: await response.text() });
     return response;
+  }
+
+  /** An input of the attempt (an artifact of a task it needs), by its sha256, streamed. */
+  async input(attemptId: string, sha256: string): Promise<Response> {
+    const response = await withReconnect('input', this.#reconnect,
+      () => fetch(`${this.#server}/api/v1/worker/attempts/${attemptId}/inputs/${sha256}`, { headers: { authorization: `Bearer ${this.#token}` } }));
+    if (!response.ok) throw new CoordinatorRefused('input', { status: response.status, body: await response.text() });
+    return response;
+  }
+
+  /** Uploads one file an attempt keeps; sent again whole when the connection breaks. */
+  async artifact(attemptId: string, path: string, file: string): Promise<void> {
+    const url = `${this.#server}/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`;
+    const response = await withReconnect('artifact', this.#reconnect, async () => fetch(url, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream', 'content-length': String((await stat(file)).size) },
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream, duplex: 'half',
+    } as RequestInit));
+    if (!response.ok) throw new CoordinatorRefused('artifact', { status: response.status, body: await response.text() });
+    await response.body?.cancel();
   }
 
   #post(path: string, body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {

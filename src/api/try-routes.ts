@@ -12,7 +12,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import type { Coordinator } from '../coordinator/coordinator.ts';
-import { saveBody, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
+import { storeSource } from '../coordinator/source-archive.ts';
+import { BodyTooLarge, saveBody } from '../util/save-body.ts';
 import type { Db } from '../store/store.ts';
 import type { TokenInfo } from '../store/tokens.ts';
 import { newId } from '../util/ids.ts';
@@ -86,9 +87,9 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
     try {
       let size = 0;
       try {
-        if (c.req.raw.body) size = await saveBody(c.req.raw.body, file, userLimits.sourceBytes);
+        if (c.req.raw.body) size = await saveBody(c.req.raw.body, file, userLimits.sourceBytes, 'the bundle');
       } catch (error) {
-        if (error instanceof SourceTooLarge) return fail(c, 413, bundleTooLarge);
+        if (error instanceof BodyTooLarge) return fail(c, 413, bundleTooLarge);
         if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
         throw error;
       }

@@ -7,7 +7,8 @@ import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
-import { sourceTree, SourceTooLarge, storeSource } from '../coordinator/source-archive.ts';
+import { sourceArchive, sourceTree, storeSource } from '../coordinator/source-archive.ts';
+import { BodyTooLarge } from '../util/save-body.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
@@ -146,6 +147,27 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     return task ? c.json(task) : fail(c, 404, `run ${found.run.id} has no task ${key.slice(0, 200)}`);
   });
 
+  app.get('/runs/:run/artifacts', need('read'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    return c.json({ artifacts: await coordinator.artifacts.list(found.run.id, c.req.query('task')) });
+  });
+
+  // Bytes a task made: downloaded, never shown as a page of this origin (an .html artifact is anyone's HTML).
+  app.get('/runs/:run/artifacts/file', need('read'), async (c) => {
+    const found = await findRun(c);
+    if (!found.run) return found.response;
+    const { task, path } = c.req.query();
+    if (!task || !path) return fail(c, 400, 'which artifact: ?task=TASK&path=PATH (slipway artifacts RUN lists them)');
+    const kept = await coordinator.artifacts.file(found.run.id, task, path);
+    if (!kept) return fail(c, 404, `run ${found.run.id} has no artifact ${path.slice(0, 200)} of task ${task.slice(0, 200)}`);
+    c.header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(path.slice(path.lastIndexOf('/') + 1))}`);
+    c.header('x-content-type-options', 'nosniff');
+    c.header('content-security-policy', 'sandbox');
+    c.header('x-slipway-sha256', kept.artifact.sha256);
+    return sendFile(c, kept.file, kept.artifact.content_type);
+  });
+
   app.post('/runs/:run/cancel', need('submit'), async (c) => {
     const found = await findRun(c);
     if (!found.run) return found.response;
@@ -155,12 +177,12 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
 
   app.post('/sources', need('submit'), async (c) => {
     const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > userLimits.sourceBytes) return fail(c, 413, new SourceTooLarge(userLimits.sourceBytes).message);
+    if (declared > userLimits.sourceBytes) return fail(c, 413, new BodyTooLarge(sourceArchive, userLimits.sourceBytes).message);
     if (!c.req.raw.body) return fail(c, 400, 'the body must be the source tree as a .tar.gz');
     try {
       return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes, coordinator.archiveLimits) }, 201);
     } catch (error) {
-      if (error instanceof SourceTooLarge || error instanceof ArchiveTooLarge) return fail(c, 413, error.message);
+      if (error instanceof BodyTooLarge || error instanceof ArchiveTooLarge) return fail(c, 413, error.message);
       if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive is refused: ${error.message}`);
       // A client that went away mid-body is no fault of the coordinator's; nobody reads the answer.
       if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');

@@ -1,11 +1,13 @@
-import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { agentStopCauses, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
+import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
+import { idPatterns } from '../util/ids.ts';
+import { BodyTooLarge } from '../util/save-body.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
+import { sendFile } from './file-range.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
 
 /** Limits of the worker protocol, documented in docs/api.md. */
@@ -137,6 +139,35 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     return c.body(null, 204);
   });
 
+  // A file the attempt keeps, its bytes as the body: recorded only for an attempt in hand whose step declares it.
+  app.put('/attempts/:id/artifacts', async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const path = c.req.query('path');
+    if (path === undefined) return fail(c, 400, 'the artifact\'s path is required: ?path=PATH (relative to the task\'s tree)');
+    if (Number(c.req.header('content-length') ?? 0) > maxArtifactBytes) return fail(c, 413, new BodyTooLarge(`artifact ${path.slice(0, 200)}`, maxArtifactBytes).message);
+    if (!c.req.raw.body) return fail(c, 400, 'the body must be the artifact\'s bytes');
+    try {
+      const answer = await coordinator.artifacts.keep(c.get('worker'), id, path, c.req.raw.body);
+      if ('refused' in answer) return fail(c, answer.status, answer.refused);
+      return c.json(answer.kept, 201);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return fail(c, 413, error.message);
+      if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
+      throw error;
+    }
+  });
+
+  app.get('/attempts/:id/inputs/:sha256', async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const sha256 = c.req.param('sha256');
+    if (!idPatterns.digest.test(sha256)) return fail(c, 400, 'not a sha256');
+    const file = await coordinator.artifacts.input(c.get('worker'), id, sha256);
+    if (!file) return fail(c, 404, `attempt ${id} of this worker has no input ${sha256}`);
+    return sendFile(c, file, 'application/octet-stream');
+  });
+
   app.get('/source', async (c) => {
     const worker = c.get('worker');
     // Its own run's, or that of a run whose task it has in hand (its pool serves several).
@@ -145,13 +176,8 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     // The credential ended if the pool's runs finished, so a copied one cannot take the source away then.
     const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
-    const path = coordinator.sourceArchive(spec.sourceDigest);
-    const size = statSync(path).size;
-    return c.body(Readable.toWeb(createReadStream(path)) as ReadableStream, 200, {
-      'content-type': 'application/gzip',
-      'content-length': String(size),
-      'x-slipway-digest': spec.sourceDigest,
-    });
+    c.header('x-slipway-digest', spec.sourceDigest);
+    return sendFile(c, coordinator.sourceArchive(spec.sourceDigest), 'application/gzip');
   });
 
   return app;

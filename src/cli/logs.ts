@@ -48,7 +48,7 @@ Examples:
 }
 
 /** A task by its id, or by a part of it that only it has. */
-function findTask(report: RunReport, task: string) {
+export function findTask(report: RunReport, task: string) {
   const exact = report.tasks.find((t) => t.id === task);
   if (exact) return exact;
   const matches = report.tasks.filter((t) => t.id.includes(task));

@@ -14,6 +14,7 @@ import { printable } from './format.ts';
 import { registerImages } from './images.ts';
 import { registerInstances } from './instances.ts';
 import { registerKeys } from './keys.ts';
+import { registerArtifacts } from './artifacts.ts';
 import { registerLogs } from './logs.ts';
 import { registerPurge } from './purge.ts';
 import { registerRerun } from './rerun.ts';
@@ -44,13 +45,15 @@ Start here:
   slipway run examples/hello-c/slipway.yml     run a pipeline on local workers
   slipway runs                                 past runs
   slipway show RUN                             a run's report
-  slipway logs RUN TASK                        a task's log`);
+  slipway logs RUN TASK                        a task's log
+  slipway artifacts RUN --download DIR         the files its tasks kept`);
 
 registerRun(program);
 registerTry(program);
 registerValidate(program);
 registerShow(program);
 registerLogs(program);
+registerArtifacts(program);
 registerWorker(program);
 registerServer(program);
 registerCancel(program);

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import { LogFiles } from '../coordinator/log-files.ts';
 import type { RunReport } from '../engine/report.ts';
+import { FileBlobs } from '../blobs/file-blobs.ts';
+import { keptArtifacts, type Artifact } from '../store/artifacts.ts';
 import { workersNamedInRun } from '../store/event-history.ts';
 import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
 import type { Store } from '../store/store.ts';
@@ -22,6 +24,10 @@ export interface RunSource {
   /** A worker's id from its id or a name it had. */
   findWorker(runId: string, idOrName: string): Promise<string>;
   workerLog(runId: string, workerId: string): Promise<Readable>;
+  /** What the run's tasks kept (one task's with `task`). */
+  artifacts(runId: string, task?: string): Promise<Artifact[]>;
+  /** One artifact's bytes, streamed. */
+  artifactFile(runId: string, artifact: Artifact): Promise<Readable>;
   close(): Promise<void>;
 }
 
@@ -35,6 +41,7 @@ export async function openRunSource(options: SourceOptions): Promise<RunSource> 
 class LocalRuns implements RunSource {
   readonly #store: Store;
   readonly #logs = new LogFiles(join(stateDir(), 'logs'));
+  readonly #blobs = new FileBlobs(join(stateDir(), 'blobs'));
 
   constructor(store: Store) {
     this.#store = store;
@@ -62,6 +69,16 @@ class LocalRuns implements RunSource {
 
   async workerLog(runId: string, workerId: string) {
     return fileOrNothing(this.#logs.workerPath(runId, workerId));
+  }
+
+  artifacts(runId: string, task?: string) {
+    return keptArtifacts(this.#store.db, runId, task);
+  }
+
+  async artifactFile(_runId: string, artifact: Artifact) {
+    const path = this.#blobs.path(artifact.sha256);
+    if (!existsSync(path)) throw new UsageError(`the bytes of ${artifact.path} (${artifact.task}) are no longer in ${this.#blobs.root}`);
+    return createReadStream(path);
   }
 
   close() {
@@ -110,6 +127,15 @@ class RemoteRuns implements RunSource {
 
   workerLog(_runId: string, workerId: string) {
     return this.#api.stream(`/api/v1/workers/${workerId}/log`);
+  }
+
+  async artifacts(runId: string, task?: string) {
+    const query = task === undefined ? '' : `?${new URLSearchParams({ task })}`;
+    return (await this.#api.json<{ artifacts: Artifact[] }>('GET', `/api/v1/runs/${runId}/artifacts${query}`)).artifacts;
+  }
+
+  artifactFile(runId: string, artifact: Artifact) {
+    return this.#api.stream(`/api/v1/runs/${runId}/artifacts/file?${new URLSearchParams({ task: artifact.task, path: artifact.path })}`);
   }
 
   async close() {}

@@ -28,6 +28,7 @@ import { rerun, type RerunResult } from './ops/rerun.ts';
 import type { RunOptions } from './run-options.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import type { RunSpec } from './run-specs.ts';
+import { RunArtifacts } from './run-artifacts.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { WorkerSessions, type ClaimAnswer, type Finish, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
@@ -47,6 +48,8 @@ const forgetCoordinatorsAfterMs = 24 * 3600_000;
 export class Coordinator {
   readonly events: EventBus;
   readonly logs: LogFiles;
+  /** The files attempts keep, and the inputs of those that need them. */
+  readonly artifacts: RunArtifacts;
   readonly #core: CoordinatorCore;
   readonly #machines: Machines;
   readonly #sessions: WorkerSessions;
@@ -60,7 +63,8 @@ export class Coordinator {
     this.events = core.events;
     this.logs = core.logs;
     this.#machines = new Machines(core);
-    this.#sessions = new WorkerSessions(core, this.#machines);
+    this.artifacts = new RunArtifacts(core);
+    this.#sessions = new WorkerSessions(core, this.#machines, this.artifacts);
     this.#health = new Health(core, this.#machines, this.#sessions);
     for (const provider of providers) {
       provider.onExit((workerId, description, clean) => core.background('noting a machine that exited', this.#health.machineExited(workerId, description, clean)));

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve as absolute } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
 import { runTar, unpack } from '../archive/tar.ts';
 import { idPatterns, newId } from '../util/ids.ts';
+import { saveBody } from '../util/save-body.ts';
+
+/** What BodyTooLarge names for an uploaded source archive. */
+export const sourceArchive = 'the source archive';
 
 /**
  * A run's source tree as one archive, named by its content, so workers fetch and cache it
@@ -35,7 +38,7 @@ export async function packSource(sourceDir: string, archivesDir: string, files?:
 }
 
 /**
- * Keeps an uploaded archive under its sha256; refuses one past `maxBytes`, and one the
+ * Keeps an uploaded archive under its sha256; refuses one past `maxBytes` (BodyTooLarge), and one the
  * archive check refuses (UnsafeArchive, ArchiveTooLarge past `limits`) before it gets a
  * name a run could use. The body, the count and the file are one pipeline: a client that
  * goes away mid-body, a body too large or a full disk each end it with an error to the
@@ -47,7 +50,7 @@ export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir:
   const partial = join(archivesDir, `${newId('a')}.partial`);
   const hash = createHash('sha256');
   try {
-    await saveBody(body, partial, maxBytes, (chunk) => hash.update(chunk));
+    await saveBody(body, partial, maxBytes, sourceArchive, (chunk) => hash.update(chunk));
     await checkArchive(partial, limits);
     const digest = hash.digest('hex');
     renameSync(partial, archivePath(archivesDir, digest));
@@ -55,31 +58,6 @@ export async function storeSource(body: ReadableStream<Uint8Array>, archivesDir:
   } catch (error) {
     rmSync(partial, { force: true });
     throw error;
-  }
-}
-
-/**
- * Writes a request body to `file` (private), refusing one past `maxBytes` with
- * SourceTooLarge; each chunk is also handed to `onChunk`. A body that breaks off, runs
- * over or meets a full disk rejects (the caller removes the file), never with an
- * unhandled stream error.
- */
-export async function saveBody(body: ReadableStream<Uint8Array>, file: string, maxBytes: number, onChunk: (chunk: Uint8Array) => void = () => undefined): Promise<number> {
-  let size = 0;
-  await pipeline(body as unknown as AsyncIterable<Uint8Array>, async function* counted(chunks: AsyncIterable<Uint8Array>) {
-    for await (const chunk of chunks) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw new SourceTooLarge(maxBytes);
-      onChunk(chunk);
-      yield chunk;
-    }
-  }, createWriteStream(file, { mode: 0o600 }));
-  return size;
-}
-
-export class SourceTooLarge extends Error {
-  constructor(maxBytes: number) {
-    super(`the source archive is over ${Math.round(maxBytes / 1024 / 1024)} MiB`);
   }
 }
 

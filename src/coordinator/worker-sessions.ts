@@ -7,6 +7,7 @@ import type { Db } from '../store/store.ts';
 import { credentialRefused, workerByCredential } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
 import { attemptSecrets } from './attempt-secrets.ts';
+import type { RunArtifacts } from './run-artifacts.ts';
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
 import { claim, fakeScript } from './ops/claim.ts';
@@ -44,6 +45,7 @@ export type RegisterAnswer = Exclude<Registration, { kind: 'registered' }> | (Ex
 export class WorkerSessions {
   readonly #core: CoordinatorCore;
   readonly #machines: Machines;
+  readonly #artifacts: RunArtifacts;
   readonly #signals = new PoolSignals();
   readonly #lastSeen = new Map<string, number>();
   /** When this process last wrote a worker's last-seen time to the store. */
@@ -57,9 +59,10 @@ export class WorkerSessions {
   /** Workers told (in their log) that they are kept warm past their idle_timeout, until they next take a task. */
   readonly #keptWarm = new Set<string>();
 
-  constructor(core: CoordinatorCore, machines: Machines) {
+  constructor(core: CoordinatorCore, machines: Machines, artifacts: RunArtifacts) {
     this.#core = core;
     this.#machines = machines;
+    this.#artifacts = artifacts;
     core.onCommit((changes) => {
       for (const [pool, count] of changes.queued) this.#signals.wake(pool, count);
       for (const [pool, at] of changes.delayed) core.later(at - changes.now, () => this.#signals.wake(pool, 1));
@@ -122,7 +125,7 @@ export class WorkerSessions {
       const seen = this.#signals.version(pool);
       const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes));
       if (answer.kind === 'attempt') {
-        const armed = await this.#withSecrets(worker, answer);
+        const armed = await this.#armed(worker, answer);
         if (armed) return this.#handedOut(worker, armed);
         continue;
       }
@@ -246,7 +249,7 @@ export class WorkerSessions {
     // A heartbeat held for this attempt has nothing more to wait for.
     this.#attemptSignals.get(attemptId)?.();
     if (next?.kind !== 'attempt') return { worker, finished, next };
-    const armed = await this.#withSecrets(worker, next);
+    const armed = await this.#armed(worker, next);
     // Without its secrets the next attempt failed already: the worker asks again, and is told what to do.
     return { worker, finished, next: armed ? this.#handedOut(worker, armed) : null };
   }
@@ -315,18 +318,22 @@ export class WorkerSessions {
   }
 
   /**
-   * The attempt with the secrets its step lists, or undefined when it cannot have them: the
-   * attempt is then failed with the reason, as if its script had, before anything ran.
+   * The attempt with the secrets its step lists and the artifacts of the tasks it needs, or
+   * undefined when it cannot have its secrets: the attempt is then failed with the reason,
+   * as if its script had, before anything ran.
    */
-  async #withSecrets(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): Promise<Extract<ClaimAnswer, { kind: 'attempt' }> | undefined> {
+  async #armed(worker: WorkerIdentity, answer: Extract<ClaimAnswer, { kind: 'attempt' }>): Promise<Extract<ClaimAnswer, { kind: 'attempt' }> | undefined> {
     const core = this.#core;
-    const spec = await core.specs.get(core.store.db, answer.attempt.run);
-    const found = await attemptSecrets(core.store.db, core.settings.stateDir, spec, answer.attempt.step, core.settings.trySecrets ?? []);
-    if (!found) return answer;
-    if ('secrets' in found) return { ...answer, attempt: { ...answer.attempt, secrets: found.secrets } };
+    const order = answer.attempt;
+    const spec = await core.specs.get(core.store.db, order.run);
+    const inputs = spec.options.fakeWorkers ? [] : await this.#artifacts.inputsOf(spec, order.task, order.step);
+    const withInputs = inputs.length > 0 ? { ...answer, attempt: { ...order, inputs } } : answer;
+    const found = await attemptSecrets(core.store.db, core.settings.stateDir, spec, order.step, core.settings.trySecrets ?? []);
+    if (!found) return withInputs;
+    if ('secrets' in found) return { ...withInputs, attempt: { ...withInputs.attempt, secrets: found.secrets } };
     const result = { outcome: 'failed' as const, exitCode: null, error: found.refused };
-    await core.mutate((trx, changes) => finishAttempt(trx, core.specOf(trx), worker.workerId, answer.attempt.id, result, changes));
-    this.#log(worker, `${answer.workerName}: attempt ${answer.attempt.id} failed (${found.refused})`);
+    await core.mutate((trx, changes) => finishAttempt(trx, core.specOf(trx), worker.workerId, order.id, result, changes));
+    this.#log(worker, `${answer.workerName}: attempt ${order.id} failed (${found.refused})`);
     return undefined;
   }
 

@@ -85,5 +85,6 @@ function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, allR
     timeoutMs: s.timeout === undefined ? null : parseDuration(s.timeout),
     env,
     ...(s.secrets.length > 0 && { secrets: [...new Set(s.secrets)] }),
+    ...(s.artifacts.length > 0 && { artifacts: [...new Set(s.artifacts)] }),
   };
 }

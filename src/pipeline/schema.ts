@@ -109,6 +109,16 @@ const doneIfSchema = z
       "control activity (on the step's own when every activity is ssh or ec2) unless given as { run, activity }.",
   );
 
+const MAX_ARTIFACT_PATTERNS = 100;
+/** A path or glob inside the task's tree: relative, without `..`, so nothing outside it is ever read or written. */
+const artifactPattern = z
+  .string({ error: 'expected a path or glob pattern' })
+  .min(1, { error: 'expected a path or glob pattern' })
+  .max(1024, { error: 'expected at most 1024 characters' })
+  .regex(NO_NUL, { error: NO_NUL_ERROR })
+  .refine((pattern) => !pattern.startsWith('/'), { error: "expected a path relative to the task's tree, not an absolute one" })
+  .refine((pattern) => !pattern.split('/').includes('..'), { error: "expected a path inside the task's tree: '..' is not allowed" });
+
 export const stepSchema = z.strictObject(
   {
     activity: activityRef
@@ -145,6 +155,14 @@ export const stepSchema = z.strictObject(
       })
       .default([])
       .describe('Secrets (slipway secrets set NAME) each attempt of this step gets as environment variables of the same name; masked in its log.'),
+    artifacts: z
+      .array(artifactPattern, { error: 'expected a list of paths or glob patterns' })
+      .max(MAX_ARTIFACT_PATTERNS, { error: `expected at most ${MAX_ARTIFACT_PATTERNS} patterns` })
+      .default([])
+      .describe(
+        "Files a successful attempt keeps (globs relative to the task's tree, e.g. dist/*.whl); " +
+          'the tasks that need it get them under $SLIPWAY_INPUTS/<its task id>/<path>. Each must match a file.',
+      ),
   },
   { error: 'expected a mapping describing the step' },
 );

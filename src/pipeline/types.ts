@@ -81,6 +81,8 @@ export interface Step {
   env: Record<string, string>;
   /** Secrets its attempts get as environment variables (`secrets: [NAME]`); absent when none. */
   secrets?: string[];
+  /** Globs of the files a successful attempt keeps (`artifacts: [...]`); absent when none. */
+  artifacts?: string[];
 }
 
 export interface Pipeline {

@@ -65,7 +65,23 @@ export interface AttemptOrder {
    * its output before it is sent. Absent when the step lists none.
    */
   secrets?: Record<string, string>;
+  /**
+   * Globs of the files a successful attempt keeps: the agent uploads each file they match
+   * (`PUT /attempts/:id/artifacts?path=`) before it finishes, and fails the attempt when
+   * one matches nothing. Absent when the step declares none.
+   */
+  artifacts?: string[];
+  /** The artifacts of the tasks it needs, fetched to $SLIPWAY_INPUTS/<task>/<path> before the script runs. */
+  inputs?: ArtifactInput[];
   timeout_ms: number | null;
+}
+
+/** An artifact a task gets from a task it needs (`GET /attempts/:id/inputs/:sha256`). */
+export interface ArtifactInput {
+  task: string;
+  path: string;
+  sha256: string;
+  size: number;
 }
 
 // ---- requests ----------------------------------------------------------------------------

@@ -184,6 +184,22 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();
   },
+  async (db) => {
+    // Files a task's successful attempt kept (issue 15), their bytes in the blob store by sha256.
+    await db.schema.createTable('artifacts')
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('task_key', 'text', (c) => c.notNull())
+      .addColumn('attempt_id', 'text', (c) => c.notNull())
+      .addColumn('path', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('content_type', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addPrimaryKeyConstraint('artifacts_pk', ['run_id', 'task_key', 'attempt_id', 'path'])
+      .execute();
+    await db.schema.createIndex('artifacts_sha256').on('artifacts').columns(['sha256']).execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

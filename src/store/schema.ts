@@ -161,6 +161,21 @@ export interface SecretsTable {
   updated_at: number;
 }
 
+/** A file an attempt kept; its bytes are the blob named by sha256 (see src/blobs). */
+export interface ArtifactsTable {
+  run_id: string;
+  task_key: string;
+  attempt_id: string;
+  /** Relative to the task's tree, as the agent found it. */
+  path: string;
+  size: number;
+  sha256: string;
+  content_type: string;
+  created_at: number;
+  /** When retention may remove it; null: kept with its run. */
+  expires_at: number | null;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -173,4 +188,5 @@ export interface Database {
   coordinators: CoordinatorsTable;
   run_pools: RunPoolsTable;
   secrets: SecretsTable;
+  artifacts: ArtifactsTable;
 }

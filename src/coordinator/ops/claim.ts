@@ -137,6 +137,7 @@ function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: 
     id, kind, number, run: spec.id, source_digest: spec.sourceDigest, task: task.key, step: step.name,
     script,
     env,
+    ...(kind === 'run' && step.artifacts && !spec.options.fakeWorkers && { artifacts: step.artifacts }),
     timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),
   };
 }

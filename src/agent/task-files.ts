@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { glob, lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ArtifactInput } from '../protocol/worker.ts';
+import { taskDirName } from '../util/task-dir-name.ts';
+
+/** What an attempt gets and keeps besides its tree: its inputs before the script, its artifacts after. */
+export interface TaskFiles {
+  inputs: ArtifactInput[];
+  download: (input: ArtifactInput) => Promise<Response>;
+  /** Globs of the files kept after a success; undefined for a check, or a step that keeps none. */
+  artifacts?: string[];
+  upload: (path: string, file: string) => Promise<void>;
+}
+
+/** A task's files could not be fetched or kept: the attempt fails with this message. */
+export class TaskFilesError extends Error {}
+
+/**
+ * Fetches each input to `dir/<task>/<path>`, checking its size and sha256: bytes that are
+ * not what the coordinator recorded are refused, not handed to the script.
+ */
+export async function fetchInputs(dir: string, files: TaskFiles): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const input of files.inputs) {
+    const target = join(dir, taskDirName(input.task), input.path);
+    // The coordinator checked the path when it was kept; checked again, since it is written here.
+    if (input.path.split('/').some((part) => part === '..' || part === '') || !target.startsWith(dir + sep)) {
+      throw new TaskFilesError(`input ${input.path} of ${input.task} is not a path inside the inputs directory`);
+    }
+    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    let response: Response;
+    try {
+      response = await files.download(input);
+    } catch (error) {
+      throw new TaskFilesError(`cannot fetch input ${input.path} of ${input.task}: ${(error as Error).message}`);
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    const checked = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), checked, createWriteStream(target, { mode: 0o644 }));
+    const sha256 = hash.digest('hex');
+    if (size !== input.size || sha256 !== input.sha256) {
+      await rm(target, { force: true });
+      throw new TaskFilesError(`input ${input.path} of ${input.task} arrived damaged (${size} bytes, sha256 ${sha256.slice(0, 12)}; expected ${input.size} bytes, ${input.sha256.slice(0, 12)})`);
+    }
+  }
+}
+
+/**
+ * The files the patterns match in `tree`: regular files, and those under a matched
+ * directory. Every pattern must match one; a symbolic link, or a path that leads out of the
+ * tree, is refused, so only what the task made inside its tree is kept.
+ */
+export async function matchArtifacts(tree: string, patterns: string[]): Promise<string[]> {
+  const root = await realpath(tree);
+  const found = new Set<string>();
+  for (const pattern of patterns) {
+    let matched = 0;
+    for await (const path of glob(pattern, { cwd: tree })) {
+      for (const file of await regularFiles(tree, root, path)) {
+        found.add(file);
+        matched++;
+      }
+    }
+    if (matched === 0) throw new TaskFilesError(`artifact ${pattern}: no file matches it in the task's tree`);
+  }
+  return [...found].sort();
+}
+
+async function regularFiles(tree: string, root: string, path: string): Promise<string[]> {
+  const full = join(tree, path);
+  const info = await lstat(full);
+  if (info.isSymbolicLink()) throw new TaskFilesError(`artifact ${path} is a symbolic link: only regular files are kept`);
+  const real = await realpath(full);
+  if (real !== root && !real.startsWith(root + sep)) throw new TaskFilesError(`artifact ${path} is outside the task's tree`);
+  if (info.isFile()) return [path.split(sep).join('/')];
+  if (!info.isDirectory()) return [];
+  const files: string[] = [];
+  for await (const inner of glob('**', { cwd: full })) {
+    const entry = await lstat(join(full, inner));
+    if (entry.isSymbolicLink()) throw new TaskFilesError(`artifact ${join(path, inner)} is a symbolic link: only regular files are kept`);
+    if (entry.isFile()) files.push(join(path, inner).split(sep).join('/'));
+  }
+  return files;
+}

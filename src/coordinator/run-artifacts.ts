@@ -1,0 +1,90 @@
+import { join, matchesGlob } from 'node:path';
+import { FileBlobs } from '../blobs/file-blobs.ts';
+import type { ArtifactInput } from '../protocol/worker.ts';
+import { keptArtifacts, neededArtifacts, recordArtifact, runHasBlob, type Artifact } from '../store/artifacts.ts';
+import { contentTypeOf } from '../util/content-type.ts';
+import type { CoordinatorCore } from './core.ts';
+import { attemptInHand } from './ops/attempt-in-hand.ts';
+import type { RunSpec } from './run-specs.ts';
+import type { WorkerIdentity } from './worker-sessions.ts';
+
+/** The largest artifact a worker may upload (docs/api.md). */
+export const maxArtifactBytes = 4 * 1024 ** 3;
+
+export type KeepAnswer = { kept: Artifact } | { refused: string; status: 400 | 404 | 409 };
+
+/**
+ * The files attempts keep and the tasks that need them get: their bytes in the blob store,
+ * their names and checksums in the store. Only a worker's attempt in hand may add to its
+ * task's, and only paths its step declares; only an attempt of the same run may fetch them.
+ */
+export class RunArtifacts {
+  readonly blobs: FileBlobs;
+  readonly #core: CoordinatorCore;
+
+  constructor(core: CoordinatorCore) {
+    this.#core = core;
+    this.blobs = new FileBlobs(join(core.settings.stateDir, 'blobs'));
+  }
+
+  async keep(worker: WorkerIdentity, attemptId: string, path: string, body: ReadableStream<Uint8Array>): Promise<KeepAnswer> {
+    const { store, clock, specs } = this.#core;
+    const attempt = await attemptInHand(store.db, worker.workerId, attemptId);
+    if (!attempt) return { refused: 'this attempt is not in hand (it ended, or is not this worker\'s)', status: 409 };
+    const patterns = (await specs.get(store.db, attempt.run_id)).pipeline.steps[attempt.step]?.artifacts ?? [];
+    if (attempt.kind !== 'run' || patterns.length === 0) return { refused: `step ${attempt.step} keeps no artifacts`, status: 400 };
+    const problem = pathProblem(path);
+    if (problem) return { refused: `artifact path ${JSON.stringify(path.slice(0, 200))}: ${problem}`, status: 400 };
+    if (!patterns.some((pattern) => matchesGlob(path, pattern) || isUnder(path, pattern))) {
+      return { refused: `artifact ${path} matches none of step ${attempt.step}'s artifacts (${patterns.join(', ')})`, status: 400 };
+    }
+    const blob = await this.blobs.put(body, maxArtifactBytes, `artifact ${path}`);
+    const kept: Artifact = {
+      task: attempt.task_key, path, size: blob.size, sha256: blob.sha256, content_type: contentTypeOf(path), created_at: clock.now(), expires_at: null,
+    };
+    await recordArtifact(store.db, { ...kept, run: attempt.run_id, attempt: attemptId });
+    return { kept };
+  }
+
+  /** Where the blob an attempt in hand may fetch is, or undefined when it may not (or it is gone). */
+  async input(worker: WorkerIdentity, attemptId: string, sha256: string): Promise<string | undefined> {
+    const db = this.#core.store.db;
+    const attempt = await attemptInHand(db, worker.workerId, attemptId);
+    if (!attempt || !(await runHasBlob(db, attempt.run_id, sha256)) || this.blobs.size(sha256) === undefined) return undefined;
+    return this.blobs.path(sha256);
+  }
+
+  /** The inputs of an attempt of `taskKey`; none when no step it may need keeps artifacts, without reading the store. */
+  async inputsOf(spec: RunSpec, taskKey: string, stepName: string): Promise<ArtifactInput[]> {
+    const step = spec.pipeline.steps[stepName];
+    if (!step?.needs.some((needed) => spec.pipeline.steps[needed]?.artifacts)) return [];
+    return (await neededArtifacts(this.#core.store.db, spec.id, taskKey)).map(({ task, path, sha256, size }) => ({ task, path, sha256, size }));
+  }
+
+  list(runId: string, taskKey?: string): Promise<Artifact[]> {
+    return keptArtifacts(this.#core.store.db, runId, taskKey);
+  }
+
+  /** One artifact of a task, with where its bytes are; undefined when there is none or its bytes are gone. */
+  async file(runId: string, taskKey: string, path: string): Promise<{ artifact: Artifact; file: string } | undefined> {
+    const artifact = (await this.list(runId, taskKey)).find((a) => a.path === path);
+    if (!artifact || this.blobs.size(artifact.sha256) === undefined) return undefined;
+    return { artifact, file: this.blobs.path(artifact.sha256) };
+  }
+}
+
+/** Why a path an agent sent cannot name an artifact: it must be relative, plain, and inside the tree. */
+function pathProblem(path: string): string | undefined {
+  if (path.length === 0 || path.length > 4096) return 'expected 1 to 4096 characters';
+  if (path.includes('\0') || path.includes('\\')) return 'expected no NUL or backslash';
+  if (path.startsWith('/')) return 'expected a relative path';
+  if (path.split('/').some((part) => part === '' || part === '.' || part === '..')) return 'expected a plain path, without empty, . or .. parts';
+  return undefined;
+}
+
+/** A file under a directory a pattern matched (`artifacts: [dist]` keeps everything in dist). */
+function isUnder(path: string, pattern: string): boolean {
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) if (matchesGlob(parts.slice(0, i).join('/'), pattern)) return true;
+  return false;
+}
