@@ -125,7 +125,7 @@ export class WorkerClient {
   async artifact(attemptId: string, path: string, file: string): Promise<void> {
     const url = `${this.#server}/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`;
     const response = await withReconnect('artifact', this.#reconnect, async () => fetch(url, {
-      method: 'PUT',
+      method: 'POST',
       headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream', 'content-length': String((await stat(file)).size) },
       body: Readable.toWeb(createReadStream(file)) as ReadableStream, duplex: 'half',
     } as RequestInit));

@@ -5,6 +5,7 @@ import { secretBody } from './secret-routes.ts';
 import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
 import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
+import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 
 /**
  * `GET /api/v1/openapi.json`: the user API and the worker protocol as OpenAPI 3.1. Shapes
@@ -135,6 +136,10 @@ const bodies = {
   known: name('MirrorAnswer', z.object({ known: z.array(z.string()).describe('the candidates the mirror holds') })),
   secret: name('Secret', z.object({ name: z.string(), updated_at: z.string().describe('when it was set') })),
   secretName: name('SecretName', z.object({ name: z.string() })),
+  artifact: name('Artifact', z.object({
+    task: z.string(), path: z.string().describe("relative to the task's tree"), size: z.int(), sha256: z.string(), content_type: z.string(),
+    created_at: z.int().describe('ms since the epoch'), expires_at: z.int().nullable().describe('when retention may remove it; null: kept with its run'),
+  })),
   mirrored: name('MirroredRevision', z.object({
     vcs: z.enum(['git', 'hg']), repository: z.string().describe("the repository's identity: its first revision's full id"), revision: z.string(),
     try: z.string().nullable().describe('the id a try is kept under until [server] try_expiry; null for a fetch'),
@@ -228,6 +233,16 @@ const user: Route[] = [
     body: requests.secret, answers: { 200: ok(bodies.secret, 'set'), 400: 'a bad name or value', 413: 'too large' },
   },
   { method: 'post', path: '/api/v1/secrets/:name/delete', id: 'deleteSecret', summary: 'Delete a secret', auth: 'admin', answers: { 200: ok(bodies.secretName, 'deleted'), 404: 'no such secret' } },
+  {
+    method: 'get', path: '/api/v1/runs/:run/artifacts', id: 'listArtifacts', summary: "The files the run's tasks kept: each task's latest successful attempt's", auth: 'read',
+    query: z.object({ task: z.string().optional().describe("only this task's") }),
+    answers: { 200: ok(z.object({ artifacts: z.array(bodies.artifact) })), 400: 'not a run id', 404: 'no such run' },
+  },
+  {
+    method: 'get', path: '/api/v1/runs/:run/artifacts/file', id: 'downloadArtifact', summary: 'One artifact, as a download (Content-Disposition: attachment)', auth: 'read',
+    query: z.object({ task: z.string(), path: z.string() }), headers: { Range: logRange },
+    answers: { 200: { content: '(its content type)', description: 'its bytes; sha256 in x-slipway-sha256' }, 400: 'not a run id, or no task and path', 404: 'no such run or artifact' },
+  },
   { method: 'post', path: '/api/v1/runs/:run/cancel', id: 'cancelRun', summary: 'Cancel a running run', auth: 'submit', answers: { 200: ok(bodies.oneRun), 400: 'not a run id', 404: 'no such run', 409: 'the run is not running' } },
   {
     method: 'post', path: '/api/v1/runs/:run/rerun', id: 'rerunRun', summary: 'Run the failed, blocked and cancelled tasks again, in the same run', auth: 'submit',
@@ -293,6 +308,16 @@ const worker: Route[] = [
     body: { content: 'text/plain', description: 'output' }, answers: { 204: none('appended'), 413: 'too large' },
   },
   { method: 'post', path: '/api/v1/worker/stopped', id: 'workerStopped', summary: 'The agent ran its cleanup and exits', auth: 'credential', body: requests.stopped, answers: { 204: none('recorded') } },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/artifacts', id: 'workerArtifact', summary: `A file the attempt keeps, its bytes as the body (at most ${maxArtifactBytes} bytes)`, auth: 'credential',
+    query: z.object({ path: z.string().describe("relative to the task's tree; must match one of the step's artifacts") }),
+    body: { content: 'application/octet-stream', description: "the file's bytes" },
+    answers: { 201: ok(bodies.artifact, 'kept'), 400: 'a path the step does not declare, or not a plain relative one', 409: 'the attempt is not in hand', 413: 'too large' },
+  },
+  {
+    method: 'get', path: '/api/v1/worker/attempts/:id/inputs/:sha256', id: 'workerInput', summary: 'An artifact of a task the attempt needs (its inputs, by sha256)', auth: 'credential',
+    answers: { 200: { content: 'application/octet-stream', description: 'its bytes' }, 400: 'not an attempt id or a sha256', 404: "the attempt is not in hand, or its run has no such artifact" },
+  },
   {
     method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "A run's source tree: the worker's own run's, or one whose task it has in hand", auth: 'credential',
     query: z.object({ run: z.string().regex(runIdPattern).optional().describe("a run of the worker's pool whose attempt it holds (default: its own run)") }),

@@ -140,7 +140,7 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
   });
 
   // A file the attempt keeps, its bytes as the body: recorded only for an attempt in hand whose step declares it.
-  app.put('/attempts/:id/artifacts', async (c) => {
+  app.post('/attempts/:id/artifacts', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const path = c.req.query('path');

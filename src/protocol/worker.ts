@@ -67,7 +67,7 @@ export interface AttemptOrder {
   secrets?: Record<string, string>;
   /**
    * Globs of the files a successful attempt keeps: the agent uploads each file they match
-   * (`PUT /attempts/:id/artifacts?path=`) before it finishes, and fails the attempt when
+   * (`POST /attempts/:id/artifacts?path=`) before it finishes, and fails the attempt when
    * one matches nothing. Absent when the step declares none.
    */
   artifacts?: string[];

@@ -568,3 +568,18 @@ describe('reporting', () => {
     expect(() => loadPipeline(fifo)).toThrow(`${fifo}:1:1: cannot read the pipeline file: it is a FIFO, not a regular file`);
   });
 });
+
+describe('artifacts', () => {
+  it('takes paths and globs inside the task\'s tree, and says where one leads out of it', () => {
+    expect(mistakes(yaml(
+      'name: x', 'activities: {b: {}}', 'steps:',
+      '  a: {run: make, artifacts: [dist/*.whl, build/report.xml, /etc/passwd, ../up, dist/../../x, "", 3]}',
+    ))).toEqual([
+      `slipway.yml:4:60: steps.a.artifacts[2]: expected a path relative to the task's tree, not an absolute one, got "/etc/passwd"`,
+      `slipway.yml:4:73: steps.a.artifacts[3]: expected a path inside the task's tree: '..' is not allowed, got "../up"`,
+      `slipway.yml:4:80: steps.a.artifacts[4]: expected a path inside the task's tree: '..' is not allowed, got "dist/../../x"`,
+      'slipway.yml:4:94: steps.a.artifacts[5]: expected a path or glob pattern, got ""',
+      'slipway.yml:4:98: steps.a.artifacts[6]: 3 is read as a number; quote it: "3"',
+    ]);
+  });
+});

@@ -38,7 +38,7 @@ async function workerWithAttempt() {
     method, headers: { authorization: `Bearer ${registration.credential}` }, ...(body !== undefined && { body }),
   });
   const claimed = await (await as('POST', '/claim', '{"wait_ms":0}')).json() as { attempt: { id: string } };
-  const upload = (path: string, body: string, attempt = claimed.attempt.id) => as('PUT', `/attempts/${attempt}/artifacts?path=${encodeURIComponent(path)}`, body);
+  const upload = (path: string, body: string, attempt = claimed.attempt.id) => as('POST', `/attempts/${attempt}/artifacts?path=${encodeURIComponent(path)}`, body);
   return { runId: run.runId, attempt: claimed.attempt.id, as, upload };
 }
 
