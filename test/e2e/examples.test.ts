@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ReportTask, RunReport } from '../../src/engine/report.ts';
@@ -192,3 +192,44 @@ describe('examples/flaky', () => {
     expect(flakyLogs.stdout).toContain('processed shard b on attempt 2');
   });
 });
+
+describe('examples/release', () => {
+  it('publishes what two activities built to each destination but the excluded one, with a token no log holds', async () => {
+    const out = join(box.dir.path, 'out');
+    const file = copyExample(box, 'release', [['OUT: /tmp/slipway-release', `OUT: ${out}`]]);
+    const token = 'publish-token-4f1c9e';
+    const tokenFile = join(box.dir.path, 'token.txt');
+    writeFileSync(tokenFile, `${token}\n`);
+
+    // Without its secret the publishing step fails, naming it; the builds still run.
+    const refused = await box.run(['run', file, '--json', '--exclude', 'destination=pypi']);
+    expect(refused.code).toBe(1);
+    const refusedReport = JSON.parse(refused.stdout) as RunReport;
+    expect(refusedReport.failures.map((f) => [f.task, f.error])).toEqual([
+      ['publish[destination=downloads]', 'step publish lists secret PUBLISH_TOKEN, which the coordinator does not have (slipway secrets set PUBLISH_TOKEN)'],
+    ]);
+
+    expect((await box.run(['secrets', 'set', 'PUBLISH_TOKEN', '--file', tokenFile])).code).toBe(0);
+    const result = await box.run(['run', file, '--json', '--exclude', 'destination=pypi']);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    expect(report.tasks.map((t) => `${t.id} ${t.status}`)).toEqual(['wheel succeeded', 'installer succeeded', 'publish[destination=downloads] succeeded']);
+    expect(existsSync(join(out, 'pypi'))).toBe(false);
+    expect(readdirSync(join(out, 'downloads')).sort()).toEqual(['hello-1.0.0-py3-none-any.whl', 'hello-1.0.0-x64.msi', 'hello-1.0.0-x64.msi.sha256']);
+    expect(readFileSync(join(out, 'downloads', 'hello-1.0.0-x64.msi'), 'utf8')).toBe('hello 1.0.0: the installer\n');
+
+    const listed = await box.run(['artifacts', report.run.id]);
+    expect(listed.stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/ +/).slice(0, 2).join(' '))).toEqual([
+      'installer dist/hello-1.0.0-x64.msi', 'installer dist/hello-1.0.0-x64.msi.sha256', 'wheel dist/hello-1.0.0-py3-none-any.whl',
+    ]);
+    const logs = (await box.run(['logs', report.run.id])).stdout;
+    expect(logs).toContain('published hello-1.0.0-x64.msi to downloads');
+    for (const path of filesUnder(box.state)) expect(readFileSync(path, 'latin1'), path).not.toContain(token);
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+});
+
+/** Every file under `dir`, at any depth. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
