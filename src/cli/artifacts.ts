@@ -9,7 +9,7 @@ import { taskDirName } from '../util/task-dir-name.ts';
 import { printable, table } from './format.ts';
 import { findTask } from './logs.ts';
 import { openRunSource, type RunSource, type SourceOptions } from './run-source.ts';
-import { byteSize } from './send-revision.ts';
+import { byteSize } from '../util/byte-size.ts';
 import { readingOptions } from './show.ts';
 import { UsageError } from './usage-error.ts';
 

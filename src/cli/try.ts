@@ -8,7 +8,8 @@ import { serverOf } from './api-client.ts';
 import { printable } from './format.ts';
 import { collect, parseSelection } from './run.ts';
 import { watchRemoteRun } from './run-remote.ts';
-import { byteSize, sendTry } from './send-revision.ts';
+import { byteSize } from '../util/byte-size.ts';
+import { sendTry } from './send-revision.ts';
 import { UsageError } from './usage-error.ts';
 
 interface TryOptions {

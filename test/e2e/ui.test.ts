@@ -215,6 +215,27 @@ steps:
     await waitForStatus(run, 'succeeded');
   });
 
+  it('lists the files a task kept on its panel, and downloads one with the token', async () => {
+    const run = await submit('artifacts', {
+      'slipway.yml': `
+name: ui-artifacts
+activities:
+  builder: { max_workers: 1 }
+steps:
+  pack:
+    run: mkdir -p dist && printf 'the package' > dist/app-1.0.tar && printf 'notes' > dist/NOTES.txt
+    artifacts: [dist/*]
+`,
+    });
+    await waitForStatus(run, 'succeeded');
+    const page = await open(`/runs/${run}?task=pack`);
+    const artifacts = taskPanel(page).getByLabel('Artifacts');
+    await expect.poll(() => artifacts.getByRole('button').allTextContents(), { timeout: 15_000 }).toEqual(['dist/NOTES.txt 5 B', 'dist/app-1.0.tar 11 B']);
+    const [download] = await Promise.all([page.waitForEvent('download'), artifacts.getByRole('button', { name: /app-1\.0\.tar/ }).click()]);
+    expect(download.suggestedFilename()).toBe('app-1.0.tar');
+    expect(readFileSync(await download.path(), 'utf8')).toBe('the package');
+  });
+
   it('cancels a run from its page, which kills its processes', async () => {
     const run = await submit('cancel', {
       'slipway.yml': 'name: ui-cancel\nactivities:\n  builder: { max_workers: 1 }\nsteps:\n  wait: { run: sleep 300 }\n',

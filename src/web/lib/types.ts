@@ -23,6 +23,15 @@ export interface Task {
   attempts: Attempt[];
 }
 
+/** A file a task kept (GET /runs/:run/artifacts). */
+export interface Artifact {
+  task: string;
+  path: string;
+  size: number;
+  sha256: string;
+  content_type: string;
+}
+
 export interface Failure {
   task: string;
   step: string;

@@ -1,5 +1,5 @@
 import { authHeaders, reportRefused } from './auth.ts';
-import type { Me, Pool, Run, RunDetail, Task, Worker } from '../lib/types.ts';
+import type { Artifact, Me, Pool, Run, RunDetail, Task, Worker } from '../lib/types.ts';
 
 /** An answer other than 2xx, with the server's `{ "error": … }` text when it sent one. */
 export class ApiError extends Error {
@@ -68,6 +68,9 @@ export const api = {
     return getJson<{ workers: Worker[] }>(`${v1}/workers${s ? `?${s}` : ''}`, signal);
   },
   pools: (signal?: AbortSignal) => getJson<{ pools: Pool[] }>(`${v1}/pools`, signal),
+  artifacts: (run: string, task: string, signal?: AbortSignal) =>
+    getJson<{ artifacts: Artifact[] }>(`${v1}/runs/${enc(run)}/artifacts?${new URLSearchParams({ task })}`, signal),
+  artifactFile: (run: string, task: string, path: string) => `${v1}/runs/${enc(run)}/artifacts/file?${new URLSearchParams({ task, path })}`,
   attemptLog: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log`,
   attemptLogStream: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log/stream`,
   workerLog: (worker: string) => `${v1}/workers/${enc(worker)}/log`,

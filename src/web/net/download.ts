@@ -1,8 +1,8 @@
 import { request } from './api.ts';
 
 /**
- * A plain link cannot carry the bearer token, so a raw log is fetched with it and handed
- * to the browser as a blob download.
+ * A plain link cannot carry the bearer token, so a raw log or an artifact is fetched with
+ * it and handed to the browser as a blob download.
  */
 export async function downloadWithToken(path: string, filename: string): Promise<void> {
   const res = await request(path, { headers: { Accept: 'text/plain' } });

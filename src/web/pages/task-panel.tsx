@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, errorMessage, isAbort } from '../net/api.ts';
 import { downloadWithToken } from '../net/download.ts';
-import type { Attempt, RunDetail, Task } from '../lib/types.ts';
+import type { Artifact, Attempt, RunDetail, Task } from '../lib/types.ts';
 import { neededTasks } from '../lib/needs.ts';
+import { byteSize } from '../../util/byte-size.ts';
 import { clockTime, absoluteTime } from '../lib/format.ts';
 import { href, runHref } from '../lib/route.ts';
 import { Link } from '../ui/navigation.tsx';
@@ -87,8 +88,38 @@ export function TaskPanel({ run, detail, taskId, task, attempt, tick, onClose, o
       ) : (
         <AttemptsTable run={run} task={shown.id} attempts={attempts} current={current} />
       )}
+      {shown.status === 'succeeded' && <Artifacts run={run} task={shown.id} tick={tick} />}
       {current && <AttemptLog key={current.id || `n${current.number}`} attempt={current} task={shown.id} run={run} />}
     </aside>
+  );
+}
+
+/** The files the task kept (its step's `artifacts:`), each a download; nothing when it kept none. */
+function Artifacts({ run, task, tick }: { run: string; task: string; tick: number }) {
+  const [artifacts, setArtifacts] = useState<Artifact[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const abort = new AbortController();
+    api.artifacts(run, task, abort.signal).then(
+      (found) => { setArtifacts(found.artifacts); setError(null); },
+      (e: unknown) => { if (!isAbort(e)) setError(errorMessage(e)); },
+    );
+    return () => abort.abort();
+  }, [run, task, tick]);
+  if (error) return <ErrorBox>Could not list the artifacts: {error}</ErrorBox>;
+  if (artifacts.length === 0) return null;
+  const download = (a: Artifact) => {
+    downloadWithToken(api.artifactFile(run, task, a.path), a.path.slice(a.path.lastIndexOf('/') + 1)).catch((e: unknown) => setError(errorMessage(e)));
+  };
+  return (
+    <div className="artifacts" aria-label="Artifacts">
+      <span className="muted">Artifacts</span>
+      {artifacts.map((a) => (
+        <button key={a.path} type="button" className="artifact mono" onClick={() => download(a)} title={`download ${a.path} (sha256 ${a.sha256})`}>
+          {a.path} <span className="muted">{byteSize(a.size)}</span>
+        </button>
+      ))}
+    </div>
   );
 }
 
