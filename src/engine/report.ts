@@ -82,6 +82,19 @@ export interface RunSource {
 /** A run's source besides its digest: what the CLI (or a try) says of it at submit. */
 export type SourceOrigin = Omit<RunSource, 'digest'>;
 
+/** A file a task's successful attempt kept, as the API, `slipway artifacts` and the web UI list it. */
+export interface Artifact {
+  task: string;
+  path: string;
+  size: number;
+  sha256: string;
+  content_type: string;
+  /** ms since the epoch. */
+  created_at: number;
+  /** When retention may remove it; null: kept with its run. */
+  expires_at: number | null;
+}
+
 export interface RunReport {
   run: {
     id: string;

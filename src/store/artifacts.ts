@@ -1,15 +1,7 @@
+import type { Artifact } from '../engine/report.ts';
 import type { Db } from './store.ts';
 
-/** A file a task's successful attempt kept, as the API and `slipway artifacts` list it. */
-export interface Artifact {
-  task: string;
-  path: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  created_at: number;
-  expires_at: number | null;
-}
+export type { Artifact } from '../engine/report.ts';
 
 export interface ArtifactRecord extends Artifact {
   run: string;

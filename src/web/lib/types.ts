@@ -3,6 +3,8 @@
  * the engine (plain types, no server dependency); what only the API adds is here.
  */
 import type { AttemptOutcome, ReportAttempt, RunReport, RunStatus, TaskStatus } from '../../engine/report.ts';
+
+export type { Artifact } from '../../engine/report.ts';
 import type { FleetWorker, PoolSummary, WorkerAttempt, WorkerState } from '../../engine/fleet-view.ts';
 
 export type { AttemptOutcome, RunStatus, TaskStatus, WorkerAttempt, WorkerState };
@@ -21,15 +23,6 @@ export interface Task {
   matrix: Matrix;
   status: TaskStatus;
   attempts: Attempt[];
-}
-
-/** A file a task kept (GET /runs/:run/artifacts). */
-export interface Artifact {
-  task: string;
-  path: string;
-  size: number;
-  sha256: string;
-  content_type: string;
 }
 
 export interface Failure {
