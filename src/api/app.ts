@@ -1,11 +1,13 @@
 import { Hono } from 'hono';
 import type { Coordinator } from '../coordinator/coordinator.ts';
+import type { GarbageCollector } from '../coordinator/retention.ts';
 import { StoreUnavailable } from '../store/store-errors.ts';
 import type { Db } from '../store/store.ts';
 import type { Mirrors } from '../vcs/mirrors.ts';
 import { agentRoutes } from './agent-routes.ts';
 import { AgentFiles, type AgentFileOptions } from './agent-files.ts';
 import { fail } from './errors.ts';
+import { gcRoutes } from './gc-routes.ts';
 import { metricsRoutes } from './metrics.ts';
 import { RegistrationTokens, type RegistrationPolicy } from './registration-tokens.ts';
 import { secretRoutes } from './secret-routes.ts';
@@ -16,13 +18,14 @@ import { webUi } from './web-ui.ts';
 import { workerRoutes } from './worker-routes.ts';
 
 /** The coordinator's HTTP surface: the worker protocol, the user API (with tries and fetches when it has `mirrors`) and the web UI. */
-export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions = {}, mirrors?: Mirrors): Hono {
+export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions = {}, mirrors?: Mirrors, collector?: GarbageCollector): Hono {
   const app = new Hono();
   const tokens = registration && new RegistrationTokens(db, registration);
   app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
   if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens));
   app.route('/api/v1', userRoutes(coordinator, db, access));
   app.route('/api/v1', secretRoutes(db, coordinator.stateDir, access ?? { anonymousRead: false }));
+  app.route('/api/v1', gcRoutes(db, access ?? { anonymousRead: false }, collector));
   if (mirrors) app.route('/api/v1', tryRoutes(coordinator, db, access ?? { anonymousRead: false }, mirrors));
   app.route('/api/v1', openApiRoutes());
   app.route('/', metricsRoutes(db, access));

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { isScope, scopes, type Scope } from '../engine/scopes.ts';
+import { gcBody } from './gc-routes.ts';
 import { secretBody } from './secret-routes.ts';
 import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
@@ -36,6 +37,7 @@ const requests = {
   known: name('MirrorQuestion', knownBody),
   fetch: name('Fetch', fetchBody),
   secret: name('SecretValue', secretBody),
+  gc: name('GcRequest', gcBody),
   listRuns: listQuery,
   register: name('Register', registerBody),
   claim: name('Claim', claimBody),
@@ -136,6 +138,15 @@ const bodies = {
   known: name('MirrorAnswer', z.object({ known: z.array(z.string()).describe('the candidates the mirror holds') })),
   secret: name('Secret', z.object({ name: z.string(), updated_at: z.string().describe('when it was set') })),
   secretName: name('SecretName', z.object({ name: z.string() })),
+  gc: name('GcReport', z.object({
+    dry_run: z.boolean().describe('true: nothing was deleted; the counts are what would be'),
+    runs: z.object({ count: z.int(), bytes: z.int() }).describe('finished runs deleted with their rows; bytes: their logs'),
+    artifacts: z.object({ count: z.int(), bytes: z.int() }).describe('artifact rows; bytes: the sizes they name'),
+    blobs: z.object({ count: z.int(), bytes: z.int() }).describe('artifact files no row names any more'),
+    source_archives: z.object({ count: z.int(), bytes: z.int() }).describe('source archives no run names, with their unpacked trees'),
+    images: z.object({ count: z.int(), bytes: z.int() }).nullable().describe('EC2 prepared images; null: EC2 not set up, or kept forever'),
+    caches: z.null().describe('Slipway keeps no caches yet'),
+  })),
   artifact: name('Artifact', z.object({
     task: z.string(), path: z.string().describe("relative to the task's tree"), size: z.int(), sha256: z.string(), content_type: z.string(),
     created_at: z.int().describe('ms since the epoch'), expires_at: z.int().nullable().describe('when retention may remove it; null: kept with its run'),
@@ -231,6 +242,10 @@ const user: Route[] = [
   {
     method: 'post', path: '/api/v1/secrets/:name', id: 'setSecret', summary: 'Set a secret steps may list (sealed at rest); replaces one of the same name', auth: 'admin',
     body: requests.secret, answers: { 200: ok(bodies.secret, 'set'), 400: 'a bad name or value', 413: 'too large' },
+  },
+  {
+    method: 'post', path: '/api/v1/gc', id: 'collectGarbage', summary: 'Delete what [retention] says has expired (or, with dry_run, count it); running runs are never touched', auth: 'admin',
+    body: requests.gc, answers: { 200: ok(bodies.gc, 'deleted, or counted'), 400: 'bad input', 413: 'too large', 503: 'this coordinator does not collect' },
   },
   { method: 'post', path: '/api/v1/secrets/:name/delete', id: 'deleteSecret', summary: 'Delete a secret', auth: 'admin', answers: { 200: ok(bodies.secretName, 'deleted'), 404: 'no such secret' } },
   {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
@@ -33,8 +33,13 @@ export class FileBlobs {
       const size = await saveBody(body, partial, maxBytes, what, (chunk) => hash.update(chunk));
       const sha256 = hash.digest('hex');
       const final = this.path(sha256);
-      if (existsSync(final)) rmSync(partial);
-      else {
+      if (existsSync(final)) {
+        rmSync(partial);
+        // Fresh again: retention deletes only a blob no artifact has that is also old, and
+        // the row about to name this one is not written yet.
+        const now = new Date();
+        utimesSync(final, now, now);
+      } else {
         mkdirSync(join(final, '..'), { recursive: true, mode: 0o700 });
         renameSync(partial, final);
       }
@@ -59,4 +64,26 @@ export class FileBlobs {
       return undefined;
     }
   }
+
+  /** Every blob held, with when it was last stored: what retention looks through. */
+  async list(): Promise<StoredBlob[]> {
+    const top = join(this.root, 'sha256');
+    if (!existsSync(top)) return [];
+    return readdirSync(top).flatMap((prefix) => readdirSync(join(top, prefix)).flatMap((rest) => {
+      const sha256 = prefix + rest;
+      if (!idPatterns.digest.test(sha256)) return [];
+      const stat = statSync(join(top, prefix, rest), { throwIfNoEntry: false });
+      return stat ? [{ sha256, size: stat.size, storedAt: stat.mtimeMs }] : [];
+    }));
+  }
+
+  /** Removes a blob; one already gone is no error. */
+  async delete(sha256: string): Promise<void> {
+    rmSync(this.path(sha256), { force: true });
+  }
+}
+
+export interface StoredBlob extends Blob {
+  /** When it was written, or last stored again: ms since the epoch. */
+  storedAt: number;
 }

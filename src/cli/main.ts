@@ -10,6 +10,7 @@ import { VcsError } from '../vcs/command.ts';
 import { registerCancel } from './cancel.ts';
 import { registerConfig } from './config.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerGc } from './gc.ts';
 import { printable } from './format.ts';
 import { registerImages } from './images.ts';
 import { registerInstances } from './instances.ts';
@@ -65,6 +66,7 @@ registerKeys(program);
 registerInstances(program);
 registerImages(program);
 registerPurge(program);
+registerGc(program);
 registerDoctor(program);
 
 try {

@@ -4,6 +4,8 @@ import { isPublicUrl, parseListen } from '../config/listen.ts';
 import { loadConfig } from '../config/load.ts';
 import { isLoopbackUrl } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
+import { retentionPolicy } from '../config/retention.ts';
+import { configuredImageExpiry } from '../providers/configured.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredArchiveLimits, configuredPools, localCoordinatorOptions } from './local-state.ts';
 import { serverRunner } from './server-runner.ts';
@@ -49,7 +51,8 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       if (publicUrl !== undefined && !isPublicUrl(publicUrl)) throw new UsageError(`--public-url takes an http:// or https:// URL, not '${publicUrl}'`);
       const runner = serverRunner(config.server.run_as, state, local);
       const mirrors = { tryExpiryMs: duration('[server] try_expiry', config.server.try_expiry), fileRemotes: config.server.file_remotes };
-      const embedded = await startEmbedded({ ...local, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl, mirrors }).catch((error: NodeJS.ErrnoException) => {
+      const retention = { policy: retentionPolicy(config.retention), images: await configuredImageExpiry(config) };
+      const embedded = await startEmbedded({ ...local, retention, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl, mirrors }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });

@@ -10,6 +10,7 @@ import { defaultMaxLogBytes } from '../coordinator/log-files.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { SECRET_NAME } from '../secrets/rules.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
+import { parseRetention, retentionDefaults } from './retention.ts';
 
 const DURATION_EXPECTED = 'expected a duration like 90s, 5m, 2h or 1h30m';
 
@@ -180,6 +181,30 @@ const ec2Schema = table({
   }).prefault({}).describe('How instances are billed, by platform, for cost estimates.'),
 }).describe('The ec2 provider: AWS instances started for the work and terminated after it.');
 
+const RETENTION_EXPECTED = 'expected an age like 90d, 36h or 30m, or "never"';
+
+/** How long something is kept: days, a duration, or "never" (see retention.ts). */
+const retentionAge = z.string({ error: RETENTION_EXPECTED }).superRefine((text, ctx) => {
+  try {
+    parseRetention(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: RETENTION_EXPECTED });
+  }
+});
+
+const retentionSchema = table({
+  runs: retentionAge.default(retentionDefaults.runs)
+    .describe('A finished run older than this is deleted with its tasks, attempts, events, workers and logs.'),
+  artifacts: retentionAge.default(retentionDefaults.artifacts)
+    .describe('The artifacts of a run finished longer ago than this are deleted; their files go once no artifact has those bytes.'),
+  source_archives: retentionAge.default(retentionDefaults.source_archives)
+    .describe('A source archive older than this that no remaining run uses is deleted, with its unpacked tree.'),
+  caches: retentionAge.default(retentionDefaults.caches)
+    .describe('Caches unused for this long are deleted (Slipway keeps no caches yet: reserved).'),
+  images: retentionAge.default(retentionDefaults.images)
+    .describe('An EC2 prepared image neither made nor launched for this long is deregistered with its snapshots, unless an instance still runs from it.'),
+}).describe('What `slipway gc` and the server (hourly) delete, by age: "90d", "36h", or "never" to keep forever. Running runs are never touched.');
+
 const PROVIDERS = ['local', 'ssh', 'ec2'] as const;
 
 const secretsSchema = table({
@@ -219,6 +244,7 @@ export const configSchema = table({
   store: storeSchema.prefault({}),
   server: serverSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
+  retention: retentionSchema.prefault({}),
   providers: table({
     local: localSchema.prefault({}),
     ssh: sshSchema.prefault({}),

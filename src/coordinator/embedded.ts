@@ -13,7 +13,10 @@ import { liveMachinesOf } from '../store/machines.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { defaultTryExpiryMs, Mirrors, type MirrorSettings } from '../vcs/mirrors.ts';
+import { FileBlobs } from '../blobs/file-blobs.ts';
+import { defaultRetention, type RetentionPolicy } from '../config/retention.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
+import { GarbageCollector, type ImageExpiry } from './retention.ts';
 
 export interface EmbeddedOptions {
   stateDir: string;
@@ -43,7 +46,12 @@ export interface EmbeddedOptions {
   providers?: ProviderLifecycle[];
   /** How long tries are kept and which file:// remotes may be fetched (`[server] try_expiry`, `file_remotes`). */
   mirrors?: Partial<Omit<MirrorSettings, 'root'>>;
+  /** What expires (`[retention]`), EC2 images' expiry when EC2 is set up, and how often a server collects (default hourly). */
+  retention?: { policy?: RetentionPolicy; images?: ImageExpiry | undefined; intervalMs?: number };
 }
+
+/** How often a server deletes what expired. */
+export const retentionIntervalMs = 3_600_000;
 
 export interface Embedded {
   coordinator: Coordinator;
@@ -77,7 +85,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const providers = [providerLifecycle(options.wrapLocal ? options.wrapLocal(local) : local), ...(ssh ? [providerLifecycle(ssh)] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
   const mirrors = new Mirrors({ root: join(options.stateDir, 'mirrors'), tryExpiryMs: defaultTryExpiryMs, fileRemotes: [], ...options.mirrors });
-  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode }, mirrors);
+  // Retention is the server's alone, as expired tries are (below).
+  const collector = settings.ownRunsOnly ? undefined : new GarbageCollector({
+    store, stateDir: options.stateDir, policy: options.retention?.policy ?? defaultRetention, blobs: new FileBlobs(join(options.stateDir, 'blobs')),
+    clock: systemClock, images: options.retention?.images,
+  });
+  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode }, mirrors, collector);
   const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
   const urls = coordinatorUrls(listening.url, options.publicUrl);
   coordinator.start(urls);
@@ -87,10 +100,17 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     mirrors.collect(Date.now()).catch((error: Error) => coordinator.reportFault('collecting expired tries', error));
   }, settings.healthIntervalMs);
   collecting?.unref();
+  // Once now and then hourly, never awaited: a request does not wait on a collection.
+  const collect = () => collector?.collect(false).catch((error: Error) => coordinator.reportFault('collecting expired runs and files', error));
+  void collect();
+  const retaining = collector && setInterval(collect, options.retention?.intervalMs ?? retentionIntervalMs);
+  retaining?.unref();
   return {
     coordinator, store, local, listening, urls,
     async close() {
       clearInterval(collecting);
+      clearInterval(retaining);
+      await collector?.idle();
       await coordinator.close();
       ssh?.close();
       await listening.close();

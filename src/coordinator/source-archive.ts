@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve as absolute } from 'node:path';
 import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
 import { runTar, unpack } from '../archive/tar.ts';
@@ -26,8 +26,12 @@ export async function packSource(sourceDir: string, archivesDir: string, files?:
     await runTar(['--create', '--gzip', `--file=${absolute(partial)}`, `--directory=${absolute(sourceDir)}`, ...members]);
     const digest = await sha256File(partial);
     const final = archivePath(archivesDir, digest);
-    if (existsSync(final)) rmSync(partial);
-    else renameSync(partial, final);
+    if (existsSync(final)) {
+      rmSync(partial);
+      // Fresh again, so retention (which takes only old archives) leaves it to the run about to name it.
+      const now = new Date();
+      utimesSync(final, now, now);
+    } else renameSync(partial, final);
     return digest;
   } catch (error) {
     rmSync(partial, { force: true });

@@ -16,12 +16,28 @@ const setUp: Record<string, string> = {
 export async function configuredProviders(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env): Promise<ProviderLifecycle[]> {
   const providers: ProviderLifecycle[] = [];
   const ec2 = config.providers.ec2;
-  const region = ec2.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  const region = ec2RegionOf(config, env);
   if (region) {
     const [{ Ec2Provider }, { awsClients }] = await Promise.all([import('./ec2/ec2-provider.ts'), import('./ec2/clients.ts')]);
     providers.push(providerLifecycle(new Ec2Provider({ settings: ec2, ec2: awsClients({ region, profile: ec2.profile }).ec2 })));
   }
   return providers;
+}
+
+function ec2RegionOf(config: SlipwayConfig, env: NodeJS.ProcessEnv): string | undefined {
+  return config.providers.ec2.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+}
+
+/**
+ * Retention's expiry of EC2 prepared images (see expireUnusedImages), when the config sets
+ * EC2 up; undefined otherwise, so a machine without AWS never loads the SDK for it.
+ */
+export async function configuredImageExpiry(config: SlipwayConfig, env: NodeJS.ProcessEnv = process.env) {
+  const region = ec2RegionOf(config, env);
+  if (!region) return undefined;
+  const [{ expireUnusedImages }, { awsClients }] = await Promise.all([import('./ec2/prepared-images.ts'), import('./ec2/clients.ts')]);
+  const { ec2 } = awsClients({ region, profile: config.providers.ec2.profile });
+  return (unusedSince: number, dryRun: boolean) => expireUnusedImages(ec2, unusedSince, dryRun);
 }
 
 /** Why a pipeline cannot get its machines from these providers, or undefined when it can. */

@@ -50,6 +50,11 @@ describe('the printed default', () => {
     });
   });
 
+  it('keeps finished runs 90 days, artifacts and source archives 30, and nothing forever', () => {
+    expect(parseConfig(defaultConfigText(), 'config.toml', STATE).retention).toEqual({ runs: '90d', artifacts: '30d', source_archives: '30d', caches: '14d', images: '30d' });
+    expect(parseConfig(toml('[retention]', 'runs = "never"', 'images = "36h"'), 'config.toml', STATE).retention).toMatchObject({ runs: 'never', images: '36h' });
+  });
+
   it('comments every key, and shows the optional ones commented out', () => {
     const lines = defaultConfigText().split('\n');
     lines.forEach((line, i) => {
@@ -148,6 +153,14 @@ describe('mistakes, as file:line:column: message', () => {
       'config.toml:3:17: server.give_up_after: expected a duration longer than 0, got "0s"',
       'config.toml:4:19: server.health_interval: expected a duration like 90s, 5m, 2h or 1h30m, got 300',
       'config.toml:6:16: store.busy_timeout: expected a duration like 90s, 5m, 2h or 1h30m, got "5S"',
+    ]);
+  });
+
+  it('points at a bad retention age', () => {
+    expect(mistakes(toml('[retention]', 'runs = "90 days"', 'artifacts = "0d"', 'images = 30'))).toEqual([
+      'config.toml:2:8: retention.runs: expected an age like 90d, 36h or 30m, or "never", got "90 days"',
+      'config.toml:3:13: retention.artifacts: expected an age like 90d, 36h or 30m, or "never", got "0d"',
+      'config.toml:4:10: retention.images: expected an age like 90d, 36h or 30m, or "never", got 30',
     ]);
   });
 

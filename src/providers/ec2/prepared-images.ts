@@ -9,6 +9,7 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  DescribeInstancesCommand,
   type EC2Client,
   type Image,
   type Tag,
@@ -16,6 +17,7 @@ import {
 import { isNotFound } from './aws-errors.ts';
 import { defaultBackoff, withBackoff, type BackoffOptions } from './backoff.ts';
 import { Ec2Refusal } from './errors.ts';
+import { pages } from './pages.ts';
 import { isManaged, managedFilter, managedTag, tagOf } from './tags.ts';
 
 export const prepareFingerprintTagKey = 'slipway:prepare-fingerprint';
@@ -115,14 +117,45 @@ function infoOf(image: Image): PreparedImageInfo {
 
 /** Slipway's prepared images in the region, newest first. */
 export async function listPreparedImages(ec2: EC2Client, backoff: BackoffOptions = defaultBackoff): Promise<PreparedImageInfo[]> {
+  return (await describePrepared(ec2, backoff)).map(infoOf);
+}
+
+async function describePrepared(ec2: EC2Client, backoff: BackoffOptions): Promise<Image[]> {
   const found = await withBackoff(() => ec2.send(new DescribeImagesCommand({
     Owners: ['self'],
     Filters: [managedFilter, { Name: 'tag-key', Values: [prepareFingerprintTagKey] }],
   })), backoff);
   return (found.Images ?? [])
     .filter((i) => i.ImageId && isManaged(i.Tags) && tagOf(i.Tags, prepareFingerprintTagKey) !== undefined)
-    .toSorted(newestFirst)
-    .map(infoOf);
+    .toSorted(newestFirst);
+}
+
+/** When an image was last of use: its latest launch as AWS records it (within a day), else its making. */
+function lastUsed(image: Image): number {
+  return Math.max(Date.parse(image.CreationDate ?? '') || 0, Date.parse(image.LastLaunchedTime ?? '') || 0);
+}
+
+/**
+ * Retention's part on EC2: Slipway's prepared images neither made nor launched since
+ * `unusedSince` (ms since the epoch) are deregistered with their snapshots, except one
+ * still being made or that an instance (not yet terminated) runs from. With `dryRun`,
+ * only counted. Bytes are the snapshots' volume sizes.
+ */
+export async function expireUnusedImages(ec2: EC2Client, unusedSince: number, dryRun: boolean, backoff: BackoffOptions = defaultBackoff): Promise<{ count: number; bytes: number }> {
+  const stale = (await describePrepared(ec2, backoff)).filter((i) => i.State !== 'pending' && lastUsed(i) < unusedSince);
+  if (stale.length === 0) return { count: 0, bytes: 0 };
+  const filters = [
+    { Name: 'image-id', Values: stale.map((i) => i.ImageId!) },
+    { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] },
+  ];
+  const inUse = new Set<string | undefined>();
+  for await (const page of pages((NextToken) => ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken })), backoff)) {
+    for (const reservation of page.Reservations ?? []) for (const instance of reservation.Instances ?? []) inUse.add(instance.ImageId);
+  }
+  const expired = stale.filter((i) => !inUse.has(i.ImageId));
+  if (!dryRun && expired.length > 0) await deletePreparedImages(ec2, expired.map((i) => i.ImageId!), backoff);
+  const bytes = expired.flatMap((i) => i.BlockDeviceMappings ?? []).reduce((sum, m) => sum + (m.Ebs?.VolumeSize ?? 0) * 1024 ** 3, 0);
+  return { count: expired.length, bytes };
 }
 
 export interface DeletedImage {

@@ -1,0 +1,158 @@
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StoredBlob } from '../blobs/file-blobs.ts';
+import type { RetentionPolicy } from '../config/retention.ts';
+import type { Clock } from '../engine/clock.ts';
+import { blobsInUse, deleteExpiredArtifacts, deleteRuns, finishedRunsBefore, sourcesInUse } from '../store/retention-rows.ts';
+import type { Store } from '../store/store.ts';
+import { checkedId, idPatterns } from '../util/ids.ts';
+
+/** How many of a kind went (or would go), and their bytes. */
+export interface Tally {
+  count: number;
+  bytes: number;
+}
+
+/** What one collection removed, or would remove with `dry_run`; null: not collected (kept forever, or nothing to collect it from). */
+export interface GcReport {
+  dry_run: boolean;
+  /** Finished runs with their rows; bytes are their logs'. */
+  runs: Tally;
+  /** Artifact rows, with the bytes they name. */
+  artifacts: Tally;
+  /** Stored files no artifact names any more. */
+  blobs: Tally;
+  /** Archives under sources/ no run names, with their unpacked trees. */
+  source_archives: Tally;
+  /** EC2 prepared images (bytes: their snapshots' volume sizes). */
+  images: Tally | null;
+  /** Slipway keeps no caches yet: always null, the place for them when it does. */
+  caches: null;
+}
+
+/** The blob store as retention uses it: each store (files, a bucket) lists and deletes its own. */
+export interface CollectableBlobs {
+  list(): Promise<StoredBlob[]>;
+  delete(sha256: string): Promise<void>;
+}
+
+/** Deregisters prepared images unused since `unusedSince` (ms since the epoch), or only counts them. */
+export type ImageExpiry = (unusedSince: number, dryRun: boolean) => Promise<Tally>;
+
+/** A blob younger than this is kept even when no row names it: its upload may still be under way. */
+export const blobGraceMs = 3_600_000;
+
+export interface CollectorOptions {
+  store: Store;
+  stateDir: string;
+  policy: RetentionPolicy;
+  blobs: CollectableBlobs;
+  clock: Clock;
+  images?: ImageExpiry | undefined;
+}
+
+const dryRunDone = Symbol('dry run');
+
+/**
+ * Retention: deletes what `[retention]` says has expired, from the store and the state
+ * directory. Never a running run's rows, logs, artifacts or sources, nor a run a live
+ * worker still belongs to. The store's part is one transaction (rolled back for a dry
+ * run, so a dry run counts exactly what a real one would delete); files go after it, each
+ * only when nothing left in the store names it. One collection at a time: a call while
+ * one runs waits for it, then counts afresh.
+ */
+export class GarbageCollector {
+  readonly #options: CollectorOptions;
+  /** The last collection asked for: each waits for the one before. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(options: CollectorOptions) {
+    this.#options = options;
+  }
+
+  collect(dryRun: boolean): Promise<GcReport> {
+    const next = this.#tail.then(() => this.#collect(dryRun));
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Waits for the collections asked for so far, so the store can close under none. */
+  idle(): Promise<void> {
+    return this.#tail.then(() => undefined);
+  }
+
+  async #collect(dryRun: boolean): Promise<GcReport> {
+    const { store, stateDir, policy, clock } = this.#options;
+    const now = clock.now();
+    const before = (ms: number | undefined) => (ms === undefined ? undefined : now - ms);
+    let rows!: { runs: string[]; artifacts: Tally; blobs: Set<string>; sources: Set<string> };
+    try {
+      await store.transaction(async (trx) => {
+        const runCutoff = before(policy.runsMs);
+        const runs = runCutoff === undefined ? [] : await finishedRunsBefore(trx, runCutoff);
+        // Artifacts first: those of the runs about to go count as artifacts too.
+        const artifacts = await deleteExpiredArtifacts(trx, before(policy.artifactsMs), now, runs);
+        await deleteRuns(trx, runs);
+        rows = { runs, artifacts, blobs: await blobsInUse(trx), sources: await sourcesInUse(trx) };
+        if (dryRun) throw dryRunDone;
+      });
+    } catch (error) {
+      if (error !== dryRunDone) throw error;
+    }
+    const logs = join(stateDir, 'logs');
+    const runs = { count: rows.runs.length, bytes: 0 };
+    for (const runId of rows.runs) runs.bytes += removeTree(join(logs, checkedId('run', runId)), dryRun);
+    const images = policy.imagesMs === undefined || !this.#options.images ? null : await this.#options.images(now - policy.imagesMs, dryRun);
+    return {
+      dry_run: dryRun,
+      runs,
+      artifacts: rows.artifacts,
+      blobs: await this.#blobs(rows.blobs, now - blobGraceMs, dryRun),
+      source_archives: sourceArchives(join(stateDir, 'sources'), rows.sources, before(policy.sourceArchivesMs), dryRun),
+      images,
+      caches: null,
+    };
+  }
+
+  async #blobs(inUse: Set<string>, storedBefore: number, dryRun: boolean): Promise<Tally> {
+    const tally = { count: 0, bytes: 0 };
+    for (const blob of await this.#options.blobs.list()) {
+      if (inUse.has(blob.sha256) || blob.storedAt >= storedBefore) continue;
+      if (!dryRun) await this.#options.blobs.delete(blob.sha256);
+      tally.count += 1;
+      tally.bytes += blob.size;
+    }
+    return tally;
+  }
+}
+
+/** Archives (`<digest>.tar.gz`) older than `before` that no run names, with their trees under trees/. */
+function sourceArchives(dir: string, inUse: Set<string>, before: number | undefined, dryRun: boolean): Tally {
+  const tally = { count: 0, bytes: 0 };
+  if (before === undefined || !existsSync(dir)) return tally;
+  for (const name of readdirSync(dir)) {
+    const digest = name.endsWith('.tar.gz') ? name.slice(0, -'.tar.gz'.length) : '';
+    if (!idPatterns.digest.test(digest) || inUse.has(digest)) continue;
+    const archive = statSync(join(dir, name), { throwIfNoEntry: false });
+    // An upload is stored before the run that names it is created: a young archive waits for it.
+    if (!archive || archive.mtimeMs >= before) continue;
+    tally.count += 1;
+    tally.bytes += removeTree(join(dir, 'trees', digest), dryRun) + removeTree(join(dir, name), dryRun);
+  }
+  return tally;
+}
+
+/** Removes a file or directory (unless `dryRun`); returns the bytes of the files it held. */
+function removeTree(path: string, dryRun: boolean): number {
+  const bytes = bytesUnder(path);
+  if (!dryRun) rmSync(path, { recursive: true, force: true });
+  return bytes;
+}
+
+/** Links are counted as themselves, never followed: an unpacked tree is someone else's files. */
+function bytesUnder(path: string): number {
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, name) => sum + bytesUnder(join(path, name)), 0);
+}
