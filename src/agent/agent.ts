@@ -11,6 +11,7 @@ import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
+import { getSigned, keepArtifact } from './blob-transfer.ts';
 import { fetchInputs, matchArtifacts, TaskFilesError, type TaskFiles } from './task-files.ts';
 import type { TaskCgroups } from './task-cgroups.ts';
 
@@ -284,9 +285,10 @@ export class Agent {
         ...(order.source_digest && { source: { digest: order.source_digest, download: () => this.#client.source(order.run) } }),
         files: {
           inputs: order.inputs ?? [],
-          download: (input) => this.#client.input(order.id, input.sha256),
+          // A bucket's blob comes straight from the bucket, by the URL the coordinator signed.
+          download: (input) => (input.url ? getSigned(input.url) : this.#client.input(order.id, input.sha256)),
           ...(order.kind === 'run' && order.artifacts && { artifacts: order.artifacts }),
-          upload: (path, file) => this.#client.artifact(order.id, path, file),
+          upload: (path, file) => keepArtifact(this.#client, order.id, path, file),
         },
       });
     } finally {

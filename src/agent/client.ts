@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type {
-  AgentStop, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
+  AgentStop, ArtifactOffer, ArtifactOfferAnswer, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
 } from '../protocol/worker.ts';
 import { HttpConnection, type HttpAnswer } from './http-request.ts';
 import { withReconnect, type ReconnectPolicy } from './reconnect.ts';
@@ -131,6 +131,11 @@ export class WorkerClient {
     } as RequestInit));
     if (!response.ok) throw new CoordinatorRefused('artifact', { status: response.status, body: await response.text() });
     await response.body?.cancel();
+  }
+
+  /** Offers a file the attempt keeps, by its sha256 and size: kept already, or where to upload it. */
+  async offerArtifact(attemptId: string, offer: ArtifactOffer): Promise<ArtifactOfferAnswer> {
+    return this.#json<ArtifactOfferAnswer>('artifact', await this.#post(`/attempts/${attemptId}/artifacts/offer`, offer));
   }
 
   #post(path: string, body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {

@@ -5,7 +5,7 @@ import { gcBody } from './gc-routes.ts';
 import { secretBody } from './secret-routes.ts';
 import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
-import { claimBody, finishBody, heartbeatBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
+import { claimBody, finishBody, heartbeatBody, offerBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
 import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 
 /**
@@ -44,6 +44,7 @@ const requests = {
   heartbeat: name('Heartbeat', heartbeatBody),
   finish: name('Finish', finishBody),
   stopped: name('Stopped', stoppedBody),
+  artifactOffer: name('ArtifactOffer', offerBody),
 };
 
 // ---- answers: the types of docs/api.md and docs/worker-protocol.md ----------------------
@@ -151,6 +152,13 @@ const bodies = {
     task: z.string(), path: z.string().describe("relative to the task's tree"), size: z.int(), sha256: z.string(), content_type: z.string(),
     created_at: z.int().describe('ms since the epoch'), expires_at: z.int().nullable().describe('when retention may remove it; null: kept with its run'),
   })),
+  artifactUpload: name('ArtifactUpload', z.object({
+    upload: z.union([
+      z.object({ send: z.literal(true) }).describe('POST the bytes to /api/v1/worker/attempts/:id/artifacts?path=PATH'),
+      z.object({ put: z.object({ url: z.string(), headers: z.record(z.string(), z.string()) }) })
+        .describe('PUT the bytes to this signed URL with exactly these headers (content-length, x-amz-checksum-sha256), then offer again'),
+    ]),
+  })),
   mirrored: name('MirroredRevision', z.object({
     vcs: z.enum(['git', 'hg']), repository: z.string().describe("the repository's identity: its first revision's full id"), revision: z.string(),
     try: z.string().nullable().describe('the id a try is kept under until [server] try_expiry; null for a fetch'),
@@ -256,7 +264,11 @@ const user: Route[] = [
   {
     method: 'get', path: '/api/v1/runs/:run/artifacts/file', id: 'downloadArtifact', summary: 'One artifact, as a download (Content-Disposition: attachment)', auth: 'read',
     query: z.object({ task: z.string(), path: z.string() }), headers: { Range: logRange },
-    answers: { 200: { content: '(its content type)', description: 'its bytes; sha256 in x-slipway-sha256' }, 400: 'not a run id, or no task and path', 404: 'no such run or artifact' },
+    answers: {
+      200: { content: '(its content type)', description: 'its bytes; sha256 in x-slipway-sha256 (files store)' },
+      302: none('to a signed URL of the bucket that serves it as an attachment, valid a few minutes; sha256 in x-slipway-sha256 (S3 store)'),
+      400: 'not a run id, or no task and path', 404: 'no such run or artifact', 409: 'the bucket holds other bytes under its sha256',
+    },
   },
   { method: 'post', path: '/api/v1/runs/:run/cancel', id: 'cancelRun', summary: 'Cancel a running run', auth: 'submit', answers: { 200: ok(bodies.oneRun), 400: 'not a run id', 404: 'no such run', 409: 'the run is not running' } },
   {
@@ -330,8 +342,21 @@ const worker: Route[] = [
     answers: { 201: ok(bodies.artifact, 'kept'), 400: 'a path the step does not declare, or not a plain relative one', 409: 'the attempt is not in hand', 413: 'too large' },
   },
   {
+    method: 'post', path: '/api/v1/worker/attempts/:id/artifacts/offer', id: 'workerArtifactOffer',
+    summary: 'A file the attempt keeps, by its sha256 and size: kept at once when the blob store has those bytes, else where to upload them (then offered again)', auth: 'credential',
+    body: requests.artifactOffer,
+    answers: {
+      200: ok(bodies.artifactUpload, 'upload the bytes: to the coordinator (send), or PUT to the signed URL with those headers'),
+      201: ok(z.object({ kept: bodies.artifact }), 'kept: the store has those bytes'),
+      400: 'a path the step does not declare, or not a plain relative one; not a sha256', 409: 'the attempt is not in hand; or the store holds other bytes under that sha256', 413: 'too large',
+    },
+  },
+  {
     method: 'get', path: '/api/v1/worker/attempts/:id/inputs/:sha256', id: 'workerInput', summary: 'An artifact of a task the attempt needs (its inputs, by sha256)', auth: 'credential',
-    answers: { 200: { content: 'application/octet-stream', description: 'its bytes' }, 400: 'not an attempt id or a sha256', 404: "the attempt is not in hand, or its run has no such artifact" },
+    answers: {
+      200: { content: 'application/octet-stream', description: 'its bytes (files store)' }, 302: none('to a signed URL of the bucket (S3 store): follow it without the credential'),
+      400: 'not an attempt id or a sha256', 404: "the attempt is not in hand, or its run has no such artifact", 409: 'the bucket holds other bytes under that sha256',
+    },
   },
   {
     method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "A run's source tree: the worker's own run's, or one whose task it has in hand", auth: 'credential',

@@ -6,7 +6,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
+import { attachment, BlobDamaged } from '../blobs/blob-store.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
+import { fileName } from '../coordinator/run-artifacts.ts';
 import { sourceArchive, sourceTree, storeSource } from '../coordinator/source-archive.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
 import type { RunEvent } from '../engine/events.ts';
@@ -159,13 +161,24 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (!found.run) return found.response;
     const { task, path } = c.req.query();
     if (!task || !path) return fail(c, 400, 'which artifact: ?task=TASK&path=PATH (slipway artifacts RUN lists them)');
-    const kept = await coordinator.artifacts.file(found.run.id, task, path);
+    let kept;
+    try {
+      kept = await coordinator.artifacts.file(found.run.id, task, path);
+    } catch (error) {
+      if (error instanceof BlobDamaged) return fail(c, 409, `artifact ${path.slice(0, 200)} of task ${task.slice(0, 200)}: ${error.message}`);
+      throw error;
+    }
     if (!kept) return fail(c, 404, `run ${found.run.id} has no artifact ${path.slice(0, 200)} of task ${task.slice(0, 200)}`);
-    c.header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(path.slice(path.lastIndexOf('/') + 1))}`);
+    c.header('x-slipway-sha256', kept.artifact.sha256);
+    // A bucket's blob: to a signed URL of another origin, which answers it as an attachment too.
+    if ('url' in kept.target) {
+      c.header('cache-control', 'no-store');
+      return c.redirect(kept.target.url, 302);
+    }
+    c.header('content-disposition', attachment(fileName(path)));
     c.header('x-content-type-options', 'nosniff');
     c.header('content-security-policy', 'sandbox');
-    c.header('x-slipway-sha256', kept.artifact.sha256);
-    return sendFile(c, kept.file, kept.artifact.content_type);
+    return sendFile(c, kept.target.file, kept.artifact.content_type);
   });
 
   app.post('/runs/:run/cancel', need('submit'), async (c) => {

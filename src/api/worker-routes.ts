@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
-import { agentStopCauses, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
+import { BlobDamaged } from '../blobs/blob-store.ts';
+import { agentStopCauses, type ArtifactOfferAnswer, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
 import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 import { idPatterns } from '../util/ids.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
@@ -34,6 +35,11 @@ export const finishBody = z.object({
   claim_next: z.boolean().default(false).describe('hand out the next attempt in the same call, if one is ready now'),
 }).strict();
 export const stoppedBody = z.object({ cause: z.enum(agentStopCauses), reason: z.string().max(1024) }).strict();
+export const offerBody = z.object({
+  path: z.string().min(1).max(4096).describe("relative to the task's tree; must match one of the step's artifacts"),
+  sha256: z.string().regex(idPatterns.digest, { error: 'expected a sha256 in lower-case hex' }),
+  size: z.int().min(0),
+}).strict();
 const attemptId = /^a-[0-9a-f]{12}$/;
 
 type Env = { Variables: { worker: WorkerIdentity } };
@@ -158,14 +164,40 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     }
   });
 
+  // A file the agent hashed: kept at once when the store has its bytes, else where to upload them.
+  app.post('/attempts/:id/artifacts/offer', jsonLimit, async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const body = await readJson(c, offerBody);
+    if (!body.ok) return body.response;
+    const { path, ...blob } = body.value;
+    try {
+      const answer = await coordinator.artifacts.offer(c.get('worker'), id, path, blob);
+      if ('refused' in answer) return fail(c, answer.status, answer.refused);
+      if ('kept' in answer) return c.json(answer, 201);
+      return c.json(answer satisfies ArtifactOfferAnswer);
+    } catch (error) {
+      if (error instanceof BlobDamaged) return fail(c, 409, `artifact ${path.slice(0, 200)}: ${error.message}`);
+      throw error;
+    }
+  });
+
   app.get('/attempts/:id/inputs/:sha256', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const sha256 = c.req.param('sha256');
     if (!idPatterns.digest.test(sha256)) return fail(c, 400, 'not a sha256');
-    const file = await coordinator.artifacts.input(c.get('worker'), id, sha256);
-    if (!file) return fail(c, 404, `attempt ${id} of this worker has no input ${sha256}`);
-    return sendFile(c, file, 'application/octet-stream');
+    let target;
+    try {
+      target = await coordinator.artifacts.input(c.get('worker'), id, sha256);
+    } catch (error) {
+      if (error instanceof BlobDamaged) return fail(c, 409, error.message);
+      throw error;
+    }
+    if (!target) return fail(c, 404, `attempt ${id} of this worker has no input ${sha256}`);
+    // A bucket's blob is read from the bucket: the agent follows, without its credential.
+    if ('url' in target) return c.redirect(target.url, 302);
+    return sendFile(c, target.file, 'application/octet-stream');
   });
 
   app.get('/source', async (c) => {

@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
-
-/** A stored blob: its content's sha256 and its size. */
-export interface Blob {
-  sha256: string;
-  size: number;
-}
+import type { Blob, BlobStore, ReadTarget, UploadTarget } from './blob-store.ts';
 
 /**
  * Content-addressed files under a directory of the state directory: each blob is stored
@@ -16,11 +12,15 @@ export interface Blob {
  * runs) have those bytes. Written to a private partial file first and renamed into place,
  * so a blob is either whole or absent.
  */
-export class FileBlobs {
+export class FileBlobs implements BlobStore {
   readonly root: string;
 
   constructor(root: string) {
     this.root = root;
+  }
+
+  get where(): string {
+    return this.root;
   }
 
   /** Stores a body, refusing one past `maxBytes` (BodyTooLarge naming `what`). */
@@ -57,12 +57,27 @@ export class FileBlobs {
   }
 
   /** The blob's size, or undefined when the store does not hold it. */
-  size(sha256: string): number | undefined {
+  async size(sha256: string): Promise<number | undefined> {
     try {
       return statSync(this.path(sha256)).size;
     } catch {
       return undefined;
     }
+  }
+
+  /** The bytes come through the coordinator, which hashes them as it writes them. */
+  async uploadTarget(): Promise<UploadTarget> {
+    return { send: true };
+  }
+
+  async readTarget(sha256: string): Promise<ReadTarget> {
+    return { file: this.path(sha256) };
+  }
+
+  async read(sha256: string): Promise<Readable> {
+    const path = this.path(sha256);
+    if (!existsSync(path)) throw new Error(`blob ${sha256} is no longer in ${this.root}`);
+    return createReadStream(path);
   }
 
   /** Every blob held, with when it was last stored: what retention looks through. */

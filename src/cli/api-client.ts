@@ -57,6 +57,26 @@ export class ApiClient {
     return body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]);
   }
 
+  /**
+   * A download the server may answer with a redirect to a signed URL of another origin (a
+   * bucket): followed here, without the token, which is the server's alone.
+   */
+  async download(path: string): Promise<Readable> {
+    const answer = await this.#request('GET', path, { redirect: 'manual' });
+    const location = answer.headers.get('location');
+    let response = answer;
+    if (answer.status >= 300 && answer.status < 400 && location) {
+      const url = new URL(location, this.#base);
+      try {
+        response = await fetch(url);
+      } catch (error) {
+        throw new ServerUnreachable(`cannot reach ${url.origin}, where ${this.#base.origin} keeps the file: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+      }
+      if (!response.ok) throw new ServerRefused(response.status, `${url.origin}, where ${this.#base.origin} keeps the file, answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    }
+    return response.body ? Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+  }
+
   /** Sends a file as the body. */
   async upload<T>(path: string, file: string, type: string): Promise<T> {
     const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
@@ -77,7 +97,7 @@ export class ApiClient {
       if (init.signal?.aborted) throw error;
       throw new ServerUnreachable(`cannot reach ${this.#base.origin}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
     }
-    if (response.ok) return response;
+    if (response.ok || (init.redirect === 'manual' && response.status >= 300 && response.status < 400)) return response;
     if (response.status === 502 || response.status === 503 || response.status === 504) {
       throw new ServerUnreachable(`${this.#base.origin} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
     }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import { LogFiles } from '../coordinator/log-files.ts';
 import type { RunReport } from '../engine/report.ts';
-import { FileBlobs } from '../blobs/file-blobs.ts';
+import { openBlobStore } from '../blobs/open-blob-store.ts';
+import { loadConfig } from '../config/load.ts';
 import { keptArtifacts, type Artifact } from '../store/artifacts.ts';
 import { workersNamedInRun } from '../store/event-history.ts';
 import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
@@ -41,7 +42,6 @@ export async function openRunSource(options: SourceOptions): Promise<RunSource> 
 class LocalRuns implements RunSource {
   readonly #store: Store;
   readonly #logs = new LogFiles(join(stateDir(), 'logs'));
-  readonly #blobs = new FileBlobs(join(stateDir(), 'blobs'));
 
   constructor(store: Store) {
     this.#store = store;
@@ -76,9 +76,9 @@ class LocalRuns implements RunSource {
   }
 
   async artifactFile(_runId: string, artifact: Artifact) {
-    const path = this.#blobs.path(artifact.sha256);
-    if (!existsSync(path)) throw new UsageError(`the bytes of ${artifact.path} (${artifact.task}) are no longer in ${this.#blobs.root}`);
-    return createReadStream(path);
+    const blobs = openBlobStore(loadConfig().blobs, stateDir());
+    if ((await blobs.size(artifact.sha256)) === undefined) throw new UsageError(`the bytes of ${artifact.path} (${artifact.task}) are no longer in ${blobs.where}`);
+    return blobs.read(artifact.sha256);
   }
 
   close() {
@@ -135,7 +135,7 @@ class RemoteRuns implements RunSource {
   }
 
   artifactFile(runId: string, artifact: Artifact) {
-    return this.#api.stream(`/api/v1/runs/${runId}/artifacts/file?${new URLSearchParams({ task: artifact.task, path: artifact.path })}`);
+    return this.#api.download(`/api/v1/runs/${runId}/artifacts/file?${new URLSearchParams({ task: artifact.task, path: artifact.path })}`);
   }
 
   async close() {}

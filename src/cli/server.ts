@@ -43,6 +43,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         ...configuredPools(config),
         trySecrets: config.secrets.try,
         pipelinesMayDefinePools: config.server.pipelines_may_define_pools,
+        blobs: config.blobs,
       };
       const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;

@@ -213,6 +213,30 @@ const secretsSchema = table({
     .describe('The secrets a try (slipway try) may give its steps; a step of a try that lists any other fails its attempt.'),
 }).describe('Secrets (slipway secrets set NAME), which steps list to read them.');
 
+const BLOB_STORES = ['files', 's3'] as const;
+
+const blobsSchema = table({
+  store: z.enum(BLOB_STORES, { error: `expected one of ${BLOB_STORES.map((s) => `"${s}"`).join(', ')}` }).default('files')
+    .describe('Where artifacts\' bytes are kept: "files" (blobs/ in the state directory) or "s3" (the bucket below; agents upload and download straight to and from it).'),
+  bucket: word('an S3 bucket name: lower-case letters, digits, "." and "-"', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
+    .optional()
+    .meta({ description: 'The bucket, with store = "s3" (credentials come from the AWS SDK\'s chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, instance roles).', examples: ['slipway-artifacts'] }),
+  prefix: z.string({ error: 'expected a key prefix such as "slipway/"' }).regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, { error: 'expected a key prefix of plain names each ending in "/", such as "slipway/"' })
+    .default('').describe('Put before each blob\'s key (its sha256), so one bucket can hold other things.'),
+  region: word('an AWS region such as us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/)
+    .optional()
+    .meta({ description: "The bucket's region (default: the AWS SDK's, from AWS_REGION or the profile).", examples: ['us-east-1'] }),
+  endpoint: z.string({ error: 'expected an http:// or https:// URL' }).refine(isPublicUrl, { error: 'expected an http:// or https:// URL' })
+    .optional()
+    .meta({ description: "An S3-compatible server's URL instead of AWS's (MinIO, Ceph, R2, ...); agents must reach it too.", examples: ['http://storage.internal:9000'] }),
+  force_path_style: boolean.default(false).describe('Address the bucket as ENDPOINT/BUCKET/KEY rather than BUCKET.ENDPOINT/KEY, as most S3-compatible servers want.'),
+  profile: word('an AWS profile name', /^[A-Za-z0-9_][A-Za-z0-9._-]*$/)
+    .optional()
+    .meta({ description: "The AWS credentials profile (default: the AWS SDK's default chain).", examples: ['slipway'] }),
+}).superRefine((blobs, ctx) => {
+  if (blobs.store === 's3' && blobs.bucket === undefined) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'expected a bucket name, since store = "s3"' });
+}).describe("Artifacts' bytes: a step's `artifacts:` are kept here, each once by its sha256.");
+
 /** An inline script: a config's scripts belong to no run's source tree, so they are never files of one. */
 const inlineScript = z.string({ error: 'expected a script: commands run with bash -eo pipefail' })
   .regex(/\S/, { error: 'expected a script, not blank text' })
@@ -244,6 +268,7 @@ export const configSchema = table({
   store: storeSchema.prefault({}),
   server: serverSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
+  blobs: blobsSchema.prefault({}),
   retention: retentionSchema.prefault({}),
   providers: table({
     local: localSchema.prefault({}),

@@ -1,4 +1,5 @@
 import type { ArchiveLimits } from '../archive/check.ts';
+import type { BlobsSettings } from '../blobs/open-blob-store.ts';
 import type { providerRetry } from '../engine/retry.ts';
 import type { OperatorPool } from '../pipeline/types.ts';
 
@@ -31,4 +32,6 @@ export interface CoordinatorSettings {
   pipelinesMayDefinePools?: boolean;
   /** `[secrets] try`: the secrets a try's steps may read (default none). */
   trySecrets?: readonly string[];
+  /** `[blobs]`: where artifacts' bytes are kept (default: files under the state directory). */
+  blobs?: BlobsSettings;
 }

@@ -67,7 +67,7 @@ export interface AttemptOrder {
   secrets?: Record<string, string>;
   /**
    * Globs of the files a successful attempt keeps: the agent uploads each file they match
-   * (`POST /attempts/:id/artifacts?path=`) before it finishes, and fails the attempt when
+   * (`POST /attempts/:id/artifacts/offer`, then where it is told) before it finishes, and fails the attempt when
    * one matches nothing. Absent when the step declares none.
    */
   artifacts?: string[];
@@ -82,7 +82,28 @@ export interface ArtifactInput {
   path: string;
   sha256: string;
   size: number;
+  /**
+   * A signed URL to GET the bytes from when the blob store is a bucket (valid an hour from
+   * the claim): the agent reads them from the bucket, never through the coordinator.
+   */
+  url?: string;
 }
+
+/**
+ * `POST /attempts/:id/artifacts/offer`: a file the attempt keeps, hashed by the agent. The
+ * answer is `{ kept }` (201) when the store has those bytes, or `{ upload }` (200): send them
+ * to the coordinator (`POST /attempts/:id/artifacts?path=`), or PUT them to the signed URL
+ * with those headers and offer again.
+ */
+export interface ArtifactOffer {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export type ArtifactOfferAnswer =
+  | { kept: { path: string; sha256: string; size: number } }
+  | { upload: { send: true } | { put: { url: string; headers: Record<string, string> } } };
 
 // ---- requests ----------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream';
+
+/** A stored blob: its content's sha256 and its size. */
+export interface Blob {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Where an agent sends a blob's bytes: to the coordinator (`send`), or straight to the
+ * store with one request whose URL and headers the store signed (`put`).
+ */
+export type UploadTarget = { send: true } | { put: { url: string; headers: Record<string, string> } };
+
+/** Where a blob's bytes are read from: a file of this machine, or a signed URL of the store. */
+export type ReadTarget = { file: string } | { url: string };
+
+/** How a download is served to a user: a file name and type for its attachment headers. */
+export interface AsDownload {
+  filename: string;
+  contentType: string;
+}
+
+/**
+ * Content-addressed bytes: each blob stored once under its sha256, however many artifacts
+ * (of however many runs) have them. The coordinator and the CLI use only this, so neither
+ * cares whether the bytes are files of the state directory or objects of a bucket.
+ */
+export interface BlobStore {
+  /** Where the blobs are, for messages: a directory, or s3://bucket/prefix. */
+  readonly where: string;
+  /** Stores a body sent through the coordinator, refusing one past `maxBytes` (BodyTooLarge naming `what`). */
+  put(body: ReadableStream<Uint8Array>, maxBytes: number, what: string): Promise<Blob>;
+  /**
+   * The blob's size, or undefined when the store does not hold it. A store that keeps a
+   * checksum of its own throws BlobDamaged when it is not `sha256`'s.
+   */
+  size(sha256: string): Promise<number | undefined>;
+  /** Where an agent uploads `blob`. */
+  uploadTarget(blob: Blob): Promise<UploadTarget>;
+  /** Where an agent, or a user downloading it `as`, reads the blob. */
+  readTarget(sha256: string, as?: AsDownload): Promise<ReadTarget>;
+  /** The blob's bytes, streamed (the CLI reading the store of its own machine). */
+  read(sha256: string): Promise<Readable>;
+}
+
+/** A blob whose bytes are not those its name (sha256) says: changed in the store behind Slipway's back. */
+export class BlobDamaged extends Error {}
+
+/** A Content-Disposition that makes a browser save the file, under its name, rather than show it. */
+export function attachment(filename: string): string {
+  return `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/config-error.ts';
+import { defaultConfigText } from '../../src/config/default-text.ts';
+import { parseConfig } from '../../src/config/load.ts';
+
+const STATE = '/state/slipway';
+
+/** The lines of the ConfigError that checking `text` throws. */
+function mistakes(text: string): string[] {
+  try {
+    parseConfig(text, 'config.toml', STATE);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message.split('\n');
+    throw error;
+  }
+  throw new Error('expected mistakes, found none');
+}
+
+describe('[blobs]', () => {
+  it('keeps artifacts in files under the state directory by default', () => {
+    expect(parseConfig('', 'config.toml', STATE).blobs).toEqual({ store: 'files', prefix: '', force_path_style: false });
+  });
+
+  it('prints a commented default whose bucket example works once uncommented', () => {
+    const text = defaultConfigText();
+    const start = text.indexOf('[blobs]');
+    const block = text.slice(start, text.indexOf('\n\n', start));
+    expect(block).toContain('store = "files"');
+    const s3 = text.replace(block, block.replace('store = "files"', 'store = "s3"').replace(/^# (bucket|region|endpoint) = /gm, '$1 = '));
+    expect(parseConfig(s3, 'config.toml', STATE).blobs).toEqual({
+      store: 's3', bucket: 'slipway-artifacts', prefix: '', region: 'us-east-1', endpoint: 'http://storage.internal:9000', force_path_style: false,
+    });
+  });
+
+  it('takes an S3-compatible bucket, and no secret', () => {
+    const text = '[blobs]\nstore = "s3"\nbucket = "ci-artifacts"\nprefix = "slipway/blobs/"\nendpoint = "http://127.0.0.1:9000"\nforce_path_style = true\nprofile = "ci"\n';
+    expect(parseConfig(text, 'config.toml', STATE).blobs).toEqual({
+      store: 's3', bucket: 'ci-artifacts', prefix: 'slipway/blobs/', endpoint: 'http://127.0.0.1:9000', force_path_style: true, profile: 'ci',
+    });
+    expect(mistakes('[blobs]\nstore = "s3"\nbucket = "b1b"\nsecret_access_key = "x"\n').join('\n')).toBe("config.toml:4:1: blobs: unknown key 'secret_access_key'");
+  });
+
+  it('says what is wrong, where', () => {
+    expect(mistakes('[blobs]\nstore = "s3"\n')).toEqual(["config.toml:1:2: blobs: missing required key 'bucket'"]);
+    expect(mistakes('[blobs]\nstore = "gcs"\n').join('\n')).toContain('blobs.store: expected one of "files", "s3"');
+    expect(mistakes('[blobs]\nprefix = "/abs"\n').join('\n')).toContain('blobs.prefix: expected a key prefix of plain names each ending in "/", such as "slipway/"');
+    expect(mistakes('[blobs]\nendpoint = "ftp://x"\n').join('\n')).toContain('blobs.endpoint: expected an http:// or https:// URL');
+  });
+});
