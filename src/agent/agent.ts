@@ -128,6 +128,8 @@ export interface AgentOptions {
   say?: (line: string) => void;
   /** Shown in `ps`: the worker's current name. */
   onName?: (name: string) => void;
+  /** PEM: the coordinator's certificate, the only one an https `server` is trusted with. */
+  serverCertificate?: string;
   /** How long to keep trying to reach the coordinator before giving up (default 10 minutes). */
   reconnectMs?: number;
   /** Where this machine records the prepare scripts it ran (default ~/.slipway/prepared). */
@@ -156,7 +158,7 @@ export class Agent {
       say: (line) => this.#say(line),
       // Told to stop, the agent does not wait for a coordinator that went away: every request honours it.
       stopping: this.#shutdown.signal,
-    });
+    }, options.serverCertificate);
   }
 
   /** Asks the agent to stop: the task in flight is cancelled, cleanup still runs. */

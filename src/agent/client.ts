@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type {
   AgentStop, ArtifactOffer, ArtifactOfferAnswer, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
@@ -12,6 +13,17 @@ export type Claimed = HandedOut | { none: true } | StopAnswer;
 
 /** A finish's answer, or a stop when the attempt is no longer this worker's. */
 export type FinishAnswer = Finished | { stop: true; name?: never; next?: never };
+
+/** An answer as withReconnect judges it: by its status, before its body is read. */
+function answered(res: IncomingMessage): { status: number; res: IncomingMessage } {
+  return { status: res.statusCode ?? 0, res };
+}
+
+async function readAnswer(res: IncomingMessage): Promise<HttpAnswer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
+}
 
 /** The coordinator turned a request down: what it said, with the status. */
 export class CoordinatorRefused extends Error {
@@ -47,9 +59,10 @@ export class WorkerClient {
   readonly #reconnect: ReconnectPolicy;
   #token: string;
 
-  constructor(server: string, token: string, reconnect: ReconnectPolicy) {
+  /** `certificate`: the coordinator's, which an https connection trusts alone. */
+  constructor(server: string, token: string, reconnect: ReconnectPolicy, certificate?: string) {
     this.#server = server.replace(/\/+$/, '');
-    this.#http = new HttpConnection(this.#server);
+    this.#http = new HttpConnection(this.#server, certificate);
     this.#token = token;
     this.#reconnect = reconnect;
   }
@@ -105,32 +118,40 @@ export class WorkerClient {
   }
 
   /** A run's source archive (the worker's own run's without `runId`), streamed. */
-  async source(runId?: string): Promise<Response> {
+  source(runId?: string): Promise<Response> {
     const query = runId ? `?run=${encodeURIComponent(runId)}` : '';
-    const response = await withReconnect('source', this.#reconnect,
-      () => fetch(`${this.#server}/api/v1/worker/source${query}`, { headers: { authorization: `Bearer ${this.#token}` } }));
-    if (!response.ok) throw new CoordinatorRefused('source', { status: response.status, body: await response.text() });
-    return response;
+    return this.#download('source', `/api/v1/worker/source${query}`);
   }
 
   /** An input of the attempt (an artifact of a task it needs), by its sha256, streamed. */
-  async input(attemptId: string, sha256: string): Promise<Response> {
-    const response = await withReconnect('input', this.#reconnect,
-      () => fetch(`${this.#server}/api/v1/worker/attempts/${attemptId}/inputs/${sha256}`, { headers: { authorization: `Bearer ${this.#token}` } }));
-    if (!response.ok) throw new CoordinatorRefused('input', { status: response.status, body: await response.text() });
-    return response;
+  input(attemptId: string, sha256: string): Promise<Response> {
+    return this.#download('input', `/api/v1/worker/attempts/${attemptId}/inputs/${sha256}`);
   }
 
   /** Uploads one file an attempt keeps; sent again whole when the connection breaks. */
   async artifact(attemptId: string, path: string, file: string): Promise<void> {
-    const url = `${this.#server}/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`;
-    const response = await withReconnect('artifact', this.#reconnect, async () => fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream', 'content-length': String((await stat(file)).size) },
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream, duplex: 'half',
-    } as RequestInit));
-    if (!response.ok) throw new CoordinatorRefused('artifact', { status: response.status, body: await response.text() });
-    await response.body?.cancel();
+    const url = `/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`;
+    const { res } = await withReconnect('artifact', this.#reconnect, async () => answered(await this.#http.open('POST', url, {
+      authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream', 'content-length': String((await stat(file)).size),
+    }, createReadStream(file))));
+    const answer = await readAnswer(res);
+    if (answer.status < 200 || answer.status >= 300) throw new CoordinatorRefused('artifact', answer);
+  }
+
+  /** A download over the agent's own connection (which pins the coordinator's certificate), as a fetch Response. */
+  async #download(what: string, path: string): Promise<Response> {
+    const { status, res } = await withReconnect(what, this.#reconnect, async () => answered(await this.#http.open('GET', path, { authorization: `Bearer ${this.#token}` })));
+    const location = res.headers.location;
+    if (status >= 300 && status < 400 && location) {
+      res.resume();
+      // A bucket's signed URL: fetched as any https URL is (the system's CAs), without the worker's credential.
+      const response = await withReconnect(what, this.#reconnect, () => fetch(new URL(location, this.#server)));
+      if (!response.ok) throw new CoordinatorRefused(what, { status: response.status, body: await response.text() });
+      return response;
+    }
+    if (status < 200 || status >= 300) throw new CoordinatorRefused(what, await readAnswer(res));
+    const headers = Object.entries(res.headers).flatMap(([name, value]): [string, string][] => (value === undefined ? [] : [[name, String(value)]]));
+    return new Response(Readable.toWeb(res) as ReadableStream, { status, headers });
   }
 
   /** Offers a file the attempt keeps, by its sha256 and size: kept already, or where to upload it. */

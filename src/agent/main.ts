@@ -4,7 +4,9 @@
  * (every user's `ps` shows those) nor in the environment (`/proc/<pid>/environ` keeps the
  * environment a process started with, whatever it deletes later, and a task's processes
  * could read it). The rest comes in the environment:
- *   SLIPWAY_SERVER              the coordinator's URL
+ *   SLIPWAY_SERVER              the coordinator's URL: https, or http only on this machine (loopback)
+ *   SLIPWAY_SERVER_CERTIFICATE  optional, PEM: the coordinator's certificate, trusted alone (a pin)
+ *   SLIPWAY_ALLOW_PLAIN_HTTP    optional, "1": an http:// coordinator on another machine is accepted ([server] plain_http_workers)
  *   SLIPWAY_WORK_DIR            where sources are cached and tasks run
  *   SLIPWAY_RECONNECT_MS        optional: how long to keep trying to reach a coordinator that went away
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
@@ -14,6 +16,7 @@
 import { Agent, ScriptExecutor } from './agent.ts';
 import { dropPrivileges } from './drop-privileges.ts';
 import { openTaskCgroups } from './task-cgroups.ts';
+import { isLoopbackUrl } from '../util/loopback.ts';
 
 export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
   if (env.SLIPWAY_AGENT_USER !== undefined) {
@@ -30,6 +33,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
     process.stderr.write('slipway agent: SLIPWAY_SERVER and SLIPWAY_WORK_DIR must be set\n');
     return 2;
   }
+  const refusal = plainHttpRefusal(server, env);
+  if (refusal) {
+    process.stderr.write(`slipway agent: ${refusal}\n`);
+    return 2;
+  }
   if (env.SLIPWAY_REGISTRATION_TOKEN !== undefined) {
     process.stderr.write('slipway agent: the registration token comes on stdin, never in the environment, where other processes can read it\n');
     return 2;
@@ -42,6 +50,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
   const agent = new Agent({
     server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP)), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
+    serverCertificate: env.SLIPWAY_SERVER_CERTIFICATE || undefined,
     say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });
@@ -53,6 +62,19 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
     process.stderr.write(`${new Date().toISOString()} agent failed: ${(error as Error).stack ?? error}\n`);
     return 1;
   }
+}
+
+/** Why the agent will not talk to `server`: its token would cross the network in clear. */
+function plainHttpRefusal(server: string, env: NodeJS.ProcessEnv): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return `SLIPWAY_SERVER is not a URL: ${JSON.stringify(server.slice(0, 100))}`;
+  }
+  if (url.protocol === 'https:' || env.SLIPWAY_ALLOW_PLAIN_HTTP === '1' || (url.protocol === 'http:' && isLoopbackUrl(server))) return undefined;
+  if (url.protocol !== 'http:') return `SLIPWAY_SERVER must be an http(s):// URL, not ${url.protocol}`;
+  return `refusing plain HTTP to a coordinator on another machine (${url.origin}): the worker's tokens and secrets would cross the network in clear. Use its https:// URL, or set SLIPWAY_ALLOW_PLAIN_HTTP=1 ([server] plain_http_workers = true) to allow it`;
 }
 
 /** The first line of `input`, read to its end so its writer never blocks. */

@@ -6,6 +6,7 @@ import { powershellBootstrapScript } from './bootstrap-powershell.ts';
 import { bootstrapScript, hostMachine } from './bootstrap-script.ts';
 import { bearerToken, fail } from './errors.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
+import type { ServerTrust } from './worker-url.ts';
 
 const refusals = {
   unknown: 'a starting worker\'s registration token is required: Authorization: Bearer TOKEN',
@@ -19,7 +20,7 @@ const refusals = {
  * Only a machine Slipway started holds a live registration token, so only it may download;
  * downloading does not use the token up, registering does.
  */
-export function agentRoutes(files: AgentFiles, tokens: RegistrationTokens): Hono {
+export function agentRoutes(files: AgentFiles, tokens: RegistrationTokens, trust?: ServerTrust): Hono {
   const app = new Hono();
 
   app.use('/*', async (c, next) => {
@@ -33,7 +34,7 @@ export function agentRoutes(files: AgentFiles, tokens: RegistrationTokens): Hono
     const machine = hostMachine();
     if (!machine) return noRuntime(c);
     const [node, agent] = await Promise.all([files.runtime(), files.agent()]);
-    const script = bootstrapScript({ nodeSha256: node.sha256, agentSha256: agent.sha256, machine });
+    const script = bootstrapScript({ nodeSha256: node.sha256, agentSha256: agent.sha256, machine, trust });
     return c.body(script, 200, { 'content-type': 'text/x-shellscript; charset=utf-8' });
   });
 

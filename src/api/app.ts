@@ -15,14 +15,18 @@ import { openApiRoutes } from './openapi.ts';
 import { tryRoutes } from './try-routes.ts';
 import { userRoutes, type UserAccess } from './user-routes.ts';
 import { webUi } from './web-ui.ts';
+import type { ServerTrust } from './worker-url.ts';
 import { workerRoutes } from './worker-routes.ts';
 
-/** The coordinator's HTTP surface: the worker protocol, the user API (with tries and fetches when it has `mirrors`) and the web UI. */
-export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions = {}, mirrors?: Mirrors, collector?: GarbageCollector): Hono {
+/**
+ * The coordinator's HTTP surface: the worker protocol, the user API (with tries and fetches when it has `mirrors`) and the web UI.
+ * `files.trust`: the certificate an HTTPS coordinator serves, which the bootstrap pins.
+ */
+export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess, registration?: RegistrationPolicy, files: AgentFileOptions & { trust?: ServerTrust } = {}, mirrors?: Mirrors, collector?: GarbageCollector): Hono {
   const app = new Hono();
   const tokens = registration && new RegistrationTokens(db, registration);
   app.route('/api/v1/worker', workerRoutes(coordinator, tokens));
-  if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens));
+  if (tokens) app.route('/api/v1/agent', agentRoutes(new AgentFiles(files), tokens, files.trust));
   app.route('/api/v1', userRoutes(coordinator, db, access));
   app.route('/api/v1', secretRoutes(db, coordinator.stateDir, access ?? { anonymousRead: false }));
   app.route('/api/v1', gcRoutes(db, access ?? { anonymousRead: false }, collector));

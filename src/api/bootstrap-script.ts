@@ -1,10 +1,17 @@
-/** What the served script pins: checksums of the files it fetches, and the host it can serve. */
+import type { ServerTrust } from './worker-url.ts';
+
+/** What the served script pins: checksums of the files it fetches, the server's key, and the host it can serve. */
 export interface BootstrapInputs {
   nodeSha256: string;
   agentSha256: string;
   /** `uname -m` of a host the coordinator's node runs on. */
   machine: string;
+  /** An HTTPS coordinator's certificate: downloads pin its key, the agent trusts it alone. */
+  trust?: ServerTrust;
 }
+
+const pinPattern = /^sha256\/\/[A-Za-z0-9+/]{43}=$/;
+const pemPattern = /^[-A-Za-z0-9+/= \n]+$/;
 
 const unameMachine: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
 
@@ -23,6 +30,8 @@ export function hostMachine(): string | undefined {
 export function bootstrapScript(inputs: BootstrapInputs): string {
   for (const sum of [inputs.nodeSha256, inputs.agentSha256]) if (!/^[0-9a-f]{64}$/.test(sum)) throw new Error('not a sha256');
   if (!/^[a-z0-9_]+$/.test(inputs.machine)) throw new Error('not a machine name');
+  const trust = inputs.trust;
+  if (trust && (!pinPattern.test(trust.pin) || !pemPattern.test(trust.certificate))) throw new Error('not a public key pin and a PEM certificate');
   return `#!/bin/sh
 # Slipway agent bootstrap, served by the coordinator. It reads:
 #   SLIPWAY_SERVER              the coordinator's URL (required)
@@ -32,6 +41,7 @@ export function bootstrapScript(inputs: BootstrapInputs): string {
 #   SLIPWAY_WORKER              the worker's id, naming its directory
 #   SLIPWAY_ROOT                where runtimes and workers live (default ~/.slipway)
 #   SLIPWAY_WORK_DIR            the worker's directory (default $SLIPWAY_ROOT/$SLIPWAY_WORKER)
+#   SLIPWAY_ALLOW_PLAIN_HTTP    "1": an http:// coordinator on another machine is accepted
 set -eu
 umask 077
 say() { printf 'slipway bootstrap: %s\\n' "$*" >&2; }
@@ -40,8 +50,16 @@ die() { say "$*"; exit 1; }
 node_sha256=${inputs.nodeSha256}
 agent_sha256=${inputs.agentSha256}
 machine=${inputs.machine}
+# The coordinator's public key (curl and wget pin it) and certificate (the agent trusts it alone).
+server_pin=${trust ? `'${trust.pin}'` : ''}
+server_certificate='${trust?.certificate.trim() ?? ''}'
 
 [ -n "\${SLIPWAY_SERVER:-}" ] || die "SLIPWAY_SERVER is not set"
+case $SLIPWAY_SERVER in
+  https://*) ;;
+  http://127.*|http://localhost:*|http://localhost|http://\\[::1\\]*) ;;
+  *) [ "\${SLIPWAY_ALLOW_PLAIN_HTTP:-}" = 1 ] || die "refusing plain HTTP to a coordinator on another machine ($SLIPWAY_SERVER): the token would cross the network in clear (SLIPWAY_ALLOW_PLAIN_HTTP=1, [server] plain_http_workers, to allow it)" ;;
+esac
 # The token stays in this shell's memory: exported, every process started from here would
 # carry it in its environment, where other processes of the user can read it.
 if [ -n "\${SLIPWAY_REGISTRATION_TOKEN_FILE:-}" ]; then
@@ -70,10 +88,10 @@ auth=$SLIPWAY_WORK_DIR/.download-auth
 trap 'rm -f "$auth"' EXIT
 if command -v curl >/dev/null 2>&1; then
   printf 'header = "Authorization: Bearer %s"\\n' "$token" > "$auth"
-  fetch() { curl -fsS --retry 3 -K "$auth" -o "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
+  fetch() { curl -fsS --retry 3 \${server_pin:+--insecure --pinnedpubkey "$server_pin"} -K "$auth" -o "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
 elif command -v wget >/dev/null 2>&1; then
   printf 'header = Authorization: Bearer %s\\n' "$token" > "$auth"
-  fetch() { WGETRC=$auth wget -q -O "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
+  fetch() { WGETRC=$auth wget -q \${server_pin:+--no-check-certificate --pinnedpubkey="$server_pin"} -O "$2" "$SLIPWAY_SERVER/api/v1/agent/$1"; }
 else
   die "neither curl nor wget is installed; one is needed to download the agent"
 fi
@@ -112,6 +130,7 @@ trap - EXIT
 
 SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
 export SLIPWAY_SERVER SLIPWAY_WORK_DIR SLIPWAY_MACHINE
+[ -z "$server_certificate" ] || { SLIPWAY_SERVER_CERTIFICATE=$server_certificate; export SLIPWAY_SERVER_CERTIFICATE; }
 cd "$SLIPWAY_WORK_DIR"
 # The agent reads its token on stdin.
 exec "$node" "$agent" <<SLIPWAY_TOKEN_END

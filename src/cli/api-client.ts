@@ -2,6 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { localAdminToken } from '../config/admin-token.ts';
 import { stateDir } from '../config/paths.ts';
+import { trustServerCertificates } from './client-trust.ts';
 import { UsageError } from './usage-error.ts';
 
 /** Where a server is and how to sign in: --server/--token, $SLIPWAY_SERVER/$SLIPWAY_TOKEN, or this machine's server. */
@@ -14,6 +15,7 @@ export function serverOf(options: { server?: string; token?: string }): ApiClien
   } catch {
     throw new UsageError(`--server takes a URL such as http://127.0.0.1:7070, not '${server}'`);
   }
+  if (url.protocol === 'https:') trustServerCertificates(stateDir());
   const token = options.token ?? process.env.SLIPWAY_TOKEN ?? localAdminToken(stateDir());
   if (!token) throw new UsageError(`a token is needed for ${url.origin}: --token or SLIPWAY_TOKEN (slipway tokens create, on the server's machine)`);
   return new ApiClient(url, token);

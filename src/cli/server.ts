@@ -2,13 +2,14 @@ import type { Command } from 'commander';
 import { ensureAdminToken } from '../config/admin-token.ts';
 import { isPublicUrl, parseListen } from '../config/listen.ts';
 import { loadConfig } from '../config/load.ts';
-import { isLoopbackUrl } from '../api/worker-url.ts';
+import { isLoopbackUrl, plainHttpRefusal } from '../api/worker-url.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { configuredImageExpiry } from '../providers/configured.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredArchiveLimits, configuredPools, localCoordinatorOptions } from './local-state.ts';
 import { serverRunner } from './server-runner.ts';
+import { serverTls, tlsLines } from './server-tls.ts';
 import { UsageError } from './usage-error.ts';
 
 interface ServerOptions { listen?: string; publicUrl?: string; db?: string; healthInterval?: string; heartbeatTimeout?: string; giveUpAfter?: string; anonymousRead?: boolean }
@@ -53,7 +54,9 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       const runner = serverRunner(config.server.run_as, state, local);
       const mirrors = { tryExpiryMs: duration('[server] try_expiry', config.server.try_expiry), fileRemotes: config.server.file_remotes };
       const retention = { policy: retentionPolicy(config.retention), images: await configuredImageExpiry(config) };
-      const embedded = await startEmbedded({ ...local, retention, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl, mirrors }).catch((error: NodeJS.ErrnoException) => {
+      const tls = serverTls(config.server, host, publicUrl, state);
+      const plainHttpWorkers = config.server.plain_http_workers;
+      const embedded = await startEmbedded({ ...local, retention, runAs: runner.runAs, workRoot: runner.workRoot, host, port, settings, anonymousRead, publicUrl, mirrors, tls, plainHttpWorkers }).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') throw new UsageError(`${listen} is already in use: is another server running? (--listen HOST:PORT, or [server] listen in the config, to choose)`);
         throw error;
       });
@@ -69,7 +72,9 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         admin.created ? `created an admin token in ${admin.path} (readable by you only)` : `admin token: ${admin.path}`,
         `web UI: ${embedded.listening.url}/#token=<the token>`,
         runner.note,
+        ...tls ? tlsLines(tls, state) : [],
         `workers on other machines reach it at ${embedded.urls.remote}${isLoopbackUrl(embedded.urls.remote) ? ' (this machine only: --listen 0.0.0.0:PORT or --public-url URL for ssh hosts and EC2)' : ''}`,
+        ...[plainHttpRefusal(embedded.urls)].filter((refusal) => refusal !== undefined).map((refusal) => `  (none will be started: ${refusal})`),
         '',
       ].join('\n'));
       // Runs left running by an earlier server get their workers back now, not at the first interval.

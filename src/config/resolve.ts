@@ -13,7 +13,12 @@ export function resolveConfig(config: SlipwayConfig, state: string): SlipwayConf
   return {
     ...config,
     store: { ...store, path: local(store.path) },
-    server: { ...server, file_remotes: server.file_remotes.map(local) },
+    server: {
+      ...server,
+      file_remotes: server.file_remotes.map(local),
+      ...(server.certificate !== undefined && { certificate: local(server.certificate) }),
+      ...(server.key !== undefined && { key: local(server.key) }),
+    },
     providers: {
       local: { ...providers.local, work_dir: local(providers.local.work_dir) },
       ssh: {

@@ -12,6 +12,9 @@ import { SECRET_NAME } from '../secrets/rules.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
 import { parseRetention, retentionDefaults } from './retention.ts';
 
+/** `[server] tls`: when the server serves HTTPS. */
+export const TLS_MODES = ['auto', 'on', 'off'] as const;
+
 const DURATION_EXPECTED = 'expected a duration like 90s, 5m, 2h or 1h30m';
 
 /** A duration longer than zero, as parseDuration reads it. */
@@ -63,6 +66,15 @@ const serverSchema = table({
       description: 'The URL ssh hosts and EC2 instances reach the server at (default: where it listens; a wildcard address becomes this machine\'s first external IPv4 address).',
       examples: ['http://build-coordinator.internal:7070'],
     }),
+  tls: z.enum(TLS_MODES, { error: `expected one of ${TLS_MODES.map((m) => `"${m}"`).join(', ')}` }).default('auto')
+    .describe('HTTPS: "auto" when machines elsewhere can connect (it listens on an address that is not loopback) or certificate is set, "on" always, "off" never. Without certificate and key the server makes its own, under tls/ in the state directory, and workers pin it.'),
+  certificate: localPath.optional().meta({
+    description: 'A PEM certificate (then its chain) to serve HTTPS with instead of a generated one; key is its private key.',
+    examples: ['/etc/slipway/server.crt'],
+  }),
+  key: localPath.optional().meta({ description: 'The PEM private key of certificate, readable by the server only.', examples: ['/etc/slipway/server.key'] }),
+  plain_http_workers: boolean.default(false)
+    .describe('Let ssh hosts and EC2 instances reach a server on another machine over plain http://, their tokens and task secrets in clear: a network you trust only.'),
   health_interval: duration.default('5m').describe('How often the health check heals pools, finds lost workers and reconciles machines.'),
   heartbeat_timeout: duration.default('60s').describe('A worker not heard from for this long is lost; its attempt is retried.'),
   give_up_after: duration.default('15m').describe('An activity whose workers cannot come up for this long fails its queued tasks.'),
@@ -82,6 +94,8 @@ const serverSchema = table({
     .describe("How long a revision sent by `slipway try` is kept in the server's mirror repository; then it and the changesets only it needed are dropped."),
   file_remotes: z.array(localPath, { error: 'expected a list of directories' }).default([])
     .describe('Directories whose repositories `run --repo file://...` may fetch from (none: no file:// remote); ssh://, http(s):// and git:// remotes need no listing.'),
+}).superRefine((server, ctx) => {
+  if ((server.certificate === undefined) !== (server.key === undefined)) ctx.addIssue({ code: 'custom', path: [server.key === undefined ? 'key' : 'certificate'], message: 'certificate and key go together' });
 }).describe('`slipway server`: its flags override these.');
 
 const localSchema = table({

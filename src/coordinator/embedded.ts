@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { createApp } from '../api/app.ts';
 import { listen, type Listening } from '../api/http-server.ts';
+import type { ServerTls } from '../api/server-certificate.ts';
 import { coordinatorUrls, type CoordinatorUrls } from '../api/worker-url.ts';
 import { systemClock } from '../engine/clock.ts';
 import { providerRetry } from '../engine/retry.ts';
@@ -33,6 +34,10 @@ export interface EmbeddedOptions {
   port?: number;
   /** The URL machines elsewhere reach this coordinator at (default: worked out from where it listens). */
   publicUrl?: string;
+  /** Serve HTTPS with this certificate, which every agent is given to trust alone. */
+  tls?: ServerTls;
+  /** Machines elsewhere may be given a plain http:// URL ([server] plain_http_workers). */
+  plainHttpWorkers?: boolean;
   settings?: Partial<Omit<CoordinatorSettings, 'stateDir'>>;
   /** Let requests without a token read. */
   anonymousRead?: boolean;
@@ -85,14 +90,15 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const providers = [providerLifecycle(options.wrapLocal ? options.wrapLocal(local) : local), ...(ssh ? [providerLifecycle(ssh)] : []), ...options.providers ?? []];
   const coordinator = new Coordinator(store, systemClock, settings, providers);
   const mirrors = new Mirrors({ root: join(options.stateDir, 'mirrors'), tryExpiryMs: defaultTryExpiryMs, fileRemotes: [], ...options.mirrors });
+  const trust = options.tls && { pin: options.tls.pin, certificate: options.tls.certificate };
   // Retention is the server's alone, as expired tries are (below).
   const collector = settings.ownRunsOnly ? undefined : new GarbageCollector({
     store, stateDir: options.stateDir, policy: options.retention?.policy ?? defaultRetention, blobs: new FileBlobs(join(options.stateDir, 'blobs')),
     clock: systemClock, images: options.retention?.images,
   });
-  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode }, mirrors, collector);
-  const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0);
-  const urls = coordinatorUrls(listening.url, options.publicUrl);
+  const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode, trust }, mirrors, collector);
+  const listening = await listen(app, options.host ?? '127.0.0.1', options.port ?? 0, options.tls);
+  const urls = { ...coordinatorUrls(listening.url, options.publicUrl), trust, plainHttpWorkers: options.plainHttpWorkers };
   coordinator.start(urls);
   // Expired tries go as often as the health check runs, collected by the server alone: a
   // `slipway run` on the same state directory must not prune a mirror while the server writes to it.

@@ -3,7 +3,7 @@ import { retryDelayMs } from '../engine/retry.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import type { MachineHandle, StopOptions } from '../providers/provider.ts';
 import { dismissedWorkersOf, workerRow, workerRows, storeId } from '../store/worker-rows.ts';
-import type { CoordinatorUrls } from '../api/worker-url.ts';
+import { plainHttpRefusal, type CoordinatorUrls } from '../api/worker-url.ts';
 import type { CoordinatorCore } from './core.ts';
 import { provisionPool, type ProviderHold, type WorkerToStart } from './ops/provision.ts';
 import { recordMachine, recordStartFailed } from './ops/record-start.ts';
@@ -146,6 +146,7 @@ export class Machines {
       machine = await provider.start({
         owner: await this.#owner(),
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: provider.onThisMachine ? this.#urls.local : this.#urls.remote,
+        serverTrust: this.#urls.trust, allowPlainHttp: this.#urls.plainHttpWorkers,
         registrationToken: start.registrationToken, agentLogPath: core.logs.agentPath(spec.id, start.workerId),
         instance: activity.instance,
         prepare: core.activities.preparation(spec, start.activity),
@@ -273,7 +274,7 @@ export class Machines {
     if (!this.#urls.remote) return undefined;
     for (const activity of Object.values(pipeline.activities)) {
       const provider = this.#core.providers.get(activity.provider);
-      const why = provider && !provider.onThisMachine ? provider.unreachableFrom(this.#urls.remote) : undefined;
+      const why = provider && !provider.onThisMachine ? provider.unreachableFrom(this.#urls.remote) ?? plainHttpRefusal(this.#urls) : undefined;
       if (why) return `activity ${activity.name}: ${why}`;
     }
     return undefined;

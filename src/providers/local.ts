@@ -76,6 +76,7 @@ export class LocalProvider implements Provider {
     }
     Object.assign(env, {
       SLIPWAY_SERVER: request.serverUrl,
+      ...(request.serverTrust && { SLIPWAY_SERVER_CERTIFICATE: request.serverTrust.certificate }),
       SLIPWAY_WORK_DIR: workDir,
       [machineMarker]: workDir,
       ...(cgroup && { SLIPWAY_CGROUP: cgroup }),

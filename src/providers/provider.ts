@@ -1,4 +1,5 @@
 import type { Preparation } from '../coordinator/preparation.ts';
+import type { ServerTrust } from '../api/worker-url.ts';
 import type { BillingMode } from '../engine/cost.ts';
 
 /**
@@ -13,6 +14,10 @@ export interface StartRequest {
   activity: string;
   /** The coordinator's URL as the machine will reach it. */
   serverUrl: string;
+  /** How the machine checks the coordinator's certificate, when `serverUrl` is https. */
+  serverTrust?: ServerTrust;
+  /** The machine may talk to a coordinator elsewhere over plain HTTP ([server] plain_http_workers). */
+  allowPlainHttp?: boolean;
   /** One-time secret the agent trades for its own credential. */
   registrationToken: string;
   /** Where the agent may write its own diagnostics, if the provider keeps them locally. */

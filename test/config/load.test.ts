@@ -37,7 +37,7 @@ describe('the printed default', () => {
       listen: '127.0.0.1:7070', health_interval: '5m', heartbeat_timeout: '60s', give_up_after: '15m', anonymous_read: false,
       max_unpacked_bytes: 4 * 1024 ** 3, max_archive_members: 200_000,
       max_log_bytes: 64 * 1024 * 1024, run_as: 'slipway-runner', pipelines_may_define_pools: true,
-      try_expiry: '168h', file_remotes: [],
+      try_expiry: '168h', file_remotes: [], tls: 'auto', plain_http_workers: false,
     });
     // No fleet-wide cap on any provider, and no pool of the operator's.
     for (const provider of ['local', 'ssh', 'ec2'] as const) expect(config.providers[provider].max_workers).toBeUndefined();

@@ -80,7 +80,10 @@ export class Ec2Provider implements Provider {
       securityGroups: settings.security_groups,
       spot: settings.spot,
       keyName: settings.key_name,
-      userData: encodedUserData(first.platform, { serverUrl: request.serverUrl, registrationToken: request.registrationToken, workerId: request.workerId }),
+      userData: encodedUserData(first.platform, {
+        serverUrl: request.serverUrl, registrationToken: request.registrationToken, workerId: request.workerId,
+        serverPin: request.serverTrust?.pin, allowPlainHttp: request.allowPlainHttp,
+      }),
       tags: workerTags({ owner: request.owner, workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
     }, this.#backoff);
     const price = hourlyPrice(settings.prices, launched.instanceType);

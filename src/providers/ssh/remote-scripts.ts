@@ -40,6 +40,8 @@ export interface Launch {
   serverUrl: string;
   registrationToken: string;
   bootstrap: string;
+  /** The coordinator may be reached over plain HTTP from this host ([server] plain_http_workers). */
+  allowPlainHttp?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ SLIPWAY_SERVER=${shellQuote(launch.serverUrl)}
 SLIPWAY_REGISTRATION_TOKEN_FILE="$SLIPWAY_ROOT/${worker}/registration-token"
 SLIPWAY_WORKER=${worker}
 SLIPWAY_PREPARED_DIR="$SLIPWAY_ROOT/prepared"
-SLIPWAY_ENV_END
+${launch.allowPlainHttp ? 'SLIPWAY_ALLOW_PLAIN_HTTP=1\n' : ''}SLIPWAY_ENV_END
 cd "$dir"
 SLIPWAY_ROOT=$root setsid sh -c 'set -a; . ./env; rm -f ./env; set +a; exec sh ./bootstrap.sh' > "$dir/agent.log" 2>&1 < /dev/null &
 pid=$!

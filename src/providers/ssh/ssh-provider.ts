@@ -1,3 +1,4 @@
+import { HttpConnection } from '../../agent/http-request.ts';
 import { isLoopbackHost, isLoopbackUrl, remoteCoordinatorHint } from '../../api/worker-url.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from '../provider.ts';
 import { SshConnections, type SshHost } from './connections.ts';
@@ -194,11 +195,13 @@ export class SshProvider implements Provider {
       throw error;
     }
     this.#unreachableUntil.delete(host.name);
-    const bootstrap = await fetch(`${request.serverUrl}/api/v1/agent/bootstrap.sh`, { headers: { authorization: `Bearer ${request.registrationToken}` } });
-    if (!bootstrap.ok) throw new Error(`the coordinator refused the bootstrap script: ${bootstrap.status} ${(await bootstrap.text()).slice(0, 300)}`);
+    // Fetched as the host will fetch it, by its URL and pinning the same certificate.
+    const connection = new HttpConnection(request.serverUrl, request.serverTrust?.certificate);
+    const bootstrap = await connection.send('GET', '/api/v1/agent/bootstrap.sh', { authorization: `Bearer ${request.registrationToken}` }).finally(() => connection.close());
+    if (bootstrap.status !== 200) throw new Error(`the coordinator refused the bootstrap script: ${bootstrap.status} ${bootstrap.body.slice(0, 300)}`);
     const launched = await this.#ssh.exec(host, 'sh -s', launchScript({
       workerId: request.workerId, workDir: host.work_dir, serverUrl: request.serverUrl,
-      registrationToken: request.registrationToken, bootstrap: await bootstrap.text(),
+      registrationToken: request.registrationToken, bootstrap: bootstrap.body, allowPlainHttp: request.allowPlainHttp,
     }));
     const match = launched.stdout.trim().match(/^(\d+) (\d+)$/);
     if (launched.code !== 0 || !match) throw new Error(`starting the agent on ${host.name} failed: ${launched.stderr.trim() || `exit code ${launched.code}`}`);
