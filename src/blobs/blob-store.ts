@@ -6,6 +6,11 @@ export interface Blob {
   size: number;
 }
 
+export interface StoredBlob extends Blob {
+  /** When it was written, or last stored again: ms since the epoch. */
+  storedAt: number;
+}
+
 /**
  * Where an agent sends a blob's bytes: to the coordinator (`send`), or straight to the
  * store with one request whose URL and headers the store signed (`put`).
@@ -42,6 +47,10 @@ export interface BlobStore {
   readTarget(sha256: string, as?: AsDownload): Promise<ReadTarget>;
   /** The blob's bytes, streamed (the CLI reading the store of its own machine). */
   read(sha256: string): Promise<Readable>;
+  /** Every blob held: what retention looks through. */
+  list(): Promise<StoredBlob[]>;
+  /** Removes a blob; one already gone is no error. */
+  delete(sha256: string): Promise<void>;
 }
 
 /** A blob whose bytes are not those its name (sha256) says: changed in the store behind Slipway's back. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
-import type { Blob, BlobStore, ReadTarget, UploadTarget } from './blob-store.ts';
+import type { Blob, BlobStore, ReadTarget, StoredBlob, UploadTarget } from './blob-store.ts';
 
 /**
  * Content-addressed files under a directory of the state directory: each blob is stored
@@ -96,9 +96,4 @@ export class FileBlobs implements BlobStore {
   async delete(sha256: string): Promise<void> {
     rmSync(this.path(sha256), { force: true });
   }
-}
-
-export interface StoredBlob extends Blob {
-  /** When it was written, or last stored again: ms since the epoch. */
-  storedAt: number;
 }

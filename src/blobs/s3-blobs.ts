@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
-import { attachment, BlobDamaged, type AsDownload, type Blob, type BlobStore, type ReadTarget, type UploadTarget } from './blob-store.ts';
+import { attachment, BlobDamaged, type AsDownload, type Blob, type BlobStore, type ReadTarget, type StoredBlob, type UploadTarget } from './blob-store.ts';
 
 export interface S3Settings {
   bucket: string;
@@ -119,6 +119,26 @@ export class S3Blobs implements BlobStore {
   async read(sha256: string): Promise<Readable> {
     const answer = await this.#call(`reading blob ${sha256}`, () => this.#client.send(new GetObjectCommand(this.#object(sha256))));
     return answer.Body as Readable;
+  }
+
+  /** The objects under the prefix named by a sha256 (anything else in the bucket is not ours), with when each was put. */
+  async list(): Promise<StoredBlob[]> {
+    const { bucket, prefix } = this.#settings;
+    const found: StoredBlob[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#call('listing the blobs', () => this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })));
+      for (const object of page.Contents ?? []) {
+        const sha256 = object.Key?.slice(prefix.length) ?? '';
+        if (idPatterns.digest.test(sha256)) found.push({ sha256, size: object.Size ?? 0, storedAt: object.LastModified?.getTime() ?? 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return found;
+  }
+
+  async delete(sha256: string): Promise<void> {
+    await this.#call(`deleting blob ${sha256}`, () => this.#client.send(new DeleteObjectCommand(this.#object(sha256))));
   }
 
   #object(sha256: string) {

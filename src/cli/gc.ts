@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
-import { FileBlobs } from '../blobs/file-blobs.ts';
+import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
 import { retentionPolicy } from '../config/retention.ts';
@@ -45,7 +44,7 @@ async function collect(options: GcOptions): Promise<GcReport> {
   try {
     const state = stateDir();
     const collector = new GarbageCollector({
-      store, stateDir: state, policy: retentionPolicy(config.retention), blobs: new FileBlobs(join(state, 'blobs')),
+      store, stateDir: state, policy: retentionPolicy(config.retention), blobs: openBlobStore(config.blobs, state),
       clock: systemClock, images: await configuredImageExpiry(config),
     });
     return await collector.collect(options.dryRun ?? false);

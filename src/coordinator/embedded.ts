@@ -14,7 +14,6 @@ import { liveMachinesOf } from '../store/machines.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { defaultTryExpiryMs, Mirrors, type MirrorSettings } from '../vcs/mirrors.ts';
-import { FileBlobs } from '../blobs/file-blobs.ts';
 import { defaultRetention, type RetentionPolicy } from '../config/retention.ts';
 import { Coordinator, type CoordinatorSettings } from './coordinator.ts';
 import { GarbageCollector, type ImageExpiry } from './retention.ts';
@@ -93,7 +92,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const trust = options.tls && { pin: options.tls.pin, certificate: options.tls.certificate };
   // Retention is the server's alone, as expired tries are (below).
   const collector = settings.ownRunsOnly ? undefined : new GarbageCollector({
-    store, stateDir: options.stateDir, policy: options.retention?.policy ?? defaultRetention, blobs: new FileBlobs(join(options.stateDir, 'blobs')),
+    store, stateDir: options.stateDir, policy: options.retention?.policy ?? defaultRetention, blobs: coordinator.artifacts.blobs,
     clock: systemClock, images: options.retention?.images,
   });
   const app = createApp(coordinator, store.db, { anonymousRead: options.anonymousRead ?? false }, { startTimeoutMs: settings.startTimeoutMs, clock: systemClock }, { windowsNode: options.windowsNode, trust }, mirrors, collector);

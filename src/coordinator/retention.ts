@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StoredBlob } from '../blobs/file-blobs.ts';
+import type { StoredBlob } from '../blobs/blob-store.ts';
 import type { RetentionPolicy } from '../config/retention.ts';
 import type { Clock } from '../engine/clock.ts';
 import { blobsInUse, deleteExpiredArtifacts, deleteRuns, finishedRunsBefore, sourcesInUse } from '../store/retention-rows.ts';

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
-import type { Coordinator } from '../../src/coordinator/coordinator.ts';
+import { defaultRetention } from '../../src/config/retention.ts';
+import { GarbageCollector } from '../../src/coordinator/retention.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { ArtifactOfferAnswer, HandedOut } from '../../src/protocol/worker.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -28,7 +30,7 @@ async function coordinatorOn(store: 'files' | 's3') {
     await s3?.close();
     dir.remove();
   };
-  return { ...made, app, read, s3, close };
+  return { ...made, app, read, s3, close, stateDir: dir.path };
 }
 
 type On = Awaited<ReturnType<typeof coordinatorOn>>;
@@ -119,6 +121,25 @@ describe('the S3 blob store', () => {
     const fromBucket = await fetch(file.headers.get('location')!);
     expect(fromBucket.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''page.txt");
     expect(await fromBucket.text()).toBe(text);
+  });
+
+  it('lets retention delete the blobs no artifact names, and nothing else of the bucket', async () => {
+    const blobs = on.coordinator.artifacts.blobs;
+    const { attempt, as } = await workerWithAttempt(on);
+    expect((await as('POST', `/attempts/${attempt}/artifacts?path=dist%2Fnamed.txt`, 'named\n')).status).toBe(201);
+    const orphan = await blobs.put(new Response('no artifact names me\n').body!, 100, 'a test blob');
+    const client = new S3Client({ region: 'us-east-1', endpoint: on.s3!.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    await client.send(new PutObjectCommand({ Bucket: on.s3!.bucket, Key: 'p/notes.txt', Body: 'not a blob' }));
+    expect((await blobs.list()).map((blob) => blob.sha256)).toEqual(expect.arrayContaining([orphan.sha256, sha256('named\n')]));
+
+    // Two hours on, past the grace an upload in progress gets.
+    const later = { now: () => Date.now() + 2 * 3_600_000 };
+    const report = await new GarbageCollector({ store: on.store, stateDir: on.stateDir, policy: defaultRetention, blobs, clock: later }).collect(false);
+    expect(report.blobs).toEqual({ count: 1, bytes: orphan.size });
+    expect(await blobs.size(orphan.sha256)).toBeUndefined();
+    expect(await blobs.size(sha256('named\n'))).toBe(6);
+    expect((await client.send(new HeadObjectCommand({ Bucket: on.s3!.bucket, Key: 'p/notes.txt' }))).ContentLength).toBe('not a blob'.length);
+    client.destroy();
   });
 });
 
