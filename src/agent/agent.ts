@@ -12,7 +12,7 @@ import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
 import { getSigned, keepArtifact } from './blob-transfer.ts';
-import { fetchInputs, matchArtifacts, TaskFilesError, type TaskFiles } from './task-files.ts';
+import { keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
 import type { TaskCgroups } from './task-cgroups.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
@@ -91,18 +91,14 @@ export class ScriptExecutor implements Executor {
     // Outside the tree's copy, so nothing the task keeps of its own is mistaken for an input.
     const inputs = join(this.#inputsRoot, basename(cwd));
     const started = Date.now();
+    const say = (line: string) => job.onOutput(`${line}\n`);
     try {
-      if (job.files) await fetchInputs(inputs, job.files);
+      const prepared = job.files && await prepareFiles(cwd, inputs, job.files, this.#limits, say);
       const result = await runScript({
         script: job.script, cwd, env: job.files ? { ...job.env, SLIPWAY_INPUTS: inputs } : job.env,
         timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
       });
-      if (result.outcome !== 'succeeded' || !job.files?.artifacts) return result;
-      for (const path of await matchArtifacts(cwd, job.files.artifacts)) {
-        await job.files.upload(path, join(cwd, path)).catch((error: Error) => {
-          throw new TaskFilesError(`artifact ${path} could not be kept: ${error.message}`);
-        });
-      }
+      if (result.outcome === 'succeeded' && job.files) await keepFiles(cwd, job.files, prepared!, say);
       return result;
     } catch (error) {
       if (!(error instanceof TaskFilesError)) throw error;
@@ -128,12 +124,12 @@ export interface AgentOptions {
   say?: (line: string) => void;
   /** Shown in `ps`: the worker's current name. */
   onName?: (name: string) => void;
-  /** PEM: the coordinator's certificate, the only one an https `server` is trusted with. */
-  serverCertificate?: string;
   /** How long to keep trying to reach the coordinator before giving up (default 10 minutes). */
   reconnectMs?: number;
   /** Where this machine records the prepare scripts it ran (default ~/.slipway/prepared). */
   preparedDir?: string;
+  /** PEM: the coordinator's certificate, the only one an https `server` is trusted with. */
+  serverCertificate?: string;
 }
 
 /**
@@ -291,6 +287,7 @@ export class Agent {
           download: (input) => (input.url ? getSigned(input.url) : this.#client.input(order.id, input.sha256)),
           ...(order.kind === 'run' && order.artifacts && { artifacts: order.artifacts }),
           upload: (path, file) => keepArtifact(this.#client, order.id, path, file),
+          ...(order.cache && { cache: { order: order.cache, client: this.#client.cacheOf(order.id) } }),
         },
       });
     } finally {

@@ -3,10 +3,11 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type {
-  AgentStop, ArtifactOffer, ArtifactOfferAnswer, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
+  AgentStop, ArtifactOffer, ArtifactOfferAnswer, CacheFound, ClaimRequest, Finished, FinishRequest, HandedOut, HeartbeatAnswer, HeartbeatRequest, RegisterRequest, Registered, StopAnswer,
 } from '../protocol/worker.ts';
 import { HttpConnection, type HttpAnswer } from './http-request.ts';
 import { withReconnect, type ReconnectPolicy } from './reconnect.ts';
+import type { CacheClient } from './task-cache.ts';
 
 /** A claim's outcome: an attempt, nothing within the wait, or a stop. */
 export type Claimed = HandedOut | { none: true } | StopAnswer;
@@ -129,13 +130,27 @@ export class WorkerClient {
   }
 
   /** Uploads one file an attempt keeps; sent again whole when the connection breaks. */
-  async artifact(attemptId: string, path: string, file: string): Promise<void> {
-    const url = `/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`;
-    const { res } = await withReconnect('artifact', this.#reconnect, async () => answered(await this.#http.open('POST', url, {
+  artifact(attemptId: string, path: string, file: string): Promise<void> {
+    return this.#upload('artifact', `/api/v1/worker/attempts/${attemptId}/artifacts?path=${encodeURIComponent(path)}`, file);
+  }
+
+  /** The coordinator's side of an attempt's step cache: look an entry up, fetch its bytes, save a new one. */
+  cacheOf(attemptId: string): CacheClient {
+    const base = `/attempts/${attemptId}/cache`;
+    return {
+      lookup: async (ask) => this.#json<CacheFound>('cache lookup', await this.#post(`${base}/lookup`, ask)),
+      download: (sha256) => this.#download('cache', `/api/v1/worker${base}/entries/${sha256}`),
+      save: (key, file) => this.#upload('cache', `/api/v1/worker${base}/entries?key=${encodeURIComponent(key)}`, file),
+    };
+  }
+
+  /** Sends a file as a request's body; sent again whole when the connection breaks. */
+  async #upload(what: string, url: string, file: string): Promise<void> {
+    const { res } = await withReconnect(what, this.#reconnect, async () => answered(await this.#http.open('POST', url, {
       authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream', 'content-length': String((await stat(file)).size),
     }, createReadStream(file))));
     const answer = await readAnswer(res);
-    if (answer.status < 200 || answer.status >= 300) throw new CoordinatorRefused('artifact', answer);
+    if (answer.status < 200 || answer.status >= 300) throw new CoordinatorRefused(what, answer);
   }
 
   /** A download over the agent's own connection (which pins the coordinator's certificate), as a fetch Response. */

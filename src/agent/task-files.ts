@@ -4,7 +4,9 @@ import { glob, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactInput } from '../protocol/worker.ts';
+import type { ArtifactInput, CacheOrder } from '../protocol/worker.ts';
+import type { ArchiveLimits } from '../archive/check.ts';
+import { restoreCache, saveCache, type CacheClient } from './task-cache.ts';
 import { taskDirName } from '../util/task-dir-name.ts';
 
 /** What an attempt gets and keeps besides its tree: its inputs before the script, its artifacts after. */
@@ -14,10 +16,47 @@ export interface TaskFiles {
   /** Globs of the files kept after a success; undefined for a check, or a step that keeps none. */
   artifacts?: string[];
   upload: (path: string, file: string) => Promise<void>;
+  /** The step's cache, and how to reach the coordinator's entries; undefined for a step without one. */
+  cache?: { order: CacheOrder; client: CacheClient };
 }
 
 /** A task's files could not be fetched or kept: the attempt fails with this message. */
 export class TaskFilesError extends Error {}
+
+/** What the files before the script left for after it: the cache key, and whether its entry was restored as is. */
+export interface Prepared {
+  cache?: { key: string; exact: boolean };
+}
+
+/**
+ * Before the script: the inputs to `inputsDir`, and the cache restored into the tree. A
+ * cache that cannot be restored is said in the log and the task goes on without it.
+ */
+export async function prepareFiles(tree: string, inputsDir: string, files: TaskFiles, limits: ArchiveLimits, say: (line: string) => void): Promise<Prepared> {
+  await fetchInputs(inputsDir, files);
+  if (!files.cache) return {};
+  try {
+    return { cache: await restoreCache(tree, files.cache.order, files.cache.client, limits, say) };
+  } catch (error) {
+    say(`cache: not restored: ${(error as Error).message}`);
+    return {};
+  }
+}
+
+/**
+ * After a success: each artifact uploaded (one that cannot be is the attempt's failure),
+ * and the cache saved when its key missed and the attempt may save (not a try's).
+ */
+export async function keepFiles(tree: string, files: TaskFiles, prepared: Prepared, say: (line: string) => void): Promise<void> {
+  for (const path of files.artifacts ? await matchArtifacts(tree, files.artifacts) : []) {
+    await files.upload(path, join(tree, path)).catch((error: Error) => {
+      throw new TaskFilesError(`artifact ${path} could not be kept: ${error.message}`);
+    });
+  }
+  if (!files.cache?.order.save || !prepared.cache || prepared.cache.exact) return;
+  await saveCache(tree, files.cache.order, prepared.cache.key, files.cache.client, say)
+    .catch((error: Error) => say(`cache: not saved: ${error.message}`));
+}
 
 /**
  * Fetches each input to `dir/<task>/<path>`, checking its size and sha256: bytes that are

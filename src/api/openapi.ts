@@ -5,7 +5,8 @@ import { gcBody } from './gc-routes.ts';
 import { secretBody } from './secret-routes.ts';
 import { fetchBody, knownBody, tryQuery } from './try-routes.ts';
 import { listQuery, submitBody, userLimits } from './user-routes.ts';
-import { claimBody, finishBody, heartbeatBody, offerBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
+import { maxCacheEntryBytes } from '../coordinator/run-caches.ts';
+import { cacheLookupBody, claimBody, finishBody, heartbeatBody, offerBody, registerBody, stoppedBody, workerLimits } from './worker-routes.ts';
 import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 
 /**
@@ -37,6 +38,7 @@ const requests = {
   known: name('MirrorQuestion', knownBody),
   fetch: name('Fetch', fetchBody),
   secret: name('SecretValue', secretBody),
+  cacheLookup: name('CacheLookup', cacheLookupBody),
   gc: name('GcRequest', gcBody),
   listRuns: listQuery,
   register: name('Register', registerBody),
@@ -139,14 +141,17 @@ const bodies = {
   known: name('MirrorAnswer', z.object({ known: z.array(z.string()).describe('the candidates the mirror holds') })),
   secret: name('Secret', z.object({ name: z.string(), updated_at: z.string().describe('when it was set') })),
   secretName: name('SecretName', z.object({ name: z.string() })),
+  cacheFound: name('CacheFound', z.object({
+    entry: z.object({ key: z.string(), sha256: z.string(), size: z.int(), exact: z.boolean().describe('its key is the one asked, not a restore key\'s') }).nullable(),
+  })),
   gc: name('GcReport', z.object({
     dry_run: z.boolean().describe('true: nothing was deleted; the counts are what would be'),
     runs: z.object({ count: z.int(), bytes: z.int() }).describe('finished runs deleted with their rows; bytes: their logs'),
     artifacts: z.object({ count: z.int(), bytes: z.int() }).describe('artifact rows; bytes: the sizes they name'),
-    blobs: z.object({ count: z.int(), bytes: z.int() }).describe('artifact files no row names any more'),
+    blobs: z.object({ count: z.int(), bytes: z.int() }).describe('stored files no artifact or cache entry names any more'),
     source_archives: z.object({ count: z.int(), bytes: z.int() }).describe('source archives no run names, with their unpacked trees'),
     images: z.object({ count: z.int(), bytes: z.int() }).nullable().describe('EC2 prepared images; null: EC2 not set up, or kept forever'),
-    caches: z.null().describe('Slipway keeps no caches yet'),
+    caches: z.object({ count: z.int(), bytes: z.int() }).nullable().describe('step cache entries unused for [retention] caches; null: kept forever'),
   })),
   artifact: name('Artifact', z.object({
     task: z.string(), path: z.string().describe("relative to the task's tree"), size: z.int(), sha256: z.string(), content_type: z.string(),
@@ -357,6 +362,21 @@ const worker: Route[] = [
       200: { content: 'application/octet-stream', description: 'its bytes (files store)' }, 302: none('to a signed URL of the bucket (S3 store): follow it without the credential'),
       400: 'not an attempt id or a sha256', 404: "the attempt is not in hand, or its run has no such artifact", 409: 'the bucket holds other bytes under that sha256',
     },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/cache/lookup', id: 'workerCacheLookup', summary: "The entry of the step's cache to restore: the key's, or the newest under a restore key", auth: 'credential',
+    body: requests.cacheLookup,
+    answers: { 200: ok(bodies.cacheFound), 400: 'bad input, or a step without a cache', 409: 'the attempt is not in hand' },
+  },
+  {
+    method: 'get', path: '/api/v1/worker/attempts/:id/cache/entries/:sha256', id: 'workerCacheEntry', summary: "A cache entry's bytes (a .tar.gz), by sha256", auth: 'credential',
+    answers: { 200: { content: 'application/gzip', description: 'its bytes' }, 302: 'to the bucket that holds them', 400: 'not an attempt id or a sha256', 404: "the attempt is not in hand, or its repository has no such entry" },
+  },
+  {
+    method: 'post', path: '/api/v1/worker/attempts/:id/cache/entries', id: 'workerCacheSave', summary: `Save the step's cache paths (a .tar.gz) under a key its template gives (at most ${maxCacheEntryBytes} bytes)`, auth: 'credential',
+    query: z.object({ key: z.string().describe("the key as the agent computed it from the step's template") }),
+    body: { content: 'application/gzip', description: 'the entry' },
+    answers: { 201: { description: 'saved; `evicted` names the keys the cap removed' }, 400: 'a key the template cannot give, or a step without a cache', 403: 'a try never saves', 409: 'the attempt is not in hand', 413: 'too large' },
   },
   {
     method: 'get', path: '/api/v1/worker/source', id: 'workerSource', summary: "A run's source tree: the worker's own run's, or one whose task it has in hand", auth: 'credential',

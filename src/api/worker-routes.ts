@@ -3,8 +3,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { BlobDamaged } from '../blobs/blob-store.ts';
-import { agentStopCauses, type ArtifactOfferAnswer, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
+import { agentStopCauses, type ArtifactOfferAnswer, type CacheFound, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
 import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
+import { maxCacheEntryBytes } from '../coordinator/run-caches.ts';
 import { idPatterns } from '../util/ids.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
@@ -39,6 +40,10 @@ export const offerBody = z.object({
   path: z.string().min(1).max(4096).describe("relative to the task's tree; must match one of the step's artifacts"),
   sha256: z.string().regex(idPatterns.digest, { error: 'expected a sha256 in lower-case hex' }),
   size: z.int().min(0),
+}).strict();
+export const cacheLookupBody = z.object({
+  key: z.string().min(1).max(1024),
+  restore_keys: z.array(z.string().min(1).max(1024)).max(10).default([]),
 }).strict();
 const attemptId = /^a-[0-9a-f]{12}$/;
 
@@ -198,6 +203,45 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     // A bucket's blob is read from the bucket: the agent follows, without its credential.
     if ('url' in target) return c.redirect(target.url, 302);
     return sendFile(c, target.file, 'application/octet-stream');
+  });
+
+  app.post('/attempts/:id/cache/lookup', jsonLimit, async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const body = await readJson(c, cacheLookupBody);
+    if (!body.ok) return body.response;
+    const answer = await coordinator.caches.lookup(c.get('worker'), id, body.value);
+    if ('refused' in answer) return fail(c, answer.status, answer.refused);
+    return c.json(answer satisfies CacheFound);
+  });
+
+  app.get('/attempts/:id/cache/entries/:sha256', async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const sha256 = c.req.param('sha256');
+    if (!idPatterns.digest.test(sha256)) return fail(c, 400, 'not a sha256');
+    const target = await coordinator.caches.readTarget(c.get('worker'), id, sha256);
+    if (!target) return fail(c, 404, `attempt ${id} of this worker has no cache entry ${sha256}`);
+    return 'url' in target ? c.redirect(target.url, 302) : sendFile(c, target.file, 'application/gzip');
+  });
+
+  // A cache entry's bytes (a .tar.gz of the step's cache paths), saved under the key the agent computed.
+  app.post('/attempts/:id/cache/entries', async (c) => {
+    const id = c.req.param('id');
+    if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
+    const key = c.req.query('key');
+    if (key === undefined || key.length === 0 || key.length > 1024) return fail(c, 400, 'the entry\'s key is required: ?key=KEY (at most 1024 characters)');
+    if (Number(c.req.header('content-length') ?? 0) > maxCacheEntryBytes) return fail(c, 413, new BodyTooLarge('a cache entry', maxCacheEntryBytes).message);
+    if (!c.req.raw.body) return fail(c, 400, 'the body must be the entry\'s .tar.gz');
+    try {
+      const answer = await coordinator.caches.save(c.get('worker'), id, key, c.req.raw.body);
+      if ('refused' in answer) return fail(c, answer.status, answer.refused);
+      return c.json(answer, 201);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return fail(c, 413, error.message);
+      if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
+      throw error;
+    }
   });
 
   app.get('/source', async (c) => {

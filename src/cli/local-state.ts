@@ -45,7 +45,7 @@ export async function commandCoordinatorOptions(dbPath: string | undefined, hear
   const archiveLimits = configuredArchiveLimits(config);
   return {
     ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs,
-    settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits, ...configuredPools(config), trySecrets: config.secrets.try, blobs: config.blobs },
+    settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits, ...configuredPools(config), trySecrets: config.secrets.try, cacheBytesPerScope: config.caches.max_bytes_per_repository, blobs: config.blobs },
   };
 }
 

@@ -43,6 +43,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         archiveLimits: configuredArchiveLimits(config),
         ...configuredPools(config),
         trySecrets: config.secrets.try,
+        cacheBytesPerScope: config.caches.max_bytes_per_repository,
         pipelinesMayDefinePools: config.server.pipelines_may_define_pools,
         blobs: config.blobs,
       };

@@ -214,7 +214,7 @@ const retentionSchema = table({
   source_archives: retentionAge.default(retentionDefaults.source_archives)
     .describe('A source archive older than this that no remaining run uses is deleted, with its unpacked tree.'),
   caches: retentionAge.default(retentionDefaults.caches)
-    .describe('Caches unused for this long are deleted (Slipway keeps no caches yet: reserved).'),
+    .describe('Step cache entries neither restored nor saved for this long are deleted.'),
   images: retentionAge.default(retentionDefaults.images)
     .describe('An EC2 prepared image neither made nor launched for this long is deregistered with its snapshots, unless an instance still runs from it.'),
 }).describe('What `slipway gc` and the server (hourly) delete, by age: "90d", "36h", or "never" to keep forever. Running runs are never touched.');
@@ -226,6 +226,11 @@ const secretsSchema = table({
     .default([])
     .describe('The secrets a try (slipway try) may give its steps; a step of a try that lists any other fails its attempt.'),
 }).describe('Secrets (slipway secrets set NAME), which steps list to read them.');
+
+const cachesSchema = table({
+  max_bytes_per_repository: positiveInt.default(10 * 1024 ** 3)
+    .describe("What one repository's step caches (a step's `cache:`) may hold; past it the least recently used entries go."),
+}).describe('Step caches: entries are per repository, restored before a step and saved after it.');
 
 const BLOB_STORES = ['files', 's3'] as const;
 
@@ -283,6 +288,7 @@ export const configSchema = table({
   server: serverSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
   blobs: blobsSchema.prefault({}),
+  caches: cachesSchema.prefault({}),
   retention: retentionSchema.prefault({}),
   providers: table({
     local: localSchema.prefault({}),

@@ -29,12 +29,16 @@ import type { RunOptions } from './run-options.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import type { RunSpec } from './run-specs.ts';
 import { RunArtifacts } from './run-artifacts.ts';
+import { RunCaches } from './run-caches.ts';
 import { archivePath, packSource } from './source-archive.ts';
 import { WorkerSessions, type ClaimAnswer, type Finish, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
 export type { ClaimAnswer, WorkerIdentity } from './worker-sessions.ts';
 export type { CoordinatorSettings } from './settings.ts';
 
+
+/** What a repository's caches may hold before the least recently used go ([caches] max_bytes_per_repository). */
+const defaultCacheBytesPerScope = 10 * 1024 ** 3;
 
 /** How long a coordinator whose lease ran out stays on the store's list before the next one to leave removes it. */
 const forgetCoordinatorsAfterMs = 24 * 3600_000;
@@ -50,6 +54,8 @@ export class Coordinator {
   readonly logs: LogFiles;
   /** The files attempts keep, and the inputs of those that need them. */
   readonly artifacts: RunArtifacts;
+  /** The steps' caches. */
+  readonly caches: RunCaches;
   readonly #core: CoordinatorCore;
   readonly #machines: Machines;
   readonly #sessions: WorkerSessions;
@@ -64,6 +70,7 @@ export class Coordinator {
     this.logs = core.logs;
     this.#machines = new Machines(core);
     this.artifacts = new RunArtifacts(core);
+    this.caches = new RunCaches(core, this.artifacts.blobs, settings.cacheBytesPerScope ?? defaultCacheBytesPerScope);
     this.#sessions = new WorkerSessions(core, this.#machines, this.artifacts);
     this.#health = new Health(core, this.#machines, this.#sessions);
     for (const provider of providers) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { StoredBlob } from '../blobs/blob-store.ts';
 import type { RetentionPolicy } from '../config/retention.ts';
 import type { Clock } from '../engine/clock.ts';
-import { blobsInUse, deleteExpiredArtifacts, deleteRuns, finishedRunsBefore, sourcesInUse } from '../store/retention-rows.ts';
+import { blobsInUse, deleteExpiredArtifacts, deleteRuns, deleteUnusedCaches, finishedRunsBefore, sourcesInUse } from '../store/retention-rows.ts';
 import type { Store } from '../store/store.ts';
 import { checkedId, idPatterns } from '../util/ids.ts';
 
@@ -20,14 +20,14 @@ export interface GcReport {
   runs: Tally;
   /** Artifact rows, with the bytes they name. */
   artifacts: Tally;
-  /** Stored files no artifact names any more. */
+  /** Stored files no artifact or cache entry names any more. */
   blobs: Tally;
   /** Archives under sources/ no run names, with their unpacked trees. */
   source_archives: Tally;
   /** EC2 prepared images (bytes: their snapshots' volume sizes). */
   images: Tally | null;
-  /** Slipway keeps no caches yet: always null, the place for them when it does. */
-  caches: null;
+  /** Step cache entries not restored or saved for `[retention] caches` (bytes: their entries'); null when kept forever. */
+  caches: Tally | null;
 }
 
 /** The blob store as retention uses it: each store (files, a bucket) lists and deletes its own. */
@@ -85,7 +85,7 @@ export class GarbageCollector {
     const { store, stateDir, policy, clock } = this.#options;
     const now = clock.now();
     const before = (ms: number | undefined) => (ms === undefined ? undefined : now - ms);
-    let rows!: { runs: string[]; artifacts: Tally; blobs: Set<string>; sources: Set<string> };
+    let rows!: { runs: string[]; artifacts: Tally; caches: Tally | null; blobs: Set<string>; sources: Set<string> };
     try {
       await store.transaction(async (trx) => {
         const runCutoff = before(policy.runsMs);
@@ -93,7 +93,9 @@ export class GarbageCollector {
         // Artifacts first: those of the runs about to go count as artifacts too.
         const artifacts = await deleteExpiredArtifacts(trx, before(policy.artifactsMs), now, runs);
         await deleteRuns(trx, runs);
-        rows = { runs, artifacts, blobs: await blobsInUse(trx), sources: await sourcesInUse(trx) };
+        const cacheCutoff = before(policy.cachesMs);
+        const caches = cacheCutoff === undefined ? null : await deleteUnusedCaches(trx, cacheCutoff);
+        rows = { runs, artifacts, caches, blobs: await blobsInUse(trx), sources: await sourcesInUse(trx) };
         if (dryRun) throw dryRunDone;
       });
     } catch (error) {
@@ -110,7 +112,7 @@ export class GarbageCollector {
       blobs: await this.#blobs(rows.blobs, now - blobGraceMs, dryRun),
       source_archives: sourceArchives(join(stateDir, 'sources'), rows.sources, before(policy.sourceArchivesMs), dryRun),
       images,
-      caches: null,
+      caches: rows.caches,
     };
   }
 

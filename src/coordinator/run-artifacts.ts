@@ -7,7 +7,7 @@ import { contentTypeOf } from '../util/content-type.ts';
 import type { CoordinatorCore } from './core.ts';
 import { attemptInHand } from './ops/attempt-in-hand.ts';
 import type { RunSpec } from './run-specs.ts';
-import type { WorkerIdentity } from './worker-sessions.ts';
+import type { WorkerIdentity } from './worker-identity.ts';
 
 /** The largest artifact a worker may upload (docs/api.md). */
 export const maxArtifactBytes = 4 * 1024 ** 3;

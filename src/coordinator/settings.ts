@@ -32,6 +32,8 @@ export interface CoordinatorSettings {
   pipelinesMayDefinePools?: boolean;
   /** `[secrets] try`: the secrets a try's steps may read (default none). */
   trySecrets?: readonly string[];
+  /** What each repository's step caches may hold; the least recently used entries go first. */
+  cacheBytesPerScope?: number;
   /** `[blobs]`: where artifacts' bytes are kept (default: files under the state directory). */
   blobs?: BlobsSettings;
 }

@@ -19,12 +19,9 @@ import { retireIdle } from './ops/retire-idle.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { PoolSignals, poolOf } from './pool-signals.ts';
 import type { RunSpec } from './run-specs.ts';
+import type { WorkerIdentity } from './worker-identity.ts';
 
-export interface WorkerIdentity {
-  workerId: string;
-  runId: string;
-  activity: string;
-}
+export type { WorkerIdentity } from './worker-identity.ts';
 
 export type ClaimAnswer = { kind: 'attempt'; attempt: AttemptOrder; workerName: string } | { kind: 'none' } | { kind: 'stop'; reason: string };
 

@@ -86,5 +86,6 @@ function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, allR
     env,
     ...(s.secrets.length > 0 && { secrets: [...new Set(s.secrets)] }),
     ...(s.artifacts.length > 0 && { artifacts: [...new Set(s.artifacts)] }),
+    ...(s.cache && { cache: { key: s.cache.key, paths: s.cache.paths, restoreKeys: s.cache.restore_keys } }),
   };
 }

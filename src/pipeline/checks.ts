@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import { CONTROL_ACTIVITY } from './assemble.ts';
+import { parseCacheKey } from './cache-key.ts';
 import { findCycles } from './cycles.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { MAX_TASKS } from './limits.ts';
@@ -57,6 +58,7 @@ export function checkPipeline(data: unknown, report: Diagnostics, sourceDir: str
     const over = strings(written.over);
     checkOver(over, at, context);
     checkExclude(written.exclude, over, at, context);
+    checkCacheAxes(written.cache, over, at, context);
     needs.set(name, checkNeeds(strings(written.needs), at, context));
     checkScript(step.run, [...at, 'run'], context);
     checkDoneIf(step.done_if, at, context);
@@ -196,6 +198,25 @@ function checkExclude(raw: unknown, over: (string | undefined)[], at: Path, { re
       }
     }
   });
+}
+
+/** A cache key's {{ AXIS }} must name an axis the step fans out over: other tasks have no value for it. */
+function checkCacheAxes(raw: unknown, over: (string | undefined)[], at: Path, { report, axes }: Context): void {
+  const cache = asRecord(raw);
+  if (!axes || !cache) return;
+  const templates: [Path, unknown][] = [[[...at, 'cache', 'key'], cache.key]];
+  if (Array.isArray(cache.restore_keys)) cache.restore_keys.forEach((key, i) => templates.push([[...at, 'cache', 'restore_keys', i], key]));
+  for (const [where, template] of templates) {
+    if (typeof template !== 'string') continue;
+    const parts = parseCacheKey(template);
+    if ('problem' in parts) continue;
+    for (const part of parts) {
+      if (!('axis' in part) || over.includes(part.axis)) continue;
+      report.value(where, axes.has(part.axis)
+        ? `{{ ${part.axis} }}: axis '${part.axis}' is not in this step's over`
+        : `{{ ${part.axis} }}: unknown axis '${part.axis}'${didYouMean(part.axis, axes.keys())}`);
+    }
+  }
 }
 
 /** The step's needs, for the cycle check, which reports an entry by its index. */

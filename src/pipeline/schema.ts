@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { SECRET_NAME } from '../secrets/rules.ts';
+import { parseCacheKey } from './cache-key.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import { MAX_EXCLUDES_PER_STEP, MAX_NAME_LENGTH } from './limits.ts';
 import { reservedAxis } from './reserved-axes.ts';
@@ -119,6 +120,34 @@ const artifactPattern = z
   .refine((pattern) => !pattern.startsWith('/'), { error: "expected a path relative to the task's tree, not an absolute one" })
   .refine((pattern) => !pattern.split('/').includes('..'), { error: "expected a path inside the task's tree: '..' is not allowed" });
 
+const cacheKey = z
+  .string({ error: 'expected a key' })
+  .min(1, { error: 'expected a key' })
+  .max(512, { error: 'expected at most 512 characters' })
+  .superRefine((template, ctx) => {
+    const parsed = parseCacheKey(template);
+    if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+  });
+
+const cacheSchema = z
+  .strictObject(
+    {
+      key: cacheKey.describe("The entry to restore and save, e.g. deps-{{ hashFiles('package-lock.json') }}; {{ AXIS }} is the task's value of an axis."),
+      paths: z
+        .array(artifactPattern, { error: 'expected a list of paths' })
+        .min(1, { error: 'expected at least one path' })
+        .max(MAX_ARTIFACT_PATTERNS, { error: `expected at most ${MAX_ARTIFACT_PATTERNS} paths` })
+        .describe("What is kept: paths in the task's tree (directories whole)."),
+      restore_keys: z
+        .array(cacheKey, { error: 'expected a list of key prefixes' })
+        .max(10, { error: 'expected at most 10 prefixes' })
+        .default([])
+        .describe('On a miss, the newest entry whose key starts with one of these, in order, is restored instead.'),
+    },
+    { error: 'expected a mapping with key, paths and restore_keys' },
+  )
+  .describe('Restored before the script, saved after a success when the key missed (never by a try); per repository, least recently used first out.');
+
 export const stepSchema = z.strictObject(
   {
     activity: activityRef
@@ -163,6 +192,7 @@ export const stepSchema = z.strictObject(
         "Files a successful attempt keeps (globs relative to the task's tree, e.g. dist/*.whl); " +
           'the tasks that need it get them under $SLIPWAY_INPUTS/<its task id>/<path>. Each must match a file.',
       ),
+    cache: cacheSchema.optional(),
   },
   { error: 'expected a mapping describing the step' },
 );

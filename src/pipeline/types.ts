@@ -83,6 +83,15 @@ export interface Step {
   secrets?: string[];
   /** Globs of the files a successful attempt keeps (`artifacts: [...]`); absent when none. */
   artifacts?: string[];
+  /** What is restored before its script and saved after a success (`cache:`); absent when none. */
+  cache?: StepCache;
+}
+
+export interface StepCache {
+  /** A template: see src/pipeline/cache-key.ts. */
+  key: string;
+  paths: string[];
+  restoreKeys: string[];
 }
 
 export interface Pipeline {

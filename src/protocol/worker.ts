@@ -73,7 +73,32 @@ export interface AttemptOrder {
   artifacts?: string[];
   /** The artifacts of the tasks it needs, fetched to $SLIPWAY_INPUTS/<task>/<path> before the script runs. */
   inputs?: ArtifactInput[];
+  /** The step's cache: restored before the script, saved after a success. Absent when it has none. */
+  cache?: CacheOrder;
   timeout_ms: number | null;
+}
+
+/**
+ * A step's cache as an attempt gets it: `key` and `restore_keys` with the task's axes filled
+ * in, their `{{ hashFiles(…) }}` left for the agent, which has the tree.
+ */
+export interface CacheOrder {
+  key: string;
+  paths: string[];
+  restore_keys: string[];
+  /** False for a try: it restores but never saves. */
+  save: boolean;
+}
+
+/** `POST /attempts/:id/cache/lookup`: the keys as the agent computed them. */
+export interface CacheLookup {
+  key: string;
+  restore_keys: string[];
+}
+
+/** 200 to a cache lookup: the entry to restore (`exact` when its key is the one asked), or none. */
+export interface CacheFound {
+  entry: { key: string; sha256: string; size: number; exact: boolean } | null;
 }
 
 /** An artifact a task gets from a task it needs (`GET /attempts/:id/inputs/:sha256`). */

@@ -200,6 +200,20 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .execute();
     await db.schema.createIndex('artifacts_sha256').on('artifacts').columns(['sha256']).execute();
   },
+  async (db) => {
+    // Step caches (issue 15): entries by scope (a repository) and key, their bytes a blob; least recently used go first.
+    await db.schema.createTable('caches')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('caches_pk', ['scope', 'key'])
+      .execute();
+    await db.schema.createIndex('caches_used').on('caches').columns(['scope', 'used_at']).execute();
+    await db.schema.createIndex('caches_sha256').on('caches').columns(['sha256']).execute();
+  },
 ];
 
 export async function migrate(db: Kysely<any>): Promise<void> {

@@ -56,10 +56,18 @@ export async function deleteExpiredArtifacts(db: Db, finishedBefore: number | un
   return { count: Number(found.count), bytes: Number(found.bytes ?? 0) };
 }
 
-/** The blobs some artifact row still has. */
+/** The blobs some artifact row or cache entry still has. */
 export async function blobsInUse(db: Db): Promise<Set<string>> {
-  const rows = await db.selectFrom('artifacts').select('sha256').distinct().execute();
+  const rows = await db.selectFrom('artifacts').select('sha256').union(db.selectFrom('caches').select('sha256')).execute();
   return new Set(rows.map((row) => row.sha256));
+}
+
+/** Deletes the cache entries neither restored nor saved since `usedBefore`; their count and bytes. */
+export async function deleteUnusedCaches(db: Db, usedBefore: number): Promise<{ count: number; bytes: number }> {
+  const found = await db.selectFrom('caches').select((eb) => [eb.fn.countAll().as('count'), eb.fn.sum<number>('size').as('bytes')])
+    .where('used_at', '<', usedBefore).executeTakeFirstOrThrow();
+  await db.deleteFrom('caches').where('used_at', '<', usedBefore).execute();
+  return { count: Number(found.count), bytes: Number(found.bytes ?? 0) };
 }
 
 /** The source archives some run still names. */

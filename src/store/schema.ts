@@ -176,6 +176,18 @@ export interface ArtifactsTable {
   expires_at: number | null;
 }
 
+/** A step cache's entry: the bytes of its paths (a .tar.gz blob) under a key, per scope. */
+export interface CachesTable {
+  /** The repository's identity, or `pipeline:NAME` for a tree that is in none. */
+  scope: string;
+  key: string;
+  sha256: string;
+  size: number;
+  created_at: number;
+  /** Restored or saved last: the least recently used entries go first past the scope's cap. */
+  used_at: number;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -189,4 +201,5 @@ export interface Database {
   run_pools: RunPoolsTable;
   secrets: SecretsTable;
   artifacts: ArtifactsTable;
+  caches: CachesTable;
 }

@@ -2,6 +2,9 @@ import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
+import { defaultRetention } from '../../src/config/retention.ts';
+import { GarbageCollector } from '../../src/coordinator/retention.ts';
+import { systemClock } from '../../src/engine/clock.ts';
 import { userLimits } from '../../src/api/user-routes.ts';
 import { webRoot } from '../../src/api/web-ui.ts';
 import { workerLimits } from '../../src/api/worker-routes.ts';
@@ -100,7 +103,9 @@ describe('bad input never makes a route answer 5xx or hang', () => {
   beforeAll(async () => {
     let sourceDir: string;
     ({ store, coordinator, sourceDir } = await testCoordinator(dir.path));
-    app = createApp(coordinator, store.db);
+    // As a server has it: with the collector that POST /gc runs.
+    const collector = new GarbageCollector({ store, stateDir: dir.path, policy: defaultRetention, blobs: coordinator.artifacts.blobs, clock: systemClock });
+    app = createApp(coordinator, store.db, undefined, undefined, {}, undefined, collector);
     admin = (await createToken(store.db, 'admin', ['admin'], Date.now())).secret;
     const pipeline = pipelineOf([{ name: 'build' }], { sourceDir });
     const run = async () => coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
@@ -252,11 +257,11 @@ describe('bad input never makes a route answer 5xx or hang', () => {
       const path = fill(route);
       let limit: number | undefined;
       if (/\/(output|log)$/.test(route.path) && isWorkerRoute(route.path)) limit = workerLimits.outputChunkBytes;
-      else if (route.path.endsWith('/artifacts')) limit = undefined;
+      else if (route.path.endsWith('/artifacts') || route.path.endsWith('/cache/entries')) limit = undefined;
       else if (isWorkerRoute(route.path)) limit = workerLimits.jsonBodyBytes;
       else if (route.path === '/api/v1/runs') limit = userLimits.jsonBytes;
       if (limit === undefined) {
-        // Cancel, rerun, sources and artifacts take no JSON; a big body must still not hurt them.
+        // Cancel, rerun, sources, artifacts and cache entries take no JSON; a big body must still not hurt them.
         await call(path, { method: 'POST', body: over(workerLimits.outputChunkBytes), headers: auth(path) }, undefined, route);
         continue;
       }

@@ -28,7 +28,7 @@ describe('slipway gc', () => {
     const env = { XDG_STATE_HOME: join(state, '..'), AWS_REGION: '', AWS_DEFAULT_REGION: '' };
     const dry = await sandbox.run(['gc', '--dry-run', '--json'], env);
     expect(dry.stderr).toBe('');
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, runs: { count: 1 }, artifacts: { count: 2 }, blobs: { count: 1 }, source_archives: { count: 1 }, images: null, caches: null });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, runs: { count: 1 }, artifacts: { count: 2 }, blobs: { count: 1 }, source_archives: { count: 1 }, images: null, caches: { count: 0, bytes: 0 } });
     expect(existsSync(join(state, 'logs', seeded.runs.old))).toBe(true);
 
     const real = await sandbox.run(['gc'], env);
@@ -57,7 +57,7 @@ describe('slipway gc', () => {
       expect(answer.stderr).toBe('');
       // Asked after the collection at start, which it waits for: nothing is left to count.
       expect(JSON.parse(answer.stdout)).toEqual({
-        dry_run: true, runs: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, blobs: { count: 0, bytes: 0 }, source_archives: { count: 0, bytes: 0 }, images: null, caches: null,
+        dry_run: true, runs: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, blobs: { count: 0, bytes: 0 }, source_archives: { count: 0, bytes: 0 }, images: null, caches: { count: 0, bytes: 0 },
       });
       expect(existsSync(join(served.state, 'logs', served.seeded.runs.old))).toBe(false);
       expect(existsSync(join(served.state, 'logs', served.seeded.runs.recent))).toBe(true);

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
@@ -7,6 +7,7 @@ import { defaultRetention, parseRetention, type RetentionPolicy } from '../../sr
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
 import { startEmbedded } from '../../src/coordinator/embedded.ts';
 import { GarbageCollector, type GcReport } from '../../src/coordinator/retention.ts';
+import { restorableCache, saveCache } from '../../src/store/caches.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createToken } from '../../src/store/tokens.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
@@ -66,7 +67,7 @@ describe('garbage collection of a state directory', () => {
       blobs: { count: 1, bytes: seeded.bytes.oldBlob },
       source_archives: { count: 1, bytes: archiveBytes },
       images: null,
-      caches: null,
+      caches: { count: 0, bytes: 0 },
     };
   }
 
@@ -126,6 +127,25 @@ describe('garbage collection of a state directory', () => {
     expect((await collector().collect(false)).runs).toEqual({ count: 0, bytes: 0 });
     expect(await runIds()).toContain(seeded.runs.old);
     expect(existsSync(join(dir.path, 'logs', seeded.runs.old))).toBe(true);
+  });
+
+  it('deletes the cache entries unused for [retention] caches, and their bytes once nothing names them', async () => {
+    const blobs = new FileBlobs(join(dir.path, 'blobs'));
+    const entry = async (key: string, text: string, usedDaysAgo: number) => {
+      const stored = await blobs.put(new Response(text).body!, 1 << 20, 'a cache entry');
+      const at = clock.now() - usedDaysAgo * DAY;
+      utimesSync(blobs.path(stored.sha256), new Date(at), new Date(at));
+      await saveCache(store.db, 'repo', { key, ...stored }, at, 1 << 30);
+      return stored.sha256;
+    };
+    const stale = await entry('deps-old', 'stale entry', 20);
+    const restored = await entry('deps-new', 'fresh entry', 20);
+    // Restored a day ago: used, so kept however old it is.
+    await restorableCache(store.db, 'repo', 'deps-new', [], clock.now() - DAY);
+    expect((await collector().collect(false)).caches).toEqual({ count: 1, bytes: 'stale entry'.length });
+    expect((await store.db.selectFrom('caches').select('key').execute()).map((row) => row.key)).toEqual(['deps-new']);
+    expect(existsSync(blob(stale))).toBe(false);
+    expect(existsSync(blob(restored))).toBe(true);
   });
 
   it('runs on POST /api/v1/gc for an admin token only', async () => {

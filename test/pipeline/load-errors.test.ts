@@ -583,3 +583,25 @@ describe('artifacts', () => {
     ]);
   });
 });
+
+describe('caches', () => {
+  it('take {{ AXIS }} of the step\'s own axes and {{ hashFiles(\'GLOB\') }}, and say what else is wrong in a key', () => {
+    expect(mistakes(yaml(
+      'name: x', 'matrix: { version: ["1"], distro: [a] }', 'activities: {b: {}}', 'steps:',
+      '  a:',
+      '    run: make',
+      '    over: [version]',
+      "    cache: { key: \"deps-{{ version }}-{{ distro }}-{{ hashFiles('lock') }}\", paths: [deps], restore_keys: ['{{ versoin }}', '{{ now() }}'] }",
+      "  b: { run: make, cache: { key: \"{{ hashFiles(lock) }}\", paths: [/abs] } }",
+      "  c: { run: make, cache: { key: \"{{ hashFiles('../x') }}\", paths: [d], extra: 1 } }",
+    ))).toEqual([
+      "slipway.yml:8:19: steps.a.cache.key: {{ distro }}: axis 'distro' is not in this step's over",
+      "slipway.yml:8:108: steps.a.cache.restore_keys[0]: {{ versoin }}: unknown axis 'versoin' (did you mean 'version'?)",
+      `slipway.yml:8:125: steps.a.cache.restore_keys[1]: {{ now() }}: expected {{ AXIS }} or {{ hashFiles('GLOB', …) }}, got "{{ now() }}"`,
+      `slipway.yml:9:33: steps.b.cache.key: {{ hashFiles(lock) }}: hashFiles takes one or more 'quoted' globs, got "{{ hashFiles(lock) }}"`,
+      `slipway.yml:9:66: steps.b.cache.paths[0]: expected a path relative to the task's tree, not an absolute one, got "/abs"`,
+      `slipway.yml:10:33: steps.c.cache.key: {{ hashFiles('../x') }}: hashFiles reads only inside the task's tree, got "{{ hashFiles('../x') }}"`,
+      "slipway.yml:10:72: steps.c.cache: unknown key 'extra'",
+    ]);
+  });
+});

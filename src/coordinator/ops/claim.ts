@@ -3,6 +3,7 @@ import type { WorkerState } from '../../engine/fleet-view.ts';
 import type { AttemptKind, TaskStatus } from '../../engine/report.ts';
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
+import { withAxes } from '../../pipeline/cache-key.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
 import type { AttemptOrder } from '../../protocol/worker.ts';
 import { newId } from '../../util/ids.ts';
@@ -138,6 +139,12 @@ function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: 
     script,
     env,
     ...(kind === 'run' && step.artifacts && !spec.options.fakeWorkers && { artifacts: step.artifacts }),
+    ...(kind === 'run' && step.cache && !spec.options.fakeWorkers && {
+      cache: {
+        key: withAxes(step.cache.key, matrix), paths: step.cache.paths,
+        restore_keys: step.cache.restoreKeys.map((key) => withAxes(key, matrix)), save: !spec.isTry,
+      },
+    }),
     timeout_ms: kind === 'run' ? step.timeoutMs : Math.min(step.timeoutMs ?? checkTimeoutMs, checkTimeoutMs),
   };
 }
