@@ -268,7 +268,7 @@ const user: Route[] = [
   },
   {
     method: 'get', path: '/api/v1/runs/:run/artifacts/file', id: 'downloadArtifact', summary: 'One artifact, as a download (Content-Disposition: attachment)', auth: 'read',
-    query: z.object({ task: z.string(), path: z.string() }), headers: { Range: logRange },
+    query: z.object({ task: z.string(), path: z.string(), link: z.string().optional().describe('answer { url } (a signed URL of the bucket, or null: this route serves the bytes) instead of the bytes or a redirect') }), headers: { Range: logRange },
     answers: {
       200: { content: '(its content type)', description: 'its bytes; sha256 in x-slipway-sha256 (files store)' },
       302: none('to a signed URL of the bucket that serves it as an attachment, valid a few minutes; sha256 in x-slipway-sha256 (S3 store)'),

@@ -170,6 +170,9 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     }
     if (!kept) return fail(c, 404, `run ${found.run.id} has no artifact ${path.slice(0, 200)} of task ${task.slice(0, 200)}`);
     c.header('x-slipway-sha256', kept.artifact.sha256);
+    // A browser cannot follow a redirect to another origin with fetch (CORS): it asks where
+    // the bytes are, and goes there itself; null means here, with its token.
+    if (c.req.query('link') !== undefined) return c.json({ url: 'url' in kept.target ? kept.target.url : null });
     // A bucket's blob: to a signed URL of another origin, which answers it as an attachment too.
     if ('url' in kept.target) {
       c.header('cache-control', 'no-store');

@@ -121,6 +121,9 @@ describe('the S3 blob store', () => {
     const fromBucket = await fetch(file.headers.get('location')!);
     expect(fromBucket.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''page.txt");
     expect(await fromBucket.text()).toBe(text);
+    // What the web UI asks first: where to send the browser.
+    const link = await on.app.request(`/api/v1/runs/${runId}/artifacts/file?task=build&path=dist%2Fpage.txt&link=1`, { headers: { authorization: `Bearer ${on.read}` } });
+    expect(await (await fetch((await link.json() as { url: string }).url)).text()).toBe(text);
   });
 
   it('lets retention delete the blobs no artifact names, and nothing else of the bucket', async () => {

@@ -98,6 +98,10 @@ describe('artifact downloads', () => {
     expect(served.headers.get('x-content-type-options')).toBe('nosniff');
     expect(served.headers.get('content-security-policy')).toBe('sandbox');
 
+    // The web UI asks where the bytes are first: here, with the token.
+    const link = await app.request(`${file}&link=1`, { headers: { authorization: `Bearer ${read}` } });
+    expect(await link.json()).toEqual({ url: null });
+
     const missing = await app.request(`/api/v1/runs/${runId}/artifacts/file?task=build&path=dist%2Fnone.txt`, { headers: { authorization: `Bearer ${read}` } });
     expect(missing.status).toBe(404);
     expect((await missing.json() as { error: string }).error).toBe(`run ${runId} has no artifact dist/none.txt of task build`);

@@ -130,6 +130,7 @@ describe('ids that name files', () => {
       case 'attempt': case 'id': return attemptId;
       case 'task': return 'build';
       case 'file': return 'index.js';
+      case 'sha256': return '0'.repeat(64);
       default: throw new Error(`no baseline for :${param}: add one`);
     }
   }

@@ -71,6 +71,7 @@ export const api = {
   artifacts: (run: string, task: string, signal?: AbortSignal) =>
     getJson<{ artifacts: Artifact[] }>(`${v1}/runs/${enc(run)}/artifacts?${new URLSearchParams({ task })}`, signal),
   artifactFile: (run: string, task: string, path: string) => `${v1}/runs/${enc(run)}/artifacts/file?${new URLSearchParams({ task, path })}`,
+  artifactLink: (run: string, task: string, path: string) => getJson<{ url: string | null }>(`${v1}/runs/${enc(run)}/artifacts/file?${new URLSearchParams({ task, path, link: '1' })}`),
   attemptLog: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log`,
   attemptLogStream: (attempt: string) => `${v1}/attempts/${enc(attempt)}/log/stream`,
   workerLog: (worker: string) => `${v1}/workers/${enc(worker)}/log`,

@@ -108,14 +108,17 @@ function Artifacts({ run, task, tick }: { run: string; task: string; tick: numbe
   }, [run, task, tick]);
   if (error) return <ErrorBox>Could not list the artifacts: {error}</ErrorBox>;
   if (artifacts.length === 0) return null;
-  const download = (a: Artifact) => {
-    downloadWithToken(api.artifactFile(run, task, a.path), a.path.slice(a.path.lastIndexOf('/') + 1)).catch((e: unknown) => setError(errorMessage(e)));
+  // A bucket's artifact is a signed URL the browser opens itself (it is served as an attachment); one kept here comes with the token.
+  const download = async (a: Artifact) => {
+    const { url } = await api.artifactLink(run, task, a.path);
+    if (url) window.location.assign(url);
+    else await downloadWithToken(api.artifactFile(run, task, a.path), a.path.slice(a.path.lastIndexOf('/') + 1));
   };
   return (
     <div className="artifacts" aria-label="Artifacts">
       <span className="muted">Artifacts</span>
       {artifacts.map((a) => (
-        <button key={a.path} type="button" className="artifact mono" onClick={() => download(a)} title={`download ${a.path} (sha256 ${a.sha256})`}>
+        <button key={a.path} type="button" className="artifact mono" onClick={() => { download(a).catch((e: unknown) => setError(errorMessage(e))); }} title={`download ${a.path} (sha256 ${a.sha256})`}>
           {a.path} <span className="muted">{byteSize(a.size)}</span>
         </button>
       ))}
