@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: the dispatch benchmark, the end-to-end one, the pipeline file's worst
- * cases, then artifact throughput, each in a process of its own. Arguments go to the
- * end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and prints one object:
- * `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...} }`.
+ * cases, artifact throughput, then what a step cache saves, each in a process of its own.
+ * Arguments go to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
+ * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...} }`.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -36,4 +36,5 @@ const dispatch = await bench('./dispatch.ts', json ? ['--json'] : []);
 const endToEnd = await bench('./end-to-end.ts', args);
 const pipeline = await bench('./pipeline.ts', json ? ['--json'] : []);
 const artifacts = await bench('./artifacts.ts', json ? ['--json'] : []);
-if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts })}\n`);
+const cache = await bench('./cache.ts', json ? ['--json'] : []);
+if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts, cache })}\n`);
