@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.ts';
 import { operatorPools, providerCaps } from '../config/pools.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import { stateDir } from '../config/paths.ts';
+import { retentionPolicy } from '../config/retention.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredProviders } from '../providers/configured.ts';
 import { openSqliteStore, type Store } from '../store/store.ts';
@@ -42,10 +43,21 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
  */
 export async function commandCoordinatorOptions(dbPath: string | undefined, heartbeatTimeoutMs = 60_000) {
   const config = loadConfig();
-  const archiveLimits = configuredArchiveLimits(config);
   return {
     ...await localCoordinatorOptions(dbPath), agentReconnectMs: heartbeatTimeoutMs,
-    settings: { heartbeatTimeoutMs, ownRunsOnly: true, archiveLimits, ...configuredPools(config), trySecrets: config.secrets.try, cacheBytesPerScope: config.caches.max_bytes_per_repository, blobs: config.blobs },
+    settings: { heartbeatTimeoutMs, ownRunsOnly: true, ...configuredSettings(config) },
+  };
+}
+
+/** What every coordinator of this machine, a server's or a command's, takes from the config. */
+export function configuredSettings(config: SlipwayConfig) {
+  return {
+    archiveLimits: configuredArchiveLimits(config),
+    ...configuredPools(config),
+    trySecrets: config.secrets.try,
+    cacheBytesPerScope: config.caches.max_bytes_per_repository,
+    artifactsExpireMs: retentionPolicy(config.retention).artifactsMs,
+    blobs: config.blobs,
   };
 }
 

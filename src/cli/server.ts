@@ -7,7 +7,7 @@ import { startEmbedded } from '../coordinator/embedded.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { configuredImageExpiry } from '../providers/configured.ts';
 import { parseDuration } from '../pipeline/duration.ts';
-import { configuredArchiveLimits, configuredPools, localCoordinatorOptions } from './local-state.ts';
+import { configuredSettings, localCoordinatorOptions } from './local-state.ts';
 import { serverRunner } from './server-runner.ts';
 import { serverTls, tlsLines } from './server-tls.ts';
 import { UsageError } from './usage-error.ts';
@@ -40,12 +40,8 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         heartbeatTimeoutMs: duration('--heartbeat-timeout', options.heartbeatTimeout ?? config.server.heartbeat_timeout),
         startGiveUpMs: duration('--give-up-after', options.giveUpAfter ?? config.server.give_up_after),
         maxLogBytes: config.server.max_log_bytes,
-        archiveLimits: configuredArchiveLimits(config),
-        ...configuredPools(config),
-        trySecrets: config.secrets.try,
-        cacheBytesPerScope: config.caches.max_bytes_per_repository,
         pipelinesMayDefinePools: config.server.pipelines_may_define_pools,
-        blobs: config.blobs,
+        ...configuredSettings(config),
       };
       const local = await localCoordinatorOptions(options.db);
       const state = local.stateDir;

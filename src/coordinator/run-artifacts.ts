@@ -76,9 +76,11 @@ export class RunArtifacts {
   }
 
   async #record(attempt: AttemptInHand, attemptId: string, path: string, blob: Blob): Promise<Artifact> {
-    const { store, clock } = this.#core;
+    const { store, clock, settings } = this.#core;
+    const now = clock.now();
     const kept: Artifact = {
-      task: attempt.task_key, path, size: blob.size, sha256: blob.sha256, content_type: contentTypeOf(path), created_at: clock.now(), expires_at: null,
+      task: attempt.task_key, path, size: blob.size, sha256: blob.sha256, content_type: contentTypeOf(path), created_at: now,
+      expires_at: settings.artifactsExpireMs === undefined ? null : now + settings.artifactsExpireMs,
     };
     await recordArtifact(store.db, { ...kept, run: attempt.run_id, attempt: attemptId });
     return kept;

@@ -34,6 +34,8 @@ export interface CoordinatorSettings {
   trySecrets?: readonly string[];
   /** What each repository's step caches may hold; the least recently used entries go first. */
   cacheBytesPerScope?: number;
+  /** How long an artifact is kept from when it is made (`[retention] artifacts`); undefined: with its run. */
+  artifactsExpireMs?: number;
   /** `[blobs]`: where artifacts' bytes are kept (default: files under the state directory). */
   blobs?: BlobsSettings;
 }

@@ -64,6 +64,8 @@ steps:
     ]);
     const tar = artifacts.find((a) => a.path === 'dist/pkg-2.0.tar')!;
     expect(tar.sha256).toBe(createHash('sha256').update('package 2.0\n').digest('hex'));
+    // Kept for [retention] artifacts (30 days by default) from when it was made.
+    expect(tar).toMatchObject({ content_type: 'application/x-tar', expires_at: tar.created_at + 30 * 24 * 3600_000 });
 
     const table = await box.run(['artifacts', report.run.id.slice(0, 6), 'version=2.0']);
     expect(table.stdout).toMatch(/^TASK +PATH +SIZE +SHA256\nbuild\[version=2\.0\] +dist\/docs\/manual\.txt +14 B +[0-9a-f]{12}\nbuild\[version=2\.0\] +dist\/pkg-2\.0\.tar +12 B +[0-9a-f]{12}\n$/);
