@@ -17,7 +17,7 @@ import { machineMarker } from '../src/agent/machine-marker.ts';
 import { pidsByMarker } from '../src/agent/process-tree.ts';
 import { ApiClient } from '../src/cli/api-client.ts';
 import { localAdminToken } from '../src/config/admin-token.ts';
-import { archivePath, packSource } from '../src/coordinator/source-archive.ts';
+import { packArchive } from '../src/coordinator/source-archive.ts';
 import type { RunReport } from '../src/engine/report.ts';
 import { parseDuration } from '../src/pipeline/duration.ts';
 import { processesUnder } from '../test/helpers/processes.ts';
@@ -162,8 +162,9 @@ async function runAll(api: ApiClient): Promise<RunReport[]> {
 async function submit(api: ApiClient, sourceDir: string): Promise<string> {
   const uploads = join(root, 'uploads');
   mkdirSync(uploads, { recursive: true });
-  const digest = await packSource(sourceDir, uploads);
-  await api.upload('/api/v1/sources', archivePath(uploads, digest), 'application/gzip');
+  const archive = join(uploads, 'source.tar.gz');
+  await packArchive(sourceDir, archive);
+  const { digest } = await api.upload<{ digest: string }>('/api/v1/sources', archive, 'application/gzip');
   const { run } = await api.json<{ run: { id: string } }>('POST', '/api/v1/runs', { source: digest, file: 'slipway.yml' });
   say(`${elapsed()} submitted ${run.id} (${sourceDir.split('/').at(-2)})`);
   return run.id;

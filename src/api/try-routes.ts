@@ -53,7 +53,7 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
   const json = bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) });
 
   // The revision's files, kept as any uploaded tree is (checked member by member, named by digest).
-  const keep = (file: string) => storeSource(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, coordinator.archivesDir, Number.MAX_SAFE_INTEGER, coordinator.archiveLimits);
+  const keep = async (file: string) => storeSource(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, await coordinator.sources(), Number.MAX_SAFE_INTEGER, coordinator.archiveLimits);
   const answer = async (c: Context<Env>, work: () => Promise<MirroredRevision>, more: (revision: MirroredRevision) => Promise<object>) => {
     try {
       const revision = await work();

@@ -196,7 +196,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (declared > userLimits.sourceBytes) return fail(c, 413, new BodyTooLarge(sourceArchive, userLimits.sourceBytes).message);
     if (!c.req.raw.body) return fail(c, 400, 'the body must be the source tree as a .tar.gz');
     try {
-      return c.json({ digest: await storeSource(c.req.raw.body, coordinator.archivesDir, userLimits.sourceBytes, coordinator.archiveLimits) }, 201);
+      return c.json({ digest: await storeSource(c.req.raw.body, await coordinator.sources(), userLimits.sourceBytes, coordinator.archiveLimits) }, 201);
     } catch (error) {
       if (error instanceof BodyTooLarge || error instanceof ArchiveTooLarge) return fail(c, 413, error.message);
       if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive is refused: ${error.message}`);
@@ -210,10 +210,11 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     const body = await readJson(c, submitBody);
     if (!body.ok) return body.response;
     const { source, file, label, selection, fake_workers: fakeWorkers, origin } = body.value;
-    if (!existsSync(coordinator.sourceArchive(source))) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
+    const sources = await coordinator.sources();
+    if ((await sources.blobs.size(source)) === undefined) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
     let tree;
     try {
-      tree = await sourceTree(coordinator.archivesDir, source, coordinator.archiveLimits);
+      tree = await sourceTree(sources, source, coordinator.archiveLimits);
     } catch (error) {
       if (error instanceof UnsafeArchive) return fail(c, 400, `the source archive ${source} is refused: ${error.message}`);
       return fail(c, 400, `the source archive ${source} is not a valid .tar.gz`);

@@ -252,8 +252,17 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     // The credential ended if the pool's runs finished, so a copied one cannot take the source away then.
     const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
+    let target;
+    try {
+      target = await coordinator.sourceArchive(spec.sourceDigest);
+    } catch (error) {
+      if (error instanceof BlobDamaged) return fail(c, 409, error.message);
+      throw error;
+    }
+    if (!target) return fail(c, 404, `the source archive ${spec.sourceDigest} of run ${runId} is no longer in the blob store`);
     c.header('x-slipway-digest', spec.sourceDigest);
-    return sendFile(c, coordinator.sourceArchive(spec.sourceDigest), 'application/gzip');
+    // A bucket's archive is read from the bucket: the agent follows, without its credential.
+    return 'url' in target ? c.redirect(target.url, 302) : sendFile(c, target.file, 'application/gzip');
   });
 
   return app;

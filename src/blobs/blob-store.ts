@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 /** A stored blob: its content's sha256 and its size. */
@@ -37,6 +39,11 @@ export interface BlobStore {
   /** Stores a body sent through the coordinator, refusing one past `maxBytes` (BodyTooLarge naming `what`). */
   put(body: ReadableStream<Uint8Array>, maxBytes: number, what: string): Promise<Blob>;
   /**
+   * Takes a file of this machine into the store, named by the sha256 of its bytes: moved
+   * into place (files), or uploaded and then removed (a bucket). The file is gone after.
+   */
+  adopt(file: string, what: string): Promise<Blob>;
+  /**
    * The blob's size, or undefined when the store does not hold it. A store that keeps a
    * checksum of its own throws BlobDamaged when it is not `sha256`'s.
    */
@@ -59,4 +66,16 @@ export class BlobDamaged extends Error {}
 /** A Content-Disposition that makes a browser save the file, under its name, rather than show it. */
 export function attachment(filename: string): string {
   return `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/** A file's sha256 and size, read as a stream: a blob about to be adopted is not read whole into memory. */
+export function blobOfFile(path: string): Promise<Blob> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let size = 0;
+    createReadStream(path).on('data', (chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
+    }).on('error', reject).on('end', () => resolve({ sha256: hash.digest('hex'), size }));
+  });
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
-import type { Blob, BlobStore, ReadTarget, StoredBlob, UploadTarget } from './blob-store.ts';
+import { blobOfFile, type Blob, type BlobStore, type ReadTarget, type StoredBlob, type UploadTarget } from './blob-store.ts';
 
 /**
  * Content-addressed files under a directory of the state directory: each blob is stored
@@ -32,21 +32,47 @@ export class FileBlobs implements BlobStore {
     try {
       const size = await saveBody(body, partial, maxBytes, what, (chunk) => hash.update(chunk));
       const sha256 = hash.digest('hex');
-      const final = this.path(sha256);
-      if (existsSync(final)) {
-        rmSync(partial);
-        // Fresh again: retention deletes only a blob no artifact has that is also old, and
-        // the row about to name this one is not written yet.
-        const now = new Date();
-        utimesSync(final, now, now);
-      } else {
-        mkdirSync(join(final, '..'), { recursive: true, mode: 0o700 });
-        renameSync(partial, final);
-      }
+      this.#place(partial, sha256);
       return { sha256, size };
     } catch (error) {
       rmSync(partial, { force: true });
       throw error;
+    }
+  }
+
+  /** Moves the file into place; one on another file system is copied, then removed. */
+  async adopt(file: string): Promise<Blob> {
+    const blob = await blobOfFile(file);
+    try {
+      this.#place(file, blob.sha256);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      const incoming = join(this.root, 'incoming');
+      mkdirSync(incoming, { recursive: true, mode: 0o700 });
+      const partial = join(incoming, newId('a'));
+      try {
+        copyFileSync(file, partial);
+        this.#place(partial, blob.sha256);
+      } finally {
+        rmSync(partial, { force: true });
+      }
+      rmSync(file, { force: true });
+    }
+    return blob;
+  }
+
+  /** Renames `file` to the blob's name, or removes it when the store holds those bytes already. */
+  #place(file: string, sha256: string): void {
+    const final = this.path(sha256);
+    if (existsSync(final)) {
+      rmSync(file);
+      // Fresh again: retention deletes only a blob no row names that is also old, and
+      // the row about to name this one is not written yet.
+      const now = new Date();
+      utimesSync(final, now, now);
+    } else {
+      mkdirSync(join(final, '..'), { recursive: true, mode: 0o700 });
+      renameSync(file, final);
     }
   }
 

@@ -6,7 +6,7 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { idPatterns, newId } from '../util/ids.ts';
 import { saveBody } from '../util/save-body.ts';
-import { attachment, BlobDamaged, type AsDownload, type Blob, type BlobStore, type ReadTarget, type StoredBlob, type UploadTarget } from './blob-store.ts';
+import { attachment, BlobDamaged, blobOfFile, type AsDownload, type Blob, type BlobStore, type ReadTarget, type StoredBlob, type UploadTarget } from './blob-store.ts';
 
 export interface S3Settings {
   bucket: string;
@@ -70,15 +70,27 @@ export class S3Blobs implements BlobStore {
     try {
       const size = await saveBody(body, partial, maxBytes, what, (chunk) => hash.update(chunk));
       const blob = { sha256: hash.digest('hex'), size };
-      if ((await this.size(blob.sha256)) !== size) {
-        await this.#call(`storing ${what}`, () => this.#client.send(new PutObjectCommand({
-          ...this.#object(blob.sha256), Body: createReadStream(partial), ContentLength: size, ChecksumSHA256: base64(blob.sha256),
-        })));
-      }
+      await this.#upload(partial, blob, what);
       return blob;
     } finally {
       rmSync(partial, { force: true });
     }
+  }
+
+  /** Uploads the file, then removes it. */
+  async adopt(file: string, what: string): Promise<Blob> {
+    const blob = await blobOfFile(file);
+    await this.#upload(file, blob, what);
+    rmSync(file, { force: true });
+    return blob;
+  }
+
+  /** Sends the file's bytes unless the bucket has them already. */
+  async #upload(file: string, blob: Blob, what: string): Promise<void> {
+    if ((await this.size(blob.sha256)) === blob.size) return;
+    await this.#call(`storing ${what}`, () => this.#client.send(new PutObjectCommand({
+      ...this.#object(blob.sha256), Body: createReadStream(file), ContentLength: blob.size, ChecksumSHA256: base64(blob.sha256),
+    })));
   }
 
   async size(sha256: string): Promise<number | undefined> {

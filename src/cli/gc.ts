@@ -1,8 +1,10 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
 import { retentionPolicy } from '../config/retention.ts';
+import { moveOldArchives } from '../coordinator/old-source-archives.ts';
 import { GarbageCollector, type GcReport } from '../coordinator/retention.ts';
 import { systemClock } from '../engine/clock.ts';
 import { configuredImageExpiry } from '../providers/configured.ts';
@@ -43,8 +45,11 @@ async function collect(options: GcOptions): Promise<GcReport> {
   const store = await openLocalStore(options.db);
   try {
     const state = stateDir();
+    const blobs = openBlobStore(config.blobs, state);
+    // An older version's archives are blobs to collect too, as a coordinator starting here would make them.
+    await moveOldArchives({ blobs, dir: join(state, 'sources') });
     const collector = new GarbageCollector({
-      store, stateDir: state, policy: retentionPolicy(config.retention), blobs: openBlobStore(config.blobs, state),
+      store, stateDir: state, policy: retentionPolicy(config.retention), blobs,
       clock: systemClock, images: await configuredImageExpiry(config),
     });
     return await collector.collect(options.dryRun ?? false);

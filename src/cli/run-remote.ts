@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { archivePath, packSource } from '../coordinator/source-archive.ts';
+import { packArchive } from '../coordinator/source-archive.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { RunReport } from '../engine/report.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
@@ -27,8 +27,9 @@ export async function runOnServer(
   const packing = mkdtempSync(join(tmpdir(), 'slipway-upload-'));
   let digest: string;
   try {
-    digest = await packSource(tree.dir, packing, tree.files ?? undefined);
-    await api.upload('/api/v1/sources', archivePath(packing, digest), 'application/gzip');
+    const archive = join(packing, 'source.tar.gz');
+    await packArchive(tree.dir, archive, tree.files ?? undefined);
+    ({ digest } = await api.upload<{ digest: string }>('/api/v1/sources', archive, 'application/gzip'));
   } finally {
     rmSync(packing, { recursive: true, force: true });
   }

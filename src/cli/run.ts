@@ -140,9 +140,10 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
   const { coordinator } = embedded;
   let joinToken = '';
   return watchLocalRun(embedded, pipeline.name, Boolean(options.json), async () => {
-    const digest = await packSource(tree.dir, coordinator.archivesDir, tree.files ?? undefined);
+    const sources = await coordinator.sources();
+    const digest = await packSource(tree.dir, sources, tree.files ?? undefined);
     // An exported revision goes with this command: the run reads its scripts from the archive's own tree.
-    const ranPipeline = tree.origin?.revision ? { ...pipeline, sourceDir: await sourceTree(coordinator.archivesDir, digest, coordinator.archiveLimits) } : pipeline;
+    const ranPipeline = tree.origin?.revision ? { ...pipeline, sourceDir: await sourceTree(sources, digest, coordinator.archiveLimits) } : pipeline;
     const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision }, digest, tree.origin ?? undefined);
     joinToken = created.joinToken;
     return created.runId;

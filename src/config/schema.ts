@@ -212,7 +212,7 @@ const retentionSchema = table({
   artifacts: retentionAge.default(retentionDefaults.artifacts)
     .describe('The artifacts of a run finished longer ago than this are deleted; their files go once no artifact has those bytes.'),
   source_archives: retentionAge.default(retentionDefaults.source_archives)
-    .describe('A source archive older than this that no remaining run uses is deleted, with its unpacked tree.'),
+    .describe('The coordinator\'s unpacked copy of a source archive (sources/trees/) unused this long that no remaining run names is deleted. The archives are blobs: one no run names goes with the blobs, after an hour.'),
   caches: retentionAge.default(retentionDefaults.caches)
     .describe('Step cache entries neither restored nor saved for this long are deleted.'),
   images: retentionAge.default(retentionDefaults.images)

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import type { ReadTarget } from '../blobs/blob-store.ts';
 import type { ArchiveLimits } from '../archive/check.ts';
 import type { Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
@@ -30,7 +31,8 @@ import type { CoordinatorSettings } from './settings.ts';
 import type { RunSpec } from './run-specs.ts';
 import { RunArtifacts } from './run-artifacts.ts';
 import { RunCaches } from './run-caches.ts';
-import { archivePath, packSource } from './source-archive.ts';
+import { moveOldArchives } from './old-source-archives.ts';
+import { packSource, type SourceStore } from './source-archive.ts';
 import { WorkerSessions, type ClaimAnswer, type Finish, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
 export type { ClaimAnswer, WorkerIdentity } from './worker-sessions.ts';
@@ -63,6 +65,7 @@ export class Coordinator {
   #healthTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
   #lease: NodeJS.Timeout | undefined;
+  #oldArchivesMoved: Promise<number> | undefined;
 
   constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: ProviderLifecycle[]) {
     const core = this.#core = new CoordinatorCore(store, clock, settings, providers);
@@ -83,8 +86,20 @@ export class Coordinator {
     return this.#core.settings.stateDir;
   }
 
-  get archivesDir(): string {
-    return join(this.#core.settings.stateDir, 'sources');
+  /**
+   * Run source archives: blobs of the artifacts' store, with the coordinator's unpacked
+   * trees under sources/. Those a state directory of an older version kept under sources/
+   * are moved into the blob store first (started with the coordinator, awaited by each use).
+   */
+  async sources(): Promise<SourceStore> {
+    const sources = { blobs: this.artifacts.blobs, dir: join(this.#core.settings.stateDir, 'sources') };
+    // A move that failed (a bucket out of reach) is tried again by the next use.
+    this.#oldArchivesMoved ??= moveOldArchives(sources).catch((error: unknown) => {
+      this.#oldArchivesMoved = undefined;
+      throw error;
+    });
+    await this.#oldArchivesMoved;
+    return sources;
   }
 
   get archiveLimits(): ArchiveLimits {
@@ -106,6 +121,7 @@ export class Coordinator {
     const core = this.#core;
     this.#machines.urls = urls;
     core.background('joining the store', this.#joinStore());
+    core.background('moving source archives of an older version into the blob store', this.sources());
     this.#healthTimer = setInterval(() => core.background('health check', this.healthCheck()), core.settings.healthIntervalMs);
     this.#healthTimer.unref();
     // Silence is looked for more often than the full health check runs, so a dead worker
@@ -121,6 +137,8 @@ export class Coordinator {
     clearInterval(this.#healthTimer);
     clearInterval(this.#livenessTimer);
     clearInterval(this.#lease);
+    // A move under way finishes, so no archive is left half taken into a bucket.
+    await this.#oldArchivesMoved?.catch(() => undefined);
     await this.settled();
     await core.watch.close();
     await this.#machines.close();
@@ -156,7 +174,7 @@ export class Coordinator {
       const refusal = missingProvider(pipeline, [...core.providers.keys()]) ?? this.#machines.unreachable(pipeline);
       if (refusal) throw new RunRefused(refusal);
     }
-    const digest = sourceDigest ?? await packSource(pipeline.sourceDir, this.archivesDir);
+    const digest = sourceDigest ?? await packSource(pipeline.sourceDir, await this.sources());
     // A command's coordinator (`slipway run`) scopes its pools to itself, as its workers end
     // with it; --fake-workers runs never share with real ones.
     const scope = [core.settings.ownRunsOnly ? core.id : 'fleet', options.fakeWorkers ? 'fake' : 'real'].join('/');
@@ -235,8 +253,10 @@ export class Coordinator {
     await endKeptCredentials(store.db, runId);
   }
 
-  sourceArchive(digest: string): string {
-    return archivePath(this.archivesDir, digest);
+  /** Where a worker reads a run's source archive; undefined when the blob store has it no longer. */
+  async sourceArchive(digest: string): Promise<ReadTarget | undefined> {
+    const { blobs } = await this.sources();
+    return (await blobs.size(digest)) === undefined ? undefined : blobs.readTarget(digest);
   }
 
   /** Whether the worker may fetch the run's source: its own run's, or one it has a task of in hand. */

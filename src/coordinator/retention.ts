@@ -20,9 +20,13 @@ export interface GcReport {
   runs: Tally;
   /** Artifact rows, with the bytes they name. */
   artifacts: Tally;
-  /** Stored files no artifact or cache entry names any more. */
+  /** Blobs no artifact, cache entry or run (its source archive) names any more. */
   blobs: Tally;
-  /** Archives under sources/ no run names, with their unpacked trees. */
+  /**
+   * The coordinator's unpacked copies of source archives (sources/trees/) no run names,
+   * unused for `[retention] source_archives`. The archives themselves are blobs: one no
+   * run names goes with the blobs.
+   */
   source_archives: Tally;
   /** EC2 prepared images (bytes: their snapshots' volume sizes). */
   images: Tally | null;
@@ -110,7 +114,7 @@ export class GarbageCollector {
       runs,
       artifacts: rows.artifacts,
       blobs: await this.#blobs(rows.blobs, now - blobGraceMs, dryRun),
-      source_archives: sourceArchives(join(stateDir, 'sources'), rows.sources, before(policy.sourceArchivesMs), dryRun),
+      source_archives: sourceTrees(join(stateDir, 'sources', 'trees'), rows.sources, before(policy.sourceArchivesMs), dryRun),
       images,
       caches: rows.caches,
     };
@@ -128,18 +132,18 @@ export class GarbageCollector {
   }
 }
 
-/** Archives (`<digest>.tar.gz`) older than `before` that no run names, with their trees under trees/. */
-function sourceArchives(dir: string, inUse: Set<string>, before: number | undefined, dryRun: boolean): Tally {
+/** Unpacked trees (trees/<digest>) older than `before` that no run names. */
+function sourceTrees(dir: string, inUse: Set<string>, before: number | undefined, dryRun: boolean): Tally {
   const tally = { count: 0, bytes: 0 };
   if (before === undefined || !existsSync(dir)) return tally;
-  for (const name of readdirSync(dir)) {
-    const digest = name.endsWith('.tar.gz') ? name.slice(0, -'.tar.gz'.length) : '';
+  for (const digest of readdirSync(dir)) {
+    // A partial unpacking (<digest>.<id>) is left to the sourceTree call making it, which renames or removes it.
     if (!idPatterns.digest.test(digest) || inUse.has(digest)) continue;
-    const archive = statSync(join(dir, name), { throwIfNoEntry: false });
-    // An upload is stored before the run that names it is created: a young archive waits for it.
-    if (!archive || archive.mtimeMs >= before) continue;
+    const tree = statSync(join(dir, digest), { throwIfNoEntry: false });
+    // A tree is unpacked to read a submitted pipeline before the run that names it is created: a young one waits for it.
+    if (!tree || tree.mtimeMs >= before) continue;
     tally.count += 1;
-    tally.bytes += removeTree(join(dir, 'trees', digest), dryRun) + removeTree(join(dir, name), dryRun);
+    tally.bytes += removeTree(join(dir, digest), dryRun);
   }
   return tally;
 }

@@ -56,10 +56,10 @@ export async function deleteExpiredArtifacts(db: Db, finishedBefore: number | un
   return { count: Number(found.count), bytes: Number(found.bytes ?? 0) };
 }
 
-/** The blobs some artifact row or cache entry still has. */
+/** The blobs some artifact row or cache entry still has, or some run has as its source archive. */
 export async function blobsInUse(db: Db): Promise<Set<string>> {
   const rows = await db.selectFrom('artifacts').select('sha256').union(db.selectFrom('caches').select('sha256')).execute();
-  return new Set(rows.map((row) => row.sha256));
+  return new Set([...rows.map((row) => row.sha256), ...await sourcesInUse(db)]);
 }
 
 /** Deletes the cache entries neither restored nor saved since `usedBefore`; their count and bytes. */
@@ -70,7 +70,7 @@ export async function deleteUnusedCaches(db: Db, usedBefore: number): Promise<{ 
   return { count: Number(found.count), bytes: Number(found.bytes ?? 0) };
 }
 
-/** The source archives some run still names. */
+/** The source archives (blobs, and their unpacked trees) some run still names. */
 export async function sourcesInUse(db: Db): Promise<Set<string>> {
   const rows = await db.selectFrom('runs').select('source_digest').distinct().where('source_digest', 'is not', null).execute();
   return new Set(rows.map((row) => row.source_digest!));

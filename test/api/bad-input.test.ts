@@ -125,7 +125,7 @@ describe('bad input never makes a route answer 5xx or hang', () => {
     writeFileSync(join(sourceDir, 'sub', 'inner.yml'), 'not: [a pipeline\n');
     symlinkSync('/etc/passwd', join(sourceDir, 'escape.yml'));
     symlinkSync('..', join(sourceDir, 'up'));
-    digest = await packSource(sourceDir, coordinator.archivesDir);
+    digest = await packSource(sourceDir, await coordinator.sources());
 
     const seen = new Set<string>();
     routes = [];

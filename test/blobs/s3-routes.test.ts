@@ -47,7 +47,7 @@ async function workerWithAttempt(on: On) {
   const claim = async () => (await (await as('POST', '/claim', '{"wait_ms":0}')).json() as HandedOut).attempt;
   const attempt = (await claim()).id;
   const offer = (path: string, text: string) => as('POST', `/attempts/${attempt}/artifacts/offer`, JSON.stringify({ path, sha256: sha256(text), size: Buffer.byteLength(text) }));
-  return { runId: run.runId, attempt, as, claim, offer };
+  return { runId: run.runId, sourceDigest: registration.settings!.source_digest!, attempt, as, claim, offer };
 }
 
 describe('the S3 blob store', () => {
@@ -57,7 +57,7 @@ describe('the S3 blob store', () => {
   afterAll(() => on.close());
 
   it('signs an upload of exactly the offered bytes, records it once the bucket has it, and keeps the same bytes without a second upload', async () => {
-    const { offer, as, attempt } = await workerWithAttempt(on);
+    const { offer, as, attempt, sourceDigest } = await workerWithAttempt(on);
     const text = 'the package\n';
     const first = await offer('dist/app.txt', text);
     expect(first.status).toBe(200);
@@ -70,7 +70,8 @@ describe('the S3 blob store', () => {
     expect(upload.put.headers).toEqual({ 'content-length': String(text.length), 'x-amz-checksum-sha256': base64(sha256(text)) });
 
     // (The bucket refuses a body of another length or sha256 than those signed; s3rver checks no V4 signature, so that is AWS's part.)
-    expect(on.s3!.puts).toEqual([]);
+    // Only the run's source archive is there yet.
+    expect(on.s3!.puts).toEqual([`p/${sourceDigest}`]);
 
     // Offered before the bytes are there, nothing is recorded; after the PUT, the same offer is kept.
     expect((await (await offer('dist/app.txt', text)).json() as object)).toHaveProperty('upload');
@@ -79,7 +80,7 @@ describe('the S3 blob store', () => {
     expect(kept.status).toBe(201);
     expect(await kept.json()).toMatchObject({ kept: { task: 'build', path: 'dist/app.txt', size: text.length, sha256: sha256(text) } });
     expect((await offer('dist/copy.txt', text)).status).toBe(201);
-    expect(on.s3!.puts).toEqual([`p/${sha256(text)}`]);
+    expect(on.s3!.puts).toEqual([`p/${sourceDigest}`, `p/${sha256(text)}`]);
 
     // An offer whose size is not that of the stored bytes of its sha256 is refused, saying so.
     const lying = await as('POST', `/attempts/${attempt}/artifacts/offer`, JSON.stringify({ path: 'dist/lie.txt', sha256: sha256(text), size: 3 }));
@@ -126,9 +127,9 @@ describe('the S3 blob store', () => {
     expect(await (await fetch((await link.json() as { url: string }).url)).text()).toBe(text);
   });
 
-  it('lets retention delete the blobs no artifact names, and nothing else of the bucket', async () => {
+  it('lets retention delete the blobs no artifact or run names, and nothing else of the bucket', async () => {
     const blobs = on.coordinator.artifacts.blobs;
-    const { attempt, as } = await workerWithAttempt(on);
+    const { attempt, as, sourceDigest } = await workerWithAttempt(on);
     expect((await as('POST', `/attempts/${attempt}/artifacts?path=dist%2Fnamed.txt`, 'named\n')).status).toBe(201);
     const orphan = await blobs.put(new Response('no artifact names me\n').body!, 100, 'a test blob');
     const client = new S3Client({ region: 'us-east-1', endpoint: on.s3!.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
@@ -141,6 +142,8 @@ describe('the S3 blob store', () => {
     expect(report.blobs).toEqual({ count: 1, bytes: orphan.size });
     expect(await blobs.size(orphan.sha256)).toBeUndefined();
     expect(await blobs.size(sha256('named\n'))).toBe(6);
+    // The run's source archive is a blob its run names.
+    expect(await blobs.size(sourceDigest)).toBeGreaterThan(0);
     expect((await client.send(new HeadObjectCommand({ Bucket: on.s3!.bucket, Key: 'p/notes.txt' }))).ContentLength).toBe('not a blob'.length);
     client.destroy();
   });

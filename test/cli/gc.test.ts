@@ -28,7 +28,7 @@ describe('slipway gc', () => {
     const env = { XDG_STATE_HOME: join(state, '..'), AWS_REGION: '', AWS_DEFAULT_REGION: '' };
     const dry = await sandbox.run(['gc', '--dry-run', '--json'], env);
     expect(dry.stderr).toBe('');
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, runs: { count: 1 }, artifacts: { count: 2 }, blobs: { count: 1 }, source_archives: { count: 1 }, images: null, caches: { count: 0, bytes: 0 } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, runs: { count: 1 }, artifacts: { count: 2 }, blobs: { count: 2 }, source_archives: { count: 1 }, images: null, caches: { count: 0, bytes: 0 } });
     expect(existsSync(join(state, 'logs', seeded.runs.old))).toBe(true);
 
     const real = await sandbox.run(['gc'], env);

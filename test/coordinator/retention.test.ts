@@ -54,18 +54,21 @@ describe('garbage collection of a state directory', () => {
     events: (await store.db.selectFrom('events').select('seq').where('run_id', '=', runId).execute()).length,
     artifacts: (await store.db.selectFrom('artifacts').select('path').where('run_id', '=', runId).execute()).length,
   });
-  const archive = (digest: string) => join(dir.path, 'sources', `${digest}.tar.gz`);
+  // A source archive is a blob, named by its digest.
+  const archive = (digest: string) => blob(digest);
   const tree = (digest: string) => join(dir.path, 'sources', 'trees', digest);
   const blob = (sha256: string) => new FileBlobs(join(dir.path, 'blobs')).path(sha256);
 
   function expectedReport(dryRun: boolean): GcReport {
-    const archiveBytes = statSync(archive(seeded.digests.old)).size + statSync(join(tree(seeded.digests.old), 'README')).size;
+    const archiveBytes = statSync(archive(seeded.digests.old)).size;
     return {
       dry_run: dryRun,
       runs: { count: 1, bytes: seeded.bytes.oldLog },
       artifacts: { count: 2, bytes: seeded.bytes.oldArtifacts },
-      blobs: { count: 1, bytes: seeded.bytes.oldBlob },
-      source_archives: { count: 1, bytes: archiveBytes },
+      // The old run's own blob, and its source archive.
+      blobs: { count: 2, bytes: seeded.bytes.oldBlob + archiveBytes },
+      // Its unpacked tree.
+      source_archives: { count: 1, bytes: statSync(join(tree(seeded.digests.old), 'README')).size },
       images: null,
       caches: { count: 0, bytes: 0 },
     };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
 import type { Artifact } from '../../src/store/artifacts.ts';
@@ -39,6 +39,10 @@ describe('artifacts in an S3 bucket', () => {
   let file: string;
   let key: string;
   let runId: string;
+  let sourceKey: string;
+
+  /** A client of the test's bucket, as someone with its credentials (not Slipway) would use it. */
+  const bucket = () => new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
 
   beforeAll(() => {
     out = box.sharedDir('out');
@@ -67,7 +71,15 @@ steps:
     runId = (JSON.parse(first.stdout) as RunReport).run.id;
 
     // The bucket got the bytes under their sha256, the coordinator's state directory never did, and publish got them.
-    expect(s3.puts).toEqual([key]);
+    // The run's source archive went there first, under its own sha256; its worker fetched it from there (no copy is left here).
+    expect(s3.puts).toHaveLength(2);
+    sourceKey = s3.puts[0]!;
+    expect(s3.puts).toEqual([sourceKey, key]);
+    const client = bucket();
+    const archive = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: sourceKey }))).Body!.transformToByteArray());
+    client.destroy();
+    expect(sourceKey).toBe(`slipway/${sha256(archive)}`);
+    expect(copiesUnder(box.state, archive)).toEqual([]);
     expect(copiesUnder(box.state, numbers)).toEqual([]);
     expect(readFileSync(join(out, 'published'))).toEqual(numbers);
 
@@ -82,7 +94,8 @@ steps:
   it('are not uploaded again when the bucket has the same bytes', async () => {
     const second = await box.run(['run', file, '--json'], s3Credentials);
     expect(second.code, second.stderr).toBe(0);
-    expect(s3.puts).toEqual([key]);
+    // The same tree packs to the same archive: that is not sent again either.
+    expect(s3.puts).toEqual([sourceKey, key]);
     expect(readFileSync(join(out, 'published'))).toEqual(numbers);
   });
 
@@ -90,7 +103,7 @@ steps:
     // Someone changes the object behind Slipway's back (same size, other bytes): the task that needs it refuses it.
     const tampered = Buffer.from(numbers);
     tampered[0] = '9'.charCodeAt(0);
-    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const client = bucket();
     await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: tampered }));
     client.destroy();
     const third = await box.run(['run', file, '--json'], s3Credentials);

@@ -17,15 +17,16 @@ export interface Seeded {
   runs: { old: string; recent: string; running: string };
   digests: { old: string; recent: string; running: string; upload: string };
   blobs: { old: string; shared: string; running: string; fresh: string };
-  /** Bytes of the old run's log, and of its artifacts and its only blob. */
+  /** Bytes of the old run's log, of its artifacts, and of its only blob (its source archive aside). */
   bytes: { oldLog: number; oldArtifacts: number; oldBlob: number };
 }
 
 /**
  * A state directory as a server leaves it, times relative to `now`: a run finished 100 days
  * ago, one finished yesterday, one still running after 100 days, each with its own source
- * archive, a log and artifacts (the old and the recent share one blob); an archive uploaded
- * just now that no run names yet; a blob stored just now that no row names yet.
+ * archive (a blob, with the coordinator's unpacked tree), a log and artifacts (the old and
+ * the recent share one blob); an archive uploaded just now that no run names yet; a blob
+ * stored just now that no row names yet.
  */
 export async function seedRetention(store: Store, coordinator: Coordinator, stateDir: string, now: number): Promise<Seeded> {
   const blobs = new FileBlobs(join(stateDir, 'blobs'));
@@ -44,10 +45,10 @@ export async function seedRetention(store: Store, coordinator: Coordinator, stat
     // Its task done, or in a worker's hands: none for a coordinator to start a worker for.
     await store.db.updateTable('tasks').set(status === 'running' ? { status: 'running', active_attempt: 'a-0000000000000001' } : { status }).where('run_id', '=', runId).execute();
     const { source_digest } = await store.db.selectFrom('runs').select('source_digest').where('id', '=', runId).executeTakeFirstOrThrow();
-    const archive = join(stateDir, 'sources', `${source_digest}.tar.gz`);
-    utimesSync(archive, new Date(createdAt), new Date(createdAt));
-    // The coordinator's unpacked copy (a submitted run's pipeline is read from it).
-    await sourceTree(join(stateDir, 'sources'), source_digest!, defaultArchiveLimits);
+    // The archive is a blob, as old as its run; the coordinator's unpacked copy (a submitted run's pipeline is read from it) too.
+    utimesSync(blobs.path(source_digest!), new Date(createdAt), new Date(createdAt));
+    const tree = await sourceTree(await coordinator.sources(), source_digest!, defaultArchiveLimits);
+    utimesSync(tree, new Date(createdAt), new Date(createdAt));
     const log = join(stateDir, 'logs', runId, 'attempts', 'a-0000000000000001.log');
     mkdirSync(join(log, '..'), { recursive: true });
     writeFileSync(log, `${name} output\n`.repeat(10));
@@ -70,7 +71,7 @@ export async function seedRetention(store: Store, coordinator: Coordinator, stat
   await artifact(running.runId, 'running.txt', runningBlob, now - 100 * DAY);
 
   const body = tarGz([{ type: 'file', name: 'README', data: 'uploaded, its run not yet created\n' }]);
-  const upload = await storeSource(new Response(body).body!, join(stateDir, 'sources'), 1 << 20, defaultArchiveLimits);
+  const upload = await storeSource(new Response(body).body!, await coordinator.sources(), 1 << 20, defaultArchiveLimits);
 
   return {
     runs: { old: old.runId, recent: recent.runId, running: running.runId },

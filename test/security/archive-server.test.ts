@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/cli.ts';
 import { startServer } from '../helpers/server-process.ts';
@@ -17,7 +17,7 @@ const MAX_MEMBERS = 100;
 
 describe('source archives uploaded to a server', () => {
   const box = new Sandbox();
-  const sources = join(box.state, 'slipway', 'sources');
+  const state = join(box.state, 'slipway');
   let server: Awaited<ReturnType<typeof startServer>>;
 
   beforeAll(async () => {
@@ -37,9 +37,10 @@ describe('source archives uploaded to a server', () => {
     return { status: response.status, ...(await response.json()) as { error?: string; digest?: string } };
   }
 
-  /** Everything under the server's sources directory: stored archives, partial uploads, unpacked trees. */
+  /** Every file the server keeps of uploads: stored archives (blobs), partial uploads, unpacked trees. */
   function stored(): string[] {
-    return existsSync(sources) ? readdirSync(sources, { recursive: true }).map(String).sort() : [];
+    return ['sources', 'blobs'].flatMap((dir) => (existsSync(join(state, dir)) ? readdirSync(join(state, dir), { recursive: true, withFileTypes: true }) : []))
+      .filter((entry) => !entry.isDirectory()).map((entry) => relative(state, join(entry.parentPath, entry.name))).sort();
   }
 
   async function expectAnswering(): Promise<void> {
@@ -132,6 +133,6 @@ describe('source archives uploaded to a server', () => {
     ]);
     const answer = await upload(bytes);
     expect(answer.status).toBe(201);
-    expect(stored()).toEqual([`${answer.digest}.tar.gz`]);
+    expect(stored()).toEqual([`blobs/sha256/${answer.digest!.slice(0, 2)}/${answer.digest!.slice(2)}`]);
   });
 });

@@ -58,7 +58,8 @@ describe('uploaded source archives', () => {
     mkdirSync(outside);
     writeFileSync(join(outside, 'canary'), CANARY);
     ({ store, coordinator } = await testCoordinator(state));
-    mkdirSync(coordinator.archivesDir, { recursive: true });
+    // Where an upload waits for its check, there before the snapshots: only what is stored in it counts.
+    mkdirSync(join((await coordinator.sources()).dir, 'incoming'), { recursive: true });
     app = createApp(coordinator, store.db);
     token = (await createToken(store.db, 'submitter', ['submit'], Date.now())).secret;
   });
@@ -162,7 +163,7 @@ describe('uploaded source archives', () => {
     const bytes = tarGz([{ type: 'file', name: 'slipway.yml', data: PIPELINE }, ...entries]);
     const digest = createHash('sha256').update(bytes).digest('hex');
     // As an earlier version of the server kept every upload.
-    writeFileSync(coordinator.sourceArchive(digest), bytes);
+    await coordinator.artifacts.blobs.put(new Response(bytes).body!, 1 << 20, 'an unchecked archive');
     const before = snapshot(dir.path);
     const response = await submit(digest);
     expect(response.status).toBe(400);
@@ -194,7 +195,7 @@ describe('uploaded source archives', () => {
       const { joinToken } = await limited.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
       const joined = await limited.coordinator.register(joinToken, { activity: 'builder' });
       if (joined.kind !== 'registered') throw new Error('the worker did not register');
-      const archive = readFileSync(limited.coordinator.sourceArchive(joined.settings!.source_digest!));
+      const archive = Buffer.concat(await (await limited.coordinator.artifacts.blobs.read(joined.settings!.source_digest!)).toArray());
       // The packed tree is '.', README, a, b and c: five members.
       const machine = join(dir.path, 'worker-limited');
       await expect(new ScriptExecutor(machine).prepare(joined.settings!, async () => new Response(archive)))
@@ -232,8 +233,9 @@ describe('uploaded source archives', () => {
       { type: 'file', name: 'scripts/build.sh', data: 'make\n', mode: 0o6755 },
       { type: 'hardlink', name: 'scripts/again.sh', target: 'scripts/build.sh' },
     ]);
-    const digest = await storeSource(new Response(bytes).body!, coordinator.archivesDir, 1 << 20, defaultArchiveLimits);
-    const tree = await sourceTree(coordinator.archivesDir, digest, defaultArchiveLimits);
+    const sources = await coordinator.sources();
+    const digest = await storeSource(new Response(bytes).body!, sources, 1 << 20, defaultArchiveLimits);
+    const tree = await sourceTree(sources, digest, defaultArchiveLimits);
     expect(relative(state, tree)).toBe(`sources/trees/${digest}`);
     expect(readlinkSync(join(tree, 'python'))).toBe('/usr/bin/python3');
     expect(lstatSync(join(tree, 'scripts/again.sh')).ino).toBe(lstatSync(join(tree, 'scripts/build.sh')).ino);
