@@ -1,20 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/config-error.ts';
 import { defaultConfigText } from '../../src/config/default-text.ts';
 import { parseConfig } from '../../src/config/load.ts';
-
-const STATE = '/state/slipway';
-
-/** The lines of the ConfigError that checking `text` throws. */
-function mistakes(text: string): string[] {
-  try {
-    parseConfig(text, 'config.toml', STATE);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.message.split('\n');
-    throw error;
-  }
-  throw new Error('expected mistakes, found none');
-}
+import { mistakes, STATE } from '../helpers/config-mistakes.ts';
 
 describe('[blobs]', () => {
   it('keeps artifacts in files under the state directory by default', () => {

@@ -6,24 +6,14 @@ import { ConfigError } from '../../src/config/config-error.ts';
 import { defaultConfigText } from '../../src/config/default-text.ts';
 import { configFile, loadConfig, parseConfig, readConfig } from '../../src/config/load.ts';
 import { DEFAULT_PRICES } from '../../src/config/schema.ts';
+import { mistakes, STATE } from '../helpers/config-mistakes.ts';
 import { tempDir } from '../helpers/temp.ts';
 
-const STATE = '/state/slipway';
 const dir = tempDir('slipway-config-');
 afterAll(() => dir.remove());
 
 const toml = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
-/** The lines of the ConfigError that checking `text` throws. */
-function mistakes(text: string): string[] {
-  try {
-    parseConfig(text, 'config.toml', STATE);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.message.split('\n');
-    throw error;
-  }
-  throw new Error('expected mistakes, found none');
-}
 
 describe('the printed default', () => {
   it('loads as-is and gives exactly the built-in defaults', () => {

@@ -12,22 +12,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Ec2Provider } from '../../../src/providers/ec2/ec2-provider.ts';
 import { AwsSetupError } from '../../../src/providers/ec2/errors.ts';
 import { debianOwner } from '../../../src/providers/ec2/images.ts';
-import type { Provider, StartRequest } from '../../../src/providers/provider.ts';
-import { awsError, decodedUserData, ec2Settings, recordingBackoff, testClient } from './aws-fixtures.ts';
+import type { Provider } from '../../../src/providers/provider.ts';
+import { awsError, decodedUserData, ec2Settings, recordingBackoff, testClient, startRequest } from './aws-fixtures.ts';
 
 const client = testClient();
 const ec2 = mockClient(client);
 afterEach(() => ec2.reset());
 
-const request: StartRequest = {
-  owner: 's-0123456789abcdef',
-  workerId: 'w-0123abcd',
-  runId: 'r-89abcdef',
-  activity: 'builder',
-  serverUrl: 'https://ci.example.com:7070',
-  registrationToken: 'tok_0123456789abcdefghijklmnop',
-  agentLogPath: '/unused',
-};
+const request = startRequest;
 
 function provider(overrides: Parameters<typeof ec2Settings>[0] = {}) {
   const backoff = recordingBackoff();

@@ -13,7 +13,7 @@ import { bakeImage, builderUserData, prepareExitStatus, type BakeRequest } from 
 import { Ec2Provider } from '../../../src/providers/ec2/ec2-provider.ts';
 import { findPreparedImage, imageFingerprint, preparedImageName, preparedImageTags } from '../../../src/providers/ec2/prepared-images.ts';
 import type { StartRequest } from '../../../src/providers/provider.ts';
-import { awsError, decodedUserData, ec2Settings, recordingBackoff, testClient } from './aws-fixtures.ts';
+import { awsError, decodedUserData, ec2Settings, recordingBackoff, testClient, startRequest } from './aws-fixtures.ts';
 
 const client = testClient();
 const ec2 = mockClient(client);
@@ -190,14 +190,7 @@ describe('bakeImage', () => {
 
 describe('Ec2Provider.start with a prepare script', () => {
   const request: StartRequest & { prepare: { fingerprint: string; script: { kind: 'inline'; text: string } } } = {
-    owner: 's-0123456789abcdef',
-    workerId: 'w-0123abcd',
-    runId: 'r-89abcdef',
-    activity: 'linux',
-    serverUrl: 'https://ci.example.com:7070',
-    registrationToken: 'tok_0123456789abcdefghijklmnop',
-    agentLogPath: '/unused',
-    prepare: { fingerprint: fp, script: { kind: 'inline', text: script } },
+    ...startRequest, activity: 'linux', prepare: { fingerprint: fp, script: { kind: 'inline', text: script } },
   };
 
   function provider() {

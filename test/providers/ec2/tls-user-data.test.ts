@@ -5,21 +5,13 @@ import { generatedTls } from '../../../src/api/server-certificate.ts';
 import { Ec2Provider } from '../../../src/providers/ec2/ec2-provider.ts';
 import type { StartRequest } from '../../../src/providers/provider.ts';
 import { tempDir } from '../../helpers/temp.ts';
-import { decodedUserData, ec2Settings, recordingBackoff, testClient } from './aws-fixtures.ts';
+import { decodedUserData, ec2Settings, recordingBackoff, testClient, startRequest } from './aws-fixtures.ts';
 
 const client = testClient();
 const ec2 = mockClient(client);
 afterEach(() => ec2.reset());
 
-const request: StartRequest = {
-  owner: 's-0123456789abcdef',
-  workerId: 'w-0123abcd',
-  runId: 'r-89abcdef',
-  activity: 'builder',
-  serverUrl: 'https://ci.example.com:7070',
-  registrationToken: 'tok_0123456789abcdefghijklmnop',
-  agentLogPath: '/unused',
-};
+const request = startRequest;
 
 async function userDataOf(start: StartRequest): Promise<string> {
   ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', CreationDate: '2026-01-01T00:00:00.000Z' }] });
