@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -147,8 +148,10 @@ export class LocalProvider implements Provider {
     if (marker && basename(cgroup) === `slipway-worker-${basename(workDir)}`) await removeDelegatedCgroup(cgroup);
     // An agent running as root mounts its tasks' trees and unmounts them as it stops; one killed leaves them.
     if (marker) {
-      // Not ours to unmount when the server is not root: `slipway purge` says so.
-      await unmountUnder(workDir).catch(() => undefined);
+      // Not ours to unmount when the server is not root: `slipway purge` says so, and nothing is deleted through a mount.
+      const unmounted = await unmountUnder(workDir).then(() => true, () => false);
+      // The machine is gone: its directory (source cache, task trees, inputs) goes with it, or every worker would leave one.
+      if (unmounted) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

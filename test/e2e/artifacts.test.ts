@@ -80,6 +80,8 @@ steps:
       'build[version=2.0]/dist/docs/manual.txt': 'manual of 2.0\n', 'build[version=2.0]/dist/pkg-2.0.tar': 'package 2.0\n',
     });
     expect(processesUnder(box.dir.path)).toEqual([]);
+    // The workers' directories (their copies of the tree, their inputs) went with them.
+    expect(readdirSync(join(box.state, 'slipway', 'workers'))).toEqual([]);
   });
 
   it('fail the attempt, saying which, when a declared one is missing or is a link out of the tree', async () => {
