@@ -1,13 +1,12 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { constants, createWriteStream, existsSync, rmSync } from 'node:fs';
+import { constants, existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
 import { unpack } from '../archive/tar.ts';
+import { writeHashed } from '../util/hashed-write.ts';
 import { idPatterns } from '../util/ids.ts';
 import { unmount, unmountUnder } from '../util/mounts.ts';
 
@@ -96,10 +95,7 @@ export class SourceCache {
     try {
       const archive = `${partial}.tar.gz`;
       const response = await download();
-      const hash = createHash('sha256');
-      const hashing = new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } });
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(archive, { mode: 0o600 }));
-      const got = hash.digest('hex');
+      const got = (await writeHashed(response.body, archive)).sha256;
       if (got !== digest) throw new Error(`the source archive downloaded for ${digest} has the digest ${got}`);
       await checkArchive(archive, limits);
       await unpack(archive, partial);

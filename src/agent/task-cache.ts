@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { glob, lstat, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { checkArchive, type ArchiveLimits } from '../archive/check.ts';
 import { runTar, unpack } from '../archive/tar.ts';
 import { parseCacheKey } from '../pipeline/cache-key.ts';
 import type { CacheFound, CacheLookup, CacheOrder } from '../protocol/worker.ts';
 import { byteSize } from '../util/byte-size.ts';
+import { writeHashed } from '../util/hashed-write.ts';
+import { hashFile } from './blob-transfer.ts';
 
 /** What the agent asks of the coordinator for a step's cache. */
 export interface CacheClient {
@@ -44,9 +44,7 @@ async function hashFiles(tree: string, globs: string[]): Promise<string> {
   }
   const all = createHash('sha256');
   for (const path of [...files].sort()) {
-    const one = createHash('sha256');
-    for await (const chunk of createReadStream(join(tree, path))) one.update(chunk as Buffer);
-    all.update(`${path}\0${one.digest('hex')}\n`);
+    all.update(`${path}\0${(await hashFile(join(tree, path))).sha256}\n`);
   }
   return all.digest('hex');
 }
@@ -68,11 +66,8 @@ export async function restoreCache(
   const scratch = await mkdtemp(join(tree, '..', '.cache-'));
   try {
     const archive = join(scratch, 'entry.tar.gz');
-    const hash = createHash('sha256');
     const response = await client.download(entry.sha256);
-    const hashing = new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } });
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(archive, { mode: 0o600 }));
-    if (hash.digest('hex') !== entry.sha256) throw new CacheTrouble(`cache entry ${entry.key} arrived damaged: its sha256 is not ${entry.sha256.slice(0, 12)}`);
+    if ((await writeHashed(response.body, archive)).sha256 !== entry.sha256) throw new CacheTrouble(`cache entry ${entry.key} arrived damaged: its sha256 is not ${entry.sha256.slice(0, 12)}`);
     await checkArchive(archive, limits);
     await unpack(archive, tree);
   } finally {
@@ -100,4 +95,3 @@ export async function saveCache(tree: string, order: CacheOrder, key: string, cl
     await rm(scratch, { recursive: true, force: true });
   }
 }
-

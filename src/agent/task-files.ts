@@ -1,12 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { glob, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ArtifactInput, CacheOrder } from '../protocol/worker.ts';
 import type { ArchiveLimits } from '../archive/check.ts';
 import { restoreCache, saveCache, type CacheClient } from './task-cache.ts';
+import { writeHashed } from '../util/hashed-write.ts';
 import { taskDirName } from '../util/task-dir-name.ts';
 
 /** What an attempt gets and keeps besides its tree: its inputs before the script, its artifacts after. */
@@ -77,17 +74,7 @@ export async function fetchInputs(dir: string, files: TaskFiles): Promise<void> 
     } catch (error) {
       throw new TaskFilesError(`cannot fetch input ${input.path} of ${input.task}: ${(error as Error).message}`);
     }
-    const hash = createHash('sha256');
-    let size = 0;
-    const checked = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), checked, createWriteStream(target, { mode: 0o644 }));
-    const sha256 = hash.digest('hex');
+    const { sha256, size } = await writeHashed(response.body, target, 0o644);
     if (size !== input.size || sha256 !== input.sha256) {
       await rm(target, { force: true });
       throw new TaskFilesError(`input ${input.path} of ${input.task} arrived damaged (${size} bytes, sha256 ${sha256.slice(0, 12)}; expected ${input.size} bytes, ${input.sha256.slice(0, 12)})`);

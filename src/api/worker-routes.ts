@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
-import { BlobDamaged } from '../blobs/blob-store.ts';
+import { BlobDamaged, type ReadTarget } from '../blobs/blob-store.ts';
 import { agentStopCauses, type ArtifactOfferAnswer, type CacheFound, type Finished, type HandedOut, type HeartbeatAnswer, type Registered, type StopAnswer } from '../protocol/worker.ts';
 import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 import { maxCacheEntryBytes } from '../coordinator/run-caches.ts';
@@ -156,17 +156,10 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const path = c.req.query('path');
     if (path === undefined) return fail(c, 400, 'the artifact\'s path is required: ?path=PATH (relative to the task\'s tree)');
-    if (Number(c.req.header('content-length') ?? 0) > maxArtifactBytes) return fail(c, 413, new BodyTooLarge(`artifact ${path.slice(0, 200)}`, maxArtifactBytes).message);
-    if (!c.req.raw.body) return fail(c, 400, 'the body must be the artifact\'s bytes');
-    try {
-      const answer = await coordinator.artifacts.keep(c.get('worker'), id, path, c.req.raw.body);
-      if ('refused' in answer) return fail(c, answer.status, answer.refused);
-      return c.json(answer.kept, 201);
-    } catch (error) {
-      if (error instanceof BodyTooLarge) return fail(c, 413, error.message);
-      if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
-      throw error;
-    }
+    return received(c, maxArtifactBytes, `artifact ${path.slice(0, 200)}`, async (body) => {
+      const answer = await coordinator.artifacts.keep(c.get('worker'), id, path, body);
+      return 'refused' in answer ? fail(c, answer.status, answer.refused) : c.json(answer.kept, 201);
+    });
   });
 
   // A file the agent hashed: kept at once when the store has its bytes, else where to upload them.
@@ -192,17 +185,7 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const sha256 = c.req.param('sha256');
     if (!idPatterns.digest.test(sha256)) return fail(c, 400, 'not a sha256');
-    let target;
-    try {
-      target = await coordinator.artifacts.input(c.get('worker'), id, sha256);
-    } catch (error) {
-      if (error instanceof BlobDamaged) return fail(c, 409, error.message);
-      throw error;
-    }
-    if (!target) return fail(c, 404, `attempt ${id} of this worker has no input ${sha256}`);
-    // A bucket's blob is read from the bucket: the agent follows, without its credential.
-    if ('url' in target) return c.redirect(target.url, 302);
-    return sendFile(c, target.file, 'application/octet-stream');
+    return blobAnswer(c, () => coordinator.artifacts.input(c.get('worker'), id, sha256), `attempt ${id} of this worker has no input ${sha256}`, 'application/octet-stream');
   });
 
   app.post('/attempts/:id/cache/lookup', jsonLimit, async (c) => {
@@ -220,9 +203,7 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const sha256 = c.req.param('sha256');
     if (!idPatterns.digest.test(sha256)) return fail(c, 400, 'not a sha256');
-    const target = await coordinator.caches.readTarget(c.get('worker'), id, sha256);
-    if (!target) return fail(c, 404, `attempt ${id} of this worker has no cache entry ${sha256}`);
-    return 'url' in target ? c.redirect(target.url, 302) : sendFile(c, target.file, 'application/gzip');
+    return blobAnswer(c, () => coordinator.caches.readTarget(c.get('worker'), id, sha256), `attempt ${id} of this worker has no cache entry ${sha256}`, 'application/gzip');
   });
 
   // A cache entry's bytes (a .tar.gz of the step's cache paths), saved under the key the agent computed.
@@ -231,17 +212,10 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const key = c.req.query('key');
     if (key === undefined || key.length === 0 || key.length > 1024) return fail(c, 400, 'the entry\'s key is required: ?key=KEY (at most 1024 characters)');
-    if (Number(c.req.header('content-length') ?? 0) > maxCacheEntryBytes) return fail(c, 413, new BodyTooLarge('a cache entry', maxCacheEntryBytes).message);
-    if (!c.req.raw.body) return fail(c, 400, 'the body must be the entry\'s .tar.gz');
-    try {
-      const answer = await coordinator.caches.save(c.get('worker'), id, key, c.req.raw.body);
-      if ('refused' in answer) return fail(c, answer.status, answer.refused);
-      return c.json(answer, 201);
-    } catch (error) {
-      if (error instanceof BodyTooLarge) return fail(c, 413, error.message);
-      if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
-      throw error;
-    }
+    return received(c, maxCacheEntryBytes, 'a cache entry', async (body) => {
+      const answer = await coordinator.caches.save(c.get('worker'), id, key, body);
+      return 'refused' in answer ? fail(c, answer.status, answer.refused) : c.json(answer, 201);
+    });
   });
 
   app.get('/source', async (c) => {
@@ -252,18 +226,39 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     // The credential ended if the pool's runs finished, so a copied one cannot take the source away then.
     const spec = await coordinator.runSpec(runId);
     if (!spec.sourceDigest) return fail(c, 404, 'this run has no source archive');
-    let target;
-    try {
-      target = await coordinator.sourceArchive(spec.sourceDigest);
-    } catch (error) {
-      if (error instanceof BlobDamaged) return fail(c, 409, error.message);
-      throw error;
-    }
-    if (!target) return fail(c, 404, `the source archive ${spec.sourceDigest} of run ${runId} is no longer in the blob store`);
     c.header('x-slipway-digest', spec.sourceDigest);
-    // A bucket's archive is read from the bucket: the agent follows, without its credential.
-    return 'url' in target ? c.redirect(target.url, 302) : sendFile(c, target.file, 'application/gzip');
+    return blobAnswer(c, () => coordinator.sourceArchive(spec.sourceDigest!), `the source archive ${spec.sourceDigest} of run ${runId} is no longer in the blob store`, 'application/gzip');
   });
 
   return app;
+}
+
+/**
+ * A request whose body is a file (an artifact, a cache entry) of at most `maxBytes`: one
+ * declared larger is refused before it is read, one that runs over while it streams, or
+ * breaks off, is answered rather than left to fail the server.
+ */
+async function received(c: Context<Env>, maxBytes: number, what: string, keep: (body: ReadableStream<Uint8Array>) => Promise<Response>): Promise<Response> {
+  if (Number(c.req.header('content-length') ?? 0) > maxBytes) return fail(c, 413, new BodyTooLarge(what, maxBytes).message);
+  if (!c.req.raw.body) return fail(c, 400, `the body must be the bytes of ${what}`);
+  try {
+    return await keep(c.req.raw.body);
+  } catch (error) {
+    if (error instanceof BodyTooLarge) return fail(c, 413, error.message);
+    if (c.req.raw.signal.aborted) return fail(c, 400, 'the upload ended before its body did');
+    throw error;
+  }
+}
+
+/** A blob a worker may read: sent from this machine, or a redirect to the bucket's signed URL, which the agent follows without its credential. */
+async function blobAnswer(c: Context<Env>, find: () => Promise<ReadTarget | undefined>, missing: string, contentType: string): Promise<Response> {
+  let target: ReadTarget | undefined;
+  try {
+    target = await find();
+  } catch (error) {
+    if (error instanceof BlobDamaged) return fail(c, 409, error.message);
+    throw error;
+  }
+  if (!target) return fail(c, 404, missing);
+  return 'url' in target ? c.redirect(target.url, 302) : sendFile(c, target.file, contentType);
 }

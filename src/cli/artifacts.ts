@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { Artifact } from '../store/artifacts.ts';
+import { writeHashed } from '../util/hashed-write.ts';
 import { taskDirName } from '../util/task-dir-name.ts';
 import { printable, table } from './format.ts';
 import { findTask } from './logs.ts';
@@ -58,11 +56,8 @@ async function download(source: RunSource, runId: string, artifacts: Artifact[],
     if (!target.startsWith(`${dir}/`)) throw new UsageError(`artifact ${printable(artifact.path)} of ${printable(artifact.task)} would land outside ${dir}; not written`);
     mkdirSync(dirname(target), { recursive: true });
     const partial = `${target}.partial`;
-    const hash = createHash('sha256');
-    const hashing = new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } });
     try {
-      await pipeline(await source.artifactFile(runId, artifact), hashing, createWriteStream(partial));
-      const sha256 = hash.digest('hex');
+      const { sha256 } = await writeHashed(await source.artifactFile(runId, artifact), partial, 0o644);
       if (sha256 !== artifact.sha256) throw new UsageError(`${printable(artifact.path)} of ${printable(artifact.task)} arrived damaged: sha256 ${sha256}, expected ${artifact.sha256}`);
       renameSync(partial, target);
     } finally {
