@@ -22,6 +22,10 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # Revisions come from real repositories: the VCS tests make git and Mercurial ones.
 command -v git >/dev/null || need+=(git)
 command -v hg >/dev/null || need+=(mercurial)
+# Windows workers pin the server's certificate with C# that PowerShell compiles: the tests
+# compile and run that C# with Mono, which has the same ServicePointManager.
+command -v mcs >/dev/null || need+=(mono-mcs)
+command -v mono >/dev/null || need+=(mono-runtime)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   echo "setup: installing ${need[*]}" >&2

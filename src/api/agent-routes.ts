@@ -40,7 +40,7 @@ export function agentRoutes(files: AgentFiles, tokens: RegistrationTokens, trust
 
   app.get('/bootstrap.ps1', async (c) => {
     const [agent, node] = await Promise.all([files.agent(), files.windowsRuntime()]);
-    const script = powershellBootstrapScript({ agentSha256: agent.sha256, nodeSha256: node?.sha256 });
+    const script = powershellBootstrapScript({ agentSha256: agent.sha256, nodeSha256: node?.sha256, trust });
     return c.body(script, 200, { 'content-type': 'text/plain; charset=utf-8' });
   });
 

@@ -1,11 +1,17 @@
 import { agentNodeMajor } from './agent-files.ts';
+import { certificateSha256, powershellServerPin } from './powershell-server-pin.ts';
+import type { ServerTrust } from './worker-url.ts';
 
 /** What the served script pins: checksums of the files it fetches. */
 export interface PowerShellBootstrapInputs {
   agentSha256: string;
   /** The coordinator's node.exe for Windows; without one the host's own node is used. */
   nodeSha256?: string;
+  /** An HTTPS coordinator's certificate: downloads pin it, the agent trusts it alone. */
+  trust?: ServerTrust;
 }
+
+const pemPattern = /^[-A-Za-z0-9+/= \n]+$/;
 
 /**
  * A Windows PowerShell (5.1 and later) script that brings a Windows host to a running
@@ -18,11 +24,14 @@ export interface PowerShellBootstrapInputs {
  */
 export function powershellBootstrapScript(inputs: PowerShellBootstrapInputs): string {
   for (const sum of [inputs.agentSha256, inputs.nodeSha256 ?? '0'.repeat(64)]) if (!/^[0-9a-f]{64}$/.test(sum)) throw new Error('not a sha256');
+  const certificate = inputs.trust?.certificate.trim();
+  if (certificate !== undefined && !pemPattern.test(certificate)) throw new Error('not a PEM certificate');
   return `# Slipway agent bootstrap for Windows, served by the coordinator. It reads:
 #   SLIPWAY_SERVER              the coordinator's URL (required)
 #   SLIPWAY_REGISTRATION_TOKEN  this worker's one-time token (required)
 #   SLIPWAY_WORKER              the worker's id, naming its directory (required)
 #   SLIPWAY_ROOT                where runtimes and workers live (default %ProgramData%\\Slipway)
+#   SLIPWAY_ALLOW_PLAIN_HTTP    "1": an http:// coordinator on another machine is accepted
 # The host needs bash (Git for Windows), and Node ${agentNodeMajor} or newer on the PATH unless
 # the coordinator serves node.exe ([providers.ec2] windows_node in its config).
 $ErrorActionPreference = 'Stop'
@@ -39,7 +48,14 @@ foreach ($name in 'SLIPWAY_SERVER', 'SLIPWAY_REGISTRATION_TOKEN', 'SLIPWAY_WORKE
   if (-not [Environment]::GetEnvironmentVariable($name)) { Fail "$name is not set" }
 }
 if ($env:SLIPWAY_WORKER -cnotmatch '^w-[0-9a-z-]+$') { Fail 'SLIPWAY_WORKER is not a worker id' }
-$root = if ($env:SLIPWAY_ROOT) { $env:SLIPWAY_ROOT } else { Join-Path $env:ProgramData 'Slipway' }
+$serverUri = [Uri]$env:SLIPWAY_SERVER
+if ($serverUri.Scheme -eq 'http' -and -not $serverUri.IsLoopback -and $env:SLIPWAY_ALLOW_PLAIN_HTTP -ne '1') {
+  Fail "refusing plain HTTP to a coordinator on another machine ($env:SLIPWAY_SERVER): the token would cross the network in clear (SLIPWAY_ALLOW_PLAIN_HTTP=1, [server] plain_http_workers, to allow it)"
+}
+${certificate ? `# The coordinator's certificate: downloads reach only the server holding it, and the agent trusts it alone.
+$serverCertificate = '${certificate}'
+${powershellServerPin(certificateSha256(certificate))}
+` : ''}$root = if ($env:SLIPWAY_ROOT) { $env:SLIPWAY_ROOT } else { Join-Path $env:ProgramData 'Slipway' }
 $runtime = Join-Path $root 'runtime'
 $workDir = Join-Path $root $env:SLIPWAY_WORKER
 New-Item -ItemType Directory -Force -Path $runtime, $workDir | Out-Null
@@ -105,7 +121,7 @@ if ($bash.Source -like "$env:SystemRoot\\*") {
 }
 
 $env:SLIPWAY_WORK_DIR = $workDir
-if (-not $env:SLIPWAY_MACHINE) { $env:SLIPWAY_MACHINE = $workDir }
+${certificate ? '$env:SLIPWAY_SERVER_CERTIFICATE = $serverCertificate\n' : ''}if (-not $env:SLIPWAY_MACHINE) { $env:SLIPWAY_MACHINE = $workDir }
 Set-Location -LiteralPath $workDir
 Say "starting the agent with $node and $($bash.Source)"
 # The agent reads its token on stdin.

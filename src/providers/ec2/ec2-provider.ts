@@ -82,7 +82,7 @@ export class Ec2Provider implements Provider {
       keyName: settings.key_name,
       userData: encodedUserData(first.platform, {
         serverUrl: request.serverUrl, registrationToken: request.registrationToken, workerId: request.workerId,
-        serverPin: request.serverTrust?.pin, allowPlainHttp: request.allowPlainHttp,
+        serverTrust: request.serverTrust, allowPlainHttp: request.allowPlainHttp,
       }),
       tags: workerTags({ owner: request.owner, workerId: request.workerId, activity: request.activity, runId: request.runId, name: waitingName(0, null, request.activity) }),
     }, this.#backoff);

@@ -5,9 +5,11 @@
  *
  * Only these values go in, and each is held to a strict pattern first: user data runs as
  * root, so nothing that could close a quote or start a command may reach it. An https
- * server's public key pin goes with them: curl fetches the bootstrap only from the server
- * holding that key, so the token is never sent to anyone else.
+ * server's pin goes with them: curl (its public key) and PowerShell (its certificate) fetch
+ * the bootstrap only from that server, so the token is never sent to anyone else.
  */
+import { certificateSha256, powershellServerPin } from '../../api/powershell-server-pin.ts';
+import type { ServerTrust } from '../../api/worker-url.ts';
 import { idPatterns } from '../../util/ids.ts';
 import { Ec2Refusal } from './errors.ts';
 
@@ -17,8 +19,8 @@ export interface BootValues {
   serverUrl: string;
   registrationToken: string;
   workerId: string;
-  /** `sha256//BASE64` of an https server's public key. */
-  serverPin?: string;
+  /** An https server's public key, which Linux's curl pins, and certificate, which Windows PowerShell pins. */
+  serverTrust?: ServerTrust;
   /** An http:// server is accepted ([server] plain_http_workers). */
   allowPlainHttp?: boolean;
 }
@@ -34,14 +36,14 @@ export function checkedBootValues(values: BootValues): BootValues {
   }
   if (!tokenPattern.test(values.registrationToken)) throw new Ec2Refusal('a registration token must be 16 to 128 characters of A-Z a-z 0-9 _ -');
   if (!idPatterns.worker.test(values.workerId)) throw new Ec2Refusal(`not a worker id: ${JSON.stringify(values.workerId.slice(0, 40))}`);
-  if (values.serverPin !== undefined && !pinPattern.test(values.serverPin)) throw new Ec2Refusal('a server pin must be sha256// and the base64 of a SHA-256');
-  return { serverUrl: values.serverUrl.replace(/\/$/, ''), registrationToken: values.registrationToken, workerId: values.workerId, serverPin: values.serverPin, allowPlainHttp: values.allowPlainHttp };
+  if (values.serverTrust && !pinPattern.test(values.serverTrust.pin)) throw new Ec2Refusal('a server pin must be sha256// and the base64 of a SHA-256');
+  return { ...values, serverUrl: values.serverUrl.replace(/\/$/, '') };
 }
 
 export function linuxUserData(values: BootValues): string {
-  const { serverUrl, registrationToken, workerId, serverPin, allowPlainHttp } = checkedBootValues(values);
+  const { serverUrl, registrationToken, workerId, serverTrust, allowPlainHttp } = checkedBootValues(values);
   // With a pin, curl checks the server's key instead of a CA's signature (a generated certificate has none).
-  const pinned = serverPin ? ` --insecure --pinnedpubkey '${serverPin}'` : '';
+  const pinned = serverTrust ? ` --insecure --pinnedpubkey '${serverTrust.pin}'` : '';
   return `#!/bin/sh
 SLIPWAY_SERVER='${serverUrl}'
 SLIPWAY_REGISTRATION_TOKEN='${registrationToken}'
@@ -57,14 +59,14 @@ shutdown -h now
 }
 
 export function windowsUserData(values: BootValues): string {
-  const { serverUrl, registrationToken, workerId } = checkedBootValues(values);
+  const { serverUrl, registrationToken, workerId, serverTrust, allowPlainHttp } = checkedBootValues(values);
   return `<powershell>
 $env:SLIPWAY_SERVER = '${serverUrl}'
 $env:SLIPWAY_REGISTRATION_TOKEN = '${registrationToken}'
 $env:SLIPWAY_WORKER = '${workerId}'
 $env:SLIPWAY_ROOT = 'C:\\ProgramData\\Slipway'
-try {
-  $tries = 0
+${allowPlainHttp ? "$env:SLIPWAY_ALLOW_PLAIN_HTTP = '1'\n" : ''}try {
+${serverTrust ? `${powershellServerPin(sha256Of(serverTrust.certificate))}\n` : ''}  $tries = 0
   while ($true) {
     try {
       $bootstrap = Invoke-RestMethod -Uri "$env:SLIPWAY_SERVER/api/v1/agent/bootstrap.ps1" -Headers @{ Authorization = "Bearer $env:SLIPWAY_REGISTRATION_TOKEN" }
@@ -80,6 +82,14 @@ try {
 }
 </powershell>
 `;
+}
+
+function sha256Of(certificate: string): string {
+  try {
+    return certificateSha256(certificate);
+  } catch {
+    throw new Ec2Refusal("the server's certificate is not a PEM certificate");
+  }
 }
 
 /** User data as RunInstances takes it: base64. */

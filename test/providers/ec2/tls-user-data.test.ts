@@ -13,10 +13,11 @@ afterEach(() => ec2.reset());
 
 const request = startRequest;
 
-async function userDataOf(start: StartRequest): Promise<string> {
-  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', CreationDate: '2026-01-01T00:00:00.000Z' }] });
+async function userDataOf(start: StartRequest, platform?: 'Windows'): Promise<string> {
+  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', CreationDate: '2026-01-01T00:00:00.000Z', Platform: platform }] });
   ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaabbbbccccdddd' }] });
-  await new Ec2Provider({ settings: ec2Settings({ instance_types: ['c6i.large'] }), ec2: client, backoff: recordingBackoff(), now: () => 0 }).start(start);
+  const image = platform ? { image: 'ami-00000000000000001' } : {};
+  await new Ec2Provider({ settings: ec2Settings({ instance_types: ['c6i.large'], ...image }), ec2: client, backoff: recordingBackoff(), now: () => 0 }).start(start);
   return decodedUserData(ec2.commandCalls(RunInstancesCommand)[0]!.args[0].input.UserData);
 }
 
@@ -28,6 +29,19 @@ describe('EC2 user data for an HTTPS coordinator', () => {
       const script = await userDataOf({ ...request, serverTrust: { pin: tls.pin, certificate: tls.certificate } });
       expect(script).toContain(`--insecure --pinnedpubkey '${tls.pin}' -K - "$SLIPWAY_SERVER/api/v1/agent/bootstrap.sh"`);
       expect(script).not.toContain('SLIPWAY_ALLOW_PLAIN_HTTP');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it("pins the server's certificate on a Windows image, whose PowerShell would trust only the system's CAs", async () => {
+    const dir = tempDir();
+    try {
+      const tls = generatedTls(dir.path, ['ci.example.com']);
+      const script = await userDataOf({ ...request, serverTrust: { pin: tls.pin, certificate: tls.certificate } }, 'Windows');
+      const sha256 = tls.fingerprint.replaceAll(':', '').toLowerCase();
+      expect(script.indexOf(`[SlipwayServerPin]::Install('${sha256}')`)).toBeGreaterThan(0);
+      expect(script.indexOf('Invoke-RestMethod')).toBeGreaterThan(script.indexOf('[SlipwayServerPin]::Install('));
     } finally {
       dir.remove();
     }
