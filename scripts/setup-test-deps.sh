@@ -22,6 +22,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # Revisions come from real repositories: the VCS tests make git and Mercurial ones.
 command -v git >/dev/null || need+=(git)
 command -v hg >/dev/null || need+=(mercurial)
+# The store's suites run on PostgreSQL too, in a private cluster the tests start.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # Windows workers pin the server's certificate with C# that PowerShell compiles: the tests
 # compile and run that C# with Mono, which has the same ServicePointManager.
 command -v mcs >/dev/null || need+=(mono-mcs)

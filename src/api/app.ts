@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import type { GarbageCollector } from '../coordinator/retention.ts';
-import { StoreUnavailable } from '../store/store-errors.ts';
+import { isUnstorableText, StoreUnavailable } from '../store/store-errors.ts';
 import type { Db } from '../store/store.ts';
 import type { Mirrors } from '../vcs/mirrors.ts';
 import { agentRoutes } from './agent-routes.ts';
@@ -45,6 +45,7 @@ export function createApp(coordinator: Coordinator, db: Db, access?: UserAccess,
       c.header('retry-after', String(error.retryAfterSeconds));
       return fail(c, 503, error.message);
     }
+    if (isUnstorableText(error)) return fail(c, 400, 'a value in the request holds a NUL character, which is never part of a name or an id');
     coordinator.reportFault(what, error);
     return fail(c, 500, 'internal error; the coordinator logged it');
   });

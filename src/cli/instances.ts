@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
+import { storeLocation } from './local-state.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { FoundMachine, Provider } from '../providers/provider.ts';
-import { openSqliteStore } from '../store/store.ts';
+import { isPostgresUrl, openStore } from '../store/store.ts';
 import { workerRows, type WorkerRow } from '../store/worker-rows.ts';
 import { idPatterns } from '../util/ids.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
@@ -46,7 +47,7 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
     found = surveys.flatMap((s) => s.machines);
     unreachable = surveys.filter((s) => s.error !== undefined).map((s) => `${s.host.name}: ${s.error}`);
   }
-  const known = await workersInStore(config.store.path, found.map((f) => f.workerId));
+  const known = await workersInStore(storeLocation(undefined, config), found.map((f) => f.workerId));
   const machines = found.map(({ workerId, machine }) => {
     const worker = known.get(workerId);
     return {
@@ -58,9 +59,9 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
   return { machines, unreachable, owner };
 }
 
-async function workersInStore(path: string, ids: string[]) {
-  if (ids.length === 0 || !existsSync(path)) return new Map<string, WorkerRow>();
-  const store = await openSqliteStore(path);
+async function workersInStore(location: string, ids: string[]) {
+  if (ids.length === 0 || (!isPostgresUrl(location) && !existsSync(location))) return new Map<string, WorkerRow>();
+  const store = await openStore(location);
   try {
     return new Map((await workerRows(store.db, ids)).map((row) => [row.id, row]));
   } finally {

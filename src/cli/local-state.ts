@@ -7,14 +7,22 @@ import { stateDir } from '../config/paths.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { configuredProviders } from '../providers/configured.ts';
-import { openSqliteStore, type Store } from '../store/store.ts';
+import { isPostgresUrl, openStore, type Store } from '../store/store.ts';
 import { UsageError } from './usage-error.ts';
 
-/** The store that `slipway run` writes: the config's ([store] path), or the one --db names. */
-export async function openLocalStore(dbPath: string | undefined): Promise<Store> {
-  const path = dbPath ?? loadConfig().store.path;
-  if (!existsSync(path)) throw new UsageError(`no store at ${path}: nothing has run here yet (or pass --db PATH)`);
-  return openSqliteStore(path);
+/**
+ * Where this machine's store is: --db (a path or a postgres:// URL), else
+ * SLIPWAY_DATABASE_URL, else the config's [store] url, else its [store] path.
+ */
+export function storeLocation(db: string | undefined, config: SlipwayConfig = loadConfig()): string {
+  return db ?? (process.env.SLIPWAY_DATABASE_URL || undefined) ?? config.store.url ?? config.store.path;
+}
+
+/** The store that `slipway run` writes, for a command that reads or changes it. */
+export async function openLocalStore(db: string | undefined): Promise<Store> {
+  const location = storeLocation(db);
+  if (!isPostgresUrl(location) && !existsSync(location)) throw new UsageError(`no store at ${location}: nothing has run here yet (or pass --db PATH)`);
+  return openStore(location);
 }
 
 /** How the user invoked Slipway, for commands we print back to them. */
@@ -27,7 +35,7 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
   const config = loadConfig();
   return {
     stateDir: stateDir(),
-    dbPath: dbPath ?? config.store.path,
+    dbPath: storeLocation(dbPath, config),
     busyTimeoutMs: parseDuration(config.store.busy_timeout),
     workRoot: config.providers.local.work_dir,
     ssh: config.providers.ssh,

@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.ts';
 import { stateDir } from '../config/paths.ts';
 import { secretNameProblem, secretValueProblem } from '../secrets/rules.ts';
 import { seal, secretsKey } from '../secrets/sealing.ts';
 import { deleteSecret, listSecrets, putSecret, type SecretInfo } from '../store/secrets.ts';
-import { openSqliteStore } from '../store/store.ts';
+import { openStore } from '../store/store.ts';
 import { serverOf } from './api-client.ts';
 import { table } from './format.ts';
-import { openLocalStore } from './local-state.ts';
+import { openLocalStore, storeLocation } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 
 export function registerSecrets(program: Command): void {
@@ -37,7 +36,7 @@ export function registerSecrets(program: Command): void {
         return;
       }
       // The first secret of a machine may come before its first run: the store is made here then.
-      const store = await openSqliteStore(options.db ?? loadConfig().store.path);
+      const store = await openStore(storeLocation(options.db));
       try {
         await putSecret(store.db, name, seal(secretsKey(stateDir(), true), name, value), Date.now());
         process.stdout.write(`set secret ${name}\n`);

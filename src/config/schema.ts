@@ -49,6 +49,14 @@ function table<T extends z.core.$ZodLooseShape>(shape: T) {
 
 const storeSchema = table({
   path: localPath.default('slipway.db').describe('The SQLite file holding runs, tasks, workers and tokens.'),
+  url: z
+    .string({ error: 'expected a postgres:// URL' })
+    .regex(/^postgres(ql)?:\/\/[^\s]+$/, { error: 'expected a postgres:// URL' })
+    .optional()
+    .meta({
+      description: 'A PostgreSQL database to keep the store in instead of the SQLite file: several coordinators, on several machines, may share it. --db, then SLIPWAY_DATABASE_URL, override it.',
+      examples: ['postgres://slipway:PASSWORD@db.example.com:5432/slipway'],
+    }),
   busy_timeout: duration.default('5s').describe("How long a write waits for another process's lock before it fails."),
 }).describe('The store: where every run and its history is kept.');
 

@@ -11,7 +11,7 @@ import type { RunnerUser } from '../providers/runner-user.ts';
 import { SshProvider } from '../providers/ssh/ssh-provider.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import { liveMachinesOf } from '../store/machines.ts';
-import { openSqliteStore, type Store } from '../store/store.ts';
+import { openStore, type Store } from '../store/store.ts';
 import { defaultStorePath, ensurePrivateDir } from '../config/paths.ts';
 import { defaultTryExpiryMs, Mirrors, type MirrorSettings } from '../vcs/mirrors.ts';
 import { defaultRetention, type RetentionPolicy } from '../config/retention.ts';
@@ -20,6 +20,7 @@ import { GarbageCollector, type ImageExpiry } from './retention.ts';
 
 export interface EmbeddedOptions {
   stateDir: string;
+  /** The store: a SQLite file's path or a postgres:// URL (default: slipway.db in the state directory). */
   dbPath?: string;
   /** How long a write waits for another process's lock on the store. */
   busyTimeoutMs?: number;
@@ -73,7 +74,7 @@ export interface Embedded {
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
-  const store = await openSqliteStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
+  const store = await openStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
   const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs, runAs: options.runAs });
   const settings: CoordinatorSettings = {
     stateDir: options.stateDir,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { claimableTask } from './claimable.ts';
+import { isPostgres } from './postgres-dialect.ts';
 
 /**
  * Forward-only migrations, applied in order at open. Each is one transaction; the
@@ -92,7 +93,7 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.createIndex('workers_registration').on('workers').columns(['registration_hash']).execute();
 
     await db.schema.createTable('events')
-      .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+      .$call((table) => (isPostgres(db) ? table.addColumn('seq', 'bigserial', (c) => c.primaryKey()) : table.addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())))
       .addColumn('at', 'bigint', (c) => c.notNull())
       .addColumn('run_id', 'text', (c) => c.notNull())
       .addColumn('kind', 'text', (c) => c.notNull())
@@ -216,20 +217,30 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
   },
 ];
 
+/**
+ * Brings the store to the latest version, one migration per transaction. The version is
+ * read again inside each: coordinators starting together on one store (a write transaction
+ * lets one in at a time) apply each migration once, the others finding it done.
+ */
 export async function migrate(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('schema_version').ifNotExists()
+  // A store already at this version is only read: a reader may open one it cannot write.
+  const current = await db.selectFrom('schema_version').select('version').executeTakeFirst().catch(() => undefined);
+  if (current?.version === migrations.length) return;
+  await db.transaction().execute((trx) => trx.schema.createTable('schema_version').ifNotExists()
     .addColumn('version', 'integer', (c) => c.notNull())
-    .execute();
-  const row = await db.selectFrom('schema_version').select('version').executeTakeFirst();
-  let version: number = row?.version ?? 0;
-  if (!row) await db.insertInto('schema_version').values({ version: 0 }).execute();
-  if (version > migrations.length) {
-    throw new Error(`the store is at schema version ${version}, newer than this Slipway knows (${migrations.length}); upgrade Slipway`);
-  }
-  for (; version < migrations.length; version++) {
-    await db.transaction().execute(async (trx) => {
+    .execute());
+  for (let done = false; !done;) {
+    done = await db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('schema_version').select('version').executeTakeFirst();
+      const version: number = row?.version ?? 0;
+      if (!row) await trx.insertInto('schema_version').values({ version: 0 }).execute();
+      if (version > migrations.length) {
+        throw new Error(`the store is at schema version ${version}, newer than this Slipway knows (${migrations.length}): another coordinator on it runs a newer Slipway; upgrade this one`);
+      }
+      if (version === migrations.length) return true;
       await migrations[version]!(trx);
       await trx.updateTable('schema_version').set({ version: version + 1 }).execute();
+      return false;
     });
   }
 }

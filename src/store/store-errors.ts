@@ -86,3 +86,12 @@ export function guarded<T>(file: StoreFile, call: () => T): T {
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))}s`;
 }
+
+/**
+ * PostgreSQL refuses text holding a NUL character (SQLite keeps it): a value from a
+ * request, such as an id with %00, is then the request's fault, not the store's.
+ */
+export function isUnstorableText(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === '22021' || code === '22P05';
+}

@@ -3,6 +3,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensurePrivateDir } from '../config/paths.ts';
 import { migrate } from './migrations.ts';
+import { postgresDialect } from './postgres-dialect.ts';
 import type { Database } from './schema.ts';
 import { nodeSqliteDialect } from './sqlite-dialect.ts';
 import { StoreUnavailable, type StoreFile } from './store-errors.ts';
@@ -11,6 +12,8 @@ export type Db = Kysely<Database>;
 
 export interface Store {
   db: Db;
+  /** What it was opened from: a SQLite file's path or a postgres:// URL. */
+  location: string;
   /** One state change, all or nothing. */
   transaction<T>(work: (trx: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -24,6 +27,57 @@ export interface StoreOptions {
    * start on a store it cannot write. Readers (`slipway show`) can use a read-only one.
    */
   writable?: boolean;
+}
+
+/** A store URL rather than a SQLite file's path. */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location);
+}
+
+/** The store at `location`: a PostgreSQL URL (postgres://…), else a SQLite file's path. */
+export function openStore(location: string, options: StoreOptions = {}): Promise<Store> {
+  return isPostgresUrl(location) ? openPostgresStore(location, options) : openSqliteStore(location, options);
+}
+
+/** The URL as it may be shown: without its password. */
+export function shownStoreLocation(location: string): string {
+  if (!isPostgresUrl(location)) return location;
+  try {
+    const url = new URL(location);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://(a malformed URL)';
+  }
+}
+
+export async function openPostgresStore(location: string, options: StoreOptions = {}): Promise<Store> {
+  const shown = shownStoreLocation(location);
+  let handle: ReturnType<typeof postgresDialect>;
+  try {
+    handle = postgresDialect(location);
+  } catch (error) {
+    throw new StoreUnavailable(shown, 'cannot-open', `the store ${shown} cannot be opened: ${(error as Error).message}`, { cause: error });
+  }
+  const db = new Kysely<Database>({ dialect: handle.dialect });
+  try {
+    await migrate(db);
+    if (options.writable) await probeWrite(db);
+  } catch (error) {
+    await db.destroy();
+    const code = (error as { code?: unknown }).code;
+    // A server that is not there, a database that does not exist, a login refused: the operator's to fix.
+    if (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || /^(08|28|3D)/.test(code))) {
+      throw new StoreUnavailable(shown, 'cannot-open', `the store ${shown} cannot be opened: ${(error as Error).message}`, { cause: error });
+    }
+    throw error;
+  }
+  return {
+    db,
+    location,
+    transaction: (work) => db.transaction().execute(work),
+    close: () => db.destroy(),
+  };
 }
 
 export async function openSqliteStore(path: string, options: StoreOptions = {}): Promise<Store> {
@@ -54,6 +108,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   }
   return {
     db,
+    location: path,
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
   };

@@ -176,7 +176,7 @@ describe("a server's collection", () => {
     const seeded = await seedRetention(seeding.store, seeding.coordinator, dir.path, Date.now());
     await seeding.coordinator.close();
     await seeding.store.close();
-    const server = await startEmbedded({ stateDir: dir.path, retention: { intervalMs: 100 } });
+    const server = await startEmbedded({ stateDir: dir.path, dbPath: seeding.store.location, retention: { intervalMs: 100 } });
     try {
       const has = async (runId: string) => (await server.store.db.selectFrom('runs').select('id').where('id', '=', runId).executeTakeFirst()) !== undefined;
       await waitFor(async () => !(await has(seeded.runs.old)), 10_000, 'the collection at start to delete the old run');
