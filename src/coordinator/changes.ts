@@ -1,4 +1,5 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
+import type { CommitNotice } from '../store/commit-notices.ts';
 import { insertEvent, insertEvents, type NewEventRow } from '../store/event-rows.ts';
 import type { Db } from '../store/store.ts';
 
@@ -59,5 +60,32 @@ export class Changes {
 
   delay(pool: string, at: number): void {
     this.delayed.set(pool, Math.min(at, this.delayed.get(pool) ?? Infinity));
+  }
+
+  /** Whether other coordinators on the store have anything to hear of this transaction. */
+  get noticed(): boolean {
+    return this.events.length > 0 || this.queued.size > 0 || this.delayed.size > 0 || this.drained.size > 0 || this.cancelledAttempts.size > 0;
+  }
+
+  /** What other coordinators on the store are told of this transaction. */
+  notice(origin: string): CommitNotice {
+    return {
+      origin,
+      runs: [...new Set(this.events.map((event) => event.run))],
+      queued: [...this.queued],
+      delayed: [...this.delayed],
+      drained: [...this.drained],
+      cancelled: [...this.cancelledAttempts],
+    };
+  }
+
+  /** Another coordinator's transaction, as this process's jobs hear it (its events come through the store watch). */
+  static of(notice: CommitNotice, now: number): Changes {
+    const changes = new Changes(now);
+    for (const [pool, count] of notice.queued) changes.queue(pool, count);
+    for (const [pool, at] of notice.delayed) changes.delay(pool, at);
+    for (const worker of notice.drained) changes.drained.add(worker);
+    for (const attempt of notice.cancelled) changes.cancelledAttempts.add(attempt);
+    return changes;
   }
 }

@@ -121,6 +121,7 @@ export class Coordinator {
     const core = this.#core;
     this.#machines.urls = urls;
     core.background('joining the store', this.#joinStore());
+    core.background('listening for other coordinators\' commits', core.listen());
     core.background('moving source archives of an older version into the blob store', this.sources());
     this.#healthTimer = setInterval(() => core.background('health check', this.healthCheck()), core.settings.healthIntervalMs);
     this.#healthTimer.unref();
@@ -128,6 +129,11 @@ export class Coordinator {
     // is found within about one heartbeat timeout even when the health check is minutes apart.
     this.#livenessTimer = setInterval(() => core.background('liveness check', this.checkLiveness()), core.heartbeatIntervalMs);
     this.#livenessTimer.unref();
+  }
+
+  /** Resolves once this coordinator hears other coordinators' commits (at once on SQLite, which sends none). */
+  listening(): Promise<void> {
+    return this.#core.listen();
   }
 
   async close(): Promise<void> {
@@ -276,6 +282,11 @@ export class Coordinator {
 
   authenticate(credential: string): Promise<WorkerIdentity | undefined> {
     return this.#sessions.authenticate(credential);
+  }
+
+  /** Claims long-polling on this process now: its idle workers. */
+  get claimsWaiting(): number {
+    return this.#sessions.claimsWaiting;
   }
 
   claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal, idle = false): Promise<ClaimAnswer> {

@@ -6,7 +6,9 @@ import type { Clock } from '../engine/clock.ts';
 import { heartbeatIntervalMs } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
+import { listenForCommitNotices, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
 import { GroupCommit } from '../store/group-commit.ts';
+import { isPostgres } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 import { Changes } from './changes.ts';
@@ -18,6 +20,9 @@ import { RunActivities } from './run-activities.ts';
 import { RunSpecs } from './run-specs.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import { StoreWatch } from './store-watch.ts';
+
+/** How often followers look at a PostgreSQL store when no notice came: a notice lost with its connection is found by this. */
+const postgresFallbackLookMs = 5_000;
 
 /**
  * What the coordinator's jobs (worker sessions, machines, health) share: the store and
@@ -47,6 +52,8 @@ export class CoordinatorCore {
   readonly #writes: GroupCommit;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #commitListeners: ((changes: Changes) => void)[] = [];
+  #listener: CommitListener | undefined;
+  #listening: Promise<void> | undefined;
   readonly #faultListeners: ((message: string) => void)[] = [];
   #closed = false;
 
@@ -57,7 +64,8 @@ export class CoordinatorCore {
     this.startedAt = clock.now();
     this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
     this.#writes = new GroupCommit(store.transaction);
-    this.watch = new StoreWatch(store.db, this.events);
+    // On PostgreSQL, other coordinators' commit notices wake the watch; its timer is a fallback.
+    this.watch = new StoreWatch(store.db, this.events, settings.storeLookMs ?? (isPostgres(store.db) ? postgresFallbackLookMs : undefined));
     this.providers = new Map(providers.map((p) => [p.name, p]));
     this.activities = new RunActivities(settings.pools);
   }
@@ -83,7 +91,11 @@ export class CoordinatorCore {
   /** One transaction; once it committed, its events are published and every job hears its changes. */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>): Promise<T> {
     const changes = new Changes(this.clock.now());
-    const result = await this.#writes.run((trx) => work(trx, changes));
+    const result = await this.#writes.run(async (trx) => {
+      const done = await work(trx, changes);
+      if (changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
+      return done;
+    });
     this.events.publish(changes.events);
     this.watch.publishedHere(changes.events);
     for (const listener of this.#commitListeners) listener(changes);
@@ -92,6 +104,28 @@ export class CoordinatorCore {
 
   onCommit(listener: (changes: Changes) => void): void {
     this.#commitListeners.push(listener);
+  }
+
+  /**
+   * Hears what other coordinators on a PostgreSQL store commit, as if committed here: their
+   * events reach this process's followers, their queued tasks its waiting claims, within
+   * milliseconds. Nothing on SQLite, whose followers read on a timer.
+   */
+  listen(): Promise<void> {
+    this.#listening ??= this.#listen();
+    return this.#listening;
+  }
+
+  async #listen(): Promise<void> {
+    if (!isPostgres(this.store.db) || this.#closed) return;
+    const listener = await listenForCommitNotices(this.store.location, (notice) => {
+      if (notice.origin === this.id || this.#closed) return;
+      this.watch.poke(notice.runs);
+      const changes = Changes.of(notice, this.clock.now());
+      for (const commitListener of this.#commitListeners) commitListener(changes);
+    }, (error) => this.reportFault('listening for other coordinators\' commits', error));
+    if (this.#closed) await listener.close();
+    else this.#listener = listener;
   }
 
   /** Specs read within a transaction (cached: immutable once written). */
@@ -124,6 +158,7 @@ export class CoordinatorCore {
   close(): void {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
+    this.background('closing the commit listener', this.#listener?.close() ?? Promise.resolve());
   }
 
   stamp(): string {

@@ -10,6 +10,13 @@ export class PoolSignals {
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #versions = new Map<string, number>();
 
+  /** Claims waiting now, in every pool. */
+  get waiting(): number {
+    let count = 0;
+    for (const waiters of this.#waiters.values()) count += waiters.size;
+    return count;
+  }
+
   version(pool: string): number {
     return this.#versions.get(pool) ?? 0;
   }

@@ -20,6 +20,11 @@ export interface CoordinatorSettings {
    * a server on the same machine, whose runs and workers are that server's to heal.
    */
   ownRunsOnly?: boolean;
+  /**
+   * How often a followed run's events are read from the store when no other coordinator's
+   * notice came (default: 500 ms on SQLite, which sends none; 5 s on PostgreSQL).
+   */
+  storeLookMs?: number;
   /** What one attempt's or worker's log keeps, in bytes (default 64 MiB). */
   maxLogBytes?: number;
   /** What one source archive may unpack to, here and on its workers (default: defaultArchiveLimits). */

@@ -7,7 +7,9 @@
  *
  * SQLite tells no other process of a commit, so the store is read every `intervalMs`
  * while anyone follows a run, and not at all otherwise; one indexed read of the events
- * after a cursor per followed run. PostgreSQL's LISTEN/NOTIFY can stand in for the timer.
+ * after a cursor per followed run. On PostgreSQL another coordinator's commit notice
+ * (commit-notices.ts) makes it read at once (`poke`), and the timer is a slow fallback for
+ * a notice lost with a broken connection.
  */
 import type { RunEvent } from '../engine/events.ts';
 import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
@@ -33,6 +35,8 @@ export class StoreWatch {
   readonly #runs = new Map<string, Followed>();
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
+  /** A notice came while a look was under way: another look follows it at once. */
+  #poked = false;
   #closed = false;
 
   constructor(db: Db, bus: EventBus, intervalMs = DEFAULT_INTERVAL_MS) {
@@ -65,6 +69,16 @@ export class StoreWatch {
     };
   }
 
+  /** Another process committed events of these runs: the followed ones are read now. */
+  poke(runIds: readonly string[]): void {
+    if (this.#closed || !runIds.some((runId) => this.#runs.has(runId))) return;
+    this.#poked = true;
+    if (this.#polling) return; // The look under way is followed by one more (#schedule).
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#look();
+  }
+
   /** Notes events this process committed and published itself, so they are not published twice. */
   publishedHere(events: readonly RunEvent[]): void {
     for (const event of events) {
@@ -81,15 +95,24 @@ export class StoreWatch {
   }
 
   #schedule(): void {
-    if (this.#timer || this.#closed || this.#runs.size === 0) return;
+    if (this.#timer || this.#polling || this.#closed || this.#runs.size === 0) return;
+    if (this.#poked) {
+      this.#look();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#polling = this.#poll().finally(() => {
-        this.#polling = undefined;
-        this.#schedule();
-      });
+      this.#look();
     }, this.#intervalMs);
     this.#timer.unref();
+  }
+
+  #look(): void {
+    this.#poked = false;
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = undefined;
+      this.#schedule();
+    });
   }
 
   async #poll(): Promise<void> {

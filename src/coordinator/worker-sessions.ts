@@ -71,6 +71,11 @@ export class WorkerSessions {
     });
   }
 
+  /** Claims long-polling on this process now: its idle workers. */
+  get claimsWaiting(): number {
+    return this.#signals.waiting;
+  }
+
   /** When this process last heard from the worker (0: not since it started). */
   lastSeen(workerId: string): number {
     return this.#lastSeen.get(workerId) ?? 0;
