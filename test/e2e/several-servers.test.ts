@@ -1,0 +1,140 @@
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
+import { Sandbox } from '../helpers/cli.ts';
+import { freshSchema, startPostgresCluster, type PostgresCluster } from '../helpers/postgres.ts';
+import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { agentPids, startServer } from '../helpers/server-process.ts';
+
+/**
+ * Three `slipway server` processes on one PostgreSQL database, as behind a load balancer:
+ * followers on different ones, two of them killed mid-run. The store is each run's only
+ * memory, so the survivor finishes what the dead ones started.
+ */
+let cluster: PostgresCluster;
+const boxes: Sandbox[] = [];
+
+beforeAll(async () => {
+  cluster = await startPostgresCluster();
+});
+
+afterEach(() => {
+  for (const box of boxes.splice(0)) {
+    for (const { pid } of processesUnder(box.dir.path)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    box.cleanup();
+  }
+});
+
+afterAll(async () => {
+  await cluster.stop();
+});
+
+function pipeline(activity: string): string {
+  return `
+name: ${activity}
+matrix:
+  n: ["1", "2", "3", "4"]
+activities:
+  ${activity}: { max_workers: 2, idle_timeout: 20s }
+steps:
+  work:
+    over: [n]
+    retry: { attempts: 4, delay: 1s }
+    run: |
+      sleep 2
+      echo "work $N attempt $SLIPWAY_ATTEMPT"
+  sum:
+    needs: [work]
+    run: echo summed
+`;
+}
+
+async function api<T>(url: string, admin: string, path: string): Promise<T> {
+  const response = await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${admin}` } });
+  return await response.json() as T;
+}
+
+describe('three servers on one PostgreSQL database', () => {
+  it('finish every run when one is SIGKILLed mid-run and another later: no task succeeds twice, nothing is left running', async () => {
+    const box = new Sandbox();
+    boxes.push(box);
+    const store = await freshSchema(cluster.url('postgres'));
+    const env = { SLIPWAY_DATABASE_URL: store.url };
+    const flags = ['--health-interval', '1s', '--heartbeat-timeout', '4s'];
+    // One after the other: the first makes the admin token the others read.
+    const servers = [await startServer(box, 0, flags, env), await startServer(box, 0, flags, env), await startServer(box, 0, flags, env)];
+    expect(new Set(servers.map((server) => server.admin)).size).toBe(1);
+    const token = { SLIPWAY_TOKEN: servers[0]!.admin };
+    // Two pipelines with pools of their own, followed through different servers.
+    const followers = ['left', 'right'].map((name, i) => {
+      box.write({ [`${name}/slipway.yml`]: pipeline(name) });
+      const file = join(box.source, name, 'slipway.yml');
+      const follower = box.spawn(['run', file, '--server', servers[i]!.url, '--json'], token);
+      let stderr = '';
+      follower.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      return { server: servers[i]!, process: follower, stderr: () => stderr };
+    });
+    const workRoot = join(box.state, 'slipway', 'workers');
+    const observer = new pg.Client({ connectionString: store.url });
+    await observer.connect();
+    try {
+      /** Pids of the servers whose workers have an attempt in hand, busiest first. */
+      const busyServers = async () => (await observer.query<{ pid: number }>(`select c.pid from attempts a join workers w on w.id = a.worker_id
+        join coordinators c on c.id = w.owner where a.finished_at is null group by c.pid order by count(*) desc`)).rows.map((row) => row.pid);
+      const alive = new Set(servers);
+      const kill = async (pid: number) => {
+        const server = [...alive].find((s) => s.server.pid === pid)!;
+        server.server.kill('SIGKILL');
+        await server.server.result;
+        alive.delete(server);
+      };
+      await waitFor(async () => (await busyServers()).length > 0 && agentPids(workRoot).length >= 2, 60_000, 'tasks running');
+      await kill((await busyServers())[0]!);
+      // Later, once a task lost with it runs again elsewhere, the busiest survivor goes too.
+      const lostAndRunning = async () => (await observer.query(`select 1 from tasks t where t.status = 'running'
+        and exists (select 1 from attempts a where a.run_id = t.run_id and a.task_key = t.key and a.outcome = 'lost')`)).rowCount! > 0;
+      await waitFor(lostAndRunning, 60_000, 'a lost task to run again');
+      const busy = (await busyServers()).filter((pid) => [...alive].some((s) => s.server.pid === pid));
+      await kill(busy[0] ?? [...alive][0]!.server.pid!);
+
+      const survivor = [...alive][0]!;
+      await waitFor(async () => (await observer.query(`select 1 from runs where status = 'running'`)).rowCount === 0, 120_000, 'both runs to end');
+      const { runs } = await api<{ runs: { id: string }[] }>(survivor.url, survivor.admin, '/runs');
+      expect(runs).toHaveLength(2);
+      for (const { id } of runs) {
+        const report = await api<RunReport>(survivor.url, survivor.admin, `/runs/${id}`);
+        expect(report.run.status, id).toBe('succeeded');
+        for (const task of report.tasks) {
+          expect(task.attempts.filter((attempt) => attempt.outcome === 'succeeded'), `${id} ${task.id}`).toHaveLength(1);
+          expect(task.attempts.every((attempt) => attempt.outcome === 'succeeded' || attempt.outcome === 'lost'), `${id} ${task.id}`).toBe(true);
+        }
+      }
+      const lost = (await observer.query(`select 1 from attempts where outcome = 'lost'`)).rowCount;
+      expect(lost).toBeGreaterThan(0);
+      for (const follower of followers) {
+        if (alive.has(follower.server)) {
+          const result = await follower.process.result;
+          expect(result.code, result.stderr).toBe(0);
+        } else {
+          // A follower of a killed server hears it go, and waits for it to come back.
+          await waitFor(() => follower.stderr().includes(`lost ${follower.server.url}`), 30_000, 'the follower to hear its server go');
+          follower.process.kill('SIGKILL');
+          await follower.process.result;
+        }
+      }
+      survivor.server.kill('SIGTERM');
+      await survivor.server.result;
+      await waitFor(() => processesUnder(box.dir.path).length === 0, 30_000, 'every process of the runs to end');
+    } finally {
+      await observer.end();
+      await store.drop();
+    }
+  }, 240_000);
+});
