@@ -23,6 +23,7 @@ import { registerRun } from './run.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServer } from './server.ts';
 import { registerShow } from './show.ts';
+import { registerStore } from './store.ts';
 import { registerTokens } from './tokens.ts';
 import { RevisionNotApplied } from './send-revision.ts';
 import { registerTry } from './try.ts';
@@ -67,6 +68,7 @@ registerInstances(program);
 registerImages(program);
 registerPurge(program);
 registerGc(program);
+registerStore(program);
 registerDoctor(program);
 
 try {
