@@ -2,6 +2,9 @@
  * The coordinator's dispatch path with warm workers: no-op tasks per second and
  * enqueue-to-start latency, beside the floors measured in the same run (one store commit,
  * one loopback HTTP round trip). `npm run bench -- --json` prints one JSON object.
+ * `--store postgres` runs it on PostgreSQL: the database of SLIPWAY_DATABASE_URL (a schema
+ * of its own per run, dropped after), or a private cluster it starts, where it also counts
+ * the statements per dispatched task (pg_stat_statements).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,10 +15,17 @@ import { listen } from '../src/api/http-server.ts';
 import { startEmbedded } from '../src/coordinator/embedded.ts';
 import { expandTasks } from '../src/pipeline/expand.ts';
 import type { Pipeline, Step } from '../src/pipeline/types.ts';
-import { openSqliteStore } from '../src/store/store.ts';
+import { openStore } from '../src/store/store.ts';
+import { freshSchema, startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { tempDir } from '../test/helpers/temp.ts';
+import pg from 'pg';
 
 const json = process.argv.includes('--json');
+const storeKind = process.argv.includes('--store') ? process.argv[process.argv.indexOf('--store') + 1] : 'sqlite';
+if (storeKind !== 'sqlite' && storeKind !== 'postgres') {
+  process.stderr.write(`--store takes sqlite or postgres, not ${JSON.stringify(storeKind)}\n`);
+  process.exit(2);
+}
 const workers = 8;
 const throughputTasks = 5000;
 const chainLength = 400;
@@ -28,8 +38,51 @@ function round(n: number, digits = 3): number {
   return Number(n.toFixed(digits));
 }
 
-async function storeCommitFloor(dir: string): Promise<number> {
-  const store = await openSqliteStore(join(dir, 'floor.db'));
+/** Where each measurement keeps its store: a SQLite file under `dir`, or a new schema of the PostgreSQL database. */
+interface Stores {
+  location(dir: string, name: string): Promise<string>;
+  /** Statements run on the database since the last call; undefined where they cannot be counted. */
+  statements(): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+async function openStores(): Promise<Stores> {
+  if (storeKind === 'sqlite') return { location: async (dir, name) => join(dir, `${name}.db`), statements: async () => undefined, close: async () => undefined };
+  let cluster: PostgresCluster | undefined;
+  let url = process.env.SLIPWAY_DATABASE_URL;
+  if (!url) {
+    cluster = await startPostgresCluster(['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all']);
+    url = cluster.url('postgres');
+  }
+  const drops: (() => Promise<void>)[] = [];
+  const stats = new pg.Client({ connectionString: url });
+  await stats.connect();
+  const counting = await stats.query('create extension if not exists pg_stat_statements').then(() => true, () => false);
+  const total = async () => Number((await stats.query<{ n: string }>('select coalesce(sum(calls), 0) as n from pg_stat_statements')).rows[0]!.n);
+  let last = counting ? await total() : 0;
+  return {
+    async location() {
+      const schema = await freshSchema(url!, 'bench');
+      drops.push(schema.drop);
+      return schema.url;
+    },
+    async statements() {
+      if (!counting) return undefined;
+      const now = await total();
+      const since = now - last;
+      last = now;
+      return since;
+    },
+    async close() {
+      await stats.end();
+      for (const drop of drops) await drop();
+      await cluster?.stop();
+    },
+  };
+}
+
+async function storeCommitFloor(location: string): Promise<number> {
+  const store = await openStore(location);
   const n = 2000;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -71,8 +124,8 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
 }
 
 /** Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each task reached its worker. */
-async function dispatch(stateDir: string, p: Pipeline, pools: Record<string, number>) {
-  const embedded = await startEmbedded({ stateDir, settings: { healthIntervalMs: 60_000 } });
+async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>) {
+  const embedded = await startEmbedded({ stateDir, dbPath, settings: { healthIntervalMs: 60_000 } });
   const queuedAt = new Map<string, number>();
   embedded.coordinator.events.subscribe((e) => {
     if (e.kind === 'task.queued' && e.task) queuedAt.set(e.task, performance.timeOrigin + performance.now());
@@ -102,32 +155,39 @@ async function dispatch(stateDir: string, p: Pipeline, pools: Record<string, num
 }
 
 const dir = tempDir('slipway-bench-');
+const stores = await openStores();
 try {
   // The runs' source tree is apart from the coordinators' state: the second run would pack
   // the first one's store, which its last writes may still be changing.
   const source = join(dir.path, 'source');
   mkdirSync(source);
   writeFileSync(join(source, 'slipway.yml'), 'name: bench\n');
-  const commitMs = await storeCommitFloor(dir.path);
+  const commitMs = await storeCommitFloor(await stores.location(dir.path, 'floor'));
   const roundTripMs = await httpRoundTripFloor();
 
   const wide = pipeline(source, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
-  const throughput = await dispatch(join(dir.path, 'state-1'), wide, { warm: workers });
+  const throughputStore = await stores.location(dir.path, 'throughput');
+  await stores.statements();
+  const throughput = await dispatch(join(dir.path, 'state-1'), throughputStore, wide, { warm: workers });
+  const statements = await stores.statements();
   const tasksPerSecond = throughput.tasks / (throughput.wallMs / 1000);
 
   // Each link of the chain is on the other activity, so it is picked up by a worker waiting in a long poll.
   const chain = pipeline(source, Array.from({ length: chainLength }, (_, i) => ({
     name: `s${i}`, needs: i === 0 ? [] : [`s${i - 1}`], activity: i % 2 === 0 ? 'warm' : 'other',
   })), {});
-  const latency = await dispatch(join(dir.path, 'state-2'), chain, { warm: 1, other: 1 });
+  const latency = await dispatch(join(dir.path, 'state-2'), await stores.location(dir.path, 'latency'), chain, { warm: 1, other: 1 });
   const latencies = [...latency.queuedAt].map(([task, at]) => latency.started[task]! - at).sort((a, b) => a - b);
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
 
   const result = {
+    store: storeKind,
     tasks_per_second: Math.round(tasksPerSecond),
     latency_ms: { p50: round(p50), p99: round(p99) },
     coordinator_cpu_ms_per_task: round(throughput.coordinatorCpuMsPerTask),
+    // Every statement of the throughput run (creating the run, claims, finishes, events) over its tasks.
+    statements_per_task: statements === undefined ? null : round(statements / throughput.tasks, 2),
     floors: { store_commit_ms: round(commitMs), http_round_trip_ms: round(roundTripMs) },
     ratios: { latency_p50_over_round_trip: round(p50 / roundTripMs, 2), task_time_over_commit: round((1000 / tasksPerSecond) / commitMs, 2) },
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
@@ -136,7 +196,7 @@ try {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
     process.stdout.write([
-      `dispatch with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)`,
+      `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task`}`,
       `enqueue-to-start latency (${latency.tasks}-task chain across 2 activities, workers waiting in long polls): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
       `coordinator CPU per task: ${result.coordinator_cpu_ms_per_task} ms (system ${round(throughput.sys)} ms)`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms`,
@@ -145,5 +205,6 @@ try {
     ].join('\n'));
   }
 } finally {
+  await stores.close();
   dir.remove();
 }

@@ -8,7 +8,7 @@ import pg from 'pg';
  * A private PostgreSQL cluster from Debian's package, under a temporary directory, reached
  * through a Unix socket there only (no TCP port): started for a test run and stopped after,
  * like the sshd hosts. PostgreSQL refuses to run as root, so under root it runs as the
- * package's `postgres` user.
+ * package's `postgres` user. `settings` are more `-c NAME=VALUE` of the server.
  */
 export interface PostgresCluster {
   /** The postgres:// URL of one database of the cluster. */
@@ -28,7 +28,7 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) };
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(settings: string[] = []): Promise<PostgresCluster> {
   const bin = binDir();
   const user = runAs();
   const dir = mkdtempSync(join(tmpdir(), 'slipway-pg-'));
@@ -48,7 +48,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   };
   try {
     execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8'], { ...user, stdio: 'pipe' });
-    server = spawn(join(bin, 'postgres'), ['-D', data, '-k', socket, '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'], { ...user, stdio: ['ignore', 'ignore', 'pipe'] });
+    server = spawn(join(bin, 'postgres'), ['-D', data, '-k', socket, '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', ...settings.flatMap((setting) => ['-c', setting])], { ...user, stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let said = '';
       server!.stderr!.setEncoding('utf8');
