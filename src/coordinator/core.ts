@@ -94,10 +94,11 @@ export class CoordinatorCore {
     const result = await this.#writes.run(async (trx) => {
       const done = await work(trx, changes);
       if (changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
+      // Before the commit: a look at the store that reads them once committed must know them for this process's.
+      this.watch.publishedHere(changes.events);
       return done;
     });
     this.events.publish(changes.events);
-    this.watch.publishedHere(changes.events);
     for (const listener of this.#commitListeners) listener(changes);
     return result;
   }

@@ -17,21 +17,23 @@ export function eventFromRow(row: Selectable<EventsTable>): RunEvent {
 /** An event as it is written; the store numbers it. */
 export type NewEventRow = Omit<EventsTable, 'seq'>;
 
-const insertOne = prepared<NewEventRow, unknown>((db, arg) => db.insertInto('events').values({
+// RETURNING, not the driver's insert id: PostgreSQL has none, and both stores return the column.
+const insertOne = prepared<NewEventRow, { seq: number }>((db, arg) => db.insertInto('events').values({
   at: arg('at'), run_id: arg('run_id'), kind: arg('kind'), task_key: arg('task_key'), worker_id: arg('worker_id'),
   worker_name: arg('worker_name'), attempt: arg('attempt'), message: arg('message'),
-}));
+}).returning('seq'));
 
 /** Writes one event (a prepared statement: the dispatch path writes several per task); its sequence number. */
-export function insertEvent(trx: Db, row: NewEventRow): Promise<number> {
-  return insertOne.insertId(trx, row);
+export async function insertEvent(trx: Db, row: NewEventRow): Promise<number> {
+  return Number((await insertOne.first(trx, row))!.seq);
 }
 
 /**
  * Writes many events in one statement (a run's creation queues thousands of tasks at once);
- * the sequence number of the last. SQLite numbers the rows of one statement consecutively.
+ * the sequence number of the last. The rows of one statement are numbered consecutively:
+ * SQLite's by its file lock, PostgreSQL's since write transactions take turns.
  */
 export async function insertEvents(trx: Db, rows: NewEventRow[]): Promise<number> {
-  const result = await trx.insertInto('events').values(rows).executeTakeFirst();
-  return Number(result.insertId);
+  const numbered = await trx.insertInto('events').values(rows).returning('seq').execute();
+  return Math.max(...numbered.map((row) => Number(row.seq)));
 }

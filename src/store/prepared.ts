@@ -47,8 +47,5 @@ export function prepared<A extends Record<string, unknown>, R>(build: (db: Db, a
     async changed(db: Db, args: A): Promise<number> {
       return Number((await execute(db, args)).numAffectedRows ?? 0);
     },
-    async insertId(db: Db, args: A): Promise<number> {
-      return Number((await execute(db, args)).insertId);
-    },
   };
 }

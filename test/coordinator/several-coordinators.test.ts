@@ -62,12 +62,17 @@ describe.runIf(testStoreKind === 'postgres')('coordinators on one PostgreSQL sto
   it("publish on one coordinator's bus the events another commits for a run it follows", async () => {
     const runId = await startOn(b, pipelineOf([{ name: 'build' }]));
     const heard: RunEvent[] = [];
+    const made: RunEvent[] = [];
     a.events.subscribe((event) => heard.push(event));
+    b.events.subscribe((event) => made.push(event));
     const unfollow = await a.follow(runId);
     const finished = new Promise<RunEvent>((resolve) => a.events.subscribe((event) => event.kind === 'run.finished' && resolve(event)));
     await b.cancelRun(runId, 'cancelled through the other coordinator');
     expect(await finished).toMatchObject({ run: runId, kind: 'run.finished' });
     expect(heard.map((event) => event.kind)).toContain('task.cancelled');
+    // Each once, numbered as the store numbers them (the numbers a browser resumes from).
+    expect(heard).toEqual(made);
+    expect(made.every((event, i) => Number.isInteger(event.seq) && (i === 0 || event.seq > made[i - 1]!.seq))).toBe(true);
     unfollow();
   });
 
