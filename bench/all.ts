@@ -1,14 +1,22 @@
 /**
  * `npm run bench`: the dispatch benchmark, the end-to-end one, the pipeline file's worst
  * cases, artifact throughput, then what a step cache saves, each in a process of its own.
- * Arguments go to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
+ * `--store sqlite|postgres` and `--compare graphile-worker` go to the dispatch bench, other
+ * arguments to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
  * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...} }`.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+/** `--store sqlite|postgres` and `--compare graphile-worker` are the dispatch bench's; the rest go to the end-to-end one. */
+const dispatchArgs: string[] = [];
+const args: string[] = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--store' || argv[i] === '--compare') dispatchArgs.push(argv[i]!, argv[++i] ?? '');
+  else args.push(argv[i]!);
+}
 let current: ReturnType<typeof spawn> | undefined;
 
 /** Runs one bench; with --json, returns what it printed, parsed. */
@@ -32,7 +40,7 @@ function bench(file: string, benchArgs: string[]): Promise<unknown> {
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => current?.kill('SIGTERM'));
 
-const dispatch = await bench('./dispatch.ts', json ? ['--json'] : []);
+const dispatch = await bench('./dispatch.ts', [...dispatchArgs, ...(json ? ['--json'] : [])]);
 const endToEnd = await bench('./end-to-end.ts', args);
 const pipeline = await bench('./pipeline.ts', json ? ['--json'] : []);
 const artifacts = await bench('./artifacts.ts', json ? ['--json'] : []);

@@ -19,9 +19,16 @@ import { openStore } from '../src/store/store.ts';
 import { freshSchema, startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { tempDir } from '../test/helpers/temp.ts';
 import pg from 'pg';
+import { graphileFigures } from './graphile-compare.ts';
 
 const json = process.argv.includes('--json');
-const storeKind = process.argv.includes('--store') ? process.argv[process.argv.indexOf('--store') + 1] : 'sqlite';
+const compare = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
+if (compare !== undefined && compare !== 'graphile-worker') {
+  process.stderr.write(`--compare takes graphile-worker, not ${JSON.stringify(compare)}\n`);
+  process.exit(2);
+}
+// graphile-worker runs on PostgreSQL only: the comparison is on that store.
+const storeKind = process.argv.includes('--store') ? process.argv[process.argv.indexOf('--store') + 1] : compare ? 'postgres' : 'sqlite';
 if (storeKind !== 'sqlite' && storeKind !== 'postgres') {
   process.stderr.write(`--store takes sqlite or postgres, not ${JSON.stringify(storeKind)}\n`);
   process.exit(2);
@@ -41,6 +48,8 @@ function round(n: number, digits = 3): number {
 /** Where each measurement keeps its store: a SQLite file under `dir`, or a new schema of the PostgreSQL database. */
 interface Stores {
   location(dir: string, name: string): Promise<string>;
+  /** The database itself, for another system to run on (PostgreSQL only). */
+  url?: string;
   /** Statements run on the database since the last call; undefined where they cannot be counted. */
   statements(): Promise<number | undefined>;
   close(): Promise<void>;
@@ -61,6 +70,7 @@ async function openStores(): Promise<Stores> {
   const total = async () => Number((await stats.query<{ n: string }>('select coalesce(sum(calls), 0) as n from pg_stat_statements')).rows[0]!.n);
   let last = counting ? await total() : 0;
   return {
+    url,
     async location() {
       const schema = await freshSchema(url!, 'bench');
       drops.push(schema.drop);
@@ -192,8 +202,11 @@ try {
     ratios: { latency_p50_over_round_trip: round(p50 / roundTripMs, 2), task_time_over_commit: round((1000 / tasksPerSecond) / commitMs, 2) },
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
   };
+  // The other system runs after Slipway's, on the same database, with as many workers and tasks.
+  const other = compare && stores.url ? await graphileFigures(stores.url, workers, throughputTasks, chainLength) : undefined;
+  const comparison = other && { ...other, ratio: round(result.tasks_per_second / other.tasks_per_second, 2) };
   if (json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stdout.write(`${JSON.stringify(comparison ? { ...result, compare: comparison } : result)}\n`);
   } else {
     process.stdout.write([
       `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task`}`,
@@ -201,6 +214,10 @@ try {
       `coordinator CPU per task: ${result.coordinator_cpu_ms_per_task} ms (system ${round(throughput.sys)} ms)`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms`,
       `ratios: latency p50 = ${result.ratios.latency_p50_over_round_trip} round trips; one task = ${result.ratios.task_time_over_commit} commits`,
+      ...(comparison ? [
+        `graphile-worker on the same database (concurrency ${workers}, ${throughputTasks} no-op jobs; a ${chainLength}-job chain): ${comparison.tasks_per_second} jobs/s, add-to-start p50 ${comparison.latency_ms.p50} ms, p99 ${comparison.latency_ms.p99} ms`,
+        `Slipway / graphile-worker throughput: ${comparison.ratio}`,
+      ] : []),
       '',
     ].join('\n'));
   }
