@@ -59,12 +59,9 @@ export async function openPostgresStore(location: string, options: StoreOptions 
   } catch (error) {
     throw new StoreUnavailable(shown, 'cannot-open', `the store ${shown} cannot be opened: ${(error as Error).message}`, { cause: error });
   }
-  const db = new Kysely<Database>({ dialect: handle.dialect });
   try {
-    await migrate(db);
-    if (options.writable) await probeWrite(db);
+    return await readyStore(new Kysely<Database>({ dialect: handle.dialect }), location, options);
   } catch (error) {
-    await db.destroy();
     const code = (error as { code?: unknown }).code;
     // A server that is not there, a database that does not exist, a login refused: the operator's to fix.
     if (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || /^(08|28|3D)/.test(code))) {
@@ -72,12 +69,6 @@ export async function openPostgresStore(location: string, options: StoreOptions 
     }
     throw error;
   }
-  return {
-    db,
-    location,
-    transaction: (work) => db.transaction().execute(work),
-    close: () => db.destroy(),
-  };
 }
 
 export async function openSqliteStore(path: string, options: StoreOptions = {}): Promise<Store> {
@@ -98,7 +89,11 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     throw new Error(`cannot open the store ${path}: ${(error as Error).message}`);
   }
   if (fresh) chmodSync(path, 0o600);
-  const db = new Kysely<Database>({ dialect: handle.dialect });
+  return readyStore(new Kysely<Database>({ dialect: handle.dialect }), path, options);
+}
+
+/** The store on `db`, migrated (and found writable, when asked); closed again if it is not. */
+async function readyStore(db: Db, location: string, options: StoreOptions): Promise<Store> {
   try {
     await migrate(db);
     if (options.writable) await probeWrite(db);
@@ -108,14 +103,14 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   }
   return {
     db,
-    location: path,
+    location,
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
   };
 }
 
-// SQLite opens a file it may not write without complaint and answers reads from it; only
-// a write finds out. This one changes nothing, and is committed so that a disk too full
+// A store may be opened that cannot be written (a SQLite file without write permission, a
+// PostgreSQL role that may only read) and answer reads; only a write finds out. This one changes nothing, and is committed so that a disk too full
 // to take a page is found too.
 async function probeWrite(db: Db): Promise<void> {
   await db.transaction().execute((trx) => sql`update schema_version set version = version`.execute(trx));

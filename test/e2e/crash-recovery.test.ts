@@ -5,20 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/agent/process-tree.ts';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
-import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { killProcessesUnder, processesUnder, waitFor } from '../helpers/processes.ts';
 import { agentPids, startServer } from '../helpers/server-process.ts';
 
 /** The sandboxes of this file; whatever a test left running is killed by pid, then the files go. */
 const boxes: Sandbox[] = [];
 afterEach(() => {
   for (const box of boxes.splice(0)) {
-    for (const { pid } of processesUnder(box.dir.path)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killProcessesUnder(box.dir.path);
     box.cleanup();
   }
 });

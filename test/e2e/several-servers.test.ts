@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { freshSchema, startPostgresCluster, type PostgresCluster } from '../helpers/postgres.ts';
-import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { killProcessesUnder, processesUnder, waitFor } from '../helpers/processes.ts';
 import { agentPids, startServer } from '../helpers/server-process.ts';
 
 /**
@@ -21,13 +21,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   for (const box of boxes.splice(0)) {
-    for (const { pid } of processesUnder(box.dir.path)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killProcessesUnder(box.dir.path);
     box.cleanup();
   }
 });

@@ -28,3 +28,14 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Kills, by pid, whatever still runs under `dir` (a test's sandbox), so its files can go. */
+export function killProcessesUnder(dir: string): void {
+  for (const { pid } of processesUnder(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}

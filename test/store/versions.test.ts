@@ -33,4 +33,11 @@ describe('schema versions', () => {
     for (const store of opened) await store.close();
     await empty.drop();
   });
+
+  it('say plainly that a PostgreSQL store cannot be reached, and never print its password', async () => {
+    const opening = openStore('postgres://slipway:hunter22@127.0.0.1:9/slipway');
+    await expect(opening).rejects.toThrow(/^the store postgres:\/\/slipway:\*\*\*@127\.0\.0\.1:9\/slipway cannot be opened: connect ECONNREFUSED 127\.0\.0\.1:9$/);
+    await expect(opening).rejects.toMatchObject({ name: 'StoreUnavailable', trouble: 'cannot-open' });
+    await expect(opening.catch((error: Error) => `${error.message} ${error.stack}`)).resolves.not.toContain('hunter22');
+  });
 });
