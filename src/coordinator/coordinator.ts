@@ -24,6 +24,7 @@ import { cancelRun } from './ops/cancel-run.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { joinStore, leaveStore, renewLease } from './ops/coordinator-lease.ts';
+import { holdLease, releaseLeases } from './ops/hold-lease.ts';
 import { hasAttemptOf } from './ops/attempt-in-hand.ts';
 import { rerun, type RerunResult } from './ops/rerun.ts';
 import type { RunOptions } from './run-options.ts';
@@ -102,6 +103,11 @@ export class Coordinator {
     return sources;
   }
 
+  /** This process's id on the store (its row in coordinators, the owner of the machines it starts). */
+  get id(): string {
+    return this.#core.id;
+  }
+
   get archiveLimits(): ArchiveLimits {
     return this.#core.archiveLimits;
   }
@@ -123,11 +129,12 @@ export class Coordinator {
     core.background('joining the store', this.#joinStore());
     core.background('listening for other coordinators\' commits', core.listen());
     core.background('moving source archives of an older version into the blob store', this.sources());
-    this.#healthTimer = setInterval(() => core.background('health check', this.healthCheck()), core.settings.healthIntervalMs);
+    const whenHeld = (check: () => Promise<void>) => async () => { if (await this.#holdsPeriodicWork()) await check(); };
+    this.#healthTimer = setInterval(() => core.background('health check', whenHeld(() => this.healthCheck())()), core.settings.healthIntervalMs);
     this.#healthTimer.unref();
     // Silence is looked for more often than the full health check runs, so a dead worker
     // is found within about one heartbeat timeout even when the health check is minutes apart.
-    this.#livenessTimer = setInterval(() => core.background('liveness check', this.checkLiveness()), core.heartbeatIntervalMs);
+    this.#livenessTimer = setInterval(() => core.background('liveness check', whenHeld(() => this.checkLiveness())()), core.heartbeatIntervalMs);
     this.#livenessTimer.unref();
   }
 
@@ -151,6 +158,21 @@ export class Coordinator {
     await core.logs.closeAll();
     // Its machines are stopped or left to the next coordinator: none waits for its lease to run out.
     await leaveStore(core.store.db, core.id, core.clock.now(), forgetCoordinatorsAfterMs).catch(() => undefined);
+    await releaseLeases(core.store.db, core.id).catch(() => undefined);
+  }
+
+  /**
+   * Whether this process does the store's periodic work (health check, liveness, machine
+   * reconciliation) now: one coordinator of the store at a time, under the "health" lease,
+   * renewed at each of its turns and run out three turns after its holder stops renewing
+   * it; another takes over at its next turn after that. A coordinator that looks after its
+   * own runs only (`slipway run`) checks those whatever holds the lease.
+   */
+  async #holdsPeriodicWork(): Promise<boolean> {
+    const core = this.#core;
+    if (core.settings.ownRunsOnly) return true;
+    const turnMs = Math.min(core.settings.healthIntervalMs, core.heartbeatIntervalMs);
+    return holdLease(core.store.db, 'health', core.id, 3 * turnMs);
   }
 
   /**

@@ -215,6 +215,14 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.createIndex('caches_used').on('caches').columns(['scope', 'used_at']).execute();
     await db.schema.createIndex('caches_sha256').on('caches').columns(['sha256']).execute();
   },
+  async (db) => {
+    // Periodic work under a lease (issue 16): one coordinator of the store at a time does it.
+    await db.schema.createTable('leases')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('until', 'bigint', (c) => c.notNull())
+      .execute();
+  },
 ];
 
 /**

@@ -188,6 +188,13 @@ export interface CachesTable {
   used_at: number;
 }
 
+/** Periodic work one coordinator of the store does at a time, while its lease runs (ms on the database's clock). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  until: number;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -202,4 +209,5 @@ export interface Database {
   secrets: SecretsTable;
   artifacts: ArtifactsTable;
   caches: CachesTable;
+  leases: LeasesTable;
 }
