@@ -424,7 +424,6 @@ describe('two coordinators on one store', () => {
     const a = await testCoordinator(join(dir.path, 'a'), { clock, providers: [aProvider], storePath });
     const b = await testCoordinator(join(dir.path, 'b'), { clock, providers: [bProvider], storePath });
     a.coordinator.start(urls);
-    b.coordinator.start(urls);
     const pipeline = pipelineOf([{ name: 'a' }], { maxWorkers: 1 });
     pipeline.sourceDir = a.sourceDir;
     const { runId } = await a.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
@@ -432,6 +431,8 @@ describe('two coordinators on one store', () => {
     const registered = await a.coordinator.register(aProvider.starts[0]!.registrationToken);
     if (registered.kind !== 'registered') throw new Error('not registered');
     const worker: WorkerIdentity = { workerId: registered.workerId, runId, activity: registered.activity };
+    // B starts once A started the worker: on PostgreSQL it would hear the queued task and might start it first.
+    b.coordinator.start(urls);
     // Both have taken their place on the store (start() does it in the background).
     await waitForRows(b.store, 2);
     return { clock, a, b, aProvider, bProvider, worker, runId };
@@ -487,13 +488,14 @@ describe('a start in flight in another coordinator process', () => {
     const a = await testCoordinator(join(dir.path, 'a'), { clock, providers: [refusing], storePath, settings: { providerRetry: { attempts: 6, delayMs: 60_000, backoff: 2, maxDelayMs: 80_000 } } });
     const b = await testCoordinator(join(dir.path, 'b'), { clock, providers: [new RecordingProvider()], storePath });
     a.coordinator.start(urls);
-    b.coordinator.start(urls);
     try {
-      while ((await b.store.db.selectFrom('coordinators').select('id').execute()).length < 2) await sleep(5);
       const pipeline = pipelineOf([{ name: 'a' }]);
       pipeline.sourceDir = a.sourceDir;
       const { runId } = await a.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
       await a.coordinator.settled();
+      // B starts once A took the start: on PostgreSQL it would hear the queued task and might take it first.
+      b.coordinator.start(urls);
+      while ((await b.store.db.selectFrom('coordinators').select('id').execute()).length < 2) await sleep(5);
       const worker = () => b.store.db.selectFrom('workers').select(['state', 'error']).where('run_id', '=', runId).orderBy('created_at').executeTakeFirstOrThrow();
       // A's first start failed; its retry waits in A's memory. B looks and leaves it be.
       await b.coordinator.healthCheck();
