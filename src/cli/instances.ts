@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
-import { storeLocation } from './local-state.ts';
+import { mayHoldStore, storeLocation } from './local-state.ts';
 import type { SlipwayConfig } from '../config/schema.ts';
 import type { FoundMachine, Provider } from '../providers/provider.ts';
-import { isPostgresUrl, openStore } from '../store/store.ts';
+import { openStore } from '../store/store.ts';
 import { workerRows, type WorkerRow } from '../store/worker-rows.ts';
 import { idPatterns } from '../util/ids.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
@@ -60,7 +59,7 @@ async function hostMachines(provider: 'local' | 'ssh', config: SlipwayConfig): P
 }
 
 async function workersInStore(location: string, ids: string[]) {
-  if (ids.length === 0 || (!isPostgresUrl(location) && !existsSync(location))) return new Map<string, WorkerRow>();
+  if (ids.length === 0 || !mayHoldStore(location)) return new Map<string, WorkerRow>();
   const store = await openStore(location);
   try {
     return new Map((await workerRows(store.db, ids)).map((row) => [row.id, row]));

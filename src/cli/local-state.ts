@@ -18,10 +18,15 @@ export function storeLocation(db: string | undefined, config: SlipwayConfig = lo
   return db ?? (process.env.SLIPWAY_DATABASE_URL || undefined) ?? config.store.url ?? config.store.path;
 }
 
+/** Whether a store may be there: a SQLite file that exists, or any database URL (its server says). */
+export function mayHoldStore(location: string): boolean {
+  return isPostgresUrl(location) || existsSync(location);
+}
+
 /** The store that `slipway run` writes, for a command that reads or changes it. */
 export async function openLocalStore(db: string | undefined): Promise<Store> {
   const location = storeLocation(db);
-  if (!isPostgresUrl(location) && !existsSync(location)) throw new UsageError(`no store at ${location}: nothing has run here yet (or pass --db PATH)`);
+  if (!mayHoldStore(location)) throw new UsageError(`no store at ${location}: nothing has run here yet (or pass --db PATH)`);
   return openStore(location);
 }
 

@@ -52,6 +52,8 @@ export class CoordinatorCore {
   readonly #writes: GroupCommit;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #commitListeners: ((changes: Changes) => void)[] = [];
+  /** Whether other coordinators hear this one's commits: on PostgreSQL (SQLite tells no other process). */
+  readonly #noticesOthers: boolean;
   #listener: CommitListener | undefined;
   #listening: Promise<void> | undefined;
   readonly #faultListeners: ((message: string) => void)[] = [];
@@ -65,7 +67,8 @@ export class CoordinatorCore {
     this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
     this.#writes = new GroupCommit(store.transaction);
     // On PostgreSQL, other coordinators' commit notices wake the watch; its timer is a fallback.
-    this.watch = new StoreWatch(store.db, this.events, settings.storeLookMs ?? (isPostgres(store.db) ? postgresFallbackLookMs : undefined));
+    this.#noticesOthers = isPostgres(store.db);
+    this.watch = new StoreWatch(store.db, this.events, settings.storeLookMs ?? (this.#noticesOthers ? postgresFallbackLookMs : undefined));
     this.providers = new Map(providers.map((p) => [p.name, p]));
     this.activities = new RunActivities(settings.pools);
   }
@@ -93,7 +96,7 @@ export class CoordinatorCore {
     const changes = new Changes(this.clock.now());
     const result = await this.#writes.run(async (trx) => {
       const done = await work(trx, changes);
-      if (changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
+      if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
       // Before the commit: a look at the store that reads them once committed must know them for this process's.
       this.watch.publishedHere(changes.events);
       return done;
@@ -118,7 +121,7 @@ export class CoordinatorCore {
   }
 
   async #listen(): Promise<void> {
-    if (!isPostgres(this.store.db) || this.#closed) return;
+    if (!this.#noticesOthers || this.#closed) return;
     const listener = await listenForCommitNotices(this.store.location, (notice) => {
       if (notice.origin === this.id || this.#closed) return;
       this.watch.poke(notice.runs);

@@ -1,6 +1,5 @@
 import pg from 'pg';
 import { sql } from 'kysely';
-import { isPostgres } from './postgres-dialect.ts';
 import type { Db } from './store.ts';
 
 /**
@@ -23,12 +22,11 @@ export interface CommitNotice {
 const payloadLimit = 7900;
 
 /**
- * Sends the notice with the transaction: PostgreSQL delivers it at commit, to every
- * coordinator listening on the store, and drops it with a rollback. SQLite tells no other
- * process; its coordinators read the store on a timer instead (store-watch.ts).
+ * Sends the notice with the transaction, on PostgreSQL only: it delivers it at commit, to
+ * every coordinator listening on the store, and drops it with a rollback. SQLite tells no
+ * other process; its coordinators read the store on a timer instead (store-watch.ts).
  */
 export async function sendCommitNotice(trx: Db, notice: CommitNotice): Promise<void> {
-  if (!isPostgres(trx)) return;
   for (const payload of payloads(notice)) await sql`select pg_notify('slipway:' || current_schema(), ${payload})`.execute(trx);
 }
 
@@ -78,12 +76,13 @@ export async function listenForCommitNotices(url: string, onNotice: (notice: Com
   const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString: url });
     next.on('notification', (message) => {
-      if (!message.payload) return;
+      let notice: CommitNotice;
       try {
-        onNotice(JSON.parse(message.payload) as CommitNotice);
+        notice = JSON.parse(message.payload ?? '') as CommitNotice;
       } catch {
-        // Not a notice of ours: another program on the channel.
+        return; // Not a notice of ours: another program on the channel.
       }
+      onNotice(notice);
     });
     next.on('error', (error) => {
       next.end().catch(() => undefined);
