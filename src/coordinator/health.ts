@@ -45,11 +45,13 @@ export class Health {
     const gone = await Promise.all(workers.map((worker) => worker.machine !== null && this.#machines.gone(worker.provider, JSON.parse(worker.machine) as MachineHandle)));
     for (const [i, worker] of workers.entries()) {
       const spec = await core.specs.get(db, worker.run_id);
+      const provider = core.providers.get(worker.provider);
+      const mayRegisterHere = worker.server_url === null || (provider !== undefined && worker.server_url === this.#machines.urlFor(provider));
       const known = spec.pipeline.activities[worker.activity] !== undefined;
       const verdict = judgeWorker({
         state: worker.state, createdAt: worker.created_at, hasMachine: worker.machine !== null, owner: worker.owner, tasksDone: worker.tasks_done,
       }, {
-        now: core.clock.now(), self: core.id, startedAt: core.startedAt, alive, startingHere: this.#machines.starting(worker.id),
+        now: core.clock.now(), self: core.id, startedAt: core.startedAt, alive, startingHere: this.#machines.starting(worker.id), mayRegisterHere,
         startTimeoutMs: core.settings.startTimeoutMs, machineGone: gone[i]!,
         lifetimeMs: known ? core.activities.activityOf(spec, worker.activity).maxLifetimeMs : undefined,
         keepsWarm: core.activities.minIdleOf(spec, worker.activity) > 0,

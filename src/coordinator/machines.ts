@@ -52,6 +52,11 @@ export class Machines {
     this.#urls = urls;
   }
 
+  /** The URL a machine of `provider` is given to reach this coordinator: its loopback for one on this machine. */
+  urlFor(provider: { onThisMachine: boolean }): string {
+    return provider.onThisMachine ? this.#urls.local : this.#urls.remote;
+  }
+
   /** Whether provisioning or a provider start is in flight. */
   get busy(): boolean {
     return this.#provisioning || this.#startCalls > 0;
@@ -141,11 +146,13 @@ export class Machines {
     const providerName = activity.provider;
     const provider = core.providers.get(providerName);
     let machine: MachineHandle;
+    let serverUrl = '';
     try {
       if (!provider) throw new Error(`provider '${providerName}' is not available here`);
+      serverUrl = this.urlFor(provider);
       machine = await provider.start({
         owner: await this.#owner(),
-        workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl: provider.onThisMachine ? this.#urls.local : this.#urls.remote,
+        workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl,
         serverTrust: this.#urls.trust, allowPlainHttp: this.#urls.plainHttpWorkers,
         registrationToken: start.registrationToken, agentLogPath: core.logs.agentPath(spec.id, start.workerId),
         instance: activity.instance,
@@ -171,7 +178,7 @@ export class Machines {
     }
     this.#starting.delete(start.workerId);
     // Given up on while it was starting (lost, run over): a machine nobody wants is stopped at once.
-    if (!await recordMachine(core.store.db, start.workerId, machine, core.id, core.clock.now())) void this.stop(start.workerId, providerName, machine);
+    if (!await recordMachine(core.store.db, start.workerId, machine, { owner: core.id, serverUrl }, core.clock.now())) void this.stop(start.workerId, providerName, machine);
   }
 
   /** Stops a worker's machine, if its start was recorded and this process may stop it. */

@@ -22,6 +22,8 @@ export interface HealthFacts {
   alive: ReadonlySet<string>;
   /** Whether this coordinator's own start of the machine is in flight, or waiting to be retried. */
   startingHere: boolean;
+  /** Whether its machine may register here: it was given a URL this coordinator serves, or none is known. */
+  mayRegisterHere: boolean;
   startTimeoutMs: number;
   /** The provider says the machine no longer exists. */
   machineGone: boolean;
@@ -47,6 +49,8 @@ export function judgeWorker(worker: CheckedWorker, facts: HealthFacts): HealthVe
     // it: nothing will record its machine. Its agent, if one came up, is refused and exits.
     const cutShort = starter === null ? worker.createdAt < facts.startedAt : starter !== facts.self;
     if (!worker.hasMachine && cutShort) return { kind: 'lose', reason: 'its start was cut short: the coordinator starting it is gone' };
+    // A machine told to reach its starter alone (on its loopback, say) can register nowhere now.
+    if (cutShort && !facts.mayRegisterHere) return { kind: 'lose', reason: 'its start was cut short: its machine can reach only the coordinator that started it, which is gone' };
     const since = Math.max(worker.createdAt, facts.startedAt);
     if (facts.now - since > facts.startTimeoutMs) {
       return { kind: 'lose', reason: `did not register within ${Math.round(facts.startTimeoutMs / 1000)}s` };

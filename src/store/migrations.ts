@@ -223,6 +223,11 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addColumn('until', 'bigint', (c) => c.notNull())
       .execute();
   },
+  async (db) => {
+    // The coordinator URL a worker's machine was given: a start whose starter is gone can
+    // register only where that URL leads.
+    await db.schema.alterTable('workers').addColumn('server_url', 'text').execute();
+  },
 ];
 
 /**

@@ -101,6 +101,8 @@ export interface WorkersTable {
   heartbeat_timeout_ms: number | null;
   /** The coordinator process that started its machine (a CoordinatorsTable id); null for one started by hand. */
   owner: string | null;
+  /** The coordinator URL its machine was given to register at; null for one started by hand. */
+  server_url: string | null;
   /** The pool it serves (see RunPoolsTable): tasks of any run whose activity is in it. */
   pool_id: string | null;
   stopped_at: number | null;

@@ -15,12 +15,14 @@ export interface WorkerRow {
   machine: string | null;
   /** The coordinator process that started its machine; null for one started by hand. */
   owner: string | null;
+  /** The coordinator URL its machine was given; null for one started by hand. */
+  server_url: string | null;
   pool_id: string | null;
   created_at: number;
   tasks_done: number;
 }
 
-const columns = ['id', 'name', 'run_id', 'activity', 'state', 'provider', 'machine', 'owner', 'pool_id', 'created_at', 'tasks_done'] as const;
+const columns = ['id', 'name', 'run_id', 'activity', 'state', 'provider', 'machine', 'owner', 'server_url', 'pool_id', 'created_at', 'tasks_done'] as const;
 /** States in which a worker's machine may be running. */
 export const liveWorkerStates: WorkerState[] = ['starting', 'idle', 'busy', 'draining'];
 /** Ids per `in (…)` list, well under SQLite's limit on bound values. */

@@ -328,6 +328,52 @@ describe('a start cut short by a restart', () => {
   });
 });
 
+describe('a machine started by a coordinator that died before it registered', () => {
+  let dir: ReturnType<typeof tempDir> | undefined;
+  afterEach(() => dir?.remove());
+
+  /** The state of the worker whose machine (on this machine) the first coordinator started, once the next one, at `urlOfNext`, checked it. */
+  async function orphanAfterCheck(urlOfNext: string): Promise<{ state: string; error: string | null; stopped: boolean }> {
+    dir = tempDir();
+    const clock = new ManualClock();
+    const storePath = join(dir.path, 'slipway.db');
+    const onThisMachine = () => Object.assign(new RecordingProvider(), { onThisMachine: true });
+    const first = await testCoordinator(dir.path, { clock, providers: [onThisMachine()], storePath });
+    first.coordinator.start({ local: 'http://127.0.0.1:1001', remote: '' });
+    const pipeline = pipelineOf([{ name: 'a' }]);
+    pipeline.sourceDir = first.sourceDir;
+    const { runId } = await first.coordinator.createRun(pipeline, expandTasks(pipeline, {}), {}, { fakeWorkers: false, noProvision: false });
+    await first.coordinator.settled();
+    // It dies: nothing more is written, and its lease runs out.
+    first.coordinator.onFault(() => undefined);
+    await first.store.close();
+    clock.advance(61_000);
+
+    const provider = onThisMachine();
+    const next = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
+    try {
+      next.coordinator.start({ local: urlOfNext, remote: '' });
+      await next.coordinator.healthCheck();
+      await next.coordinator.settled();
+      const [orphan] = await next.store.db.selectFrom('workers').select(['id', 'state', 'error']).where('run_id', '=', runId).orderBy('created_at').execute();
+      return { state: orphan!.state, error: orphan!.error, stopped: provider.stops.some((machine) => machine.worker === orphan!.id) };
+    } finally {
+      await next.coordinator.close();
+      await next.store.close();
+    }
+  }
+
+  it('is given up on at once, and stopped, when it was told to reach that coordinator alone', async () => {
+    expect(await orphanAfterCheck('http://127.0.0.1:1002')).toEqual({
+      state: 'lost', error: 'its start was cut short: its machine can reach only the coordinator that started it, which is gone', stopped: true,
+    });
+  });
+
+  it('is given the start timeout when it may register here (it listens where the first did)', async () => {
+    expect(await orphanAfterCheck('http://127.0.0.1:1001')).toEqual({ state: 'starting', error: null, stopped: false });
+  });
+});
+
 describe('a coordinator for one command beside a server on the same store', () => {
   let dir: ReturnType<typeof tempDir> | undefined;
   afterEach(() => dir?.remove());

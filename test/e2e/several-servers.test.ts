@@ -55,6 +55,23 @@ async function api<T>(url: string, admin: string, path: string): Promise<T> {
   return await response.json() as T;
 }
 
+/** What the store holds of the runs, for a failure to explain itself. */
+async function storeState(observer: pg.Client): Promise<string> {
+  const tables = {
+    runs: 'select id, status from runs',
+    tasks: 'select run_id, key, status, attempts, active_attempt, not_before, pool from tasks order by run_id, seq',
+    attempts: 'select run_id, task_key, worker_id, outcome, error, started_at, finished_at, heartbeat_at from attempts order by started_at',
+    workers: 'select id, name, state, owner, pool_id, stop_cause, error, last_seen_at, stopped_at from workers order by created_at',
+    coordinators: 'select * from coordinators',
+  };
+  const parts: string[] = [];
+  for (const [name, sql] of Object.entries(tables)) {
+    const rows = await observer.query(sql).then((result) => result.rows, (error: Error) => [error.message]);
+    parts.push(`${name}:\n${rows.map((row) => JSON.stringify(row)).join('\n')}`);
+  }
+  return parts.join('\n');
+}
+
 describe('three servers on one PostgreSQL database', () => {
   it('finish every run when one is SIGKILLed mid-run and another later: no task succeeds twice, nothing is left running', async () => {
     const box = new Sandbox();
@@ -98,7 +115,8 @@ describe('three servers on one PostgreSQL database', () => {
       await kill(busy[0] ?? [...alive][0]!.server.pid!);
 
       const survivor = [...alive][0]!;
-      await waitFor(async () => (await observer.query(`select 1 from runs where status = 'running'`)).rowCount === 0, 120_000, 'both runs to end');
+      await waitFor(async () => (await observer.query(`select 1 from runs where status = 'running'`)).rowCount === 0, 120_000, 'both runs to end')
+        .catch(async (error: Error) => { throw new Error(`${error.message}\n${await storeState(observer)}\n${survivor.output()}`); });
       const { runs } = await api<{ runs: { id: string }[] }>(survivor.url, survivor.admin, '/runs');
       expect(runs).toHaveLength(2);
       for (const { id } of runs) {

@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * `slipway server` in the sandbox, once it listens; `admin` is its admin token. Port 0 (the
+ * `slipway server` in the sandbox, once it listens; `admin` is its admin token, `output()` what it printed. Port 0 (the
  * default) lets the system choose, so no other process can take the port first; a server
  * restarted on the port of an earlier one is found by that one's agents again. `env` adds
  * to the server's environment (how its git reaches an ssh remote, say).
@@ -24,7 +24,9 @@ export async function freePort(): Promise<number> {
 export async function startServer(box: Sandbox, port = 0, flags: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const server = box.spawn(['server', '--listen', `127.0.0.1:${port}`, ...flags], env);
   let stdout = '';
+  let stderr = '';
   server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  server.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   let ended: CliResult | undefined;
   void server.result.then((result) => { ended = result; });
   await waitFor(() => {
@@ -33,7 +35,9 @@ export async function startServer(box: Sandbox, port = 0, flags: string[] = [], 
   }, 30_000, 'the server to print that it listens');
   const url = stdout.match(/listening on (http:\/\/\S+)/)![1]!;
   const admin = readFileSync(join(box.state, 'slipway', 'admin.token'), 'utf8').trim();
-  return { server, url, admin, port: Number(new URL(url).port) };
+  /** What the server printed so far, for a failure to show. */
+  const output = () => `${stdout}${stderr}`;
+  return { server, url, admin, port: Number(new URL(url).port), output };
 }
 
 /** Pids of running agents whose machine lives under `workRoot` (found by their marker, as the provider finds them). */

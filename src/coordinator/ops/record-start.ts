@@ -8,10 +8,10 @@ import type { Changes } from '../changes.ts';
  * price from now on. False when the worker was given up on while it started (lost, its
  * run over): nobody wants that machine, and it must be stopped.
  */
-export async function recordMachine(db: Db, workerId: string, machine: MachineHandle, owner: string, now: number): Promise<boolean> {
+export async function recordMachine(db: Db, workerId: string, machine: MachineHandle, start: { owner: string; serverUrl: string }, now: number): Promise<boolean> {
   const price = priceOf(machine);
   const recorded = await db.updateTable('workers')
-    .set({ machine: JSON.stringify(machine), owner, machine_at: now, hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
+    .set({ machine: JSON.stringify(machine), owner: start.owner, server_url: start.serverUrl, machine_at: now, hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
     .where('id', '=', workerId).where('state', '=', 'starting').executeTakeFirst();
   return Number(recorded.numUpdatedRows) > 0;
 }
