@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('./coordinator-process.ts', import.meta.url));
 
-/** The coordinator process under test: started, SIGKILLed and started again on the same port and store. */
+/** A coordinator process under test: started, SIGKILLed and started again on the same port and store. */
 export class CoordinatorHandle {
   readonly #args: string[];
+  readonly #env: NodeJS.ProcessEnv;
   readonly #log: WriteStream;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
@@ -14,8 +15,10 @@ export class CoordinatorHandle {
   startFailures = 0;
   url = '';
 
-  constructor(args: { stateDir: string; port: number; seed: number; startFailureRate: number; heartbeatTimeoutMs: number; logPath: string }) {
+  constructor(args: { stateDir: string; port: number; seed: number; startFailureRate: number; heartbeatTimeoutMs: number; logPath: string; store?: string }) {
     this.#args = [args.stateDir, String(args.port), String(args.seed), String(args.startFailureRate), String(args.heartbeatTimeoutMs)];
+    // In its environment, as `slipway server` takes it: a URL may hold a password.
+    this.#env = args.store ? { ...process.env, SLIPWAY_DATABASE_URL: args.store } : withoutStore(process.env);
     this.#log = createWriteStream(args.logPath, { flags: 'a' });
   }
 
@@ -28,7 +31,7 @@ export class CoordinatorHandle {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [entry, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [entry, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.#env });
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', () => { if (this.#child === child) this.#child = undefined; resolve(); }));
     child.stderr!.pipe(this.#log, { end: false });
@@ -62,4 +65,9 @@ export class CoordinatorHandle {
     await this.#exited;
     this.#log.end();
   }
+}
+
+function withoutStore(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { SLIPWAY_DATABASE_URL: _ignored, ...rest } = env;
+  return rest;
 }

@@ -2,6 +2,8 @@
  * The coordinator under test, as its own process so the chaos driver can SIGKILL it: a
  * server on a fixed port with local workers whose starts fail at random. Arguments:
  *   STATE_DIR PORT SEED START_FAILURE_RATE HEARTBEAT_TIMEOUT_MS
+ * Its store is the PostgreSQL database of SLIPWAY_DATABASE_URL, which several such processes
+ * share, as `slipway server` does; the state directory's SQLite file without it.
  * It prints "listening URL" when ready and "fault start-failure WORKER" for each refused start.
  */
 import { ensureAdminToken } from '../src/config/admin-token.ts';
@@ -10,6 +12,7 @@ import { hashSeed, SeededRandom } from '../test/helpers/seeded-random.ts';
 import { FlakyProvider } from './flaky-provider.ts';
 
 const [stateDir, port, seed, rate, heartbeatTimeout] = process.argv.slice(2);
+const store = process.env.SLIPWAY_DATABASE_URL;
 if (!stateDir || !port || !seed || !rate || !heartbeatTimeout) {
   process.stderr.write('usage: coordinator-process.ts STATE_DIR PORT SEED START_FAILURE_RATE HEARTBEAT_TIMEOUT_MS\n');
   process.exit(2);
@@ -17,7 +20,7 @@ if (!stateDir || !port || !seed || !rate || !heartbeatTimeout) {
 // Each start of the process draws its own stream, so a restart does not replay the same failures.
 const random = new SeededRandom(hashSeed(seed, process.pid));
 const embedded = await startEmbedded({
-  stateDir, port: Number(port),
+  stateDir, port: Number(port), ...(store && { dbPath: store }),
   settings: {
     heartbeatTimeoutMs: Number(heartbeatTimeout),
     healthIntervalMs: 500,

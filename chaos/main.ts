@@ -1,11 +1,13 @@
 /**
  * `npm run chaos`: runs pipelines on a real coordinator with local workers while injecting
- * faults at random — agents killed or frozen, the coordinator SIGKILLed and restarted,
+ * faults at random — agents killed or frozen, a coordinator SIGKILLed and restarted,
  * provider starts refused, attempts hanging past their timeout — then checks what must
  * hold whatever happened: no task lost, no task succeeding twice, no worker recorded as
  * alive, no process left. The fault schedule follows from the seed (timings on a real
  * machine still vary). `-- --json` prints one JSON object; the exit code is 0 only if
- * every invariant held.
+ * every invariant held. `-- --store postgres --coordinators 3` runs three coordinator
+ * processes on one PostgreSQL database (SLIPWAY_DATABASE_URL's, or a private cluster),
+ * runs submitted to each in turn, and kills any of them.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ import type { RunReport } from '../src/engine/report.ts';
 import { parseDuration } from '../src/pipeline/duration.ts';
 import { processesUnder } from '../test/helpers/processes.ts';
 import { hashSeed, SeededRandom } from '../test/helpers/seeded-random.ts';
+import { freshSchema, startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { agentPids, freePort } from '../test/helpers/server-process.ts';
 import { CoordinatorHandle } from './coordinator-handle.ts';
 import { checkRun } from './invariants.ts';
@@ -35,16 +38,22 @@ const { values: args } = parseArgs({
     'max-faults': { type: 'string' },
     'heartbeat-timeout': { type: 'string', default: '2s' },
     'start-failure-rate': { type: 'string', default: '0.25' },
+    store: { type: 'string', default: 'sqlite' },
+    coordinators: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   process.stdout.write(`usage: npm run chaos -- [--seed N] [--runs 6] [--parallel 3] [--time-limit 5m] [--max-faults N]
-                      [--heartbeat-timeout 2s] [--start-failure-rate 0.25] [--json]
+                      [--heartbeat-timeout 2s] [--start-failure-rate 0.25]
+                      [--store sqlite|postgres] [--coordinators 1] [--json]
 Runs the pipelines of chaos/pipelines while injecting faults; replay a run with its --seed.
 Faults come every 0.8-2.5 s, each kind once before any twice, until the runs end or
---max-faults were injected (default: no limit; a loaded machine's runs then meet more faults).\n`);
+--max-faults were injected (default: no limit; a loaded machine's runs then meet more faults).
+--store postgres uses a fresh schema of SLIPWAY_DATABASE_URL's database, or a private
+cluster started (and removed) here; --coordinators N (PostgreSQL only) runs N coordinator
+processes on it, submits runs to each in turn, and kills any one of them at a time.\n`);
   process.exit(0);
 }
 
@@ -55,6 +64,11 @@ const timeLimitMs = parseDuration(args['time-limit']);
 const maxFaults = args['max-faults'] === undefined ? Infinity : Number(args['max-faults']);
 const heartbeatTimeoutMs = parseDuration(args['heartbeat-timeout']);
 const startFailureRate = Number(args['start-failure-rate']);
+const storeKind = args.store;
+const coordinatorCount = Number(args.coordinators);
+if (storeKind !== 'sqlite' && storeKind !== 'postgres') usageError(`--store: '${storeKind}' is not a store kind; use sqlite or postgres`);
+if (!Number.isInteger(coordinatorCount) || coordinatorCount < 1) usageError(`--coordinators: '${args.coordinators}' is not a whole number of at least 1`);
+if (coordinatorCount > 1 && storeKind !== 'postgres') usageError('--coordinators: several coordinators share a PostgreSQL store; add --store postgres');
 const random = new SeededRandom(hashSeed('chaos', seed));
 const pipelines = ['matrix', 'chain'].map((name) => fileURLToPath(new URL(`./pipelines/${name}/`, import.meta.url)));
 
@@ -72,21 +86,33 @@ const out = args.json ? process.stderr : process.stdout;
 const say = (line: string): void => { out.write(`${line}\n`); };
 const elapsed = (): string => `+${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)}s`;
 
-const coordinator = new CoordinatorHandle({
-  stateDir, port: await freePort(), seed, startFailureRate, heartbeatTimeoutMs, logPath: join(root, 'coordinator.log'),
-});
+const database = storeKind === 'postgres' ? await openDatabase() : undefined;
+// They share the state directory (its blob store holds the runs' sources), as servers behind one load balancer share a volume.
+const coordinators: CoordinatorHandle[] = [];
+for (let i = 1; i <= coordinatorCount; i++) {
+  const logPath = join(root, coordinatorCount === 1 ? 'coordinator.log' : `coordinator-${i}.log`);
+  coordinators.push(new CoordinatorHandle({ stateDir, port: await freePort(), seed, startFailureRate, heartbeatTimeoutMs, logPath, store: database?.url }));
+}
 const frozen = new Set<number>();
 const violations: string[] = [];
 const reports: RunReport[] = [];
 let tasksLost = 0;
 let leaked = 0;
 
-say(`chaos: seed ${seed}, ${runCount} runs (${parallel} at a time), heartbeat timeout ${heartbeatTimeoutMs / 1000}s, ${Math.round(startFailureRate * 100)}% of starts refused`);
+const storeShown = database ? `PostgreSQL${coordinatorCount > 1 ? `, ${coordinatorCount} coordinators` : ''}` : 'SQLite';
+say(`chaos: seed ${seed}, ${runCount} runs (${parallel} at a time) on ${storeShown}, heartbeat timeout ${heartbeatTimeoutMs / 1000}s, ${Math.round(startFailureRate * 100)}% of starts refused`);
 try {
-  await coordinator.start();
-  const api = new ApiClient(new URL(coordinator.url), localAdminToken(stateDir)!);
-  const finished = await runAll(api);
-  await settle(api);
+  // One after the other: the first migrates the store and makes the admin token the others read.
+  for (const coordinator of coordinators) await coordinator.start();
+  const apis = coordinators.map((coordinator) => new ApiClient(new URL(coordinator.url), localAdminToken(stateDir)!));
+  /** The API of coordinator `i` (counted round), or of the first running one if that one is down. */
+  const apiOf = (i: number): ApiClient => {
+    const at = i % coordinators.length;
+    return coordinators[at]!.running ? apis[at]! : apis[coordinators.findIndex((c) => c.running)] ?? apis[at]!;
+  };
+  const finished = await runAll(apiOf);
+  await settle(apiOf(0));
+  const api = apiOf(0);
   for (const report of finished) {
     const { workers } = await api.json<{ workers: { id: string; state: string }[] }>('GET', `/api/v1/workers?run=${report.run.id}`);
     const fresh = await api.json<RunReport>('GET', `/api/v1/runs/${report.run.id}`);
@@ -103,16 +129,17 @@ try {
   violations.push(`the harness failed: ${(error as Error).message}`);
 } finally {
   for (const pid of frozen) signal(pid, 'SIGCONT');
-  await coordinator.stop();
+  await Promise.all(coordinators.map((coordinator) => coordinator.stop()));
   leaked = await leftovers();
-  faults['start-failure'] = coordinator.startFailures;
+  faults['start-failure'] = coordinators.reduce((sum, coordinator) => sum + coordinator.startFailures, 0);
+  await database?.close();
 }
 
 const completed = reports.filter((r) => r.run.status !== 'running').length;
 const ok = violations.length === 0 && tasksLost === 0 && leaked === 0 && completed === runCount;
 if (args.json) {
   process.stdout.write(`${JSON.stringify({
-    seed, faults, runs: completed, runs_submitted: runCount, tasks_lost: tasksLost, leaked_processes: leaked, violations,
+    seed, store: storeKind, coordinators: coordinatorCount, faults, runs: completed, runs_submitted: runCount, tasks_lost: tasksLost, leaked_processes: leaked, violations,
     duration_s: Math.round((Date.now() - startedAt) / 100) / 10, ok,
   })}\n`);
 } else {
@@ -121,13 +148,13 @@ if (args.json) {
   say(`tasks lost: ${tasksLost}`);
   say(`leaked processes: ${leaked}`);
   say(violations.length === 0 ? 'invariants: all held' : `invariants broken:\n  ${violations.join('\n  ')}`);
-  if (!ok) say(`coordinator log: ${join(root, 'coordinator.log')}; replay with --seed ${seed}`);
+  if (!ok) say(`coordinator logs: ${root}/coordinator*.log; replay with --seed ${seed}`);
 }
 if (ok) rmSync(root, { recursive: true, force: true });
 process.exitCode = ok ? 0 : 1;
 
-/** Submits the runs, `parallel` at a time, injecting faults until all have finished or time is up. */
-async function runAll(api: ApiClient): Promise<RunReport[]> {
+/** Submits the runs, `parallel` at a time and to each coordinator in turn, injecting faults until all have finished or time is up. */
+async function runAll(apiOf: (i: number) => ApiClient): Promise<RunReport[]> {
   const pending = Array.from({ length: runCount }, (_, i) => pipelines[i % pipelines.length]!);
   const active = new Set<string>();
   const done: RunReport[] = [];
@@ -135,13 +162,15 @@ async function runAll(api: ApiClient): Promise<RunReport[]> {
   let nextFaultAt = Date.now() + random.range(1500, 3000);
   let injected = 0;
   while ((pending.length > 0 || active.size > 0) && Date.now() - startedAt < timeLimitMs) {
-    if (!coordinator.running) {
+    for (const [i, coordinator] of coordinators.entries()) {
+      if (coordinator.running) continue;
       await coordinator.start();
-      say(`${elapsed()} coordinator restarted`);
+      say(`${elapsed()} coordinator ${i + 1} restarted`);
     }
-    while (active.size < parallel && pending.length > 0) active.add(await submit(api, pending.shift()!));
-    for (const runId of [...active]) {
-      const report = await api.json<RunReport>('GET', `/api/v1/runs/${runId}`).catch(() => undefined);
+    while (active.size < parallel && pending.length > 0) active.add(await submit(apiOf(runCount - pending.length), pending.shift()!));
+    for (const [i, runId] of [...active].entries()) {
+      // Each poll through another coordinator: any of them answers for every run.
+      const report = await apiOf(i).json<RunReport>('GET', `/api/v1/runs/${runId}`).catch(() => undefined);
       if (report && report.run.status !== 'running') {
         active.delete(runId);
         done.push(report);
@@ -173,11 +202,13 @@ async function submit(api: ApiClient, sourceDir: string): Promise<string> {
 async function inject(kind: FaultKind): Promise<void> {
   if (kind === 'coordinator-killed') {
     const downMs = random.range(300, 2500);
-    await coordinator.kill();
+    // Drawn only when there is a choice, so a seed replays as it did with one coordinator.
+    const which = coordinators.length > 1 ? random.int(coordinators.length) : 0;
+    await coordinators[which]!.kill();
     faults[kind]++;
-    say(`${elapsed()} ${kind}, down for ${(downMs / 1000).toFixed(1)}s`);
+    say(`${elapsed()} ${kind}${coordinators.length > 1 ? ` (${which + 1})` : ''}, down for ${(downMs / 1000).toFixed(1)}s`);
     await sleep(downMs);
-    await coordinator.start();
+    await coordinators[which]!.start();
     return;
   }
   const candidates = agentPids(workRoot).filter((pid) => !frozen.has(pid)).sort((a, b) => a - b);
@@ -243,4 +274,27 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`chaos: ${message}\n`);
+  process.exit(2);
+}
+
+/** A fresh schema for the coordinators: of SLIPWAY_DATABASE_URL's database, or of a private cluster started here. */
+async function openDatabase(): Promise<{ url: string; close: () => Promise<void> }> {
+  let cluster: PostgresCluster | undefined;
+  let url = process.env.SLIPWAY_DATABASE_URL;
+  if (!url) {
+    cluster = await startPostgresCluster();
+    url = cluster.url('postgres');
+  }
+  const schema = await freshSchema(url, 'chaos');
+  return {
+    url: schema.url,
+    async close() {
+      await schema.drop();
+      await cluster?.stop();
+    },
+  };
 }

@@ -44,20 +44,46 @@ describe('the chaos invariants', () => {
   });
 });
 
+interface ChaosResult { seed: number; store: string; coordinators: number; faults: Record<string, number>; runs: number; tasks_lost: number; leaked_processes: number; violations: string[] }
+
+/** `npm run chaos -- … --json` with `extra` arguments: two runs, eight faults. */
+async function chaos(extra: string[]): Promise<{ result: ChaosResult; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'chaos/main.ts'), '--seed', '20261122', '--runs', '2', '--max-faults', '8', '--time-limit', '45s', '--json', ...extra], {
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { result: JSON.parse(stdout) as ChaosResult, code, stderr };
+}
+
 describe('npm run chaos, short', () => {
   it('injects every kind of fault into real runs and loses no task and no process', async () => {
-    const child = spawn(process.execPath, [join(repoRoot, 'chaos/main.ts'), '--seed', '20261122', '--runs', '2', '--max-faults', '8', '--time-limit', '45s', '--json'], {
-      cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    const result = JSON.parse(stdout) as { seed: number; faults: Record<string, number>; runs: number; tasks_lost: number; leaked_processes: number; violations: string[] };
+    const { result, code, stderr } = await chaos([]);
     expect(result.violations, stderr).toEqual([]);
-    expect(result).toMatchObject({ seed: 20261122, runs: 2, tasks_lost: 0, leaked_processes: 0 });
+    expect(result).toMatchObject({ seed: 20261122, store: 'sqlite', coordinators: 1, runs: 2, tasks_lost: 0, leaked_processes: 0 });
     for (const kind of ['agent-killed', 'agent-frozen', 'heartbeat-delayed', 'coordinator-killed']) expect(result.faults[kind], kind).toBeGreaterThan(0);
     expect(code).toBe(0);
+  });
+
+  it('does the same with three coordinators on one PostgreSQL database, any of which is killed', async () => {
+    const { result, code, stderr } = await chaos(['--store', 'postgres', '--coordinators', '3']);
+    expect(result.violations, stderr).toEqual([]);
+    expect(result).toMatchObject({ store: 'postgres', coordinators: 3, runs: 2, tasks_lost: 0, leaked_processes: 0 });
+    for (const kind of ['agent-killed', 'agent-frozen', 'heartbeat-delayed', 'coordinator-killed']) expect(result.faults[kind], kind).toBeGreaterThan(0);
+    expect(code).toBe(0);
+  });
+
+  it('says what is wrong with its arguments', async () => {
+    const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(repoRoot, 'chaos/main.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(await run(['--coordinators', '3'])).toEqual({ code: 2, stderr: 'chaos: --coordinators: several coordinators share a PostgreSQL store; add --store postgres\n' });
+    expect(await run(['--store', 'mysql'])).toEqual({ code: 2, stderr: "chaos: --store: 'mysql' is not a store kind; use sqlite or postgres\n" });
   });
 });
