@@ -4,7 +4,8 @@
  * one loopback HTTP round trip). `npm run bench -- --json` prints one JSON object.
  * `--store postgres` runs it on PostgreSQL: the database of SLIPWAY_DATABASE_URL (a schema
  * of its own per run, dropped after), or a private cluster it starts, where it also counts
- * the statements per dispatched task (pg_stat_statements).
+ * the statements per dispatched task (pg_stat_statements), and how soon a second coordinator
+ * following a run hears what the first commits for it (commit notices).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -133,15 +134,28 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
   };
 }
 
-/** Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each task reached its worker. */
-async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>) {
+/**
+ * Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each
+ * task reached its worker. With `observed`, a second coordinator on the same store follows
+ * the run, as a server does for a browser or a `slipway run --server` on it: `heardAt` is
+ * when each task's queueing reached it.
+ */
+async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, observed = false) {
   const embedded = await startEmbedded({ stateDir, dbPath, settings: { healthIntervalMs: 60_000 } });
+  const observer = observed ? await startEmbedded({ stateDir: `${stateDir}-observer`, dbPath, settings: { healthIntervalMs: 60_000 } }) : undefined;
+  await observer?.coordinator.listening();
   const queuedAt = new Map<string, number>();
+  const heardAt = new Map<string, number>();
+  const now = () => performance.timeOrigin + performance.now();
   embedded.coordinator.events.subscribe((e) => {
-    if (e.kind === 'task.queued' && e.task) queuedAt.set(e.task, performance.timeOrigin + performance.now());
+    if (e.kind === 'task.queued' && e.task) queuedAt.set(e.task, now());
+  });
+  observer?.coordinator.events.subscribe((e) => {
+    if (e.kind === 'task.queued' && e.task) heardAt.set(e.task, now());
   });
   const tasks = expandTasks(p);
   const { runId, joinToken } = await embedded.coordinator.createRun(p, tasks, {}, { fakeWorkers: false, noProvision: true });
+  const unfollow = await observer?.coordinator.follow(runId);
   const cpuBefore = process.cpuUsage();
   const agentsScript = fileURLToPath(new URL('./warm-agents.ts', import.meta.url));
   const outputs = Object.entries(pools).map(([activity, count]) => {
@@ -157,11 +171,22 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   await embedded.coordinator.waitForWorkers(runId, 10_000);
   const started = Object.assign({}, ...(await Promise.all(outputs)).map((o) => JSON.parse(o) as Record<string, number>)) as Record<string, number>;
   const attempts = await embedded.store.db.selectFrom('attempts').select(['started_at', 'finished_at']).where('run_id', '=', runId).execute();
+  unfollow?.();
+  await observer?.close();
   await embedded.close();
   if (status !== 'succeeded') throw new Error(`bench run ended ${status}`);
   const first = Math.min(...attempts.map((a) => Number(a.started_at)));
   const last = Math.max(...attempts.map((a) => Number(a.finished_at)));
-  return { wallMs: last - first, started, queuedAt, tasks: tasks.length, coordinatorCpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks.length, sys: cpu.system / 1000 / tasks.length };
+  return { wallMs: last - first, started, queuedAt, heardAt, tasks: tasks.length, coordinatorCpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks.length, sys: cpu.system / 1000 / tasks.length };
+}
+
+/** How long after a task is queued on one coordinator another one, following the run, publishes it. */
+async function otherCoordinatorHears(stateDir: string, dbPath: string, chain: Pipeline) {
+  const observed = await dispatch(stateDir, dbPath, chain, { warm: 1, other: 1 }, true);
+  // The first task was queued before the observer followed the run: only the chain's later links count.
+  const delays = [...observed.heardAt].filter(([task]) => observed.queuedAt.has(task)).map(([task, at]) => at - observed.queuedAt.get(task)!).sort((a, b) => a - b);
+  if (delays.length === 0) throw new Error('the second coordinator heard none of the run\'s tasks queued');
+  return { p50: round(percentile(delays, 50)), p99: round(percentile(delays, 99)), events: delays.length };
 }
 
 const dir = tempDir('slipway-bench-');
@@ -190,11 +215,16 @@ try {
   const latencies = [...latency.queuedAt].map(([task, at]) => latency.started[task]! - at).sort((a, b) => a - b);
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
+  // On PostgreSQL, the chain again, followed from a second coordinator (apart, so its reads
+  // do not weigh on the latency above). One on SQLite looks every 0.5 s: nothing to measure.
+  const heard = storeKind === 'postgres' ? await otherCoordinatorHears(join(dir.path, 'state-3'), await stores.location(dir.path, 'observed'), chain) : null;
 
   const result = {
     store: storeKind,
     tasks_per_second: Math.round(tasksPerSecond),
     latency_ms: { p50: round(p50), p99: round(p99) },
+    // From a commit on one coordinator to its event on another that follows the run (PostgreSQL's commit notices).
+    other_coordinator_hears_ms: heard,
     coordinator_cpu_ms_per_task: round(throughput.coordinatorCpuMsPerTask),
     // Every statement of the throughput run (creating the run, claims, finishes, events) over its tasks.
     statements_per_task: statements === undefined ? null : round(statements / throughput.tasks, 2),
@@ -211,6 +241,7 @@ try {
     process.stdout.write([
       `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task`}`,
       `enqueue-to-start latency (${latency.tasks}-task chain across 2 activities, workers waiting in long polls): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
+      ...(heard ? [`another coordinator following the run hears each queueing (${heard.events} events, by commit notices): p50 ${heard.p50} ms, p99 ${heard.p99} ms`] : []),
       `coordinator CPU per task: ${result.coordinator_cpu_ms_per_task} ms (system ${round(throughput.sys)} ms)`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms`,
       `ratios: latency p50 = ${result.ratios.latency_p50_over_round_trip} round trips; one task = ${result.ratios.task_time_over_commit} commits`,
