@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the dispatch benchmark, the end-to-end one, the pipeline file's worst
- * cases, artifact throughput, then what a step cache saves, each in a process of its own.
+ * cases, artifact throughput, what a step cache saves, then what keeping logs costs (files
+ * and PostgreSQL's tables), each in a process of its own.
  * `--store sqlite|postgres` and `--compare graphile-worker` go to the dispatch bench, other
  * arguments to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
- * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...} }`.
+ * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...}, "logs": {...} }`.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -45,4 +46,5 @@ const endToEnd = await bench('./end-to-end.ts', args);
 const pipeline = await bench('./pipeline.ts', json ? ['--json'] : []);
 const artifacts = await bench('./artifacts.ts', json ? ['--json'] : []);
 const cache = await bench('./cache.ts', json ? ['--json'] : []);
-if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts, cache })}\n`);
+const logs = await bench('./logs.ts', json ? ['--json'] : []);
+if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts, cache, logs })}\n`);

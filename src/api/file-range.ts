@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
+import type { Logs } from '../coordinator/logs.ts';
 import { fail } from './errors.ts';
 
 /** Bytes `start` to `end` of a file, both included, as HTTP counts them. */
@@ -35,8 +36,7 @@ export function rangeAsked(header: string | undefined, size: number): RangeAsked
 
 /**
  * A file streamed from the disk as it is when asked, never read whole into memory, with
- * `Range` support: 206 with `Content-Range` for one range, 416 for a range past its end.
- * A file not written yet is an empty one.
+ * `Range` support (see sendBytes). A file not written yet is an empty one.
  */
 export async function sendFile(c: Context, path: string, contentType: string): Promise<Response> {
   const file = await open(path).catch((error: NodeJS.ErrnoException) => {
@@ -47,24 +47,39 @@ export async function sendFile(c: Context, path: string, contentType: string): P
   try {
     // The size now: bytes appended while the answer streams are for the next request.
     const size = file ? (await file.stat()).size : 0;
-    const asked = rangeAsked(c.req.header('range'), size);
-    if ('error' in asked) return fail(c, 400, asked.error);
-    if ('unsatisfiable' in asked) {
-      c.header('content-range', `bytes */${size}`);
-      return fail(c, 416, `Range: not within the ${size} bytes there are`);
-    }
-    const { start, end } = 'range' in asked ? asked.range : { start: 0, end: size - 1 };
-    const headers = { 'content-type': contentType, 'accept-ranges': 'bytes', 'content-length': String(end - start + 1) };
-    if ('range' in asked) c.header('content-range', `bytes ${start}-${end}/${size}`);
-    const status = 'range' in asked ? 206 : 200;
-    // HEAD gets the headers alone; Hono would drop a body without closing its file.
-    if (size === 0 || c.req.method === 'HEAD') return c.body(null, status, headers);
-    // From here the stream owns the file: it closes it at its end, or when the client goes away.
-    streaming = true;
-    // Chunks of 1 MiB: about three times the throughput of the default 64 KiB, for a few MiB per reader.
-    const body = Readable.toWeb(file!.createReadStream({ start, end, highWaterMark: 1024 * 1024 })) as ReadableStream;
-    return c.body(body, status, headers);
+    return sendBytes(c, size, contentType, (start, end) => {
+      // From here the stream owns the file: it closes it at its end, or when the client goes away.
+      streaming = true;
+      // Chunks of 1 MiB: about three times the throughput of the default 64 KiB, for a few MiB per reader.
+      return Readable.toWeb(file!.createReadStream({ start, end, highWaterMark: 1024 * 1024 })) as ReadableStream;
+    });
   } finally {
     if (!streaming) await file?.close();
   }
+}
+
+/** A log, wherever it is kept, streamed as it is when asked (see sendBytes). */
+export async function sendLog(c: Context, logs: Logs, path: string): Promise<Response> {
+  const size = await logs.size(path);
+  return sendBytes(c, size, 'text/plain; charset=utf-8', (start, end) => logs.stream(path, start, end + 1));
+}
+
+/**
+ * `size` bytes with `Range` support: 206 with `Content-Range` for one range, 416 for a
+ * range past their end; `body` gives bytes `start` to `end`, both included.
+ */
+function sendBytes(c: Context, size: number, contentType: string, body: (start: number, end: number) => ReadableStream): Response {
+  const asked = rangeAsked(c.req.header('range'), size);
+  if ('error' in asked) return fail(c, 400, asked.error);
+  if ('unsatisfiable' in asked) {
+    c.header('content-range', `bytes */${size}`);
+    return fail(c, 416, `Range: not within the ${size} bytes there are`);
+  }
+  const { start, end } = 'range' in asked ? asked.range : { start: 0, end: size - 1 };
+  const headers = { 'content-type': contentType, 'accept-ranges': 'bytes', 'content-length': String(end - start + 1) };
+  if ('range' in asked) c.header('content-range', `bytes ${start}-${end}/${size}`);
+  const status = 'range' in asked ? 206 : 200;
+  // HEAD gets the headers alone; Hono would drop a body without closing its file.
+  if (size === 0 || c.req.method === 'HEAD') return c.body(null, status, headers);
+  return c.body(body(start, end), status, headers);
 }

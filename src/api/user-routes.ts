@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -8,6 +7,7 @@ import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import { attachment, BlobDamaged } from '../blobs/blob-store.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
+import type { Logs } from '../coordinator/logs.ts';
 import { fileName } from '../coordinator/run-artifacts.ts';
 import { sourceArchive, sourceTree, storeSource } from '../coordinator/source-archive.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
@@ -28,7 +28,7 @@ import { parsePipeline } from '../pipeline/load.ts';
 import { idPatterns } from '../util/ids.ts';
 import { resolveInside } from '../util/inside.ts';
 import { bearerToken, fail, readJson } from './errors.ts';
-import { sendFile } from './file-range.ts';
+import { sendFile, sendLog } from './file-range.ts';
 
 type Env = { Variables: { token: TokenInfo } };
 
@@ -94,7 +94,6 @@ const tailIntervalMs = 250;
 const tailChunkBytes = 1024 * 1024;
 /** Streams send a comment this often when they have nothing to say. */
 const keepAliveMs = 15_000;
-const logType = 'text/plain; charset=utf-8';
 
 /**
  * The API people and the CLI use: read runs, tasks, workers and logs, follow them live,
@@ -265,7 +264,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.get('/attempts/:attempt/log', need('read'), async (c) => {
     const path = await attemptLog((c.req.param('attempt') ?? ''));
     if (!path) return fail(c, 404, 'no such attempt');
-    return sendFile(c, path, logType);
+    return sendLog(c, coordinator.logs, path);
   });
 
   app.get('/workers/:worker/log', need('read'), async (c) => {
@@ -273,7 +272,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     if (!workerId.test(id)) return fail(c, 400, 'not a worker id');
     const worker = await workerRow(db, id);
     if (!worker) return fail(c, 404, `no worker ${id}`);
-    return sendFile(c, coordinator.logs.workerPath(worker.run_id, id), logType);
+    return sendLog(c, coordinator.logs, coordinator.logs.workerPath(worker.run_id, id));
   });
 
   app.get('/attempts/:attempt/log/stream', need('read'), async (c) => {
@@ -288,13 +287,13 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
       while (!stream.aborted) {
         const ended = await attemptHasEnded(db, id);
         const before = offset;
-        offset = await sendNewBytes(stream, path, offset);
+        offset = await sendNewBytes(stream, coordinator.logs, path, offset);
         if (ended) {
           // Output reaches the file just before the attempt ends: read on to the end of it.
           let last;
           do {
             last = offset;
-            offset = await sendNewBytes(stream, path, offset);
+            offset = await sendNewBytes(stream, coordinator.logs, path, offset);
           } while (offset !== last && !stream.aborted);
           await stream.writeSSE({ event: 'end', data: '{}' });
           return;
@@ -364,23 +363,15 @@ function send(stream: SSEStreamingApi, event: RunEvent): Promise<void> {
   return stream.writeSSE({ event: 'run-event', id: String(event.seq), data: JSON.stringify(event) });
 }
 
-/** Sends what the file holds past `offset`; returns the new offset. */
-async function sendNewBytes(stream: SSEStreamingApi, path: string, offset: number): Promise<number> {
-  if (!existsSync(path)) return offset;
-  const file = await open(path);
-  try {
-    const { size } = await file.stat();
-    if (size <= offset) return offset;
-    const buffer = Buffer.alloc(Math.min(size - offset, tailChunkBytes));
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
-    // Cut at the last newline so a multi-byte character or a line is never split.
-    const cut = buffer.subarray(0, bytesRead).lastIndexOf(10) + 1 || bytesRead;
-    // The id is where the next event starts: Last-Event-ID resumes there.
-    await stream.writeSSE({ event: 'log', id: String(offset + cut), data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
-    return offset + cut;
-  } finally {
-    await file.close();
-  }
+/** Sends what the log holds past `offset`; returns the new offset. */
+async function sendNewBytes(stream: SSEStreamingApi, logs: Logs, path: string, offset: number): Promise<number> {
+  const buffer = await logs.read(path, offset, tailChunkBytes);
+  if (buffer.length === 0) return offset;
+  // Cut at the last newline so a multi-byte character or a line is never split.
+  const cut = buffer.lastIndexOf(10) + 1 || buffer.length;
+  // The id is where the next event starts: Last-Event-ID resumes there.
+  await stream.writeSSE({ event: 'log', id: String(offset + cut), data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
+  return offset + cut;
 }
 
 /** A run's report with its counts and the shape of its matrix, for the run page. */

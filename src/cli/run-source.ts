@@ -1,8 +1,9 @@
-import { createReadStream, existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
-import { LogFiles } from '../coordinator/log-files.ts';
+import type { Logs } from '../coordinator/logs.ts';
+import { openLogs } from '../coordinator/open-logs.ts';
 import type { RunReport } from '../engine/report.ts';
 import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
@@ -41,10 +42,11 @@ export async function openRunSource(options: SourceOptions): Promise<RunSource> 
 
 class LocalRuns implements RunSource {
   readonly #store: Store;
-  readonly #logs = new LogFiles(join(stateDir(), 'logs'));
+  readonly #logs: Logs;
 
   constructor(store: Store) {
     this.#store = store;
+    this.#logs = openLogs(store.db, join(stateDir(), 'logs'));
   }
 
   listRuns(filter: RunFilter) {
@@ -59,16 +61,16 @@ class LocalRuns implements RunSource {
     return runReport(this.#store.db, runId);
   }
 
-  async attemptLog(runId: string, attemptId: string) {
-    return fileOrNothing(this.#logs.attemptPath(runId, attemptId));
+  attemptLog(runId: string, attemptId: string) {
+    return logReadable(this.#logs, this.#logs.attemptPath(runId, attemptId));
   }
 
   async findWorker(runId: string, idOrName: string) {
     return oneWorker(runId, idOrName, await workersNamedInRun(this.#store.db, runId, idOrName));
   }
 
-  async workerLog(runId: string, workerId: string) {
-    return fileOrNothing(this.#logs.workerPath(runId, workerId));
+  workerLog(runId: string, workerId: string) {
+    return logReadable(this.#logs, this.#logs.workerPath(runId, workerId));
   }
 
   artifacts(runId: string, task?: string) {
@@ -151,8 +153,9 @@ export function reportOf(detail: RunDetail): RunReport {
 }
 
 /** A log not written yet reads as empty. */
-function fileOrNothing(path: string): Readable {
-  return existsSync(path) ? createReadStream(path) : Readable.from([]);
+/** The log as it is now; nothing for one not written. */
+async function logReadable(logs: Logs, path: string): Promise<Readable> {
+  return Readable.fromWeb(logs.stream(path, 0, await logs.size(path)) as NodeReadableStream);
 }
 
 function oneWorker(runId: string, idOrName: string, ids: string[]): string {

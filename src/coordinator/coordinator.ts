@@ -18,7 +18,7 @@ import type { CoordinatorUrls } from '../api/worker-url.ts';
 import { CoordinatorCore } from './core.ts';
 import type { EventBus } from './event-bus.ts';
 import { Health } from './health.ts';
-import type { LogFiles } from './log-files.ts';
+import type { Logs } from './logs.ts';
 import { Machines } from './machines.ts';
 import { cancelRun } from './ops/cancel-run.ts';
 import { createRun } from './ops/create-run.ts';
@@ -54,7 +54,7 @@ const forgetCoordinatorsAfterMs = 24 * 3600_000;
  */
 export class Coordinator {
   readonly events: EventBus;
-  readonly logs: LogFiles;
+  readonly logs: Logs;
   /** The files attempts keep, and the inputs of those that need them. */
   readonly artifacts: RunArtifacts;
   /** The steps' caches. */

@@ -13,7 +13,8 @@ import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 import { Changes } from './changes.ts';
 import { EventBus } from './event-bus.ts';
-import { LogFiles } from './log-files.ts';
+import type { Logs } from './logs.ts';
+import { openLogs } from './open-logs.ts';
 import type { SpecOf } from './ops/claim.ts';
 import { liveCoordinators } from './ops/coordinator-lease.ts';
 import { RunActivities } from './run-activities.ts';
@@ -32,7 +33,7 @@ const postgresFallbackLookMs = 5_000;
  */
 export class CoordinatorCore {
   readonly events = new EventBus();
-  readonly logs: LogFiles;
+  readonly logs: Logs;
   readonly store: Store;
   readonly clock: Clock;
   readonly settings: CoordinatorSettings;
@@ -64,7 +65,7 @@ export class CoordinatorCore {
     this.clock = clock;
     this.settings = settings;
     this.startedAt = clock.now();
-    this.logs = new LogFiles(join(settings.stateDir, 'logs'), settings.maxLogBytes);
+    this.logs = openLogs(store.db, join(settings.stateDir, 'logs'), settings.maxLogBytes);
     this.#writes = new GroupCommit(store.transaction);
     // On PostgreSQL, other coordinators' commit notices wake the watch; its timer is a fallback.
     this.#noticesOthers = isPostgres(store.db);

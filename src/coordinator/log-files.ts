@@ -1,28 +1,25 @@
-import { closeSync, constants, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, createReadStream, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { checkedId } from '../util/ids.ts';
+import { removeTree } from '../util/remove-tree.ts';
+import { wholeCharacters } from '../util/whole-characters.ts';
+import type { Logs } from './logs.ts';
 
 /** What one attempt's or worker's log keeps unless `[server] max_log_bytes` says otherwise. */
 export const defaultMaxLogBytes = 64 * 1024 * 1024;
 
 /**
- * One log per attempt and one per worker, under `logs/<run>/`. File names are our own
- * ids, never task keys or other user text; each id is checked against its exact shape
- * here too, so no caller can make a path out of `logs/`. Writes are queued, with the file
- * kept open while a log is live, so the dispatch path never waits on the disk. A log keeps
- * at most `maxBytes`: a worker may send output without end, and the disk is the server's.
+ * Where each log is: one per attempt and one per worker under `<run>/`, one per pool under
+ * `pools/`, below `root`. Names are our own ids, never task keys or other user text; each
+ * id is checked against its exact shape here too, so no caller can make a path out of it.
  */
-export class LogFiles {
+export class LogPaths {
   readonly #root: string;
-  readonly #maxBytes: number;
-  readonly #open = new Map<string, LogWriter>();
-  /** Logs whose last writes are still landing: one appended to again goes on after them. */
-  readonly #closing = new Map<string, LogWriter>();
 
-  constructor(root: string, maxBytes = defaultMaxLogBytes) {
+  constructor(root: string) {
     this.#root = root;
-    this.#maxBytes = maxBytes;
   }
 
   attemptPath(runId: string, attemptId: string): string {
@@ -41,6 +38,61 @@ export class LogFiles {
   /** Where a local agent process writes its own diagnostics (crashes before it can report). */
   agentPath(runId: string, workerId: string): string {
     return join(this.#root, checkedId('run', runId), 'workers', `${checkedId('worker', workerId)}.agent.log`);
+  }
+
+  /** Where a run's logs are. */
+  runPath(runId: string): string {
+    return join(this.#root, checkedId('run', runId));
+  }
+}
+
+/**
+ * The logs as files under `root` (the state directory's `logs/`). Writes are queued, with
+ * the file kept open while a log is live, so the dispatch path never waits on the disk. A
+ * log keeps at most `maxBytes`: a worker may send output without end, and the disk is the
+ * server's.
+ */
+export class LogFiles extends LogPaths implements Logs {
+  readonly #maxBytes: number;
+  readonly #open = new Map<string, LogWriter>();
+  /** Logs whose last writes are still landing: one appended to again goes on after them. */
+  readonly #closing = new Map<string, LogWriter>();
+
+  constructor(root: string, maxBytes = defaultMaxLogBytes) {
+    super(root);
+    this.#maxBytes = maxBytes;
+  }
+
+  async size(path: string): Promise<number> {
+    return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+  }
+
+  async read(path: string, start: number, length: number): Promise<Buffer> {
+    const file = await open(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (!file) return Buffer.alloc(0);
+    try {
+      // A tail looks again and again: only what is there is allocated.
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, (await file.stat()).size - start)));
+      if (buffer.length === 0) return buffer;
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, start);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  }
+
+  stream(path: string, start: number, end: number): ReadableStream<Uint8Array> {
+    if (end <= start) return new ReadableStream({ start: (controller) => controller.close() });
+    // The stream holds the file until its end, or until its reader goes away. Chunks of 1 MiB:
+    // about three times the throughput of the default 64 KiB, for a few MiB per reader.
+    return Readable.toWeb(createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>;
+  }
+
+  async removeRun(runId: string, dryRun: boolean): Promise<number> {
+    return removeTree(this.runPath(runId), dryRun);
   }
 
   append(path: string, text: string): void {
@@ -133,7 +185,7 @@ class LogWriter {
     // Queued once however many chunks are dropped before it runs; it writes the count then.
     this.#then(async (file) => {
       this.#markerQueued = false;
-      const line = `${this.#endsLine ? '' : '\n'}[slipway: log truncated at ${bytesText(this.#maxBytes)} (server.max_log_bytes); ${this.#dropped} bytes dropped]\n`;
+      const line = truncationMarker(this.#maxBytes, this.#dropped, this.#endsLine);
       await file.write(line, this.#kept, 'utf8');
     });
   }
@@ -192,12 +244,9 @@ function reopened(path: string, maxBytes: number): { kept: number; dropped: numb
   return marker && at >= maxBytes - 3 && at <= maxBytes + 1 ? { kept: at, dropped: Number(marker[1]) } : { kept: size, dropped: 0 };
 }
 
-/** How many of `bytes` leading bytes of `text` end on a character boundary (UTF-8). */
-function wholeCharacters(text: Buffer, bytes: number): number {
-  let end = Math.min(bytes, text.length);
-  // A continuation byte (10xxxxxx) at the cut means the character it belongs to would be split.
-  while (end > 0 && end < text.length && (text[end]! & 0xc0) === 0x80) end--;
-  return end;
+/** The line that ends a log cut at `maxBytes`, after `dropped` bytes were dropped. */
+export function truncationMarker(maxBytes: number, dropped: number, endsLine: boolean): string {
+  return `${endsLine ? '' : '\n'}[slipway: log truncated at ${bytesText(maxBytes)} (server.max_log_bytes); ${dropped} bytes dropped]\n`;
 }
 
 function bytesText(bytes: number): string {

@@ -1,11 +1,13 @@
-import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoredBlob } from '../blobs/blob-store.ts';
 import type { RetentionPolicy } from '../config/retention.ts';
 import type { Clock } from '../engine/clock.ts';
 import { blobsInUse, deleteExpiredArtifacts, deleteRuns, deleteUnusedCaches, finishedRunsBefore, sourcesInUse } from '../store/retention-rows.ts';
 import type { Store } from '../store/store.ts';
-import { checkedId, idPatterns } from '../util/ids.ts';
+import { idPatterns } from '../util/ids.ts';
+import { removeTree } from '../util/remove-tree.ts';
+import { openLogs } from './open-logs.ts';
 
 /** How many of a kind went (or would go), and their bytes. */
 export interface Tally {
@@ -105,9 +107,9 @@ export class GarbageCollector {
     } catch (error) {
       if (error !== dryRunDone) throw error;
     }
-    const logs = join(stateDir, 'logs');
+    const logs = openLogs(store.db, join(stateDir, 'logs'));
     const runs = { count: rows.runs.length, bytes: 0 };
-    for (const runId of rows.runs) runs.bytes += removeTree(join(logs, checkedId('run', runId)), dryRun);
+    for (const runId of rows.runs) runs.bytes += await logs.removeRun(runId, dryRun);
     const images = policy.imagesMs === undefined || !this.#options.images ? null : await this.#options.images(now - policy.imagesMs, dryRun);
     return {
       dry_run: dryRun,
@@ -146,19 +148,4 @@ function sourceTrees(dir: string, inUse: Set<string>, before: number | undefined
     tally.bytes += removeTree(join(dir, digest), dryRun);
   }
   return tally;
-}
-
-/** Removes a file or directory (unless `dryRun`); returns the bytes of the files it held. */
-function removeTree(path: string, dryRun: boolean): number {
-  const bytes = bytesUnder(path);
-  if (!dryRun) rmSync(path, { recursive: true, force: true });
-  return bytes;
-}
-
-/** Links are counted as themselves, never followed: an unpacked tree is someone else's files. */
-function bytesUnder(path: string): number {
-  const stat = lstatSync(path, { throwIfNoEntry: false });
-  if (!stat) return 0;
-  if (!stat.isDirectory()) return stat.size;
-  return readdirSync(path).reduce((sum, name) => sum + bytesUnder(join(path, name)), 0);
 }

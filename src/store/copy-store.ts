@@ -1,4 +1,9 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { sql } from 'kysely';
+import { wholeCharacters } from '../util/whole-characters.ts';
+import { appendLogChunk } from './log-chunks.ts';
 import { isPostgres } from './postgres-dialect.ts';
 import type { Database } from './schema.ts';
 import type { Db, Store } from './store.ts';
@@ -10,7 +15,8 @@ import type { Db, Store } from './store.ts';
  */
 const copiedTables = ['store_identity', 'runs', 'run_pools', 'tasks', 'task_needs', 'workers', 'attempts', 'events', 'tokens', 'secrets', 'artifacts', 'caches'] as const satisfies readonly (keyof Database)[];
 
-export type CopiedTable = (typeof copiedTables)[number];
+/** What is counted: a table's rows, or (`logs`) the log files moved into PostgreSQL's tables. */
+export type CopiedTable = (typeof copiedTables)[number] | 'logs';
 
 const rowsPerRead = 2000;
 const rowsPerInsert = 250;
@@ -28,10 +34,12 @@ export async function historyIn(db: Db): Promise<{ runs: number; tokens: number 
  * Copies every row of the SQLite store `from` into `to`, both at the same schema version, in one
  * transaction of the target: it holds all of the source or, on any failure, nothing. The
  * target's own store identity gives way to the source's, so the machines the source's
- * coordinators started stay theirs. `progress` hears each table as it is done.
+ * coordinators started stay theirs. Into PostgreSQL, which keeps logs in its tables, the log
+ * files under `logsDir` go too (agents' own files stay on their machine). `progress` hears
+ * each table as it is done.
  */
-export async function copyStore(from: Store, to: Store, progress: (table: CopiedTable, rows: number) => void): Promise<Record<CopiedTable, number>> {
-  const counts = {} as Record<CopiedTable, number>;
+export async function copyStore(from: Store, to: Store, logsDir: string, progress: (table: CopiedTable, rows: number) => void): Promise<Partial<Record<CopiedTable, number>>> {
+  const counts: Partial<Record<CopiedTable, number>> = {};
   await to.transaction(async (trx) => {
     await trx.deleteFrom('store_identity').execute();
     for (const table of copiedTables) {
@@ -49,8 +57,48 @@ export async function copyStore(from: Store, to: Store, progress: (table: Copied
       progress(table, copied);
     }
     await continueEventSequence(trx);
+    if (isPostgres(trx)) {
+      counts.logs = await copyLogFiles(logsDir, trx);
+      progress('logs', counts.logs);
+    }
   });
   return counts;
+}
+
+/** Bytes per chunk of a log file moved into the store, cut where no character is split. */
+const logChunkBytes = 1024 * 1024;
+
+/** Moves the log files under `dir` into the store's log tables, by their path under it; returns how many. */
+async function copyLogFiles(dir: string, trx: Db): Promise<number> {
+  let files = 0;
+  for (const path of logFilesUnder(dir)) {
+    const file = await open(path);
+    try {
+      const key = relative(dir, path);
+      const buffer = Buffer.alloc(logChunkBytes);
+      for (let at = 0; ;) {
+        const { bytesRead } = await file.read(buffer, 0, logChunkBytes, at);
+        if (bytesRead === 0) break;
+        // A full read may end inside a character (at most 3 bytes of it): it is cut before that one, read again next.
+        const whole = bytesRead < logChunkBytes ? bytesRead : wholeCharacters(buffer.subarray(0, bytesRead), bytesRead - 3) || bytesRead;
+        await appendLogChunk(trx, key, buffer.subarray(0, whole).toString('utf8'), whole);
+        at += whole;
+      }
+    } finally {
+      await file.close();
+    }
+    files += 1;
+  }
+  return files;
+}
+
+/** The logs of runs and pools under `dir`; not agents' own (`*.agent.log`), which stay on their machine. */
+function logFilesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.log') && !entry.name.endsWith('.agent.log'))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
 }
 
 /** Events keep their numbers: the target's sequence must go on after the last one. */

@@ -228,6 +228,21 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // register only where that URL leads.
     await db.schema.alterTable('workers').addColumn('server_url', 'text').execute();
   },
+  async (db) => {
+    // Logs in the store, on PostgreSQL (issue 16): any coordinator serves any log. A log's
+    // bytes kept and dropped past the cap, and its text in chunks at their byte offsets.
+    await db.schema.createTable('logs')
+      .addColumn('path', 'text', (c) => c.primaryKey())
+      .addColumn('kept', 'bigint', (c) => c.notNull())
+      .addColumn('dropped', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema.createTable('log_chunks')
+      .addColumn('path', 'text', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('log_chunks_pk', ['path', 'at'])
+      .execute();
+  },
 ];
 
 /**

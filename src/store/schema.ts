@@ -197,6 +197,22 @@ export interface LeasesTable {
   until: number;
 }
 
+/** A log kept in the store (PostgreSQL): by its path under logs/ (`<run>/attempts/<attempt>.log`). */
+export interface LogsTable {
+  path: string;
+  /** Bytes of text it holds. */
+  kept: number;
+  /** Bytes dropped past `[server] max_log_bytes`. */
+  dropped: number;
+}
+
+/** A log's text, in the chunks it was written in, each at its byte offset. */
+export interface LogChunksTable {
+  path: string;
+  at: number;
+  data: string;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -212,4 +228,6 @@ export interface Database {
   artifacts: ArtifactsTable;
   caches: CachesTable;
   leases: LeasesTable;
+  logs: LogsTable;
+  log_chunks: LogChunksTable;
 }

@@ -1,3 +1,4 @@
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +49,10 @@ steps:
     const { rows, to } = JSON.parse(copied.stdout) as { rows: Record<string, number>; to: string };
     expect(rows).toMatchObject({ runs: 1, tasks: 3, task_needs: 2, tokens: 1, store_identity: 1 });
     expect(rows.events).toBeGreaterThan(5);
+    // Three attempts' logs and the workers' own: every log file of the state directory (agents' aside).
+    const logFiles = readdirSync(join(box.state, 'slipway', 'logs'), { recursive: true }).filter((name) => String(name).endsWith('.log') && !String(name).endsWith('.agent.log'));
+    expect(rows.logs).toBe(logFiles.length);
+    expect(rows.logs).toBeGreaterThan(3);
     expect(to).toBe(target.url);
 
     const onPostgres = { SLIPWAY_DATABASE_URL: target.url };
@@ -55,9 +60,12 @@ steps:
     const after = await box.run(['show', runId, '--json'], onPostgres);
     expect(after.code, after.stderr).toBe(0);
     expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout));
-    // The logs stay in the state directory, and are found from the new store.
+    // The logs are in the new store: a coordinator elsewhere, without this state directory, serves them.
+    const logBefore = await box.run(['logs', runId, 'build[n=2]']);
+    rmSync(join(box.state, 'slipway', 'logs'), { recursive: true });
     const log = await box.run(['logs', runId, 'build[n=2]'], onPostgres);
     expect(log.stdout).toContain('built 2');
+    expect(log.stdout).toBe(logBefore.stdout);
     const tokens = await box.run(['tokens', 'list', '--json'], onPostgres);
     expect(JSON.parse(tokens.stdout)).toMatchObject([{ name: 'ci', scopes: ['submit'] }]);
 

@@ -1,22 +1,37 @@
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LogFiles } from '../../src/coordinator/log-files.ts';
+import { LogTable } from '../../src/coordinator/log-table.ts';
+import type { Logs } from '../../src/coordinator/logs.ts';
+import type { Store } from '../../src/store/store.ts';
+import { logText } from '../helpers/log-text.ts';
+import { openTestStore, testStoreKind } from '../helpers/test-store.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 /**
- * The cap on real files, in the cases a server test does not reach: a cut inside a line and
- * inside a character, a log appended to while and after it closes, one reopened after a
- * restart, and a task's imitation of the marker.
- * test/security/logs.test.ts checks the cap through a real server and agent.
+ * The cap, in the cases a server test does not reach: a cut inside a line and inside a
+ * character, a log appended to while and after it closes, one reopened after a restart,
+ * and a task's imitation of the marker. On files (SQLite) or the store's tables
+ * (PostgreSQL), as the suite's store. test/security/logs.test.ts checks the cap through a
+ * real server and agent.
  */
-describe('a log past its cap', () => {
+describe(`a log past its cap (${testStoreKind === 'postgres' ? 'in the store' : 'in files'})`, () => {
   let dir: ReturnType<typeof tempDir>;
-  beforeEach(() => { dir = tempDir('slipway-logs-'); });
-  afterEach(() => dir.remove());
+  let store: Store | undefined;
+  beforeEach(async () => {
+    dir = tempDir('slipway-logs-');
+    if (testStoreKind === 'postgres') store = await openTestStore(join(dir.path, 'slipway.db'));
+  });
+  afterEach(async () => {
+    await store?.close();
+    dir.remove();
+  });
+  /** Logs as a coordinator process keeps them; a second call is another process on the same store. */
+  const openLogs = (maxBytes: number): Logs => (store ? new LogTable(store.db, dir.path, maxBytes) : new LogFiles(dir.path, maxBytes));
   const marker = (dropped: number) => `[slipway: log truncated at 100 bytes (server.max_log_bytes); ${dropped} bytes dropped]\n`;
 
   it('keeps whole characters up to the cap, then one line counting every byte dropped since', async () => {
-    const logs = new LogFiles(dir.path, 100);
+    const logs = openLogs(100);
     const path = logs.attemptPath('r-0123abcd', 'a-0123456789ab');
     // 1 + 2 × 60 bytes: the 100th byte is the first half of an é.
     logs.append(path, `a${'é'.repeat(60)}`);
@@ -27,34 +42,64 @@ describe('a log past its cap', () => {
     await closing;
     await logs.closeAll();
     const kept = `a${'é'.repeat(49)}`;
-    expect(readFileSync(path, 'utf8')).toBe(`${kept}\n${marker(22 + 1000 + 5)}`);
+    expect(await logText(logs, path)).toBe(`${kept}\n${marker(22 + 1000 + 5)}`);
 
     // And after: the line is rewritten in place with the new count.
     logs.append(path, 'later\n');
     await logs.closeAll();
-    expect(readFileSync(path, 'utf8')).toBe(`${kept}\n${marker(22 + 1000 + 5 + 6)}`);
+    expect(await logText(logs, path)).toBe(`${kept}\n${marker(22 + 1000 + 5 + 6)}`);
   });
 
   it('goes on after what a log holds when it is reopened, as after a restart', async () => {
-    const first = new LogFiles(dir.path, 100);
+    const first = openLogs(100);
     const path = first.workerPath('r-0123abcd', 'w-0123abcd');
     first.append(path, `${'1'.repeat(59)}\n`);
     await first.closeAll();
-    const second = new LogFiles(dir.path, 100);
+    const second = openLogs(100);
     second.append(path, `${'2'.repeat(39)}\n`);
     second.append(path, 'over\n');
     await second.closeAll();
-    expect(readFileSync(path, 'utf8')).toBe(`${'1'.repeat(59)}\n${'2'.repeat(39)}\n${marker(5)}`);
+    expect(await logText(second, path)).toBe(`${'1'.repeat(59)}\n${'2'.repeat(39)}\n${marker(5)}`);
   });
 
   it('takes a line a task wrote to look like the marker for output', async () => {
-    const first = new LogFiles(dir.path, 100);
+    const first = openLogs(100);
     const path = first.attemptPath('r-0123abcd', 'a-0123456789ab');
     first.append(path, marker(999));
     await first.closeAll();
-    const second = new LogFiles(dir.path, 100);
+    const second = openLogs(100);
     second.append(path, 'kept\n');
     await second.closeAll();
-    expect(readFileSync(path, 'utf8')).toBe(`${marker(999)}kept\n`);
+    expect(await logText(second, path)).toBe(`${marker(999)}kept\n`);
+  });
+
+  it.runIf(testStoreKind === 'postgres')('takes writes from two coordinators into one log whole, each at bytes of its own, and reads any range', async () => {
+    const [one, two] = [openLogs(1 << 20), openLogs(1 << 20)];
+    const path = one.workerPath('r-0123abcd', 'w-0123abcd');
+    const lines = (who: string) => Array.from({ length: 50 }, (_, i) => `${who} ${i} é\n`);
+    for (const [i, line] of lines('one').entries()) {
+      one.append(path, line);
+      two.append(path, lines('two')[i]!);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all([one.closeAll(), two.closeAll()]);
+    const text = await logText(one, path);
+    expect(text.split('\n').filter(Boolean).sort()).toEqual([...lines('one'), ...lines('two')].map((line) => line.trimEnd()).sort());
+    // Each one's lines in the order it wrote them.
+    for (const who of ['one', 'two']) expect(text.split('\n').filter((line) => line.startsWith(who))).toEqual(lines(who).map((line) => line.trimEnd()));
+    // A range across chunks, cut inside an é, gives exactly those bytes.
+    const bytes = Buffer.from(text, 'utf8');
+    expect(await one.read(path, 7, 500)).toEqual(bytes.subarray(7, 507));
+    expect(await two.size(path)).toBe(bytes.length);
+  });
+
+  it.runIf(testStoreKind === 'postgres')('keeps a large burst in rows of whole characters, read back byte for byte', async () => {
+    const logs = openLogs(1 << 20);
+    const path = logs.attemptPath('r-0123abcd', 'a-0123456789ab');
+    const burst = `x${'é€'.repeat(120_000)}\n`;
+    logs.append(path, burst);
+    expect(await logText(logs, path)).toBe(burst);
+    const bytes = Buffer.from(burst, 'utf8');
+    expect(await logs.read(path, 262_140, 20)).toEqual(bytes.subarray(262_140, 262_160));
   });
 });

@@ -2,12 +2,12 @@
  * The operator's pools (`[pools.NAME]`): shared by every run that names them whatever the
  * pipeline, under the config's cap and the provider's fleet-wide cap, and kept warm.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RunRefused } from '../../src/coordinator/coordinator.ts';
 import { activityFromPool } from '../../src/pipeline/assemble.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { OperatorPool, Pipeline } from '../../src/pipeline/types.ts';
+import { logText } from '../helpers/log-text.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { protocolHarness } from '../helpers/protocol.ts';
 
@@ -62,11 +62,7 @@ describe("a provider's fleet-wide cap", () => {
   const pools = { a: local({ maxWorkers: 2 }), b: local({ maxWorkers: 2 }) };
   const h = protocolHarness({ pools, providerCaps: { local: 3 } });
 
-  const poolLog = async (pool: string) => {
-    const path = h.coordinator.logs.poolPath(pool);
-    await h.coordinator.logs.close(path);
-    return existsSync(path) ? readFileSync(path, 'utf8') : '';
-  };
+  const poolLog = (pool: string) => logText(h.coordinator.logs, h.coordinator.logs.poolPath(pool));
 
   it('holds across two pools, says so once in the held pool\'s log, and lets it start when a worker on the provider stops', async () => {
     const runA = await h.start(naming('a', pools.a, 2));

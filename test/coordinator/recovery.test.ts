@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkerIdentity } from '../../src/coordinator/coordinator.ts';
 import { runReport } from '../../src/store/run-report.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
+import { logText } from '../helpers/log-text.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { protocolHarness, RecordingProvider } from '../helpers/protocol.ts';
@@ -208,7 +208,7 @@ describe('provider failures', () => {
     const w = await h.worker(2);
     await h.coordinator.finish(w, (await h.claimAttempt(w)).id, succeeded);
     expect((await runReport(h.store.db, runId)).run.status).toBe('succeeded');
-    const log = readFileSync(join(h.dir.path, 'logs', runId, 'workers', `${w.workerId}.log`), 'utf8');
+    const log = await logText(h.coordinator.logs, h.coordinator.logs.workerPath(runId, w.workerId));
     expect(log).toContain('start 1 of 6 failed: injected: out of capacity; retrying in 0s');
     expect(log).toContain('start 2 of 6 failed');
   });

@@ -13,7 +13,7 @@ import { createToken } from '../../src/store/tokens.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { waitFor } from '../helpers/processes.ts';
-import { DAY, seedRetention, type Seeded } from '../helpers/retention-store.ts';
+import { DAY, hasLog, seedRetention, type Seeded } from '../helpers/retention-store.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 describe('retention ages', () => {
@@ -80,7 +80,8 @@ describe('garbage collection of a state directory', () => {
     expect(await collector().collect(true)).toEqual(expected);
     expect(await runIds()).toEqual(before.runs);
     expect(await rowsOf(seeded.runs.old)).toEqual(before.old);
-    for (const path of [join(dir.path, 'logs', seeded.runs.old), archive(seeded.digests.old), tree(seeded.digests.old), blob(seeded.blobs.old)]) expect(existsSync(path), path).toBe(true);
+    for (const path of [archive(seeded.digests.old), tree(seeded.digests.old), blob(seeded.blobs.old)]) expect(existsSync(path), path).toBe(true);
+    expect(await hasLog(coordinator.logs, seeded.runs.old)).toBe(true);
     // The same count twice: the dry run left the store as it was.
     expect(await collector().collect(true)).toEqual(expected);
   });
@@ -95,9 +96,10 @@ describe('garbage collection of a state directory', () => {
     expect(await rowsOf(seeded.runs.old)).toEqual({ tasks: 0, events: 0, artifacts: 0 });
     expect(await rowsOf(seeded.runs.recent)).toEqual(kept.recent);
     expect(await rowsOf(seeded.runs.running)).toEqual(kept.running);
-    for (const gone of [join(dir.path, 'logs', seeded.runs.old), archive(seeded.digests.old), tree(seeded.digests.old), blob(seeded.blobs.old)]) expect(existsSync(gone), gone).toBe(false);
+    for (const gone of [archive(seeded.digests.old), tree(seeded.digests.old), blob(seeded.blobs.old)]) expect(existsSync(gone), gone).toBe(false);
+    expect(await hasLog(coordinator.logs, seeded.runs.old)).toBe(false);
     for (const run of ['recent', 'running'] as const) {
-      expect(existsSync(join(dir.path, 'logs', seeded.runs[run])), run).toBe(true);
+      expect(await hasLog(coordinator.logs, seeded.runs[run]), run).toBe(true);
       expect(existsSync(archive(seeded.digests[run])), run).toBe(true);
       expect(existsSync(tree(seeded.digests[run])), run).toBe(true);
     }
@@ -129,7 +131,7 @@ describe('garbage collection of a state directory', () => {
     }).execute();
     expect((await collector().collect(false)).runs).toEqual({ count: 0, bytes: 0 });
     expect(await runIds()).toContain(seeded.runs.old);
-    expect(existsSync(join(dir.path, 'logs', seeded.runs.old))).toBe(true);
+    expect(await hasLog(coordinator.logs, seeded.runs.old)).toBe(true);
   });
 
   it('deletes the cache entries unused for [retention] caches, and their bytes once nothing names them', async () => {
@@ -180,7 +182,7 @@ describe("a server's collection", () => {
     try {
       const has = async (runId: string) => (await server.store.db.selectFrom('runs').select('id').where('id', '=', runId).executeTakeFirst()) !== undefined;
       await waitFor(async () => !(await has(seeded.runs.old)), 10_000, 'the collection at start to delete the old run');
-      expect(existsSync(join(dir.path, 'logs', seeded.runs.old))).toBe(false);
+      expect(await hasLog(server.coordinator.logs, seeded.runs.old)).toBe(false);
       // Ended 100 days ago after the server started: the next round finds it.
       await server.store.db.updateTable('runs').set({ status: 'failed', finished_at: Date.now() - 100 * DAY }).where('id', '=', seeded.runs.running).execute();
       await waitFor(async () => !(await has(seeded.runs.running)), 10_000, 'a later collection to delete the run that ended');

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,13 @@ describe('three servers on one PostgreSQL database', () => {
           expect(task.attempts.filter((attempt) => attempt.outcome === 'succeeded'), `${id} ${task.id}`).toHaveLength(1);
           expect(task.attempts.every((attempt) => attempt.outcome === 'succeeded' || attempt.outcome === 'lost'), `${id} ${task.id}`).toBe(true);
         }
+        // Every log is in the store, served by the survivor whichever server heard the output.
+        for (const task of report.tasks.filter((t) => t.step === 'work')) {
+          const attempt = task.attempts.find((a) => a.outcome === 'succeeded')!;
+          const log = await fetch(`${survivor.url}/api/v1/attempts/${attempt.id}/log`, { headers: { authorization: `Bearer ${survivor.admin}` } });
+          expect(await log.text(), `${id} ${task.id}`).toContain(`work ${task.matrix.n} attempt ${attempt.number}`);
+        }
+        expect(existsSync(join(box.state, 'slipway', 'logs', id, 'attempts'))).toBe(false);
       }
       for (const follower of followers) {
         if (alive.has(follower.server)) {

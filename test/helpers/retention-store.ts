@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FileBlobs } from '../../src/blobs/file-blobs.ts';
 import { sourceTree, storeSource } from '../../src/coordinator/source-archive.ts';
 import type { Coordinator } from '../../src/coordinator/coordinator.ts';
+import type { Logs } from '../../src/coordinator/logs.ts';
 import { defaultArchiveLimits } from '../../src/archive/check.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import { recordArtifact } from '../../src/store/artifacts.ts';
@@ -43,15 +44,15 @@ export async function seedRetention(store: Store, coordinator: Coordinator, stat
     const { runId } = await coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
     await store.db.updateTable('runs').set({ status, created_at: createdAt, finished_at: finishedAt }).where('id', '=', runId).execute();
     // Its task done, or in a worker's hands: none for a coordinator to start a worker for.
-    await store.db.updateTable('tasks').set(status === 'running' ? { status: 'running', active_attempt: 'a-0000000000000001' } : { status }).where('run_id', '=', runId).execute();
+    await store.db.updateTable('tasks').set(status === 'running' ? { status: 'running', active_attempt: 'a-000000000001' } : { status }).where('run_id', '=', runId).execute();
     const { source_digest } = await store.db.selectFrom('runs').select('source_digest').where('id', '=', runId).executeTakeFirstOrThrow();
     // The archive is a blob, as old as its run; the coordinator's unpacked copy (a submitted run's pipeline is read from it) too.
     utimesSync(blobs.path(source_digest!), new Date(createdAt), new Date(createdAt));
     const tree = await sourceTree(await coordinator.sources(), source_digest!, defaultArchiveLimits);
     utimesSync(tree, new Date(createdAt), new Date(createdAt));
-    const log = join(stateDir, 'logs', runId, 'attempts', 'a-0000000000000001.log');
-    mkdirSync(join(log, '..'), { recursive: true });
-    writeFileSync(log, `${name} output\n`.repeat(10));
+    const log = coordinator.logs.attemptPath(runId, 'a-000000000001');
+    coordinator.logs.append(log, `${name} output\n`.repeat(10));
+    await coordinator.logs.close(log);
     return { runId, digest: source_digest! };
   };
   const old = await runOf('old', 'succeeded', now - 100 * DAY, now - 100 * DAY);
@@ -63,7 +64,7 @@ export async function seedRetention(store: Store, coordinator: Coordinator, stat
   const runningBlob = await put('kept by the running run', now - 100 * DAY);
   const fresh = await put('an upload whose row is not written yet', now);
   const artifact = (run: string, path: string, blob: { sha256: string; size: number }, at: number) => recordArtifact(store.db, {
-    run, attempt: 'a-0000000000000001', task: 'build', path, size: blob.size, sha256: blob.sha256, content_type: 'text/plain', created_at: at, expires_at: null,
+    run, attempt: 'a-000000000001', task: 'build', path, size: blob.size, sha256: blob.sha256, content_type: 'text/plain', created_at: at, expires_at: null,
   });
   await artifact(old.runId, 'own.txt', oldBlob, now - 100 * DAY);
   await artifact(old.runId, 'shared.txt', shared, now - 100 * DAY);
@@ -79,4 +80,9 @@ export async function seedRetention(store: Store, coordinator: Coordinator, stat
     blobs: { old: oldBlob.sha256, shared: shared.sha256, running: runningBlob.sha256, fresh: fresh.sha256 },
     bytes: { oldLog: `old output\n`.length * 10, oldArtifacts: oldBlob.size + shared.size, oldBlob: oldBlob.size },
   };
+}
+
+/** Whether the run's log (see seedRetention) is still kept, wherever the store keeps logs. */
+export async function hasLog(logs: Logs, runId: string): Promise<boolean> {
+  return (await logs.size(logs.attemptPath(runId, 'a-000000000001'))) > 0;
 }
