@@ -53,7 +53,7 @@ try {
   const statements = async () => (counting ? Number((await stats.query<{ n: string }>('select coalesce(sum(calls), 0) as n from pg_stat_statements')).rows[0]!.n) : NaN);
   const before = await statements();
   const table = await measure(new LogTable(store.db, join(dir.path, 'logs'), 64 * 1024 * 1024));
-  const perMib = Math.round((await statements() - before) / (totalBytes / 1024 / 1024));
+  const perMib = Math.round(((await statements()) - before) / (totalBytes / 1024 / 1024) * 10) / 10;
   await store.close();
   await stats.end();
   await schema.drop();

@@ -1,4 +1,4 @@
-import { appendLogChunk, deleteLogsUnder, lastLogChunk, logChunks, logState, recordLogDropped } from '../store/log-chunks.ts';
+import { appendLogPieces, deleteLogsUnder, lastLogChunk, logChunks, logState, logStates, recordLogDropped, type LogPiece } from '../store/log-chunks.ts';
 import type { Db } from '../store/store.ts';
 import { wholeCharacters } from '../util/whole-characters.ts';
 import { defaultMaxLogBytes, LogPaths, truncationMarker } from './log-files.ts';
@@ -10,10 +10,11 @@ const streamChunkBytes = 1024 * 1024;
 const rowBytes = 256 * 1024;
 
 /**
- * The logs as rows of the store (PostgreSQL): each flush of a log is one statement that
- * adds a chunk at the log's end, so any coordinator on the store serves any log, and
- * several may write one (a worker's log hears from its starter, its health checker and
- * the coordinator it talks to). Writes are queued per log, as with files; past `maxBytes`
+ * The logs as rows of the store (PostgreSQL), so any coordinator on the store serves any
+ * log, and several may write one (a worker's log hears from its starter, its health
+ * checker and the coordinator it talks to). What is appended in one turn of the event
+ * loop, to any log, is written in one statement, and what comes while it is written in the
+ * next: a busy coordinator pays one statement for many tasks' output. Past `maxBytes`
  * output is counted and dropped, and readers see the marker line the files would hold.
  */
 export class LogTable implements Logs {
@@ -22,7 +23,13 @@ export class LogTable implements Logs {
   /** Paths in the store are relative to logs/; agents' own files are under `dir`. */
   readonly #paths = new LogPaths('');
   readonly #files: LogPaths;
-  readonly #writers = new Map<string, LogRowWriter>();
+  /** Text appended and not yet written, by log, in order. */
+  #pending = new Map<string, string[]>();
+  /** What the store holds of the logs written here, read before the first write of each. */
+  readonly #states = new Map<string, { kept: number; dropped: number }>();
+  /** The flush under way; while it runs, appends wait for the next one. */
+  #flushing: Promise<void> | undefined;
+  #warned = false;
 
   constructor(db: Db, dir: string, maxBytes = defaultMaxLogBytes) {
     this.#db = db;
@@ -48,24 +55,23 @@ export class LogTable implements Logs {
 
   append(path: string, text: string): void {
     if (text.length === 0) return;
-    let writer = this.#writers.get(path);
-    if (!writer) {
-      writer = new LogRowWriter(this.#db, path, this.#maxBytes);
-      this.#writers.set(path, writer);
-    }
-    writer.append(text);
+    const pending = this.#pending.get(path);
+    if (pending) pending.push(text);
+    else this.#pending.set(path, [text]);
+    if (this.#flushing) return;
+    // What arrives in the same turn of the event loop, for any log, goes in one statement.
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
   }
 
+  /** Waits for what was appended to the log to be written; what the store holds of it is read again next time. */
   async close(path: string): Promise<void> {
-    const writer = this.#writers.get(path);
-    if (!writer) return;
-    await writer.flushed();
-    // Appended to while it flushed, it stays open.
-    if (this.#writers.get(path) === writer && writer.idle) this.#writers.delete(path);
+    await this.#flushing;
+    if (!this.#pending.has(path)) this.#states.delete(path);
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.#writers.keys()].map((path) => this.close(path)));
+    while (this.#flushing) await this.#flushing;
+    this.#states.clear();
   }
 
   async size(path: string): Promise<number> {
@@ -113,58 +119,49 @@ export class LogTable implements Logs {
     const last = await lastLogChunk(this.#db, path);
     return Buffer.from(truncationMarker(this.#maxBytes, dropped, last === undefined || last.data.endsWith('\n')), 'utf8');
   }
-}
 
-/** One log's writes, in order: what arrives while a chunk is written goes in the next one. */
-class LogRowWriter {
-  readonly #db: Db;
-  readonly #path: string;
-  readonly #maxBytes: number;
-  #pending: string[] = [];
-  #queue: Promise<void> = Promise.resolve();
-  /** What the store holds of the log, read before its first write here. */
-  #state: { kept: number; dropped: number } | undefined;
-  #warned = false;
-
-  constructor(db: Db, path: string, maxBytes: number) {
-    this.#db = db;
-    this.#path = path;
-    this.#maxBytes = maxBytes;
-  }
-
-  get idle(): boolean {
-    return this.#pending.length === 0;
-  }
-
-  append(text: string): void {
-    this.#pending.push(text);
-    if (this.#pending.length === 1) this.#queue = this.#queue.then(() => this.#flush()).catch((error: Error) => this.#warn(error));
-  }
-
-  flushed(): Promise<void> {
-    return this.#queue;
-  }
-
-  async #flush(): Promise<void> {
-    this.#state ??= (await logState(this.#db, this.#path)) ?? { kept: 0, dropped: 0 };
-    const state = this.#state;
-    const text = Buffer.from(this.#pending.splice(0).join(''), 'utf8');
-    const room = state.dropped > 0 ? 0 : Math.max(0, this.#maxBytes - state.kept);
-    const kept = text.length <= room ? text : text.subarray(0, wholeCharacters(text, room));
-    for (let from = 0; from < kept.length;) {
-      const piece = kept.subarray(from, from + (wholeCharacters(kept.subarray(from), rowBytes) || kept.length - from));
-      state.kept = (await appendLogChunk(this.#db, this.#path, piece.toString('utf8'), piece.length)) + piece.length;
-      from += piece.length;
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.size > 0) {
+        const batch = this.#pending;
+        this.#pending = new Map();
+        await this.#write(batch).catch((error: Error) => this.#warn(error));
+      }
+    } finally {
+      this.#flushing = undefined;
     }
-    if (kept.length < text.length) {
-      state.dropped += text.length - kept.length;
-      await recordLogDropped(this.#db, this.#path, state.dropped);
+  }
+
+  /** Writes what each log of `batch` keeps under the cap, all in one statement, and counts what it drops. */
+  async #write(batch: Map<string, string[]>): Promise<void> {
+    const unknown = [...batch.keys()].filter((path) => !this.#states.has(path));
+    const found = new Map((await logStates(this.#db, unknown)).map((row) => [row.path, row]));
+    for (const path of unknown) this.#states.set(path, found.get(path) ?? { kept: 0, dropped: 0 });
+    const pieces: LogPiece[] = [];
+    const dropped: string[] = [];
+    for (const [path, texts] of batch) {
+      const state = this.#states.get(path)!;
+      const text = Buffer.from(texts.join(''), 'utf8');
+      const room = state.dropped > 0 ? 0 : Math.max(0, this.#maxBytes - state.kept);
+      const kept = text.length <= room ? text : text.subarray(0, wholeCharacters(text, room));
+      // Rows of at most rowBytes, of whole characters: a read of a range fetches whole rows.
+      for (let offset = 0; offset < kept.length;) {
+        const piece = kept.subarray(offset, offset + (wholeCharacters(kept.subarray(offset), rowBytes) || kept.length - offset));
+        pieces.push({ path, total: kept.length, offset, data: piece.toString('utf8') });
+        offset += piece.length;
+      }
+      if (kept.length < text.length) {
+        state.dropped += text.length - kept.length;
+        dropped.push(path);
+      }
     }
+    for (const [path, kept] of await appendLogPieces(this.#db, pieces)) this.#states.get(path)!.kept = kept;
+    for (const path of dropped) await recordLogDropped(this.#db, path, this.#states.get(path)!.dropped);
   }
 
   #warn(error: Error): void {
     if (this.#warned) return;
     this.#warned = true;
-    process.emitWarning(`slipway: cannot write the log ${this.#path} to the store: ${error.message}`);
+    process.emitWarning(`slipway: cannot write logs to the store: ${error.message}`);
   }
 }

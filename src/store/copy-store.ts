@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sql } from 'kysely';
 import { wholeCharacters } from '../util/whole-characters.ts';
-import { appendLogChunk } from './log-chunks.ts';
+import { appendLogPieces } from './log-chunks.ts';
 import { isPostgres } from './postgres-dialect.ts';
 import type { Database } from './schema.ts';
 import type { Db, Store } from './store.ts';
@@ -81,7 +81,7 @@ async function copyLogFiles(dir: string, trx: Db): Promise<number> {
         if (bytesRead === 0) break;
         // A full read may end inside a character (at most 3 bytes of it): it is cut before that one, read again next.
         const whole = bytesRead < logChunkBytes ? bytesRead : wholeCharacters(buffer.subarray(0, bytesRead), bytesRead - 3) || bytesRead;
-        await appendLogChunk(trx, key, buffer.subarray(0, whole).toString('utf8'), whole);
+        await appendLogPieces(trx, [{ path: key, total: whole, offset: 0, data: buffer.subarray(0, whole).toString('utf8') }]);
         at += whole;
       }
     } finally {

@@ -6,20 +6,41 @@ export function logState(db: Db, path: string): Promise<{ kept: number; dropped:
   return db.selectFrom('logs').select(['kept', 'dropped']).where('path', '=', path).executeTakeFirst();
 }
 
+/** What the logs of `paths` hold so far; those never written are missing. */
+export async function logStates(db: Db, paths: string[]): Promise<{ path: string; kept: number; dropped: number }[]> {
+  if (paths.length === 0) return [];
+  return db.selectFrom('logs').select(['path', 'kept', 'dropped']).where('path', 'in', paths).execute();
+}
+
+/** A row of text for the end of a log: `offset` bytes into the `total` bytes added to it now. */
+export interface LogPiece { path: string; total: number; offset: number; data: string }
+
+/** Pieces per statement, under PostgreSQL's limit on bound values. */
+const piecesPerStatement = 1000;
+
 /**
- * Appends `data` (`bytes` long) to the log: one statement, so a reader sees the log's size
- * and its chunks change together, and writers in several coordinators each get bytes of
- * their own. Returns where the chunk starts.
+ * Adds the pieces at the ends of their logs, in one statement per thousand: a reader sees a
+ * log's size and its rows change together, and writers in several coordinators each get
+ * bytes of their own (the logs' rows are taken in the order of their paths, so two never
+ * wait for each other). Returns where each log now ends.
  */
-export async function appendLogChunk(db: Db, path: string, data: string, bytes: number): Promise<number> {
-  const { rows } = await sql<{ at: number }>`
-    with grown as (
-      insert into logs as l (path, kept, dropped) values (${path}, ${bytes}, 0)
-      on conflict (path) do update set kept = l.kept + excluded.kept
-      returning l.kept - ${bytes}::bigint as at
-    )
-    insert into log_chunks (path, at, data) select ${path}, at, ${data} from grown returning at`.execute(db);
-  return Number(rows[0]!.at);
+export async function appendLogPieces(db: Db, pieces: LogPiece[]): Promise<Map<string, number>> {
+  const ends = new Map<string, number>();
+  for (let i = 0; i < pieces.length; i += piecesPerStatement) {
+    const rows = pieces.slice(i, i + piecesPerStatement).map((p) => sql`(${p.path}::text, ${p.total}::bigint, ${p.offset}::bigint, ${p.data}::text)`);
+    const { rows: written } = await sql<{ path: string; ends: number }>`
+      with input (path, total, "offset", data) as (values ${sql.join(rows)}),
+      grown as (
+        insert into logs as l (path, kept, dropped) select distinct path, total, 0 from input order by path
+        on conflict (path) do update set kept = l.kept + excluded.kept
+        returning l.path, l.kept
+      )
+      insert into log_chunks (path, at, data)
+      select i.path, g.kept - i.total + i."offset", i.data from input i join grown g on g.path = i.path
+      returning path, at + octet_length(data) as ends`.execute(db);
+    for (const row of written) ends.set(row.path, Math.max(ends.get(row.path) ?? 0, Number(row.ends)));
+  }
+  return ends;
 }
 
 /** Counts bytes dropped past the cap (the count only grows). */
