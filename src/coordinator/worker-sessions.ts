@@ -12,7 +12,7 @@ import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
 import { claim, fakeScript } from './ops/claim.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
-import { finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
+import { finishAndClaim, finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { retireIdle } from './ops/retire-idle.ts';
@@ -237,9 +237,7 @@ export class WorkerSessions {
       // The attempt's end is written with the worker's last-seen time.
       this.#lastSeen.set(worker.workerId, core.clock.now());
       this.#seenStored.set(worker.workerId, core.clock.now());
-      const finished = await finishAttempt(trx, core.specOf(trx), worker.workerId, attemptId, result, changes);
-      const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, core.specOf(trx), worker.workerId, changes) : null;
-      return { worker, finished, next };
+      return { worker, ...await finishAndClaim(trx, core.specOf(trx), worker.workerId, attemptId, result, changes, claimNext) };
     });
     if (!done) return undefined;
     const { worker, finished, next } = done;

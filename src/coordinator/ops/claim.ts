@@ -20,7 +20,10 @@ export type ClaimResult =
 
 const checkTimeoutMs = 10 * 60_000;
 
-export const selectWorker = prepared<{ id: string }, { state: WorkerState; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }>((db, arg) =>
+/** What a claim needs of its worker. */
+export interface ClaimingWorker { state: WorkerState; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }
+
+export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =>
   db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', arg('id')));
 
 /** Running runs with an activity in the pool, oldest first. */
@@ -74,10 +77,11 @@ export type SpecOf = (runId: string) => Promise<RunSpec>;
  * the fewest of the pool's workers, the oldest among equals (see nextRun), since a pool
  * serves every run with an activity in it. A busy worker that claims lost the answer that
  * gave it its attempt (the coordinator stopped before replying): it gets that same attempt
- * again, so the attempt is not orphaned.
+ * again, so the attempt is not orphaned. `known` is the worker as this transaction left it
+ * (the finish of its last attempt), which spares reading it again.
  */
-export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes): Promise<ClaimResult> {
-  const worker = await selectWorker.first(trx, { id: workerId });
+export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
+  const worker = known ?? await selectWorker.first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
 
