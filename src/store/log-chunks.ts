@@ -19,15 +19,16 @@ export interface LogPiece { path: string; total: number; offset: number; data: s
 const piecesPerStatement = 1000;
 
 /**
- * Adds the pieces at the ends of their logs, in one statement per thousand: a reader sees a
- * log's size and its rows change together, and writers in several coordinators each get
- * bytes of their own (the logs' rows are taken in the order of their paths, so two never
- * wait for each other). Returns where each log now ends.
+ * Adds the pieces at the ends of their logs, a thousand at most per statement and a log's
+ * pieces always in one: a reader sees a log's size and its rows change together, and
+ * writers in several coordinators each get bytes of their own (the logs' rows are taken in
+ * the order of their paths, so writers wait for each other but never in a cycle). Returns
+ * where each log now ends.
  */
 export async function appendLogPieces(db: Db, pieces: LogPiece[]): Promise<Map<string, number>> {
   const ends = new Map<string, number>();
-  for (let i = 0; i < pieces.length; i += piecesPerStatement) {
-    const rows = pieces.slice(i, i + piecesPerStatement).map((p) => sql`(${p.path}::text, ${p.total}::bigint, ${p.offset}::bigint, ${p.data}::text)`);
+  for (const statement of statementsOf(pieces)) {
+    const rows = statement.map((p) => sql`(${p.path}::text, ${p.total}::bigint, ${p.offset}::bigint, ${p.data}::text)`);
     const { rows: written } = await sql<{ path: string; ends: number }>`
       with input (path, total, "offset", data) as (values ${sql.join(rows)}),
       grown as (
@@ -41,6 +42,27 @@ export async function appendLogPieces(db: Db, pieces: LogPiece[]): Promise<Map<s
     for (const row of written) ends.set(row.path, Math.max(ends.get(row.path) ?? 0, Number(row.ends)));
   }
   return ends;
+}
+
+/** The pieces in groups of at most piecesPerStatement, never splitting a log's (which adds its total once). */
+function statementsOf(pieces: LogPiece[]): LogPiece[][] {
+  const byPath = new Map<string, LogPiece[]>();
+  for (const piece of pieces) {
+    const group = byPath.get(piece.path);
+    if (group) group.push(piece);
+    else byPath.set(piece.path, [piece]);
+  }
+  const statements: LogPiece[][] = [];
+  let current: LogPiece[] = [];
+  for (const group of byPath.values()) {
+    if (current.length > 0 && current.length + group.length > piecesPerStatement) {
+      statements.push(current);
+      current = [];
+    }
+    current.push(...group);
+  }
+  if (current.length > 0) statements.push(current);
+  return statements;
 }
 
 /** Counts bytes dropped past the cap (the count only grows). */

@@ -102,4 +102,16 @@ describe(`a log past its cap (${testStoreKind === 'postgres' ? 'in the store' : 
     const bytes = Buffer.from(burst, 'utf8');
     expect(await logs.read(path, 262_140, 20)).toEqual(bytes.subarray(262_140, 262_160));
   });
+
+  it.runIf(testStoreKind === 'postgres')('writes more logs at once than one statement takes, each whole', async () => {
+    const logs = openLogs(1 << 20);
+    const paths = Array.from({ length: 1100 }, (_, i) => logs.attemptPath('r-0123abcd', `a-${i.toString(16).padStart(12, '0')}`));
+    // One of them large enough for several rows, so its rows meet the statements' boundary.
+    const large = `${'y'.repeat(300_000)}\n`;
+    for (const [i, path] of paths.entries()) logs.append(path, i === 999 ? large : `line of log ${i}\n`);
+    await logs.closeAll();
+    const texts = await Promise.all(paths.map((path) => logText(logs, path)));
+    expect(texts.filter((text, i) => text !== (i === 999 ? large : `line of log ${i}\n`))).toEqual([]);
+    expect(await logs.size(paths[999]!)).toBe(large.length);
+  });
 });
