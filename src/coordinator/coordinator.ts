@@ -182,7 +182,7 @@ export class Coordinator {
   async #joinStore(): Promise<void> {
     const core = this.#core;
     const leaseMs = core.settings.heartbeatTimeoutMs;
-    await joinStore(core.store.db, core.id, process.pid, hostname(), core.clock.now(), leaseMs);
+    await joinStore(core.store.db, core.id, process.pid, hostname(), core.clock.now(), leaseMs, this.#machines.urls);
     this.#lease = setInterval(() => core.background('renewing the lease', renewLease(core.store.db, core.id, core.clock.now(), leaseMs)), core.heartbeatIntervalMs);
     this.#lease.unref();
   }

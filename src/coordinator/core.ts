@@ -142,15 +142,15 @@ export class CoordinatorCore {
     return !this.settings.ownRunsOnly || this.own.has(runId);
   }
 
-  /** The coordinator processes on the store taken to be alive (see liveCoordinators). */
-  liveCoordinators(): Promise<Set<string>> {
+  /** The coordinator processes on the store taken to be alive, and the URLs they serve (see liveCoordinators). */
+  liveCoordinators(): Promise<{ ids: Set<string>; urls: Set<string> }> {
     return liveCoordinators(this.store.db, this.clock.now(), { host: hostname(), running: isAlive });
   }
 
   /** Whether this process may stop a machine `owner` started (see mayStopMachine). */
   async mayStop(owner: string | null): Promise<boolean> {
     if (owner === null || owner === this.id) return true;
-    return mayStopMachine(owner, this.id, await this.liveCoordinators());
+    return mayStopMachine(owner, this.id, (await this.liveCoordinators()).ids);
   }
 
   later(ms: number, action: () => void): void {

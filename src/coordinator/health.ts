@@ -40,18 +40,18 @@ export class Health {
     if (!core.settings.ownRunsOnly) for (const name of core.activities.warmPools()) this.#machines.poke(operatorPoolId(name, FLEET_SCOPE));
 
     const workers = (await liveWorkers(db)).filter((worker) => core.looksAfter(worker.run_id));
-    const alive = await core.liveCoordinators();
+    const live = await core.liveCoordinators();
     // Asked all at once: a provider answers for many machines in one call where it can.
     const gone = await Promise.all(workers.map((worker) => worker.machine !== null && this.#machines.gone(worker.provider, JSON.parse(worker.machine) as MachineHandle)));
     for (const [i, worker] of workers.entries()) {
       const spec = await core.specs.get(db, worker.run_id);
-      const provider = core.providers.get(worker.provider);
-      const mayRegisterHere = worker.server_url === null || (provider !== undefined && worker.server_url === this.#machines.urlFor(provider));
+      // Its machine may register with a live coordinator serving the URL it was given (this one's before its row is written).
+      const mayRegister = worker.server_url === null || live.urls.has(worker.server_url) || this.#machines.serves(worker.server_url);
       const known = spec.pipeline.activities[worker.activity] !== undefined;
       const verdict = judgeWorker({
         state: worker.state, createdAt: worker.created_at, hasMachine: worker.machine !== null, owner: worker.owner, tasksDone: worker.tasks_done,
       }, {
-        now: core.clock.now(), self: core.id, startedAt: core.startedAt, alive, startingHere: this.#machines.starting(worker.id), mayRegisterHere,
+        now: core.clock.now(), self: core.id, startedAt: core.startedAt, alive: live.ids, startingHere: this.#machines.starting(worker.id), mayRegister,
         startTimeoutMs: core.settings.startTimeoutMs, machineGone: gone[i]!,
         lifetimeMs: known ? core.activities.activityOf(spec, worker.activity).maxLifetimeMs : undefined,
         keepsWarm: core.activities.minIdleOf(spec, worker.activity) > 0,

@@ -17,11 +17,10 @@ const rowBytes = 256 * 1024;
  * next: a busy coordinator pays one statement for many tasks' output. Past `maxBytes`
  * output is counted and dropped, and readers see the marker line the files would hold.
  */
-export class LogTable implements Logs {
+export class LogTable extends LogPaths implements Logs {
   readonly #db: Db;
   readonly #maxBytes: number;
-  /** Paths in the store are relative to logs/; agents' own files are under `dir`. */
-  readonly #paths = new LogPaths('');
+  /** Where agents' own files are: paths in the store are relative to logs/. */
   readonly #files: LogPaths;
   /** Text appended and not yet written, by log, in order. */
   #pending = new Map<string, string[]>();
@@ -32,24 +31,13 @@ export class LogTable implements Logs {
   #warned = false;
 
   constructor(db: Db, dir: string, maxBytes = defaultMaxLogBytes) {
+    super('');
     this.#db = db;
     this.#files = new LogPaths(dir);
     this.#maxBytes = maxBytes;
   }
 
-  attemptPath(runId: string, attemptId: string): string {
-    return this.#paths.attemptPath(runId, attemptId);
-  }
-
-  workerPath(runId: string, workerId: string): string {
-    return this.#paths.workerPath(runId, workerId);
-  }
-
-  poolPath(poolId: string): string {
-    return this.#paths.poolPath(poolId);
-  }
-
-  agentPath(runId: string, workerId: string): string {
+  override agentPath(runId: string, workerId: string): string {
     return this.#files.agentPath(runId, workerId);
   }
 
@@ -111,7 +99,7 @@ export class LogTable implements Logs {
   }
 
   removeRun(runId: string, dryRun: boolean): Promise<number> {
-    return deleteLogsUnder(this.#db, `${this.#paths.runPath(runId)}/`, dryRun);
+    return deleteLogsUnder(this.#db, `${this.runPath(runId)}/`, dryRun);
   }
 
   async #marker(path: string, dropped: number): Promise<Buffer> {

@@ -48,13 +48,17 @@ export class Machines {
   }
 
   /** Where agents reach this coordinator, known once it listens. */
+  get urls(): CoordinatorUrls {
+    return this.#urls;
+  }
+
   set urls(urls: CoordinatorUrls) {
     this.#urls = urls;
   }
 
-  /** The URL a machine of `provider` is given to reach this coordinator: its loopback for one on this machine. */
-  urlFor(provider: { onThisMachine: boolean }): string {
-    return provider.onThisMachine ? this.#urls.local : this.#urls.remote;
+  /** Whether a machine given `url` reaches this coordinator. */
+  serves(url: string): boolean {
+    return url !== '' && (url === this.#urls.local || url === this.#urls.remote);
   }
 
   /** Whether provisioning or a provider start is in flight. */
@@ -149,7 +153,8 @@ export class Machines {
     let serverUrl = '';
     try {
       if (!provider) throw new Error(`provider '${providerName}' is not available here`);
-      serverUrl = this.urlFor(provider);
+      // Its loopback for a machine on this one.
+      serverUrl = provider.onThisMachine ? this.#urls.local : this.#urls.remote;
       machine = await provider.start({
         owner: await this.#owner(),
         workerId: start.workerId, runId: spec.id, activity: start.activity, serverUrl,
@@ -236,7 +241,7 @@ export class Machines {
       const machines = await provider.inventory(await this.#owner());
       if (machines.length === 0) continue;
       const workers = new Map((await workerRows(core.store.db, machines.map((m) => m.workerId))).map((r) => [r.id, r]));
-      const alive = await core.liveCoordinators();
+      const alive = (await core.liveCoordinators()).ids;
       for (const { workerId, machine } of machines) {
         const worker = workers.get(workerId);
         if (core.settings.ownRunsOnly && !(worker && core.own.has(worker.run_id))) continue;

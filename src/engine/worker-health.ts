@@ -22,8 +22,8 @@ export interface HealthFacts {
   alive: ReadonlySet<string>;
   /** Whether this coordinator's own start of the machine is in flight, or waiting to be retried. */
   startingHere: boolean;
-  /** Whether its machine may register here: it was given a URL this coordinator serves, or none is known. */
-  mayRegisterHere: boolean;
+  /** Whether its machine may register: it was given a URL a live coordinator serves, or none is known. */
+  mayRegister: boolean;
   startTimeoutMs: number;
   /** The provider says the machine no longer exists. */
   machineGone: boolean;
@@ -50,7 +50,7 @@ export function judgeWorker(worker: CheckedWorker, facts: HealthFacts): HealthVe
     const cutShort = starter === null ? worker.createdAt < facts.startedAt : starter !== facts.self;
     if (!worker.hasMachine && cutShort) return { kind: 'lose', reason: 'its start was cut short: the coordinator starting it is gone' };
     // A machine told to reach its starter alone (on its loopback, say) can register nowhere now.
-    if (cutShort && !facts.mayRegisterHere) return { kind: 'lose', reason: 'its start was cut short: its machine can reach only the coordinator that started it, which is gone' };
+    if (cutShort && !facts.mayRegister) return { kind: 'lose', reason: 'its start was cut short: its machine can reach only the coordinator that started it, which is gone' };
     const since = Math.max(worker.createdAt, facts.startedAt);
     if (facts.now - since > facts.startTimeoutMs) {
       return { kind: 'lose', reason: `did not register within ${Math.round(facts.startTimeoutMs / 1000)}s` };

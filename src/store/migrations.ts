@@ -224,9 +224,11 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .execute();
   },
   async (db) => {
-    // The coordinator URL a worker's machine was given: a start whose starter is gone can
-    // register only where that URL leads.
+    // The coordinator URL a worker's machine was given, and those each coordinator serves: a
+    // start whose starter is gone can register only with a coordinator serving that URL.
     await db.schema.alterTable('workers').addColumn('server_url', 'text').execute();
+    await db.schema.alterTable('coordinators').addColumn('local_url', 'text').execute();
+    await db.schema.alterTable('coordinators').addColumn('remote_url', 'text').execute();
   },
   async (db) => {
     // Logs in the store, on PostgreSQL (issue 16): any coordinator serves any log. A log's

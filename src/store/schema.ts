@@ -154,6 +154,9 @@ export interface CoordinatorsTable {
   host: string;
   started_at: number;
   lease_until: number;
+  /** The URLs it gives machines on its own host and elsewhere; null until it listens. */
+  local_url: string | null;
+  remote_url: string | null;
 }
 
 /** A secret, sealed (AES-256-GCM) with the state directory's key: see src/secrets/sealing.ts. */

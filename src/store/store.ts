@@ -110,8 +110,8 @@ async function readyStore(db: Db, location: string, options: StoreOptions): Prom
 }
 
 // A store may be opened that cannot be written (a SQLite file without write permission, a
-// PostgreSQL role that may only read) and answer reads; only a write finds out. This one changes nothing, and is committed so that a disk too full
-// to take a page is found too.
+// PostgreSQL role that may only read) and answer reads; only a write finds out. This one
+// changes nothing, and is committed so that a disk too full to take a page is found too.
 async function probeWrite(db: Db): Promise<void> {
   await db.transaction().execute((trx) => sql`update schema_version set version = version`.execute(trx));
 }

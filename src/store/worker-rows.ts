@@ -15,7 +15,7 @@ export interface WorkerRow {
   machine: string | null;
   /** The coordinator process that started its machine; null for one started by hand. */
   owner: string | null;
-  /** The coordinator URL its machine was given; null for one started by hand. */
+  /** The coordinator URL its machine was given; null for one started by hand, or by a coordinator not listening yet. */
   server_url: string | null;
   pool_id: string | null;
   created_at: number;

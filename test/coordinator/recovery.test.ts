@@ -7,6 +7,7 @@ import { testCoordinator } from '../helpers/coordinator.ts';
 import { logText } from '../helpers/log-text.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
+import { waitFor } from '../helpers/processes.ts';
 import { protocolHarness, RecordingProvider } from '../helpers/protocol.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
@@ -332,8 +333,12 @@ describe('a machine started by a coordinator that died before it registered', ()
   let dir: ReturnType<typeof tempDir> | undefined;
   afterEach(() => dir?.remove());
 
-  /** The state of the worker whose machine (on this machine) the first coordinator started, once the next one, at `urlOfNext`, checked it. */
-  async function orphanAfterCheck(urlOfNext: string): Promise<{ state: string; error: string | null; stopped: boolean }> {
+  /**
+   * The state of the worker whose machine (on this machine) the first coordinator started,
+   * once the next one, at `urlOfNext`, checked it; with `urlOfAnother`, a third live
+   * coordinator on the store serves that URL.
+   */
+  async function orphanAfterCheck(urlOfNext: string, urlOfAnother?: string): Promise<{ state: string; error: string | null; stopped: boolean }> {
     dir = tempDir();
     const clock = new ManualClock();
     const storePath = join(dir.path, 'slipway.db');
@@ -349,9 +354,15 @@ describe('a machine started by a coordinator that died before it registered', ()
     await first.store.close();
     clock.advance(61_000);
 
+    const another = urlOfAnother === undefined ? undefined : await testCoordinator(dir.path, { clock, providers: [onThisMachine()], storePath });
     const provider = onThisMachine();
     const next = await testCoordinator(dir.path, { clock, providers: [provider], storePath });
     try {
+      if (another) {
+        another.coordinator.start({ local: urlOfAnother!, remote: '' });
+        const joined = async () => (await next.store.db.selectFrom('coordinators').select('id').where('local_url', '=', urlOfAnother!).executeTakeFirst()) !== undefined;
+        await waitFor(joined, 10_000, 'the other coordinator to join the store');
+      }
       next.coordinator.start({ local: urlOfNext, remote: '' });
       await next.coordinator.healthCheck();
       await next.coordinator.settled();
@@ -360,6 +371,8 @@ describe('a machine started by a coordinator that died before it registered', ()
     } finally {
       await next.coordinator.close();
       await next.store.close();
+      await another?.coordinator.close();
+      await another?.store.close();
     }
   }
 
@@ -371,6 +384,10 @@ describe('a machine started by a coordinator that died before it registered', ()
 
   it('is given the start timeout when it may register here (it listens where the first did)', async () => {
     expect(await orphanAfterCheck('http://127.0.0.1:1001')).toEqual({ state: 'starting', error: null, stopped: false });
+  });
+
+  it('is given the start timeout when another live coordinator on the store serves its URL', async () => {
+    expect(await orphanAfterCheck('http://127.0.0.1:1002', 'http://127.0.0.1:1001')).toEqual({ state: 'starting', error: null, stopped: false });
   });
 });
 

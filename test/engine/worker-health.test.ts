@@ -3,7 +3,7 @@ import { judgeWorker, type CheckedWorker, type HealthFacts } from '../../src/eng
 
 const worker = (over: Partial<CheckedWorker> = {}): CheckedWorker => ({ state: 'idle', createdAt: 1_000, hasMachine: true, owner: 'c-me', tasksDone: 1, ...over });
 const facts = (over: Partial<HealthFacts> = {}): HealthFacts => ({
-  now: 10_000, self: 'c-me', startedAt: 0, alive: new Set(['c-me']), startingHere: false, mayRegisterHere: true, startTimeoutMs: 5_000,
+  now: 10_000, self: 'c-me', startedAt: 0, alive: new Set(['c-me']), startingHere: false, mayRegister: true, startTimeoutMs: 5_000,
   machineGone: false, lifetimeMs: undefined, keepsWarm: false, ...over,
 });
 
@@ -20,9 +20,9 @@ describe('the health check judging a live worker', () => {
 
   it('gives up at once on a started machine whose coordinator is gone when it was told to reach that one alone', () => {
     const orphan = worker({ state: 'starting', owner: 'c-gone', hasMachine: true, createdAt: 9_000 });
-    expect(judgeWorker(orphan, facts({ mayRegisterHere: false })))
+    expect(judgeWorker(orphan, facts({ mayRegister: false })))
       .toEqual({ kind: 'lose', reason: 'its start was cut short: its machine can reach only the coordinator that started it, which is gone' });
-    // One that may register here (a restart on the same address, a shared public URL) is given the start timeout.
+    // One that may register elsewhere (a restart on the same address, a shared public URL) is given the start timeout.
     expect(judgeWorker(orphan, facts()).kind).toBe('fine');
     expect(judgeWorker({ ...orphan, createdAt: 4_000 }, facts())).toEqual({ kind: 'lose', reason: 'did not register within 5s' });
   });

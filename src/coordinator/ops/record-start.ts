@@ -11,7 +11,7 @@ import type { Changes } from '../changes.ts';
 export async function recordMachine(db: Db, workerId: string, machine: MachineHandle, start: { owner: string; serverUrl: string }, now: number): Promise<boolean> {
   const price = priceOf(machine);
   const recorded = await db.updateTable('workers')
-    .set({ machine: JSON.stringify(machine), owner: start.owner, server_url: start.serverUrl, machine_at: now, hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
+    .set({ machine: JSON.stringify(machine), owner: start.owner, server_url: start.serverUrl || null, machine_at: now, hourly_usd: price?.hourlyUsd ?? null, billing: price?.billing ?? null })
     .where('id', '=', workerId).where('state', '=', 'starting').executeTakeFirst();
   return Number(recorded.numUpdatedRows) > 0;
 }
