@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { ReadTarget } from '../blobs/blob-store.ts';
 import type { ArchiveLimits } from '../archive/check.ts';
-import type { Clock } from '../engine/clock.ts';
+import { every, type Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import type { RunStatus, SourceOrigin } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
@@ -63,9 +63,8 @@ export class Coordinator {
   readonly #machines: Machines;
   readonly #sessions: WorkerSessions;
   readonly #health: Health;
-  #healthTimer: NodeJS.Timeout | undefined;
-  #livenessTimer: NodeJS.Timeout | undefined;
-  #lease: NodeJS.Timeout | undefined;
+  /** Cancels the periodic work this process started (health check, liveness, lease). */
+  readonly #periodic: (() => void)[] = [];
   #oldArchivesMoved: Promise<number> | undefined;
 
   constructor(store: Store, clock: Clock, settings: CoordinatorSettings, providers: ProviderLifecycle[]) {
@@ -130,12 +129,10 @@ export class Coordinator {
     core.background('listening for other coordinators\' commits', core.listen());
     core.background('moving source archives of an older version into the blob store', this.sources());
     const whenHeld = (check: () => Promise<void>) => async () => { if (await this.#holdsPeriodicWork()) await check(); };
-    this.#healthTimer = setInterval(() => core.background('health check', whenHeld(() => this.healthCheck())()), core.settings.healthIntervalMs);
-    this.#healthTimer.unref();
+    this.#periodic.push(every(core.clock, core.settings.healthIntervalMs, () => core.background('health check', whenHeld(() => this.healthCheck())())));
     // Silence is looked for more often than the full health check runs, so a dead worker
     // is found within about one heartbeat timeout even when the health check is minutes apart.
-    this.#livenessTimer = setInterval(() => core.background('liveness check', whenHeld(() => this.checkLiveness())()), core.heartbeatIntervalMs);
-    this.#livenessTimer.unref();
+    this.#periodic.push(every(core.clock, core.heartbeatIntervalMs, () => core.background('liveness check', whenHeld(() => this.checkLiveness())())));
   }
 
   /** Resolves once this coordinator hears other coordinators' commits (at once on SQLite, which sends none). */
@@ -147,9 +144,7 @@ export class Coordinator {
     const core = this.#core;
     await this.#machines.stopDismissedHere().catch((error: unknown) => core.reportFault('waiting for dismissed workers to exit', error));
     core.close();
-    clearInterval(this.#healthTimer);
-    clearInterval(this.#livenessTimer);
-    clearInterval(this.#lease);
+    for (const cancel of this.#periodic) cancel();
     // A move under way finishes, so no archive is left half taken into a bucket.
     await this.#oldArchivesMoved?.catch(() => undefined);
     await this.settled();
@@ -183,8 +178,7 @@ export class Coordinator {
     const core = this.#core;
     const leaseMs = core.settings.heartbeatTimeoutMs;
     await joinStore(core.store.db, core.id, process.pid, hostname(), core.clock.now(), leaseMs, this.#machines.urls);
-    this.#lease = setInterval(() => core.background('renewing the lease', renewLease(core.store.db, core.id, core.clock.now(), leaseMs)), core.heartbeatIntervalMs);
-    this.#lease.unref();
+    this.#periodic.push(every(core.clock, core.heartbeatIntervalMs, () => core.background('renewing the lease', renewLease(core.store.db, core.id, core.clock.now(), leaseMs))));
   }
 
   // ---- runs ------------------------------------------------------------------------
@@ -254,9 +248,14 @@ export class Coordinator {
     return this.#core.watch.follow(runId);
   }
 
-  /** Resolves once no provisioning, provider start or store write is in flight: for tests and the simulator. */
+  /** Resolves once no provisioning, provider start, store write or background job is in flight: for tests and the simulator. */
   async settled(): Promise<void> {
-    while (this.#machines.busy || this.#core.writing) await new Promise((resolve) => setImmediate(resolve));
+    while (!this.quiet) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Whether nothing is in flight now (see settled). */
+  get quiet(): boolean {
+    return !this.#machines.busy && !this.#core.writing && !this.#core.working;
   }
 
   /** Live workers of a run: those whose machine may still be running. */

@@ -51,7 +51,10 @@ export class CoordinatorCore {
   /** Runs created or rerun here, for a coordinator that looks after only those. */
   readonly own = new Set<string>();
   readonly #writes: GroupCommit;
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Cancels of the waits this process set (core.later), dropped when it closes. */
+  readonly #timers = new Set<() => void>();
+  /** Background jobs in flight (see background). */
+  #jobs = 0;
   readonly #commitListeners: ((changes: Changes) => void)[] = [];
   /** Whether other coordinators hear this one's commits: on PostgreSQL (SQLite tells no other process). */
   readonly #noticesOthers: boolean;
@@ -153,16 +156,16 @@ export class CoordinatorCore {
     return mayStopMachine(owner, this.id, (await this.liveCoordinators()).ids);
   }
 
+  /** Runs `action` after `ms` of the clock's time, unless this process closed meanwhile. */
   later(ms: number, action: () => void): void {
-    const timer = setTimeout(() => { this.#timers.delete(timer); if (!this.#closed) action(); }, Math.max(0, ms));
-    timer.unref();
-    this.#timers.add(timer);
+    const cancel = this.clock.after(ms, () => { this.#timers.delete(cancel); if (!this.#closed) action(); });
+    this.#timers.add(cancel);
   }
 
   /** Nothing new starts from here on: timers are dropped, and jobs see `closed`. */
   close(): void {
     this.#closed = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const cancel of this.#timers) cancel();
     this.background('closing the commit listener', this.#listener?.close() ?? Promise.resolve());
   }
 
@@ -176,7 +179,13 @@ export class CoordinatorCore {
    * health check heals what it left undone.
    */
   background(what: string, work: Promise<unknown>): void {
-    work.catch((error: unknown) => this.reportFault(what, error));
+    this.#jobs += 1;
+    work.catch((error: unknown) => this.reportFault(what, error)).finally(() => { this.#jobs -= 1; });
+  }
+
+  /** Whether background work is in flight. */
+  get working(): boolean {
+    return this.#jobs > 0;
   }
 
   /** Something went wrong that no request is waiting to hear about. */

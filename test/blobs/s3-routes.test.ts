@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
+import { realTimer } from '../../src/engine/clock.ts';
 import { defaultRetention } from '../../src/config/retention.ts';
 import { GarbageCollector } from '../../src/coordinator/retention.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
@@ -137,7 +138,7 @@ describe('the S3 blob store', () => {
     expect((await blobs.list()).map((blob) => blob.sha256)).toEqual(expect.arrayContaining([orphan.sha256, sha256('named\n')]));
 
     // Two hours on, past the grace an upload in progress gets.
-    const later = { now: () => Date.now() + 2 * 3_600_000 };
+    const later = { now: () => Date.now() + 2 * 3_600_000, after: realTimer };
     const report = await new GarbageCollector({ store: on.store, stateDir: on.stateDir, policy: defaultRetention, blobs, clock: later }).collect(false);
     expect(report.blobs).toEqual({ count: 1, bytes: orphan.size });
     expect(await blobs.size(orphan.sha256)).toBeUndefined();

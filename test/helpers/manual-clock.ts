@@ -1,6 +1,9 @@
-import type { Clock } from '../../src/engine/clock.ts';
+import { realTimer, type Clock } from '../../src/engine/clock.ts';
 
-/** A clock that moves only when the test says so. */
+/**
+ * A clock that moves only when the test says so. Its timers run in real time: tests move
+ * the clock to reach a decision, and what waits (a long poll, a retry) stays short.
+ */
 export class ManualClock implements Clock {
   #now: number;
 
@@ -10,6 +13,10 @@ export class ManualClock implements Clock {
 
   now(): number {
     return this.#now;
+  }
+
+  after(ms: number, action: () => void): () => void {
+    return realTimer(ms, action);
   }
 
   advance(ms: number): void {
