@@ -245,6 +245,12 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
       .addPrimaryKeyConstraint('log_chunks_pk', ['path', 'at'])
       .execute();
   },
+  async (db) => {
+    // Claims and provisioning look at a pool's running runs, oldest first: found through the
+    // few running runs, not through every run the pool ever served (thousands on a server
+    // with a long history, read on every claim).
+    await db.schema.createIndex('runs_running').on('runs').columns(['status', 'created_at']).execute();
+  },
 ];
 
 /**

@@ -11,6 +11,7 @@ import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
 import { claimableTask } from '../../store/claimable.ts';
+import { runsQueueOfPool } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
 
 export type ClaimResult =
@@ -25,12 +26,6 @@ export interface ClaimingWorker { state: WorkerState; name: string; activity: st
 
 export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =>
   db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', arg('id')));
-
-/** Running runs with an activity in the pool, oldest first. */
-const selectPoolRuns = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>
-  db.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
-    .select(['run_pools.run_id', 'run_pools.activity', 'runs.created_at'])
-    .where('run_pools.pool_id', '=', arg('pool')).where('runs.status', '=', 'running').orderBy('runs.created_at').orderBy('runs.id'));
 
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
@@ -115,17 +110,17 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 
 /** The task a free worker of the pool takes next, and its run. */
 async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
-  const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
-  for (const run of await selectPoolRuns.all(trx, { pool })) {
-    const task = await selectClaimable.first(trx, { run: run.run_id, pool: run.activity, now });
-    if (task) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, task });
+  const waiting: (WaitingRun & { activity: string })[] = [];
+  for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
+    if (run.first_seq !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity });
   }
   // Shares matter only between runs that both wait: one run alone costs no count.
   if (waiting.length > 1) {
     for (const run of waiting) run.running = Number((await countRunning.first(trx, { run: run.runId, pool: run.activity }))?.n ?? 0);
   }
-  const runId = nextRun(waiting);
-  return waiting.find((w) => w.runId === runId);
+  const chosen = waiting.find((w) => w.runId === nextRun(waiting));
+  const task = chosen && await selectClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now });
+  return chosen && task && { runId: chosen.runId, task };
 }
 
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {

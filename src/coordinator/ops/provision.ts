@@ -9,6 +9,7 @@ import type { RunSpec } from '../run-specs.ts';
 import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
 import { claimableTask } from '../../store/claimable.ts';
+import { runsQueueOfPool } from '../../store/pool-runs.ts';
 
 /** How many earlier workers the give-up rule looks at: enough to see a streak start. */
 const historyLength = 50;
@@ -119,13 +120,15 @@ async function newestRun(trx: Db, pool: string, specOf: SpecOf): Promise<PoolRun
 export async function provisionPool(
   trx: Db, pool: string, specOf: SpecOf, limits: GiveUpLimits, changes: Changes, options: ProvisionOptions = {},
 ): Promise<Provisioning> {
-  const rows = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
-    .select(['run_pools.run_id', 'run_pools.activity']).where('run_pools.pool_id', '=', pool).where('runs.status', '=', 'running')
-    .orderBy('runs.created_at').orderBy('runs.id').execute();
+  const rows = await runsQueueOfPool.all(trx, { pool, now: changes.now });
   const runs: PoolRun[] = [];
+  /** Runs with a task a worker could take now. */
+  const waitingRuns = new Set<string>();
   for (const row of rows) {
     const spec = await specOf(row.run_id);
-    if (!spec.options.noProvision) runs.push({ spec, activity: row.activity });
+    if (spec.options.noProvision) continue;
+    runs.push({ spec, activity: row.activity });
+    if (row.first_seq !== null) waitingRuns.add(row.run_id);
   }
   const { operator } = options;
   const minIdle = operator?.minIdle ?? 0;
@@ -154,6 +157,7 @@ export async function provisionPool(
   let origin: PoolRun | undefined;
   for (const run of runs) {
     if (queued >= enough) break;
+    if (!waitingRuns.has(run.spec.id)) continue;
     const waiting = await trx.selectFrom('tasks').select('key')
       .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableTask)
       .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { openTaskStatuses, runStatusOf, whenReady } from '../../engine/task-state.ts';
 import { handStartedProvider, type TaskStatus } from '../../engine/report.ts';
+import { runningRunsOfPool } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
@@ -117,9 +118,8 @@ export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes
   for (const { pool_id } of pools) {
     // An operator's pool outlives its runs: its workers stop when idle (and min_idle keeps some).
     if (fleetPoolName(pool_id) !== undefined) continue;
-    const other = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id').select('runs.id')
-      .where('run_pools.pool_id', '=', pool_id).where('runs.status', '=', 'running').where('runs.id', '!=', runId).limit(1).executeTakeFirst();
-    if (!other) idle.push(pool_id);
+    const others = (await runningRunsOfPool.all(trx, { pool: pool_id })).filter((run) => run.run_id !== runId);
+    if (others.length === 0) idle.push(pool_id);
   }
   if (idle.length === 0) return;
   const workers = await trx.selectFrom('workers').select(['id', 'name', 'run_id', 'state', 'provider'])
