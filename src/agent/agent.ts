@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
+import { idleStep } from '../engine/idle-claim.ts';
 import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { SecretMask } from '../secrets/masking.ts';
 import { StopRequested, WorkerClient } from './client.ts';
@@ -238,13 +239,12 @@ export class Agent {
     for (;;) {
       if (this.#shutdown.signal.aborted) return asked;
       if (!next) {
-        const idleLeft = settings.idle_timeout_ms - (Date.now() - idleSince);
-        // A pool that keeps workers warm decides whether this one may stop (see keep_warm).
-        const pastIdle = idleLeft <= 0;
-        if (pastIdle && !settings.keep_warm) return { cause: 'idle', reason: `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s` };
+        const step = idleStep(settings, Date.now() - idleSince);
+        if (step.kind === 'stop') return { cause: 'idle', reason: `idle for ${Math.round(settings.idle_timeout_ms / 1000)}s` };
+        const { pastIdle } = step;
         let claimed;
         try {
-          claimed = await this.#client.claim(pastIdle ? settings.heartbeat_interval_ms : Math.min(idleLeft, settings.heartbeat_interval_ms), this.#shutdown.signal, pastIdle);
+          claimed = await this.#client.claim(step.waitMs, this.#shutdown.signal, pastIdle);
         } catch (error) {
           if (this.#shutdown.signal.aborted) return asked;
           throw error;

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { operatorPools } from '../config/pools.ts';
 import { startEmbedded } from '../coordinator/embedded.ts';
+import { activitiesInUse } from '../pipeline/activities-in-use.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
@@ -153,11 +154,6 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
 }
 
 function manualWorkerHelp(pipeline: Pipeline, url: string, joinToken: string): string {
-  const activities = new Set<string>();
-  for (const step of Object.values(pipeline.steps)) {
-    activities.add(step.activity);
-    if (step.doneIf) activities.add(step.doneIf.activity);
-  }
-  const lines = [...activities].map((activity) => `  SLIPWAY_TOKEN=${joinToken} ${selfCommand()} worker --server ${url} --activity ${activity}`);
+  const lines = [...activitiesInUse(pipeline)].map((activity) => `  SLIPWAY_TOKEN=${joinToken} ${selfCommand()} worker --server ${url} --activity ${activity}`);
   return `No workers will be started (--no-provision). Start one per activity by hand, from any shell on this machine:\n${lines.join('\n')}`;
 }

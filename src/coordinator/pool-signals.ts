@@ -1,3 +1,5 @@
+import type { Clock } from '../engine/clock.ts';
+
 /**
  * Long-polling claims wait here for work in their pool. A wake for n new tasks wakes at
  * most n waiters, so one queued task does not send every idle worker to the store.
@@ -7,8 +9,14 @@
  * its wait is not lost.
  */
 export class PoolSignals {
+  readonly #clock: Clock;
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #versions = new Map<string, number>();
+
+  /** Waits end after `ms` of this clock's time. */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   /** Claims waiting now, in every pool. */
   get waiting(): number {
@@ -27,13 +35,13 @@ export class PoolSignals {
       const waiters = this.#waiters.get(pool) ?? new Set();
       this.#waiters.set(pool, waiters);
       const done = (): void => {
-        clearTimeout(timer);
+        cancel();
         signal?.removeEventListener('abort', done);
         waiters.delete(done);
         if (waiters.size === 0 && this.#waiters.get(pool) === waiters) this.#waiters.delete(pool);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const cancel = this.#clock.after(ms, done);
       signal?.addEventListener('abort', done, { once: true });
       waiters.add(done);
     });

@@ -43,7 +43,7 @@ export class WorkerSessions {
   readonly #core: CoordinatorCore;
   readonly #machines: Machines;
   readonly #artifacts: RunArtifacts;
-  readonly #signals = new PoolSignals();
+  readonly #signals: PoolSignals;
   readonly #lastSeen = new Map<string, number>();
   /** When this process last wrote a worker's last-seen time to the store. */
   readonly #seenStored = new Map<string, number>();
@@ -60,6 +60,7 @@ export class WorkerSessions {
     this.#core = core;
     this.#machines = machines;
     this.#artifacts = artifacts;
+    this.#signals = new PoolSignals(core.clock);
     core.onCommit((changes) => {
       for (const [pool, count] of changes.queued) this.#signals.wake(pool, count);
       for (const [pool, at] of changes.delayed) core.later(at - changes.now, () => this.#signals.wake(pool, 1));

@@ -2,12 +2,12 @@
 export type BillingMode = 'per-second' | 'per-hour';
 
 /**
- * Seconds billed for a machine that ran `seconds`: per second with a one-minute minimum
- * (EC2 Linux), or every started hour in full (EC2 Windows).
+ * Seconds billed for a machine that ran `seconds`: per second with a minimum (EC2 Linux:
+ * one minute), or every started hour in full (EC2 Windows).
  */
-export function billedSeconds(seconds: number, mode: BillingMode): number {
+export function billedSeconds(seconds: number, mode: BillingMode, minimumSeconds = 60): number {
   const ran = Math.max(0, seconds);
-  return mode === 'per-second' ? Math.max(60, Math.ceil(ran)) : Math.max(1, Math.ceil(ran / 3600)) * 3600;
+  return mode === 'per-second' ? Math.max(minimumSeconds, Math.ceil(ran)) : Math.max(1, Math.ceil(ran / 3600)) * 3600;
 }
 
 export interface MachineRun {

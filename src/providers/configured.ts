@@ -1,4 +1,5 @@
 import type { SlipwayConfig } from '../config/schema.ts';
+import { activitiesInUse } from '../pipeline/activities-in-use.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { providerLifecycle, type ProviderLifecycle } from './provider.ts';
 
@@ -40,10 +41,11 @@ export async function configuredImageExpiry(config: SlipwayConfig, env: NodeJS.P
   return (unusedSince: number, dryRun: boolean) => expireUnusedImages(ec2, unusedSince, dryRun);
 }
 
-/** Why a pipeline cannot get its machines from these providers, or undefined when it can. */
+/** Why a pipeline cannot get its machines from these providers, or undefined when it can (an activity no step uses needs none). */
 export function missingProvider(pipeline: Pipeline, available: readonly string[]): string | undefined {
+  const used = activitiesInUse(pipeline);
   for (const activity of Object.values(pipeline.activities)) {
-    if (available.includes(activity.provider)) continue;
+    if (!used.has(activity.name) || available.includes(activity.provider)) continue;
     const how = setUp[activity.provider] ?? `use one of: ${available.join(', ')}`;
     return `activity ${activity.name} uses provider ${activity.provider}, which is not set up here: ${how} (slipway config prints a commented default)`;
   }
