@@ -23,6 +23,7 @@ import { registerRun } from './run.ts';
 import { registerSecrets } from './secrets.ts';
 import { registerServer } from './server.ts';
 import { registerShow } from './show.ts';
+import { registerSimulate } from './simulate.ts';
 import { registerStore } from './store.ts';
 import { registerTokens } from './tokens.ts';
 import { RevisionNotApplied } from './send-revision.ts';
@@ -68,6 +69,7 @@ registerInstances(program);
 registerImages(program);
 registerPurge(program);
 registerGc(program);
+registerSimulate(program);
 registerStore(program);
 registerDoctor(program);
 

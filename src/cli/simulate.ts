@@ -1,0 +1,166 @@
+import { basename } from 'node:path';
+import { Option, type Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { operatorPools } from '../config/pools.ts';
+import type { BillingMode } from '../engine/cost.ts';
+import { formatDuration, parseDuration } from '../pipeline/duration.ts';
+import type { OperatorPool } from '../pipeline/types.ts';
+import { figuresOf, type SimulationFigures } from '../simulator/figures.ts';
+import { taskclusterCloud, type CloudModel } from '../simulator/simulated-cloud.ts';
+import { simulate } from '../simulator/simulation.ts';
+import { readTrace, TraceError, type TraceTask } from '../simulator/trace.ts';
+import { table } from './format.ts';
+import { UsageError } from './usage-error.ts';
+
+interface SimulateOptions {
+  boot: string; stopDelay: string; billing: BillingMode; minCharge: string; price: string; failureRate: string; seed: string;
+  maxWorkers?: string; idleTimeout?: string; minIdle?: string;
+  sweep?: boolean; json?: boolean;
+}
+
+/** A pool the config does not define: no cap to speak of, and the default idle timeout. */
+const defaultPool: OperatorPool = { provider: 'ec2', maxWorkers: 1000, minIdle: 0, idleTimeoutMs: 15 * 60_000 };
+
+/** The idle timeouts --sweep tries. */
+const sweepIdleTimeouts = ['30s', '1m', '2m', '3m', '5m', '10m', '15m', '30m'];
+
+export function registerSimulate(program: Command): void {
+  program.command('simulate')
+    .description('replay a trace of CI load through the real coordinator on a simulated cloud, and say what the fleet would cost and how long tasks would wait')
+    .argument('<trace>', 'JSON lines, one task per line, sorted by at: {"at": ms, "duration": ms, "pool": "linux", "run": "push-17"}')
+    .option('--boot <duration>', 'from a start request to the worker registering', '20s')
+    .option('--stop-delay <duration>', 'from a stop to the machine terminated (billed)', '200s')
+    .addOption(new Option('--billing <mode>', 'how machines are billed').choices(['per-second', 'per-hour']).default('per-second'))
+    .option('--min-charge <duration>', 'the least a per-second machine is billed', '60s')
+    .option('--price <usd>', 'USD per machine hour', '0.10')
+    .option('--failure-rate <share>', 'the share of start requests the cloud refuses, 0 to 1', '0')
+    .option('--seed <n>', 'seeds the refused starts', '1')
+    .option('--max-workers <n>', "every pool's cap (default: the config's [pools.NAME], else 1000)")
+    .option('--idle-timeout <duration>', "every pool's idle_timeout (default: the config's [pools.NAME], else 15m)")
+    .option('--min-idle <n>', "every pool's warm workers (default: the config's [pools.NAME], else 0)")
+    .option('--sweep', `simulate each idle timeout of ${sweepIdleTimeouts.join(', ')} and print billed/busy against the p95 wait`)
+    .option('--json', 'print the figures as one JSON object (with --sweep, one per setting)')
+    .addHelpText('after', `
+The trace runs through Slipway's own coordinator (store, provisioner, health check, claims)
+on a simulated clock: nothing sleeps, a day of load takes about a minute. The defaults are
+Taskcluster's simulator's cloud: 20 s boot, 200 s from stop to terminated, per-second
+billing with a 60 s minimum, billed from the request to termination. Each pool of the trace
+is the config's [pools.NAME] when it defines one (its machines simulated whatever its provider).
+
+Examples:
+  slipway simulate ../shared/traces/synthetic-day.jsonl
+  slipway simulate trace.jsonl --idle-timeout 3m --json | jq .billed_over_busy
+  slipway simulate trace.jsonl --billing per-hour --price 0.46
+  slipway simulate trace.jsonl --sweep`)
+    .action(async (file: string, options: SimulateOptions) => {
+      const cloud = cloudOf(options);
+      const trace = await readTrace(file).catch((error: unknown) => {
+        throw error instanceof TraceError ? new UsageError(error.message) : error;
+      });
+      const pools = poolsOf(trace, options);
+      if (options.sweep) {
+        await sweep(trace, cloud, pools, options.json === true);
+        return;
+      }
+      const figures = await run(trace, cloud, pools);
+      process.stdout.write(options.json ? `${JSON.stringify(figures, null, 2)}\n` : report(basename(file), figures, cloud, pools));
+    });
+}
+
+async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>): Promise<SimulationFigures> {
+  const total = trace.at(-1)!.at;
+  let shownHour = -1;
+  const onProgress = process.stderr.isTTY ? (at: number, finished: number) => {
+    const hour = Math.floor(at / 3_600_000);
+    if (hour === shownHour) return;
+    shownHour = hour;
+    process.stderr.write(`\rsimulated ${formatDuration(Math.min(at, total))} of ${formatDuration(total)}: ${finished} of ${trace.length} tasks done `);
+  } : undefined;
+  try {
+    return figuresOf(await simulate(trace, { cloud, pools, ...(onProgress && { onProgress }) }), cloud.hourlyUsd);
+  } finally {
+    if (onProgress) process.stderr.write('\r\x1b[K');
+  }
+}
+
+async function sweep(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>, json: boolean): Promise<void> {
+  const results: (SimulationFigures & { idle_timeout: string })[] = [];
+  if (!json) process.stdout.write(`idle_timeout  billed/busy  p95 wait  mean wait  workers started  simulated in\n`);
+  for (const idleTimeout of sweepIdleTimeouts) {
+    const ms = parseDuration(idleTimeout);
+    const figures = await run(trace, cloud, Object.fromEntries(Object.entries(pools).map(([name, pool]) => [name, { ...pool, idleTimeoutMs: ms }])));
+    results.push({ idle_timeout: idleTimeout, ...figures });
+    if (!json) {
+      process.stdout.write(`${idleTimeout.padEnd(12)}  ${figures.billed_over_busy.toFixed(3).padStart(11)}  ${`${figures.wait_s.p95.toFixed(1)} s`.padStart(8)}  ${`${figures.wait_s.mean.toFixed(2)} s`.padStart(9)}  ${String(figures.workers_started).padStart(15)}  ${figures.run_seconds.toFixed(0)} s\n`);
+    }
+  }
+  if (json) process.stdout.write(`${JSON.stringify(results.map(({ hours: _hours, ...rest }) => rest), null, 2)}\n`);
+}
+
+function cloudOf(options: SimulateOptions): CloudModel {
+  const duration = (flag: string, text: string) => {
+    try {
+      return parseDuration(text);
+    } catch (error) {
+      throw new UsageError(`${flag}: ${(error as Error).message}`);
+    }
+  };
+  const number = (flag: string, text: string, check: (n: number) => boolean, what: string) => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag}: expected ${what}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  return {
+    ...taskclusterCloud,
+    bootMs: duration('--boot', options.boot),
+    stopDelayMs: duration('--stop-delay', options.stopDelay),
+    billing: options.billing,
+    minChargeMs: duration('--min-charge', options.minCharge),
+    hourlyUsd: number('--price', options.price, (n) => n >= 0, 'USD per hour, 0 or more'),
+    failureRate: number('--failure-rate', options.failureRate, (n) => n >= 0 && n < 1, 'a share from 0 up to (not including) 1'),
+    seed: number('--seed', options.seed, Number.isInteger, 'a whole number'),
+  };
+}
+
+/** Each pool of the trace: the config's [pools.NAME], else the default, with the flags over either. */
+function poolsOf(trace: readonly TraceTask[], options: SimulateOptions): Record<string, OperatorPool> {
+  const configured = operatorPools(loadConfig());
+  const whole = (flag: string, text: string, least: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < least) throw new UsageError(`${flag}: expected a whole number, ${least} or more, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const overrides: Partial<OperatorPool> = {
+    ...(options.maxWorkers !== undefined && { maxWorkers: whole('--max-workers', options.maxWorkers, 1) }),
+    ...(options.minIdle !== undefined && { minIdle: whole('--min-idle', options.minIdle, 0) }),
+  };
+  if (options.idleTimeout !== undefined) {
+    try {
+      overrides.idleTimeoutMs = parseDuration(options.idleTimeout);
+    } catch (error) {
+      throw new UsageError(`--idle-timeout: ${(error as Error).message}`);
+    }
+  }
+  const names = [...new Set(trace.map((t) => t.pool))];
+  return Object.fromEntries(names.map((name) => [name, { ...(configured[name] ?? defaultPool), ...overrides }]));
+}
+
+function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Record<string, OperatorPool>): string {
+  const hours = (h: number) => h.toFixed(1);
+  const lines = [
+    `Simulated ${f.tasks} tasks of ${file} (${hours(f.simulated_hours)} h of load) in ${f.run_seconds.toFixed(1)} s`,
+    ...Object.entries(pools).map(([name, p]) => `  pool ${name}: at most ${p.maxWorkers} workers, idle_timeout ${formatDuration(p.idleTimeoutMs)}, min_idle ${p.minIdle}`),
+    `  cloud: boot ${formatDuration(cloud.bootMs)}, ${formatDuration(cloud.stopDelayMs)} from stop to terminated, ${cloud.billing} billing${cloud.billing === 'per-second' ? ` (${formatDuration(cloud.minChargeMs)} minimum)` : ''}, $${cloud.hourlyUsd.toFixed(2)}/h${cloud.failureRate > 0 ? `, ${(cloud.failureRate * 100).toFixed(1)}% of starts refused` : ''}`,
+    '',
+    `  workers started  ${f.workers_started} (at most ${f.peak_workers} at once)`,
+    `  busy             ${hours(f.busy_hours)} h`,
+    `  billed           ${hours(f.billed_hours)} h = ${f.billed_over_busy.toFixed(2)} x busy, $${f.cost_usd.toFixed(2)}`,
+    `  task wait        p50 ${f.wait_s.p50.toFixed(1)} s, p95 ${f.wait_s.p95.toFixed(1)} s, p99 ${f.wait_s.p99.toFixed(1)} s, mean ${f.wait_s.mean.toFixed(2)} s (creation to start)`,
+    '',
+    table(f.hours.map((h) => [
+      String(h.hour), String(h.tasks_started), hours(h.busy_hours), hours(h.billed_hours),
+      h.busy_hours > 0 ? (h.billed_hours / h.busy_hours).toFixed(2) : '-', String(h.peak_workers), `${h.wait_p95_s.toFixed(1)} s`,
+    ]), ['hour', 'tasks', 'busy h', 'billed h', 'billed/busy', 'peak', 'p95 wait']).replace(/^/gm, '  '),
+  ];
+  return `${lines.join('\n')}\n`;
+}
