@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: the dispatch benchmark, the end-to-end one, the pipeline file's worst
- * cases, artifact throughput, what a step cache saves, then what keeping logs costs (files
- * and PostgreSQL's tables), each in a process of its own.
+ * cases, artifact throughput, what a step cache saves, what keeping logs costs (files
+ * and PostgreSQL's tables), then what the fleet costs on a simulated day of CI load, each
+ * in a process of its own.
  * `--store sqlite|postgres` and `--compare graphile-worker` go to the dispatch bench, other
  * arguments to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
- * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...}, "logs": {...} }`.
+ * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...}, "logs": {...}, "simulate": {...} }`.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -47,4 +48,5 @@ const pipeline = await bench('./pipeline.ts', json ? ['--json'] : []);
 const artifacts = await bench('./artifacts.ts', json ? ['--json'] : []);
 const cache = await bench('./cache.ts', json ? ['--json'] : []);
 const logs = await bench('./logs.ts', json ? ['--json'] : []);
-if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts, cache, logs })}\n`);
+const simulation = await bench('./simulate.ts', json ? ['--json'] : []);
+if (json) process.stdout.write(`${JSON.stringify({ dispatch, end_to_end: endToEnd, pipeline, artifacts, cache, logs, simulate: simulation })}\n`);

@@ -7,7 +7,7 @@ import { formatDuration, parseDuration } from '../pipeline/duration.ts';
 import type { OperatorPool } from '../pipeline/types.ts';
 import { figuresOf, type SimulationFigures } from '../simulator/figures.ts';
 import { taskclusterCloud, type CloudModel } from '../simulator/simulated-cloud.ts';
-import { simulate } from '../simulator/simulation.ts';
+import { defaultPool, simulate } from '../simulator/simulation.ts';
 import { readTrace, TraceError, type TraceTask } from '../simulator/trace.ts';
 import { table } from './format.ts';
 import { UsageError } from './usage-error.ts';
@@ -17,9 +17,6 @@ interface SimulateOptions {
   maxWorkers?: string; idleTimeout?: string; minIdle?: string;
   sweep?: boolean; json?: boolean;
 }
-
-/** A pool the config does not define: no cap to speak of, and the default idle timeout. */
-const defaultPool: OperatorPool = { provider: 'ec2', maxWorkers: 1000, minIdle: 0, idleTimeoutMs: 15 * 60_000 };
 
 /** The idle timeouts --sweep tries. */
 const sweepIdleTimeouts = ['30s', '1m', '2m', '3m', '5m', '10m', '15m', '30m'];

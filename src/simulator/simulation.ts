@@ -49,6 +49,9 @@ export interface SimulationRecord {
   runMs: number;
 }
 
+/** A trace's pool the config does not define: no cap to speak of, and the default idle timeout. */
+export const defaultPool: OperatorPool = { provider: 'ec2', maxWorkers: 1000, minIdle: 0, idleTimeoutMs: 15 * 60_000 };
+
 /** How long the simulation waits after the last task for workers to go idle and stop, at most. */
 const drainLimitMs = 24 * 3_600_000;
 
