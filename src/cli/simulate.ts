@@ -143,7 +143,7 @@ function poolsOf(trace: readonly TraceTask[], options: SimulateOptions): Record<
 }
 
 function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Record<string, OperatorPool>): string {
-  const hours = (h: number) => h.toFixed(1);
+  const hours = (h: number) => h.toFixed(h < 10 ? 2 : 1);
   const lines = [
     `Simulated ${f.tasks} tasks of ${file} (${hours(f.simulated_hours)} h of load) in ${f.run_seconds.toFixed(1)} s`,
     ...Object.entries(pools).map(([name, p]) => `  pool ${name}: at most ${p.maxWorkers} workers, idle_timeout ${formatDuration(p.idleTimeoutMs)}, min_idle ${p.minIdle}`),

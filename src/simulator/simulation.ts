@@ -72,10 +72,16 @@ export async function simulate(trace: readonly TraceTask[], options: SimulationO
   try {
     let inFlight = 0;
     const durations = new Map<string, number[]>();
+    /** A task's duration from the trace: its run's group, at the index its key names (`task[n=3]`). */
+    const durationOf = (runId: string, taskKey: string): number => {
+      const duration = durations.get(runId)?.[Number(/\[n=(\d+)\]$/.exec(taskKey)?.[1])];
+      if (duration === undefined) throw new Error(`no trace task for ${taskKey} of run ${runId}`);
+      return duration;
+    };
     const world = {
       clock,
       get coordinator() { return coordinator!; },
-      durationOf: (attempt: AttemptOrder) => durations.get(attempt.run)![Number(attempt.env.N)]!,
+      durationOf: (attempt: AttemptOrder) => durationOf(attempt.run, attempt.task),
       async call<T>(work: () => Promise<T>): Promise<T> {
         inFlight += 1;
         try {
@@ -110,9 +116,7 @@ export async function simulate(trace: readonly TraceTask[], options: SimulationO
         creating = undefined;
       } else if (event.kind === 'task.started') {
         running += 1;
-        const durationsOfRun = durations.get(event.run)!;
-        const n = Number(event.task!.slice(event.task!.indexOf('=') + 1, -1));
-        outcomes.push({ createdAt: createdAt.get(event.run)!, startedAt: clock.now(), duration: durationsOfRun[n]! });
+        outcomes.push({ createdAt: createdAt.get(event.run)!, startedAt: clock.now(), duration: durationOf(event.run, event.task!) });
       } else if (event.kind === 'task.succeeded') {
         running -= 1;
         finished += 1;
@@ -153,8 +157,11 @@ export async function simulate(trace: readonly TraceTask[], options: SimulationO
     const sampling = (): void => { sample(); clock.after(sampleMs, sampling); };
     sampling();
 
+    // A timer's action may only resolve a promise (an agent's sleep): what it sets off runs
+    // after a turn of the event loop, so the turn comes first, then the look at what is in flight.
     const quiet = async (): Promise<void> => {
-      while (!(coordinator!.quiet && inFlight === coordinator!.claimsWaiting)) await new Promise((resolve) => setImmediate(resolve));
+      do await new Promise((resolve) => setImmediate(resolve));
+      while (!(coordinator!.quiet && inFlight === coordinator!.claimsWaiting));
     };
     const lastAt = trace.at(-1)!.at;
     await quiet();
