@@ -178,6 +178,8 @@ export class Coordinator {
     const core = this.#core;
     const leaseMs = core.settings.heartbeatTimeoutMs;
     await joinStore(core.store.db, core.id, process.pid, hostname(), core.clock.now(), leaseMs, this.#machines.urls);
+    // Closed meanwhile, it renews nothing.
+    if (core.closed) return;
     this.#periodic.push(every(core.clock, core.heartbeatIntervalMs, () => core.background('renewing the lease', renewLease(core.store.db, core.id, core.clock.now(), leaseMs))));
   }
 
