@@ -25,7 +25,7 @@ if (!existsSync(file)) {
   process.exit(0);
 }
 const trace = await readTrace(file);
-const pools = Object.fromEntries([...new Set(trace.map((t) => t.pool))].map((name) => [name, defaultPool]));
+const pools = Object.fromEntries([...new Set(trace.map((t) => t.pool))].map((name) => [name, defaultPool(taskclusterCloud)]));
 const figures = figuresOf(await simulate(trace, { cloud: taskclusterCloud, pools }), taskclusterCloud.hourlyUsd);
 const { hours: _hours, ...summary } = figures;
 const result = {

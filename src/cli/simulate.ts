@@ -33,8 +33,8 @@ export function registerSimulate(program: Command): void {
     .option('--failure-rate <share>', 'the share of start requests the cloud refuses, 0 to 1', '0')
     .option('--seed <n>', 'seeds the refused starts', '1')
     .option('--max-workers <n>', "every pool's cap (default: the config's [pools.NAME], else 1000)")
-    .option('--idle-timeout <duration>', "every pool's idle_timeout (default: the config's [pools.NAME], else 15m)")
-    .option('--min-idle <n>', "every pool's warm workers (default: the config's [pools.NAME], else 0)")
+    .option('--idle-timeout <duration>', "every pool's idle_timeout (default: the config's [pools.NAME], else boot + stop delay: what replacing a worker costs)")
+    .option('--min-idle <n|auto>', "every pool's warm workers, or auto (default: the config's [pools.NAME], else auto)")
     .option('--sweep', `simulate each idle timeout of ${sweepIdleTimeouts.join(', ')} and print billed/busy against the p95 wait`)
     .option('--json', 'print the figures as one JSON object (with --sweep, one per setting)')
     .addHelpText('after', `
@@ -54,7 +54,7 @@ Examples:
       const trace = await readTrace(file).catch((error: unknown) => {
         throw error instanceof TraceError ? new UsageError(error.message) : error;
       });
-      const pools = poolsOf(trace, options);
+      const pools = poolsOf(trace, options, cloud);
       if (options.sweep) {
         await sweep(trace, cloud, pools, options.json === true);
         return;
@@ -120,7 +120,7 @@ function cloudOf(options: SimulateOptions): CloudModel {
 }
 
 /** Each pool of the trace: the config's [pools.NAME], else the default, with the flags over either. */
-function poolsOf(trace: readonly TraceTask[], options: SimulateOptions): Record<string, OperatorPool> {
+function poolsOf(trace: readonly TraceTask[], options: SimulateOptions, cloud: CloudModel): Record<string, OperatorPool> {
   const configured = operatorPools(loadConfig());
   const whole = (flag: string, text: string, least: number) => {
     const n = Number(text);
@@ -129,7 +129,7 @@ function poolsOf(trace: readonly TraceTask[], options: SimulateOptions): Record<
   };
   const overrides: Partial<OperatorPool> = {
     ...(options.maxWorkers !== undefined && { maxWorkers: whole('--max-workers', options.maxWorkers, 1) }),
-    ...(options.minIdle !== undefined && { minIdle: whole('--min-idle', options.minIdle, 0) }),
+    ...(options.minIdle !== undefined && { minIdle: options.minIdle === 'auto' ? 'auto' : whole('--min-idle', options.minIdle, 0) }),
   };
   if (options.idleTimeout !== undefined) {
     try {
@@ -139,7 +139,7 @@ function poolsOf(trace: readonly TraceTask[], options: SimulateOptions): Record<
     }
   }
   const names = [...new Set(trace.map((t) => t.pool))];
-  return Object.fromEntries(names.map((name) => [name, { ...(configured[name] ?? defaultPool), ...overrides }]));
+  return Object.fromEntries(names.map((name) => [name, { ...(configured[name] ?? defaultPool(cloud)), ...overrides }]));
 }
 
 function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Record<string, OperatorPool>): string {

@@ -276,8 +276,8 @@ const poolSchema = table({
     .optional()
     .meta({ description: 'Provider-specific machine settings, such as { type = "c6i.large" } for ec2 (default: none).', examples: [{ type: 'c6i.large' }] }),
   max_workers: positiveInt.default(2).describe('Never more live workers in this pool, for all the runs it serves together.'),
-  min_idle: z.int({ error: 'expected a whole number of 0 or more' }).min(0, { error: 'expected a whole number of 0 or more' }).default(0)
-    .describe('Idle workers kept up even when no task waits, so the next run starts at once; an idle worker past idle_timeout stops only if as many others stay idle.'),
+  min_idle: z.union([z.int().min(0), z.literal('auto')], { error: 'expected a whole number of 0 or more, or "auto"' }).default(0)
+    .describe('Idle workers kept up even when no task waits, so the next task starts at once; an idle worker past idle_timeout stops only if as many others stay idle. "auto": as many as tasks came within one boot time of each other in the last hour (95 of 100 tasks find a worker at once), following the load.'),
   idle_timeout: duration.default('2m').describe('A worker with no task for this long stops (but see min_idle).'),
   max_lifetime: duration.optional()
     .meta({ description: 'A worker older than this is drained: it finishes its task in hand, then stops (default: none).', examples: ['6h'] }),
@@ -286,7 +286,7 @@ const poolSchema = table({
   init: inlineScript.optional().meta({ description: 'Commands each worker runs once, before its first task.', examples: ['mount /dev/nvme1n1 /cache'] }),
   cleanup: inlineScript.optional().meta({ description: 'Commands each worker runs once, before it stops.', examples: ['umount /cache'] }),
 }).superRefine((pool, ctx) => {
-  if (pool.min_idle > pool.max_workers) ctx.addIssue({ code: 'custom', path: ['min_idle'], message: `expected at most max_workers (${pool.max_workers})` });
+  if (typeof pool.min_idle === 'number' && pool.min_idle > pool.max_workers) ctx.addIssue({ code: 'custom', path: ['min_idle'], message: `expected at most max_workers (${pool.max_workers})` });
 });
 
 const poolName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "expected a pool name: lower-case letters, digits, '-' and '_', starting with a letter or digit" });

@@ -54,7 +54,7 @@ export class Health {
         now: core.clock.now(), self: core.id, startedAt: core.startedAt, alive: live.ids, startingHere: this.#machines.starting(worker.id), mayRegister,
         startTimeoutMs: core.settings.startTimeoutMs, machineGone: gone[i]!,
         lifetimeMs: known ? core.activities.activityOf(spec, worker.activity).maxLifetimeMs : undefined,
-        keepsWarm: core.activities.minIdleOf(spec, worker.activity) > 0,
+        keepsWarm: core.activities.minIdleOf(spec, worker.activity) !== 0,
       });
       if (verdict.kind === 'lose') await this.loseWorker(worker.id, verdict.reason);
       if (verdict.kind === 'drain') await this.drainWorker(worker.id, verdict.reason);

@@ -1,6 +1,6 @@
 import { fleetPoolName, operatorPoolId, operatorPoolName, poolIdentity } from '../engine/pool-identity.ts';
 import { activityFromPool } from '../pipeline/assemble.ts';
-import type { Activity, OperatorPool, Pipeline, Script } from '../pipeline/types.ts';
+import type { Activity, MinIdle, OperatorPool, Pipeline, Script } from '../pipeline/types.ts';
 import { preparationOf, preparationOfActivity, scriptText, type Preparation } from './preparation.ts';
 import type { RunSpec } from './run-specs.ts';
 
@@ -36,7 +36,7 @@ export class RunActivities {
   }
 
   /** The min_idle of the operator's pool a run's activity names; 0 for any other. */
-  minIdleOf(spec: RunSpec, activityName: string): number {
+  minIdleOf(spec: RunSpec, activityName: string): MinIdle {
     return this.operatorOf(spec, activityName)?.minIdle ?? 0;
   }
 
@@ -53,7 +53,7 @@ export class RunActivities {
 
   /** The operator's pools that keep workers warm, by name. */
   warmPools(): string[] {
-    return Object.entries(this.#pools).filter(([, pool]) => pool.minIdle > 0).map(([name]) => name);
+    return Object.entries(this.#pools).filter(([, pool]) => pool.minIdle !== 0).map(([name]) => name);
   }
 
   /**

@@ -133,15 +133,16 @@ export class WorkerSessions {
         continue;
       }
       if (idle && first && answer.kind === 'none') {
-        const minIdle = core.activities.minIdleOf(spec, worker.activity);
-        if (await core.mutate((trx) => retireIdle(trx, worker.workerId, minIdle))) {
-          const reason = `idle for its idle_timeout, and ${minIdle === 0 ? 'its pool keeps none warm' : `its pool keeps ${minIdle} idle without it`}`;
+        const pool = { minIdle: core.activities.minIdleOf(spec, worker.activity), maxWorkers: core.activities.activityOf(spec, worker.activity).maxWorkers };
+        const { retired, keep } = await core.mutate((trx, changes) => retireIdle(trx, worker.workerId, pool, changes.now));
+        if (retired) {
+          const reason = `idle for its idle_timeout, and ${keep === 0 ? 'its pool keeps none warm now' : `its pool keeps ${keep} idle without it`}`;
           this.#log(worker, `told to stop: ${reason}`);
           return { kind: 'stop', reason };
         }
         if (!this.#keptWarm.has(worker.workerId)) {
           this.#keptWarm.add(worker.workerId);
-          this.#log(worker, `idle for its idle_timeout; kept warm: its pool keeps ${minIdle} idle`);
+          this.#log(worker, `idle for its idle_timeout; kept warm: its pool keeps ${keep} idle`);
         }
       }
       const remaining = deadline - core.clock.now();
@@ -305,7 +306,7 @@ export class WorkerSessions {
     };
     const preparation = activities.preparation(spec, activityName);
     // A fleet's pool that keeps workers warm decides their idle stops itself.
-    const keepsWarm = activities.minIdleOf(spec, activityName) > 0 && fleetPoolName(poolOf(spec, activityName)) !== undefined;
+    const keepsWarm = activities.minIdleOf(spec, activityName) !== 0 && fleetPoolName(poolOf(spec, activityName)) !== undefined;
     return {
       idle_timeout_ms: activity.idleTimeoutMs,
       ...(keepsWarm && { keep_warm: true }),

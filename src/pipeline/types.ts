@@ -37,9 +37,12 @@ export interface Activity extends MachineDefinition {
  * names with `pool: NAME` instead of defining its machines. Its scripts are always inline:
  * a config's scripts belong to no run's source tree.
  */
+/** Idle workers a pool keeps up even when no task waits: a number, or "auto" (see warmTarget). */
+export type MinIdle = number | 'auto';
+
 export interface OperatorPool extends MachineDefinition {
   /** Idle workers kept up even when no task waits (warm), within maxWorkers. */
-  minIdle: number;
+  minIdle: MinIdle;
 }
 
 /** What a pipeline is checked against besides itself: the operator's pools, and whether it may define its own. */

@@ -49,8 +49,16 @@ export interface SimulationRecord {
   runMs: number;
 }
 
-/** A trace's pool the config does not define: no cap to speak of, and the default idle timeout. */
-export const defaultPool: OperatorPool = { provider: 'ec2', maxWorkers: 1000, minIdle: 0, idleTimeoutMs: 15 * 60_000 };
+/**
+ * A trace's pool the config does not define: no cap to speak of; warm workers as its recent
+ * load calls for (min_idle = "auto", see warmTarget); and an idle timeout of what replacing
+ * a worker costs (its boot and its time from stop to terminated, both billed): a surplus
+ * worker kept idle that long and then used saved as much as it cost, one stopped sooner and
+ * needed again costs that much more (the ski-rental rule, never worse than twice the best).
+ */
+export function defaultPool(cloud: CloudModel): OperatorPool {
+  return { provider: 'ec2', maxWorkers: 1000, minIdle: 'auto', idleTimeoutMs: cloud.bootMs + cloud.stopDelayMs };
+}
 
 /** How long the simulation waits after the last task for workers to go idle and stop, at most. */
 const drainLimitMs = 24 * 3_600_000;

@@ -251,6 +251,11 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // with a long history, read on every claim).
     await db.schema.createIndex('runs_running').on('runs').columns(['status', 'created_at']).execute();
   },
+  async (db) => {
+    // A pool that keeps its warm workers by its recent load (min_idle = "auto") reads the
+    // last hour's attempt starts on each look: found by time, not through its whole history.
+    await db.schema.createIndex('attempts_started').on('attempts').columns(['started_at']).execute();
+  },
 ];
 
 /**

@@ -15,7 +15,7 @@ describe('slipway simulate', () => {
   const trace = join(sandbox.dir.path, 'trace.jsonl');
   // Two tasks at once, then one two minutes later, after both workers have gone.
   writeFileSync(trace, `${[line(0, 60_000, 'push-1'), line(0, 60_000, 'push-1'), line(120_000, 30_000, 'push-2')].join('\n')}\n`);
-  const flags = ['--boot', '10s', '--stop-delay', '5s', '--idle-timeout', '30s', '--price', '3.6'];
+  const flags = ['--boot', '10s', '--stop-delay', '5s', '--idle-timeout', '30s', '--min-idle', '0', '--price', '3.6'];
 
   it('prints figures that add up by hand, as JSON and as text', async () => {
     const json = await sandbox.run(['simulate', trace, ...flags, '--json']);

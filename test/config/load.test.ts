@@ -101,6 +101,13 @@ describe('values', () => {
     });
   });
 
+  it('reads min_idle = "auto", and refuses any other word', () => {
+    expect(parseConfig(toml('[pools.linux]', 'provider = "ec2"', 'min_idle = "auto"'), 'c', STATE).pools.linux!.min_idle).toBe('auto');
+    expect(mistakes(toml('[pools.linux]', 'provider = "ec2"', 'min_idle = "some"'))).toEqual([
+      'config.toml:3:12: pools.linux.min_idle: expected a whole number of 0 or more, or "auto", got "some"',
+    ]);
+  });
+
   it('changes only the prices a table names', () => {
     const config = parseConfig(toml('[providers.ec2.prices]', '"c6i.large" = 0.07', '"t4g.nano" = 0.0042'), 'c', STATE);
     expect(config.providers.ec2.prices).toEqual({ ...DEFAULT_PRICES, 'c6i.large': 0.07, 't4g.nano': 0.0042 });

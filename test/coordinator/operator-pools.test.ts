@@ -144,3 +144,27 @@ describe('a server whose pipelines may not define pools', () => {
     await expect(h.start(naming('linux', pools.linux, 1))).resolves.toMatch(/^r-/);
   });
 });
+
+describe('an operator\'s pool with min_idle = "auto"', () => {
+  const pools = { linux: local({ maxWorkers: 5, minIdle: 'auto', idleTimeoutMs: 60_000 }) };
+  const h = protocolHarness({ pools });
+
+  it('keeps as many idle as tasks came within one boot time, and lets them go once that load is an hour old', async () => {
+    await h.start(naming('linux', pools.linux, 3));
+    expect(h.provider.starts).toHaveLength(3);
+    // The machines take 10 s to come up, and the three tasks start together.
+    h.clock.advance(10_000);
+    const workers = [await h.worker(0), await h.worker(1), await h.worker(2)];
+    for (const w of workers) {
+      const attempt = await h.claimAttempt(w);
+      await h.coordinator.finish(w, attempt.id, succeeded);
+    }
+    // Past their idle_timeout: three tasks came within one boot, so the pool keeps three.
+    h.clock.advance(61_000);
+    expect(await h.coordinator.claim(workers[0]!, 0, undefined, true)).toEqual({ kind: 'none' });
+    expect(await logText(h.coordinator.logs, h.coordinator.logs.workerPath(workers[0]!.runId, workers[0]!.workerId))).toContain('kept warm: its pool keeps 3 idle');
+    // An hour on, that load no longer counts: none is kept, and each may go.
+    h.clock.advance(3_600_000);
+    expect(await h.coordinator.claim(workers[0]!, 0, undefined, true)).toMatchObject({ kind: 'stop', reason: 'idle for its idle_timeout, and its pool keeps none warm now' });
+  });
+});

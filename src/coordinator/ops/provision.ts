@@ -9,11 +9,13 @@ import type { RunSpec } from '../run-specs.ts';
 import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
 import { claimableTask } from '../../store/claimable.ts';
+import { recentBootMs } from '../../store/pool-history.ts';
+import { warmWorkers } from './warm-workers.ts';
 import { runsQueueOfPool } from '../../store/pool-runs.ts';
 
 /** How many earlier workers the give-up rule looks at: enough to see a streak start. */
 const historyLength = 50;
-/** How many recent attempts and worker starts a ramping pool's pace is taken from. */
+/** How many recent attempts a ramping pool's pace is taken from (its workers' starts: recentBootMs). */
 const paceSamples = 20;
 /** The longest queue counted to see whether one more worker pays (a scan of the queue costs). */
 const paceQueueLook = 5000;
@@ -26,12 +28,9 @@ const paceQueueLook = 5000;
  * (`lookAgainInMs`): until then a new worker would likely come up to an empty queue.
  */
 async function poolPace(trx: Db, pool: string, now: number): Promise<{ pace?: PoolPace; waitMs?: number }> {
-  const starts = await trx.selectFrom('workers').select(['created_at', 'registered_at'])
-    .where('pool_id', '=', pool).where('registered_at', 'is not', null)
-    .orderBy('registered_at', 'desc').limit(paceSamples).execute();
-  if (starts.length === 0) return {};
+  const startMs = await recentBootMs(trx, pool);
+  if (startMs === undefined) return {};
   const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-  const startMs = mean(starts.map((w) => w.registered_at! - w.created_at));
   const attempts = () => trx.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
     .where('workers.pool_id', '=', pool);
   const finished = await attempts().select(['attempts.started_at', 'attempts.finished_at'])
@@ -131,7 +130,7 @@ export async function provisionPool(
     if (row.first_seq !== null) waitingRuns.add(row.run_id);
   }
   const { operator } = options;
-  const minIdle = operator?.minIdle ?? 0;
+  const minIdle = operator ? await warmWorkers(trx, pool, operator.minIdle, operator.maxWorkers, changes.now) : 0;
   // Warm workers are started for the oldest running run of the pool, else for its newest run
   // (a worker needs a run to log to and to start in); a pool no run has named yet has none.
   const warmOrigin = minIdle > 0 ? runs[0] ?? await newestRun(trx, pool, specOf) : undefined;
