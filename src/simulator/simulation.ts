@@ -102,6 +102,9 @@ export async function simulate(trace: readonly TraceTask[], options: SimulationO
     const cloud = new SimulatedCloud(options.cloud, world);
     const pools = Object.fromEntries(Object.entries(options.pools).map(([name, pool]) => [name, { ...pool, provider: 'ec2' as const }]));
     coordinator = new Coordinator(store, clock, {
+      // A 10-minute heartbeat timeout: agents beat (and warm ones ask to stop) every 2.5 minutes
+      // instead of 15 s, which makes a day 2.3 times faster to simulate and moved billed/busy
+      // by 0.3 % on the shared trace (1.431 against 1.427 with the default 60 s); no machine dies silently here.
       stateDir: dir, heartbeatTimeoutMs: 600_000, healthIntervalMs: 60_000, startTimeoutMs: 600_000,
       providerRetry, pools, pipelinesMayDefinePools: false,
     }, [providerLifecycle(cloud)]);

@@ -8,9 +8,9 @@ import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
 import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
+import { warmWorkers } from './warm-workers.ts';
 import { claimableTask } from '../../store/claimable.ts';
 import { recentBootMs } from '../../store/pool-history.ts';
-import { warmWorkers } from './warm-workers.ts';
 import { runsQueueOfPool } from '../../store/pool-runs.ts';
 
 /** How many earlier workers the give-up rule looks at: enough to see a streak start. */
