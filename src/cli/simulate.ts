@@ -1,4 +1,5 @@
-import { basename } from 'node:path';
+import { statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { operatorPools } from '../config/pools.ts';
@@ -6,8 +7,9 @@ import type { BillingMode } from '../engine/cost.ts';
 import { formatDuration, parseDuration } from '../pipeline/duration.ts';
 import type { OperatorPool } from '../pipeline/types.ts';
 import { figuresOf, type SimulationFigures } from '../simulator/figures.ts';
+import { plotSvg } from '../simulator/plot.ts';
 import { taskclusterCloud, type CloudModel } from '../simulator/simulated-cloud.ts';
-import { defaultPool, simulate } from '../simulator/simulation.ts';
+import { defaultPool, simulate, type SimulationRecord } from '../simulator/simulation.ts';
 import { readTrace, TraceError, type TraceTask } from '../simulator/trace.ts';
 import { table } from './format.ts';
 import { UsageError } from './usage-error.ts';
@@ -15,7 +17,7 @@ import { UsageError } from './usage-error.ts';
 interface SimulateOptions {
   boot: string; stopDelay: string; billing: BillingMode; minCharge: string; price: string; failureRate: string; seed: string;
   maxWorkers?: string; idleTimeout?: string; minIdle?: string;
-  sweep?: boolean; json?: boolean;
+  sweep?: boolean; json?: boolean; plot?: string;
 }
 
 /** The idle timeouts --sweep tries. */
@@ -37,9 +39,10 @@ export function registerSimulate(program: Command): void {
     .option('--min-idle <n|auto>', "every pool's warm workers, or auto (default: the config's [pools.NAME], else auto)")
     .option('--sweep', `simulate each idle timeout of ${sweepIdleTimeouts.join(', ')} and print billed/busy against the p95 wait`)
     .option('--json', 'print the figures as one JSON object (with --sweep, one per setting)')
+    .option('--plot <file.svg>', 'also draw live (billed) workers, busy workers and queued tasks over time into an SVG file')
     .addHelpText('after', `
 The trace runs through Slipway's own coordinator (store, provisioner, health check, claims)
-on a simulated clock: nothing sleeps, a day of load takes about a minute. The defaults are
+on a simulated clock: nothing sleeps, a day of load takes a minute or two. The defaults are
 Taskcluster's simulator's cloud: 20 s boot, 200 s from stop to terminated, per-second
 billing with a 60 s minimum, billed from the request to termination. Each pool of the trace
 is the config's [pools.NAME] when it defines one (its machines simulated whatever its provider).
@@ -48,8 +51,14 @@ Examples:
   slipway simulate ../shared/traces/synthetic-day.jsonl
   slipway simulate trace.jsonl --idle-timeout 3m --json | jq .billed_over_busy
   slipway simulate trace.jsonl --billing per-hour --price 0.46
-  slipway simulate trace.jsonl --sweep`)
+  slipway simulate trace.jsonl --sweep
+  slipway simulate trace.jsonl --plot day.svg`)
     .action(async (file: string, options: SimulateOptions) => {
+      if (options.plot !== undefined) {
+        if (options.sweep) throw new UsageError('--plot draws one simulation: it cannot go with --sweep');
+        const directory = dirname(resolve(options.plot));
+        if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--plot: no such directory: ${directory}`);
+      }
       const cloud = cloudOf(options);
       const trace = await readTrace(file).catch((error: unknown) => {
         throw error instanceof TraceError ? new UsageError(error.message) : error;
@@ -59,12 +68,20 @@ Examples:
         await sweep(trace, cloud, pools, options.json === true);
         return;
       }
-      const figures = await run(trace, cloud, pools);
+      const { record, figures } = await run(trace, cloud, pools);
+      if (options.plot !== undefined) {
+        try {
+          writeFileSync(options.plot, plotSvg(record, figures, basename(file)));
+        } catch (error) {
+          throw new UsageError(`--plot: cannot write ${options.plot}: ${(error as Error).message}`);
+        }
+        process.stderr.write(`plot written to ${options.plot}\n`);
+      }
       process.stdout.write(options.json ? `${JSON.stringify(figures, null, 2)}\n` : report(basename(file), figures, cloud, pools));
     });
 }
 
-async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>): Promise<SimulationFigures> {
+async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>): Promise<{ record: SimulationRecord; figures: SimulationFigures }> {
   const total = trace.at(-1)!.at;
   let shownHour = -1;
   const onProgress = process.stderr.isTTY ? (at: number, finished: number) => {
@@ -74,7 +91,8 @@ async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record
     process.stderr.write(`\rsimulated ${formatDuration(Math.min(at, total))} of ${formatDuration(total)}: ${finished} of ${trace.length} tasks done `);
   } : undefined;
   try {
-    return figuresOf(await simulate(trace, { cloud, pools, ...(onProgress && { onProgress }) }), cloud.hourlyUsd);
+    const record = await simulate(trace, { cloud, pools, ...(onProgress && { onProgress }) });
+    return { record, figures: figuresOf(record, cloud.hourlyUsd) };
   } finally {
     if (onProgress) process.stderr.write('\r\x1b[K');
   }
@@ -85,7 +103,7 @@ async function sweep(trace: readonly TraceTask[], cloud: CloudModel, pools: Reco
   if (!json) process.stdout.write(`idle_timeout  billed/busy  p95 wait  mean wait  workers started  simulated in\n`);
   for (const idleTimeout of sweepIdleTimeouts) {
     const ms = parseDuration(idleTimeout);
-    const figures = await run(trace, cloud, Object.fromEntries(Object.entries(pools).map(([name, pool]) => [name, { ...pool, idleTimeoutMs: ms }])));
+    const { figures } = await run(trace, cloud, Object.fromEntries(Object.entries(pools).map(([name, pool]) => [name, { ...pool, idleTimeoutMs: ms }])));
     results.push({ idle_timeout: idleTimeout, ...figures });
     if (!json) {
       process.stdout.write(`${idleTimeout.padEnd(12)}  ${figures.billed_over_busy.toFixed(3).padStart(11)}  ${`${figures.wait_s.p95.toFixed(1)} s`.padStart(8)}  ${`${figures.wait_s.mean.toFixed(2)} s`.padStart(9)}  ${String(figures.workers_started).padStart(15)}  ${figures.run_seconds.toFixed(0)} s\n`);

@@ -2,7 +2,7 @@
  * `slipway simulate` as a user runs it: a small trace through the real coordinator on a
  * simulated cloud, figures a person can check by hand, and clear refusals.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../helpers/cli.ts';
@@ -37,6 +37,30 @@ describe('slipway simulate', () => {
     expect(text.stdout).toMatch(/workers started +3 \(at most 2 at once\)/);
     expect(text.stdout).toMatch(/billed +0\.08 h = 1\.90 x busy, \$0\.28/);
     expect(text.stdout).toMatch(/^ +hour +tasks +busy h +billed h +billed\/busy +peak +p95 wait$/m);
+  });
+
+  it('draws the run into an SVG file with --plot, and says where; not with --sweep', async () => {
+    const svg = join(sandbox.dir.path, 'run.svg');
+    const plotted = await sandbox.run(['simulate', trace, ...flags, '--json', '--plot', svg]);
+    expect(plotted.code).toBe(0);
+    expect(plotted.stderr).toContain(`plot written to ${svg}`);
+    expect(JSON.parse(plotted.stdout)).toMatchObject({ tasks: 3, workers_started: 3 });
+    const text = readFileSync(svg, 'utf8');
+    expect(text.startsWith('<svg')).toBe(true);
+    expect(text.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(text).toContain('trace.jsonl');
+    expect(text).toContain('billed/busy 1.90');
+    expect(text.match(/data-series="(live|busy|queued)"/g)).toHaveLength(3);
+
+    const swept = join(sandbox.dir.path, 'swept.svg');
+    const refused = await sandbox.run(['simulate', trace, '--sweep', '--plot', swept]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--plot draws one simulation: it cannot go with --sweep');
+    expect(existsSync(swept)).toBe(false);
+
+    const nowhere = await sandbox.run(['simulate', trace, '--plot', join(sandbox.dir.path, 'no-such-dir', 'x.svg')]);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('--plot: no such directory');
   });
 
   it('refuses a bad trace or flag with exit 2, saying where and what', async () => {
