@@ -6,7 +6,7 @@ import type { Script, Step } from '../../pipeline/types.ts';
 import { withAxes } from '../../pipeline/cache-key.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
 import type { AttemptOrder } from '../../protocol/worker.ts';
-import { newId } from '../../util/ids.ts';
+import { insertWithFreshId } from '../../store/fresh-id.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
@@ -44,7 +44,7 @@ const insertAttempt = prepared<{ id: string; run: string; task: string; kind: At
   db.insertInto('attempts').values({
     id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind'), number: arg('number'), worker_id: arg('worker'),
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, heartbeat_at: arg('now'),
-  }));
+  }).onConflict((oc) => oc.column('id').doNothing()));
 
 const startRun = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>
   db.updateTable('tasks').set({ status: 'running', active_attempt: arg('attempt'), attempts: arg('number'), not_before: null })
@@ -96,10 +96,9 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 
   const kind = task.status === 'checking' ? 'check' : 'run';
   const number = kind === 'run' ? task.attempts + 1 : task.checks + 1;
-  const id = newId('a');
   const workerName = activeName(worker.tasks_done, task.key);
 
-  await insertAttempt.changed(trx, { id, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now });
+  const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }));
   await (kind === 'run' ? startRun : startCheck).changed(trx, { run: runId, key: task.key, attempt: id, number });
   await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {

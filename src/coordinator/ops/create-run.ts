@@ -1,6 +1,7 @@
 import type { SourceOrigin } from '../../engine/report.ts';
 import type { Pipeline, Selection, TaskSpec } from '../../pipeline/types.ts';
-import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import { hashSecret, newSecret } from '../../util/ids.ts';
+import { insertWithFreshId } from '../../store/fresh-id.ts';
 import type { TasksTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
@@ -21,12 +22,10 @@ export async function createRun(
   trx: Db, pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions,
   sourceDigest: string | null, origin: SourceOrigin | null, pools: Record<string, string>, changes: Changes,
 ): Promise<CreatedRun> {
-  const id = newId('r');
   const joinToken = newSecret();
   const revision = { revision: origin?.revision ?? null, branch: origin?.branch ?? null, repository: origin?.repository ?? null };
-  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
-  await trx.insertInto('runs').values({
-    id,
+  const id = await insertWithFreshId('r', (fresh) => trx.insertInto('runs').values({
+    id: fresh,
     pipeline: pipeline.name,
     status: 'running',
     spec: JSON.stringify(pipeline),
@@ -45,7 +44,8 @@ export async function createRun(
     join_token_hash: hashSecret(joinToken),
     created_at: changes.now,
     finished_at: null,
-  }).execute();
+  }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
+  const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
   await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
   await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks` });
 

@@ -2,7 +2,8 @@ import { queueWorthAWorker, workersToStart, type PoolPace } from '../../engine/p
 import type { OperatorPool } from '../../pipeline/types.ts';
 import { givesUp, startPauseMs, type GiveUpLimits } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
-import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import { hashSecret, newSecret } from '../../util/ids.ts';
+import { insertWithFreshId } from '../../store/fresh-id.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
@@ -197,15 +198,14 @@ export async function provisionPool(
   const started: WorkerToStart[] = [];
   const { spec, activity } = origin;
   for (let i = 0; i < n; i++) {
-    const workerId = newId('w');
     const registrationToken = newSecret();
     const name = waitingName(0, null, activity);
-    await trx.insertInto('workers').values({
-      id: workerId, run_id: spec.id, activity, pool_id: pool, provider, name,
+    const workerId = await insertWithFreshId('w', (id) => trx.insertInto('workers').values({
+      id, run_id: spec.id, activity, pool_id: pool, provider, name,
       state: 'starting', tasks_done: 0, last_task: null, registration_hash: hashSecret(registrationToken),
       credential_hash: null, machine: null, error: null, created_at: changes.now,
       registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: options.owner ?? null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
-    }).execute();
+    }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
     await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, runId: spec.id, activity, registrationToken });
   }

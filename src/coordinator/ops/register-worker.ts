@@ -1,6 +1,7 @@
 import { handStartedProvider } from '../../engine/report.ts';
 import { waitingName } from '../../engine/worker-name.ts';
-import { hashSecret, newId, newSecret } from '../../util/ids.ts';
+import { hashSecret, newSecret } from '../../util/ids.ts';
+import { insertWithFreshId } from '../../store/fresh-id.ts';
 import { allows } from '../../engine/scopes.ts';
 import { claimableTask } from '../../store/claimable.ts';
 import type { Db } from '../../store/store.ts';
@@ -72,16 +73,15 @@ export async function registerJoiningWorker(
     if (!found) return { kind: 'stop', reason: `no running run has an activity '${activity}'` };
     runId = found;
   }
-  const id = newId('w');
   const credential = newSecret();
   const name = waitingName(0, null, activity);
   // It serves the pool of the run's activity: that run's tasks and those of every run that shares it.
   const pool = await trx.selectFrom('run_pools').select('pool_id').where('run_id', '=', runId).where('activity', '=', activity).executeTakeFirst();
-  await trx.insertInto('workers').values({
-    id, run_id: runId, activity, pool_id: pool?.pool_id ?? `${runId}/${activity}`, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
+  const id = await insertWithFreshId('w', (fresh) => trx.insertInto('workers').values({
+    id: fresh, run_id: runId, activity, pool_id: pool?.pool_id ?? `${runId}/${activity}`, provider: handStartedProvider, name, state: 'idle', tasks_done: 0, last_task: null,
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
     created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
-  }).execute();
+  }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
   await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
   return { kind: 'registered', workerId: id, runId, activity, name, credential };
 }
