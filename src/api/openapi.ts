@@ -85,7 +85,9 @@ const answers = {
       try: z.boolean().describe('a revision sent with slipway try'),
     })).describe('where the source tree came from'),
     started_at: time, finished_at: time.nullable(),
-    cost_usd: z.number().optional().describe("what the run's machines cost at their configured prices (so far, while running); absent when none has a price"),
+    cost_usd: z.number().optional().describe("what the run spent on priced machines (so far, while running): its attempts' time on each, and the rest of the time of the machines started for it; absent when none has a price"),
+    budget_usd: z.number().optional().describe('what the run may spend (--budget, or the pipeline\'s budget_usd); absent without a budget'),
+    spend_cap: z.string().optional().describe("why a spend cap holds the run back: its budget is spent (no new task starts), or, while it runs, its pool's max_hourly_usd (new workers wait)"),
     counts: z.partialRecord(taskStatus, z.int()),
   })),
   attempt: name('Attempt', z.object({
@@ -117,7 +119,7 @@ const answers = {
   })),
   event: name('RunEvent', z.object({
     seq: z.int(), at: time, run: z.string(),
-    kind: z.enum(['run.started', 'run.finished', 'task.checking', 'task.queued', 'task.started', 'task.retrying', 'task.succeeded',
+    kind: z.enum(['run.started', 'run.finished', 'run.capped', 'task.checking', 'task.queued', 'task.started', 'task.retrying', 'task.succeeded',
       'task.failed', 'task.skipped', 'task.blocked', 'task.cancelled', 'worker.starting', 'worker.registered', 'worker.stopping',
       'worker.stopped', 'worker.lost']),
     task: z.string().optional(), worker: z.string().optional(), worker_name: z.string().optional(),

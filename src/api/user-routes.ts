@@ -78,6 +78,8 @@ export const submitBody = z.object({
     force: z.boolean().optional(),
   }).strict().default({}),
   fake_workers: z.boolean().default(false),
+  budget_usd: z.number().positive().max(1e9).optional()
+    .describe("what the run may spend on machines, in USD, over the pipeline's budget_usd: once spent, no new task starts and the run fails, saying so"),
   origin: sourceOrigin.optional().describe("where the source tree came from, as the submitter says: shown with the run and given to its tasks (SLIPWAY_REVISION, SLIPWAY_BRANCH, SLIPWAY_REPOSITORY)"),
 }).strict();
 
@@ -208,7 +210,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.post('/runs', need('submit'), bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) }), async (c) => {
     const body = await readJson(c, submitBody);
     if (!body.ok) return body.response;
-    const { source, file, label, selection, fake_workers: fakeWorkers, origin } = body.value;
+    const { source, file, label, selection, fake_workers: fakeWorkers, budget_usd: budgetUsd, origin } = body.value;
     const sources = await coordinator.sources();
     if ((await sources.blobs.size(source)) === undefined) return fail(c, 404, `no source archive ${source}: upload it first (POST /api/v1/sources)`);
     let tree;
@@ -233,7 +235,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     }
     let id;
     try {
-      ({ runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false }, source, origin));
+      ({ runId: id } = await coordinator.createRun(pipeline, tasks, selection, { fakeWorkers, noProvision: false, ...(budgetUsd !== undefined && { budgetUsd }) }, source, origin));
     } catch (error) {
       if (error instanceof RunRefused) return fail(c, 422, error.message);
       throw error;

@@ -43,6 +43,7 @@ export async function localCoordinatorOptions(dbPath: string | undefined) {
     dbPath: storeLocation(dbPath, config),
     busyTimeoutMs: parseDuration(config.store.busy_timeout),
     workRoot: config.providers.local.work_dir,
+    localHourlyUsd: config.providers.local.hourly_usd,
     ssh: config.providers.ssh,
     windowsNode: config.providers.ec2.windows_node,
     providers: await configuredProviders(config),

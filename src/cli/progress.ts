@@ -47,6 +47,7 @@ interface TaskView {
 const VERB: Record<RunEventKind, [string, Style]> = {
   'run.started': ['started', 'bold'],
   'run.finished': ['finished', 'bold'],
+  'run.capped': ['capped', 'yellow'],
   'task.checking': ['checking', 'cyan'],
   'task.queued': ['queued', 'gray'],
   'task.started': ['started', 'cyan'],
@@ -64,7 +65,7 @@ const VERB: Record<RunEventKind, [string, Style]> = {
 };
 
 /** On a terminal only these become permanent lines; the live view shows the rest. */
-const PERMANENT = new Set<RunEventKind>(['task.retrying', 'task.failed', 'worker.lost']);
+const PERMANENT = new Set<RunEventKind>(['run.capped', 'task.retrying', 'task.failed', 'worker.lost']);
 
 /** Statuses counted in the header besides `done`, in the order shown: bad news first. */
 const HEADER_COUNTS: TaskStatus[] = ['failed', 'blocked', 'cancelled', 'running', 'checking', 'queued', 'waiting'];

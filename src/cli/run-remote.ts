@@ -21,8 +21,15 @@ import type { RunTree } from './run-tree.ts';
  * pipeline and runs it with its own workers, and this follows the run's events as a local
  * run would show them. Ctrl-C cancels the run on the server.
  */
+/** How `slipway run` submits to a server: its report as JSON, fake workers, a budget. */
+export interface SubmitOptions {
+  json: boolean;
+  fakeWorkers: boolean;
+  budgetUsd?: number | undefined;
+}
+
 export async function runOnServer(
-  api: ApiClient, file: string, pipeline: Pipeline, tree: RunTree, selection: Selection, options: { json: boolean; fakeWorkers: boolean },
+  api: ApiClient, file: string, pipeline: Pipeline, tree: RunTree, selection: Selection, options: SubmitOptions,
 ): Promise<number> {
   const packing = mkdtempSync(join(tmpdir(), 'slipway-upload-'));
   let digest: string;
@@ -35,6 +42,7 @@ export async function runOnServer(
   }
   const { run } = await api.json<{ run: { id: string } }>('POST', '/api/v1/runs', {
     source: digest, file: basename(pipeline.file), label: file, selection, fake_workers: options.fakeWorkers,
+    ...(options.budgetUsd !== undefined && { budget_usd: options.budgetUsd }),
     ...(tree.origin && { origin: tree.origin }),
   });
 

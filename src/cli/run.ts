@@ -12,7 +12,7 @@ import { packSource, sourceTree } from '../coordinator/source-archive.ts';
 import { serverOf } from './api-client.ts';
 import { printable } from './format.ts';
 import { runTree, type RunTree } from './run-tree.ts';
-import { runOnServer } from './run-remote.ts';
+import { runOnServer, type SubmitOptions } from './run-remote.ts';
 import { runFromRepo } from './run-repo.ts';
 import { watchLocalRun } from './watch-local.ts';
 import { commandCoordinatorOptions, selfCommand } from './local-state.ts';
@@ -32,6 +32,7 @@ interface RunCommandOptions {
   heartbeatTimeout: string;
   revision?: string;
   repo?: string;
+  budget?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -45,6 +46,7 @@ export function registerRun(program: Command): void {
     .option('--exclude <axis=values>', 'manual mode: leave out the tasks with these values of an axis (after --set), e.g. --exclude destination=pypi (repeatable); what needs them does not wait', collect, [])
     .option('--force', 'run tasks even if their done_if check says they are done')
     .option('--fake-workers', 'replace every script with one that prints what would have run')
+    .option('--budget <usd>', "what the run may spend on machines, in USD (over the pipeline's budget_usd): once spent, no new task starts, running ones finish, and the run fails saying so")
     .option('--no-provision', 'start no worker; print the command that starts one by hand')
     .option('--db <path>', 'the store (default: slipway.db in the state directory)')
     .option('--server <url>', 'run on this server and follow it here (default: $SLIPWAY_SERVER)')
@@ -59,6 +61,7 @@ Examples:
   slipway run slipway.yml --only build --set version=4.29.0 --force
   slipway run slipway.yml --exclude destination=pypi   every destination but pypi
   slipway run slipway.yml --fake-workers        see what would run, at no cost
+  slipway run slipway.yml --budget 5            stop starting tasks once machines cost $5
   slipway run slipway.yml --revision HEAD~1     the previous commit, whatever the working tree holds
   slipway run slipway.yml --server URL --repo https://example.com/project.git --revision main
   slipway run slipway.yml --json > report.json`)
@@ -103,7 +106,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
   if (options.repo !== undefined) {
     const api = serverOf(options);
     if (!api || options.revision === undefined) throw new UsageError('--repo needs --server (or SLIPWAY_SERVER) and --revision: the server fetches that revision and runs it');
-    return runFromRepo(api, file, options.repo, options.revision, parseSelection(options), { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
+    return runFromRepo(api, file, options.repo, options.revision, parseSelection(options), submitOptions(options));
   }
   // The operator's pools a pipeline names are this machine's config's, or a server's, which checks them there.
   const remote = Boolean(options.server ?? process.env.SLIPWAY_SERVER);
@@ -135,7 +138,7 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
   }
   if (tasks.length === 0) throw new UsageError('the selection leaves no task to run');
   const api = serverOf(options);
-  if (api) return runOnServer(api, file, pipeline, tree, selection, { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers) });
+  if (api) return runOnServer(api, file, pipeline, tree, selection, submitOptions(options));
 
   const embedded = await startEmbedded(await commandCoordinatorOptions(options.db, heartbeatTimeoutMs));
   const { coordinator } = embedded;
@@ -145,12 +148,24 @@ async function runTreePipeline(file: string, tree: RunTree, pipeline: Pipeline, 
     const digest = await packSource(tree.dir, sources, tree.files ?? undefined);
     // An exported revision goes with this command: the run reads its scripts from the archive's own tree.
     const ranPipeline = tree.origin?.revision ? { ...pipeline, sourceDir: await sourceTree(sources, digest, coordinator.archiveLimits) } : pipeline;
-    const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision }, digest, tree.origin ?? undefined);
+    const created = await coordinator.createRun(ranPipeline, tasks, selection, { fakeWorkers: Boolean(options.fakeWorkers), noProvision: !options.provision, ...budgetOption(options) }, digest, tree.origin ?? undefined);
     joinToken = created.joinToken;
     return created.runId;
   }, (progress) => {
     if (!options.provision) progress.print(manualWorkerHelp(pipeline, embedded.listening.url, joinToken));
   });
+}
+
+function submitOptions(options: RunCommandOptions): SubmitOptions {
+  return { json: Boolean(options.json), fakeWorkers: Boolean(options.fakeWorkers), ...budgetOption(options) };
+}
+
+/** --budget as USD, checked before anything starts. */
+function budgetOption(options: Pick<RunCommandOptions, 'budget'>): { budgetUsd?: number } {
+  if (options.budget === undefined) return {};
+  const usd = Number(options.budget.replace(/^\$/, ''));
+  if (!Number.isFinite(usd) || usd <= 0 || options.budget.trim() === '') throw new UsageError(`--budget takes an amount in USD greater than 0, such as 2.50, not '${options.budget}'`);
+  return { budgetUsd: usd };
 }
 
 function manualWorkerHelp(pipeline: Pipeline, url: string, joinToken: string): string {

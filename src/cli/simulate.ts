@@ -16,7 +16,7 @@ import { UsageError } from './usage-error.ts';
 
 interface SimulateOptions {
   boot: string; stopDelay: string; billing: BillingMode; minCharge: string; price: string; failureRate: string; seed: string;
-  maxWorkers?: string; idleTimeout?: string; minIdle?: string;
+  maxWorkers?: string; maxHourlyUsd?: string; idleTimeout?: string; minIdle?: string;
   sweep?: boolean; json?: boolean; plot?: string;
 }
 
@@ -35,6 +35,7 @@ export function registerSimulate(program: Command): void {
     .option('--failure-rate <share>', 'the share of start requests the cloud refuses, 0 to 1', '0')
     .option('--seed <n>', 'seeds the refused starts', '1')
     .option('--max-workers <n>', "every pool's cap (default: the config's [pools.NAME], else 1000)")
+    .option('--max-hourly-usd <usd>', "every pool's spend cap: never more live machines than cost this much per hour at --price (default: the config's [pools.NAME], else none)")
     .option('--idle-timeout <duration>', "every pool's idle_timeout (default: the config's [pools.NAME], else boot + stop delay: what replacing a worker costs)")
     .option('--min-idle <n|auto>', "every pool's warm workers, or auto (default: the config's [pools.NAME], else auto)")
     .option('--sweep', `simulate each idle timeout of ${sweepIdleTimeouts.join(', ')} and print billed/busy against the p95 wait`)
@@ -120,34 +121,33 @@ function cloudOf(options: SimulateOptions): CloudModel {
       throw new UsageError(`${flag}: ${(error as Error).message}`);
     }
   };
-  const number = (flag: string, text: string, check: (n: number) => boolean, what: string) => {
-    const n = Number(text);
-    if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag}: expected ${what}, got ${JSON.stringify(text)}`);
-    return n;
-  };
   return {
     ...taskclusterCloud,
     bootMs: duration('--boot', options.boot),
     stopDelayMs: duration('--stop-delay', options.stopDelay),
     billing: options.billing,
     minChargeMs: duration('--min-charge', options.minCharge),
-    hourlyUsd: number('--price', options.price, (n) => n >= 0, 'USD per hour, 0 or more'),
-    failureRate: number('--failure-rate', options.failureRate, (n) => n >= 0 && n < 1, 'a share from 0 up to (not including) 1'),
-    seed: number('--seed', options.seed, Number.isInteger, 'a whole number'),
+    hourlyUsd: numberFlag('--price', options.price, (n) => n >= 0, 'USD per hour, 0 or more'),
+    failureRate: numberFlag('--failure-rate', options.failureRate, (n) => n >= 0 && n < 1, 'a share from 0 up to (not including) 1'),
+    seed: numberFlag('--seed', options.seed, Number.isInteger, 'a whole number'),
   };
+}
+
+/** A number flag, refused with what it expects unless `check` holds. */
+function numberFlag(flag: string, text: string, check: (n: number) => boolean, what: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag}: expected ${what}, got ${JSON.stringify(text)}`);
+  return n;
 }
 
 /** Each pool of the trace: the config's [pools.NAME], else the default, with the flags over either. */
 function poolsOf(trace: readonly TraceTask[], options: SimulateOptions, cloud: CloudModel): Record<string, OperatorPool> {
   const configured = operatorPools(loadConfig());
-  const whole = (flag: string, text: string, least: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < least) throw new UsageError(`${flag}: expected a whole number, ${least} or more, got ${JSON.stringify(text)}`);
-    return n;
-  };
+  const whole = (flag: string, text: string, least: number) => numberFlag(flag, text, (n) => Number.isInteger(n) && n >= least, `a whole number, ${least} or more`);
   const overrides: Partial<OperatorPool> = {
     ...(options.maxWorkers !== undefined && { maxWorkers: whole('--max-workers', options.maxWorkers, 1) }),
     ...(options.minIdle !== undefined && { minIdle: options.minIdle === 'auto' ? 'auto' : whole('--min-idle', options.minIdle, 0) }),
+    ...(options.maxHourlyUsd !== undefined && { maxHourlyUsd: numberFlag('--max-hourly-usd', options.maxHourlyUsd, (n) => n > 0, 'USD per hour, more than 0') }),
   };
   if (options.idleTimeout !== undefined) {
     try {
@@ -164,7 +164,7 @@ function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Re
   const hours = (h: number) => h.toFixed(h < 10 ? 2 : 1);
   const lines = [
     `Simulated ${f.tasks} tasks of ${file} (${hours(f.simulated_hours)} h of load) in ${f.run_seconds.toFixed(1)} s`,
-    ...Object.entries(pools).map(([name, p]) => `  pool ${name}: at most ${p.maxWorkers} workers, idle_timeout ${formatDuration(p.idleTimeoutMs)}, min_idle ${p.minIdle}`),
+    ...Object.entries(pools).map(([name, p]) => `  pool ${name}: at most ${p.maxWorkers} workers${p.maxHourlyUsd === undefined ? '' : ` or $${p.maxHourlyUsd.toFixed(2)}/h`}, idle_timeout ${formatDuration(p.idleTimeoutMs)}, min_idle ${p.minIdle}`),
     `  cloud: boot ${formatDuration(cloud.bootMs)}, ${formatDuration(cloud.stopDelayMs)} from stop to terminated, ${cloud.billing} billing${cloud.billing === 'per-second' ? ` (${formatDuration(cloud.minChargeMs)} minimum)` : ''}, $${cloud.hourlyUsd.toFixed(2)}/h${cloud.failureRate > 0 ? `, ${(cloud.failureRate * 100).toFixed(1)}% of starts refused` : ''}`,
     '',
     `  workers started  ${f.workers_started} (at most ${f.peak_workers} at once)`,

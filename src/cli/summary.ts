@@ -29,7 +29,8 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   const took = span(run.started_at, run.finished_at);
   const source = sourceLine(run.source);
   const sections = [
-    `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd)}${source && `\n${source}`}`,
+    `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd, run.budget_usd)}${source && `\n${source}`}`,
+    run.spend_cap === undefined ? '' : paint(color, 'yellow', `capped: ${printable(run.spend_cap)}`),
     report.tasks.length > COMPACT_ABOVE ? compactTasks(report.tasks, color) : taskTable(report.tasks, color),
     failuresSection(report, options),
     `run ${printable(run.id)} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,
@@ -37,9 +38,10 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   return `${sections.filter((s) => s !== '').join('\n\n')}\n`;
 }
 
-/** Machines with a price cost this much; runs on free machines say nothing of it. */
-function cost(usd: number | undefined): string {
-  return usd === undefined ? '' : ` · ${formatUsd(usd)}`;
+/** Machines with a price cost this much, of a budget if it has one; runs on free machines say nothing of it. */
+function cost(usd: number | undefined, budget: number | undefined): string {
+  const of = budget === undefined ? '' : ` of a ${formatUsd(budget)} budget`;
+  return usd === undefined ? (of && ` · ${formatUsd(0)}${of}`) : ` · ${formatUsd(usd)}${of}`;
 }
 
 function taskTable(tasks: ReportTask[], color: boolean): string {

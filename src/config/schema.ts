@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defaultArchiveLimits } from '../archive/check.ts';
 import { defaultMaxLogBytes } from '../coordinator/log-files.ts';
 import { parseDuration } from '../pipeline/duration.ts';
+import { usdAmount } from '../pipeline/schema.ts';
 import { SECRET_NAME } from '../secrets/rules.ts';
 import { isPublicUrl, parseListen } from './listen.ts';
 import { parseRetention, retentionDefaults } from './retention.ts';
@@ -111,6 +112,9 @@ const localSchema = table({
   max_workers: positiveInt
     .optional()
     .meta({ description: 'Never more live workers on this provider at once, in all pools together (default: no limit).', examples: [8] }),
+  hourly_usd: usdAmount
+    .optional()
+    .meta({ description: "What one local worker costs per hour, billed per second, if this machine's time is paid for: runs then report their cost, and pools' max_hourly_usd and runs' budgets count it (default: free).", examples: [0.05] }),
 }).describe('The local provider: workers are processes on this machine.');
 
 const sshHostSchema = table({
@@ -276,6 +280,8 @@ const poolSchema = table({
     .optional()
     .meta({ description: 'Provider-specific machine settings, such as { type = "c6i.large" } for ec2 (default: none).', examples: [{ type: 'c6i.large' }] }),
   max_workers: positiveInt.default(2).describe('Never more live workers in this pool, for all the runs it serves together.'),
+  max_hourly_usd: usdAmount.optional()
+    .meta({ description: "Never more live machines in this pool than cost this much per hour together, at the provider's prices: starts wait until a worker stops, and the runs waiting say so (default: no limit).", examples: [5] }),
   min_idle: z.union([z.int().min(0), z.literal('auto')], { error: 'expected a whole number of 0 or more, or "auto"' }).default(0)
     .describe('Idle workers kept up even when no task waits, so the next task starts at once; an idle worker past idle_timeout stops only if as many others stay idle. "auto": as many as tasks came within one boot time of each other in the last hour (95 of 100 tasks find a worker at once), following the load.'),
   idle_timeout: duration.default('2m').describe('A worker with no task for this long stops (but see min_idle).'),

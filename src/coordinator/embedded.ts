@@ -26,6 +26,8 @@ export interface EmbeddedOptions {
   busyTimeoutMs?: number;
   /** Where local workers' directories go (default: workers/ in the state directory). */
   workRoot?: string;
+  /** What one local worker costs per hour (`[providers.local] hourly_usd`), if anything. */
+  localHourlyUsd?: number | undefined;
   /** How long local agents keep trying to reach this coordinator if it goes away. */
   agentReconnectMs?: number;
   /** The unprivileged user local agents run as (a server started as root). */
@@ -75,7 +77,7 @@ export interface Embedded {
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   ensurePrivateDir(options.stateDir);
   const store = await openStore(options.dbPath ?? defaultStorePath(options.stateDir), { writable: true, busyTimeoutMs: options.busyTimeoutMs });
-  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs, runAs: options.runAs });
+  const local = new LocalProvider({ workRoot: options.workRoot ?? join(options.stateDir, 'workers'), agentReconnectMs: options.agentReconnectMs, runAs: options.runAs, hourlyUsd: options.localHourlyUsd });
   const settings: CoordinatorSettings = {
     stateDir: options.stateDir,
     heartbeatTimeoutMs: 60_000,

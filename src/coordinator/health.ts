@@ -7,6 +7,8 @@ import { liveWorkers, silentAttempts, talkingWorkers, workerRow } from '../store
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
 import { drainWorker } from './ops/drain-worker.ts';
+import { budgetSpentWhy, stopAtBudget } from './ops/spend-budget.ts';
+import { runsWithBudget, spentByRun } from '../store/run-spend.ts';
 import { loseAttempt } from './ops/lose-attempt.ts';
 import { workerGone } from './ops/worker-gone.ts';
 import { poolOf } from './pool-signals.ts';
@@ -89,6 +91,22 @@ export class Health {
       const spec = await core.specs.get(core.store.db, attempt.run_id);
       const reason = `no heartbeat for attempt ${attempt.id} for ${Math.round((now - heardAt) / 1000)}s`;
       await core.mutate((trx, changes) => loseAttempt(trx, spec, attempt.id, reason, changes));
+    }
+    await this.checkBudgets();
+  }
+
+  /**
+   * Stops the runs whose budget is spent (see stopAtBudget). Looked at as often as silence,
+   * not at the full health check minutes apart: machines spend by the second.
+   */
+  async checkBudgets(): Promise<void> {
+    const core = this.#core;
+    const now = core.clock.now();
+    for (const run of await runsWithBudget(core.store.db)) {
+      if (!core.looksAfter(run.id)) continue;
+      const spent = await spentByRun(core.store.db, run.id, now) ?? 0;
+      if (spent < run.budget_usd) continue;
+      await core.mutate((trx, changes) => stopAtBudget(trx, run.id, budgetSpentWhy(run.budget_usd, spent), changes));
     }
   }
 

@@ -99,8 +99,9 @@ export class Machines {
         // Workers on the coordinator's own machine compete with it and each other for its CPUs: they ramp up.
         const rampUp = (provider: string) => core.providers.get(provider)?.onThisMachine === true;
         const operator = core.activities.operatorPool(pool);
+        const hourlyUsd = (provider: string, instance?: Record<string, unknown>) => core.providers.get(provider)?.hourlyUsd(instance);
         const { starts, lookAgainInMs, held } = await core.mutate((trx, changes) => provisionPool(trx, pool, core.specOf(trx), limits, changes, {
-          rampUp, providerCaps: core.settings.providerCaps, owner: core.id, ...(operator && { operator }),
+          rampUp, providerCaps: core.settings.providerCaps, owner: core.id, hourlyUsd, ...(operator && { operator }),
         }));
         if (lookAgainInMs !== undefined) core.later(lookAgainInMs, () => this.poke(pool));
         this.#noteHold(pool, held);

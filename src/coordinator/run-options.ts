@@ -4,4 +4,6 @@ export interface RunOptions {
   fakeWorkers: boolean;
   /** Start no worker: the user starts them by hand. */
   noProvision: boolean;
+  /** What the run may spend on machines (USD): `--budget`, over the pipeline's budget_usd. */
+  budgetUsd?: number;
 }

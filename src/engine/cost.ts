@@ -22,3 +22,21 @@ export interface MachineRun {
 export function machineCost(run: MachineRun): number {
   return (billedSeconds((run.stoppedAtMs - run.startedAtMs) / 1000, run.billing) / 3600) * run.hourlyPrice;
 }
+
+/** A machine started for a run, as the run pays for it. */
+export interface MachineShare {
+  /** What the machine cost, as billed. */
+  billedUsd: number;
+  /** What its attempts' time was worth, for whichever run. */
+  busyUsd: number;
+}
+
+/**
+ * What a run spent, when workers are shared by runs: the time its attempts took on each
+ * machine, at that machine's price, and whatever the machines started for it cost beyond
+ * the attempts they ran (booting, idle, stopping, a billed minimum). Every machine's bill is
+ * then paid once, by the runs that used it and the run that called it up.
+ */
+export function runSpend(attemptsUsd: number, startedFor: readonly MachineShare[]): number {
+  return startedFor.reduce((total, machine) => total + Math.max(0, machine.billedUsd - machine.busyUsd), attemptsUsd);
+}

@@ -7,6 +7,7 @@ import type { RunStatus } from './report.ts';
 export type RunEventKind =
   | 'run.started'
   | 'run.finished'
+  | 'run.capped'      // a spend cap holds it back: its pool's max_hourly_usd, or its budget
   | 'task.checking'   // its done_if check was queued
   | 'task.queued'     // ready to run, waiting for a worker
   | 'task.started'    // an attempt began on a worker

@@ -60,6 +60,16 @@ export function mayStopIdle(pool: { idle: number; minIdle: number }): boolean {
   return pool.idle - 1 >= pool.minIdle;
 }
 
+/**
+ * How many machines at `hourlyUsd` each a pool's `max_hourly_usd` pays for at once: its cap
+ * on live workers from spend, none when either is unknown (a free machine costs nothing).
+ */
+export function workersWithinSpend(maxHourlyUsd: number | undefined, hourlyUsd: number | undefined): number {
+  if (maxHourlyUsd === undefined || hourlyUsd === undefined || hourlyUsd <= 0) return Infinity;
+  // A cap written as a multiple of the price pays for that many, floating point aside.
+  return Math.floor(maxHourlyUsd / hourlyUsd + 1e-9);
+}
+
 /** The shortest queue that `workers` would not finish before one more worker is up. */
 export function queueWorthAWorker(pace: PoolPace, workers: number): number {
   return Math.ceil((pace.startMs * workers) / Math.max(1, pace.attemptMs));

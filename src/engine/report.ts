@@ -103,8 +103,15 @@ export interface RunReport {
     source: RunSource;
     started_at: string;
     finished_at: string | null;
-    /** What its machines cost in USD (so far, while running); absent when none has a known price. */
+    /**
+     * What it spent in USD on priced machines (so far, while running): its attempts' time, and
+     * the rest of the time of the machines started for it (see runSpend); absent when none has a price.
+     */
     cost_usd?: number;
+    /** What it may spend; absent without a budget. */
+    budget_usd?: number;
+    /** Why a spend cap holds it back: its budget is spent, or (while it runs) its pool's max_hourly_usd. */
+    spend_cap?: string;
   };
   tasks: ReportTask[];
   failures: ReportFailure[];

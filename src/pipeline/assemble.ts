@@ -32,7 +32,7 @@ export function assemble(doc: PipelineDoc, file: string, sourceDir: string, loca
   for (const [name, step] of Object.entries(doc.steps)) {
     steps[name] = toStep(name, step, only.length === 1 ? only[0] : undefined, allRemote, locator);
   }
-  return { name: doc.name, file, sourceDir, matrix: doc.matrix, activities, steps };
+  return { name: doc.name, file, sourceDir, matrix: doc.matrix, activities, steps, ...(doc.budget_usd !== undefined && { budgetUsd: doc.budget_usd }) };
 }
 
 function toActivity(name: string, a: ActivityDoc): Activity {

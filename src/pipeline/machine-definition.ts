@@ -5,6 +5,7 @@ import type { MachineDefinition, ProviderName, Script } from './types.ts';
 export interface MachineDoc {
   provider: ProviderName;
   max_workers: number;
+  max_hourly_usd?: number | undefined;
   idle_timeout: string;
   max_lifetime?: string | undefined;
   prepare?: string | undefined;
@@ -18,6 +19,7 @@ export function machineDefinition(doc: MachineDoc, script: (text: string) => Scr
   return {
     provider: doc.provider,
     maxWorkers: doc.max_workers,
+    ...(doc.max_hourly_usd !== undefined && { maxHourlyUsd: doc.max_hourly_usd }),
     idleTimeoutMs: parseDuration(doc.idle_timeout),
     ...(doc.max_lifetime !== undefined && { maxLifetimeMs: parseDuration(doc.max_lifetime) }),
     ...(doc.prepare !== undefined && { prepare: script(doc.prepare) }),

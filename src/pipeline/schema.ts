@@ -66,6 +66,9 @@ const positiveInt = z
   .int({ error: 'expected a positive integer' })
   .min(1, { error: 'expected a positive integer' });
 
+/** A sum of money, as a pipeline or a config writes it. */
+export const usdAmount = z.number({ error: 'expected an amount in USD, such as 2.50' }).positive({ error: 'expected an amount in USD greater than 0' });
+
 const matrixValue = z.string({ error: 'expected a string' }).regex(NO_NUL, { error: NO_NUL_ERROR });
 
 export const excludeEntrySchema = z.record(axisRef, matrixValue, { error: 'expected a mapping of axis to value' });
@@ -200,7 +203,7 @@ export const stepSchema = z.strictObject(
 const ACTIVITY_DEFAULTS = { provider: 'local', max_workers: 2, idle_timeout: '2m' } as const;
 
 /** The keys that define an activity's machines: an activity that names an operator's pool takes them all from it. */
-export const MACHINE_KEYS = ['provider', 'max_workers', 'idle_timeout', 'max_lifetime', 'prepare', 'init', 'cleanup', 'instance'] as const;
+export const MACHINE_KEYS = ['provider', 'max_workers', 'max_hourly_usd', 'idle_timeout', 'max_lifetime', 'prepare', 'init', 'cleanup', 'instance'] as const;
 
 export const activitySchema = z.strictObject(
   {
@@ -218,6 +221,9 @@ export const activitySchema = z.strictObject(
     max_workers: positiveInt
       .default(ACTIVITY_DEFAULTS.max_workers)
       .describe('Never more live workers than this.'),
+    max_hourly_usd: usdAmount
+      .optional()
+      .describe("Never more live machines than cost this much per hour together, at the provider's prices ([providers.ec2] prices, [providers.local] hourly_usd): starts wait until a worker stops."),
     idle_timeout: positiveDuration
       .default(ACTIVITY_DEFAULTS.idle_timeout)
       .describe('A worker with no task for this long shuts down.'),
@@ -250,6 +256,9 @@ export const pipelineSchema = z
     {
       name: pipelineName.describe('The pipeline name.'),
       matrix: matrixSchema,
+      budget_usd: usdAmount
+        .optional()
+        .describe("What a run may spend on machines, in USD, at the providers' prices: once spent, no new task starts (running ones finish) and the run fails, saying so. `slipway run --budget` overrides it."),
       activities: z
         .record(activityName, activitySchema, { error: 'expected a mapping of activity names to activities' })
         .default({})

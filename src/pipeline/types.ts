@@ -12,6 +12,8 @@ export interface MachineDefinition {
   provider: ProviderName;
   /** Never more live workers at once: an activity's own, or its pool's for all the runs it serves. */
   maxWorkers: number;
+  /** Never more live machines than cost this much per hour together (USD, at the provider's price). */
+  maxHourlyUsd?: number;
   idleTimeoutMs: number;
   /** Workers older than this are drained (never killed in the middle of a task). */
   maxLifetimeMs?: number;
@@ -109,6 +111,8 @@ export interface Pipeline {
   activities: Record<string, Activity>;
   /** Steps in the order written. */
   steps: Record<string, Step>;
+  /** What a run may spend on machines, in USD; `slipway run --budget` overrides it. */
+  budgetUsd?: number;
 }
 
 /** Which part of a pipeline a run covers (manual mode), and whether done_if is ignored. */

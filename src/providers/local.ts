@@ -30,6 +30,8 @@ export interface LocalProviderOptions {
   agentReconnectMs?: number;
   /** The unprivileged user agents run as (a server started as root); default: this process's. */
   runAs?: RunnerUser;
+  /** What one worker costs per hour, billed per second, when this machine's time is paid for. */
+  hourlyUsd?: number | undefined;
 }
 
 /**
@@ -55,6 +57,10 @@ export class LocalProvider implements Provider {
 
   onExit(listener: (workerId: string, description: string, clean: boolean) => void): void {
     this.#exitListeners.push(listener);
+  }
+
+  hourlyUsd(): number | undefined {
+    return this.#options.hourlyUsd;
   }
 
   async start(request: StartRequest): Promise<MachineHandle> {
@@ -108,7 +114,10 @@ export class LocalProvider implements Provider {
     // At once: the agent forks nothing before it has loaded its code, and waits to be placed.
     if (cgroup) placeInCgroup(cgroup, pid);
     this.#children.set(pid, child);
-    const machine: MachineHandle = { pid, start: startTimeOf(pid) ?? '', workDir, ...(cgroup && { cgroup }) };
+    const hourlyUsd = this.#options.hourlyUsd;
+    const machine: MachineHandle = {
+      pid, start: startTimeOf(pid) ?? '', workDir, ...(cgroup && { cgroup }), ...(hourlyUsd !== undefined && { hourly_usd: hourlyUsd, billing: 'per-second' }),
+    };
     child.once('exit', (code, signal) => {
       this.#children.delete(pid);
       const description = signal ? `agent process ${pid} killed by ${signal}` : `agent process ${pid} exited with code ${code}`;

@@ -34,8 +34,15 @@ export interface StartRequest {
  */
 export type MachineHandle = Record<string, string | number>;
 
+/** What a machine costs while it runs. */
+export interface Price {
+  /** USD per hour. */
+  hourlyUsd: number;
+  billing: BillingMode;
+}
+
 /** The price a machine's handle states, if it has one. */
-export function priceOf(machine: MachineHandle): { hourlyUsd: number; billing: BillingMode } | undefined {
+export function priceOf(machine: MachineHandle): Price | undefined {
   const hourlyUsd = machine.hourly_usd;
   const billing = machine.billing;
   if (typeof hourlyUsd !== 'number' || (billing !== 'per-second' && billing !== 'per-hour')) return undefined;
@@ -77,6 +84,8 @@ export interface Provider {
   inventory?(owner: string): Promise<FoundMachine[]>;
   /** Shows the worker's current name on the machine (the EC2 Name tag). */
   rename?(machine: MachineHandle, name: string): Promise<void>;
+  /** What a machine started with these settings would cost per hour (USD), if anything: known before the start, for spend caps. */
+  hourlyUsd?(instance?: Record<string, unknown>): number | undefined;
 }
 
 /**
@@ -95,6 +104,7 @@ export interface ProviderLifecycle {
   status(machine: MachineHandle): Promise<MachineState>;
   inventory(owner: string): Promise<FoundMachine[]>;
   rename(machine: MachineHandle, name: string): Promise<void>;
+  hourlyUsd(instance?: Record<string, unknown>): number | undefined;
 }
 
 const lifecycles = new WeakSet<ProviderLifecycle>();
@@ -104,7 +114,7 @@ const lifecycles = new WeakSet<ProviderLifecycle>();
  * its machines are elsewhere (not on this machine) and reachable from anywhere; no exits
  * are reported (a machine that ends is found by its silence); its status is `unknown`, so a
  * machine is never taken as gone on the provider's word; its inventory is empty, so nothing
- * is reconciled; and names are not shown. A lifecycle given again is returned as it is.
+ * is reconciled; names are not shown; and its machines have no price. A lifecycle given again is returned as it is.
  */
 export function providerLifecycle(provider: Provider): ProviderLifecycle {
   if (lifecycles.has(provider as ProviderLifecycle)) return provider as ProviderLifecycle;
@@ -120,6 +130,7 @@ export function providerLifecycle(provider: Provider): ProviderLifecycle {
     status: async (machine) => (provider.status ? provider.status(machine) : 'unknown'),
     inventory: async (owner) => (provider.inventory ? provider.inventory(owner) : []),
     rename: async (machine, name) => { await provider.rename?.(machine, name); },
+    hourlyUsd: (instance) => provider.hourlyUsd?.(instance),
   };
   lifecycles.add(lifecycle);
   return lifecycle;

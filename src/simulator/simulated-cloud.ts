@@ -65,6 +65,10 @@ export class SimulatedCloud implements Provider {
     return this.#peak;
   }
 
+  hourlyUsd(): number {
+    return this.#model.hourlyUsd;
+  }
+
   async start(request: StartRequest): Promise<MachineHandle> {
     if (this.#model.failureRate > 0 && this.#random() < this.#model.failureRate) throw new Error('InsufficientInstanceCapacity (simulated)');
     const { clock } = this.#world;

@@ -256,6 +256,13 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // last hour's attempt starts on each look: found by time, not through its whole history.
     await db.schema.createIndex('attempts_started').on('attempts').columns(['started_at']).execute();
   },
+  async (db) => {
+    // Spend caps: what a run may spend and, once it is spent, why nothing more of it starts;
+    // and whether a run was told that its pool's max_hourly_usd holds its starts back.
+    await db.schema.alterTable('runs').addColumn('budget_usd', 'double precision').execute();
+    await db.schema.alterTable('runs').addColumn('budget_spent', 'text').execute();
+    await db.schema.alterTable('run_pools').addColumn('spend_capped', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  },
 ];
 
 /**

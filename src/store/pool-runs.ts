@@ -18,9 +18,11 @@ export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; ac
  * a worker could take now (null when it has none): one statement however many runs the
  * pool serves, each run's first task found through the claimable index.
  */
-export const runsQueueOfPool = prepared<{ pool: string; now: number }, { run_id: string; activity: string; created_at: number; first_seq: number | null }>((db, arg) =>
+export const runsQueueOfPool = prepared<
+  { pool: string; now: number }, { run_id: string; activity: string; created_at: number; spend_capped: number; first_seq: number | null }
+>((db, arg) =>
   db.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
-    .select(['run_pools.run_id', 'run_pools.activity', 'runs.created_at'])
+    .select(['run_pools.run_id', 'run_pools.activity', 'runs.created_at', 'run_pools.spend_capped'])
     .select((eb) => eb.selectFrom('tasks').select('tasks.seq')
       .whereRef('tasks.run_id', '=', 'run_pools.run_id').whereRef('tasks.pool', '=', 'run_pools.activity')
       .where(claimableTask).where((t) => t.or([t('tasks.not_before', 'is', null), t('tasks.not_before', '<=', arg('now'))]))

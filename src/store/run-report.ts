@@ -1,5 +1,6 @@
 import { handStartedProvider, type ReportAttempt, type ReportFailure, type ReportTask, type RunReport, type RunSource, type RunStatus, type TaskStatus } from '../engine/report.ts';
-import { roundUsd, workerCost } from './fleet.ts';
+import { roundUsd } from './fleet.ts';
+import { spentByRun } from './run-spend.ts';
 import type { RunsTable } from './schema.ts';
 import type { Db } from './store.ts';
 
@@ -8,17 +9,20 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 /** The columns of a run the report's `run` is made of. */
 const runColumns = [
   'id', 'pipeline', 'status', 'created_at', 'finished_at', 'source_digest', 'source_vcs', 'source_repository', 'source_revision',
-  'source_branch', 'source_base', 'source_author', 'source_message', 'source_try',
+  'source_branch', 'source_base', 'source_author', 'source_message', 'source_try', 'budget_usd', 'budget_spent',
 ] as const;
 
 type RunRow = Pick<RunsTable, (typeof runColumns)[number]>;
 
-function reportRun(row: RunRow): Omit<RunReport['run'], 'cost_usd'> {
+function reportRun(row: RunRow): Omit<RunReport['run'], 'cost_usd' | 'spend_cap'> {
   const source: RunSource = {
     digest: row.source_digest, vcs: row.source_vcs, repository: row.source_repository, revision: row.source_revision, branch: row.source_branch,
     base: row.source_base, author: row.source_author, message: row.source_message, try: Boolean(row.source_try),
   };
-  return { id: row.id, pipeline: row.pipeline, status: row.status, source, started_at: iso(row.created_at)!, finished_at: iso(row.finished_at) };
+  return {
+    id: row.id, pipeline: row.pipeline, status: row.status, source, started_at: iso(row.created_at)!, finished_at: iso(row.finished_at),
+    ...(row.budget_usd !== null && { budget_usd: row.budget_usd }),
+  };
 }
 
 /** Finds a run by its id or a unique prefix of it. */
@@ -60,23 +64,15 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
       failures.push({ task: task.key, step: task.step, matrix, worker: last?.worker ?? null, error: task.error ?? last?.error ?? 'failed' });
     }
   }
-  const cost = await runCost(db, runId, Date.now());
+  const cost = await spentByRun(db, runId, Date.now());
+  const spendCap = run.budget_spent ?? (run.status === 'running' ? await poolSpendCap(db, runId) : undefined);
   return {
-    run: { ...reportRun(run), ...(cost !== null && { cost_usd: cost }) },
+    run: { ...reportRun(run), ...(cost !== null && { cost_usd: roundUsd(cost) }), ...(spendCap !== undefined && { spend_cap: spendCap }) },
     tasks: reportTasks,
     failures,
   };
 }
 
-/** What a run's priced machines cost, those still running counted up to `now`; null when none has a price. */
-async function runCost(db: Db, runId: string, now: number): Promise<number | null> {
-  const priced = await db.selectFrom('workers').select(['hourly_usd', 'billing', 'machine_at', 'stopped_at'])
-    .where('run_id', '=', runId).where('hourly_usd', 'is not', null).execute();
-  if (priced.length === 0) return null;
-  let total = 0;
-  for (const worker of priced) total += workerCost(worker, now) ?? 0;
-  return roundUsd(total);
-}
 
 export interface RunFilter {
   status?: RunStatus;
@@ -125,4 +121,13 @@ export async function taskCounts(db: Db, runIds: string[]): Promise<Map<string, 
     .where('run_id', 'in', runIds).groupBy(['run_id', 'status']).execute();
   for (const row of rows) counts.get(row.run_id)![row.status] = Number(row.n);
   return counts;
+}
+
+/** What the run was told when its pool's max_hourly_usd last held its starts back, if it ever did. */
+async function poolSpendCap(db: Db, runId: string): Promise<string | undefined> {
+  const capped = await db.selectFrom('run_pools').select('activity').where('run_id', '=', runId).where('spend_capped', '=', 1).executeTakeFirst();
+  if (!capped) return undefined;
+  const said = await db.selectFrom('events').select('message').where('run_id', '=', runId).where('kind', '=', 'run.capped')
+    .orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  return said?.message ?? undefined;
 }

@@ -32,6 +32,10 @@ export interface RunsTable {
   join_token_hash: string;
   created_at: number;
   finished_at: number | null;
+  /** What the run may spend on machines (USD), if it has a budget. */
+  budget_usd: number | null;
+  /** Once the budget is spent: why no task of the run starts any more. */
+  budget_spent: string | null;
 }
 
 export interface TasksTable {
@@ -145,6 +149,8 @@ export interface RunPoolsTable {
   run_id: string;
   activity: string;
   pool_id: string;
+  /** 1 once the run was told that the pool's max_hourly_usd holds its starts back (said once). */
+  spend_capped: Generated<number>;
 }
 
 /** A coordinator process on the store (a server, a `slipway run`), alive while its lease runs. */

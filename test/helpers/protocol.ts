@@ -25,6 +25,12 @@ export class RecordingProvider implements Provider {
   /** Extra fields of every machine handle, such as its price. */
   handleExtras: MachineHandle = {};
 
+  /** The price its handles state, known before a start as a cloud's price list is. */
+  hourlyUsd(): number | undefined {
+    const price = this.handleExtras.hourly_usd;
+    return typeof price === 'number' ? price : undefined;
+  }
+
   async start(request: StartRequest): Promise<MachineHandle> {
     this.starts.push(request);
     const failure = this.failStart(request);

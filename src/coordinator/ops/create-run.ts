@@ -6,6 +6,8 @@ import type { TasksTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RunOptions } from '../run-options.ts';
+import { formatUsd } from '../../util/money.ts';
+import { budgetOf } from './spend-budget.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { markReady } from './settle-task.ts';
 
@@ -23,6 +25,7 @@ export async function createRun(
   sourceDigest: string | null, origin: SourceOrigin | null, pools: Record<string, string>, changes: Changes,
 ): Promise<CreatedRun> {
   const joinToken = newSecret();
+  const budget = budgetOf({ options, pipeline });
   const revision = { revision: origin?.revision ?? null, branch: origin?.branch ?? null, repository: origin?.repository ?? null };
   const id = await insertWithFreshId('r', (fresh) => trx.insertInto('runs').values({
     id: fresh,
@@ -44,10 +47,11 @@ export async function createRun(
     join_token_hash: hashSecret(joinToken),
     created_at: changes.now,
     finished_at: null,
+    budget_usd: budget ?? null,
   }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
   const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
   await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
-  await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks` });
+  await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks${budget === undefined ? '' : `, a budget of ${formatUsd(budget)}`}` });
 
   const taskRows = tasks.map((task, seq): TasksTable => ({
     run_id: id,

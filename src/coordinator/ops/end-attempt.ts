@@ -9,6 +9,7 @@ import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
+import { budgetSpentOf, notStarted } from './spend-budget.ts';
 
 const recordEnd = prepared<{ id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
   db.updateTable('attempts')
@@ -61,6 +62,11 @@ export async function endAttempt(
       await releaseDependents(trx, spec, attempt.task_key, changes);
       await finishRunIfDone(trx, spec.id, changes);
     } else if (next.status === 'queued') {
+      const spent = await budgetSpentOf(trx, spec);
+      if (spent !== undefined) {
+        await failTask(trx, spec.id, attempt.task_key, notStarted(spent), changes, who);
+        return;
+      }
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', pool: step.activity });
       changes.queue(poolOf(spec, step.activity));
       await changes.event(trx, spec.id, 'task.queued', { task: attempt.task_key });
@@ -79,6 +85,11 @@ export async function endAttempt(
     await releaseDependents(trx, spec, attempt.task_key, changes);
     await finishRunIfDone(trx, spec.id, changes);
   } else if (next.status === 'queued') {
+    const spent = await budgetSpentOf(trx, spec);
+    if (spent !== undefined) {
+      await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);
+      return;
+    }
     await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
     changes.delay(poolOf(spec, step.activity), next.notBefore);
     await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });

@@ -1,4 +1,5 @@
-import { queueWorthAWorker, workersToStart, type PoolPace } from '../../engine/provisioning.ts';
+import { queueWorthAWorker, workersToStart, workersWithinSpend, type PoolPace } from '../../engine/provisioning.ts';
+import { formatUsd } from '../../util/money.ts';
 import type { OperatorPool } from '../../pipeline/types.ts';
 import { givesUp, startPauseMs, type GiveUpLimits } from '../../engine/worker-stop.ts';
 import { waitingName } from '../../engine/worker-name.ts';
@@ -45,12 +46,26 @@ async function poolPace(trx: Db, pool: string, now: number): Promise<{ pace?: Po
 }
 
 /** Fails every task waiting on a pool that cannot get a worker, in every run it serves, saying why. */
-async function giveUp(trx: Db, runs: PoolRun[], why: string, last: { id: string; error: string | null }, changes: Changes): Promise<void> {
+async function giveUp(trx: Db, runs: PoolRun[], why: string, changes: Changes): Promise<void> {
   for (const run of runs) {
-    const error = `activity ${run.activity}: ${why} (last, ${last.id}: ${last.error ?? 'no reason given'})`;
+    const error = `activity ${run.activity}: ${why}`;
     const stuck = await trx.selectFrom('tasks').select('key')
       .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableTask).execute();
     for (const task of stuck) await failTask(trx, run.spec.id, task.key, error, changes);
+  }
+}
+
+/** Like max_workers, the largest max_hourly_usd of the runs sharing a pool; none if one of them sets none. */
+function largestSpendCap(runs: PoolRun[]): number | undefined {
+  const caps = runs.map((run) => run.spec.pipeline.activities[run.activity]!.maxHourlyUsd);
+  return caps.length === 0 || caps.includes(undefined) ? undefined : Math.max(...caps as number[]);
+}
+
+/** Tells each run, once, that the pool's max_hourly_usd holds back the workers its tasks wait for. */
+async function tellOfSpendCap(trx: Db, runs: PoolRun[], why: string, changes: Changes): Promise<void> {
+  for (const run of runs) {
+    await trx.updateTable('run_pools').set({ spend_capped: 1 }).where('run_id', '=', run.spec.id).where('activity', '=', run.activity).execute();
+    await changes.event(trx, run.spec.id, 'run.capped', { message: `activity ${run.activity}: ${why}` });
   }
 }
 
@@ -58,6 +73,8 @@ async function giveUp(trx: Db, runs: PoolRun[], why: string, last: { id: string;
 interface PoolRun {
   spec: RunSpec;
   activity: string;
+  /** Whether it was told that the pool's max_hourly_usd holds its starts back. */
+  toldOfSpendCap?: boolean;
 }
 
 export interface WorkerToStart {
@@ -95,6 +112,8 @@ export interface ProvisionOptions {
   providerCaps?: Partial<Record<string, number>>;
   /** The coordinator process that starts the workers: theirs to judge while it lives (see liveCoordinators). */
   owner?: string;
+  /** What one machine of `provider` with these settings costs per hour, if anything (see Provider.hourlyUsd). */
+  hourlyUsd?: (provider: string, instance?: Record<string, unknown>) => number | undefined;
 }
 
 const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
@@ -127,7 +146,7 @@ export async function provisionPool(
   for (const row of rows) {
     const spec = await specOf(row.run_id);
     if (spec.options.noProvision) continue;
-    runs.push({ spec, activity: row.activity });
+    runs.push({ spec, activity: row.activity, toldOfSpendCap: row.spend_capped !== 0 });
     if (row.first_seq !== null) waitingRuns.add(row.run_id);
   }
   const { operator } = options;
@@ -146,7 +165,11 @@ export async function provisionPool(
   const up = workers.idle + workers.busy;
   const live = up + workers.starting + workers.draining;
   const first = runs[0] ?? warmOrigin!;
-  const provider = operator?.provider ?? first.spec.pipeline.activities[first.activity]!.provider;
+  const machines = operator ?? first.spec.pipeline.activities[first.activity]!;
+  const provider = machines.provider;
+  const maxHourlyUsd = operator ? operator.maxHourlyUsd : largestSpendCap(runs);
+  const hourlyUsd = options.hourlyUsd?.(provider, machines.instance);
+  const affordable = workersWithinSpend(maxHourlyUsd, hourlyUsd);
   const rampUp = options.rampUp?.(provider) === true;
   // A ramping pool with workers up and room for more asks whether one more would pay.
   const { pace, waitMs } = rampUp && up > 0 && live < maxWorkers ? await poolPace(trx, pool, changes.now) : {};
@@ -177,14 +200,23 @@ export async function provisionPool(
     }));
     const why = givesUp(history, changes.now, limits);
     if (why) {
-      await giveUp(trx, runs, why, latest[0]!, changes);
+      const last = latest[0]!;
+      await giveUp(trx, runs, `${why} (last, ${last.id}: ${last.error ?? 'no reason given'})`, changes);
       return { starts: [] };
     }
     const pause = startPauseMs(history, changes.now);
     if (pause > 0) return { starts: [], lookAgainInMs: pause };
   }
-  const state = { maxWorkers, minIdle, queued, ...workers };
+  if (affordable === 0) {
+    await giveUp(trx, runs, `one machine costs ${formatUsd(hourlyUsd!)}/h, more than the pool's max_hourly_usd (${formatUsd(maxHourlyUsd!)}/h)`, changes);
+    return { starts: [] };
+  }
+  const state = { maxWorkers: Math.min(maxWorkers, affordable), minIdle, queued, ...workers };
   const wanted = workersToStart(state, { rampUp, pace });
+  if (affordable < maxWorkers && wanted < workersToStart({ ...state, maxWorkers }, { rampUp, pace })) {
+    const why = `new workers wait: the pool's max_hourly_usd (${formatUsd(maxHourlyUsd!)}/h) pays for ${affordable} machines at ${formatUsd(hourlyUsd!)}/h; queued tasks start as workers free up`;
+    await tellOfSpendCap(trx, runs.filter((run) => waitingRuns.has(run.spec.id) && !run.toldOfSpendCap), why, changes);
+  }
   const cap = options.providerCaps?.[provider];
   let n = wanted;
   let held: ProviderHold | undefined;

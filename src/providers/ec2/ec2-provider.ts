@@ -60,8 +60,7 @@ export class Ec2Provider implements Provider {
 
   async #start(request: StartRequest): Promise<MachineHandle> {
     const { settings, ec2 } = this.#options;
-    const own = instanceTypesOf(request.instance);
-    const instanceTypes = own && own.length > 0 ? own : settings.instance_types;
+    const instanceTypes = this.#instanceTypes(request.instance);
     const first = await this.#image(instanceTypes[0]!);
     const prepare = request.prepare;
     const chosen = new Map<string, Promise<string>>();
@@ -139,6 +138,18 @@ export class Ec2Provider implements Provider {
       }
     }
     return found;
+  }
+
+  /** The dearest of the instance types a start may launch: a start may fall back to any of them. */
+  hourlyUsd(instance?: Record<string, unknown>): number | undefined {
+    const prices = this.#instanceTypes(instance).map((type) => hourlyPrice(this.#options.settings.prices, type));
+    return prices.every((price) => price !== undefined) ? Math.max(...prices) : undefined;
+  }
+
+  /** The instance types an activity asks for, else the config's, in the order tried. */
+  #instanceTypes(instance: Record<string, unknown> | undefined): string[] {
+    const own = instanceTypesOf(instance);
+    return own && own.length > 0 ? own : this.#options.settings.instance_types;
   }
 
   /** Shows the worker's current name (its state at a glance) as the instance's Name. */

@@ -18,7 +18,7 @@ export { statusAfter };
 
 /** Events after which the page refetches the run: they change what events cannot carry. */
 export function needsRefetch(e: RunEvent): boolean {
-  return e.kind === 'run.finished' || e.kind === 'run.started' || e.kind === 'task.failed';
+  return e.kind === 'run.finished' || e.kind === 'run.started' || e.kind === 'run.capped' || e.kind === 'task.failed';
 }
 
 export function countTasks(tasks: readonly Task[]): Counts {

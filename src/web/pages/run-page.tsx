@@ -146,9 +146,11 @@ export function RunPage({ run, task, attempt }: { run: string; task: string | nu
             <RunSourceText source={r.source} />
             <span>started <RelTime iso={r.started_at} /></span>
             <span>{finished ? 'took' : 'running for'} <Duration start={r.started_at} end={r.finished_at} /></span>
-            {r.cost_usd != null && <span title="What this run's machines cost, at the configured prices">cost {formatUsd(r.cost_usd)}</span>}
+            {r.cost_usd != null && <span title="What this run spent on machines, at the configured prices">cost {formatUsd(r.cost_usd)}{r.budget_usd != null && ` of ${formatUsd(r.budget_usd)}`}</span>}
+            {r.cost_usd == null && r.budget_usd != null && <span title="What this run may spend on machines">budget {formatUsd(r.budget_usd)}</span>}
             <span className="runhead-counts"><CountsBar counts={counts} wide /><CountsLegend counts={counts} /></span>
           </div>
+          {r.spend_cap && <div className="notice" role="status">Capped: {r.spend_cap}</div>}
           {actionError && <ErrorBox>{actionError}</ErrorBox>}
           {error && <ErrorBox>Showing what was last loaded; refreshing failed: {error}</ErrorBox>}
         </div>

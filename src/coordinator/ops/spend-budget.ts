@@ -1,0 +1,49 @@
+import { openTaskStatuses } from '../../engine/task-state.ts';
+import type { Db } from '../../store/store.ts';
+import { formatUsd } from '../../util/money.ts';
+import type { Changes } from '../changes.ts';
+import type { RunSpec } from '../run-specs.ts';
+import { finishRunIfDone } from './settle-task.ts';
+
+/**
+ * A run whose budget is spent starts nothing more: it records why (once, whichever
+ * coordinator finds it), says so, and every task not running now fails saying so, in one
+ * statement. Running tasks finish and count; no retry or queued task of the run follows
+ * them (see budgetSpentOf), and the run ends with the last of them. False when the run had
+ * already stopped at its budget, or ended.
+ */
+export async function stopAtBudget(trx: Db, runId: string, why: string, changes: Changes): Promise<boolean> {
+  const stopped = await trx.updateTable('runs').set({ budget_spent: why })
+    .where('id', '=', runId).where('status', '=', 'running').where('budget_spent', 'is', null).executeTakeFirst();
+  if (Number(stopped.numUpdatedRows) === 0) return false;
+  await changes.event(trx, runId, 'run.capped', { message: why });
+  const error = notStarted(why);
+  const waiting = await trx.updateTable('tasks').set({ status: 'failed', error })
+    .where('run_id', '=', runId).where('status', 'in', openTaskStatuses).where('active_attempt', 'is', null)
+    .returning('key').execute();
+  await changes.eventBatch(trx, runId, waiting.map(({ key }) => ({ kind: 'task.failed' as const, task: key, message: error })));
+  await finishRunIfDone(trx, runId, changes);
+  return true;
+}
+
+/** Why no task of the run may start any more, once its budget is spent; undefined before, and at no cost for a run without one. */
+export async function budgetSpentOf(trx: Db, spec: RunSpec): Promise<string | undefined> {
+  if (budgetOf(spec) === undefined) return undefined;
+  const row = await trx.selectFrom('runs').select('budget_spent').where('id', '=', spec.id).executeTakeFirst();
+  return row?.budget_spent ?? undefined;
+}
+
+/** What the run may spend: `--budget`, else the pipeline's budget_usd. */
+export function budgetOf(spec: Pick<RunSpec, 'options' | 'pipeline'>): number | undefined {
+  return spec.options.budgetUsd ?? spec.pipeline.budgetUsd;
+}
+
+/** Why a run stops at its budget. */
+export function budgetSpentWhy(budgetUsd: number, spentUsd: number): string {
+  return `the run's budget of ${formatUsd(budgetUsd)} is spent (${formatUsd(spentUsd)} on machines so far): no new task starts; running ones finish`;
+}
+
+/** The error of a task its run's spent budget kept from starting. */
+export function notStarted(why: string): string {
+  return `not started: ${why}`;
+}
