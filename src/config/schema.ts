@@ -313,7 +313,7 @@ export const configSchema = table({
     .default({})
     .meta({
       description: "Pools the operator defines, one [pools.NAME] table each: a pipeline's activity names one with `pool: NAME` instead of defining its machines, and every run that names it shares its workers.",
-      examples: [{ provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h', prepare: 'apt-get install -y build-essential', init: 'mount /dev/nvme1n1 /cache', cleanup: 'umount /cache' }],
+      examples: [{ provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, max_hourly_usd: 5, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h', prepare: 'apt-get install -y build-essential', init: 'mount /dev/nvme1n1 /cache', cleanup: 'umount /cache' }],
     }),
 });
 

@@ -133,6 +133,17 @@ describe('a burst bigger than the pool', () => {
     expect(record.endedAt).toBe(345 * s);
   });
 
+  it("holds to the pool's max_hourly_usd as it would to maxWorkers", async () => {
+    // The same five tasks with room for ten workers but $7.20 an hour, which pays for two
+    // machines at $3.60: the very figures of maxWorkers 2 above.
+    const { record, figures } = await run(trace([0, 100, 'b'], [0, 100, 'b'], [0, 100, 'b'], [0, 100, 'b'], [0, 100, 'b']), { pool: pool({ maxHourlyUsd: 7.2 }) });
+    expect(figures.workers_started).toBe(2);
+    expect(figures.peak_workers).toBe(2);
+    expect(waitsOf(record)).toEqual([10, 10, 110, 110, 210]);
+    expect(livesOf(record)).toEqual([[0, 245, 245], [0, 345, 345]]);
+    expect(figures.cost_usd).toBeCloseTo(0.59, 12);
+  });
+
   it('starts one machine per task when the pool has room', async () => {
     // Three 100 s tasks at 0, maxWorkers 10: three machines at once, each task waits only
     // the boot (10 s), each machine lives 10 + 100 + 30 + 5 = 145 s. Billed 435 s, cost $0.435.
