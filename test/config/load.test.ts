@@ -69,7 +69,7 @@ describe('the printed default', () => {
     const uncommented = text.replace(block, block.replace(/^# /gm, ''));
     expect(parseConfig(uncommented, 'config.toml', STATE).pools).toEqual({
       linux: {
-        provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h',
+        provider: 'ec2', instance: { type: 'c6i.large' }, max_workers: 8, max_hourly_usd: 5, min_idle: 1, idle_timeout: '10m', max_lifetime: '6h',
         prepare: 'apt-get install -y build-essential', init: 'mount /dev/nvme1n1 /cache', cleanup: 'umount /cache',
       },
     });

@@ -60,9 +60,9 @@ describe('an activity that names an operator\'s pool', () => {
       'steps:',
       '  build: { run: make }',
     ))).toEqual([
-      "slipway.yml:5:5: activities.builder: 'provider' cannot be written beside 'pool': the pool defines provider, max_workers, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
-      "slipway.yml:6:5: activities.builder: 'max_workers' cannot be written beside 'pool': the pool defines provider, max_workers, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
-      "slipway.yml:7:5: activities.builder: 'init' cannot be written beside 'pool': the pool defines provider, max_workers, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
+      "slipway.yml:5:5: activities.builder: 'provider' cannot be written beside 'pool': the pool defines provider, max_workers, max_hourly_usd, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
+      "slipway.yml:6:5: activities.builder: 'max_workers' cannot be written beside 'pool': the pool defines provider, max_workers, max_hourly_usd, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
+      "slipway.yml:7:5: activities.builder: 'init' cannot be written beside 'pool': the pool defines provider, max_workers, max_hourly_usd, idle_timeout, max_lifetime, prepare, init, cleanup, instance",
     ]);
   });
 

@@ -33,7 +33,7 @@ describe('pipelineJsonSchema', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(schema.required).toEqual(['name', 'steps']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties!)).toEqual(['name', 'matrix', 'activities', 'steps']);
+    expect(Object.keys(schema.properties!)).toEqual(['name', 'matrix', 'budget_usd', 'activities', 'steps']);
   });
 
   it('describes every property', () => {
