@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,9 @@ describe('web UI', { timeout: 60_000 }, () => {
   const tabs: UiTab[] = [];
 
   beforeAll(async () => {
+    // Local workers at $36 an hour (a minute's minimum: $0.60 once started), so runs have a cost and a budget can be spent.
+    mkdirSync(join(box.config, 'slipway'), { recursive: true });
+    writeFileSync(join(box.config, 'slipway', 'config.toml'), '[providers.local]\nhourly_usd = 36\n');
     server = box.spawn(['server', '--listen', '127.0.0.1:0']);
     let stdout = '';
     server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -79,14 +82,14 @@ describe('web UI', { timeout: 60_000 }, () => {
    * Writes a pipeline into its own subdirectory of the source tree and submits it as
    * `slipway run --server` does: the tree goes up as one archive, then the run is created.
    */
-  async function submit(dir: string, files: Record<string, string>, origin?: Record<string, unknown>): Promise<string> {
+  async function submit(dir: string, files: Record<string, string>, origin?: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
     box.write(Object.fromEntries(Object.entries(files).map(([name, text]) => [`${dir}/${name}`, text])));
     const archive = join(box.dir.path, `${dir}.tar.gz`);
     execFileSync('tar', ['--create', '--gzip', '--file', archive, '--directory', join(box.source, dir), '.']);
     const { digest } = await api<{ digest: string }>('/api/v1/sources', { method: 'POST', body: readFileSync(archive) });
     const { run } = await api<{ run: { id: string } }>('/api/v1/runs', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ source: digest, file: 'slipway.yml', label: `${dir}/slipway.yml`, ...(origin && { origin }) }),
+      body: JSON.stringify({ source: digest, file: 'slipway.yml', label: `${dir}/slipway.yml`, ...(origin && { origin }), ...extra }),
     });
     return run.id;
   }
@@ -234,6 +237,18 @@ steps:
     const [download] = await Promise.all([page.waitForEvent('download'), artifacts.getByRole('button', { name: /app-1\.0\.tar/ }).click()]);
     expect(download.suggestedFilename()).toBe('app-1.0.tar');
     expect(readFileSync(await download.path(), 'utf8')).toBe('the package');
+  });
+
+  it("says on the run's page that its budget is spent, and what it cost of it", async () => {
+    const run = await submit('budget', {
+      'slipway.yml': 'name: ui-budget\nmatrix: { n: ["1", "2", "3"] }\nactivities:\n  builder: { max_workers: 1 }\nsteps:\n  work: { over: [n], activity: builder, run: sleep 2 }\n',
+    }, undefined, { budget_usd: 0.5 });
+    await waitForStatus(run, 'failed');
+    const page = await open(`/runs/${run}`);
+    await loaded(page, 'admin');
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Capped' }).textContent())
+      .toMatch(/^Capped: the run's budget of \$0\.50 is spent \(\$0\.\d\d on machines so far\): no new task starts; running ones finish$/);
+    await expect.poll(() => page.locator('.runhead-meta').textContent()).toMatch(/cost \$0\.\d\d of \$0\.50/);
   });
 
   it('cancels a run from its page, which kills its processes', async () => {

@@ -9,7 +9,7 @@ import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
-import { budgetSpentOf, notStarted } from './spend-budget.ts';
+import { budgetSpentNow, notStarted } from './spend-budget.ts';
 
 const recordEnd = prepared<{ id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
   db.updateTable('attempts')
@@ -53,6 +53,8 @@ export async function endAttempt(
   }
   const step = spec.pipeline.steps[task.step]!;
   const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
+  // Looked at as each attempt ends, before its worker is given another: no task starts past the budget.
+  const spent = await budgetSpentNow(trx, spec, changes);
 
   if (attempt.kind === 'check') {
     const next = afterCheck(result.outcome, task.checks);
@@ -61,12 +63,9 @@ export async function endAttempt(
       await changes.event(trx, spec.id, 'task.skipped', { ...who, message: 'done_if: already done' });
       await releaseDependents(trx, spec, attempt.task_key, changes);
       await finishRunIfDone(trx, spec.id, changes);
+    } else if (spent !== undefined) {
+      await failTask(trx, spec.id, attempt.task_key, notStarted(spent), changes, who);
     } else if (next.status === 'queued') {
-      const spent = await budgetSpentOf(trx, spec);
-      if (spent !== undefined) {
-        await failTask(trx, spec.id, attempt.task_key, notStarted(spent), changes, who);
-        return;
-      }
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', pool: step.activity });
       changes.queue(poolOf(spec, step.activity));
       await changes.event(trx, spec.id, 'task.queued', { task: attempt.task_key });
@@ -84,12 +83,9 @@ export async function endAttempt(
     await changes.event(trx, spec.id, 'task.succeeded', who);
     await releaseDependents(trx, spec, attempt.task_key, changes);
     await finishRunIfDone(trx, spec.id, changes);
+  } else if (next.status === 'queued' && spent !== undefined) {
+    await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);
   } else if (next.status === 'queued') {
-    const spent = await budgetSpentOf(trx, spec);
-    if (spent !== undefined) {
-      await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);
-      return;
-    }
     await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
     changes.delay(poolOf(spec, step.activity), next.notBefore);
     await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });

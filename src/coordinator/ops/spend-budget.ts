@@ -1,5 +1,6 @@
 import { openTaskStatuses } from '../../engine/task-state.ts';
 import type { Db } from '../../store/store.ts';
+import { spentByRun } from '../../store/run-spend.ts';
 import { formatUsd } from '../../util/money.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
@@ -26,11 +27,20 @@ export async function stopAtBudget(trx: Db, runId: string, why: string, changes:
   return true;
 }
 
-/** Why no task of the run may start any more, once its budget is spent; undefined before, and at no cost for a run without one. */
-export async function budgetSpentOf(trx: Db, spec: RunSpec): Promise<string | undefined> {
-  if (budgetOf(spec) === undefined) return undefined;
+/**
+ * Why no task of the run may start any more: its budget was spent, or is now (and the run
+ * stops at it here). Undefined while it is not, and at no cost for a run without a budget.
+ */
+export async function budgetSpentNow(trx: Db, spec: RunSpec, changes: Changes): Promise<string | undefined> {
+  const budget = budgetOf(spec);
+  if (budget === undefined) return undefined;
   const row = await trx.selectFrom('runs').select('budget_spent').where('id', '=', spec.id).executeTakeFirst();
-  return row?.budget_spent ?? undefined;
+  if (row?.budget_spent) return row.budget_spent;
+  const spent = await spentByRun(trx, spec.id, changes.now) ?? 0;
+  if (spent < budget) return undefined;
+  const why = budgetSpentWhy(budget, spent);
+  await stopAtBudget(trx, spec.id, why, changes);
+  return why;
 }
 
 /** What the run may spend: `--budget`, else the pipeline's budget_usd. */
