@@ -25,8 +25,6 @@ export const taskclusterCloud: CloudModel = {
 export interface SimulatedMachine {
   workerId: string;
   requestedAt: number;
-  /** When its agent registered; undefined if it never did. */
-  upAt?: number;
   /** When the machine was told to stop, or its agent exited. */
   stoppedAt?: number;
   terminatedAt?: number;
@@ -80,7 +78,6 @@ export class SimulatedCloud implements Provider {
     this.#kills.set(request.workerId, killed);
     clock.after(this.#model.bootMs, () => {
       if (killed.signal.aborted) return;
-      machine.upAt = clock.now();
       void runSimulatedAgent(this.#world, request.registrationToken, killed.signal).then((stop) => {
         if (killed.signal.aborted) return;
         this.#terminate(machine);
