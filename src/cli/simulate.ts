@@ -7,6 +7,7 @@ import type { BillingMode } from '../engine/cost.ts';
 import { formatDuration, parseDuration } from '../pipeline/duration.ts';
 import type { OperatorPool } from '../pipeline/types.ts';
 import { figuresOf, type SimulationFigures } from '../simulator/figures.ts';
+import { foresightBilledOverBusy } from '../simulator/foresight.ts';
 import { plotSvg } from '../simulator/plot.ts';
 import { taskclusterCloud, type CloudModel } from '../simulator/simulated-cloud.ts';
 import { defaultPool, simulate, type SimulationRecord } from '../simulator/simulation.ts';
@@ -82,7 +83,10 @@ Examples:
     });
 }
 
-async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>): Promise<{ record: SimulationRecord; figures: SimulationFigures }> {
+/** The figures `slipway simulate` prints: the simulation's, and the yardstick of perfect foresight (see foresightBilledOverBusy). */
+type SimulateFigures = SimulationFigures & { foresight_billed_over_busy: number | null };
+
+async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>): Promise<{ record: SimulationRecord; figures: SimulateFigures }> {
   const total = trace.at(-1)!.at;
   let shownHour = -1;
   const onProgress = process.stderr.isTTY ? (at: number, finished: number) => {
@@ -93,14 +97,14 @@ async function run(trace: readonly TraceTask[], cloud: CloudModel, pools: Record
   } : undefined;
   try {
     const record = await simulate(trace, { cloud, pools, ...(onProgress && { onProgress }) });
-    return { record, figures: figuresOf(record, cloud.hourlyUsd) };
+    return { record, figures: { ...figuresOf(record, cloud.hourlyUsd), foresight_billed_over_busy: foresightBilledOverBusy(trace, cloud) ?? null } };
   } finally {
     if (onProgress) process.stderr.write('\r\x1b[K');
   }
 }
 
 async function sweep(trace: readonly TraceTask[], cloud: CloudModel, pools: Record<string, OperatorPool>, json: boolean): Promise<void> {
-  const results: (SimulationFigures & { idle_timeout: string })[] = [];
+  const results: (SimulateFigures & { idle_timeout: string })[] = [];
   if (!json) process.stdout.write(`idle_timeout  billed/busy  p95 wait  mean wait  workers started  simulated in\n`);
   for (const idleTimeout of sweepIdleTimeouts) {
     const ms = parseDuration(idleTimeout);
@@ -111,6 +115,8 @@ async function sweep(trace: readonly TraceTask[], cloud: CloudModel, pools: Reco
     }
   }
   if (json) process.stdout.write(`${JSON.stringify(results.map(({ hours: _hours, ...rest }) => rest), null, 2)}\n`);
+  const foresight = foresightBilledOverBusy(trace, cloud);
+  if (!json && foresight !== undefined) process.stdout.write(`with foresight ${foresight.toFixed(3)}     0.0 s: the least any policy bills with no task waiting\n`);
 }
 
 function cloudOf(options: SimulateOptions): CloudModel {
@@ -160,7 +166,7 @@ function poolsOf(trace: readonly TraceTask[], options: SimulateOptions, cloud: C
   return Object.fromEntries(names.map((name) => [name, { ...(configured[name] ?? defaultPool(cloud)), ...overrides }]));
 }
 
-function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Record<string, OperatorPool>): string {
+function report(file: string, f: SimulateFigures, cloud: CloudModel, pools: Record<string, OperatorPool>): string {
   const hours = (h: number) => h.toFixed(h < 10 ? 2 : 1);
   const lines = [
     `Simulated ${f.tasks} tasks of ${file} (${hours(f.simulated_hours)} h of load) in ${f.run_seconds.toFixed(1)} s`,
@@ -170,6 +176,9 @@ function report(file: string, f: SimulationFigures, cloud: CloudModel, pools: Re
     `  workers started  ${f.workers_started} (at most ${f.peak_workers} at once)`,
     `  busy             ${hours(f.busy_hours)} h`,
     `  billed           ${hours(f.billed_hours)} h = ${f.billed_over_busy.toFixed(2)} x busy, $${f.cost_usd.toFixed(2)}`,
+    ...(f.foresight_billed_over_busy === null ? [] : [
+      `  with foresight   ${f.foresight_billed_over_busy.toFixed(2)} x busy: the least any policy bills with no task waiting (every machine up as a task needs it)`,
+    ]),
     `  task wait        p50 ${f.wait_s.p50.toFixed(1)} s, p95 ${f.wait_s.p95.toFixed(1)} s, p99 ${f.wait_s.p99.toFixed(1)} s, mean ${f.wait_s.mean.toFixed(2)} s (creation to start)`,
     '',
     table(f.hours.map((h) => [

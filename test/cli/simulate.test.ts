@@ -30,12 +30,16 @@ describe('slipway simulate', () => {
     expect(figures.billed_hours * 3600).toBeCloseTo(285, 6);
     expect(figures.billed_over_busy).toBeCloseTo(1.9, 6);
     expect(figures.cost_usd).toBeCloseTo(0.285, 6);
+    // With foresight each of the two machines the first tasks need is up as they come, and
+    // the third task's gap (60 s) costs a restart (10 + 5 s): 150 + 3 * 15 = 195 s, 1.3 x busy.
+    expect(figures.foresight_billed_over_busy).toBeCloseTo(1.3, 6);
 
     const text = await sandbox.run(['simulate', trace, ...flags]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Simulated 3 tasks of trace.jsonl');
     expect(text.stdout).toMatch(/workers started +3 \(at most 2 at once\)/);
     expect(text.stdout).toMatch(/billed +0\.08 h = 1\.90 x busy, \$0\.28/);
+    expect(text.stdout).toMatch(/with foresight +1\.30 x busy: the least any policy bills with no task waiting/);
     expect(text.stdout).toMatch(/^ +hour +tasks +busy h +billed h +billed\/busy +peak +p95 wait$/m);
   });
 
