@@ -263,6 +263,16 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     await db.schema.alterTable('runs').addColumn('budget_spent', 'text').execute();
     await db.schema.alterTable('run_pools').addColumn('spend_capped', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   },
+  async (db) => {
+    // A pool's boot time is read from its latest registered workers, and its give-up rule
+    // from its latest started ones, on every provisioning look: found in order within the
+    // pool, not by sorting every worker the pool ever had (thousands a day on a busy one).
+    await db.schema.createIndex('workers_pool_registered').on('workers').columns(['pool_id', 'registered_at']).execute();
+    await db.schema.createIndex('workers_pool_created').on('workers').columns(['pool_id', 'created_at']).execute();
+    // A ramping pool's pace reads the latest finished attempts and the oldest open one:
+    // found by time, not through the attempts of every worker the pool ever had.
+    await db.schema.createIndex('attempts_finished').on('attempts').columns(['finished_at', 'started_at']).execute();
+  },
 ];
 
 /**

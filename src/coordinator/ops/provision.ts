@@ -12,7 +12,7 @@ import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
 import { warmWorkers } from './warm-workers.ts';
 import { claimableTask } from '../../store/claimable.ts';
-import { recentBootMs } from '../../store/pool-history.ts';
+import { attemptsOfPool, recentBootMs } from '../../store/pool-history.ts';
 import { runsQueueOfPool } from '../../store/pool-runs.ts';
 
 /** How many earlier workers the give-up rule looks at: enough to see a streak start. */
@@ -33,8 +33,8 @@ async function poolPace(trx: Db, pool: string, now: number): Promise<{ pace?: Po
   const startMs = await recentBootMs(trx, pool);
   if (startMs === undefined) return {};
   const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-  const attempts = () => trx.selectFrom('attempts').innerJoin('workers', 'workers.id', 'attempts.worker_id')
-    .where('workers.pool_id', '=', pool);
+  // Read by time (index attempts_finished): the latest finished, the oldest of the few open.
+  const attempts = () => attemptsOfPool(trx, pool);
   const finished = await attempts().select(['attempts.started_at', 'attempts.finished_at'])
     .where('attempts.finished_at', 'is not', null).orderBy('attempts.finished_at', 'desc').limit(paceSamples).execute();
   if (finished.length > 0) return { pace: { attemptMs: mean(finished.map((a) => a.finished_at! - a.started_at)), startMs } };
@@ -120,7 +120,9 @@ const liveStates = ['starting', 'idle', 'busy', 'draining'] as const;
 
 /** The pool's newest run, whatever its status: the origin of a warm worker started while no run of the pool is running. */
 async function newestRun(trx: Db, pool: string, specOf: SpecOf): Promise<PoolRun | undefined> {
-  const row = await trx.selectFrom('run_pools').innerJoin('runs', 'runs.id', 'run_pools.run_id')
+  // From the newest runs down (index runs_created), not through every run the pool ever
+  // served: a CROSS JOIN keeps SQLite to that order (see attemptStartsSince).
+  const row = await trx.selectFrom('runs').crossJoin('run_pools').whereRef('run_pools.run_id', '=', 'runs.id')
     .select(['run_pools.run_id', 'run_pools.activity']).where('run_pools.pool_id', '=', pool)
     .orderBy('runs.created_at', 'desc').orderBy('runs.id', 'desc').limit(1).executeTakeFirst();
   if (!row) return undefined;
