@@ -133,7 +133,7 @@ export class Health {
     const lost = await core.mutate((trx, changes) => workerGone(trx, core.specOf(trx), workerId, { cause: 'lost', reason }, changes));
     if (!lost) return;
     core.logs.append(core.logs.workerPath(row.run_id, workerId), `${core.stamp()} lost: ${reason}\n`);
-    this.#sessions.forget(workerId);
+    this.#sessions.forget({ workerId, runId: row.run_id });
     // Otherwise the coordinator that started it stops it: its health check finds a machine whose worker is not live.
     if (row.machine && await core.mayStop(row.owner)) await this.#machines.stop(workerId, row.provider, JSON.parse(row.machine) as MachineHandle);
     this.#machines.poke(poolOf(spec, row.activity));
@@ -152,7 +152,7 @@ export class Health {
     if (!row) return;
     if (clean && row.state === 'draining') {
       await core.mutate((trx, changes) => workerGone(trx, core.specOf(trx), workerId, { cause: 'told', reason: `not needed any more; ${description}` }, changes));
-      this.#sessions.forget(workerId);
+      this.#sessions.forget({ workerId, runId: row.run_id });
       this.#machines.freed(row.provider);
       // Its place in the pool is free: work queued meanwhile (a rerun, say) may start a worker now.
       if (row.pool_id) this.#machines.poke(row.pool_id);

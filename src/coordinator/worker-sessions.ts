@@ -265,14 +265,20 @@ export class WorkerSessions {
     const spec = await core.specs.get(core.store.db, worker.runId);
     this.#log(worker, `stopped: ${stop.reason}`);
     const gone = await core.mutate((trx, changes) => workerGone(trx, core.specOf(trx), worker.workerId, stop, changes));
-    this.forget(worker.workerId);
+    this.forget(worker);
     this.#machines.poke(poolOf(spec, worker.activity));
     this.#machines.freed(core.activities.activityOf(spec, worker.activity).provider);
     if (gone) core.background('stopping a drained machine', this.#machines.stopOf(worker.workerId, { drained: true }));
   }
 
-  /** Drops what this process remembers of a worker that ended. */
-  forget(workerId: string): void {
+  /**
+   * Drops what this process remembers of a worker that ended, and closes its log once what
+   * it held back is written: a log left open keeps a file open, one per worker ever started,
+   * until the process runs out of them (a simulated eight days did, at 20,000). A line
+   * written to it later opens it again.
+   */
+  forget(worker: { workerId: string; runId: string }): void {
+    const { workerId } = worker;
     this.#lastSeen.delete(workerId);
     this.#keptWarm.delete(workerId);
     this.#seenStored.delete(workerId);
@@ -280,6 +286,7 @@ export class WorkerSessions {
     if (masks) this.#core.logs.append(masks.path, masks.mask.end());
     this.#workerMasks.delete(workerId);
     for (const [attemptId, log] of this.#attemptLogs) if (log.workerId === workerId) this.#endAttemptStream(attemptId);
+    void this.#core.logs.close(this.#core.logs.workerPath(worker.runId, workerId));
   }
 
   /**
