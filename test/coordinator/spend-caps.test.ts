@@ -119,6 +119,8 @@ describe("a run's budget", () => {
     // A second look finds it stopped already: said once.
     await h.coordinator.checkLiveness();
     expect(h.events.filter((e) => e.kind === 'run.capped')).toHaveLength(1);
+    // Its budget stays spent: a rerun would be stopped at once, so it is refused, saying why.
+    expect(await h.coordinator.rerun(run)).toEqual({ kind: 'refused', reason: `run ${run} stopped at its budget (${why}): start a new run, with a larger --budget` });
   });
 
   it('lets no retry follow a failure once spent', async () => {

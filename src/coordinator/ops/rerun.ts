@@ -17,8 +17,10 @@ export type RerunResult = { kind: 'rerun'; tasks: number; since: number } | { ki
  * policy ahead of it, and everything that succeeded or was skipped stays done.
  */
 export async function rerun(trx: Db, spec: RunSpec, changes: Changes): Promise<RerunResult> {
-  const run = await trx.selectFrom('runs').select('status').where('id', '=', spec.id).executeTakeFirstOrThrow();
+  const run = await trx.selectFrom('runs').select(['status', 'budget_spent']).where('id', '=', spec.id).executeTakeFirstOrThrow();
   if (run.status === 'running') return { kind: 'refused', reason: `run ${spec.id} is still running` };
+  // Its budget stays spent: whatever ran again would be stopped at once.
+  if (run.budget_spent) return { kind: 'refused', reason: `run ${spec.id} stopped at its budget (${run.budget_spent}): start a new run, with a larger --budget` };
   const since = await lastEventSeq(trx, spec.id);
   const reopening = await trx.updateTable('tasks')
     .set({ status: 'waiting', error: null, not_before: null, active_attempt: null, retry_base: sql`attempts` })
