@@ -7,7 +7,7 @@ import { liveWorkers, silentAttempts, talkingWorkers, workerRow } from '../store
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
 import { drainWorker } from './ops/drain-worker.ts';
-import { budgetSpentWhy, stopAtBudget } from './ops/spend-budget.ts';
+import { budgetSpentNow } from './ops/spend-budget.ts';
 import { runsWithBudget, spentByRun } from '../store/run-spend.ts';
 import { loseAttempt } from './ops/lose-attempt.ts';
 import { workerGone } from './ops/worker-gone.ts';
@@ -104,9 +104,10 @@ export class Health {
     const now = core.clock.now();
     for (const run of await runsWithBudget(core.store.db)) {
       if (!core.looksAfter(run.id)) continue;
-      const spent = await spentByRun(core.store.db, run.id, now) ?? 0;
-      if (spent < run.budget_usd) continue;
-      await core.mutate((trx, changes) => stopAtBudget(trx, run.id, budgetSpentWhy(run.budget_usd, spent), changes));
+      // Read outside a write transaction: most looks find the budget not spent.
+      if ((await spentByRun(core.store.db, run.id, now) ?? 0) < run.budget_usd) continue;
+      const spec = await core.specs.get(core.store.db, run.id);
+      await core.mutate((trx, changes) => budgetSpentNow(trx, spec, changes));
     }
   }
 

@@ -10,10 +10,10 @@ import { finishRunIfDone } from './settle-task.ts';
  * A run whose budget is spent starts nothing more: it records why (once, whichever
  * coordinator finds it), says so, and every task not running now fails saying so, in one
  * statement. Running tasks finish and count; no retry or queued task of the run follows
- * them (see budgetSpentOf), and the run ends with the last of them. False when the run had
+ * them (see budgetSpentNow), and the run ends with the last of them. False when the run had
  * already stopped at its budget, or ended.
  */
-export async function stopAtBudget(trx: Db, runId: string, why: string, changes: Changes): Promise<boolean> {
+async function stopAtBudget(trx: Db, runId: string, why: string, changes: Changes): Promise<boolean> {
   const stopped = await trx.updateTable('runs').set({ budget_spent: why })
     .where('id', '=', runId).where('status', '=', 'running').where('budget_spent', 'is', null).executeTakeFirst();
   if (Number(stopped.numUpdatedRows) === 0) return false;
@@ -49,7 +49,7 @@ export function budgetOf(spec: Pick<RunSpec, 'options' | 'pipeline'>): number | 
 }
 
 /** Why a run stops at its budget. */
-export function budgetSpentWhy(budgetUsd: number, spentUsd: number): string {
+function budgetSpentWhy(budgetUsd: number, spentUsd: number): string {
   return `the run's budget of ${formatUsd(budgetUsd)} is spent (${formatUsd(spentUsd)} on machines so far): no new task starts; running ones finish`;
 }
 
