@@ -178,8 +178,11 @@ async function runAll(apiOf: (i: number) => ApiClient): Promise<RunReport[]> {
       }
     }
     if (Date.now() >= nextFaultAt && active.size > 0 && injected < maxFaults) {
-      injected += 1;
-      await inject(schedule.shift() ?? random.pick(faultKinds));
+      const kind = schedule.shift() ?? random.pick(faultKinds);
+      // A fault with no agent to land on (between workers, say) is tried again next time, so
+      // every kind of the schedule is injected, not dropped.
+      if (await inject(kind)) injected += 1;
+      else schedule.unshift(kind);
       nextFaultAt = Date.now() + random.range(800, 2500);
     }
     await sleep(250);
@@ -199,7 +202,8 @@ async function submit(api: ApiClient, sourceDir: string): Promise<string> {
   return run.id;
 }
 
-async function inject(kind: FaultKind): Promise<void> {
+/** Injects a fault of `kind`; false when none could be (no agent to land on). */
+async function inject(kind: FaultKind): Promise<boolean> {
   if (kind === 'coordinator-killed') {
     const downMs = random.range(300, 2500);
     // Drawn only when there is a choice, so a seed replays as it did with one coordinator.
@@ -209,13 +213,13 @@ async function inject(kind: FaultKind): Promise<void> {
     say(`${elapsed()} ${kind}${coordinators.length > 1 ? ` (${which + 1})` : ''}, down for ${(downMs / 1000).toFixed(1)}s`);
     await sleep(downMs);
     await coordinators[which]!.start();
-    return;
+    return true;
   }
   const candidates = agentPids(workRoot).filter((pid) => !frozen.has(pid)).sort((a, b) => a - b);
   // Agents in the middle of a task (their title says wa-…) are where a fault hurts most.
   const busy = candidates.filter((pid) => titleOf(pid).startsWith('slipway-agent wa-'));
   const agents = busy.length > 0 ? busy : candidates;
-  if (agents.length === 0) return;
+  if (agents.length === 0) return false;
   const pid = agents[random.int(agents.length)]!;
   if (kind === 'agent-killed') {
     signal(pid, 'SIGKILL');
@@ -227,10 +231,11 @@ async function inject(kind: FaultKind): Promise<void> {
     setTimeout(() => { frozen.delete(pid); signal(pid, 'SIGCONT'); }, forMs).unref();
     say(`${elapsed()} ${kind} pid ${pid} for ${(forMs / 1000).toFixed(1)}s`);
     faults[kind]++;
-    return;
+    return true;
   }
   faults[kind]++;
   say(`${elapsed()} ${kind} pid ${pid}`);
+  return true;
 }
 
 /** Waits for every worker to be recorded as gone (they stop by themselves once their run is over). */
