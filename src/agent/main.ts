@@ -12,9 +12,12 @@
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  *   SLIPWAY_CGROUP              optional: the cgroup the server places the agent in, given to its uid
  *   SLIPWAY_AGENT_USER          optional, "uid:gid": the user an agent started as root drops to first (see dropPrivileges)
+ *   SLIPWAY_SEAL                optional, "1": node is this agent's own copy (the bootstrap's), to be kept unreadable and
+ *                               run from so that tasks cannot read the agent (see sealOrReexec)
  */
 import { Agent, ScriptExecutor } from './agent.ts';
 import { dropPrivileges } from './drop-privileges.ts';
+import { sealOrReexec } from './sealed-from-tasks.ts';
 import { openTaskCgroups } from './task-cgroups.ts';
 import { isLoopbackUrl } from '../util/loopback.ts';
 
@@ -27,6 +30,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
       return 2;
     }
   }
+  if (env.SLIPWAY_SEAL === '1') sealOrReexec(() => process.execPath, say);
   const server = env.SLIPWAY_SERVER;
   const workDir = env.SLIPWAY_WORK_DIR;
   if (!server || !workDir) {
@@ -51,7 +55,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
   const agent = new Agent({
     server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP)), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
     serverCertificate: env.SLIPWAY_SERVER_CERTIFICATE || undefined,
-    say: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+    say,
     onName: (name) => { process.title = `slipway-agent ${name}`; },
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => agent.stop());
@@ -62,6 +66,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
     process.stderr.write(`${new Date().toISOString()} agent failed: ${(error as Error).stack ?? error}\n`);
     return 1;
   }
+}
+
+function say(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
 /** Why the agent will not talk to `server`: its token would cross the network in clear. */

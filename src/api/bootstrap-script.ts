@@ -127,9 +127,13 @@ fetch_checked slipway-agent.mjs "$agent_sha256" "$agent"
 rm -f "$auth"
 rmdir "$lock"
 trap - EXIT
+# Execute only: a process started from a file its user cannot read is closed to that user's
+# other processes, so the agent's tasks, of its uid, cannot read its memory or /proc files.
+chmod 100 "$node"
 
 SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
-export SLIPWAY_SERVER SLIPWAY_WORK_DIR SLIPWAY_MACHINE
+SLIPWAY_SEAL=1
+export SLIPWAY_SERVER SLIPWAY_WORK_DIR SLIPWAY_MACHINE SLIPWAY_SEAL
 [ -z "$server_certificate" ] || { SLIPWAY_SERVER_CERTIFICATE=$server_certificate; export SLIPWAY_SERVER_CERTIFICATE; }
 cd "$SLIPWAY_WORK_DIR"
 # The agent reads its token on stdin.

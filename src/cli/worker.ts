@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Agent, ScriptExecutor } from '../agent/agent.ts';
+import { sealOrReexec, unreadableNodeCopy } from '../agent/sealed-from-tasks.ts';
 import { openTaskCgroups } from '../agent/task-cgroups.ts';
 import { ensurePrivateDir, stateDir } from '../config/paths.ts';
 import { UsageError } from './usage-error.ts';
@@ -27,6 +28,10 @@ environment it was started with (/proc/PID/environ, SLIPWAY_TOKEN included, what
 process deletes later). So given --token or SLIPWAY_TOKEN, the worker re-executes itself
 at once without either, handing the token over in a private file it removes on reading.
 --token-file leaves nothing behind to begin with; it refuses a file others may read.
+Its memory, where its credential lives, is closed to its tasks too: unless run as root, it
+runs from a copy of node that you may execute but not read (made once, in runtime/ in the
+state directory), and Linux keeps the memory and /proc files of such a process from the
+user's other processes.
 
 It stops when idle for the activity's idle_timeout, after a failed task, or when told to.`)
     .option('--work-dir <dir>', 'where sources are cached and tasks run (default: under the state directory)')
@@ -37,6 +42,8 @@ It stops when idle for the activity's idle_timeout, after a failed task, or when
       } catch {
         throw new UsageError(`--server takes a URL such as http://127.0.0.1:7070, not '${options.server}'`);
       }
+      // Unless root, first re-executes from an unreadable copy of node, so tasks cannot read this process.
+      sealOrReexec(() => unreadableNodeCopy(join(stateDir(), 'runtime')), (line) => process.stderr.write(`${line}\n`));
       const token = workerToken(options);
       const workDir = ensurePrivateDir(options.workDir ?? join(stateDir(), 'workers', `manual-${process.pid}`));
       const agent = new Agent({

@@ -51,10 +51,10 @@ export class Sandbox {
     return { ...process.env, XDG_STATE_HOME: this.state, XDG_CONFIG_HOME: this.config, SLIPWAY_CONFIG: '', NO_COLOR: '1', SLIPWAY_COMMAND: 'slipway', ...extra };
   }
 
-  /** The CLI with `args`, run in `cwd` (the sandbox's directory unless said: a working copy for `slipway try`). */
-  spawn(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = this.dir.path): ChildProcess & { result: Promise<CliResult> } {
+  /** The CLI with `args`, run in `cwd` (the sandbox's directory unless said: a working copy for `slipway try`), as `user` if given. */
+  spawn(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = this.dir.path, user?: { uid: number; gid: number }): ChildProcess & { result: Promise<CliResult> } {
     if (args[0] === 'server') this.openStateToWorkers();
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'], ...user });
     this.children.add(child);
     let stdout = '';
     let stderr = '';

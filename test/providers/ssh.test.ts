@@ -12,6 +12,7 @@ import type { MachineHandle } from '../../src/providers/provider.ts';
 import { SshProvider } from '../../src/providers/ssh/ssh-provider.ts';
 import { runReport } from '../../src/store/run-report.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
+import { parentProbe } from '../helpers/parent-probe.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
 import { keyPair, SshdHost } from '../helpers/sshd.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -80,7 +81,14 @@ describe('the ssh provider on real OpenSSH hosts', () => {
     // every process of a busy machine took longer than the test on a loaded CI.
     const snoop = `found=$(grep -lsaZ SLIPWAY_MACHINE= /proc/[0-9]*/environ | xargs -0 -r grep -lsa TOKEN || true)
 if [ -n "$found" ]; then echo "a token in $found"; exit 3; fi`;
-    const pipeline = sshPipeline({ run: { kind: 'inline', text: `${snoop}\nsleep 2; echo "$SLIPWAY_WORKER"` } }, 6, 6);
+    // And it tries to read its own agent, which runs as its uid (parentProbe exits 3 if it could).
+    // Neither is retried: a task that found anything fails the run at once. Then it makes the
+    // host's node readable again, hoping the next agent there (the next test's) is open to it.
+    const reopen = `chmod 700 ${hosts.map((host) => `"${host.workDir}"/runtime/node-*`).join(' ')} 2> /dev/null || true`;
+    const pipeline = sshPipeline({
+      run: { kind: 'inline', text: `${snoop}\n${parentProbe}\n${reopen}\nsleep 2; echo "$SLIPWAY_WORKER"` },
+      retry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
+    }, 6, 6);
     const started = Date.now();
     const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
     expect(await embedded.coordinator.waitForRun(runId)).toBe('succeeded');
@@ -103,7 +111,7 @@ if [ -n "$found" ]; then echo "a token in $found"; exit 3; fi`;
 
   it('carries on when a host vanishes mid-run: the lost attempt runs again on another host', async () => {
     const pipeline = sshPipeline({
-      run: { kind: 'inline', text: 'sleep 3' },
+      run: { kind: 'inline', text: `${parentProbe}\nsleep 3` },
       retry: { attempts: 3, delayMs: 200, backoff: 1, maxDelayMs: 200 },
     }, 4, 4);
     const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });

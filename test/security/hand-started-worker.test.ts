@@ -1,9 +1,11 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/processes.ts';
+import { parentProbe } from '../helpers/parent-probe.ts';
+import { loginUser } from '../helpers/sshd.ts';
 
 /**
  * A task that reads the command line and environment of every process above it: its
@@ -83,5 +85,43 @@ ${ways.map((way) => `  ${way}: { activity: ${way}, run: bash snoop.sh }`).join('
     // A private file is read: its first line is the token.
     expect(refusedEmpty.code).toBe(2);
     expect(refusedEmpty.stderr).toContain(`--token-file ${empty}: its first line is empty; it should hold the token`);
+  });
+});
+
+describe('slipway worker started by hand by a user other than root', () => {
+  const box = new Sandbox();
+  afterAll(() => box.cleanup());
+  const file = box.write({
+    'probe.sh': parentProbe,
+    'slipway.yml': 'name: probe\nactivities: { builder: {} }\nsteps:\n  probe: { activity: builder, run: "bash probe.sh || true" }\n',
+  });
+
+  it('keeps its memory and /proc files from its tasks, which run as that same user', async () => {
+    const user = loginUser();
+    // The user's own state directory and work directory, in a sandbox it can only pass through.
+    chmodSync(box.dir.path, 0o711);
+    const home = join(box.dir.path, 'worker-home');
+    mkdirSync(home, { mode: 0o700 });
+    chownSync(home, user.uid, user.gid);
+    const run = box.spawn(['run', file, '--no-provision', '--json']);
+    let stderr = '';
+    run.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    await waitFor(() => /SLIPWAY_TOKEN=\S+ slipway worker --server \S+/.test(stderr), 20_000, 'the worker command').catch((error: unknown) => { throw new Error(`${(error as Error).message}: ${stderr}`); });
+    const [, token, server] = stderr.match(/SLIPWAY_TOKEN=(\S+) slipway worker --server (\S+)/)!;
+    const worker = box.spawn(['worker', '--server', server!, '--activity', 'builder', '--work-dir', join(home, 'work')],
+      { SLIPWAY_TOKEN: token, HOME: home, XDG_STATE_HOME: join(home, 'state') }, home, user);
+    const [result, ended] = await Promise.all([run.result, worker.result]);
+    expect(ended.code, ended.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as RunReport;
+    const log = (await box.run(['logs', report.run.id])).stdout;
+    // The task looked at its worker, and took nothing from it.
+    expect(log).toMatch(/looked at: slipway-worker \S+/);
+    expect(log).not.toContain('taken:');
+    expect(result.code, result.stderr).toBe(0);
+    // The worker ran from its copy of node, which its user may execute but not read.
+    const runtime = join(home, 'state', 'slipway', 'runtime');
+    const copies = readdirSync(runtime);
+    expect(copies).toEqual([expect.stringMatching(/^node-\d+-\d+$/)]);
+    expect(statSync(join(runtime, copies[0]!)).mode & 0o777).toBe(0o100);
   });
 });

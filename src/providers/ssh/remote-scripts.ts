@@ -75,7 +75,8 @@ ${launch.allowPlainHttp ? 'SLIPWAY_ALLOW_PLAIN_HTTP=1\n' : ''}SLIPWAY_ENV_END
 cd "$dir"
 SLIPWAY_ROOT=$root setsid sh -c 'set -a; . ./env; rm -f ./env; set +a; exec sh ./bootstrap.sh' > "$dir/agent.log" 2>&1 < /dev/null &
 pid=$!
-echo "$pid $(${startTimeOf('$pid')})"
+echo "$pid $(${startTimeOf('$pid')})" > "$dir/agent.pid"
+cat "$dir/agent.pid"
 `;
 }
 
@@ -128,10 +129,19 @@ ${unmountUnder(`"$root/${worker}"`)}rm -rf "$root/${worker}"
 `;
 }
 
-/** Prints `pid start worker` for every process on the host that carries a marker of a machine under the root. */
+/** Prints `pid start worker` for every agent under the root and every process on the host that carries a marker of a machine there. */
 export function inventoryScript(workDir: string): string {
   return `root=${remoteRoot(workDir)}
-# One grep over every process finds the few that carry a marker here; each is then read exactly.
+# An agent by the pid its launch wrote: its /proc files are closed to this user (the agent's sealOrReexec).
+for file in "$root"/w-*/agent.pid; do
+  [ -f "$file" ] || continue
+  read -r p s < "$file" || continue
+  case "$p" in '' | *[!0-9]*) continue ;; esac
+  [ "$(${startTimeOf('$p')})" = "$s" ] || continue
+  worker=\${file%/agent.pid}
+  echo "$p $s \${worker##*/}"
+done
+# What its tasks left: one grep over every process finds the few that carry a marker here; each is then read exactly.
 for environ in $(grep -lzF "${machineMarker}=$root/w-" /proc/[0-9]*/environ 2>/dev/null); do
   p=\${environ%/environ}
   value=$(tr '\\0' '\\n' 2>/dev/null < "$environ" | grep "^${machineMarker}=") || continue
