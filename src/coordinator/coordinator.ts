@@ -6,7 +6,8 @@ import { every, type Clock } from '../engine/clock.ts';
 import { finishedStatus } from '../engine/events.ts';
 import type { RunStatus, SourceOrigin } from '../engine/report.ts';
 import type { WorkerStop } from '../engine/worker-stop.ts';
-import { CONTROL_ACTIVITY } from '../pipeline/assemble.ts';
+import { CONTROL_ACTIVITY, stepOnControl } from '../pipeline/assemble.ts';
+import { controlRefusal } from '../pipeline/checks.ts';
 import type { Pipeline, PipelineRules, Selection, TaskSpec } from '../pipeline/types.ts';
 import { missingProvider } from '../providers/configured.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
@@ -193,6 +194,8 @@ export class Coordinator {
     if (core.settings.pipelinesMayDefinePools === false) {
       const own = Object.values(pipeline.activities).find((a) => a.pool === undefined && a.name !== CONTROL_ACTIVITY.name);
       if (own) throw new RunRefused(`activity ${own.name} defines its own machines, which this server does not allow: name one of the operator's pools instead (pool: NAME)`);
+      const onControl = stepOnControl(pipeline);
+      if (onControl) throw new RunRefused(`step ${onControl}: ${controlRefusal}`);
     }
     if (!options.fakeWorkers && !options.noProvision) {
       const refusal = missingProvider(pipeline, [...core.providers.keys()]) ?? this.#machines.unreachable(pipeline);

@@ -24,7 +24,7 @@ export function assemble(doc: PipelineDoc, file: string, sourceDir: string, loca
     const pool = activity.pool !== undefined && rules.pools !== 'unchecked' ? rules.pools?.[activity.pool] : undefined;
     activities[name] = pool ? activityFromPool(name, activity.pool!, pool) : toActivity(name, activity);
   }
-  const allRemote = Object.values(activities).every((a) => a.provider !== 'local');
+  const allRemote = allActivitiesRemote(activities);
   activities[CONTROL_ACTIVITY.name] = { ...CONTROL_ACTIVITY };
 
   const only = Object.keys(doc.activities);
@@ -55,6 +55,21 @@ export function activityFromPool(name: string, pool: string, { minIdle: _warm, .
  */
 export function checkActivity(stepActivity: string, allRemote: boolean): string {
   return allRemote ? stepActivity : CONTROL_ACTIVITY.name;
+}
+
+/**
+ * A step that runs on `control`, or whose check does while no activity of the pipeline is
+ * local (named so in the file: checkActivity puts none there then): such a pipeline runs
+ * code on the coordinator's host of its own accord.
+ */
+export function stepOnControl(pipeline: Pipeline): string | undefined {
+  const allRemote = allActivitiesRemote(pipeline.activities);
+  return Object.values(pipeline.steps).find((step) => step.activity === CONTROL_ACTIVITY.name || (allRemote && step.doneIf?.activity === CONTROL_ACTIVITY.name))?.name;
+}
+
+/** No activity but the built-in `control` runs on this machine. */
+function allActivitiesRemote(activities: Record<string, Activity>): boolean {
+  return Object.values(activities).every((a) => a.name === CONTROL_ACTIVITY.name || a.provider !== 'local');
 }
 
 function toStep(name: string, s: StepDoc, onlyActivity: string | undefined, allRemote: boolean, locator: Locator): Step {

@@ -161,10 +161,15 @@ function checkStepActivity(step: Partial<StepDoc>, written: boolean, at: Path, c
   }
 }
 
-function checkActivityRef(name: string, at: Path, { report, activities }: Context): void {
+function checkActivityRef(name: string, at: Path, { report, activities, rules }: Context): void {
+  if (name === CONTROL_ACTIVITY.name && rules.mayDefinePools === false) report.value(at, controlRefusal);
   if (!activities || activities.has(name)) return;
   report.value(at, `unknown activity '${name}'${didYouMean(name, activities)}; defined: ${[...activities].join(', ')}`);
 }
+
+/** Why a server whose pipelines may not define pools refuses one that names `control`. */
+export const controlRefusal =
+  "'control' runs on the server's own host, which this server does not allow: name one of the operator's pools' activities instead";
 
 function checkOver(over: (string | undefined)[], at: Path, { report, axes }: Context): void {
   const repeated = repeats(over);

@@ -60,6 +60,7 @@ describe('a server with pipelines_may_define_pools = false and a [pools.builder]
         '',
       ].join('\n'),
       'next.yml': 'name: next\nactivities:\n  builder: { pool: builder }\nsteps:\n  build: { run: echo next }\n',
+      'control.yml': 'name: control\nactivities:\n  builder: { pool: builder }\nsteps:\n  build: { run: make, done_if: { run: cat ~/.ssh/id_rsa, activity: control } }\n',
     });
     const { server, url, admin } = await startServer(box);
     const submit = (file: string) => box!.run(['run', join(box!.source, file), '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
@@ -70,6 +71,9 @@ describe('a server with pipelines_may_define_pools = false and a [pools.builder]
     expect(refused.stderr).toContain('answered 422');
     expect(refused.stderr).toContain("own.yml:3:3: activities.builder: activity 'builder' defines its own machines, which this server does not allow: name one of the operator's pools instead (pool: NAME; defined: builder)");
     expect(refused.stderr).toContain("own.yml:4:3: activities.big: activity 'big' defines its own machines");
+    // So is a pipeline that names control, which runs on the server's own host.
+    const onHost = await submit('control.yml');
+    expect([onHost.code, onHost.stderr]).toEqual([2, expect.stringContaining("control.yml:5:68: steps.build.done_if.activity: 'control' runs on the server's own host, which this server does not allow")]);
     expect((await api<{ runs: unknown[] }>(url, admin, '/runs')).runs).toEqual([]);
 
     // Accepted: two tasks at once on the pool's two workers.

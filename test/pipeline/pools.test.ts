@@ -3,6 +3,7 @@
  * server may refuse pipelines that define their own.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { stepOnControl } from '../../src/pipeline/assemble.ts';
 import { PipelineError } from '../../src/pipeline/errors.ts';
 import { parsePipeline } from '../../src/pipeline/load.ts';
 import type { OperatorPool, PipelineRules } from '../../src/pipeline/types.ts';
@@ -92,8 +93,24 @@ describe('a server whose pipelines may not define pools', () => {
     expect(mistakes(yaml('name: p', 'activities:', '  builder: {}', 'steps:', '  build: { run: make }'), rules)).toHaveLength(1);
   });
 
-  it('accepts a pipeline whose activities all name pools, done_if checks on control included', () => {
-    const pipeline = parse(yaml('name: p', 'activities:', '  builder: { pool: small }', 'steps:', '  build: { run: make, done_if: { run: test -e out, activity: control } }'), rules);
-    expect(pipeline.steps.build!.doneIf!.activity).toBe('control');
+  it('accepts a pipeline whose activities all name pools: its checks run where the pool is', () => {
+    const remote = parse(yaml('name: p', 'activities:', '  builder: { pool: linux }', 'steps:', '  build: { run: make, done_if: test -e out }'), rules);
+    expect(remote.steps.build!.doneIf!.activity).toBe('builder');
+    expect(stepOnControl(remote)).toBeUndefined();
+    // An operator's local pool runs code on this host anyway: checks run on control, as the operator chose.
+    const local = parse(yaml('name: p', 'activities:', '  builder: { pool: small }', 'steps:', '  build: { run: make, done_if: test -e out }'), rules);
+    expect(local.steps.build!.doneIf!.activity).toBe('control');
+    expect(stepOnControl(local)).toBeUndefined();
+  });
+
+  it('refuses a step or a check that names control, which would run on the server\'s own host', () => {
+    const refusal = "'control' runs on the server's own host, which this server does not allow: name one of the operator's pools' activities instead";
+    expect(mistakes(yaml('name: p', 'activities:', '  builder: { pool: linux }', 'steps:', '  build: { run: make, done_if: { run: test -e out, activity: control } }', '  tag: { activity: control, run: git tag v1 }'), rules)).toEqual([
+      `slipway.yml:5:62: steps.build.done_if.activity: ${refusal}`,
+      `slipway.yml:6:20: steps.tag.activity: ${refusal}`,
+    ]);
+    // The coordinator finds the same in a pipeline given to it already parsed.
+    const named = parse(yaml('name: p', 'activities:', '  builder: { pool: linux }', 'steps:', '  build: { run: make, done_if: { run: test -e out, activity: control } }'), { pools: POOLS });
+    expect(stepOnControl(named)).toBe('build');
   });
 });
