@@ -15,12 +15,12 @@ import { join } from 'node:path';
 const triedVariable = 'SLIPWAY_SEAL_TRIED';
 
 /** Whether sealing means anything here: Linux, and a user other than root. */
-export function sealable(): boolean {
+function sealable(): boolean {
   return process.platform === 'linux' && process.geteuid!() !== 0;
 }
 
 /** This process's /proc files are root's: the kernel keeps them, and its memory, from its uid's other processes. */
-export function sealedFromTasks(): boolean {
+function sealedFromTasks(): boolean {
   return statSync(`/proc/${process.pid}/environ`).uid !== process.geteuid!();
 }
 
