@@ -1,12 +1,18 @@
 /**
- * A task's script that tries to read its parent, the agent or `slipway worker` that runs it,
- * as a process of its own uid may: its environment, its maps, a byte of its memory, its
- * descriptors. It prints what it looked at and what it took, and exits 3 when it took
- * anything, 4 when its parent is not a Slipway process (so it cannot pass by looking elsewhere).
+ * A task's script that tries to read the agent or `slipway worker` that runs it (the nearest
+ * of its ancestors that is one) as a process of its own uid may: its environment, its maps,
+ * a byte of its memory, its descriptors. It prints what it looked at and what it took, and
+ * exits 3 when it took anything, 4 when no ancestor is a Slipway process (so it cannot pass
+ * by looking elsewhere).
  */
 export const parentProbe = `
 parent=$PPID
-looked=$(tr '\\0' ' ' < /proc/$parent/cmdline)
+looked=
+while [ "$parent" -gt 1 ]; do
+  looked=$(tr '\\0' ' ' < /proc/$parent/cmdline)
+  case "$looked" in slipway-agent* | slipway-worker*) break ;; esac
+  parent=$(awk '/^PPid:/ { print $2 }' /proc/$parent/status)
+done
 echo "looked at: $looked"
 case "$looked" in slipway-agent* | slipway-worker*) ;; *) exit 4 ;; esac
 taken=
