@@ -29,9 +29,10 @@ function sealedFromTasks(): boolean {
  * `node` (made unreadable first) and never returns. `say` hears why an agent stays open.
  */
 export function sealOrReexec(node: () => string, say: (line: string) => void): void {
+  const tried = process.env[triedVariable] !== undefined;
+  delete process.env[triedVariable];
   if (!sealable() || sealedFromTasks()) return;
-  if (process.env[triedVariable] !== undefined) {
-    delete process.env[triedVariable];
+  if (tried) {
     say('warning: this kernel left the agent readable to its tasks although its node is unreadable: a task could read the worker\'s credential from its memory');
     return;
   }
