@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
+import { parentProbe } from '../helpers/parent-probe.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
 import { startServer } from '../helpers/server-process.ts';
 
@@ -116,6 +117,7 @@ steps:
     const { server, url, admin } = await startServer(box);
     const out = box.sharedDir('agent-probe');
     const file = box.write({
+      'probe.sh': parentProbe,
       'slipway.yml': `
 name: probe-agent
 activities:
@@ -125,13 +127,9 @@ steps:
     env: { OUT: "${out}" }
     run: |
       agent=$PPID
-      tr '\\0' ' ' < /proc/$agent/cmdline > "$OUT/agent-cmdline"
       stat -c '%u' /proc/$agent/environ > "$OUT/agent-uid"
       id -u > "$OUT/task-uid"
-      for what in environ maps mem; do
-        if head -c 1 /proc/$agent/$what > /dev/null 2>&1; then echo "$what read" >> "$OUT/taken"; fi
-      done
-      if ls /proc/$agent/fd > /dev/null 2>&1; then echo "fd listed" >> "$OUT/taken"; fi
+      bash probe.sh > "$OUT/probe" || { code=$?; echo "probe exit $code"; cat "$OUT/probe"; } >> "$OUT/taken"
       if (echo forged > /proc/$agent/fd/2) 2> /dev/null; then echo "fd written" >> "$OUT/taken"; fi
       touch "$OUT/done"
 `,
@@ -140,7 +138,7 @@ steps:
     expect(run.code, run.stderr).toBe(0);
     expect(existsSync(join(out, 'done'))).toBe(true);
     // It did probe its agent, which runs as its uid...
-    expect(readFileSync(join(out, 'agent-cmdline'), 'utf8')).toMatch(/^slipway-agent /);
+    expect(readFileSync(join(out, 'probe'), 'utf8')).toMatch(/^looked at: slipway-agent /);
     const taskUid = readFileSync(join(out, 'task-uid'), 'utf8').trim();
     expect(taskUid).not.toBe('0');
     // ...and took nothing: the agent's /proc files are root's, as a process that changed its uid is not dumpable.
