@@ -15,6 +15,8 @@ import { SourceCache } from './source-cache.ts';
 import { getSigned, keepArtifact } from './blob-transfer.ts';
 import { keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
 import type { TaskCgroups } from './task-cgroups.ts';
+import type { Owner } from './drop-privileges.ts';
+import { giveTree } from './given-tree.ts';
 
 const cleanupTimeoutMs = 10 * 60_000;
 /** How long an agent keeps trying to reach a coordinator that went away (restarting, say). */
@@ -63,7 +65,8 @@ export interface Executor {
 }
 
 export class ScriptExecutor implements Executor {
-  readonly #cache: SourceCache;
+  readonly #workDir: string;
+  #cache: SourceCache;
   readonly #inputsRoot: string;
   readonly #cgroups: TaskCgroups | undefined;
   readonly note: string | undefined;
@@ -72,6 +75,7 @@ export class ScriptExecutor implements Executor {
 
   /** With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups). */
   constructor(workDir: string, options: { cgroups?: TaskCgroups; note?: string } = {}) {
+    this.#workDir = workDir;
     this.#cache = new SourceCache(workDir);
     this.#inputsRoot = join(workDir, 'inputs');
     this.#cgroups = options.cgroups;
@@ -110,6 +114,17 @@ export class ScriptExecutor implements Executor {
     }
   }
 
+  /**
+   * Gives the work directory and the scripts' cgroups to `owner`, which the agent (root
+   * until now) becomes next. What the cache found it could do as root (mount overlays) is
+   * found again.
+   */
+  async handOver(owner: Owner): Promise<void> {
+    await giveTree(this.#workDir, owner);
+    this.#cgroups?.handOver(owner);
+    this.#cache = new SourceCache(this.#workDir);
+  }
+
   async close(): Promise<void> {
     await this.#cgroups?.close();
   }
@@ -131,6 +146,12 @@ export interface AgentOptions {
   preparedDir?: string;
   /** PEM: the coordinator's certificate, the only one an https `server` is trusted with. */
   serverCertificate?: string;
+  /**
+   * Called once, after the machine's prepare and the worker's init and before its first
+   * task: where an agent started as root becomes its task user. What it returns goes in
+   * the worker's log.
+   */
+  beforeTasks?: () => Promise<string>;
 }
 
 /**
@@ -234,6 +255,7 @@ export class Agent {
 
   async #serve(settings: WorkerSettings): Promise<AgentStop> {
     const asked: AgentStop = { cause: 'asked', reason: 'asked to stop' };
+    if (this.#options.beforeTasks) await this.#log(`--- ${await this.#options.beforeTasks()} ---\n`);
     let idleSince = Date.now();
     let next: HandedOut | undefined;
     for (;;) {

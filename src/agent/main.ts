@@ -12,23 +12,26 @@
  *   SLIPWAY_PREPARED_DIR        optional: where this machine records the prepare scripts it ran
  *   SLIPWAY_CGROUP              optional: the cgroup the server places the agent in, given to its uid
  *   SLIPWAY_AGENT_USER          optional, "uid:gid": the user an agent started as root drops to first (see dropPrivileges)
+ *   SLIPWAY_TASK_USER           optional, "uid:gid": the user an agent started as root drops to after the machine's prepare
+ *                               and the worker's init, which run as root, and before its first task (an EC2 instance's)
  *   SLIPWAY_SEAL                optional, "1": node is this agent's own copy (the bootstrap's), to be kept unreadable and
  *                               run from so that tasks cannot read the agent (see sealOrReexec)
  */
 import { Agent, ScriptExecutor } from './agent.ts';
-import { dropPrivileges } from './drop-privileges.ts';
+import { dropPrivileges, ownerOf, takeUsersHome, type Owner } from './drop-privileges.ts';
 import { sealOrReexec } from './sealed-from-tasks.ts';
 import { openTaskCgroups } from './task-cgroups.ts';
 import { isLoopbackUrl } from '../util/loopback.ts';
 
 export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
-  if (env.SLIPWAY_AGENT_USER !== undefined) {
-    try {
-      dropPrivileges(env.SLIPWAY_AGENT_USER);
-    } catch (error) {
-      process.stderr.write(`slipway agent: cannot run as ${env.SLIPWAY_AGENT_USER}: ${(error as Error).message}\n`);
-      return 2;
-    }
+  let taskUser: Owner | undefined;
+  try {
+    taskUser = taskUserOf(env);
+    const agentUser = userIn(env, 'SLIPWAY_AGENT_USER');
+    if (agentUser) dropPrivileges(agentUser);
+  } catch (error) {
+    process.stderr.write(`slipway agent: ${(error as Error).message}\n`);
+    return 2;
   }
   if (env.SLIPWAY_SEAL === '1') sealOrReexec(() => process.execPath, say);
   const server = env.SLIPWAY_SERVER;
@@ -52,8 +55,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
     return 2;
   }
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
+  const executor = new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP));
   const agent = new Agent({
-    server, token, executor: new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP)), reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
+    server, token, executor, reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
+    beforeTasks: taskUser && (async () => {
+      await executor.handOver(taskUser);
+      dropPrivileges(taskUser);
+      takeUsersHome(process.env);
+      return `tasks run as ${process.env.USER} (uid ${taskUser.uid}); prepare and init ran as root`;
+    }),
     serverCertificate: env.SLIPWAY_SERVER_CERTIFICATE || undefined,
     say,
     onName: (name) => { process.title = `slipway-agent ${name}`; },
@@ -65,6 +75,25 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
   } catch (error) {
     process.stderr.write(`${new Date().toISOString()} agent failed: ${(error as Error).stack ?? error}\n`);
     return 1;
+  }
+}
+
+/** The user an agent started as root becomes before its first task, if it is told one. */
+function taskUserOf(env: NodeJS.ProcessEnv): Owner | undefined {
+  const taskUser = userIn(env, 'SLIPWAY_TASK_USER');
+  if (!taskUser) return undefined;
+  if (env.SLIPWAY_AGENT_USER !== undefined) throw new Error('SLIPWAY_AGENT_USER and SLIPWAY_TASK_USER are two ways to leave root: set one');
+  if (process.geteuid?.() !== 0) throw new Error('SLIPWAY_TASK_USER is for an agent started as root, which hands its tasks to that user');
+  return taskUser;
+}
+
+function userIn(env: NodeJS.ProcessEnv, variable: 'SLIPWAY_AGENT_USER' | 'SLIPWAY_TASK_USER'): Owner | undefined {
+  const given = env[variable];
+  if (given === undefined) return undefined;
+  try {
+    return ownerOf(given);
+  } catch (error) {
+    throw new Error(`${variable} ${(error as Error).message}`);
   }
 }
 

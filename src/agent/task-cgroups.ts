@@ -13,9 +13,10 @@
  * Where this cannot be set up (no cgroup v2, no right to create or move), open() says why
  * and the caller finds processes through /proc instead.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupTree } from './cgroup-tree.ts';
+import type { Owner } from './drop-privileges.ts';
 
 const SUBTREE = /^slipway-agent-\d+$/;
 
@@ -58,6 +59,15 @@ export class TaskCgroups {
     return this.#root;
   }
 
+  /**
+   * Gives the subtree to `owner`, which the agent is about to become: it then makes the
+   * scripts' cgroups itself, and their launchers, of that uid, move into them.
+   */
+  handOver(owner: Owner): void {
+    giveCgroup(this.#root, owner);
+    chownSync(join(this.#root, 'agent', 'cgroup.procs'), owner.uid, owner.gid);
+  }
+
   /** A new, empty cgroup for one script. */
   script(): CgroupTree {
     const path = join(this.#root, `script-${++this.#next}`);
@@ -74,6 +84,15 @@ export class TaskCgroups {
     }
     await removeSubtree(this.#root);
   }
+}
+
+/** The files a delegate of a cgroup writes, as systemd's Delegate= gives them. */
+const DELEGATED_FILES = ['cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
+
+/** Gives the cgroup `dir` to `owner`: it may make cgroups below it and move its processes between them. */
+export function giveCgroup(dir: string, owner: Owner): void {
+  chownSync(dir, owner.uid, owner.gid);
+  for (const file of DELEGATED_FILES) chownSync(join(dir, file), owner.uid, owner.gid);
 }
 
 /**

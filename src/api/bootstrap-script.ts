@@ -42,6 +42,9 @@ export function bootstrapScript(inputs: BootstrapInputs): string {
 #   SLIPWAY_ROOT                where runtimes and workers live (default ~/.slipway)
 #   SLIPWAY_WORK_DIR            the worker's directory (default $SLIPWAY_ROOT/$SLIPWAY_WORKER)
 #   SLIPWAY_ALLOW_PLAIN_HTTP    "1": an http:// coordinator on another machine is accepted
+#   SLIPWAY_TASK_USER           a user name, for a bootstrap run as root (EC2): the agent runs
+#                               the machine's prepare and the worker's init as root, then
+#                               becomes this user (made if missing) for its tasks and cleanup
 set -eu
 umask 077
 say() { printf 'slipway bootstrap: %s\\n' "$*" >&2; }
@@ -73,6 +76,18 @@ unset SLIPWAY_REGISTRATION_TOKEN SLIPWAY_REGISTRATION_TOKEN_FILE
 host="$(uname -s) $(uname -m)"
 [ "$host" = "Linux $machine" ] || die "this host is $host; the coordinator can only provide node for Linux $machine"
 root=\${SLIPWAY_ROOT:-\${HOME:?HOME is not set}/.slipway}
+task_user=\${SLIPWAY_TASK_USER:-}
+unset SLIPWAY_TASK_USER
+if [ -n "$task_user" ]; then
+  case $task_user in
+    *[!a-z0-9_-]* | [!a-z_]*) die "SLIPWAY_TASK_USER is not a user name: $task_user" ;;
+  esac
+  [ "$(id -u)" = 0 ] || die "SLIPWAY_TASK_USER is for a bootstrap run as root, whose tasks run as that user"
+  id -u "$task_user" >/dev/null 2>&1 || useradd --system --user-group --create-home --shell /bin/bash "$task_user" >&2 ||
+    die "could not make the user $task_user that tasks run as (useradd)"
+  SLIPWAY_TASK_USER=$(id -u "$task_user"):$(id -g "$task_user")
+  case $SLIPWAY_TASK_USER in 0:* | *:0) die "SLIPWAY_TASK_USER names $task_user, which is root or in root's group" ;; esac
+fi
 if [ -z "\${SLIPWAY_WORK_DIR:-}" ]; then
   case "\${SLIPWAY_WORKER:-}" in
     w-*[!0-9a-z-]* | '') die "set SLIPWAY_WORK_DIR, or SLIPWAY_WORKER to a worker id" ;;
@@ -81,6 +96,8 @@ if [ -z "\${SLIPWAY_WORK_DIR:-}" ]; then
   esac
 fi
 mkdir -p "$root/runtime" "$SLIPWAY_WORK_DIR"
+# The task user reaches its worker's directory, which the agent gives it, and lists nothing here.
+[ -z "$task_user" ] || chmod 711 "$root"
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum is not installed (coreutils); it checks the downloads"
 
 # The token goes to curl or wget in a private file, never on a command line (ps shows those).
@@ -134,6 +151,7 @@ chmod 100 "$node"
 SLIPWAY_MACHINE=\${SLIPWAY_MACHINE:-$SLIPWAY_WORK_DIR}
 SLIPWAY_SEAL=1
 export SLIPWAY_SERVER SLIPWAY_WORK_DIR SLIPWAY_MACHINE SLIPWAY_SEAL
+[ -z "$task_user" ] || export SLIPWAY_TASK_USER
 [ -z "$server_certificate" ] || { SLIPWAY_SERVER_CERTIFICATE=$server_certificate; export SLIPWAY_SERVER_CERTIFICATE; }
 cd "$SLIPWAY_WORK_DIR"
 # The agent reads its token on stdin.

@@ -5,12 +5,11 @@
  * agent in it as soon as it starts. An unprivileged agent could not make cgroups; in this
  * one it keeps each script in a cgroup of its own (agent/task-cgroups.ts).
  */
-import { chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupTree } from '../agent/cgroup-tree.ts';
-import { ownCgroupDir, removeSubtree } from '../agent/task-cgroups.ts';
+import { giveCgroup, ownCgroupDir, removeSubtree } from '../agent/task-cgroups.ts';
 
-const DELEGATED_FILES = ['cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
 /**
  * A worker's cgroup with no process in it this long after it was made is left over: its
  * agent is placed in it within milliseconds, and a server that was killed, or stopped
@@ -28,8 +27,7 @@ export async function delegateCgroup(
   const dir = join(home, `slipway-worker-${workerId}`);
   try {
     mkdirSync(dir);
-    chownSync(dir, owner.uid, owner.gid);
-    for (const file of DELEGATED_FILES) chownSync(join(dir, file), owner.uid, owner.gid);
+    giveCgroup(dir, owner);
     return dir;
   } catch {
     await removeSubtree(dir);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBundlePath, buildAgentBundle } from '../../src/api/agent-files.ts';
@@ -15,6 +15,7 @@ import type { Store } from '../../src/store/store.ts';
 import { hashSecret, newSecret } from '../../src/util/ids.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
+import { parentProbe } from '../helpers/parent-probe.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
 import { powershellShapeProblems } from '../helpers/powershell-shape.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -58,9 +59,12 @@ class BareHostProvider implements Provider {
   readonly pids = new Set<number>();
   readonly tokens: string[] = [];
   readonly #home: string;
+  readonly #env: Record<string, string>;
 
-  constructor(home: string) {
+  /** `env` is added to the bootstrap's: what a cloud's user data would set. */
+  constructor(home: string, env: Record<string, string> = {}) {
     this.#home = home;
+    this.#env = env;
   }
 
   async start(request: StartRequest): Promise<MachineHandle> {
@@ -71,7 +75,7 @@ class BareHostProvider implements Provider {
     writeFileSync(path, await script.text());
     const log = openSync(join(this.#home, `${request.workerId}.log`), 'a');
     const child = spawn('sh', [path], {
-      env: { PATH: barePath, HOME: this.#home, SLIPWAY_SERVER: request.serverUrl, SLIPWAY_REGISTRATION_TOKEN: request.registrationToken, SLIPWAY_WORKER: request.workerId },
+      env: { PATH: barePath, HOME: this.#home, SLIPWAY_SERVER: request.serverUrl, SLIPWAY_REGISTRATION_TOKEN: request.registrationToken, SLIPWAY_WORKER: request.workerId, ...this.#env },
       detached: true, stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -140,6 +144,62 @@ describe('a bare host bootstrapped from the coordinator', () => {
       expect(await embedded.coordinator.waitForRun(again.runId)).toBe('succeeded');
       console.log(`the same with node and the agent cached: ${Date.now() - second} ms`);
       await embedded.coordinator.waitForWorkers(again.runId, 10_000);
+    } finally {
+      await embedded.close();
+    }
+  }, 60_000);
+});
+
+describe('an instance booted as root, as EC2 boots one', () => {
+  const dir = tempDir();
+  // A user of this test's own, which the bootstrap makes as an instance's would make slipway-task.
+  const taskUser = `slipway-t-${randomBytes(3).toString('hex')}`;
+  let provider: BareHostProvider | undefined;
+
+  afterAll(() => {
+    for (const pid of provider?.pids ?? []) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (spawnSync('getent', ['passwd', taskUser]).status === 0) spawnSync('userdel', ['--remove', taskUser]);
+    dir.remove();
+  });
+
+  it('runs the machine\'s prepare and the worker\'s init as root, then its tasks as a user it makes, who cannot read the agent', async () => {
+    expect(linuxUserData({ serverUrl: 'https://ci.example.com', registrationToken: 'x'.repeat(43), workerId: 'w-0123abcd' }))
+      .toMatch(/^SLIPWAY_TASK_USER=slipway-task$/m);
+    // The task user must reach the instance's root, as it reaches /var/lib/slipway on EC2.
+    chmodSync(dir.path, 0o711);
+    const home = join(dir.path, 'home');
+    const out = join(dir.path, 'out');
+    const root = join(dir.path, 'root');
+    for (const made of [home, out, join(dir.path, 'source')]) mkdirSync(made);
+    chmodSync(out, 0o777);
+    provider = new BareHostProvider(home, { PATH: `/usr/sbin:${barePath}`, SLIPWAY_ROOT: root, SLIPWAY_TASK_USER: taskUser });
+    const embedded = await startEmbedded({ stateDir: join(dir.path, 'state'), wrapLocal: () => provider! });
+    try {
+      const pipeline = pipelineOf([{
+        name: 'probe', env: { OUT: out }, retry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
+        run: { kind: 'inline', text: `id -un > "$OUT/task-user"\necho "$HOME" > "$OUT/task-home"\necho made > here\n${parentProbe}` },
+      }], { sourceDir: join(dir.path, 'source') });
+      Object.assign(pipeline.activities.builder!, {
+        idleTimeoutMs: 200,
+        prepare: { kind: 'inline', text: `id -un > ${out}/prepare-user` },
+        init: { kind: 'inline', text: `id -un > ${out}/init-user` },
+      });
+      const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
+      const outcome = await embedded.coordinator.waitForRun(runId);
+      const workerLogs = join(dir.path, 'state', 'logs', runId, 'workers');
+      const workerLog = readdirSync(workerLogs).map((name) => readFileSync(join(workerLogs, name), 'utf8')).join('');
+      expect(outcome, workerLog).toBe('succeeded');
+      const user = (what: string) => readFileSync(join(out, what), 'utf8').trim();
+      expect([user('prepare-user'), user('init-user'), user('task-user')]).toEqual(['root', 'root', taskUser]);
+      expect(user('task-home')).toBe(spawnSync('getent', ['passwd', taskUser], { encoding: 'utf8' }).stdout.split(':')[5]);
+      expect(workerLog).toContain(`--- tasks run as ${taskUser}`);
+      await embedded.coordinator.waitForWorkers(runId, 10_000);
     } finally {
       await embedded.close();
     }
@@ -305,6 +365,22 @@ describe('the download routes', () => {
     expect(readdirSync(join(home, '.slipway', 'runtime')).filter((name) => name.startsWith('slipway-agent'))).toEqual([]);
     expect(existsSync(join(home, '.slipway', 'w-tampered1', '.download-auth'))).toBe(false);
   }, 30_000);
+
+  it('refuse a task user that is not a user name, or is root, before anything is made', async () => {
+    const token = await startingWorker();
+    const text = await (await get('bootstrap.sh', token)).text();
+    const refusals = {
+      'x;reboot': 'slipway bootstrap: SLIPWAY_TASK_USER is not a user name: x;reboot',
+      '-o': 'slipway bootstrap: SLIPWAY_TASK_USER is not a user name: -o',
+      root: "slipway bootstrap: SLIPWAY_TASK_USER names root, which is root or in root's group",
+    };
+    for (const [taskUser, said] of Object.entries(refusals)) {
+      const home = join(dir.path, `task-user-home-${Object.keys(refusals).indexOf(taskUser)}`);
+      const ran = await shell(['-c', text], { HOME: home, SLIPWAY_SERVER: listening.url, SLIPWAY_REGISTRATION_TOKEN: token, SLIPWAY_WORKER: 'w-taskuser', SLIPWAY_TASK_USER: taskUser });
+      expect([ran.status, ran.stderr.trim()], taskUser).toEqual([1, said]);
+      expect(existsSync(home), taskUser).toBe(false);
+    }
+  });
 
   it('tell a host of another architecture that it cannot be served', async () => {
     const token = await startingWorker();

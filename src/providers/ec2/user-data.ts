@@ -15,6 +15,9 @@ import { Ec2Refusal } from './errors.ts';
 
 export type Platform = 'linux' | 'windows';
 
+/** Who a Linux instance's tasks run as: a user the bootstrap makes, never root. */
+export const taskUser = 'slipway-task';
+
 export interface BootValues {
   serverUrl: string;
   registrationToken: string;
@@ -49,7 +52,9 @@ SLIPWAY_SERVER='${serverUrl}'
 SLIPWAY_REGISTRATION_TOKEN='${registrationToken}'
 SLIPWAY_WORKER='${workerId}'
 SLIPWAY_ROOT=/var/lib/slipway
-export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN SLIPWAY_WORKER SLIPWAY_ROOT
+# Cloud-init runs this as root: the machine's prepare and the worker's init run as root, its tasks as this user.
+SLIPWAY_TASK_USER=${taskUser}
+export SLIPWAY_SERVER SLIPWAY_REGISTRATION_TOKEN SLIPWAY_WORKER SLIPWAY_ROOT SLIPWAY_TASK_USER
 ${allowPlainHttp ? 'SLIPWAY_ALLOW_PLAIN_HTTP=1; export SLIPWAY_ALLOW_PLAIN_HTTP\n' : ''}# The header goes to curl on stdin, not its command line, where ps would show the token.
 # The network may come up after this script starts, hence the retries.
 printf 'header = "authorization: Bearer %s"\\n' "$SLIPWAY_REGISTRATION_TOKEN" |
