@@ -37,6 +37,8 @@ export function prepared<A extends Record<string, unknown>, R>(build: (db: Db, a
   }
 
   return {
+    /** The driver's whole answer: rows, rows changed, and (SQLite) the id of an inserted row. */
+    result: execute,
     async all(db: Db, args: A): Promise<R[]> {
       return (await execute(db, args)).rows;
     },

@@ -18,6 +18,7 @@ export function nodeSqliteDialect(file: StoreFile): { dialect: SqliteDialect; da
         PRAGMA synchronous = NORMAL;
         PRAGMA busy_timeout = ${Math.max(0, Math.floor(file.busyTimeoutMs))};
         PRAGMA foreign_keys = ON;
+        PRAGMA cache_size = -32768;
       `);
       return opened;
     } catch (error) {

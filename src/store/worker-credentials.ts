@@ -1,3 +1,4 @@
+import type { WorkerState } from '../engine/fleet-view.ts';
 import { prepared } from './prepared.ts';
 import type { Db } from './store.ts';
 
@@ -6,10 +7,14 @@ import type { Db } from './store.ts';
  * only while the credential is valid: it is erased when the worker stops or is lost
  * (workerGone) and when its run finishes (drainWorkersOfRun), by whichever coordinator
  * process does so, so every process on the store refuses the credential from that commit
- * on. One read of the workers_credential index, on every worker request.
+ * on. One read of the workers_credential index, on every worker request; it reads the
+ * whole worker as a claim needs it, so a task's finish reads the row once.
  */
-export const workerByCredential = prepared<{ hash: string }, { id: string; run_id: string; activity: string }>((db, arg) =>
-  db.selectFrom('workers').select(['id', 'run_id', 'activity'])
+/** A worker as its credential finds it: all that a finish and the claim after it read of it. */
+export interface CredentialWorker { id: string; run_id: string; activity: string; state: WorkerState; name: string; tasks_done: number; pool_id: string | null }
+
+export const workerByCredential = prepared<{ hash: string }, CredentialWorker>((db, arg) =>
+  db.selectFrom('workers').select(['id', 'run_id', 'activity', 'state', 'name', 'tasks_done', 'pool_id'])
     .where('credential_hash', '=', arg('hash')).where('state', 'in', ['idle', 'busy', 'draining']));
 
 /**

@@ -43,19 +43,20 @@ export async function finishAttempt(
  * the worker as the finish left it instead of reading it again.
  */
 export async function finishAndClaim(
-  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, claimNext: boolean,
+  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, claimNext: boolean, known?: ClaimingWorker,
 ): Promise<{ finished: FinishResult; next: ClaimResult | null }> {
-  const { finished, worker } = await recordFinish(trx, specOf, workerId, attemptId, result, changes);
+  const { finished, worker } = await recordFinish(trx, specOf, workerId, attemptId, result, changes, known);
   const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, specOf, workerId, changes, worker) : null;
   return { finished, next };
 }
 
+/** `known` is the worker as this transaction read it already (with its credential), which spares reading it again. */
 async function recordFinish(
-  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes,
+  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, known?: ClaimingWorker,
 ): Promise<{ finished: FinishResult; worker?: ClaimingWorker }> {
   const attempt = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
   if (!attempt) return { finished: { kind: 'unknown' } };
-  const worker = await selectWorker.first(trx, { id: workerId });
+  const worker = known ?? await selectWorker.first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (attempt.outcome !== null) {
     const repeated = attempt.outcome === result.outcome && attempt.exit_code === result.exitCode && liveStates.has(worker.state);
