@@ -191,6 +191,8 @@ export class Agent {
     try {
       registered = await this.#client.register({ activity: this.#options.activity, hostname: hostname(), pid: process.pid });
     } catch (error) {
+      // Not registered, the agent ends here: what the executor holds (its cgroups) goes now.
+      await this.#options.executor.close?.();
       if (error instanceof StopRequested) {
         this.#say(`not needed: ${error.message}`);
         return { cause: 'told', reason: `not needed: ${error.message}` };

@@ -5,13 +5,15 @@
  * heartbeat), runs its cleanup and exits. Each wait below is far shorter than the window.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/agent/process-tree.ts';
 import type { RunReport } from '../../src/engine/report.ts';
 import { repoRoot, Sandbox } from '../helpers/cli.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { ownCgroupDir } from '../../src/agent/task-cgroups.ts';
+import { removeCgroupsLeft } from '../helpers/cgroups.ts';
 import { agentPids, freePort, startServer } from '../helpers/server-process.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -19,9 +21,9 @@ const unreachable = 'the coordinator is not reachable';
 /** Well within any reconnect window here; an agent still retrying fails the wait. */
 const exitWithinMs = 15_000;
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 /** Kills by pid whatever a test left running under `dir`, then removes it. */
@@ -57,6 +59,9 @@ describe('an agent told to stop while its coordinator is away', () => {
     await waitFor(() => exitCode !== undefined, exitWithinMs, `the agent to exit when told to stop (stderr: ${stderr})`);
     expect(exitCode, stderr).toBe(0);
     expect(stderr).toContain('stopped: asked to stop before it could register');
+    // Where it had a cgroup subtree for its scripts (cgroup v2, root), it took it away.
+    const home = ownCgroupDir();
+    if (typeof home === 'string') expect(existsSync(join(home, `slipway-agent-${agent.pid}`))).toBe(false);
   }, 30_000);
 
   it('stops its claim or its task, runs its cleanup and exits, without waiting to report to nobody', async () => {
@@ -82,6 +87,9 @@ steps:
     await waitFor(async () => existsSync(join(out, 'long-started')) && (await taskStatus(url, admin, 'quick')) === 'succeeded', 20_000, 'one worker to run `long` and the other to wait for work');
     const agents = agentPids(workRoot);
     expect(agents).toHaveLength(2);
+    // The server is killed below: the cgroups it made for its workers (as root) are left for the next server to sweep.
+    const workerCgroups = readdirSync(workRoot).filter((name) => name.startsWith('w-')).map((id) => `slipway-worker-${id}`);
+    cleanups.push(() => removeCgroupsLeft(workerCgroups));
     // The agent's stderr is its log file: what it says can be read while it runs.
     const logs = agents.map((pid) => readlinkSync(`/proc/${pid}/fd/2`));
     const said = (): string[] => logs.map((log) => readFileSync(log, 'utf8'));
