@@ -13,6 +13,9 @@ export function nodeSqliteDialect(file: StoreFile): { dialect: SqliteDialect; da
   const database = guarded(file, () => {
     const opened = new DatabaseSync(file.path);
     try {
+      // 32 MiB of page cache, not the default 2: the working set of a run of a few thousand
+      // tasks (its tasks, attempts, events and their indexes) outgrows 2 MiB, and every page
+      // read again is a read from the OS on the dispatch path. Pages are taken as used.
       opened.exec(`
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
