@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../pipeline/duration.ts';
@@ -72,14 +72,23 @@ const PRELUDE = [
   'unset BASH_ENV SLIPWAY_CGROUP_PROCS',
   '',
 ].join('\n');
-/** The prelude as an open, already deleted file: each script gets it as fd 3, and nothing is left to clean up. */
+/**
+ * The prelude as an open, already deleted file: each script gets it as fd 3, and nothing is
+ * left to clean up. It is made beside the script's working directory, in the worker's own
+ * directory, so that an agent killed between making and deleting it leaves it where the
+ * worker's end removes it. Readable by all (it holds nothing secret): bash opens /dev/fd/3
+ * anew, as the script's user, which is not the agent's once an agent started as root has
+ * handed its tasks to their user (see dropPrivileges).
+ */
 let preludeFd: number | undefined;
 
-function prelude(): number {
+function prelude(near: string): number {
   if (preludeFd === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'slipway-prelude-'));
+    const dir = mkdtempSync(join(near, '.slipway-prelude-'));
     const file = join(dir, 'prelude.sh');
-    writeFileSync(file, PRELUDE, { mode: 0o400 });
+    writeFileSync(file, PRELUDE);
+    // Not through writeFileSync's mode, which the umask narrows (the bootstrap's is 077).
+    chmodSync(file, 0o444);
     preludeFd = openSync(file, 'r');
     rmSync(dir, { recursive: true });
   }
@@ -126,7 +135,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // Its own process group (and session), so one kill reaches everything that stays in it.
     detached: !windows,
     windowsHide: true,
-    stdio: ['ignore', 'pipe', 'ignore', windows ? 'ignore' : prelude()],
+    stdio: ['ignore', 'pipe', 'ignore', windows ? 'ignore' : prelude(dirname(run.cwd))],
   });
 
   const decoder = new StringDecoder('utf8');

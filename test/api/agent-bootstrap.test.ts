@@ -189,7 +189,7 @@ describe('an instance booted as root, as EC2 boots one', () => {
     try {
       const pipeline = pipelineOf([{
         name: 'probe', env: { OUT: out }, retry: { attempts: 1, delayMs: 0, backoff: 1, maxDelayMs: 0 },
-        run: { kind: 'inline', text: `id -un > "$OUT/task-user"\necho "$HOME" > "$OUT/task-home"\necho made > here\n${parentProbe}` },
+        run: { kind: 'inline', text: `id -un > "$OUT/task-user"\necho "$HOME" > "$OUT/task-home"\ncat /proc/self/cgroup > "$OUT/task-cgroup"\necho said-on-stderr >&2\necho made > here\n${parentProbe}` },
       }], { sourceDir: join(dir.path, 'source') });
       Object.assign(pipeline.activities.builder!, {
         idleTimeoutMs: 200,
@@ -205,6 +205,14 @@ describe('an instance booted as root, as EC2 boots one', () => {
       expect([user('prepare-user'), user('init-user'), user('task-user')]).toEqual(['root', 'root', taskUser]);
       expect(user('task-home')).toBe(spawnSync('getent', ['passwd', taskUser], { encoding: 'utf8' }).stdout.split(':')[5]);
       expect(workerLog).toContain(`--- tasks run as ${taskUser}`);
+      // The task ran with the agent's prelude, which it reads anew as its own user: its stderr
+      // joins its log, and where the agent has cgroups it runs in a cgroup of its own.
+      const runLogs = join(dir.path, 'state', 'logs', runId);
+      const attemptLogs = readdirSync(runLogs, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile() && !entry.parentPath.endsWith('workers'))
+        .map((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8')).join('');
+      expect(attemptLogs).toContain('said-on-stderr');
+      if (workerLog.includes('each script runs in a cgroup of its own')) expect(readFileSync(join(out, 'task-cgroup'), 'utf8')).toMatch(/\/script-\d+$/m);
       await embedded.coordinator.waitForWorkers(runId, 10_000);
     } finally {
       await embedded.close();
