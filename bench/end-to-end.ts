@@ -66,29 +66,28 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-/** Milliseconds one spawn of `command args` takes to exit, p50 of `n` in a row. */
-async function spawnTime(command: string, args: string[], n = 50): Promise<number> {
+/** Milliseconds `once` takes, p50 of `n` in a row. */
+async function p50Ms(once: () => Promise<void>, n = 50): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < n && !interrupted; i++) {
     const t0 = performance.now();
-    const code = await exited(spawn(command, args, { stdio: 'ignore' }));
+    await once();
     if (interrupted) throw new Error('interrupted');
-    if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}`);
     times.push(performance.now() - t0);
   }
   return percentile(times.sort((a, b) => a - b), 50);
 }
 
-/** Milliseconds runScript takes for `true`, p50 of `n` in a row: the agent's own way to start and end one script. */
-async function agentScriptTime(cwd: string, n = 50): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < n && !interrupted; i++) {
-    const t0 = performance.now();
-    const result = await runScript({ script: { kind: 'inline', text: 'true' }, cwd, env: {}, timeoutMs: null, onOutput: () => undefined });
-    if (result.outcome !== 'succeeded') throw new Error(`true ${result.outcome} as the agent runs it: ${result.error}`);
-    times.push(performance.now() - t0);
-  }
-  return percentile(times.sort((a, b) => a - b), 50);
+/** One spawn of `command args`, to its exit. */
+async function spawnOnce(command: string, args: string[]): Promise<void> {
+  const code = await exited(spawn(command, args, { stdio: 'ignore' }));
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}`);
+}
+
+/** `true` as the agent runs a script: runScript, its own way to start and end one. */
+async function agentScriptOnce(cwd: string): Promise<void> {
+  const result = await runScript({ script: { kind: 'inline', text: 'true' }, cwd, env: {}, timeoutMs: null, onOutput: () => undefined });
+  if (result.outcome !== 'succeeded') throw new Error(`true ${result.outcome} as the agent runs it: ${result.error}`);
 }
 
 /** Wall milliseconds of `seq n | xargs -P<parallel> -n1 bash -c true`, piped here: no shell line is built. */
@@ -229,9 +228,9 @@ try {
   const source = join(dir.path, 'source');
   writeSourceTree(source);
 
-  const bashTrueMs = await spawnTime('bash', ['-c', 'true']);
+  const bashTrueMs = await p50Ms(() => spawnOnce('bash', ['-c', 'true']));
   // One script as the agent runs it (bash with its prelude, its tree tracked through /proc): shown, not subtracted.
-  const agentScriptMs = await agentScriptTime(source);
+  const agentScriptMs = await p50Ms(() => agentScriptOnce(source));
   const floorMs = await xargsFloor(tasks, workers);
   const big = summary(await slipwayRun(dir.path, source, 'wide', tasks, workers, bashTrueMs));
   const one = summary(await slipwayRun(dir.path, source, 'small-1', smallTasks, 1, bashTrueMs));

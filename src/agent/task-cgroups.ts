@@ -61,11 +61,11 @@ export class TaskCgroups {
 
   /**
    * Gives the subtree to `owner`, which the agent is about to become: it then makes the
-   * scripts' cgroups itself, and their launchers, of that uid, move into them.
+   * scripts' cgroups itself, and their launchers, of that uid, move into them (the kernel
+   * asks for the destination's and the common ancestor's cgroup.procs, not the source's).
    */
   handOver(owner: Owner): void {
     giveCgroup(this.#root, owner);
-    chownSync(join(this.#root, 'agent', 'cgroup.procs'), owner.uid, owner.gid);
   }
 
   /** A new, empty cgroup for one script. */
