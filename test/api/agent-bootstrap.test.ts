@@ -15,6 +15,7 @@ import type { Store } from '../../src/store/store.ts';
 import { hashSecret, newSecret } from '../../src/util/ids.ts';
 import { testCoordinator } from '../helpers/coordinator.ts';
 import { removeCgroupsLeft } from '../helpers/cgroups.ts';
+import { logText } from '../helpers/log-text.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { parentProbe } from '../helpers/parent-probe.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
@@ -198,8 +199,11 @@ describe('an instance booted as root, as EC2 boots one', () => {
       });
       const { runId } = await embedded.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: false });
       const outcome = await embedded.coordinator.waitForRun(runId);
-      const workerLogs = join(dir.path, 'state', 'logs', runId, 'workers');
-      const workerLog = readdirSync(workerLogs).map((name) => readFileSync(join(workerLogs, name), 'utf8')).join('');
+      // Once its workers stopped, the run's logs are all written.
+      await embedded.coordinator.waitForWorkers(runId, 10_000);
+      const { logs } = embedded.coordinator;
+      const workers = await embedded.store.db.selectFrom('workers').select('id').where('run_id', '=', runId).execute();
+      const workerLog = (await Promise.all(workers.map((w) => logText(logs, logs.workerPath(runId, w.id))))).join('');
       expect(outcome, workerLog).toBe('succeeded');
       const user = (what: string) => readFileSync(join(out, what), 'utf8').trim();
       expect([user('prepare-user'), user('init-user'), user('task-user')]).toEqual(['root', 'root', taskUser]);
@@ -207,13 +211,10 @@ describe('an instance booted as root, as EC2 boots one', () => {
       expect(workerLog).toContain(`--- tasks run as ${taskUser}`);
       // The task ran with the agent's prelude, which it reads anew as its own user: its stderr
       // joins its log, and where the agent has cgroups it runs in a cgroup of its own.
-      const runLogs = join(dir.path, 'state', 'logs', runId);
-      const attemptLogs = readdirSync(runLogs, { recursive: true, withFileTypes: true })
-        .filter((entry) => entry.isFile() && !entry.parentPath.endsWith('workers'))
-        .map((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8')).join('');
+      const attempts = await embedded.store.db.selectFrom('attempts').select('id').where('run_id', '=', runId).execute();
+      const attemptLogs = (await Promise.all(attempts.map((a) => logText(logs, logs.attemptPath(runId, a.id))))).join('');
       expect(attemptLogs).toContain('said-on-stderr');
       if (workerLog.includes('each script runs in a cgroup of its own')) expect(readFileSync(join(out, 'task-cgroup'), 'utf8')).toMatch(/\/script-\d+$/m);
-      await embedded.coordinator.waitForWorkers(runId, 10_000);
     } finally {
       await embedded.close();
     }
