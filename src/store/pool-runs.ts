@@ -1,6 +1,9 @@
+import type { ExpressionBuilder } from 'kysely';
+import type { TaskStatus } from '../engine/report.ts';
 import type { Db } from './store.ts';
-import { claimableTask } from './claimable.ts';
+import { claimableJoinedTask, claimableTask } from './claimable.ts';
 import { prepared } from './prepared.ts';
+import type { Database } from './schema.ts';
 
 /**
  * The running runs a pool serves, oldest first, each with its activity in the pool. Found
@@ -15,21 +18,44 @@ function runningRunsOf(db: Db, pool: string) {
     .orderBy('runs.created_at').orderBy('runs.id');
 }
 
+/** The queue position of a pool's run's first task a worker could take now, found through the claimable index. */
+function firstClaimableSeq(eb: ExpressionBuilder<Database, 'run_pools'>, now: number) {
+  return eb.selectFrom('tasks as first').select('first.seq')
+    .whereRef('first.run_id', '=', 'run_pools.run_id').whereRef('first.pool', '=', 'run_pools.activity')
+    .where(claimableTask).where((t) => t.or([t('first.not_before', 'is', null), t('first.not_before', '<=', now)]))
+    .orderBy('first.seq').limit(1);
+}
+
 export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>
   runningRunsOf(db, arg('pool')));
 
 /**
  * The running runs of a pool, oldest first, each with the queue position of its first task
  * a worker could take now (null when it has none), and whether it was told that the pool's
- * spend cap holds it back: one statement however many runs the pool serves, each run's
- * first task found through the claimable index.
+ * spend cap holds it back: one statement however many runs the pool serves.
  */
 export const runsQueueOfPool = prepared<
   { pool: string; now: number }, { run_id: string; activity: string; created_at: number; spend_capped: number; first_seq: number | null }
 >((db, arg) =>
   runningRunsOf(db, arg('pool'))
     .select('run_pools.spend_capped')
-    .select((eb) => eb.selectFrom('tasks').select('tasks.seq')
-      .whereRef('tasks.run_id', '=', 'run_pools.run_id').whereRef('tasks.pool', '=', 'run_pools.activity')
-      .where(claimableTask).where((t) => t.or([t('tasks.not_before', 'is', null), t('tasks.not_before', '<=', arg('now'))]))
-      .orderBy('tasks.seq').limit(1).as('first_seq')));
+    .select((eb) => firstClaimableSeq(eb, arg('now')).as('first_seq')));
+
+/** A task a worker could take now, as a claim needs it. */
+export interface ClaimableTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
+
+/**
+ * The running runs of a pool, oldest first, each with its first task a worker could take
+ * now (null columns when it has none): a claim reads the runs it chooses between and the
+ * task it takes in one statement.
+ */
+export const claimQueueOfPool = prepared<
+  { pool: string; now: number },
+  { run_id: string; activity: string; created_at: number } & ({ [K in keyof ClaimableTask]: null } | ClaimableTask)
+>((db, arg) =>
+  runningRunsOf(db, arg('pool'))
+    .leftJoin('tasks', (join) => join
+      .onRef('tasks.run_id', '=', 'run_pools.run_id').onRef('tasks.pool', '=', 'run_pools.activity')
+      .on(claimableJoinedTask)
+      .on('tasks.seq', '=', (eb) => firstClaimableSeq(eb, arg('now'))))
+    .select(['tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']) as never);

@@ -1,6 +1,6 @@
 import { nextRun, type WaitingRun } from '../../engine/fair-share.ts';
 import type { WorkerState } from '../../engine/fleet-view.ts';
-import type { AttemptKind, TaskStatus } from '../../engine/report.ts';
+import type { AttemptKind } from '../../engine/report.ts';
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
 import { withAxes } from '../../pipeline/cache-key.ts';
@@ -10,8 +10,7 @@ import { insertWithFreshId } from '../../store/fresh-id.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
-import { claimableTask } from '../../store/claimable.ts';
-import { runsQueueOfPool } from '../../store/pool-runs.ts';
+import { claimQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
 
 export type ClaimResult =
@@ -31,14 +30,6 @@ export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
   db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where('active_attempt', 'is not', null));
-
-type ClaimableTask = { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number };
-
-const selectClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
-  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
-    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
-    .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', arg('now'))]))
-    .orderBy('seq').limit(1));
 
 const insertAttempt = prepared<{ id: string; run: string; task: string; kind: AttemptKind; number: number; worker: string; now: number }, unknown>((db, arg) =>
   db.insertInto('attempts').values({
@@ -109,17 +100,16 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 
 /** The task a free worker of the pool takes next, and its run. */
 async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
-  const waiting: (WaitingRun & { activity: string })[] = [];
-  for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
-    if (run.first_seq !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity });
+  const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
+  for (const run of await claimQueueOfPool.all(trx, { pool, now })) {
+    if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, task: run });
   }
   // Shares matter only between runs that both wait: one run alone costs no count.
   if (waiting.length > 1) {
     for (const run of waiting) run.running = Number((await countRunning.first(trx, { run: run.runId, pool: run.activity }))?.n ?? 0);
   }
   const chosen = waiting.find((w) => w.runId === nextRun(waiting));
-  const task = chosen && await selectClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now });
-  return chosen && task && { runId: chosen.runId, task };
+  return chosen && { runId: chosen.runId, task: chosen.task };
 }
 
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {

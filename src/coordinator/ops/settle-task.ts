@@ -17,8 +17,9 @@ const releaseOne = prepared<{ run: string; key: string }, unknown>((db, arg) =>
     .where('run_id', '=', arg('run')).where('status', '=', 'waiting')
     .where('key', 'in', db.selectFrom('task_needs').select('key').where('run_id', '=', arg('run')).where('needs_key', '=', arg('key'))));
 
-const anyOpenTask = prepared<{ run: string }, { key: string }>((db, arg) =>
-  db.selectFrom('tasks').select('key')
+// Its status alone, so the index (run_id, status) answers without reading the task.
+const anyOpenTask = prepared<{ run: string }, { status: TaskStatus }>((db, arg) =>
+  db.selectFrom('tasks').select('status')
     .where('run_id', '=', arg('run')).where('status', 'in', openTaskStatuses).limit(1));
 
 function dependentsOf(trx: Db, runId: string, keys: string[]) {
