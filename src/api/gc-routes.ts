@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { GarbageCollector } from '../coordinator/retention.ts';
 import type { Db } from '../store/store.ts';
@@ -15,11 +14,10 @@ export const gcBody = z.object({ dry_run: z.boolean().default(false) }).strict()
 export function gcRoutes(db: Db, access: UserAccess, collector: GarbageCollector | undefined): Hono<Env> {
   const app = new Hono<Env>();
   const admin = requireScope(db, access)('admin');
-  const json = bodyLimit({ maxSize: 4096, onError: (c) => fail(c, 413, 'the body is over 4096 bytes') });
 
-  app.post('/gc', admin, json, async (c) => {
+  app.post('/gc', admin, async (c) => {
     if (!collector) return fail(c, 503, 'this coordinator does not collect expired runs and files');
-    const body = await readJson(c, gcBody);
+    const body = await readJson(c, gcBody, 4096);
     if (!body.ok) return body.response;
     return c.json(await collector.collect(body.value.dry_run));
   });

@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { secretNameProblem, secretValueProblem } from '../secrets/rules.ts';
 import { seal, secretsKey } from '../secrets/sealing.ts';
@@ -14,6 +13,9 @@ type Env = { Variables: { token: TokenInfo } };
 /** A secret's value travels in a JSON body, never in a URL a proxy or access log keeps. */
 export const secretBody = z.object({ value: z.string().max(64 * 1024, 'at most 65536 characters') }).strict();
 
+/** A secret's value and its JSON around it. */
+const secretBodyBytes = 256 * 1024;
+
 /**
  * The server's secrets (`slipway secrets --server`): admin only, since a secret set here
  * reaches every run's steps that list it. Values go in, never out.
@@ -21,15 +23,14 @@ export const secretBody = z.object({ value: z.string().max(64 * 1024, 'at most 6
 export function secretRoutes(db: Db, stateDir: string, access: UserAccess): Hono<Env> {
   const app = new Hono<Env>();
   const admin = requireScope(db, access)('admin');
-  const json = bodyLimit({ maxSize: 256 * 1024, onError: (c) => fail(c, 413, 'the body is over 262144 bytes') });
 
   app.get('/secrets', admin, async (c) => c.json({ secrets: await listSecrets(db) }));
 
-  app.post('/secrets/:name', admin, json, async (c) => {
+  app.post('/secrets/:name', admin, async (c) => {
     const name = c.req.param('name') ?? '';
     const nameProblem = secretNameProblem(name.slice(0, 200));
     if (nameProblem) return fail(c, 400, nameProblem);
-    const body = await readJson(c, secretBody);
+    const body = await readJson(c, secretBody, secretBodyBytes);
     if (!body.ok) return body.response;
     const valueProblem = secretValueProblem(body.value.value);
     if (valueProblem) return fail(c, 400, `value: ${valueProblem}`);

@@ -8,7 +8,6 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import type { Coordinator } from '../coordinator/coordinator.ts';
@@ -50,7 +49,6 @@ export const fetchBody = z.object({
 export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, mirrors: Mirrors): Hono<Env> {
   const app = new Hono<Env>();
   const need = requireScope(db, access);
-  const json = bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) });
 
   // The revision's files, kept as any uploaded tree is (checked member by member, named by digest).
   const keep = async (file: string) => storeSource(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, await coordinator.sources(), Number.MAX_SAFE_INTEGER, coordinator.archiveLimits);
@@ -68,8 +66,8 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
     }
   };
 
-  app.post('/mirrors/known', need('submit'), json, async (c) => {
-    const body = await readJson(c, knownBody);
+  app.post('/mirrors/known', need('submit'), async (c) => {
+    const body = await readJson(c, knownBody, userLimits.jsonBytes);
     if (!body.ok) return body.response;
     const { vcs: tool, repository, candidates } = body.value;
     return c.json({ known: await mirrors.known(tool, repository, candidates) });
@@ -99,8 +97,8 @@ export function tryRoutes(coordinator: Coordinator, db: Db, access: UserAccess, 
     }
   });
 
-  app.post('/fetches', need('submit'), json, async (c) => {
-    const body = await readJson(c, fetchBody);
+  app.post('/fetches', need('submit'), async (c) => {
+    const body = await readJson(c, fetchBody, userLimits.jsonBytes);
     if (!body.ok) return body.response;
     // What a run of it shows: its author and message, as the mirror has them.
     return answer(c, () => mirrors.fetch(body.value.repo, body.value.revision), (revision) => mirrors.describe(revision));

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
@@ -207,8 +206,8 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     }
   });
 
-  app.post('/runs', need('submit'), bodyLimit({ maxSize: userLimits.jsonBytes, onError: (c) => fail(c, 413, `the body is over ${userLimits.jsonBytes} bytes`) }), async (c) => {
-    const body = await readJson(c, submitBody);
+  app.post('/runs', need('submit'), async (c) => {
+    const body = await readJson(c, submitBody, userLimits.jsonBytes);
     if (!body.ok) return body.response;
     const { source, file, label, selection, fake_workers: fakeWorkers, budget_usd: budgetUsd, origin } = body.value;
     const sources = await coordinator.sources();

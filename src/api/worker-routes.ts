@@ -1,5 +1,4 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { Coordinator, WorkerIdentity } from '../coordinator/coordinator.ts';
 import { BlobDamaged, type ReadTarget } from '../blobs/blob-store.ts';
@@ -8,7 +7,7 @@ import { maxArtifactBytes } from '../coordinator/run-artifacts.ts';
 import { maxCacheEntryBytes } from '../coordinator/run-caches.ts';
 import { idPatterns } from '../util/ids.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
-import { bearerToken, fail, readJson } from './errors.ts';
+import { bearerToken, bodyText, fail, readJson } from './errors.ts';
 import { sendFile } from './file-range.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
 
@@ -60,13 +59,12 @@ export const credentialRefused = 'this worker credential is not valid: it is unk
  */
 export function workerRoutes(coordinator: Coordinator, registrationTokens?: RegistrationTokens): Hono<Env> {
   const app = new Hono<Env>();
-  const jsonLimit = bodyLimit({ maxSize: workerLimits.jsonBodyBytes, onError: (c) => fail(c, 413, `the body is over ${workerLimits.jsonBodyBytes} bytes`) });
 
-  app.post('/register', jsonLimit, async (c) => {
+  app.post('/register', async (c) => {
     const token = bearerToken(c);
     if (!token) return fail(c, 401, 'a registration token is required: Authorization: Bearer TOKEN');
     if (await registrationTokens?.check(token) === 'expired') return fail(c, 401, 'this registration token expired: its worker did not register in time');
-    const body = await readJson(c, registerBody);
+    const body = await readJson(c, registerBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const registration = await coordinator.register(token, body.value.activity ? { activity: body.value.activity } : undefined);
     if (registration.kind === 'denied') return fail(c, 401, 'this registration token is not valid (used, expired or unknown)');
@@ -83,12 +81,12 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
 
   // Registered before the authentication below, which it does itself inside the transaction
   // that records the end: every task ends with this request, one store read fewer.
-  app.post('/attempts/:id/finish', jsonLimit, async (c) => {
+  app.post('/attempts/:id/finish', async (c) => {
     const token = bearerToken(c);
     if (!token) return fail(c, 401, 'a worker credential is required: Authorization: Bearer CREDENTIAL');
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
-    const body = await readJson(c, finishBody);
+    const body = await readJson(c, finishBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const { outcome, exit_code: exitCode, error, claim_next: claimNext } = body.value;
     const done = await coordinator.finishWithCredential(token, id, { outcome, exitCode, error }, claimNext);
@@ -112,8 +110,8 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     await next();
   });
 
-  app.post('/claim', jsonLimit, async (c) => {
-    const body = await readJson(c, claimBody);
+  app.post('/claim', async (c) => {
+    const body = await readJson(c, claimBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const answer = await coordinator.claim(c.get('worker'), body.value.wait_ms, c.req.raw.signal, body.value.idle === true);
     if (answer.kind === 'stop') return c.json({ stop: answer.reason } satisfies StopAnswer, 410);
@@ -121,30 +119,36 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     return c.json({ attempt: answer.attempt, name: answer.workerName } satisfies HandedOut);
   });
 
-  app.post('/attempts/:id/heartbeat', jsonLimit, async (c) => {
+  app.post('/attempts/:id/heartbeat', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
-    const body = await readJson(c, heartbeatBody);
+    const body = await readJson(c, heartbeatBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const answer = await coordinator.heartbeat(c.get('worker'), id, body.value.hold_ms, c.req.raw.signal);
     if (answer === 'unknown') return c.json({ stop: 'this attempt is no longer yours' } satisfies StopAnswer, 409);
     return c.json({ cancel: answer === 'cancel' } satisfies HeartbeatAnswer);
   });
 
-  app.post('/attempts/:id/output', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {
+  const outputChunkOver = (c: Context) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`);
+
+  app.post('/attempts/:id/output', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
-    if (!coordinator.output(c.get('worker'), id, await c.req.text())) return c.json({ stop: 'this attempt is no longer yours' }, 409);
+    const text = await bodyText(c, workerLimits.outputChunkBytes);
+    if (text === undefined) return outputChunkOver(c);
+    if (!coordinator.output(c.get('worker'), id, text)) return c.json({ stop: 'this attempt is no longer yours' }, 409);
     return c.body(null, 204);
   });
 
-  app.post('/log', bodyLimit({ maxSize: workerLimits.outputChunkBytes, onError: (c) => fail(c, 413, `an output chunk is limited to ${workerLimits.outputChunkBytes} bytes`) }), async (c) => {
-    coordinator.workerOutput(c.get('worker'), await c.req.text());
+  app.post('/log', async (c) => {
+    const text = await bodyText(c, workerLimits.outputChunkBytes);
+    if (text === undefined) return outputChunkOver(c);
+    coordinator.workerOutput(c.get('worker'), text);
     return c.body(null, 204);
   });
 
-  app.post('/stopped', jsonLimit, async (c) => {
-    const body = await readJson(c, stoppedBody);
+  app.post('/stopped', async (c) => {
+    const body = await readJson(c, stoppedBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     await coordinator.stopped(c.get('worker'), body.value);
     return c.body(null, 204);
@@ -163,10 +167,10 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
   });
 
   // A file the agent hashed: kept at once when the store has its bytes, else where to upload them.
-  app.post('/attempts/:id/artifacts/offer', jsonLimit, async (c) => {
+  app.post('/attempts/:id/artifacts/offer', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
-    const body = await readJson(c, offerBody);
+    const body = await readJson(c, offerBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const { path, ...blob } = body.value;
     try {
@@ -188,10 +192,10 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     return blobAnswer(c, () => coordinator.artifacts.input(c.get('worker'), id, sha256), `attempt ${id} of this worker has no input ${sha256}`, 'application/octet-stream');
   });
 
-  app.post('/attempts/:id/cache/lookup', jsonLimit, async (c) => {
+  app.post('/attempts/:id/cache/lookup', async (c) => {
     const id = c.req.param('id');
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
-    const body = await readJson(c, cacheLookupBody);
+    const body = await readJson(c, cacheLookupBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
     const answer = await coordinator.caches.lookup(c.get('worker'), id, body.value);
     if ('refused' in answer) return fail(c, answer.status, answer.refused);
