@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 /**
  * Tasks a worker could take now, short of a retry delay. Written as literals, not bound
  * parameters, so the planner can prove it matches the partial index `tasks_claimable`.
- * Its columns are unqualified: use it on `tasks` alone, not in a join (see claimableTaskIn).
+ * Its columns are unqualified: use it on `tasks` alone, not in a join (see claimableJoinedTask).
  */
 export const claimableTask = sql<boolean>`status in ('checking', 'queued') and active_attempt is null`;
 

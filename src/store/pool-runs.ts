@@ -58,4 +58,4 @@ export const claimQueueOfPool = prepared<
       .onRef('tasks.run_id', '=', 'run_pools.run_id').onRef('tasks.pool', '=', 'run_pools.activity')
       .on(claimableJoinedTask)
       .on('tasks.seq', '=', (eb) => firstClaimableSeq(eb, arg('now'))))
-    .select(['tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']) as never);
+    .select(['tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']));
