@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LogFiles } from '../../src/coordinator/log-files.ts';
 import { LogTable } from '../../src/coordinator/log-table.ts';
@@ -113,5 +114,31 @@ describe(`a log past its cap (${testStoreKind === 'postgres' ? 'in the store' : 
     const texts = await Promise.all(paths.map((path) => logText(logs, path)));
     expect(texts.filter((text, i) => text !== (i === 999 ? large : `line of log ${i}\n`))).toEqual([]);
     expect(await logs.size(paths[999]!)).toBe(large.length);
+  });
+
+  it.runIf(testStoreKind === 'sqlite')('says once that a log cannot be written, and goes on with the others', async () => {
+    const logs = openLogs(1 << 20);
+    const full = logs.attemptPath('r-0123abcd', 'a-0123456789ab');
+    const fine = logs.attemptPath('r-0123abcd', 'a-ba9876543210');
+    // Every write to /dev/full fails as on a full disk (ENOSPC).
+    mkdirSync(dirname(full), { recursive: true });
+    symlinkSync('/dev/full', full);
+    const warnings: string[] = [];
+    const heard = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', heard);
+    try {
+      for (let i = 0; i < 3; i++) {
+        logs.append(full, `line ${i}\n`);
+        logs.append(fine, `line ${i}\n`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await logs.closeAll();
+      // Warnings are emitted on the next turn of the event loop.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', heard);
+    }
+    expect(warnings.filter((w) => w.includes('cannot write the log'))).toEqual([`slipway: cannot write the log ${full}: ENOSPC: no space left on device, write`]);
+    expect(await logText(logs, fine)).toBe('line 0\nline 1\nline 2\n');
   });
 });
