@@ -16,12 +16,16 @@ export function nodeSqliteDialect(file: StoreFile): { dialect: SqliteDialect; da
       // 32 MiB of page cache, not the default 2: the working set of a run of a few thousand
       // tasks (its tasks, attempts, events and their indexes) outgrows 2 MiB, and every page
       // read again is a read from the OS on the dispatch path. Pages are taken as used.
+      // Temporary files in memory: a group commit's savepoints keep the pages they change in a
+      // sub-journal, which SQLite otherwise makes a file for, one per batch (open, write,
+      // unlink and close on the dispatch path).
       opened.exec(`
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
         PRAGMA busy_timeout = ${Math.max(0, Math.floor(file.busyTimeoutMs))};
         PRAGMA foreign_keys = ON;
         PRAGMA cache_size = -32768;
+        PRAGMA temp_store = MEMORY;
       `);
       return opened;
     } catch (error) {
