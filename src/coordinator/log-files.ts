@@ -47,10 +47,10 @@ export class LogPaths {
 }
 
 /**
- * The logs as files under `root` (the state directory's `logs/`). Writes are queued, with
- * the file kept open while a log is live, so the dispatch path never waits on the disk. A
- * log keeps at most `maxBytes`: a worker may send output without end, and the disk is the
- * server's.
+ * The logs as files under `root` (the state directory's `logs/`). Writes are queued behind
+ * the file's opening, and the file is kept open while a log is live: the dispatch path waits
+ * for no open or close, only for its bytes to reach the page cache. A log keeps at most
+ * `maxBytes`: a worker may send output without end, and the disk is the server's.
  */
 export class LogFiles extends LogPaths implements Logs {
   readonly #maxBytes: number;

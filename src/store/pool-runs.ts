@@ -29,33 +29,22 @@ function firstClaimableSeq(eb: ExpressionBuilder<Database, 'run_pools'>, now: nu
 export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>
   runningRunsOf(db, arg('pool')));
 
-/**
- * The running runs of a pool, oldest first, each with the queue position of its first task
- * a worker could take now (null when it has none), and whether it was told that the pool's
- * spend cap holds it back: one statement however many runs the pool serves.
- */
-export const runsQueueOfPool = prepared<
-  { pool: string; now: number }, { run_id: string; activity: string; created_at: number; spend_capped: number; first_seq: number | null }
->((db, arg) =>
-  runningRunsOf(db, arg('pool'))
-    .select('run_pools.spend_capped')
-    .select((eb) => firstClaimableSeq(eb, arg('now')).as('first_seq')));
-
 /** A task a worker could take now, as a claim needs it. */
 export interface ClaimableTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
 
 /**
  * The running runs of a pool, oldest first, each with its first task a worker could take
- * now (null columns when it has none): a claim reads the runs it chooses between and the
- * task it takes in one statement.
+ * now (null columns when it has none) and whether it was told that the pool's spend cap
+ * holds it back: one statement however many runs the pool serves, which gives a claim the
+ * runs it chooses between and the task it takes, and the provisioner the runs that wait.
  */
-export const claimQueueOfPool = prepared<
+export const runsQueueOfPool = prepared<
   { pool: string; now: number },
-  { run_id: string; activity: string; created_at: number } & ({ [K in keyof ClaimableTask]: null } | ClaimableTask)
+  { run_id: string; activity: string; created_at: number; spend_capped: number } & ({ [K in keyof ClaimableTask]: null } | ClaimableTask)
 >((db, arg) =>
   runningRunsOf(db, arg('pool'))
     .leftJoin('tasks', (join) => join
       .onRef('tasks.run_id', '=', 'run_pools.run_id').onRef('tasks.pool', '=', 'run_pools.activity')
       .on(claimableJoinedTask)
       .on('tasks.seq', '=', (eb) => firstClaimableSeq(eb, arg('now'))))
-    .select(['tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']));
+    .select(['run_pools.spend_capped', 'tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']));

@@ -10,7 +10,7 @@ import { insertWithFreshId } from '../../store/fresh-id.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
-import { claimQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
+import { runsQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
 
 export type ClaimResult =
@@ -101,7 +101,7 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 /** The task a free worker of the pool takes next, and its run. */
 async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
   const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
-  for (const run of await claimQueueOfPool.all(trx, { pool, now })) {
+  for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
     if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, task: run });
   }
   // Shares matter only between runs that both wait: one run alone costs no count.

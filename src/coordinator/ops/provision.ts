@@ -149,7 +149,7 @@ export async function provisionPool(
     const spec = await specOf(row.run_id);
     if (spec.options.noProvision) continue;
     runs.push({ spec, activity: row.activity, toldOfSpendCap: row.spend_capped !== 0 });
-    if (row.first_seq !== null) waitingRuns.add(row.run_id);
+    if (row.key !== null) waitingRuns.add(row.run_id);
   }
   const { operator } = options;
   const minIdle = operator ? await warmWorkers(trx, pool, operator.minIdle, operator.maxWorkers, changes.now) : 0;
