@@ -14,6 +14,8 @@ command -v tar >/dev/null || need+=(tar)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v ps >/dev/null || need+=(procps)
+# Agents start their scripts through a Python spawner (and fork themselves without one).
+[ -x /usr/bin/python3 ] || need+=(python3)
 # The browser tests drive Debian's Chromium (playwright-core never downloads a browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # The ssh provider's tests start their own sshd instances, as separate hosts.

@@ -14,7 +14,8 @@ import { runScript, type ScriptResult } from './run-script.ts';
 import { SourceCache } from './source-cache.ts';
 import { getSigned, keepArtifact } from './blob-transfer.ts';
 import { keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
-import type { TaskCgroups } from './task-cgroups.ts';
+import { openTaskCgroups, type TaskCgroups } from './task-cgroups.ts';
+import { ScriptStarter } from './spawner.ts';
 import type { Owner } from './drop-privileges.ts';
 import { giveTree } from './given-tree.ts';
 
@@ -69,17 +70,33 @@ export class ScriptExecutor implements Executor {
   #cache: SourceCache;
   readonly #inputsRoot: string;
   readonly #cgroups: TaskCgroups | undefined;
+  readonly #launcher: ScriptStarter | undefined;
   readonly note: string | undefined;
   #tree: string | null = null;
   #limits: ArchiveLimits = defaultArchiveLimits;
 
-  /** With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups). */
-  constructor(workDir: string, options: { cgroups?: TaskCgroups; note?: string } = {}) {
+  /**
+   * With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups); with
+   * `launcher`, a launcher process starts them (else the agent forks itself).
+   */
+  constructor(workDir: string, options: { cgroups?: TaskCgroups; launcher?: ScriptStarter; note?: string } = {}) {
     this.#workDir = workDir;
     this.#cache = new SourceCache(workDir);
     this.#inputsRoot = join(workDir, 'inputs');
     this.#cgroups = options.cgroups;
+    this.#launcher = options.launcher;
     this.note = options.note;
+  }
+
+  /**
+   * The executor an agent runs its scripts with: in cgroups where it can have them, started
+   * by a launcher where one can run. `placedIn`: the cgroup the server puts the agent in.
+   */
+  static async open(workDir: string, options: { placedIn?: string; say: (line: string) => void }): Promise<ScriptExecutor> {
+    // The launcher is born in the agent's own cgroup, so the cgroups come first.
+    const { cgroups, note } = await openTaskCgroups(options.placedIn);
+    const { starter, note: starting } = await ScriptStarter.open(workDir, options.say);
+    return new ScriptExecutor(workDir, { cgroups, launcher: starter, note: `${note}; ${starting}` });
   }
 
   async prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void> {
@@ -101,7 +118,7 @@ export class ScriptExecutor implements Executor {
       const prepared = job.files && await prepareFiles(cwd, inputs, job.files, this.#limits, say);
       const result = await runScript({
         script: job.script, cwd, env: job.files ? { ...job.env, SLIPWAY_INPUTS: inputs } : job.env,
-        timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups,
+        timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups, launcher: this.#launcher,
       });
       if (result.outcome === 'succeeded' && job.files) await keepFiles(cwd, job.files, prepared!, say);
       return result;
@@ -123,9 +140,12 @@ export class ScriptExecutor implements Executor {
     await giveTree(this.#workDir, owner);
     this.#cgroups?.handOver(owner);
     this.#cache = new SourceCache(this.#workDir);
+    // The launcher is root's: the next script starts one of the agent's uid, which is the owner's by then.
+    await this.#launcher?.restart();
   }
 
   async close(): Promise<void> {
+    await this.#launcher?.close();
     await this.#cgroups?.close();
   }
 }

@@ -20,7 +20,6 @@
 import { Agent, ScriptExecutor } from './agent.ts';
 import { dropPrivileges, ownerOf, takeUsersHome, type Owner } from './drop-privileges.ts';
 import { sealOrReexec } from './sealed-from-tasks.ts';
-import { openTaskCgroups } from './task-cgroups.ts';
 import { isLoopbackUrl } from '../util/loopback.ts';
 
 export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIterable<Buffer> = process.stdin): Promise<number> {
@@ -55,7 +54,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, stdin: AsyncIte
     return 2;
   }
   const reconnectMs = env.SLIPWAY_RECONNECT_MS === undefined ? undefined : Number(env.SLIPWAY_RECONNECT_MS);
-  const executor = new ScriptExecutor(workDir, await openTaskCgroups(env.SLIPWAY_CGROUP));
+  const executor = await ScriptExecutor.open(workDir, { placedIn: env.SLIPWAY_CGROUP, say });
   const agent = new Agent({
     server, token, executor, reconnectMs, preparedDir: env.SLIPWAY_PREPARED_DIR,
     beforeTasks: taskUser && (async () => {

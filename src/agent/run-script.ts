@@ -3,18 +3,17 @@
  * promises — `bash -eo pipefail` in the source tree — and makes sure that when it is
  * over, for whatever reason, nothing it started is still running.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../pipeline/duration.ts';
 import type { Script } from '../pipeline/types.ts';
 import type { CgroupTree } from './cgroup-tree.ts';
 import { machineMarker } from './machine-marker.ts';
 import { ProcessTree } from './process-tree.ts';
+import { DirectLauncher, type LaunchedScript, type ScriptLauncher } from './script-launcher.ts';
 import type { TaskCgroups } from './task-cgroups.ts';
 
 /** A file in the working directory (relative to it) or inline text. */
@@ -33,8 +32,12 @@ export interface ScriptRun {
   onOutput: (chunk: string) => void;
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** How long to wait for the output pipe once the script's processes are gone (see below). */
+  pipeWaitMs?: number;
   /** Where the script's processes are kept, when the agent has cgroups; otherwise they are found through /proc. */
   cgroups?: TaskCgroups;
+  /** What starts the script's bash; by default the agent forks itself (DirectLauncher). */
+  launcher?: ScriptLauncher;
 }
 
 export interface ScriptResult {
@@ -53,7 +56,7 @@ const DEFAULT_KILL_GRACE_MS = 5000;
  */
 const FIRST_TRACK_MS = 25;
 const MAX_TRACK_MS = 2000;
-/** How long to wait for the output pipe after everything is killed (see below). */
+/** How long to wait for the output pipe after everything is killed (see runScript). */
 const PIPE_WAIT_MS = 500;
 /** Set to a fresh value for each script, to find processes that escaped the tree. */
 const MARKER_VARIABLE = 'SLIPWAY_SCRIPT_ID';
@@ -82,7 +85,7 @@ const PRELUDE = [
  */
 let preludeFd: number | undefined;
 
-function prelude(near: string): number {
+export function prelude(near: string): number {
   if (preludeFd === undefined) {
     const dir = mkdtempSync(join(near, '.slipway-prelude-'));
     const file = join(dir, 'prelude.sh');
@@ -129,40 +132,30 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   const scriptArgs = run.script.kind === 'file' ? ['--', run.script.path] : ['-c', '--', run.script.text];
   const cgroup = newCgroup(run.cgroups);
   const env = { ...baseEnv(), ...run.env, [marker.name]: marker.value };
-  const child = spawn('bash', windows ? ['-c', WINDOWS_LAUNCHER, 'bash', '-eo', 'pipefail', ...scriptArgs] : ['-eo', 'pipefail', ...scriptArgs], {
-    cwd: run.cwd,
-    env: windows ? env : { ...env, BASH_ENV: '/dev/fd/3', ...cgroup && { SLIPWAY_CGROUP_PROCS: cgroup.procsFile } },
-    // Its own process group (and session), so one kill reaches everything that stays in it.
-    detached: !windows,
-    windowsHide: true,
-    stdio: ['ignore', 'pipe', 'ignore', windows ? 'ignore' : prelude(dirname(run.cwd))],
-  });
-
+  const launcher = run.launcher ?? new DirectLauncher(windows ? undefined : prelude(dirname(run.cwd)));
   const decoder = new StringDecoder('utf8');
   const emit = (text: string): void => {
     if (text !== '') run.onOutput(text);
   };
-  const output = child.stdout as Readable; // stdio[1] is 'pipe'
-  output.on('data', (bytes: Buffer) => emit(decoder.write(bytes)));
-  const pipeClosed = new Promise<void>((resolve) => output.once('close', resolve));
-  let exited = false;
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = true;
-      resolve({ code, signal });
-    }),
-  );
-  const startError = await new Promise<Error | undefined>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', resolve);
-  });
-  if (startError || child.pid === undefined) {
+  let launched: LaunchedScript;
+  try {
+    launched = await launcher.launch({
+      argv: ['bash', ...windows ? ['-c', WINDOWS_LAUNCHER, 'bash', '-eo', 'pipefail', ...scriptArgs] : ['-eo', 'pipefail', ...scriptArgs]],
+      cwd: run.cwd,
+      env: windows ? env : { ...env, BASH_ENV: '/dev/fd/3', ...cgroup && { SLIPWAY_CGROUP_PROCS: cgroup.procsFile } },
+    }, (bytes) => emit(decoder.write(bytes)));
+  } catch (error) {
     cgroup?.remove();
-    return result('failed', null, null, `could not start bash in ${run.cwd}: ${startError?.message ?? 'no pid'}`);
+    return result('failed', null, null, `could not start bash in ${run.cwd}: ${(error as Error).message}`);
   }
+  let exited = false;
+  const exit = launched.exited.then((end) => {
+    exited = true;
+    return end;
+  });
 
   const graceMs = run.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
-  const tree = cgroup ?? new ProcessTree(child.pid, { marker });
+  const tree = cgroup ?? new ProcessTree(launched.pid, { marker });
   const stopTracking = tree instanceof ProcessTree ? trackWithBackoff(tree) : () => undefined;
   let stopReason: 'timed_out' | 'cancelled' | undefined;
   let stopping: Promise<void> | undefined;
@@ -177,7 +170,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   if (run.signal?.aborted) onAbort();
 
   try {
-    const { code, signal } = await exit;
+    const { code, signal, lost } = await exit;
     // Even after a normal exit, whatever the script left running (`sleep 1000 &`, a
     // daemon it started) is stopped too: the next task on this worker starts clean,
     // and nothing keeps holding the output pipe. Not on Windows, where taskkill of an
@@ -186,14 +179,15 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     // Without cgroups, a process that escaped every way of finding it may still hold the
     // pipe open; give the last output a moment, not forever. Once the script's processes
     // are gone the pipe closes at once, so a clean exit never waits here.
-    await within(pipeClosed, PIPE_WAIT_MS);
-    output.destroy();
+    await within(launched.outputClosed, run.pipeWaitMs ?? PIPE_WAIT_MS);
+    launched.stopReading();
     emit(decoder.end());
 
     if (stopReason === 'timed_out') {
       return result('timed_out', code, signal, `timed out after ${formatDuration(Math.round(run.timeoutMs ?? 0))}`);
     }
     if (stopReason === 'cancelled') return result('cancelled', code, signal, 'cancelled');
+    if (lost) return result('failed', null, null, lost);
     if (code === 0) return result('succeeded', 0, null, null);
     if (code !== null) return result('failed', code, null, `exit code ${code}`);
     return result('failed', null, signal, `killed by ${signal}`);

@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Agent, ScriptExecutor } from '../agent/agent.ts';
 import { sealOrReexec, unreadableNodeCopy } from '../agent/sealed-from-tasks.ts';
-import { openTaskCgroups } from '../agent/task-cgroups.ts';
 import { ensurePrivateDir, stateDir } from '../config/paths.ts';
 import { UsageError } from './usage-error.ts';
 import { workerToken } from './worker-token.ts';
@@ -46,9 +45,10 @@ It stops when idle for the activity's idle_timeout, after a failed task, or when
       sealOrReexec(() => unreadableNodeCopy(join(stateDir(), 'runtime')), (line) => process.stderr.write(`${line}\n`));
       const token = workerToken(options);
       const workDir = ensurePrivateDir(options.workDir ?? join(stateDir(), 'workers', `manual-${process.pid}`));
+      const say = (line: string): void => void process.stderr.write(`${line}\n`);
       const agent = new Agent({
-        server: server.href, token, activity: options.activity, executor: new ScriptExecutor(workDir, await openTaskCgroups()),
-        say: (line) => process.stderr.write(`${line}\n`),
+        server: server.href, token, activity: options.activity, executor: await ScriptExecutor.open(workDir, { say }),
+        say,
         onName: (name) => { process.title = `slipway-worker ${name}`; },
       });
       const stop = (): void => agent.stop();

@@ -124,7 +124,8 @@ describe('a bare host bootstrapped from the coordinator', () => {
       const pipeline = pipelineOf([{
         name: 'probe', over: ['n'],
         env: { OUT: out },
-        run: { kind: 'inline', text: 'readlink /proc/$PPID/exe > "$OUT/node-$N"' },
+        // The script's parent is the agent's spawner; the agent is the spawner's.
+        run: { kind: 'inline', text: 'readlink /proc/$(awk \'/^PPid:/ { print $2 }\' /proc/$PPID/status)/exe > "$OUT/node-$N"' },
       }], { matrix: { n: ['1', '2'] }, maxWorkers: 1, sourceDir: join(dir.path, 'source') });
       pipeline.activities.builder!.idleTimeoutMs = 200;
       const started = Date.now();

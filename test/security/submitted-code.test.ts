@@ -127,23 +127,30 @@ steps:
     env: { OUT: "${out}" }
     run: |
       agent=$PPID
+      # Started by the agent's spawner, which is the agent's child.
+      spawner=$agent
+      agent=$(awk '/^PPid:/ { print $2 }' /proc/$spawner/status)
       stat -c '%u' /proc/$agent/environ > "$OUT/agent-uid"
+      stat -c '%u' /proc/$spawner/environ > "$OUT/spawner-uid"
       id -u > "$OUT/task-uid"
       bash probe.sh > "$OUT/probe" || { code=$?; echo "probe exit $code"; cat "$OUT/probe"; } >> "$OUT/taken"
-      if (echo forged > /proc/$agent/fd/2) 2> /dev/null; then echo "fd written" >> "$OUT/taken"; fi
+      for pid in $agent $spawner; do
+        if (echo forged > /proc/$pid/fd/2) 2> /dev/null; then echo "fd of $pid written" >> "$OUT/taken"; fi
+      done
       touch "$OUT/done"
 `,
     });
     const run = await box.run(['run', file, '--server', url, '--json'], { SLIPWAY_TOKEN: admin });
     expect(run.code, run.stderr).toBe(0);
     expect(existsSync(join(out, 'done'))).toBe(true);
-    // It did probe its agent, which runs as its uid...
-    expect(readFileSync(join(out, 'probe'), 'utf8')).toMatch(/^looked at: slipway-agent /);
+    // It did probe its agent and the spawner that started it, which run as its uid...
+    expect(readFileSync(join(out, 'probe'), 'utf8')).toMatch(/^looked at: slipway-agent .*\nspawner: \d+$/m);
     const taskUid = readFileSync(join(out, 'task-uid'), 'utf8').trim();
     expect(taskUid).not.toBe('0');
     // ...and took nothing: the agent's /proc files are root's, as a process that changed its uid is not dumpable.
     expect(existsSync(join(out, 'taken')) ? readFileSync(join(out, 'taken'), 'utf8') : '').toBe('');
     expect(readFileSync(join(out, 'agent-uid'), 'utf8').trim()).toBe('0');
+    expect(readFileSync(join(out, 'spawner-uid'), 'utf8').trim()).toBe('0');
     server.kill('SIGTERM');
     await server.result;
   });
