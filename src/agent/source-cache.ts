@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { constants, existsSync, rmSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -24,9 +24,12 @@ const JOB_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
  * and 50 MB: 1 s to copy, 43 ms to mount (fs.cp took 2.7 s); one of 5 files: 4 to 6 ms to
  * copy (fs.cp 11 ms), 28 ms to mount. They cost the same at 30 to 50 files, or 64 MB in a
  * few. Trees of at least `overlayMinFiles` files or `overlayMinBytes` bytes are mounted
- * where the agent can, the rest copied.
+ * where the agent can, and otherwise copied many files at once (`parallel copy`). The rest,
+ * most trees, are copied file after file in the agent's own thread (`copy`): for a tree of
+ * a few files that costs a fifth of the CPU of handing each step to the thread pool
+ * (0.5 against 2.4 ms to copy and remove 5 files), the agent has nothing else to do meanwhile.
  */
-export type TreeMethod = 'overlay' | 'copy';
+export type TreeMethod = 'overlay' | 'copy' | 'parallel copy';
 export const overlayMinFiles = 40;
 export const overlayMinBytes = 64 * 1024 * 1024;
 
@@ -128,9 +131,11 @@ export class SourceCache {
       await mkdir(dir, { recursive: true });
       return dir;
     }
-    if ((await this.methodFor(tree)) === 'overlay' && (await this.#mount(tree, dir, name))) return dir;
+    const method = await this.methodFor(tree);
+    if (method === 'overlay' && (await this.#mount(tree, dir, name))) return dir;
     await mkdir(dirname(dir), { recursive: true });
-    await copyTree(tree, dir);
+    if (method === 'copy') copySmallTree(tree, dir);
+    else await copyTree(tree, dir);
     return dir;
   }
 
@@ -151,7 +156,7 @@ export class SourceCache {
       method = (async () => {
         // Most trees are small: they are copied without asking whether a mount is possible.
         if (!(await atLeast(tree, this.#thresholds))) return 'copy';
-        return (await this.#overlay()) === null ? 'copy' : 'overlay';
+        return (await this.#overlay()) === null ? 'parallel copy' : 'overlay';
       })();
       this.#methods.set(tree, method);
     }
@@ -234,32 +239,42 @@ export class SourceCache {
     if (this.#mounted.delete(dir)) await unmountUnder(dir);
     // A task running as root may have mounted something in its directory: rm -rf must not go through it.
     else if (process.getuid?.() === 0) await unmountUnder(dir);
-    await removeTree(dir);
-    await removeTree(layers);
+    removeTree(dir);
+    removeTree(layers);
   }
 }
 
 /**
  * rm -rf, also of directories that are not writable (a tree may hold one, `go mod download`
  * makes them): where removing is refused, every directory is opened to its owner and it
- * is tried again.
+ * is tried again. In the agent's own thread, as copySmallTree: a task's directory goes
+ * between the task's end and its report, when the agent has nothing else to do.
  */
-async function removeTree(dir: string): Promise<void> {
+function removeTree(dir: string): void {
   try {
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' && (error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
-    await openDirectories(dir);
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    openDirectories(dir);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
-async function openDirectories(dir: string): Promise<void> {
-  const info = await lstat(dir).catch(() => undefined);
+function openDirectories(dir: string): void {
+  const info = attempt(() => lstatSync(dir));
   if (!info?.isDirectory()) return;
-  if ((info.mode & 0o700) !== 0o700) await chmod(dir, (info.mode & 0o7777) | 0o700).catch(() => undefined);
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  await Promise.all(entries.filter((entry) => entry.isDirectory()).map((entry) => openDirectories(join(dir, entry.name))));
+  // What cannot be opened or read is left to the removal, which says why.
+  if ((info.mode & 0o700) !== 0o700) attempt(() => chmodSync(dir, (info.mode & 0o7777) | 0o700));
+  const entries = attempt(() => readdirSync(dir, { withFileTypes: true })) ?? [];
+  for (const entry of entries) if (entry.isDirectory()) openDirectories(join(dir, entry.name));
+}
+
+function attempt<T>(work: () => T): T | undefined {
+  try {
+    return work();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether `tree` holds at least `limits.files` files (anything but directories) or `limits.bytes` bytes. */
@@ -312,6 +327,24 @@ async function copyEntry(from: string, to: string, limit: Limit): Promise<void> 
       await chmod(to, info.mode & 0o7777);
       await utimes(to, info.atimeMs / 1000, info.mtimeMs / 1000);
     });
+  } else {
+    throw new Error(`${from} is neither a file, a directory nor a link`);
+  }
+}
+
+/** copyTree for a small tree: the same copy, one entry after another, without the thread pool. */
+export function copySmallTree(from: string, to: string): void {
+  const info = lstatSync(from);
+  if (info.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), to);
+  } else if (info.isFile()) {
+    copyFileSync(from, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+    utimesSync(to, info.atimeMs / 1000, info.mtimeMs / 1000);
+  } else if (info.isDirectory()) {
+    mkdirSync(to, { mode: 0o700 });
+    for (const entry of readdirSync(from)) copySmallTree(join(from, entry), join(to, entry));
+    chmodSync(to, info.mode & 0o7777);
+    utimesSync(to, info.atimeMs / 1000, info.mtimeMs / 1000);
   } else {
     throw new Error(`${from} is neither a file, a directory nor a link`);
   }
