@@ -3,7 +3,7 @@
  * The coordinator does the same by itself when the bundle is missing or stale; this is
  * for building it ahead, e.g. into a machine image.
  */
-import { agentBundlePath, buildAgentBundle } from '../src/api/agent-files.ts';
+import { agentBundlePath, buildAgentBundle } from '../src/providers/agent-bundle.ts';
 
 await buildAgentBundle();
 process.stdout.write(`${agentBundlePath}\n`);

@@ -1,48 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+import { createReadStream, statSync } from 'node:fs';
+import { freshAgentBundle } from '../providers/agent-bundle.ts';
 
 /** A file a bare host downloads, with the checksum it verifies. */
 export interface ServedFile {
   path: string;
   size: number;
   sha256: string;
-}
-
-/** The oldest Node the bundle is built for; a host's own node must be at least this. */
-export const agentNodeMajor = 24;
-
-/** Where the agent bundle is written, and the list of sources it was built from beside it. */
-export const agentBundlePath = join(repoRoot, 'dist', 'agent', 'slipway-agent.mjs');
-const inputsPath = `${agentBundlePath}.inputs.json`;
-
-/**
- * Bundles the agent into one ESM file that plain `node` runs. The sources it was made
- * from are listed beside it, so staleness is judged by exactly the files esbuild read.
- */
-export async function buildAgentBundle(): Promise<void> {
-  mkdirSync(dirname(agentBundlePath), { recursive: true });
-  const result = await build({
-    entryPoints: [join(repoRoot, 'src', 'agent', 'main.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: `node${agentNodeMajor}`,
-    outfile: agentBundlePath, metafile: true, logLevel: 'warning', absWorkingDir: repoRoot,
-  });
-  writeFileSync(inputsPath, `${JSON.stringify(Object.keys(result.metafile.inputs))}\n`);
-}
-
-/** Whether the bundle is missing, or older than a source it was built from. */
-export function agentBundleStale(): boolean {
-  if (!existsSync(agentBundlePath) || !existsSync(inputsPath)) return true;
-  const built = statSync(agentBundlePath).mtimeMs;
-  const inputs = JSON.parse(readFileSync(inputsPath, 'utf8')) as string[];
-  return inputs.some((input) => {
-    const path = resolve(repoRoot, input);
-    return !existsSync(path) || statSync(path).mtimeMs > built;
-  });
 }
 
 export interface AgentFileOptions {
@@ -59,19 +23,13 @@ export interface AgentFileOptions {
 export class AgentFiles {
   readonly #sums = new Map<string, { key: string; sha256: string }>();
   readonly #windowsNode: string | undefined;
-  #building: Promise<void> | undefined;
 
   constructor(options: AgentFileOptions = {}) {
     this.#windowsNode = options.windowsNode;
   }
 
   async agent(): Promise<ServedFile> {
-    // One build at a time: concurrent first downloads wait for the same one.
-    if (agentBundleStale()) {
-      this.#building ??= buildAgentBundle().finally(() => { this.#building = undefined; });
-      await this.#building;
-    }
-    return this.#describe(agentBundlePath);
+    return this.#describe(await freshAgentBundle());
   }
 
   async runtime(): Promise<ServedFile> {

@@ -1,4 +1,4 @@
-import { agentNodeMajor } from './agent-files.ts';
+import { agentNodeMajor } from '../providers/agent-bundle.ts';
 import { certificateSha256, powershellServerPin } from './powershell-server-pin.ts';
 import type { ServerTrust } from './worker-url.ts';
 

@@ -58,7 +58,7 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
         throw error;
       });
       try {
-        embedded.local.checkRunAs();
+        await embedded.local.checkRunAs();
       } catch (error) {
         await embedded.close();
         throw error;

@@ -3,15 +3,13 @@ import { chmodSync, chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { machineMarker } from '../agent/machine-marker.ts';
+import { freshAgentBundle } from './agent-bundle.ts';
 import { pidsByMarker, ProcessTree, startTimeOf } from '../agent/process-tree.ts';
 import type { FoundMachine, MachineHandle, Provider, StartRequest, StopOptions } from './provider.ts';
 import { workerUid, type RunnerUser } from './runner-user.ts';
 import { delegateCgroup, placeInCgroup, removeDelegatedCgroup } from './worker-cgroup.ts';
 import { unmountUnder } from '../util/mounts.ts';
-
-const agentEntry = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 
 /** Variables a local agent inherits; the rest of the coordinator's environment stays behind. */
 const inheritedEnv = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SHELL'];
@@ -64,6 +62,8 @@ export class LocalProvider implements Provider {
   }
 
   async start(request: StartRequest): Promise<MachineHandle> {
+    // First, so that nothing is made for an agent that could not start.
+    const agentEntry = await freshAgentBundle();
     const workDir = join(this.#options.workRoot, request.workerId);
     const runner = this.#options.runAs;
     const owner = runner && { uid: workerUid(request.workerId), gid: runner.gid };
@@ -205,11 +205,12 @@ export class LocalProvider implements Provider {
    * Fails, saying what is in the way, when the runner could not start an agent: node and the
    * agent's code must be open to it (not under `/root`, say).
    */
-  checkRunAs(): void {
+  async checkRunAs(): Promise<void> {
     const runner = this.#options.runAs;
     if (!runner) return;
-    const probe = 'const fs = require("node:fs"); fs.accessSync(process.argv[1], fs.constants.R_OK | fs.constants.X_OK);';
-    const result = spawnSync(process.execPath, ['-e', probe, dirname(agentEntry)], { uid: workerUid('probe'), gid: runner.gid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const agentEntry = await freshAgentBundle();
+    const probe = 'const fs = require("node:fs"); fs.accessSync(process.argv[1], fs.constants.R_OK);';
+    const result = spawnSync(process.execPath, ['-e', probe, agentEntry], { uid: workerUid('probe'), gid: runner.gid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8' });
     if (result.status === 0) return;
     const reason = result.error?.message ?? result.stderr.split('\n').find((line) => line.startsWith('Error:')) ?? result.stderr.trim();
     throw new Error(`local workers run as ${runner.name} ([server] run_as), who cannot run ${process.execPath} on ${agentEntry}: ${reason}. Install Slipway where every user may read it (such as /opt/slipway)`);

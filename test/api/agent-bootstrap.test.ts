@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBundlePath, buildAgentBundle } from '../../src/api/agent-files.ts';
+import { agentBundlePath, buildAgentBundle } from '../../src/providers/agent-bundle.ts';
 import { createApp } from '../../src/api/app.ts';
 import { powershellBootstrapScript } from '../../src/api/bootstrap-powershell.ts';
 import { listen, type Listening } from '../../src/api/http-server.ts';

@@ -84,7 +84,7 @@ steps:
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     await waitFor(() => /SLIPWAY_TOKEN=\S+ slipway worker --server \S+ --activity builder/.test(stderr), 20_000, 'the worker command');
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(processesUnder(box.dir.path).filter((p) => p.cmdline.includes('agent/main.ts'))).toEqual([]);
+    expect(processesUnder(box.dir.path).filter((p) => p.cmdline.includes('slipway-agent'))).toEqual([]);
     const [, token, server] = stderr.match(/SLIPWAY_TOKEN=(\S+) slipway worker --server (\S+) --activity builder/)!;
     const worker = box.spawn(['worker', '--server', server!, '--activity', 'builder'], { SLIPWAY_TOKEN: token! });
     const result = await child.result;
