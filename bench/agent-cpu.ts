@@ -1,8 +1,9 @@
 /**
  * What idle and waiting agents cost in CPU (issue 12, point 3), measured on real processes:
  * a real `slipway server` (port 0, a temp state directory) and the agents of runs submitted
- * to it through its API. An agent's CPU is utime+stime of its process (all its threads) from
- * /proc/PID/stat at both ends of a window; its children (bash, sleep) are not in it, and the
+ * to it through its API. An agent's CPU is utime+stime of its process (all its threads) and
+ * of its spawner (the process that starts its scripts, src/agent/spawner.ts) from
+ * /proc/PID/stat at both ends of a window; its scripts (bash, sleep) are not in it, and the
  * window ends before they are reaped. The server's CPU over each window is shown too.
  *
  *   1. idle: 8 hand-started `slipway worker` processes (a token with the worker scope, given
@@ -203,6 +204,13 @@ function serverAgents(): number[] {
   return found;
 }
 
+/** The spawners of `agentPids`: part of an agent's cost. */
+function spawnersOf(agentPids: number[]): number[] {
+  const ours = new Set(agentPids);
+  const named = (pid: number): string => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  return allPids().filter((pid) => ours.has(stat(pid)?.ppid ?? 0) && named(pid) === 'slipway-spawner');
+}
+
 /** `sleep SECONDS` processes below any of `agentPids`. */
 function sleepsUnder(agentPids: number[], seconds: number): number[] {
   const ours = new Set(agentPids);
@@ -236,6 +244,8 @@ interface Figures {
   per_agent_cpu_s: number[];
   per_agent_core_percent: number;
   agents_reaped_children_cpu_s: number;
+  /** Of agents_cpu_s, what their spawners took. */
+  spawners_cpu_s: number;
   server_cpu_s: number;
   load_before: string;
   load_after: string;
@@ -250,11 +260,17 @@ function figures(start: Sample, end: Sample, agentPids: number[], serverPid: num
   const each = usage(start, end, agentPids);
   const dead = each.filter((u) => !u.alive);
   if (dead.length) throw new Error(`agents ${dead.map((u) => u.pid).join(', ')} ended during the window`);
-  const total = each.reduce((sum, u) => sum + u.cpuSeconds, 0);
+  // A spawner counts where it was sampled at both ends (one that started in the window is not).
+  const spawners = usage(start, end, [...start.ticks.keys()].filter((pid) => start.ticks.get(pid)?.ppid !== undefined && agentPids.includes(start.ticks.get(pid)!.ppid)))
+    .filter((u) => u.alive);
+  const spawnerOf = new Map(spawners.map((u) => [start.ticks.get(u.pid)!.ppid, u.cpuSeconds]));
+  const perAgent = each.map((u) => u.cpuSeconds + (spawnerOf.get(u.pid) ?? 0));
+  const total = perAgent.reduce((sum, seconds) => sum + seconds, 0);
   return {
     window_s: round(window, 1),
     agents_cpu_s: round(total, 2),
-    per_agent_cpu_s: each.map((u) => round(u.cpuSeconds, 2)),
+    spawners_cpu_s: round(spawners.reduce((sum, u) => sum + u.cpuSeconds, 0), 2),
+    per_agent_cpu_s: perAgent.map((seconds) => round(seconds, 2)),
     per_agent_core_percent: round((100 * total) / agentPids.length / window, 2),
     agents_reaped_children_cpu_s: round(each.reduce((sum, u) => sum + u.reapedChildrenSeconds, 0), 2),
     server_cpu_s: round(usage(start, end, [serverPid])[0]!.cpuSeconds, 2),
@@ -297,7 +313,9 @@ steps:
   const settle = await quiescent(pids, 20_000);
   say(`idle: all registered; settled in ${Math.round(settle.ms)} ms${settle.settled ? '' : ' (NOT settled: measuring anyway)'}; measuring ${idleSeconds} s`);
   const load_before = loadavg();
-  const all = [...pids, gateAgent, server!.child.pid!];
+  const spawners = spawnersOf(pids);
+  say(`idle: and their ${spawners.length} spawners`);
+  const all = [...pids, ...spawners, gateAgent, server!.child.pid!];
   const t0 = sample(all);
   await pause(idleSeconds * 1000);
   const t1 = sample(all);
@@ -335,7 +353,9 @@ async function whileSleeping(runId: string, agentPids: () => number[]): Promise<
   const busy = pids.filter((pid) => sleepsUnder([pid], sleepSeconds).length === 1);
   say(`waiting: all ${agents} sleeping under ${busy.length} agents; measuring ${round(window, 1)} s`);
   const load_before = loadavg();
-  const all = [...busy, server!.child.pid!];
+  const spawners = spawnersOf(busy);
+  say(`waiting: and their ${spawners.length} spawners`);
+  const all = [...busy, ...spawners, server!.child.pid!];
   const t0 = sample(all);
   await pause(window * 1000);
   const t1 = sample(all);
@@ -461,7 +481,7 @@ if (json) {
   const perAgent = (f: Figures): string => f.per_agent_cpu_s.map((s) => s.toFixed(2)).join(' ');
   const ways = (f: Figures): string => [...new Set(f.tracking)].join('; ') || '?';
   const lines = (f: Figures): string[] => [
-    `  agents   ${f.agents_cpu_s.toFixed(2)} CPU s in all, ${f.per_agent_core_percent.toFixed(2)} % of a core each; per agent: ${perAgent(f)}`,
+    `  agents   ${f.agents_cpu_s.toFixed(2)} CPU s in all (their spawners ${f.spawners_cpu_s.toFixed(2)}), ${f.per_agent_core_percent.toFixed(2)} % of a core each; per agent: ${perAgent(f)}`,
     `  server   ${f.server_cpu_s.toFixed(2)} CPU s; children the agents reaped in the window: ${f.agents_reaped_children_cpu_s.toFixed(2)} CPU s`,
     `  tracking ${ways(f)}`,
     `  load     ${f.load_before} -> ${f.load_after}`,
