@@ -85,6 +85,10 @@ def start(id, cwd, argc, *rest):
     except OSError as error:
         os.close(out_r)
         return report(('failed %s %s: %s\n' % (id, error.filename or program, error.strerror)).encode())
+    except Exception as error:
+        # A name posix_spawn refuses (an empty one, one with "="): this script fails, not the spawner.
+        os.close(out_r)
+        return report(('failed %s %s\n' % (id, str(error).replace('\n', ' '))).encode())
     finally:
         os.close(out_w)
         os.chdir('/')

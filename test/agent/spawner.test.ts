@@ -59,6 +59,9 @@ it('says why a script could not start, and goes on', async () => {
   expect(result).toMatchObject({ outcome: 'failed', exitCode: null, error: `could not start bash in ${dir}: bash: not found in PATH` });
   const refused = await run('true', { env: { BAD: 'a\0b' } });
   expect(refused.result.error).toMatch(/NUL byte/);
+  const unnamed = await run('true', { env: { '': 'no name' } });
+  expect(unnamed.result).toMatchObject({ outcome: 'failed', exitCode: null });
+  expect(unnamed.result.error).toMatch(/^could not start bash in .*: .*environment variable name/);
   expect((await run('echo ok')).output).toBe('ok\n');
   expect(said).toEqual([]);
 });
