@@ -1,6 +1,6 @@
 /**
  * How a script's bash is started: by the agent itself (node's spawn, below) or by a small
- * launcher process (see perl-launcher.ts). Either way the script leads a session of its
+ * spawner process (see spawner.ts). Either way the script leads a session of its
  * own, reads nothing, writes stdout to a pipe the agent reads, stderr nowhere (its prelude
  * joins it to stdout) and finds its prelude on descriptor 3.
  */
