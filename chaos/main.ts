@@ -49,8 +49,8 @@ if (args.help) {
                       [--heartbeat-timeout 2s] [--start-failure-rate 0.25]
                       [--store sqlite|postgres] [--coordinators 1] [--json]
 Runs the pipelines of chaos/pipelines while injecting faults; replay a run with its --seed.
-Faults come every 0.8-2.5 s, each kind once before any twice, until the runs end or
---max-faults were injected (default: no limit; a loaded machine's runs then meet more faults).
+Faults come one of each kind first, every 0.3-1 s (so that short runs meet every kind),
+then every 0.8-2.5 s, until the runs end or --max-faults were injected (default: no limit; a loaded machine's runs then meet more faults).
 --store postgres uses a fresh schema of SLIPWAY_DATABASE_URL's database, or a private
 cluster started (and removed) here; --coordinators N (PostgreSQL only) runs N coordinator
 processes on it, submits runs to each in turn, and kills any one of them at a time.\n`);
@@ -183,7 +183,7 @@ async function runAll(apiOf: (i: number) => ApiClient): Promise<RunReport[]> {
       // every kind of the schedule is injected, not dropped.
       if (await inject(kind)) injected += 1;
       else schedule.unshift(kind);
-      nextFaultAt = Date.now() + random.range(800, 2500);
+      nextFaultAt = Date.now() + (schedule.length > 0 ? random.range(300, 1000) : random.range(800, 2500));
     }
     await sleep(250);
   }
