@@ -14,7 +14,7 @@ const noop: Executor = {
   prepare: async () => undefined,
   run: async (job) => {
     started[job.env.SLIPWAY_TASK ?? job.name] = performance.timeOrigin + performance.now();
-    return { outcome: 'succeeded', exitCode: 0, signal: null, error: null, durationMs: 0 };
+    return { outcome: 'succeeded', exitCode: 0, signal: null, error: null, scriptMs: 0 };
   },
 };
 

@@ -112,11 +112,11 @@ export class ScriptExecutor implements Executor {
     const cwd = await this.#cache.workdir(tree, job.name);
     // Outside the tree's copy, so nothing the task keeps of its own is mistaken for an input.
     const inputs = join(this.#inputsRoot, basename(cwd));
-    const started = Date.now();
     const say = (line: string) => job.onOutput(`${line}\n`);
+    let result: ScriptResult | undefined;
     try {
       const prepared = job.files && await prepareFiles(cwd, inputs, job.files, this.#limits, say);
-      const result = await runScript({
+      result = await runScript({
         script: job.script, cwd, env: job.files ? { ...job.env, SLIPWAY_INPUTS: inputs } : job.env,
         timeoutMs: job.timeoutMs, signal: job.signal, onOutput: job.onOutput, cgroups: this.#cgroups, launcher: this.#launcher,
       });
@@ -124,7 +124,7 @@ export class ScriptExecutor implements Executor {
       return result;
     } catch (error) {
       if (!(error instanceof TaskFilesError)) throw error;
-      return { outcome: 'failed', exitCode: null, signal: null, error: error.message, durationMs: Date.now() - started };
+      return { outcome: 'failed', exitCode: null, signal: null, error: error.message, scriptMs: result?.scriptMs ?? null };
     } finally {
       if (job.files) await rm(inputs, { recursive: true, force: true });
       await this.#cache.discard(cwd);
@@ -347,7 +347,9 @@ export class Agent {
     // Finishing releases the heartbeat the coordinator may be holding, so it is awaited after.
     // A worker that will go on asks for its next attempt in the same call.
     const goesOn = !this.#shutdown.signal.aborted && (result.outcome === 'succeeded' || (order.kind === 'check' && result.outcome === 'failed'));
-    const finished = await this.#client.finish(order.id, { outcome: result.outcome, exit_code: result.exitCode, error: result.error, claim_next: goesOn });
+    const finished = await this.#client.finish(order.id, {
+      outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn,
+    });
     await beating;
     return { result, finished };
   }

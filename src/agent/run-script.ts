@@ -46,7 +46,11 @@ export interface ScriptResult {
   signal: string | null;
   /** For people: "exit code 3", "timed out after 2m", "killed by SIGSEGV", "cancelled", ... */
   error: string | null;
-  durationMs: number;
+  /**
+   * How long the script ran, from asking for its start to seeing its exit (what starting and
+   * running a process costs, without the agent's work before and after); null when it never started.
+   */
+  scriptMs: number | null;
 }
 
 const DEFAULT_KILL_GRACE_MS = 5000;
@@ -117,13 +121,17 @@ const WINDOWS_ENV = [
 ];
 
 export async function runScript(run: ScriptRun): Promise<ScriptResult> {
-  const startedAt = performance.now();
+  let startedAt: number | undefined;
+  let exitedAt: number | undefined;
   const result = (
     outcome: ScriptResult['outcome'],
     exitCode: number | null,
     signal: string | null,
     error: string | null,
-  ): ScriptResult => ({ outcome, exitCode, signal, error, durationMs: Math.round(performance.now() - startedAt) });
+  ): ScriptResult => ({
+    outcome, exitCode, signal, error,
+    scriptMs: startedAt === undefined ? null : Math.round((exitedAt ?? performance.now()) - startedAt),
+  });
 
   if (run.signal?.aborted) return result('cancelled', null, null, 'cancelled');
 
@@ -138,6 +146,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     if (text !== '') run.onOutput(text);
   };
   let launched: LaunchedScript;
+  const launchAt = performance.now();
   try {
     launched = await launcher.launch({
       argv: ['bash', ...windows ? ['-c', WINDOWS_LAUNCHER, 'bash', '-eo', 'pipefail', ...scriptArgs] : ['-eo', 'pipefail', ...scriptArgs]],
@@ -148,9 +157,9 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     cgroup?.remove();
     return result('failed', null, null, `could not start bash in ${run.cwd}: ${(error as Error).message}`);
   }
-  let exited = false;
+  startedAt = launchAt;
   const exit = launched.exited.then((end) => {
-    exited = true;
+    exitedAt = performance.now();
     return end;
   });
 
@@ -160,7 +169,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   let stopReason: 'timed_out' | 'cancelled' | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason: 'timed_out' | 'cancelled'): void => {
-    if (stopReason || exited) return;
+    if (stopReason || exitedAt !== undefined) return;
     stopReason = reason;
     stopping = tree.terminate(graceMs);
   };

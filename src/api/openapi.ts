@@ -96,6 +96,7 @@ const answers = {
     hand_started: z.literal(true).optional().describe('present when the worker that ran it was started by hand (`slipway worker`), not by a provider'),
     outcome: z.enum(['succeeded', 'failed', 'timed_out', 'lost', 'cancelled']).nullable(),
     exit_code: z.int().nullable(), error: z.string().nullable(), started_at: time, finished_at: time.nullable(),
+    script_ms: z.int().nullable().describe("how long its script ran, from its start to its exit, as its worker measured it: the rest of the attempt is Slipway's; null while running, and when no script ran or its worker was lost"),
   })),
   worker: name('Worker', z.object({
     id: z.string(), name: z.string(), run: z.string().describe('the run it was started for'), activity: z.string(),

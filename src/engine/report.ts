@@ -38,6 +38,12 @@ export interface ReportAttempt {
   error: string | null;
   started_at: string;
   finished_at: string | null;
+  /**
+   * How long its script ran, from its start to its exit, as its worker measured it: the rest
+   * of the attempt is what Slipway added. null while running, and when no script ran or its
+   * worker was lost.
+   */
+  script_ms: number | null;
 }
 
 export interface ReportTask {

@@ -160,6 +160,8 @@ export interface FinishRequest {
   outcome: FinishOutcome;
   exit_code: number | null;
   error: string | null;
+  /** How long its script ran, start to exit, as the worker measured it; null when none ran. */
+  script_ms: number | null;
   claim_next: boolean;
 }
 

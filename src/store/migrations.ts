@@ -273,6 +273,11 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // found by time, not through the attempts of every worker the pool ever had.
     await db.schema.createIndex('attempts_finished').on('attempts').columns(['finished_at', 'started_at']).execute();
   },
+  async (db) => {
+    // How long each attempt's script ran, as its worker measured it: what Slipway adds to a
+    // task is the attempt's time less this.
+    await db.schema.alterTable('attempts').addColumn('script_ms', 'integer').execute();
+  },
 ];
 
 /**

@@ -40,7 +40,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
     .where('run_id', '=', runId).orderBy('seq').execute();
   const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
-    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'workers.pool_id as pool', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at'])
+    .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'workers.pool_id as pool', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at', 'script_ms'])
     .where('attempts.run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
   const byTask = new Map<string, ReportAttempt[]>();
   for (const a of attempts) {
@@ -49,7 +49,7 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
       id: a.id, number: a.number, worker: a.worker_id, worker_name: a.worker_name, pool: a.pool ?? null,
       ...(a.worker_provider === handStartedProvider && { hand_started: true as const }),
       outcome: a.outcome, exit_code: a.exit_code,
-      error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at),
+      error: a.error, started_at: iso(a.started_at)!, finished_at: iso(a.finished_at), script_ms: a.script_ms,
     });
     byTask.set(a.task_key, list);
   }

@@ -78,6 +78,8 @@ export interface AttemptsTable {
   error: string | null;
   started_at: number;
   finished_at: number | null;
+  /** How long its script ran, start to exit, as its worker measured it: the rest of the attempt is Slipway's. */
+  script_ms: number | null;
   heartbeat_at: number;
 }
 

@@ -116,7 +116,12 @@ describe.each(paths)('runScript, processes found through $path, started by $star
     const { result, output } = await run('echo one; echo two >&2; echo three');
     expect(output).toBe('one\ntwo\nthree\n');
     expect(result).toMatchObject({ outcome: 'succeeded', exitCode: 0, signal: null, error: null });
-    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('says how long the script ran, from its start to its exit', async () => {
+    const { result } = await run('sleep 0.3');
+    expect(result.outcome).toBe('succeeded');
+    expect(result.scriptMs).toBeGreaterThanOrEqual(300);
   });
 
   it('fails with the exit code', async () => {
@@ -175,13 +180,14 @@ describe.each(paths)('runScript, processes found through $path, started by $star
     expect(result.outcome).toBe('failed');
     expect(result.exitCode).toBeNull();
     expect(result.error).toMatch(/^could not start bash in .*slipway-no-such-dir: /);
+    expect(result.scriptMs).toBeNull();
   });
 
   it('times out and kills the script, its children and escaped descendants', async () => {
     const { result, pids } = await run(`${SPREAD}\nwait`, { timeoutMs: 300 });
     expect(Object.keys(pids).sort()).toEqual(SPREAD_NAMES);
     expect(result).toMatchObject({ outcome: 'timed_out', exitCode: null, signal: 'SIGTERM', error: 'timed out after 300ms' });
-    expect(result.durationMs).toBeGreaterThanOrEqual(300);
+    expect(result.scriptMs).toBeGreaterThanOrEqual(300);
     for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
   });
 
@@ -190,7 +196,7 @@ describe.each(paths)('runScript, processes found through $path, started by $star
       timeoutMs: 300,
     });
     expect(result).toMatchObject({ outcome: 'timed_out', signal: 'SIGKILL' });
-    expect(result.durationMs).toBeGreaterThanOrEqual(500);
+    expect(result.scriptMs).toBeGreaterThanOrEqual(500);
     expect(Object.keys(pids).sort()).toEqual(['child', 'main']);
     for (const pid of Object.values(pids)) expect(isAlive(pid)).toBe(false);
   });

@@ -13,7 +13,7 @@ const iso = (seconds: number) => new Date(START + seconds * 1000).toISOString();
 function attempt(number: number, worker: string, outcome: ReportAttempt['outcome'], seconds: number, error: string | null = null): ReportAttempt {
   return {
     id: `a-${worker}-${number}`, number, worker, worker_name: null, pool: null, outcome, exit_code: error ? 3 : 0, error,
-    started_at: iso(0), finished_at: outcome === null ? null : iso(seconds),
+    started_at: iso(0), finished_at: outcome === null ? null : iso(seconds), script_ms: null,
   };
 }
 

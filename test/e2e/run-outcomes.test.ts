@@ -140,6 +140,10 @@ steps:
     expect(Date.now() - started).toBeLessThan(30_000);
     const report = JSON.parse(result.stdout) as RunReport;
     expect(report.tasks[0]!.attempts[0]).toMatchObject({ outcome: 'timed_out', error: 'timed out after 1s' });
+    // Its script ran from its start to its kill; the attempt holds that and the agent's work around it.
+    const attempt = report.tasks[0]!.attempts[0]!;
+    expect(attempt.script_ms).toBeGreaterThanOrEqual(1000);
+    expect(attempt.script_ms).toBeLessThanOrEqual(Date.parse(attempt.finished_at!) - Date.parse(attempt.started_at));
     expect(report.failures[0]).toMatchObject({ task: 'slow', error: 'timed out after 1s' });
     expect(processesUnder(box.dir.path)).toEqual([]);
   });

@@ -34,7 +34,7 @@ const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db,
 const insertAttempt = prepared<{ id: string; run: string; task: string; kind: AttemptKind; number: number; worker: string; now: number }, unknown>((db, arg) =>
   db.insertInto('attempts').values({
     id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind'), number: arg('number'), worker_id: arg('worker'),
-    outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, heartbeat_at: arg('now'),
+    outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, script_ms: null, heartbeat_at: arg('now'),
   }).onConflict((oc) => oc.column('id').doNothing()));
 
 const startRun = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>

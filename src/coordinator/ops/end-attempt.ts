@@ -11,9 +11,9 @@ import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
 import { budgetSpentNow, notStarted } from './spend-budget.ts';
 
-const recordEnd = prepared<{ id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; now: number }, unknown>((db, arg) =>
+const recordEnd = prepared<{ id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number }, unknown>((db, arg) =>
   db.updateTable('attempts')
-    .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), finished_at: arg('now') })
+    .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), script_ms: arg('scriptMs'), finished_at: arg('now') })
     .where('id', '=', arg('id')).where('outcome', 'is', null));
 
 const selectTask = prepared<{ run: string; key: string }, { status: TaskStatus; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
@@ -27,6 +27,8 @@ export interface AttemptResult {
   outcome: AttemptOutcome;
   exitCode: number | null;
   error: string | null;
+  /** How long its script ran, as its worker measured it; unknown for an attempt the coordinator ends. */
+  scriptMs?: number | null;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function endAttempt(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
   result: AttemptResult, workerName: string | null, changes: Changes,
 ): Promise<void> {
-  const ended = await recordEnd.changed(trx, { id: attempt.id, outcome: result.outcome, exitCode: result.exitCode, error: result.error, now: changes.now });
+  const ended = await recordEnd.changed(trx, { id: attempt.id, outcome: result.outcome, exitCode: result.exitCode, error: result.error, scriptMs: result.scriptMs ?? null, now: changes.now });
   if (ended === 0) return;
 
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });

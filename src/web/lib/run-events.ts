@@ -57,7 +57,7 @@ function applyTaskEvent(task: Task, e: RunEvent, status: TaskStatus): Task {
       // Provisional until the task is refetched: it has no id yet, so no log.
       attempts = [...attempts, {
         id: '', number: e.attempt, worker: e.worker ?? null, worker_name: e.worker_name ?? null, pool: null,
-        outcome: null, exit_code: null, error: null, started_at: e.at, finished_at: null,
+        outcome: null, exit_code: null, error: null, started_at: e.at, finished_at: null, script_ms: null,
       }];
     } else if (i >= 0 && OUTCOME_AFTER[e.kind] && attempts[i]!.outcome === null) {
       attempts = attempts.slice();
