@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
@@ -59,6 +60,12 @@ export interface Job {
 export interface Executor {
   prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void>;
   run(job: Job): Promise<ScriptResult>;
+  /**
+   * Tidies up after the last job (its working directory goes): called once the job's end is
+   * on its way to the coordinator, so the work is done while the answer travels. The next
+   * job, and close, wait for it.
+   */
+  tidy?(): Promise<void>;
   /** Called once, when the agent is done with it. */
   close?(): Promise<void>;
   /** Said once in the worker's log: how scripts run here, when it matters for reading their logs. */
@@ -74,6 +81,9 @@ export class ScriptExecutor implements Executor {
   readonly note: string | undefined;
   #tree: string | null = null;
   #limits: ArchiveLimits = defaultArchiveLimits;
+  /** What the last job left: its working directory, its inputs, and the tree it was a copy of. */
+  #untidy: { cwd: string; inputs: string | null; tree: string | null } | undefined;
+  #tidying: Promise<void> = Promise.resolve();
 
   /**
    * With `cgroups`, each script runs in a cgroup of its own (see openTaskCgroups); with
@@ -108,6 +118,7 @@ export class ScriptExecutor implements Executor {
   }
 
   async run(job: Job): Promise<ScriptResult> {
+    await this.tidy();
     const tree = job.source ? await this.#cache.ensure(job.source.digest, job.source.download, this.#limits) : this.#tree;
     const cwd = await this.#cache.workdir(tree, job.name);
     // Outside the tree's copy, so nothing the task keeps of its own is mistaken for an input.
@@ -126,9 +137,24 @@ export class ScriptExecutor implements Executor {
       if (!(error instanceof TaskFilesError)) throw error;
       return { outcome: 'failed', exitCode: null, signal: null, error: error.message, scriptMs: result?.scriptMs ?? null };
     } finally {
-      if (job.files) await rm(inputs, { recursive: true, force: true });
-      await this.#cache.discard(cwd);
+      this.#untidy = { cwd, inputs: job.files ? inputs : null, tree };
     }
+  }
+
+  tidy(): Promise<void> {
+    const untidy = this.#untidy;
+    this.#untidy = undefined;
+    if (untidy) {
+      this.#tidying = this.#tidying.then(async () => {
+        // After the turn that sent the job's end: the report leaves first.
+        await nextTurn();
+        if (untidy.inputs) await rm(untidy.inputs, { recursive: true, force: true });
+        await this.#cache.discard(untidy.cwd);
+        // Copied now, the next task of the tree needs only to rename it.
+        await this.#cache.copyAhead(untidy.tree);
+      });
+    }
+    return this.#tidying;
   }
 
   /**
@@ -137,6 +163,8 @@ export class ScriptExecutor implements Executor {
    * found again.
    */
   async handOver(owner: Owner): Promise<void> {
+    await this.tidy();
+    this.#cache.dropCopyAhead();
     await giveTree(this.#workDir, owner);
     this.#cgroups?.handOver(owner);
     this.#cache = new SourceCache(this.#workDir);
@@ -145,8 +173,13 @@ export class ScriptExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    await this.#launcher?.close();
-    await this.#cgroups?.close();
+    try {
+      await this.tidy();
+      this.#cache.dropCopyAhead();
+    } finally {
+      await this.#launcher?.close();
+      await this.#cgroups?.close();
+    }
   }
 }
 
@@ -347,9 +380,12 @@ export class Agent {
     // Finishing releases the heartbeat the coordinator may be holding, so it is awaited after.
     // A worker that will go on asks for its next attempt in the same call.
     const goesOn = !this.#shutdown.signal.aborted && (result.outcome === 'succeeded' || (order.kind === 'check' && result.outcome === 'failed'));
-    const finished = await this.#client.finish(order.id, {
-      outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn,
-    });
+    const [finished] = await Promise.all([
+      this.#client.finish(order.id, {
+        outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn,
+      }),
+      this.#options.executor.tidy?.(),
+    ]);
     await beating;
     return { result, finished };
   }

@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { chmodSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -77,6 +77,8 @@ export class SourceCache {
   #overlayOptions: Promise<string | null> | undefined;
   /** Working directories with an overlay mounted: unmounted by discard, or when the agent exits. */
   readonly #mounted = new Set<string>();
+  /** A copy of a tree made before a task asked for it (see copyAhead). */
+  #ahead: { tree: string; dir: string } | undefined;
 
   constructor(root: string, options: SourceCacheOptions = {}) {
     this.#root = resolve(root);
@@ -133,9 +135,34 @@ export class SourceCache {
       return dir;
     }
     if ((await this.methodFor(tree)) === 'overlay' && (await this.#mount(tree, dir, name))) return dir;
+    if (this.#ahead?.tree === tree) {
+      renameSync(this.#ahead.dir, dir);
+      this.#ahead = undefined;
+      return dir;
+    }
     await mkdir(dirname(dir), { recursive: true });
     copyTree(tree, dir);
     return dir;
+  }
+
+  /**
+   * Copies `tree` now for the next task that asks for it, which then gets it by a rename:
+   * the agent makes it while it waits for its next task, not after. The copy is as fresh as
+   * one made later, the cached tree never changing and no task's process being left to
+   * touch it. Only one is kept, of the last tree asked for; nothing for trees that are mounted.
+   */
+  async copyAhead(tree: string | null): Promise<void> {
+    if (tree === null || this.#ahead?.tree === tree || (await this.methodFor(tree)) !== 'copy') return;
+    this.dropCopyAhead();
+    const dir = join(this.#root, 'work', `.ahead-${randomBytes(4).toString('hex')}`);
+    copyTree(tree, dir);
+    this.#ahead = { tree, dir };
+  }
+
+  /** Removes the copy made ahead, if any: the agent is done, or becomes another user. */
+  dropCopyAhead(): void {
+    if (this.#ahead) removeTree(this.#ahead.dir);
+    this.#ahead = undefined;
   }
 
   async discard(dir: string): Promise<void> {
@@ -246,8 +273,8 @@ export class SourceCache {
 /**
  * rm -rf, also of directories that are not writable (a tree may hold one, `go mod download`
  * makes them): where removing is refused, every directory is opened to its owner and it
- * is tried again. In the agent's own thread, as copyTree: a task's directory goes
- * between the task's end and its report, when the agent has nothing else to do.
+ * is tried again. In the agent's own thread, as copyTree: a task's directory goes while
+ * its report travels, when the agent has nothing else to do.
  */
 function removeTree(dir: string): void {
   try {

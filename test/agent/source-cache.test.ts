@@ -105,7 +105,13 @@ describe('the working directory each task gets from the source cache', () => {
     expect(listing(tree)).toEqual(pristine);
     expect(listing(beside)).toEqual(pristine);
     await cache.discard(first);
+    // What the agent does while it reports a task's end: a copy for the next, then taken by it.
+    const copied = (await cache.methodFor(tree)) === 'copy';
+    await cache.copyAhead(tree);
+    const aheadOf = () => readdirSync(join(root, 'work')).filter((name) => name.startsWith('.ahead-'));
+    expect(aheadOf()).toHaveLength(copied ? 1 : 0);
     const next = await cache.workdir(tree, 'a-next');
+    expect(aheadOf()).toEqual([]);
     expect(listing(next)).toEqual(pristine);
     // The same name again (init, cleanup) starts clean too.
     vandalize(beside);
@@ -114,6 +120,8 @@ describe('the working directory each task gets from the source cache', () => {
     expect(listing(again)).toEqual(pristine);
     await cache.discard(again);
     await cache.discard(next);
+    await cache.copyAhead(tree);
+    cache.dropCopyAhead();
     expect(leftovers(root)).toEqual({ mounts: [], work: [], layers: [] });
     expect(listing(tree)).toEqual(pristine);
   }
