@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.ts';
 import { operatorPools } from '../config/pools.ts';
 import { preparationOfActivity, type Preparation } from '../coordinator/preparation.ts';
 import { loadPipeline } from '../pipeline/load.ts';
+import { pipelineFile } from './pipeline-file.ts';
 import type { Activity } from '../pipeline/types.ts';
 import { table } from './format.ts';
 import { confirmed, terminal, type Confirmation } from './confirmation.ts';
@@ -18,7 +19,8 @@ async function ec2() {
 }
 
 /** `activity`'s prepare script in the pipeline `file`, checked to be one EC2 can bake. */
-export function preparationIn(file: string, name: string): { activity: Activity; preparation: Preparation } {
+export function preparationIn(argument: string, name: string): { activity: Activity; preparation: Preparation } {
+  const file = pipelineFile(argument);
   const pipeline = loadPipeline(file, { pools: operatorPools(loadConfig()) });
   const activity = pipeline.activities[name];
   if (!activity) throw new UsageError(`the pipeline ${file} has no activity '${name}' (it has: ${Object.keys(pipeline.activities).join(', ')})`);
@@ -51,7 +53,7 @@ Examples:
 
   images.command('build')
     .description("bake the image for an activity's prepare script, unless one exists; waits until it is available")
-    .argument('<file>', 'the pipeline file')
+    .argument('<file>', 'the pipeline file, or a directory holding a slipway.yml')
     .requiredOption('--activity <name>', 'the ec2 activity whose prepare script to bake')
     .option('--json', 'print JSON')
     .action(async (file: string, options: { activity: string; json?: boolean }) => {

@@ -6,6 +6,7 @@ import { activitiesInUse } from '../pipeline/activities-in-use.ts';
 import { parseDuration } from '../pipeline/duration.ts';
 import { expandTasks, SelectionError } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
+import { pipelineFile } from './pipeline-file.ts';
 import { reservedAxis } from '../pipeline/reserved-axes.ts';
 import type { Pipeline, Selection } from '../pipeline/types.ts';
 import { packSource, sourceTree } from '../coordinator/source-archive.ts';
@@ -38,7 +39,7 @@ interface RunCommandOptions {
 export function registerRun(program: Command): void {
   program.command('run')
     .description('run a pipeline on local workers started for it, and report every task')
-    .argument('<file>', 'the pipeline file (slipway.yml); its directory is the source tree')
+    .argument('<file>', 'the pipeline file, or a directory holding a slipway.yml; its directory is the source tree')
     .option('--json', 'print the run report as JSON on stdout (progress goes to stderr)')
     .option('--revision <rev>', "run this committed revision of the pipeline's git or Mercurial working copy, not the files on disk")
     .option('--only <steps>', 'manual mode: run only these steps (comma-separated); needs outside count as done')
@@ -108,6 +109,7 @@ async function runPipeline(file: string, options: RunCommandOptions): Promise<nu
     if (!api || options.revision === undefined) throw new UsageError('--repo needs --server (or SLIPWAY_SERVER) and --revision: the server fetches that revision and runs it');
     return runFromRepo(api, file, options.repo, options.revision, parseSelection(options), submitOptions(options));
   }
+  file = pipelineFile(file);
   // The operator's pools a pipeline names are this machine's config's, or a server's, which checks them there.
   const remote = Boolean(options.server ?? process.env.SLIPWAY_SERVER);
   const tree = await runTree(file, options.revision);

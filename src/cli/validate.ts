@@ -4,12 +4,14 @@ import { operatorPools } from '../config/pools.ts';
 import { expandTasks } from '../pipeline/expand.ts';
 import { loadPipeline } from '../pipeline/load.ts';
 import { pipelineJsonSchema } from '../pipeline/schema.ts';
+import { pipelineFile } from './pipeline-file.ts';
 
 export function registerValidate(program: Command): void {
   program.command('validate')
     .description('check a pipeline file and report every mistake as file:line:column: message')
-    .argument('<file>', 'the pipeline file (slipway.yml)')
-    .action((file: string) => {
+    .argument('<file>', 'the pipeline file, or a directory holding a slipway.yml')
+    .action((argument: string) => {
+      const file = pipelineFile(argument);
       // Pool names are checked against this machine's config when it defines pools; else they
       // are left to the server the pipeline is meant for, which checks them at submit.
       const pools = operatorPools(loadConfig());

@@ -106,6 +106,12 @@ describe('slipway validate', () => {
     expectRefused(result, ['src/slipway.yml:3:1: Flow sequence in block collection must be sufficiently indented and end with a ]']);
   });
 
+  it('takes a directory for the slipway.yml it holds', async () => {
+    box.write({ 'slipway.yml': validPipeline, 'scripts/build.sh': '#!/bin/bash\nmake\n' });
+    const result = await box.run(['validate', 'src']);
+    expect(result).toEqual({ code: 0, stdout: 'src/slipway.yml: pipeline packages is valid: 3 steps, 6 tasks\n', stderr: '' });
+  });
+
   it('names a file that does not exist, or is not a file', async () => {
     expectRefused(await box.run(['validate', 'nope.yml']), ['nope.yml:1:1: cannot read the pipeline file: no such file']);
     mkdirSync(box.source);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ReportTask, RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
@@ -143,7 +143,8 @@ describe('examples/flaky', () => {
     const markers = join(box.dir.path, 'markers');
     const file = copyExample(box, 'flaky', [['/tmp/slipway-flaky-', `${markers}/flaky-`]]);
 
-    const result = await box.run(['run', file, '--json']);
+    // As the README's first steps run it: the example's directory.
+    const result = await box.run(['run', dirname(file), '--json']);
     expect(result.code, result.stderr).toBe(1);
     expect(processesUnder(box.dir.path)).toEqual([]);
     const report = JSON.parse(result.stdout) as RunReport;
