@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/agent/process-tree.ts';
 import type { RunReport } from '../../src/engine/report.ts';
@@ -54,6 +53,8 @@ steps:
     const follower = box.spawn(['run', file, '--server', first.url, '--json'], { SLIPWAY_TOKEN: first.admin });
     const workRoot = join(box.state, 'slipway', 'workers');
     await waitFor(async () => agentPids(workRoot).length === 2 && (await runOf(first.url, first.admin)).tasks.filter((t) => t.status === 'running').length === 2, 30_000, 'two tasks running');
+    const runId = (await runOf(first.url, first.admin)).run.id;
+    const agentLogs = join(box.state, 'slipway', 'logs', runId, 'workers');
 
     first.server.kill('SIGKILL');
     await first.server.result;
@@ -61,7 +62,9 @@ steps:
     const [survivor, victim] = agentPids(workRoot) as [number, number];
     // While the coordinator is down, one machine dies too; the other goes on with its task.
     process.kill(victim, 'SIGKILL');
-    await sleep(1500);
+    // The survivor finds its coordinator gone (its heartbeat or its report fails), and keeps trying.
+    await waitFor(() => readdirSync(agentLogs).filter((name) => name.endsWith('.agent.log'))
+      .some((name) => readFileSync(join(agentLogs, name), 'utf8').includes('the coordinator is not reachable')), 30_000, 'the surviving agent to find its coordinator gone');
     expect(isAlive(survivor)).toBe(true);
 
     const second = await startServer(box, first.port, flags);

@@ -83,7 +83,7 @@ steps:
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     await waitFor(() => /SLIPWAY_TOKEN=\S+ slipway worker --server \S+ --activity builder/.test(stderr), 20_000, 'the worker command');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // No agent now, and none later: the store's workers of the run, below, are the hand-started one alone.
     expect(processesUnder(box.dir.path).filter((p) => p.cmdline.includes('slipway-agent'))).toEqual([]);
     const [, token, server] = stderr.match(/SLIPWAY_TOKEN=(\S+) slipway worker --server (\S+) --activity builder/)!;
     const worker = box.spawn(['worker', '--server', server!, '--activity', 'builder'], { SLIPWAY_TOKEN: token! });
