@@ -61,11 +61,11 @@ export interface Executor {
   prepare(settings: WorkerSettings, download: () => Promise<Response>): Promise<void>;
   run(job: Job): Promise<ScriptResult>;
   /**
-   * Tidies up after the last job (its working directory goes): called once the job's end is
-   * on its way to the coordinator, so the work is done while the answer travels. The next
-   * job, and close, wait for it.
+   * Tidies up after the last job (its working directory goes) and, when more are to come,
+   * gets ready for the next: called once the job's end is on its way to the coordinator, so
+   * the work is done while the answer travels. The next job, and close, wait for it.
    */
-  tidy?(): Promise<void>;
+  tidy?(moreToCome: boolean): Promise<void>;
   /** Called once, when the agent is done with it. */
   close?(): Promise<void>;
   /** Said once in the worker's log: how scripts run here, when it matters for reading their logs. */
@@ -141,7 +141,7 @@ export class ScriptExecutor implements Executor {
     }
   }
 
-  tidy(): Promise<void> {
+  tidy(moreToCome = false): Promise<void> {
     const untidy = this.#untidy;
     this.#untidy = undefined;
     if (untidy) {
@@ -151,7 +151,7 @@ export class ScriptExecutor implements Executor {
         if (untidy.inputs) await rm(untidy.inputs, { recursive: true, force: true });
         await this.#cache.discard(untidy.cwd);
         // Copied now, the next task of the tree needs only to rename it.
-        await this.#cache.copyAhead(untidy.tree);
+        if (moreToCome) await this.#cache.copyAhead(untidy.tree);
       });
     }
     return this.#tidying;
@@ -384,7 +384,7 @@ export class Agent {
       this.#client.finish(order.id, {
         outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn,
       }),
-      this.#options.executor.tidy?.(),
+      this.#options.executor.tidy?.(goesOn),
     ]);
     await beating;
     return { result, finished };
