@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -40,8 +39,19 @@ export function mountPointsUnder(mountinfo: string, dir: string): string[] {
  * unmounted (not root). Reads the mount table only (no process) when nothing is mounted there.
  */
 export async function unmountUnder(dir: string): Promise<void> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  for (const point of mountPointsUnder(mountinfo, dir)) await unmount(point);
+  for (const point of mountPointsUnder(mountTable(), dir)) await unmount(point);
+}
+
+/**
+ * /proc/self/mountinfo, '' where there is none. Read in this thread: an agent running as root
+ * reads it after every task, and a read through the thread pool costs several round trips.
+ */
+function mountTable(): string {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Unmounts `point`, detaching it when it is still in use. */
