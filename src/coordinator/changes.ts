@@ -22,12 +22,22 @@ export class Changes {
   /** Workers told to stop: their waiting claims must hear it now. */
   readonly drained = new Set<string>();
   readonly now: number;
+  /** Called before the transaction writes its first event (see lockEventOrder). */
+  #beforeEvents: ((trx: Db) => Promise<void>) | undefined;
 
-  constructor(now: number) {
+  constructor(now: number, beforeEvents?: (trx: Db) => Promise<void>) {
     this.now = now;
+    this.#beforeEvents = beforeEvents;
+  }
+
+  async #readyForEvents(trx: Db): Promise<void> {
+    const before = this.#beforeEvents;
+    this.#beforeEvents = undefined;
+    await before?.(trx);
   }
 
   async event(trx: Db, run: string, kind: RunEventKind, fields: NewEvent = {}): Promise<void> {
+    await this.#readyForEvents(trx);
     const seq = await insertEvent(trx, this.#row(run, kind, fields));
     this.events.push(this.#published(seq, run, kind, fields));
   }
@@ -46,6 +56,7 @@ export class Changes {
 
   /** Many events in one statement: a run's creation queues thousands of tasks at once. */
   async eventBatch(trx: Db, run: string, events: ({ kind: RunEventKind } & NewEvent)[]): Promise<void> {
+    await this.#readyForEvents(trx);
     for (let i = 0; i < events.length; i += eventsPerStatement) {
       const batch = events.slice(i, i + eventsPerStatement);
       const rows = batch.map(({ kind, ...fields }) => this.#row(run, kind, fields));

@@ -8,7 +8,7 @@ import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import { listenForCommitNotices, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
 import { GroupCommit } from '../store/group-commit.ts';
-import { isPostgres } from '../store/postgres-dialect.ts';
+import { isDeadlock, isPostgres, lockEventOrder, type WriteMode } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 import { Changes } from './changes.ts';
@@ -24,6 +24,8 @@ import { StoreWatch } from './store-watch.ts';
 
 /** How often followers look at a PostgreSQL store when no notice came: a notice lost with its connection is found by this. */
 const postgresFallbackLookMs = 5_000;
+/** How many times a transaction PostgreSQL failed to end a deadlock is done in all. */
+const deadlockTries = 3;
 
 /**
  * What the coordinator's jobs (worker sessions, machines, health) share: the store and
@@ -95,19 +97,34 @@ export class CoordinatorCore {
     return this.#writes.pending;
   }
 
-  /** One transaction; once it committed, its events are published and every job hears its changes. */
-  async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>): Promise<T> {
-    const changes = new Changes(this.clock.now());
-    const result = await this.#writes.run(async (trx) => {
-      const done = await work(trx, changes);
-      if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
-      // Before the commit: a look at the store that reads them once committed must know them for this process's.
-      this.watch.publishedHere(changes.events);
-      return done;
-    });
-    this.events.publish(changes.events);
-    for (const listener of this.#commitListeners) listener(changes);
-    return result;
+  /**
+   * One transaction; once it committed, its events are published and every job hears its
+   * changes. `shared`: for work that locks the rows it decides on, which may then run beside
+   * other such work on PostgreSQL (see WriteMode).
+   */
+  async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      const changes = new Changes(this.clock.now(), mode === 'shared' && this.#noticesOthers ? lockEventOrder : undefined);
+      let result: T;
+      try {
+        result = await this.#writes.run(async (trx) => {
+          const done = await work(trx, changes);
+          if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
+          // Before the commit: a look at the store that reads them once committed must know them for this process's.
+          this.watch.publishedHere(changes.events);
+          return done;
+        }, mode);
+      } catch (error) {
+        // PostgreSQL ends a deadlock by failing one of its transactions, which shared ones can
+        // meet (two claims of one worker on two coordinators, each batched with another's).
+        // Nothing of it was committed: it is done again, as new.
+        if (tries < deadlockTries && isDeadlock(error)) continue;
+        throw error;
+      }
+      this.events.publish(changes.events);
+      for (const listener of this.#commitListeners) listener(changes);
+      return result;
+    }
   }
 
   onCommit(listener: (changes: Changes) => void): void {

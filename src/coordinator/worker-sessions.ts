@@ -126,7 +126,8 @@ export class WorkerSessions {
     for (let first = true; ; first = false) {
       await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
-      const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes));
+      // Shared: claims on several coordinators go on beside each other (see ops/claim.ts).
+      const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared');
       if (answer.kind === 'attempt') {
         const armed = await this.#armed(worker, answer);
         if (armed) return this.#handedOut(worker, armed);

@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from './store.ts';
+import type { WriteMode } from './postgres-dialect.ts';
 import { StoreUnavailable } from './store-errors.ts';
 
 interface Pending {
   work: (trx: Db) => Promise<unknown>;
+  mode: WriteMode;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -15,11 +17,11 @@ interface Pending {
  * for many operations.
  */
 export class GroupCommit {
-  readonly #transaction: <T>(work: (trx: Db) => Promise<T>) => Promise<T>;
+  readonly #transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>;
   #queue: Pending[] = [];
   #writing = false;
 
-  constructor(transaction: <T>(work: (trx: Db) => Promise<T>) => Promise<T>) {
+  constructor(transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>) {
     this.#transaction = transaction;
   }
 
@@ -27,9 +29,10 @@ export class GroupCommit {
     return this.#writing || this.#queue.length > 0;
   }
 
-  run<T>(work: (trx: Db) => Promise<T>): Promise<T> {
+  /** `work` in a transaction, `shared` only when every operation of its batch may be (see WriteMode). */
+  run<T>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ work, mode, resolve: resolve as (value: unknown) => void, reject });
       if (this.#writing) return;
       this.#writing = true;
       // A synchronous store finishes a transaction within one turn of the event loop, so
@@ -72,7 +75,7 @@ export class GroupCommit {
             outcomes.push({ ok: false, error });
           }
         }
-      });
+      }, batch.every((pending) => pending.mode === 'shared') ? 'shared' : 'exclusive');
     } catch (error) {
       // Nothing of the batch was committed: every operation fails with the cause.
       for (const pending of batch) pending.reject(error);

@@ -1,4 +1,5 @@
-import { CompiledQuery, PostgresAdapter, PostgresDialect, PostgresDriver, type DatabaseConnection, type Driver, type Kysely } from 'kysely';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompiledQuery, PostgresAdapter, PostgresDialect, PostgresDriver, sql, type DatabaseConnection, type Driver, type Kysely } from 'kysely';
 import pg from 'pg';
 
 /**
@@ -24,6 +25,39 @@ export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
+/**
+ * How a transaction shares the store with others (see SerializedPostgresDriver): `exclusive`
+ * alone, `shared` beside other shared ones, for operations that lock the rows they decide on
+ * (claims). SQLite has one writer at a time either way.
+ */
+export type WriteMode = 'exclusive' | 'shared';
+
+const writeMode = new AsyncLocalStorage<WriteMode>();
+
+/** Runs `work` (which begins a transaction) with its transaction in `mode`. */
+export function inWriteMode<T>(mode: WriteMode, work: () => Promise<T>): Promise<T> {
+  return writeMode.run(mode, work);
+}
+
+/** Whether `error` is PostgreSQL's report that it ended a deadlock by failing this transaction. */
+export function isDeadlock(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '40P01';
+}
+
+/** Whether the transaction this runs in is a shared one: others may be deciding beside it. */
+export function inSharedWrite(): boolean {
+  return writeMode.getStore() === 'shared';
+}
+
+/**
+ * Shared transactions write their events one at a time, from the first event to the commit,
+ * so events are numbered in the order they become visible: a follower that has read up to
+ * one never misses an earlier one committed after it.
+ */
+export async function lockEventOrder(trx: Kysely<any>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('slipway-events:' || current_schema()))`.execute(trx);
+}
+
 class SerializedPostgresDialect extends PostgresDialect {
   readonly #pool: pg.Pool;
 
@@ -44,8 +78,11 @@ class SerializedPostgresDriver extends PostgresDriver {
   // other machines wait for each other's commits instead of deciding on what they read
   // before them. It is released by COMMIT or ROLLBACK, also through PgBouncer's
   // transaction mode. The lock is the store's schema's: stores in other schemas of the
-  // database go on.
+  // database go on. Claims take it shared: they run beside each other (never beside
+  // anything else), each locking the worker and the task it decides on, skipping tasks
+  // another claim holds (see ops/claim.ts).
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`begin; select pg_advisory_xact_lock(hashtext('slipway:' || current_schema()))`));
+    const lock = writeMode.getStore() === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+    await connection.executeQuery(CompiledQuery.raw(`begin; select ${lock}(hashtext('slipway:' || current_schema()))`));
   }
 }

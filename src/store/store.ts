@@ -3,7 +3,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensurePrivateDir } from '../config/paths.ts';
 import { migrate } from './migrations.ts';
-import { postgresDialect } from './postgres-dialect.ts';
+import { inWriteMode, isPostgres, postgresDialect, type WriteMode } from './postgres-dialect.ts';
 import type { Database } from './schema.ts';
 import { nodeSqliteDialect } from './sqlite-dialect.ts';
 import { StoreUnavailable, type StoreFile } from './store-errors.ts';
@@ -14,8 +14,8 @@ export interface Store {
   db: Db;
   /** What it was opened from: a SQLite file's path or a postgres:// URL. */
   location: string;
-  /** One state change, all or nothing. */
-  transaction<T>(work: (trx: Db) => Promise<T>): Promise<T>;
+  /** One state change, all or nothing; `shared` ones may run beside each other on PostgreSQL (see WriteMode). */
+  transaction<T>(work: (trx: Db) => Promise<T>, mode?: WriteMode): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -104,7 +104,9 @@ async function readyStore(db: Db, location: string, options: StoreOptions): Prom
   return {
     db,
     location,
-    transaction: (work) => db.transaction().execute(work),
+    transaction: isPostgres(db)
+      ? (work, mode = 'exclusive') => inWriteMode(mode, () => db.transaction().execute(work))
+      : (work) => db.transaction().execute(work),
     close: () => db.destroy(),
   };
 }

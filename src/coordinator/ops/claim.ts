@@ -12,6 +12,8 @@ import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
 import { runsQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
+import { claimableTask } from '../../store/claimable.ts';
+import { inSharedWrite } from '../../store/postgres-dialect.ts';
 
 export type ClaimResult =
   | { kind: 'attempt'; attempt: AttemptOrder; workerName: string }
@@ -23,8 +25,27 @@ const checkTimeoutMs = 10 * 60_000;
 /** What a claim needs of its worker. */
 export interface ClaimingWorker { state: WorkerState; name: string; activity: string; tasks_done: number; pool_id: string | null; run_id: string }
 
-export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =>
-  db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', arg('id')));
+function claimingWorker(db: Db, id: string) {
+  return db.selectFrom('workers').select(['state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', '=', id);
+}
+
+export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')));
+
+/*
+ * A claim in a shared transaction (PostgreSQL; see WriteMode) decides beside other claims, so
+ * it locks what it decides on. The worker, until it commits: two claims of one worker (a
+ * long poll retried on another coordinator) go one after the other, the second finding the
+ * worker busy with what the first handed it. And the task, skipping those other claims hold
+ * (graphile-worker's getJobs): no task is taken twice, and no claim waits for another.
+ */
+const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')).forUpdate());
+
+/** A run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
+const lockClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
+  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
+    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
+    .where((t) => t.or([t('not_before', 'is', null), t('not_before', '<=', arg('now'))]))
+    .orderBy('seq').limit(1).forUpdate().skipLocked());
 
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
@@ -67,7 +88,7 @@ export type SpecOf = (runId: string) => Promise<RunSpec>;
  * (the finish of its last attempt), which spares reading it again.
  */
 export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
-  const worker = known ?? await selectWorker.first(trx, { id: workerId });
+  const worker = known ?? await (inSharedWrite() ? lockWorker : selectWorker).first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
 
@@ -98,7 +119,11 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
   return { kind: 'attempt', workerName, attempt: attemptOrder(spec, task, kind, number, id, workerId) };
 }
 
-/** The task a free worker of the pool takes next, and its run. */
+/**
+ * The task a free worker of the pool takes next, and its run. In a shared transaction the
+ * task is taken again under a row lock, skipping those other claims hold: when all of a
+ * run's are held, the next run in turn is tried.
+ */
 async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
   const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
   for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
@@ -108,8 +133,14 @@ async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runI
   if (waiting.length > 1) {
     for (const run of waiting) run.running = Number((await countRunning.first(trx, { run: run.runId, pool: run.activity }))?.n ?? 0);
   }
-  const chosen = waiting.find((w) => w.runId === nextRun(waiting));
-  return chosen && { runId: chosen.runId, task: chosen.task };
+  const locking = inSharedWrite();
+  while (waiting.length > 0) {
+    const chosen = waiting.find((w) => w.runId === nextRun(waiting))!;
+    const task = locking ? await lockClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now }) : chosen.task;
+    if (task) return { runId: chosen.runId, task };
+    waiting.splice(waiting.indexOf(chosen), 1);
+  }
+  return undefined;
 }
 
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {
