@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Coordinator, WorkerIdentity } from '../../src/coordinator/coordinator.ts';
+import type { Coordinator, CoordinatorSettings, WorkerIdentity } from '../../src/coordinator/coordinator.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import { expandTasks } from '../../src/pipeline/expand.ts';
 import type { Pipeline } from '../../src/pipeline/types.ts';
@@ -13,6 +13,23 @@ import { RecordingProvider } from '../helpers/protocol.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { testStoreKind } from '../helpers/test-store.ts';
 
+/** Two coordinators on one store in a fresh directory, as two processes would be, each with its own connections. */
+async function twoCoordinators(settings: Partial<CoordinatorSettings>) {
+  const dir = tempDir();
+  const provider = new RecordingProvider();
+  const storePath = join(dir.path, 'shared');
+  const made = [await testCoordinator(dir.path, { storePath, providers: [provider], settings }), await testCoordinator(dir.path, { storePath, providers: [provider], settings })];
+  const [a, b] = made.map((m) => m.coordinator) as [Coordinator, Coordinator];
+  const close = async () => {
+    for (const { coordinator, store } of made) {
+      await coordinator.close();
+      await store.close();
+    }
+    dir.remove();
+  };
+  return { dir, provider, made, a, b, close };
+}
+
 /**
  * Two coordinator processes' worth of coordinators on one PostgreSQL store, each with its
  * own connections: what one commits reaches the other by the store's notices. Their
@@ -22,30 +39,17 @@ describe.runIf(testStoreKind === 'postgres')('coordinators on one PostgreSQL sto
   const hour = 3_600_000;
   let dir: ReturnType<typeof tempDir>;
   let provider: RecordingProvider;
-  let made: { store: Store; coordinator: Coordinator }[];
   let a: Coordinator;
   let b: Coordinator;
+  let close: () => Promise<void>;
 
   beforeEach(async () => {
-    dir = tempDir();
-    provider = new RecordingProvider();
-    const storePath = join(dir.path, 'shared');
-    made = [
-      await testCoordinator(dir.path, { storePath, providers: [provider], settings: { storeLookMs: hour } }),
-      await testCoordinator(dir.path, { storePath, providers: [provider], settings: { storeLookMs: hour } }),
-    ];
-    [a, b] = made.map((m) => m.coordinator) as [Coordinator, Coordinator];
-    for (const { coordinator } of made) coordinator.start({ local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' });
+    ({ dir, provider, a, b, close } = await twoCoordinators({ storeLookMs: hour }));
+    for (const coordinator of [a, b]) coordinator.start({ local: 'http://127.0.0.1:1', remote: 'http://127.0.0.1:1' });
     await Promise.all([a.listening(), b.listening()]);
   });
 
-  afterEach(async () => {
-    for (const { coordinator, store } of made) {
-      await coordinator.close();
-      await store.close();
-    }
-    dir.remove();
-  });
+  afterEach(() => close());
 
   async function startOn(coordinator: Coordinator, pipeline: Pipeline): Promise<string> {
     pipeline.sourceDir = join(dir.path, 'source');
@@ -100,28 +104,17 @@ describe.runIf(testStoreKind === 'postgres')('coordinators on one PostgreSQL sto
 
 describe.runIf(testStoreKind === 'postgres')('claims on one PostgreSQL store', () => {
   let dir: ReturnType<typeof tempDir>;
-  let provider: RecordingProvider;
   let made: { store: Store; coordinator: Coordinator }[];
   let a: Coordinator;
   let b: Coordinator;
+  let close: () => Promise<void>;
 
+  // Not started: nothing but the test's own requests writes to the store.
   beforeEach(async () => {
-    dir = tempDir();
-    provider = new RecordingProvider();
-    const storePath = join(dir.path, 'shared');
-    const settings = { heartbeatTimeoutMs: 3 * 3_600_000 };
-    made = [await testCoordinator(dir.path, { storePath, providers: [provider], settings }), await testCoordinator(dir.path, { storePath, providers: [provider], settings })];
-    // Not started: nothing but the test's own requests writes to the store.
-    [a, b] = made.map((m) => m.coordinator) as [Coordinator, Coordinator];
+    ({ dir, made, a, b, close } = await twoCoordinators({ heartbeatTimeoutMs: 3 * 3_600_000 }));
   });
 
-  afterEach(async () => {
-    for (const { coordinator, store } of made) {
-      await coordinator.close();
-      await store.close();
-    }
-    dir.remove();
-  });
+  afterEach(() => close());
 
   /** A run of three builds on coordinator a, and a worker joined to it by hand there. */
   async function runWithWorker(): Promise<{ runId: string; worker: WorkerIdentity; keys: string[] }> {
