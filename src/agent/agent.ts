@@ -141,6 +141,12 @@ export class ScriptExecutor implements Executor {
     }
   }
 
+  /** Nothing left of past jobs: their directories, and a copy made ahead. */
+  async #clearWork(): Promise<void> {
+    await this.tidy();
+    this.#cache.dropCopyAhead();
+  }
+
   tidy(moreToCome = false): Promise<void> {
     const untidy = this.#untidy;
     this.#untidy = undefined;
@@ -163,8 +169,7 @@ export class ScriptExecutor implements Executor {
    * found again.
    */
   async handOver(owner: Owner): Promise<void> {
-    await this.tidy();
-    this.#cache.dropCopyAhead();
+    await this.#clearWork();
     await giveTree(this.#workDir, owner);
     this.#cgroups?.handOver(owner);
     this.#cache = new SourceCache(this.#workDir);
@@ -174,8 +179,7 @@ export class ScriptExecutor implements Executor {
 
   async close(): Promise<void> {
     try {
-      await this.tidy();
-      this.#cache.dropCopyAhead();
+      await this.#clearWork();
     } finally {
       await this.#launcher?.close();
       await this.#cgroups?.close();

@@ -1,6 +1,7 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
 import type { CommitNotice } from '../store/commit-notices.ts';
 import { insertEvent, insertEvents, type NewEventRow } from '../store/event-rows.ts';
+import { inSharedWrite, lockEventOrder } from '../store/postgres-dialect.ts';
 import type { Db } from '../store/store.ts';
 
 type NewEvent = Omit<RunEvent, 'seq' | 'at' | 'run' | 'kind'>;
@@ -22,18 +23,16 @@ export class Changes {
   /** Workers told to stop: their waiting claims must hear it now. */
   readonly drained = new Set<string>();
   readonly now: number;
-  /** Called before the transaction writes its first event (see lockEventOrder). */
-  #beforeEvents: ((trx: Db) => Promise<void>) | undefined;
+  #wroteEvents = false;
 
-  constructor(now: number, beforeEvents?: (trx: Db) => Promise<void>) {
+  constructor(now: number) {
     this.now = now;
-    this.#beforeEvents = beforeEvents;
   }
 
+  /** A shared transaction (PostgreSQL) writes its events in commit order: see lockEventOrder. */
   async #readyForEvents(trx: Db): Promise<void> {
-    const before = this.#beforeEvents;
-    this.#beforeEvents = undefined;
-    await before?.(trx);
+    if (!this.#wroteEvents && inSharedWrite()) await lockEventOrder(trx);
+    this.#wroteEvents = true;
   }
 
   async event(trx: Db, run: string, kind: RunEventKind, fields: NewEvent = {}): Promise<void> {

@@ -8,7 +8,7 @@ import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import { listenForCommitNotices, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
 import { GroupCommit } from '../store/group-commit.ts';
-import { isDeadlock, isPostgres, lockEventOrder, type WriteMode } from '../store/postgres-dialect.ts';
+import { isDeadlock, isPostgres, type WriteMode } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 import { Changes } from './changes.ts';
@@ -104,7 +104,7 @@ export class CoordinatorCore {
    */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     for (let tries = 1; ; tries++) {
-      const changes = new Changes(this.clock.now(), mode === 'shared' && this.#noticesOthers ? lockEventOrder : undefined);
+      const changes = new Changes(this.clock.now());
       let result: T;
       try {
         result = await this.#writes.run(async (trx) => {
