@@ -21,6 +21,7 @@ import { freshSchema, startPostgresCluster, type PostgresCluster } from '../test
 import { tempDir } from '../test/helpers/temp.ts';
 import pg from 'pg';
 import { graphileFigures } from './graphile-compare.ts';
+import { machineMs } from './machine-clock.ts';
 
 const json = process.argv.includes('--json');
 const compare = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
@@ -146,12 +147,11 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   await observer?.coordinator.listening();
   const queuedAt = new Map<string, number>();
   const heardAt = new Map<string, number>();
-  const now = () => performance.timeOrigin + performance.now();
   embedded.coordinator.events.subscribe((e) => {
-    if (e.kind === 'task.queued' && e.task) queuedAt.set(e.task, now());
+    if (e.kind === 'task.queued' && e.task) queuedAt.set(e.task, machineMs());
   });
   observer?.coordinator.events.subscribe((e) => {
-    if (e.kind === 'task.queued' && e.task) heardAt.set(e.task, now());
+    if (e.kind === 'task.queued' && e.task) heardAt.set(e.task, machineMs());
   });
   const tasks = expandTasks(p);
   const { runId, joinToken } = await embedded.coordinator.createRun(p, tasks, {}, { fakeWorkers: false, noProvision: true });

@@ -1,9 +1,10 @@
 /**
  * Warm workers for the dispatch benchmark: real agents speaking the real protocol, whose
  * executor returns at once instead of starting bash, so what is measured is dispatch.
- * Prints one JSON line: when each attempt reached its worker (high-resolution epoch ms).
+ * Prints one JSON line: when each attempt reached its worker (machineMs).
  */
 import { Agent, type Executor } from '../src/agent/agent.ts';
+import { machineMs } from './machine-clock.ts';
 
 const [server, activity, countText] = process.argv.slice(2);
 const token = process.env.SLIPWAY_TOKEN;
@@ -13,7 +14,7 @@ const started: Record<string, number> = {};
 const noop: Executor = {
   prepare: async () => undefined,
   run: async (job) => {
-    started[job.env.SLIPWAY_TASK ?? job.name] = performance.timeOrigin + performance.now();
+    started[job.env.SLIPWAY_TASK ?? job.name] = machineMs();
     return { outcome: 'succeeded', exitCode: 0, signal: null, error: null, scriptMs: 0 };
   },
 };

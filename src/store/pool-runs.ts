@@ -1,4 +1,4 @@
-import type { ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { TaskStatus } from '../engine/report.ts';
 import type { Db } from './store.ts';
 import { claimableJoinedTask, claimableTask } from './claimable.ts';
@@ -23,7 +23,7 @@ function firstClaimableSeq(eb: ExpressionBuilder<Database, 'run_pools'>, now: nu
   return eb.selectFrom('tasks as first').select('first.seq')
     .whereRef('first.run_id', '=', 'run_pools.run_id').whereRef('first.pool', '=', 'run_pools.activity')
     .where(claimableTask).where((t) => t.or([t('first.not_before', 'is', null), t('first.not_before', '<=', now)]))
-    .orderBy('first.seq').limit(1);
+    .orderBy('first.seq').limit(sql.lit(1));
 }
 
 export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>

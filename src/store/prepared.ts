@@ -1,4 +1,5 @@
 import { CompiledQuery, type Compilable } from 'kysely';
+import { isPostgres, keepStatement } from './postgres-dialect.ts';
 import type { Db } from './store.ts';
 
 type Arg<A> = <K extends keyof A & string>(name: K) => A[K];
@@ -25,6 +26,7 @@ export function prepared<A extends Record<string, unknown>, R>(build: (db: Db, a
         sql: compiled.sql,
         slots: compiled.parameters.map((p) => (typeof p === 'string' && p.startsWith(marker) ? { name: p.slice(marker.length) } : { value: p })),
       };
+      if (isPostgres(db)) keepStatement(found.sql);
       plans.set(dialect, found);
     }
     return found;

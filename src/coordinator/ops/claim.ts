@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { nextRun, type WaitingRun } from '../../engine/fair-share.ts';
 import type { WorkerState } from '../../engine/fleet-view.ts';
 import type { AttemptKind } from '../../engine/report.ts';
@@ -45,7 +46,7 @@ const lockClaimable = prepared<{ run: string; pool: string; now: number }, Claim
   db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
     .where((t) => t.or([t('not_before', 'is', null), t('not_before', '<=', arg('now'))]))
-    .orderBy('seq').limit(1).forUpdate().skipLocked());
+    .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked());
 
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
