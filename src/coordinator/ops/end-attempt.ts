@@ -41,8 +41,14 @@ export async function endAttempt(
   result: AttemptResult, workerName: string | null, changes: Changes,
 ): Promise<void> {
   const ended = await recordEnd.changed(trx, { id: attempt.id, outcome: result.outcome, exitCode: result.exitCode, error: result.error, scriptMs: result.scriptMs ?? null, now: changes.now });
-  if (ended === 0) return;
+  if (ended > 0) await moveTaskOn(trx, spec, attempt, result, workerName, changes);
+}
 
+/** What an attempt's end (recorded already) does to its task: see endAttempt. */
+export async function moveTaskOn(
+  trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
+  result: AttemptResult, workerName: string | null, changes: Changes,
+): Promise<void> {
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
   if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
   // The fence: only the task's active attempt moves it on. One from before a rerun keeps its outcome, nothing more.
@@ -63,7 +69,7 @@ export async function endAttempt(
     if (next.status === 'skipped') {
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'skipped' });
       await changes.event(trx, spec.id, 'task.skipped', { ...who, message: 'done_if: already done' });
-      await releaseDependents(trx, spec, attempt.task_key, changes);
+      await releaseDependents(trx, spec, { key: attempt.task_key, step: task.step }, changes);
       await finishRunIfDone(trx, spec.id, changes);
     } else if (spent !== undefined) {
       await failTask(trx, spec.id, attempt.task_key, notStarted(spent), changes, who);
@@ -83,7 +89,7 @@ export async function endAttempt(
   if (next.status === 'succeeded') {
     await taskSucceeded.changed(trx, { run: spec.id, key: attempt.task_key });
     await changes.event(trx, spec.id, 'task.succeeded', who);
-    await releaseDependents(trx, spec, attempt.task_key, changes);
+    await releaseDependents(trx, spec, { key: attempt.task_key, step: task.step }, changes);
     await finishRunIfDone(trx, spec.id, changes);
   } else if (next.status === 'queued' && spent !== undefined) {
     await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);

@@ -1,15 +1,26 @@
 import type { WorkerState } from '../../engine/fleet-view.ts';
+import type { AttemptOutcome } from '../../engine/report.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import { claim, selectWorker, type ClaimingWorker, type ClaimResult, type SpecOf } from './claim.ts';
 import type { Changes } from '../changes.ts';
-import { endAttempt, type AttemptResult } from './end-attempt.ts';
+import { moveTaskOn, type AttemptResult } from './end-attempt.ts';
 
 const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome' | 'exit_code'>>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
     .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
+
+/** Records the end of the worker's attempt if it is still open; the attempt, or nothing. */
+const recordOwnEnd = prepared<
+  { id: string; worker: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number },
+  Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id'>
+>((db, arg) =>
+  db.updateTable('attempts')
+    .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), script_ms: arg('scriptMs'), finished_at: arg('now') })
+    .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')).where('outcome', 'is', null)
+    .returning(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id']));
 
 const workerDone = prepared<{ id: string; state: WorkerState; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers')
@@ -54,15 +65,22 @@ export async function finishAndClaim(
 async function recordFinish(
   trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, known?: ClaimingWorker,
 ): Promise<{ finished: FinishResult; worker?: ClaimingWorker }> {
-  const attempt = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
-  if (!attempt) return { finished: { kind: 'unknown' } };
-  const worker = known ?? await selectWorker.first(trx, { id: workerId });
-  if (!worker) throw new Error(`no worker ${workerId}`);
-  if (attempt.outcome !== null) {
-    const repeated = attempt.outcome === result.outcome && attempt.exit_code === result.exitCode && liveStates.has(worker.state);
+  // The common case first, in one statement: the attempt was open, and now has ended.
+  const attempt = await recordOwnEnd.first(trx, { id: attemptId, worker: workerId, outcome: result.outcome, exitCode: result.exitCode, error: result.error, scriptMs: result.scriptMs ?? null, now: changes.now });
+  const readWorker = async () => {
+    const worker = known ?? await selectWorker.first(trx, { id: workerId });
+    if (!worker) throw new Error(`no worker ${workerId}`);
+    return worker;
+  };
+  if (!attempt) {
+    const ended = await selectAttempt.first(trx, { id: attemptId, worker: workerId });
+    if (!ended) return { finished: { kind: 'unknown' } };
+    const worker = await readWorker();
+    const repeated = ended.outcome === result.outcome && ended.exit_code === result.exitCode && liveStates.has(worker.state);
     if (!repeated) return { finished: { kind: 'stale' } };
-    return { finished: { kind: 'recorded', workerName: waitingName(worker.tasks_done, attempt.task_key, worker.activity), stop: worker.state === 'draining' }, worker };
+    return { finished: { kind: 'recorded', workerName: waitingName(worker.tasks_done, ended.task_key, worker.activity), stop: worker.state === 'draining' }, worker };
   }
+  const worker = await readWorker();
   const tasksDone = worker.tasks_done + 1;
   const name = waitingName(tasksDone, attempt.task_key, worker.activity);
   const workerFailed = attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed';
@@ -71,7 +89,7 @@ async function recordFinish(
   await workerDone.changed(trx, { id: workerId, state, name, tasksDone, lastTask: attempt.task_key, now: changes.now });
   // The attempt's run, which may be any run the worker's pool serves.
   const spec = await specOf(attempt.run_id);
-  await endAttempt(trx, spec, attempt, result, name, changes);
+  await moveTaskOn(trx, spec, attempt, result, name, changes);
   // Ending the attempt may have ended its run, and with it the worker's pool (drainWorkersOfRun).
   const stop = workerFailed || worker.state !== 'busy' || changes.drained.has(worker.pool_id ?? `${worker.run_id}/${worker.activity}`);
   return { finished: { kind: 'recorded', workerName: name, stop }, worker: { ...worker, state, name, tasks_done: tasksDone } };

@@ -28,7 +28,9 @@ function dependentsOf(trx: Db, runId: string, keys: string[]) {
 }
 
 /** A task ended succeeded or skipped: the tasks waiting on it may now be ready. */
-export async function releaseDependents(trx: Db, spec: RunSpec, key: string, changes: Changes): Promise<void> {
+export async function releaseDependents(trx: Db, spec: RunSpec, { key, step }: { key: string; step: string }, changes: Changes): Promise<void> {
+  // A task's needs were drawn from its step's: a step no step needs has no task waiting on it.
+  if (!Object.values(spec.pipeline.steps).some((other) => other.needs.includes(step))) return;
   const released = await releaseOne.changed(trx, { run: spec.id, key });
   if (released === 0) return;
   const ready = await trx.selectFrom('tasks').select(['key', 'step'])
