@@ -3,9 +3,6 @@ import { sql } from 'kysely';
 /**
  * Tasks a worker could take now, short of a retry delay. Written as literals, not bound
  * parameters, so the planner can prove it matches the partial index `tasks_claimable`.
- * Its columns are unqualified: use it on `tasks` alone, not in a join (see claimableJoinedTask).
+ * Its columns are unqualified: use it on `tasks` alone, not in a join.
  */
 export const claimableTask = sql<boolean>`status in ('checking', 'queued') and active_attempt is null`;
-
-/** claimableTask on the `tasks` of a join, where other tables have a status too. */
-export const claimableJoinedTask = sql<boolean>`tasks.status in ('checking', 'queued') and tasks.active_attempt is null`;

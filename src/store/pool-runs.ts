@@ -1,7 +1,7 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { TaskStatus } from '../engine/report.ts';
 import type { Db } from './store.ts';
-import { claimableJoinedTask, claimableTask } from './claimable.ts';
+import { claimableTask } from './claimable.ts';
 import { prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 
@@ -18,9 +18,9 @@ function runningRunsOf(db: Db, pool: string) {
     .orderBy('runs.created_at').orderBy('runs.id');
 }
 
-/** The queue position of a pool's run's first task a worker could take now, found through the claimable index. */
-function firstClaimableSeq(eb: ExpressionBuilder<Database, 'run_pools'>, now: number) {
-  return eb.selectFrom('tasks as first').select('first.seq')
+/** The key of a pool's run's first task a worker could take now, found through the claimable index. */
+function firstClaimableKey(eb: ExpressionBuilder<Database, 'run_pools'>, now: number) {
+  return eb.selectFrom('tasks as first').select('first.key')
     .whereRef('first.run_id', '=', 'run_pools.run_id').whereRef('first.pool', '=', 'run_pools.activity')
     .where(claimableTask).where((t) => t.or([t('first.not_before', 'is', null), t('first.not_before', '<=', now)]))
     .orderBy('first.seq').limit(sql.lit(1));
@@ -33,18 +33,15 @@ export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; ac
 export interface ClaimableTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
 
 /**
- * The running runs of a pool, oldest first, each with its first task a worker could take
- * now (null columns when it has none) and whether it was told that the pool's spend cap
+ * The running runs of a pool, oldest first, each with the key of its first task a worker
+ * could take now (null when it has none) and whether it was told that the pool's spend cap
  * holds it back: one statement however many runs the pool serves, which gives a claim the
- * runs it chooses between and the task it takes, and the provisioner the runs that wait.
+ * runs it chooses between, and the provisioner the runs that wait. The key is a subquery
+ * of each run, not a join: a join lets PostgreSQL, misled by statistics from before a run's
+ * tasks were inserted, hash all of the run's claimable tasks on every claim.
  */
 export const runsQueueOfPool = prepared<
   { pool: string; now: number },
-  { run_id: string; activity: string; created_at: number; spend_capped: number } & ({ [K in keyof ClaimableTask]: null } | ClaimableTask)
+  { run_id: string; activity: string; created_at: number; spend_capped: number; key: string | null }
 >((db, arg) =>
-  runningRunsOf(db, arg('pool'))
-    .leftJoin('tasks', (join) => join
-      .onRef('tasks.run_id', '=', 'run_pools.run_id').onRef('tasks.pool', '=', 'run_pools.activity')
-      .on(claimableJoinedTask)
-      .on('tasks.seq', '=', (eb) => firstClaimableSeq(eb, arg('now'))))
-    .select(['run_pools.spend_capped', 'tasks.key', 'tasks.step', 'tasks.matrix', 'tasks.status', 'tasks.attempts', 'tasks.checks']));
+  runningRunsOf(db, arg('pool')).select(['run_pools.spend_capped', (eb) => firstClaimableKey(eb, arg('now')).as('key')]));

@@ -48,6 +48,9 @@ const lockClaimable = prepared<{ run: string; pool: string; now: number }, Claim
     .where((t) => t.or([t('not_before', 'is', null), t('not_before', '<=', arg('now'))]))
     .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked());
 
+const selectClaimable = prepared<{ run: string; key: string }, ClaimableTask>((db, arg) =>
+  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
   db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
@@ -123,12 +126,13 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 /**
  * The task a free worker of the pool takes next, and its run. In a shared transaction the
  * task is taken again under a row lock, skipping those other claims hold: when all of a
- * run's are held, the next run in turn is tried.
+ * run's are held, the next run in turn is tried. Otherwise nothing else decides meanwhile:
+ * the task is the one found first.
  */
 async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
-  const waiting: (WaitingRun & { activity: string; task: ClaimableTask })[] = [];
+  const waiting: (WaitingRun & { activity: string; key: string })[] = [];
   for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
-    if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, task: run });
+    if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, key: run.key });
   }
   // Shares matter only between runs that both wait: one run alone costs no count.
   if (waiting.length > 1) {
@@ -137,7 +141,9 @@ async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runI
   const locking = inSharedWrite();
   while (waiting.length > 0) {
     const chosen = waiting.find((w) => w.runId === nextRun(waiting))!;
-    const task = locking ? await lockClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now }) : chosen.task;
+    const task = locking
+      ? await lockClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now })
+      : await selectClaimable.first(trx, { run: chosen.runId, key: chosen.key });
     if (task) return { runId: chosen.runId, task };
     waiting.splice(waiting.indexOf(chosen), 1);
   }
