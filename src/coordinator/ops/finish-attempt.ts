@@ -1,26 +1,15 @@
 import type { WorkerState } from '../../engine/fleet-view.ts';
-import type { AttemptOutcome } from '../../engine/report.ts';
 import { waitingName } from '../../engine/worker-name.ts';
 import { prepared } from '../../store/prepared.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import { claim, selectWorker, type ClaimingWorker, type ClaimResult, type SpecOf } from './claim.ts';
 import type { Changes } from '../changes.ts';
-import { moveTaskOn, type AttemptResult } from './end-attempt.ts';
+import { moveTaskOn, recordOwnEnd, type AttemptResult } from './end-attempt.ts';
 
 const selectAttempt = prepared<{ id: string; worker: string }, Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id' | 'outcome' | 'exit_code'>>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id', 'outcome', 'exit_code'])
     .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')));
-
-/** Records the end of the worker's attempt if it is still open; the attempt, or nothing. */
-const recordOwnEnd = prepared<
-  { id: string; worker: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number },
-  Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id'>
->((db, arg) =>
-  db.updateTable('attempts')
-    .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), script_ms: arg('scriptMs'), finished_at: arg('now') })
-    .where('id', '=', arg('id')).where('worker_id', '=', arg('worker')).where('outcome', 'is', null)
-    .returning(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id']));
 
 const workerDone = prepared<{ id: string; state: WorkerState; name: string; tasksDone: number; lastTask: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers')
