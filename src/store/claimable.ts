@@ -6,3 +6,8 @@ import { sql } from 'kysely';
  * Its columns are unqualified: use it on `tasks` alone, not in a join.
  */
 export const claimableTask = sql<boolean>`status in ('checking', 'queued') and active_attempt is null`;
+
+/** claimableTask, past any retry delay at `now`: what a worker could take now. */
+export function claimableAt(now: number) {
+  return sql<boolean>`${claimableTask} and (not_before is null or not_before <= ${now})`;
+}

@@ -1,7 +1,7 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { TaskStatus } from '../engine/report.ts';
 import type { Db } from './store.ts';
-import { claimableTask } from './claimable.ts';
+import { claimableAt } from './claimable.ts';
 import { prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 
@@ -20,10 +20,9 @@ function runningRunsOf(db: Db, pool: string) {
 
 /** The key of a pool's run's first task a worker could take now, found through the claimable index. */
 function firstClaimableKey(eb: ExpressionBuilder<Database, 'run_pools'>, now: number) {
-  return eb.selectFrom('tasks as first').select('first.key')
-    .whereRef('first.run_id', '=', 'run_pools.run_id').whereRef('first.pool', '=', 'run_pools.activity')
-    .where(claimableTask).where((t) => t.or([t('first.not_before', 'is', null), t('first.not_before', '<=', now)]))
-    .orderBy('first.seq').limit(sql.lit(1));
+  return eb.selectFrom('tasks').select('tasks.key')
+    .whereRef('tasks.run_id', '=', 'run_pools.run_id').whereRef('tasks.pool', '=', 'run_pools.activity')
+    .where(claimableAt(now)).orderBy('tasks.seq').limit(sql.lit(1));
 }
 
 export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>

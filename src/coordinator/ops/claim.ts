@@ -13,7 +13,7 @@ import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
 import { runsQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
-import { claimableTask } from '../../store/claimable.ts';
+import { claimableAt } from '../../store/claimable.ts';
 import { inSharedWrite } from '../../store/postgres-dialect.ts';
 
 export type ClaimResult =
@@ -44,8 +44,7 @@ const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimin
 /** A run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
 const lockClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
   db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
-    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableTask)
-    .where((t) => t.or([t('not_before', 'is', null), t('not_before', '<=', arg('now'))]))
+    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableAt(arg('now')))
     .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked());
 
 const selectClaimable = prepared<{ run: string; key: string }, ClaimableTask>((db, arg) =>

@@ -11,7 +11,7 @@ import type { RunSpec } from '../run-specs.ts';
 import type { SpecOf } from './claim.ts';
 import { failTask } from './settle-task.ts';
 import { warmWorkers } from './warm-workers.ts';
-import { claimableTask } from '../../store/claimable.ts';
+import { claimableAt, claimableTask } from '../../store/claimable.ts';
 import { attemptsOfPool, recentBootMs } from '../../store/pool-history.ts';
 import { runsQueueOfPool } from '../../store/pool-runs.ts';
 
@@ -184,8 +184,7 @@ export async function provisionPool(
     if (queued >= enough) break;
     if (!waitingRuns.has(run.spec.id)) continue;
     const waiting = await trx.selectFrom('tasks').select('key')
-      .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableTask)
-      .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', changes.now)]))
+      .where('run_id', '=', run.spec.id).where('pool', '=', run.activity).where(claimableAt(changes.now))
       .limit(enough - queued).execute();
     if (waiting.length > 0) origin ??= run;
     queued += waiting.length;
