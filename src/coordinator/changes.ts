@@ -1,10 +1,11 @@
 import type { RunEvent, RunEventKind } from '../engine/events.ts';
 import type { CommitNotice } from '../store/commit-notices.ts';
-import { insertEvent, insertEvents, type NewEventRow } from '../store/event-rows.ts';
+import { insertEvents, type NewEventRow } from '../store/event-rows.ts';
 import { inSharedWrite, lockEventOrder } from '../store/postgres-dialect.ts';
 import type { Db } from '../store/store.ts';
 
 type NewEvent = Omit<RunEvent, 'seq' | 'at' | 'run' | 'kind'>;
+type Unwritten = { run: string; kind: RunEventKind } & NewEvent;
 
 const eventsPerStatement = 500;
 
@@ -23,25 +24,41 @@ export class Changes {
   /** Workers told to stop: their waiting claims must hear it now. */
   readonly drained = new Set<string>();
   readonly now: number;
-  #wroteEvents = false;
+  #unwritten: Unwritten[] = [];
 
   constructor(now: number) {
     this.now = now;
   }
 
-  /** A shared transaction (PostgreSQL) writes its events in commit order: see lockEventOrder. */
-  async #readyForEvents(trx: Db): Promise<void> {
-    if (!this.#wroteEvents && inSharedWrite()) await lockEventOrder(trx);
-    this.#wroteEvents = true;
+  /** An event of this operation: written with the others once the operation is done (see write). */
+  event(run: string, kind: RunEventKind, fields: NewEvent = {}): void {
+    this.#unwritten.push({ kind, ...fields, run });
   }
 
-  async event(trx: Db, run: string, kind: RunEventKind, fields: NewEvent = {}): Promise<void> {
-    await this.#readyForEvents(trx);
-    const seq = await insertEvent(trx, this.#row(run, kind, fields));
-    this.events.push(this.#published(seq, run, kind, fields));
+  /** Many events: a run's creation queues thousands of tasks at once. */
+  eventBatch(run: string, events: ({ kind: RunEventKind } & NewEvent)[]): void {
+    for (const event of events) this.#unwritten.push({ ...event, run });
   }
 
-  #row(run: string, kind: RunEventKind, fields: NewEvent): NewEventRow {
+  /**
+   * Writes the operation's events, numbered in the order they came: one statement for the
+   * events of a task's finish and its next claim, where each used to take its own. A shared
+   * transaction (PostgreSQL) takes the events lock here, as late as it can: see lockEventOrder.
+   */
+  async write(trx: Db): Promise<void> {
+    if (this.#unwritten.length === 0) return;
+    if (inSharedWrite()) await lockEventOrder(trx);
+    const unwritten = this.#unwritten;
+    this.#unwritten = [];
+    for (let i = 0; i < unwritten.length; i += eventsPerStatement) {
+      const batch = unwritten.slice(i, i + eventsPerStatement);
+      const rows = batch.map((event) => this.#row(event));
+      const last = await insertEvents(trx, rows);
+      batch.forEach(({ run, kind, ...fields }, j) => this.events.push(this.#published(last - batch.length + 1 + j, run, kind, fields)));
+    }
+  }
+
+  #row({ run, kind, ...fields }: Unwritten): NewEventRow {
     return {
       at: this.now, run_id: run, kind,
       task_key: fields.task ?? null, worker_id: fields.worker ?? null, worker_name: fields.worker_name ?? null,
@@ -51,17 +68,6 @@ export class Changes {
 
   #published(seq: number, run: string, kind: RunEventKind, fields: NewEvent): RunEvent {
     return { seq, at: new Date(this.now).toISOString(), run, kind, ...fields };
-  }
-
-  /** Many events in one statement: a run's creation queues thousands of tasks at once. */
-  async eventBatch(trx: Db, run: string, events: ({ kind: RunEventKind } & NewEvent)[]): Promise<void> {
-    await this.#readyForEvents(trx);
-    for (let i = 0; i < events.length; i += eventsPerStatement) {
-      const batch = events.slice(i, i + eventsPerStatement);
-      const rows = batch.map(({ kind, ...fields }) => this.#row(run, kind, fields));
-      const last = await insertEvents(trx, rows);
-      batch.forEach(({ kind, ...fields }, j) => this.events.push(this.#published(last - batch.length + 1 + j, run, kind, fields)));
-    }
   }
 
   queue(pool: string, count = 1): void {

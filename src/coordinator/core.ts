@@ -109,6 +109,7 @@ export class CoordinatorCore {
       try {
         result = await this.#writes.run(async (trx) => {
           const done = await work(trx, changes);
+          await changes.write(trx);
           if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
           // Before the commit: a look at the store that reads them once committed must know them for this process's.
           this.watch.publishedHere(changes.events);

@@ -18,29 +18,39 @@ export function eventFromRow(row: Selectable<EventsTable>): RunEvent {
 /** An event as it is written; the store numbers it. */
 export type NewEventRow = Omit<EventsTable, 'seq'>;
 
-// SQLite's seq is its rowid, which the driver returns as the insert id: reading it back as a
-// row (RETURNING) costs more, on the path that writes two events per task. PostgreSQL has no
-// insert id: it returns the column.
-const insertOne = prepared<NewEventRow, { seq: number }>((db, arg) => {
-  const insert = db.insertInto('events').values({
-    at: arg('at'), run_id: arg('run_id'), kind: arg('kind'), task_key: arg('task_key'), worker_id: arg('worker_id'),
-    worker_name: arg('worker_name'), attempt: arg('attempt'), message: arg('message'),
-  });
-  return isPostgres(db) ? insert.returning('seq') : insert;
-});
+const columns = ['at', 'run_id', 'kind', 'task_key', 'worker_id', 'worker_name', 'attempt', 'message'] as const;
 
-/** Writes one event (a prepared statement: the dispatch path writes several per task); its sequence number. */
-export async function insertEvent(trx: Db, row: NewEventRow): Promise<number> {
-  const written = await insertOne.result(trx, row);
-  return Number(written.insertId ?? written.rows[0]!.seq);
+// SQLite's seq is its rowid, which the driver returns as the insert id (the last row's): reading
+// the rows back (RETURNING) costs more, on the path that writes two events per task.
+// PostgreSQL has no insert id: it returns the column.
+function insertOf(count: number) {
+  return prepared<Record<string, unknown>, { seq: number }>((db, arg) => {
+    const rows = Array.from({ length: count }, (_, i) => Object.fromEntries(columns.map((column) => [column, arg(`${column}${i}`)])) as NewEventRow);
+    const insert = db.insertInto('events').values(rows);
+    return isPostgres(db) ? insert.returning('seq') : insert;
+  });
 }
 
+/** Prepared inserts of one to `preparedUpTo` rows: an operation writes a few events (a task's finish and next claim, two). */
+const preparedUpTo = 8;
+const inserts = Array.from({ length: preparedUpTo + 1 }, (_, count) => (count === 0 ? undefined : insertOf(count)));
+
 /**
- * Writes many events in one statement (a run's creation queues thousands of tasks at once);
- * the sequence number of the last. The rows of one statement are numbered consecutively:
- * SQLite's by its file lock, PostgreSQL's since write transactions take turns.
+ * Writes events in one statement; the sequence number of the last. The rows of one
+ * statement are numbered consecutively: SQLite's by its file lock, PostgreSQL's since
+ * write transactions take turns (shared ones under the events lock: see lockEventOrder).
  */
 export async function insertEvents(trx: Db, rows: NewEventRow[]): Promise<number> {
-  const numbered = await trx.insertInto('events').values(rows).returning('seq').execute();
-  return Math.max(...numbered.map((row) => Number(row.seq)));
+  const insert = inserts[rows.length];
+  if (!insert) {
+    // Many (a run's creation queues thousands of tasks at once): built for their number.
+    const numbered = await trx.insertInto('events').values(rows).returning('seq').execute();
+    return Math.max(...numbered.map((row) => Number(row.seq)));
+  }
+  const args: Record<string, unknown> = {};
+  rows.forEach((row, i) => {
+    for (const column of columns) args[`${column}${i}`] = row[column];
+  });
+  const written = await insert.result(trx, args);
+  return Number(written.insertId ?? Math.max(...written.rows.map((row) => Number(row.seq))));
 }

@@ -20,10 +20,10 @@ export async function cancelRun(trx: Db, runId: string, reason: string, changes:
     .where('run_id', '=', runId).where('outcome', 'is', null).execute();
   for (const task of open) {
     if (task.active_attempt) changes.cancelledAttempts.add(task.active_attempt);
-    await changes.event(trx, runId, 'task.cancelled', { task: task.key, message: reason });
+    changes.event(runId, 'task.cancelled', { task: task.key, message: reason });
   }
   changes.finishedRuns.add(runId);
-  await changes.event(trx, runId, 'run.finished', { message: `cancelled: ${reason}` });
+  changes.event(runId, 'run.finished', { message: `cancelled: ${reason}` });
   await drainWorkersOfRun(trx, runId, changes);
   return true;
 }

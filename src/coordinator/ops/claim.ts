@@ -117,7 +117,7 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
   await (kind === 'run' ? startRun : startCheck).changed(trx, { run: runId, key: task.key, attempt: id, number });
   await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {
-    await changes.event(trx, runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
+    changes.event(runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }
   return { kind: 'attempt', workerName, attempt: attemptOrder(spec, task, kind, number, id, workerId) };
 }

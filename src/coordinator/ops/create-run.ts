@@ -51,7 +51,7 @@ export async function createRun(
   }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
   const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
   await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
-  await changes.event(trx, id, 'run.started', { message: `${tasks.length} tasks${budget === undefined ? '' : `, a budget of ${formatUsd(budget)}`}` });
+  changes.event(id, 'run.started', { message: `${tasks.length} tasks${budget === undefined ? '' : `, a budget of ${formatUsd(budget)}`}` });
 
   const taskRows = tasks.map((task, seq): TasksTable => ({
     run_id: id,

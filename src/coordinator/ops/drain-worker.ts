@@ -11,7 +11,7 @@ export async function drainWorker(trx: Db, runId: string, workerId: string, reas
     .where('state', 'in', ['idle', 'busy']).executeTakeFirst();
   if (!worker) return false;
   await trx.updateTable('workers').set({ state: 'draining' }).where('id', '=', workerId).execute();
-  await changes.event(trx, runId, 'worker.stopping', { worker: workerId, worker_name: worker.name, message: reason });
+  changes.event(runId, 'worker.stopping', { worker: workerId, worker_name: worker.name, message: reason });
   // Wakes an idle worker's waiting claim, which then hears it must stop.
   changes.drained.add(worker.pool_id ?? `${runId}/${worker.activity}`);
   return true;

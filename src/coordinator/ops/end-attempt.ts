@@ -78,7 +78,7 @@ export async function moveTaskOn(
     const next = afterCheck(result.outcome, task.checks);
     if (next.status === 'skipped') {
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'skipped' });
-      await changes.event(trx, spec.id, 'task.skipped', { ...who, message: 'done_if: already done' });
+      changes.event(spec.id, 'task.skipped', { ...who, message: 'done_if: already done' });
       await releaseDependents(trx, spec, { key: attempt.task_key, step: task.step }, changes);
       await finishRunIfDone(trx, spec.id, changes);
     } else if (spent !== undefined) {
@@ -86,7 +86,7 @@ export async function moveTaskOn(
     } else if (next.status === 'queued') {
       await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', pool: step.activity });
       changes.queue(poolOf(spec, step.activity));
-      await changes.event(trx, spec.id, 'task.queued', { task: attempt.task_key });
+      changes.event(spec.id, 'task.queued', { task: attempt.task_key });
     } else {
       await setTask(trx, spec.id, attempt.task_key, clear);
       changes.queue(poolOf(spec, step.doneIf!.activity));
@@ -98,7 +98,7 @@ export async function moveTaskOn(
   const error = result.error ?? result.outcome;
   if (next.status === 'succeeded') {
     await taskSucceeded.changed(trx, { run: spec.id, key: attempt.task_key });
-    await changes.event(trx, spec.id, 'task.succeeded', who);
+    changes.event(spec.id, 'task.succeeded', who);
     await releaseDependents(trx, spec, { key: attempt.task_key, step: task.step }, changes);
     await finishRunIfDone(trx, spec.id, changes);
   } else if (next.status === 'queued' && spent !== undefined) {
@@ -106,7 +106,7 @@ export async function moveTaskOn(
   } else if (next.status === 'queued') {
     await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
     changes.delay(poolOf(spec, step.activity), next.notBefore);
-    await changes.event(trx, spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });
+    changes.event(spec.id, 'task.retrying', { ...who, message: `${error}; retrying in ${formatDuration(next.delayMs)}` });
   } else {
     await failTask(trx, spec.id, attempt.task_key, error, changes, who);
   }

@@ -65,7 +65,7 @@ function largestSpendCap(runs: PoolRun[]): number | undefined {
 async function tellOfSpendCap(trx: Db, runs: PoolRun[], why: string, changes: Changes): Promise<void> {
   for (const run of runs) {
     await trx.updateTable('run_pools').set({ spend_capped: 1 }).where('run_id', '=', run.spec.id).where('activity', '=', run.activity).execute();
-    await changes.event(trx, run.spec.id, 'run.capped', { message: `activity ${run.activity}: ${why}` });
+    changes.event(run.spec.id, 'run.capped', { message: `activity ${run.activity}: ${why}` });
   }
 }
 
@@ -239,7 +239,7 @@ export async function provisionPool(
       credential_hash: null, machine: null, error: null, created_at: changes.now,
       registered_at: null, last_seen_at: null, heartbeat_timeout_ms: null, owner: options.owner ?? null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
     }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
-    await changes.event(trx, spec.id, 'worker.starting', { worker: workerId, worker_name: name });
+    changes.event(spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, runId: spec.id, activity, registrationToken });
   }
   return { starts: started, ...(held && { held }) };

@@ -20,5 +20,5 @@ export async function recordMachine(db: Db, workerId: string, machine: MachineHa
 export async function recordStartFailed(trx: Db, runId: string, workerId: string, tries: number, message: string, changes: Changes): Promise<void> {
   await trx.updateTable('workers').set({ state: 'failed', stop_cause: 'start_failed', error: message, stopped_at: changes.now, registration_hash: null })
     .where('id', '=', workerId).where('state', '=', 'starting').execute();
-  await changes.event(trx, runId, 'worker.stopped', { worker: workerId, message: `could not start after ${tries} tries: ${message}` });
+  changes.event(runId, 'worker.stopped', { worker: workerId, message: `could not start after ${tries} tries: ${message}` });
 }

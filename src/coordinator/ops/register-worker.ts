@@ -32,7 +32,7 @@ export async function registerStartedWorker(trx: Db, registrationToken: string, 
     registration_hash: null, credential_hash: hashSecret(credential), state: 'idle',
     registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs,
   }).where('id', '=', worker.id).execute();
-  await changes.event(trx, worker.run_id, 'worker.registered', { worker: worker.id, worker_name: worker.name });
+  changes.event(worker.run_id, 'worker.registered', { worker: worker.id, worker_name: worker.name });
   return { kind: 'registered', workerId: worker.id, runId: worker.run_id, activity: worker.activity, name: worker.name, credential };
 }
 
@@ -82,6 +82,6 @@ export async function registerJoiningWorker(
     registration_hash: null, credential_hash: hashSecret(credential), machine: null, error: null,
     created_at: changes.now, registered_at: changes.now, last_seen_at: changes.now, heartbeat_timeout_ms: heartbeatTimeoutMs, owner: null, stopped_at: null, machine_at: null, hourly_usd: null, billing: null,
   }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
-  await changes.event(trx, runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
+  changes.event(runId, 'worker.registered', { worker: id, worker_name: name, message: 'started by hand' });
   return { kind: 'registered', workerId: id, runId, activity, name, credential };
 }

@@ -33,7 +33,7 @@ export async function rerun(trx: Db, spec: RunSpec, changes: Changes): Promise<R
       where task_needs.run_id = tasks.run_id and task_needs.key = tasks.key and needed.status not in ('succeeded', 'skipped'))
     where run_id = ${spec.id} and status = 'waiting'`.execute(trx);
   await trx.updateTable('runs').set({ status: 'running', finished_at: null }).where('id', '=', spec.id).execute();
-  await changes.event(trx, spec.id, 'run.started', { message: `rerun of ${count} task${count === 1 ? '' : 's'}` });
+  changes.event(spec.id, 'run.started', { message: `rerun of ${count} task${count === 1 ? '' : 's'}` });
   const ready = await trx.selectFrom('tasks').select(['key', 'step'])
     .where('run_id', '=', spec.id).where('status', '=', 'waiting').where('pending_needs', '=', 0).orderBy('seq').execute();
   await markReady(trx, spec, ready, changes);

@@ -56,7 +56,7 @@ export async function markReady(trx: Db, spec: RunSpec, tasks: { key: string; st
         .where('run_id', '=', spec.id).where('key', 'in', keys.slice(i, i + keysPerStatement)).execute();
     }
     changes.queue(poolOf(spec, pool), keys.length);
-    await changes.eventBatch(trx, spec.id, keys.map((task) => ({ kind: status === 'checking' ? 'task.checking' : 'task.queued', task })));
+    changes.eventBatch(spec.id, keys.map((task) => ({ kind: status === 'checking' ? 'task.checking' : 'task.queued', task })));
   }
 }
 
@@ -66,7 +66,7 @@ export async function failTask(
 ): Promise<void> {
   await trx.updateTable('tasks').set({ status: 'failed', error, active_attempt: null })
     .where('run_id', '=', runId).where('key', '=', key).execute();
-  await changes.event(trx, runId, 'task.failed', { task: key, ...who, message: error });
+  changes.event(runId, 'task.failed', { task: key, ...who, message: error });
   await blockDependents(trx, runId, key, changes);
   await finishRunIfDone(trx, runId, changes);
 }
@@ -84,7 +84,7 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
     await trx.updateTable('tasks').set({ status: 'blocked', error: `needs ${cause}, which did not succeed` })
       .where('run_id', '=', runId).where('key', 'in', blocked.map((t) => t.key)).execute();
     for (const task of blocked) {
-      await changes.event(trx, runId, 'task.blocked', { task: task.key, message: `needs ${cause}, which did not succeed` });
+      changes.event(runId, 'task.blocked', { task: task.key, message: `needs ${cause}, which did not succeed` });
     }
     frontier = blocked.map((t) => t.key);
   }
@@ -103,7 +103,7 @@ export async function finishRunIfDone(trx: Db, runId: string, changes: Changes):
   if (Number(updated.numUpdatedRows) === 0) return;
   changes.finishedRuns.add(runId);
   const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ');
-  await changes.event(trx, runId, 'run.finished', { message: `${status}: ${summary}` });
+  changes.event(runId, 'run.finished', { message: `${status}: ${summary}` });
   await drainWorkersOfRun(trx, runId, changes);
 }
 
@@ -138,7 +138,7 @@ export async function drainWorkersOfRun(trx: Db, runId: string, changes: Changes
     await trx.updateTable('workers').set({ state: 'stopped', stop_cause: 'told', stopped_at: changes.now, registration_hash: null, error: handStartedStop })
       .where('id', 'in', handStarted).execute();
     for (const w of workers.filter((w) => handStarted.includes(w.id))) {
-      await changes.event(trx, w.run_id, 'worker.stopped', { worker: w.id, worker_name: w.name, message: handStartedStop });
+      changes.event(w.run_id, 'worker.stopped', { worker: w.id, worker_name: w.name, message: handStartedStop });
     }
   }
   const draining = workers.filter((w) => !handStarted.includes(w.id)).map((w) => w.id);

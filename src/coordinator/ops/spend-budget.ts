@@ -17,12 +17,12 @@ async function stopAtBudget(trx: Db, runId: string, why: string, changes: Change
   const stopped = await trx.updateTable('runs').set({ budget_spent: why })
     .where('id', '=', runId).where('status', '=', 'running').where('budget_spent', 'is', null).executeTakeFirst();
   if (Number(stopped.numUpdatedRows) === 0) return false;
-  await changes.event(trx, runId, 'run.capped', { message: why });
+  changes.event(runId, 'run.capped', { message: why });
   const error = notStarted(why);
   const waiting = await trx.updateTable('tasks').set({ status: 'failed', error })
     .where('run_id', '=', runId).where('status', 'in', openTaskStatuses).where('active_attempt', 'is', null)
     .returning('key').execute();
-  await changes.eventBatch(trx, runId, waiting.map(({ key }) => ({ kind: 'task.failed' as const, task: key, message: error })));
+  changes.eventBatch(runId, waiting.map(({ key }) => ({ kind: 'task.failed' as const, task: key, message: error })));
   await finishRunIfDone(trx, runId, changes);
   return true;
 }

@@ -34,6 +34,6 @@ export async function workerGone(
   await trx.updateTable('workers').set({
     state, stop_cause: cause, stopped_at: changes.now, registration_hash: null, credential_hash: null, error: reason,
   }).where('id', '=', workerId).execute();
-  await changes.event(trx, worker.run_id, state === 'lost' ? 'worker.lost' : 'worker.stopped', { worker: workerId, worker_name: worker.name, message: reason });
+  changes.event(worker.run_id, state === 'lost' ? 'worker.lost' : 'worker.stopped', { worker: workerId, worker_name: worker.name, message: reason });
   return true;
 }
