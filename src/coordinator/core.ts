@@ -104,17 +104,20 @@ export class CoordinatorCore {
    */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     for (let tries = 1; ; tries++) {
-      const changes = new Changes(this.clock.now());
+      let changes!: Changes;
       let result: T;
       try {
         result = await this.#writes.run(async (trx) => {
+          // New each time the work runs: another operation of its batch may have undone it.
+          changes = new Changes(this.clock.now());
           const done = await work(trx, changes);
           await changes.write(trx);
           if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
+          return done;
+        }, mode, () => {
           // Before the commit: a look at the store that reads them once committed must know them for this process's.
           this.watch.publishedHere(changes.events);
-          return done;
-        }, mode);
+        });
       } catch (error) {
         // PostgreSQL ends a deadlock by failing one of its transactions, which shared ones can
         // meet (two claims of one worker on two coordinators, each batched with another's).

@@ -6,15 +6,21 @@ import { StoreUnavailable } from './store-errors.ts';
 interface Pending {
   work: (trx: Db) => Promise<unknown>;
   mode: WriteMode;
+  /** Called once, just before the commit that writes what the operation did. */
+  committing?: ((value: unknown) => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 /**
  * Group commit: while one transaction is being written, the operations that arrive wait
- * and then share the next one, each in its own savepoint so a failing operation is undone
- * alone. An idle coordinator waits one turn of the event loop; a busy one pays one commit
- * for many operations.
+ * and then share the next one. They run one after the other; should one fail, it undoes
+ * the batch with it, and they are all run again, each in its own savepoint, so the failing
+ * one is undone alone. A savepoint costs two statements, each a round trip on PostgreSQL,
+ * and operations rarely fail: they are not paid for ahead. An idle coordinator waits one
+ * turn of the event loop; a busy one pays one commit for many operations.
  */
 export class GroupCommit {
   readonly #transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>;
@@ -29,10 +35,13 @@ export class GroupCommit {
     return this.#writing || this.#queue.length > 0;
   }
 
-  /** `work` in a transaction, `shared` only when every operation of its batch may be (see WriteMode). */
-  run<T>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
+  /**
+   * `work` in a transaction, `shared` only when every operation of its batch may be (see
+   * WriteMode). `work` runs again, as new, when another operation of its batch failed.
+   */
+  run<T>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive', committing?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, mode, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ work, mode, committing: committing as Pending['committing'], resolve: resolve as (value: unknown) => void, reject });
       if (this.#writing) return;
       this.#writing = true;
       // A synchronous store finishes a transaction within one turn of the event loop, so
@@ -54,28 +63,16 @@ export class GroupCommit {
   }
 
   async #write(batch: Pending[]): Promise<void> {
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const mode = batch.every((pending) => pending.mode === 'shared') ? 'shared' : 'exclusive';
+    let outcomes: Outcome[];
     try {
-      await this.#transaction(async (trx) => {
-        if (batch.length === 1) {
-          outcomes.push({ ok: true, value: await batch[0]!.work(trx) });
-          return;
-        }
-        for (const pending of batch) {
-          await sql`savepoint slipway_op`.execute(trx);
-          try {
-            outcomes.push({ ok: true, value: await pending.work(trx) });
-            await sql`release savepoint slipway_op`.execute(trx);
-          } catch (error) {
-            // The store is at fault, not this operation: the rest of the batch would fail the
-            // same way, so all of it is undone and every operation hears why.
-            if (error instanceof StoreUnavailable) throw error;
-            await sql`rollback to savepoint slipway_op`.execute(trx);
-            await sql`release savepoint slipway_op`.execute(trx);
-            outcomes.push({ ok: false, error });
-          }
-        }
-      }, batch.every((pending) => pending.mode === 'shared') ? 'shared' : 'exclusive');
+      try {
+        outcomes = await this.#transaction((trx) => this.#together(trx, batch), mode);
+      } catch (error) {
+        // The store is at fault, not an operation: all of them would fail the same way again.
+        if (batch.length === 1 || error instanceof StoreUnavailable) throw error;
+        outcomes = await this.#transaction((trx) => this.#apart(trx, batch), mode);
+      }
     } catch (error) {
       // Nothing of the batch was committed: every operation fails with the cause.
       for (const pending of batch) pending.reject(error);
@@ -87,4 +84,38 @@ export class GroupCommit {
       else pending.reject(outcome.error);
     });
   }
+
+  async #together(trx: Db, batch: Pending[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    for (const pending of batch) outcomes.push({ ok: true, value: await pending.work(trx) });
+    committing(batch, outcomes);
+    return outcomes;
+  }
+
+  async #apart(trx: Db, batch: Pending[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    for (const pending of batch) {
+      await sql`savepoint slipway_op`.execute(trx);
+      try {
+        outcomes.push({ ok: true, value: await pending.work(trx) });
+        await sql`release savepoint slipway_op`.execute(trx);
+      } catch (error) {
+        // The store is at fault, not this operation: the rest of the batch would fail the
+        // same way, so all of it is undone and every operation hears why.
+        if (error instanceof StoreUnavailable) throw error;
+        await sql`rollback to savepoint slipway_op`.execute(trx);
+        await sql`release savepoint slipway_op`.execute(trx);
+        outcomes.push({ ok: false, error });
+      }
+    }
+    committing(batch, outcomes);
+    return outcomes;
+  }
+}
+
+function committing(batch: Pending[], outcomes: Outcome[]): void {
+  batch.forEach((pending, i) => {
+    const outcome = outcomes[i]!;
+    if (outcome.ok) pending.committing?.(outcome.value);
+  });
 }

@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { GroupCommit } from '../../src/store/group-commit.ts';
+import type { Store } from '../../src/store/store.ts';
+import { openTestStore } from '../helpers/test-store.ts';
+
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+});
+
+let added = 0;
+const addToken = (db: Store['db'], name: string) => {
+  added += 1;
+  return db.insertInto('tokens').values({ id: `t-${added}`, name, scopes: 'read', secret_hash: `hash-${added}`, created_at: added, revoked_at: null }).execute();
+};
+
+async function tokenNames(db: Store['db']): Promise<string[]> {
+  return (await db.selectFrom('tokens').select('name').orderBy('created_at').execute()).map((row) => row.name);
+}
+
+describe('group commit', () => {
+  it('writes a batch whose operations all succeed in one transaction, and tells each just before its commit', async () => {
+    store = await openTestStore(':memory:');
+    const writes = new GroupCommit(store.transaction);
+    const seen: string[][] = [];
+    const told: string[] = [];
+    const op = (name: string) => writes.run(async (trx) => {
+      await addToken(trx, name);
+      // Each operation sees those before it in the batch: they share the transaction.
+      seen.push(await tokenNames(trx));
+      return name;
+    }, 'exclusive', (value) => told.push(value));
+    expect(await Promise.all([op('a'), op('b'), op('c')])).toEqual(['a', 'b', 'c']);
+    expect(seen).toEqual([['a'], ['a', 'b'], ['a', 'b', 'c']]);
+    expect(told).toEqual(['a', 'b', 'c']);
+    expect(await tokenNames(store.db)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('undoes an operation that fails alone: the rest of its batch is written once, and only what is written is told', async () => {
+    store = await openTestStore(':memory:');
+    const writes = new GroupCommit(store.transaction);
+    const told: string[] = [];
+    const runs = new Map<string, number>();
+    const op = (name: string, fail = false) => writes.run(async (trx) => {
+      runs.set(name, (runs.get(name) ?? 0) + 1);
+      await addToken(trx, name);
+      if (fail) throw new Error(`${name} refused`);
+      return name;
+    }, 'exclusive', (value) => told.push(value));
+    const outcomes = await Promise.allSettled([op('a'), op('b', true), op('c')]);
+    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message))).toEqual(['a', 'b refused', 'c']);
+    expect(await tokenNames(store.db)).toEqual(['a', 'c']);
+    expect(told).toEqual(['a', 'c']);
+    // Run together, then again each in its own savepoint; c never ran in the batch b undid.
+    expect(Object.fromEntries(runs)).toEqual({ a: 2, b: 2, c: 1 });
+    // The next batch is not held back by the failure.
+    await Promise.all([op('d'), op('e')]);
+    expect(await tokenNames(store.db)).toEqual(['a', 'c', 'd', 'e']);
+  });
+});
