@@ -6,8 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, Sandbox } from '../helpers/cli.ts';
 import { launchBrowser, observe, openUi, type UiTab } from '../helpers/browser.ts';
 import { processesUnder, waitFor } from '../helpers/processes.ts';
+import { formatMillis } from '../../src/web/lib/format.ts';
 
-interface ApiTask { id: string; status: string; attempts: { number: number; outcome: string | null }[] }
+interface ApiTask { id: string; status: string; attempts: { number: number; outcome: string | null; script_ms: number | null }[] }
 interface ApiRun { run: { id: string; status: string }; tasks: ApiTask[] }
 /** The page's globals this file uses (the root tsconfig has no DOM types). */
 interface BrowserGlobals { getComputedStyle(element: unknown): { color: string } }
@@ -315,6 +316,11 @@ steps:
     expect(await rows.nth(1).textContent()).toContain('succeeded');
     const task = (await runDetail(run)).tasks.find((t) => t.id === 'check[n=2]')!;
     expect(task.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
+    // Each attempt shows how long its script ran, as its worker measured it.
+    for (const [i, attempt] of task.attempts.entries()) {
+      expect(attempt.script_ms).not.toBeNull();
+      expect(await rows.nth(i).locator('td.script').textContent()).toBe(formatMillis(attempt.script_ms!));
+    }
   });
 
   it('shows a read-only token no action buttons, and an admin token all of them', async () => {

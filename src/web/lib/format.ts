@@ -12,6 +12,11 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
+/** As formatDuration, but a time under a second in milliseconds: what a script of a small task takes. */
+export function formatMillis(ms: number): string {
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : formatDuration(ms);
+}
+
 /** `just now`, `42s ago`, `5m ago`, `3h ago`, `2d ago`; a date past a month. */
 export function relativeTime(iso: string, now: number): string {
   const then = Date.parse(iso);

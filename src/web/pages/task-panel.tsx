@@ -4,7 +4,7 @@ import { downloadWithToken } from '../net/download.ts';
 import type { Artifact, Attempt, RunDetail, Task } from '../lib/types.ts';
 import { neededTasks } from '../lib/needs.ts';
 import { byteSize } from '../../util/byte-size.ts';
-import { clockTime, absoluteTime } from '../lib/format.ts';
+import { clockTime, absoluteTime, formatMillis } from '../lib/format.ts';
 import { href, runHref } from '../lib/route.ts';
 import { Link } from '../ui/navigation.tsx';
 import { Duration, ErrorBox, StatusBadge, statusGlyph } from '../ui/bits.tsx';
@@ -162,6 +162,7 @@ function AttemptsTable({ run, task, attempts, current }: {
           <th className="r">Exit</th>
           <th>Started</th>
           <th className="r">Duration</th>
+          <th className="r" title="How long the script ran, from its start to its exit, as its worker measured it: the rest of the attempt is Slipway's">Script</th>
           <th>Error</th>
         </tr>
       </thead>
@@ -190,6 +191,7 @@ function AttemptsTable({ run, task, attempts, current }: {
               <td className="r num">{a.exit_code ?? <span className="muted">—</span>}</td>
               <td className="num" title={absoluteTime(a.started_at)}>{clockTime(a.started_at)}</td>
               <td className="r"><Duration start={a.started_at} end={a.finished_at} /></td>
+              <td className="r num script">{a.script_ms === null ? <span className="muted">—</span> : formatMillis(a.script_ms)}</td>
               <td className="err mono" title={a.error ?? undefined}>{a.error ?? ''}</td>
             </tr>
           );
