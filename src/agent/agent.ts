@@ -1,5 +1,4 @@
 import { homedir, hostname } from 'node:os';
-import { rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
@@ -12,7 +11,7 @@ import { OutputBatcher } from './output-buffer.ts';
 import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
-import { SourceCache } from './source-cache.ts';
+import { removeTree, SourceCache } from './source-cache.ts';
 import { getSigned, keepArtifact } from './blob-transfer.ts';
 import { keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
 import { openTaskCgroups, type TaskCgroups } from './task-cgroups.ts';
@@ -154,7 +153,7 @@ export class ScriptExecutor implements Executor {
       this.#tidying = this.#tidying.then(async () => {
         // After the turn that sent the job's end: the report leaves first.
         await nextTurn();
-        if (untidy.inputs) await rm(untidy.inputs, { recursive: true, force: true });
+        if (untidy.inputs) removeTree(untidy.inputs);
         await this.#cache.discard(untidy.cwd);
         // Copied now, the next task of the tree needs only to rename it.
         if (moreToCome) await this.#cache.copyAhead(untidy.tree);

@@ -276,7 +276,7 @@ export class SourceCache {
  * is tried again. In the agent's own thread, as copyTree: a task's directory goes while
  * its report travels, when the agent has nothing else to do.
  */
-function removeTree(dir: string): void {
+export function removeTree(dir: string): void {
   try {
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   } catch (error) {

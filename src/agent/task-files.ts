@@ -1,4 +1,5 @@
 import { glob, lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { ArtifactInput, CacheOrder } from '../protocol/worker.ts';
 import type { ArchiveLimits } from '../archive/check.ts';
@@ -60,7 +61,8 @@ export async function keepFiles(tree: string, files: TaskFiles, prepared: Prepar
  * not what the coordinator recorded are refused, not handed to the script.
  */
 export async function fetchInputs(dir: string, files: TaskFiles): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // In the agent's own thread: most tasks need no inputs, and an empty directory is one call.
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (const input of files.inputs) {
     const target = join(dir, taskDirName(input.task), input.path);
     // The coordinator checked the path when it was kept; checked again, since it is written here.
