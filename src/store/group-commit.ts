@@ -69,7 +69,7 @@ export class GroupCommit {
       try {
         outcomes = await this.#transaction((trx) => this.#together(trx, batch), mode);
       } catch (error) {
-        // The store is at fault, not an operation: all of them would fail the same way again.
+        // Alone, the operation failed by itself; with the store at fault, all of them would fail again.
         if (batch.length === 1 || error instanceof StoreUnavailable) throw error;
         outcomes = await this.#transaction((trx) => this.#apart(trx, batch), mode);
       }

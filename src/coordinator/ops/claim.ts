@@ -41,14 +41,17 @@ export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =
  */
 const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')).forUpdate());
 
+/** The columns of a task a claim reads: ClaimableTask. */
+const claimableColumns = ['key', 'step', 'matrix', 'status', 'attempts', 'checks'] as const;
+
 /** A run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
 const lockClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
-  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks'])
+  db.selectFrom('tasks').select(claimableColumns)
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableAt(arg('now')))
     .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked());
 
 const selectClaimable = prepared<{ run: string; key: string }, ClaimableTask>((db, arg) =>
-  db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'attempts', 'checks']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+  db.selectFrom('tasks').select(claimableColumns).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
