@@ -41,21 +41,26 @@ export class Changes {
   }
 
   /**
-   * Writes the operation's events, numbered in the order they came: one statement for the
-   * events of a task's finish and its next claim, where each used to take its own. A shared
-   * transaction (PostgreSQL) takes the events lock here, as late as it can: see lockEventOrder.
+   * Writes the events of a transaction's operations, numbered in the order they came, in
+   * one statement (a task's finish and its next claim, and those of the tasks whose ends
+   * share the commit). A shared transaction (PostgreSQL) takes the events lock here, as late
+   * as it can: see lockEventOrder.
    */
-  async write(trx: Db): Promise<void> {
-    if (this.#unwritten.length === 0) return;
+  static async write(trx: Db, all: Changes[]): Promise<void> {
+    const unwritten = all.flatMap((changes) => changes.#take());
+    if (unwritten.length === 0) return;
     if (inSharedWrite()) await lockEventOrder(trx);
-    const unwritten = this.#unwritten;
-    this.#unwritten = [];
     for (let i = 0; i < unwritten.length; i += eventsPerStatement) {
       const batch = unwritten.slice(i, i + eventsPerStatement);
-      const rows = batch.map((event) => this.#row(event));
-      const last = await insertEvents(trx, rows);
-      batch.forEach(({ run, kind, ...fields }, j) => this.events.push(this.#published(last - batch.length + 1 + j, run, kind, fields)));
+      const last = await insertEvents(trx, batch.map(({ changes, event }) => changes.#row(event)));
+      batch.forEach(({ changes, event: { run, kind, ...fields } }, j) => changes.events.push(changes.#published(last - batch.length + 1 + j, run, kind, fields)));
     }
+  }
+
+  #take(): { changes: Changes; event: Unwritten }[] {
+    const taken = this.#unwritten.map((event) => ({ changes: this as Changes, event }));
+    this.#unwritten = [];
+    return taken;
   }
 
   #row({ run, kind, ...fields }: Unwritten): NewEventRow {
@@ -78,20 +83,27 @@ export class Changes {
     this.delayed.set(pool, Math.min(at, this.delayed.get(pool) ?? Infinity));
   }
 
-  /** Whether other coordinators on the store have anything to hear of this transaction. */
+  /** Whether other coordinators on the store have anything to hear of this operation. */
   get noticed(): boolean {
     return this.events.length > 0 || this.queued.size > 0 || this.delayed.size > 0 || this.drained.size > 0 || this.cancelledAttempts.size > 0;
   }
 
-  /** What other coordinators on the store are told of this transaction. */
-  notice(origin: string): CommitNotice {
+  /** What other coordinators on the store are told of a transaction: what its operations changed, as one. */
+  static notice(origin: string, all: Changes[]): CommitNotice {
+    const merged = new Changes(0);
+    for (const changes of all) {
+      for (const [pool, count] of changes.queued) merged.queue(pool, count);
+      for (const [pool, at] of changes.delayed) merged.delay(pool, at);
+      for (const worker of changes.drained) merged.drained.add(worker);
+      for (const attempt of changes.cancelledAttempts) merged.cancelledAttempts.add(attempt);
+    }
     return {
       origin,
-      runs: [...new Set(this.events.map((event) => event.run))],
-      queued: [...this.queued],
-      delayed: [...this.delayed],
-      drained: [...this.drained],
-      cancelled: [...this.cancelledAttempts],
+      runs: [...new Set(all.flatMap((changes) => changes.events.map((event) => event.run)))],
+      queued: [...merged.queued],
+      delayed: [...merged.delayed],
+      drained: [...merged.drained],
+      cancelled: [...merged.cancelledAttempts],
     };
   }
 

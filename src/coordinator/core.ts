@@ -52,7 +52,7 @@ export class CoordinatorCore {
   readonly startedAt: number;
   /** Runs created or rerun here, for a coordinator that looks after only those. */
   readonly own = new Set<string>();
-  readonly #writes: GroupCommit;
+  readonly #writes: GroupCommit<{ changes: Changes }>;
   /** Cancels of the waits this process set (core.later), dropped when it closes. */
   readonly #timers = new Set<() => void>();
   /** Background jobs in flight (see background). */
@@ -71,7 +71,7 @@ export class CoordinatorCore {
     this.settings = settings;
     this.startedAt = clock.now();
     this.logs = openLogs(store.db, join(settings.stateDir, 'logs'), settings.maxLogBytes);
-    this.#writes = new GroupCommit(store.transaction);
+    this.#writes = new GroupCommit(store.transaction, (trx, done) => this.#beforeCommit(trx, done.map(({ changes }) => changes)));
     // On PostgreSQL, other coordinators' commit notices wake the watch; its timer is a fallback.
     this.#noticesOthers = isPostgres(store.db);
     this.watch = new StoreWatch(store.db, this.events, settings.storeLookMs ?? (this.#noticesOthers ? postgresFallbackLookMs : undefined));
@@ -104,17 +104,13 @@ export class CoordinatorCore {
    */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     for (let tries = 1; ; tries++) {
-      let changes!: Changes;
-      let result: T;
+      let done: { result: T; changes: Changes };
       try {
-        result = await this.#writes.run(async (trx) => {
+        done = await this.#writes.run(async (trx) => {
           // New each time the work runs: another operation of its batch may have undone it.
-          changes = new Changes(this.clock.now());
-          const done = await work(trx, changes);
-          await changes.write(trx);
-          if (this.#noticesOthers && changes.noticed) await sendCommitNotice(trx, changes.notice(this.id));
-          return done;
-        }, mode, () => {
+          const changes = new Changes(this.clock.now());
+          return { result: await work(trx, changes), changes };
+        }, mode, ({ changes }) => {
           // Before the commit: a look at the store that reads them once committed must know them for this process's.
           this.watch.publishedHere(changes.events);
         });
@@ -125,10 +121,20 @@ export class CoordinatorCore {
         if (tries < deadlockTries && isDeadlock(error)) continue;
         throw error;
       }
-      this.events.publish(changes.events);
-      for (const listener of this.#commitListeners) listener(changes);
-      return result;
+      this.events.publish(done.changes.events);
+      for (const listener of this.#commitListeners) listener(done.changes);
+      return done.result;
     }
+  }
+
+  /**
+   * What a transaction writes last, for all its operations at once: their events in one
+   * statement and, on PostgreSQL, one notice to the other coordinators.
+   */
+  async #beforeCommit(trx: Store['db'], all: Changes[]): Promise<void> {
+    await Changes.write(trx, all);
+    const noticed = all.filter((changes) => changes.noticed);
+    if (this.#noticesOthers && noticed.length > 0) await sendCommitNotice(trx, Changes.notice(this.id, noticed));
   }
 
   onCommit(listener: (changes: Changes) => void): void {

@@ -3,16 +3,19 @@ import type { Db } from './store.ts';
 import type { WriteMode } from './postgres-dialect.ts';
 import { StoreUnavailable } from './store-errors.ts';
 
-interface Pending {
-  work: (trx: Db) => Promise<unknown>;
+interface Pending<Done> {
+  work: (trx: Db) => Promise<Done>;
   mode: WriteMode;
   /** Called once, just before the commit that writes what the operation did. */
-  committing?: ((value: unknown) => void) | undefined;
-  resolve: (value: unknown) => void;
+  committing?: ((value: Done) => void) | undefined;
+  resolve: (value: Done) => void;
   reject: (error: unknown) => void;
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+type Outcome<Done> = { ok: true; value: Done } | { ok: false; error: unknown };
+
+/** Work a batch does last, once for all its operations that succeeded (their results, in order). */
+export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<void>;
 
 /**
  * Group commit: while one transaction is being written, the operations that arrive wait
@@ -22,13 +25,19 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * and operations rarely fail: they are not paid for ahead. An idle coordinator waits one
  * turn of the event loop; a busy one pays one commit for many operations.
  */
-export class GroupCommit {
+export class GroupCommit<Done = unknown> {
   readonly #transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>;
-  #queue: Pending[] = [];
+  readonly #batchEnd: BatchEnd<Done> | undefined;
+  #queue: Pending<Done>[] = [];
   #writing = false;
 
-  constructor(transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>) {
+  /**
+   * `batchEnd`: what the batch writes for all its operations at once (their events, in one
+   * statement), in its transaction, after the last of them.
+   */
+  constructor(transaction: <T>(work: (trx: Db) => Promise<T>, mode: WriteMode) => Promise<T>, batchEnd?: BatchEnd<Done>) {
     this.#transaction = transaction;
+    this.#batchEnd = batchEnd;
   }
 
   get pending(): boolean {
@@ -39,9 +48,9 @@ export class GroupCommit {
    * `work` in a transaction, `shared` only when every operation of its batch may be (see
    * WriteMode). `work` runs again, as new, when another operation of its batch failed.
    */
-  run<T>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive', committing?: (value: T) => void): Promise<T> {
+  run<T extends Done>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive', committing?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, mode, committing: committing as Pending['committing'], resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ work, mode, committing: committing as Pending<Done>['committing'], resolve: resolve as (value: Done) => void, reject });
       if (this.#writing) return;
       this.#writing = true;
       // A synchronous store finishes a transaction within one turn of the event loop, so
@@ -62,9 +71,9 @@ export class GroupCommit {
     }
   }
 
-  async #write(batch: Pending[]): Promise<void> {
+  async #write(batch: Pending<Done>[]): Promise<void> {
     const mode = batch.every((pending) => pending.mode === 'shared') ? 'shared' : 'exclusive';
-    let outcomes: Outcome[];
+    let outcomes: Outcome<Done>[];
     try {
       try {
         outcomes = await this.#transaction((trx) => this.#together(trx, batch), mode);
@@ -85,15 +94,15 @@ export class GroupCommit {
     });
   }
 
-  async #together(trx: Db, batch: Pending[]): Promise<Outcome[]> {
-    const outcomes: Outcome[] = [];
+  async #together(trx: Db, batch: Pending<Done>[]): Promise<Outcome<Done>[]> {
+    const outcomes: Outcome<Done>[] = [];
     for (const pending of batch) outcomes.push({ ok: true, value: await pending.work(trx) });
-    committing(batch, outcomes);
+    await this.#end(trx, batch, outcomes);
     return outcomes;
   }
 
-  async #apart(trx: Db, batch: Pending[]): Promise<Outcome[]> {
-    const outcomes: Outcome[] = [];
+  async #apart(trx: Db, batch: Pending<Done>[]): Promise<Outcome<Done>[]> {
+    const outcomes: Outcome<Done>[] = [];
     for (const pending of batch) {
       await sql`savepoint slipway_op`.execute(trx);
       try {
@@ -108,14 +117,17 @@ export class GroupCommit {
         outcomes.push({ ok: false, error });
       }
     }
-    committing(batch, outcomes);
+    await this.#end(trx, batch, outcomes);
     return outcomes;
   }
-}
 
-function committing(batch: Pending[], outcomes: Outcome[]): void {
-  batch.forEach((pending, i) => {
-    const outcome = outcomes[i]!;
-    if (outcome.ok) pending.committing?.(outcome.value);
-  });
+  /** The batch's own end, then each operation that succeeded is told, just before the commit. */
+  async #end(trx: Db, batch: Pending<Done>[], outcomes: Outcome<Done>[]): Promise<void> {
+    const done = outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : []));
+    await this.#batchEnd?.(trx, done);
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) pending.committing?.(outcome.value);
+    });
+  }
 }

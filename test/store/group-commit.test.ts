@@ -58,4 +58,24 @@ describe('group commit', () => {
     await Promise.all([op('d'), op('e')]);
     expect(await tokenNames(store.db)).toEqual(['a', 'c', 'd', 'e']);
   });
+
+  it("ends each batch once, in its transaction, with what its operations that succeeded returned", async () => {
+    store = await openTestStore(':memory:');
+    const ends: string[][] = [];
+    const writes = new GroupCommit<string>(store.transaction, async (trx, done) => {
+      ends.push(done);
+      // Written with the batch: what an end writes is committed or undone with it.
+      await addToken(trx, `end of ${done.join('+')}`);
+    });
+    const op = (name: string, fail = false) => writes.run(async (trx) => {
+      await addToken(trx, name);
+      if (fail) throw new Error(`${name} refused`);
+      return name;
+    });
+    await Promise.all([op('a'), op('b')]);
+    await Promise.allSettled([op('c'), op('d', true), op('e')]);
+    // The second batch ended once: its first try, undone by d, never reached its end.
+    expect(ends).toEqual([['a', 'b'], ['c', 'e']]);
+    expect(await tokenNames(store.db)).toEqual(['a', 'b', 'end of a+b', 'c', 'e', 'end of c+e']);
+  });
 });
