@@ -1,6 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
 import { idleStep } from '../engine/idle-claim.ts';
@@ -11,9 +11,9 @@ import { OutputBatcher } from './output-buffer.ts';
 import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
 import { runScript, type ScriptResult } from './run-script.ts';
-import { removeTree, SourceCache } from './source-cache.ts';
+import { SourceCache } from './source-cache.ts';
 import { getSigned, keepArtifact } from './blob-transfer.ts';
-import { keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
+import { emptyInputs, keepFiles, prepareFiles, TaskFilesError, type TaskFiles } from './task-files.ts';
 import { openTaskCgroups, type TaskCgroups } from './task-cgroups.ts';
 import { ScriptStarter } from './spawner.ts';
 import type { Owner } from './drop-privileges.ts';
@@ -74,7 +74,8 @@ export interface Executor {
 export class ScriptExecutor implements Executor {
   readonly #workDir: string;
   #cache: SourceCache;
-  readonly #inputsRoot: string;
+  /** Where each task's inputs go: one directory, emptied after each task rather than made again (see refreshTree). */
+  readonly #inputs: string;
   readonly #cgroups: TaskCgroups | undefined;
   readonly #launcher: ScriptStarter | undefined;
   readonly note: string | undefined;
@@ -91,7 +92,7 @@ export class ScriptExecutor implements Executor {
   constructor(workDir: string, options: { cgroups?: TaskCgroups; launcher?: ScriptStarter; note?: string } = {}) {
     this.#workDir = workDir;
     this.#cache = new SourceCache(workDir);
-    this.#inputsRoot = join(workDir, 'inputs');
+    this.#inputs = join(workDir, 'inputs');
     this.#cgroups = options.cgroups;
     this.#launcher = options.launcher;
     this.note = options.note;
@@ -121,7 +122,7 @@ export class ScriptExecutor implements Executor {
     const tree = job.source ? await this.#cache.ensure(job.source.digest, job.source.download, this.#limits) : this.#tree;
     const cwd = await this.#cache.workdir(tree, job.name);
     // Outside the tree's copy, so nothing the task keeps of its own is mistaken for an input.
-    const inputs = join(this.#inputsRoot, basename(cwd));
+    const inputs = this.#inputs;
     const say = (line: string) => job.onOutput(`${line}\n`);
     let result: ScriptResult | undefined;
     try {
@@ -153,10 +154,9 @@ export class ScriptExecutor implements Executor {
       this.#tidying = this.#tidying.then(async () => {
         // After the turn that sent the job's end: the report leaves first.
         await nextTurn();
-        if (untidy.inputs) removeTree(untidy.inputs);
-        await this.#cache.discard(untidy.cwd);
-        // Copied now, the next task of the tree needs only to rename it.
-        if (moreToCome) await this.#cache.copyAhead(untidy.tree);
+        if (untidy.inputs) emptyInputs(untidy.inputs);
+        // Made ready now, from this task's directory, the next task of the tree needs only to rename it.
+        await this.#cache.discard(untidy.cwd, moreToCome ? untidy.tree : null);
       });
     }
     return this.#tidying;

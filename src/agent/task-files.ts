@@ -1,11 +1,12 @@
 import { glob, lstat, mkdir, realpath, rm } from 'node:fs/promises';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { ArtifactInput, CacheOrder } from '../protocol/worker.ts';
 import type { ArchiveLimits } from '../archive/check.ts';
 import { restoreCache, saveCache, type CacheClient } from './task-cache.ts';
 import { writeHashed } from '../util/hashed-write.ts';
 import { taskDirName } from '../util/task-dir-name.ts';
+import { removeTree } from './source-cache.ts';
 
 /** What an attempt gets and keeps besides its tree: its inputs before the script, its artifacts after. */
 export interface TaskFiles {
@@ -54,6 +55,23 @@ export async function keepFiles(tree: string, files: TaskFiles, prepared: Prepar
   if (!files.cache?.order.save || !prepared.cache || prepared.cache.exact) return;
   await saveCache(tree, files.cache.order, prepared.cache.key, files.cache.client, say)
     .catch((error: Error) => say(`cache: not saved: ${error.message}`));
+}
+
+/**
+ * The inputs directory made empty for the next task, as it was before the first: what the
+ * task fetched or left there goes, the directory itself stays (a new one would cost an
+ * inode: see refreshTree). One the task replaced (by a link, say) goes whole.
+ */
+export function emptyInputs(dir: string): void {
+  let info;
+  try {
+    info = lstatSync(dir);
+  } catch {
+    return;
+  }
+  if (!info.isDirectory()) return removeTree(dir);
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir)) removeTree(join(dir, entry));
 }
 
 /**

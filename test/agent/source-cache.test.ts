@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyTree, SourceCache, type SourceCacheOptions } from '../../src/agent/source-cache.ts';
@@ -148,6 +148,49 @@ describe('the working directory each task gets from the source cache', () => {
     expect(await cache.methodFor(tree)).toBe('copy');
     expect(existsSync(join(root, 'layers'))).toBe(false);
     await isolation(cache, root);
+  });
+
+  it("makes a task's directory the next task's copy in place, keeping its files' inodes, never writing through what the task linked", async () => {
+    const root = join(dir.path, 'refreshed');
+    const cache = new SourceCache(root, { overlay: false });
+    const work = await cache.workdir(tree, 'a-used');
+    const lockedInode = statSync(join(work, 'locked')).ino;
+    vandalize(work);
+    // Beyond what vandalize does: names that lead out of the directory, and what the task may not have meant to leave.
+    const outside = join(dir.path, 'refresh-outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'inside'), 'precious\n');
+    linkSync(join(work, 'src-renamed', 'main.c'), join(outside, 'main.c'));
+    mkdirSync(join(work, 'src'));
+    linkSync(join(outside, 'main.c'), join(work, 'src', 'main.c'));
+    symlinkSync(outside, join(work, 'src', 'deep'));
+    chmodSync(join(work, 'frozen'), 0o755);
+    rmSync(join(work, 'frozen'), { recursive: true });
+    symlinkSync(outside, join(work, 'frozen'));
+    mkdirSync(join(work, 'README.d', 'sub'), { recursive: true });
+    renameSync(join(work, 'README'), join(work, 'README.d', 'sub', 'moved'));
+    mkdirSync(join(work, 'README'));
+    mkdirSync(join(work, 'made', 'sub'), { recursive: true });
+    writeFileSync(join(work, 'made', 'sub', 'file'), 'made\n', { mode: 0o400 });
+    chmodSync(join(work, 'made', 'sub'), 0o500);
+    // The same size and other bytes, unreadable; the same bytes and another mode.
+    writeFileSync(join(work, 'locked'), 'READ ONLY\n');
+    chmodSync(join(work, 'locked'), 0o000);
+    writeFileSync(join(work, 'build.sh'), '#!/bin/sh\necho built\n', { mode: 0o600 });
+
+    await cache.discard(work, tree);
+    const next = await cache.workdir(tree, 'a-next');
+    expect(listing(next)).toEqual(pristine);
+    expect(listing(tree)).toEqual(pristine);
+    // The file the task wrote in place is the same file, written again.
+    expect(statSync(join(next, 'locked')).ino).toBe(lockedInode);
+    // Nothing outside was written through a link.
+    expect(readFileSync(join(outside, 'inside'), 'utf8')).toBe('precious\n');
+    expect(readFileSync(join(outside, 'main.c'), 'utf8')).toBe('int main() { return 0; }\nappended\n');
+    expect(statSync(join(next, 'src', 'main.c')).ino).not.toBe(statSync(join(outside, 'main.c')).ino);
+    await cache.discard(next, tree);
+    cache.dropCopyAhead();
+    expect(leftovers(root)).toEqual({ mounts: [], work: [], layers: [] });
   });
 
   it('gives an empty directory when the run has no tree, and takes it away', async () => {
