@@ -13,8 +13,15 @@ export interface PoolState {
 
 /** What a ramping pool has seen of its own pace: recent attempts and worker starts. */
 export interface PoolPace {
-  /** How long its recent attempts took, on average. */
+  /**
+   * How long its recent attempts took, on average, those still running counted as long as
+   * they have run so far: a pool whose tasks became slower (another run's step, one that
+   * hangs) learns it before they end.
+   */
   attemptMs: number;
+  /** How many attempts that average is of, and how many of them are still running. */
+  sampled: number;
+  running: number;
   /** How long its workers took from being started to registering, on average. */
   startMs: number;
 }
@@ -73,4 +80,15 @@ export function workersWithinSpend(maxHourlyUsd: number | undefined, hourlyUsd: 
 /** The shortest queue that `workers` would not finish before one more worker is up. */
 export function queueWorthAWorker(pace: PoolPace, workers: number): number {
   return Math.ceil((pace.startMs * workers) / Math.max(1, pace.attemptMs));
+}
+
+/**
+ * When a pool whose pace holds back a start for `queued` tasks should look again: its
+ * running attempts' time grows, and with it the pace, until one more worker pays. With none
+ * running (a worker just up, about to take one), after a worker's start.
+ */
+export function paceWorthInMs(pace: PoolPace, workers: number, queued: number): number {
+  if (pace.running === 0) return pace.startMs;
+  const worthAt = (pace.startMs * workers) / Math.max(1, queued);
+  return Math.max(1, Math.ceil(((worthAt - pace.attemptMs) * pace.sampled) / pace.running));
 }

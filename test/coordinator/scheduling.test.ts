@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Step } from '../../src/pipeline/types.ts';
 import { runReport } from '../../src/store/run-report.ts';
 import { pipelineOf } from '../helpers/pipelines.ts';
+import { waitFor } from '../helpers/processes.ts';
 import { protocolHarness } from '../helpers/protocol.ts';
 
 describe('scheduling through the worker protocol, with a manual clock', () => {
@@ -192,10 +193,19 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
       if (next?.kind !== 'attempt') throw new Error('no next attempt');
       attempt = next.attempt;
     }
-    h.clock.advance(1_500);
-    await h.coordinator.healthCheck();
-    await h.coordinator.settled();
-    expect(h.provider.starts).toHaveLength(1);
+    // Looked at again after each of the rest, at that pace: no start, to the last task.
+    for (let done = 3; ; done++) {
+      h.clock.advance(30);
+      await h.coordinator.healthCheck();
+      await h.coordinator.settled();
+      expect(h.provider.starts).toHaveLength(1);
+      const { next } = await h.coordinator.finish(w, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
+      if (next?.kind !== 'attempt') {
+        expect(done).toBe(19);
+        break;
+      }
+      attempt = next.attempt;
+    }
   });
 
   it('ramps up workers on its own machine, doubling, for attempts that outlast a worker\'s start', async () => {
@@ -214,6 +224,35 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     await claimAttempt(await worker(1));
     await h.coordinator.settled();
     expect(h.provider.starts).toHaveLength(4);
+  });
+
+  it("starts more workers for a run whose attempts run long, though the pool's last run was quick", async () => {
+    h.provider.onThisMachine = true;
+    const three = { n: ['1', '2', '3'] };
+    // A run of quick tasks, done by its one worker: the pool's pace is theirs.
+    const quick = await start(pipelineOf([{ name: 'quick', over: ['n'] }], { matrix: three, maxWorkers: 1 }));
+    h.clock.advance(1_500);
+    const first = await worker(0);
+    let attempt = await claimAttempt(first);
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(30);
+      const { next } = await h.coordinator.finish(first, attempt.id, { outcome: 'succeeded', exitCode: 0, error: null }, true);
+      if (next?.kind === 'attempt') attempt = next.attempt;
+    }
+    expect(await h.coordinator.waitForRun(quick)).toBe('succeeded');
+    await h.coordinator.stopped(first, { cause: 'told', reason: 'told to stop' });
+    // Then one of the same pool whose tasks take minutes.
+    await start(pipelineOf([{ name: 'slow', over: ['n'] }], { matrix: three, maxWorkers: 3 }));
+    expect(h.provider.starts).toHaveLength(2);
+    h.clock.advance(1_500);
+    const second = await worker(1);
+    await claimAttempt(second);
+    await h.coordinator.settled();
+    // At the quick run's pace, the worker up would finish the other two before a new one is up.
+    expect(h.provider.starts).toHaveLength(2);
+    // Its attempt has run a minute: the pool looks again by itself, and one more worker pays.
+    h.clock.advance(60_000);
+    await waitFor(() => h.provider.starts.length === 3, 10_000, 'a third worker to be started');
   });
 
   it('keeps starting workers after a worker that did work', async () => {

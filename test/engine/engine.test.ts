@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { heartbeatIntervalMs, isSilent } from '../../src/engine/liveness.ts';
-import { workersToStart } from '../../src/engine/provisioning.ts';
+import { paceWorthInMs, queueWorthAWorker, workersToStart } from '../../src/engine/provisioning.ts';
 import { afterAttempt, providerRetry, retryDelayMs } from '../../src/engine/retry.ts';
 import { afterCheck, runStatusOf, whenReady } from '../../src/engine/task-state.ts';
 import { activeName, waitingName } from '../../src/engine/worker-name.ts';
@@ -75,7 +75,7 @@ describe('provisioning', () => {
 
   it('starts no ramping worker while the workers up would finish the queue before it is up', () => {
     // Attempts of 30 ms, workers up in 1.5 s: one worker does 50 tasks meanwhile.
-    const pace = { attemptMs: 30, startMs: 1500 };
+    const pace = { attemptMs: 30, sampled: 20, running: 0, startMs: 1500 };
     const big = { ...pool, maxWorkers: 8, busy: 1 };
     expect(workersToStart({ ...big, queued: 20 }, { rampUp: true, pace })).toBe(0);
     expect(workersToStart({ ...big, queued: 49 }, { rampUp: true, pace })).toBe(0);
@@ -84,9 +84,23 @@ describe('provisioning', () => {
     expect(workersToStart({ ...big, busy: 2, queued: 99 }, { rampUp: true, pace })).toBe(0);
     expect(workersToStart({ ...big, busy: 2, queued: 100 }, { rampUp: true, pace })).toBe(2);
     // Long tasks: every queued one is worth a worker.
-    expect(workersToStart({ ...big, queued: 3 }, { rampUp: true, pace: { attemptMs: 60_000, startMs: 1500 } })).toBe(1);
+    expect(workersToStart({ ...big, queued: 3 }, { rampUp: true, pace: { ...pace, attemptMs: 60_000 } })).toBe(1);
     // Before any worker is up, the pace does not hold the first one back.
     expect(workersToStart({ ...pool, maxWorkers: 8, queued: 1 }, { rampUp: true, pace })).toBe(1);
+  });
+
+  it('looks again when the time of the attempts still running makes one more worker pay', () => {
+    // 19 attempts ended at 30 ms, one has run 30 ms so far: 20 queued are worth a worker at 75 ms a task.
+    const pace = { attemptMs: 30, sampled: 20, running: 1, startMs: 1500 };
+    expect(queueWorthAWorker(pace, 1)).toBe(50);
+    const inMs = paceWorthInMs(pace, 1, 20)!;
+    // The running attempt's time then counts 900 ms more: the average is 75 ms.
+    expect(inMs).toBe(900);
+    const later = { ...pace, attemptMs: pace.attemptMs + inMs / pace.sampled };
+    expect(queueWorthAWorker(later, 1)).toBe(20);
+    expect(workersToStart({ ...pool, maxWorkers: 8, busy: 1, queued: 20 }, { rampUp: true, pace: later })).toBe(1);
+    // Nothing running yet (the worker up is about to take a task): after a worker's start.
+    expect(paceWorthInMs({ ...pace, running: 0 }, 1, 20)).toBe(1500);
   });
 });
 

@@ -1,4 +1,4 @@
-import { queueWorthAWorker, workersToStart, workersWithinSpend, type PoolPace } from '../../engine/provisioning.ts';
+import { paceWorthInMs, queueWorthAWorker, workersToStart, workersWithinSpend, type PoolPace } from '../../engine/provisioning.ts';
 import { formatUsd } from '../../util/money.ts';
 import type { OperatorPool } from '../../pipeline/types.ts';
 import { givesUp, startPauseMs, type GiveUpLimits } from '../../engine/worker-stop.ts';
@@ -23,26 +23,29 @@ const paceSamples = 20;
 const paceQueueLook = 5000;
 
 /**
- * How fast a pool's recent attempts went and its workers came up. Before any attempt has
- * finished, the oldest running one tells as much: attempts take at least its age (none
- * has started yet when the first worker just came up). When
- * that is still shorter than a worker's start, the answer is to look again once it is not
- * (`lookAgainInMs`): until then a new worker would likely come up to an empty queue.
+ * How fast a pool's recent attempts went and its workers came up: the latest attempts that
+ * ended, and those still running at the time they have run so far. Before any attempt has
+ * ended, the oldest running one tells as much: attempts take at least its age (none has
+ * started yet when the first worker just came up). When that is still shorter than a
+ * worker's start, the answer is to look again once it is not (`waitMs`): until then a new
+ * worker would likely come up to an empty queue.
  */
 async function poolPace(trx: Db, pool: string, now: number): Promise<{ pace?: PoolPace; waitMs?: number }> {
   const startMs = await recentBootMs(trx, pool);
   if (startMs === undefined) return {};
-  const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
   // Read by time (index attempts_finished): the latest finished, the oldest of the few open.
   const attempts = () => attemptsOfPool(trx, pool);
   const finished = await attempts().select(['attempts.started_at', 'attempts.finished_at'])
     .where('attempts.finished_at', 'is not', null).orderBy('attempts.finished_at', 'desc').limit(paceSamples).execute();
-  if (finished.length > 0) return { pace: { attemptMs: mean(finished.map((a) => a.finished_at! - a.started_at)), startMs } };
-  const oldest = await attempts().select('attempts.started_at').where('attempts.finished_at', 'is', null)
-    .orderBy('attempts.started_at').limit(1).executeTakeFirst();
+  const running = await attempts().select('attempts.started_at').where('attempts.finished_at', 'is', null)
+    .orderBy('attempts.started_at').limit(paceSamples).execute();
+  const times = [...finished.map((a) => a.finished_at! - a.started_at), ...running.map((a) => now - a.started_at)];
+  if (finished.length > 0) {
+    return { pace: { attemptMs: times.reduce((sum, ms) => sum + ms, 0) / times.length, sampled: times.length, running: running.length, startMs } };
+  }
   // A worker that just came up has not taken its first attempt yet: it is about to.
-  const age = oldest ? now - oldest.started_at : 0;
-  return age >= startMs ? { pace: { attemptMs: age, startMs } } : { waitMs: Math.ceil(startMs - age) };
+  const age = running.length > 0 ? now - running[0]!.started_at : 0;
+  return age >= startMs ? { pace: { attemptMs: age, sampled: 1, running: 1, startMs } } : { waitMs: Math.ceil(startMs - age) };
 }
 
 /** Fails every task waiting on a pool that cannot get a worker, in every run it serves, saying why. */
@@ -214,6 +217,8 @@ export async function provisionPool(
   }
   const state = { maxWorkers: Math.min(maxWorkers, affordable), minIdle, queued, ...workers };
   const wanted = workersToStart(state, { rampUp, pace });
+  // Held back by the pace, the pool looks again when its running attempts have made one more worker pay.
+  const paceLook = pace && wanted === 0 && queued > 0 && queued < queueWorthAWorker(pace, up + workers.starting) ? paceWorthInMs(pace, up + workers.starting, queued) : undefined;
   if (affordable < maxWorkers && wanted < workersToStart({ ...state, maxWorkers }, { rampUp, pace })) {
     const why = `new workers wait: the pool's max_hourly_usd (${formatUsd(maxHourlyUsd!)}/h) pays for ${affordable} machines at ${formatUsd(hourlyUsd!)}/h; queued tasks start as workers free up`;
     await tellOfSpendCap(trx, runs.filter((run) => waitingRuns.has(run.spec.id) && !run.toldOfSpendCap), why, changes);
@@ -242,5 +247,5 @@ export async function provisionPool(
     changes.event(spec.id, 'worker.starting', { worker: workerId, worker_name: name });
     started.push({ workerId, runId: spec.id, activity, registrationToken });
   }
-  return { starts: started, ...(held && { held }) };
+  return { starts: started, ...(held && { held }), ...(paceLook !== undefined && { lookAgainInMs: paceLook }) };
 }
