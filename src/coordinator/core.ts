@@ -183,10 +183,14 @@ export class CoordinatorCore {
     return mayStopMachine(owner, this.id, (await this.liveCoordinators()).ids);
   }
 
-  /** Runs `action` after `ms` of the clock's time, unless this process closed meanwhile. */
-  later(ms: number, action: () => void): void {
+  /** Runs `action` after `ms` of the clock's time, unless this process closed meanwhile or it is cancelled (what it returns). */
+  later(ms: number, action: () => void): () => void {
     const cancel = this.clock.after(ms, () => { this.#timers.delete(cancel); if (!this.#closed) action(); });
     this.#timers.add(cancel);
+    return () => {
+      cancel();
+      this.#timers.delete(cancel);
+    };
   }
 
   /** Nothing new starts from here on: timers are dropped, and jobs see `closed`. */

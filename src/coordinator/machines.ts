@@ -23,6 +23,8 @@ const defaultStartGiveUpMs = 15 * 60_000;
 export class Machines {
   readonly #core: CoordinatorCore;
   readonly #provisionQueue = new Set<string>();
+  /** Each pool's one look-again: the latest provisioning's answer replaces the one before, so waits never pile up. */
+  readonly #lookAgain = new Map<string, () => void>();
   #provisioning = false;
   /** Provider start calls in flight (not those waiting to be retried). */
   #startCalls = 0;
@@ -103,7 +105,14 @@ export class Machines {
         const { starts, lookAgainInMs, held } = await core.mutate((trx, changes) => provisionPool(trx, pool, core.specOf(trx), limits, changes, {
           rampUp, providerCaps: core.settings.providerCaps, owner: core.id, hourlyUsd, ...(operator && { operator }),
         }));
-        if (lookAgainInMs !== undefined) core.later(lookAgainInMs, () => this.poke(pool));
+        this.#lookAgain.get(pool)?.();
+        this.#lookAgain.delete(pool);
+        if (lookAgainInMs !== undefined) {
+          this.#lookAgain.set(pool, core.later(lookAgainInMs, () => {
+            this.#lookAgain.delete(pool);
+            this.poke(pool);
+          }));
+        }
         this.#noteHold(pool, held);
         for (const start of starts) {
           this.#starting.add(start.workerId);
