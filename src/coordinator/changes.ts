@@ -58,7 +58,7 @@ export class Changes {
   }
 
   #take(): { changes: Changes; event: Unwritten }[] {
-    const taken = this.#unwritten.map((event) => ({ changes: this as Changes, event }));
+    const taken = this.#unwritten.map((event) => ({ changes: this, event }));
     this.#unwritten = [];
     return taken;
   }
