@@ -110,10 +110,7 @@ export class CoordinatorCore {
           // New each time the work runs: another operation of its batch may have undone it.
           const changes = new Changes(this.clock.now());
           return { result: await work(trx, changes), changes };
-        }, mode, ({ changes }) => {
-          // Before the commit: a look at the store that reads them once committed must know them for this process's.
-          this.watch.publishedHere(changes.events);
-        });
+        }, mode);
       } catch (error) {
         // PostgreSQL ends a deadlock by failing one of its transactions, which shared ones can
         // meet (two claims of one worker on two coordinators, each batched with another's).
@@ -133,6 +130,8 @@ export class CoordinatorCore {
    */
   async #beforeCommit(trx: Store['db'], all: Changes[]): Promise<void> {
     await Changes.write(trx, all);
+    // Before the commit: a look at the store that reads them once committed must know them for this process's.
+    for (const changes of all) this.watch.publishedHere(changes.events);
     const noticed = all.filter((changes) => changes.noticed);
     if (this.#noticesOthers && noticed.length > 0) await sendCommitNotice(trx, Changes.notice(this.id, noticed));
   }

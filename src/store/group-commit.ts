@@ -6,15 +6,16 @@ import { StoreUnavailable } from './store-errors.ts';
 interface Pending<Done> {
   work: (trx: Db) => Promise<Done>;
   mode: WriteMode;
-  /** Called once, just before the commit that writes what the operation did. */
-  committing?: ((value: Done) => void) | undefined;
   resolve: (value: Done) => void;
   reject: (error: unknown) => void;
 }
 
 type Outcome<Done> = { ok: true; value: Done } | { ok: false; error: unknown };
 
-/** Work a batch does last, once for all its operations that succeeded (their results, in order). */
+/**
+ * Work a batch does last, in its transaction, once for all its operations that succeeded
+ * (their results, in order): just before the commit that keeps what they did, and only then.
+ */
 export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<void>;
 
 /**
@@ -48,9 +49,9 @@ export class GroupCommit<Done = unknown> {
    * `work` in a transaction, `shared` only when every operation of its batch may be (see
    * WriteMode). `work` runs again, as new, when another operation of its batch failed.
    */
-  run<T extends Done>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive', committing?: (value: T) => void): Promise<T> {
+  run<T extends Done>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, mode, committing: committing as Pending<Done>['committing'], resolve: resolve as (value: Done) => void, reject });
+      this.#queue.push({ work, mode, resolve: resolve as (value: Done) => void, reject });
       if (this.#writing) return;
       this.#writing = true;
       // A synchronous store finishes a transaction within one turn of the event loop, so
@@ -97,7 +98,7 @@ export class GroupCommit<Done = unknown> {
   async #together(trx: Db, batch: Pending<Done>[]): Promise<Outcome<Done>[]> {
     const outcomes: Outcome<Done>[] = [];
     for (const pending of batch) outcomes.push({ ok: true, value: await pending.work(trx) });
-    await this.#end(trx, batch, outcomes);
+    await this.#end(trx, outcomes);
     return outcomes;
   }
 
@@ -117,17 +118,11 @@ export class GroupCommit<Done = unknown> {
         outcomes.push({ ok: false, error });
       }
     }
-    await this.#end(trx, batch, outcomes);
+    await this.#end(trx, outcomes);
     return outcomes;
   }
 
-  /** The batch's own end, then each operation that succeeded is told, just before the commit. */
-  async #end(trx: Db, batch: Pending<Done>[], outcomes: Outcome<Done>[]): Promise<void> {
-    const done = outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : []));
-    await this.#batchEnd?.(trx, done);
-    batch.forEach((pending, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) pending.committing?.(outcome.value);
-    });
+  async #end(trx: Db, outcomes: Outcome<Done>[]): Promise<void> {
+    await this.#batchEnd?.(trx, outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])));
   }
 }

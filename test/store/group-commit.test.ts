@@ -22,15 +22,15 @@ async function tokenNames(db: Store['db']): Promise<string[]> {
 describe('group commit', () => {
   it('writes a batch whose operations all succeed in one transaction, and tells each just before its commit', async () => {
     store = await openTestStore(':memory:');
-    const writes = new GroupCommit(store.transaction);
     const seen: string[][] = [];
     const told: string[] = [];
+    const writes = new GroupCommit<string>(store.transaction, async (_trx, done) => { told.push(...done); });
     const op = (name: string) => writes.run(async (trx) => {
       await addToken(trx, name);
       // Each operation sees those before it in the batch: they share the transaction.
       seen.push(await tokenNames(trx));
       return name;
-    }, 'exclusive', (value) => told.push(value));
+    });
     expect(await Promise.all([op('a'), op('b'), op('c')])).toEqual(['a', 'b', 'c']);
     expect(seen).toEqual([['a'], ['a', 'b'], ['a', 'b', 'c']]);
     expect(told).toEqual(['a', 'b', 'c']);
@@ -39,15 +39,15 @@ describe('group commit', () => {
 
   it('undoes an operation that fails alone: the rest of its batch is written once, and only what is written is told', async () => {
     store = await openTestStore(':memory:');
-    const writes = new GroupCommit(store.transaction);
     const told: string[] = [];
+    const writes = new GroupCommit<string>(store.transaction, async (_trx, done) => { told.push(...done); });
     const runs = new Map<string, number>();
     const op = (name: string, fail = false) => writes.run(async (trx) => {
       runs.set(name, (runs.get(name) ?? 0) + 1);
       await addToken(trx, name);
       if (fail) throw new Error(`${name} refused`);
       return name;
-    }, 'exclusive', (value) => told.push(value));
+    });
     const outcomes = await Promise.allSettled([op('a'), op('b', true), op('c')]);
     expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message))).toEqual(['a', 'b refused', 'c']);
     expect(await tokenNames(store.db)).toEqual(['a', 'c']);
