@@ -79,6 +79,17 @@ export class Changes {
     this.queued.set(pool, (this.queued.get(pool) ?? 0) + count);
   }
 
+  /**
+   * One of the tasks the operations queued in the pool was handed to a waiting worker in
+   * their transaction: it never waited, so nothing wakes or starts a worker for it.
+   */
+  static handedOut(operations: readonly Changes[], pool: string): void {
+    const queued = operations.find((changes) => (changes.queued.get(pool) ?? 0) > 0)?.queued;
+    const count = queued?.get(pool) ?? 0;
+    if (count > 1) queued!.set(pool, count - 1);
+    else queued?.delete(pool);
+  }
+
   delay(pool: string, at: number): void {
     this.delayed.set(pool, Math.min(at, this.delayed.get(pool) ?? Infinity));
   }

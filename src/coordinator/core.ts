@@ -7,7 +7,7 @@ import { heartbeatIntervalMs } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import { listenForCommitNotices, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
-import { GroupCommit } from '../store/group-commit.ts';
+import { GroupCommit, type AfterCommit } from '../store/group-commit.ts';
 import { isDeadlock, isPostgres, type WriteMode } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
@@ -21,6 +21,14 @@ import { RunActivities } from './run-activities.ts';
 import { RunSpecs } from './run-specs.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import { StoreWatch } from './store-watch.ts';
+
+/**
+ * Work a transaction does after its operations, before its events are written: it may do
+ * operations of its own there, their changes written and published with the others'. A
+ * worker waiting here for a task is handed one its transaction queued, in that same
+ * transaction (see WorkerSessions). `after` hears whether the transaction committed.
+ */
+export type HandOff = (trx: Store['db'], operations: readonly Changes[]) => Promise<{ changes: Changes[]; after: AfterCommit } | undefined>;
 
 /** How often followers look at a PostgreSQL store when no notice came: a notice lost with its connection is found by this. */
 const postgresFallbackLookMs = 5_000;
@@ -58,6 +66,7 @@ export class CoordinatorCore {
   /** Background jobs in flight (see background). */
   #jobs = 0;
   readonly #commitListeners: ((changes: Changes) => void)[] = [];
+  #handOff: HandOff | undefined;
   /** Whether other coordinators hear this one's commits: on PostgreSQL (SQLite tells no other process). */
   readonly #noticesOthers: boolean;
   #listener: CommitListener | undefined;
@@ -104,13 +113,13 @@ export class CoordinatorCore {
    */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
     for (let tries = 1; ; tries++) {
-      let done: { result: T; changes: Changes };
       try {
-        done = await this.#writes.run(async (trx) => {
+        const done = await this.#writes.run(async (trx) => {
           // New each time the work runs: another operation of its batch may have undone it.
           const changes = new Changes(this.clock.now());
           return { result: await work(trx, changes), changes };
         }, mode);
+        return done.result;
       } catch (error) {
         // PostgreSQL ends a deadlock by failing one of its transactions, which shared ones can
         // meet (two claims of one worker on two coordinators, each batched with another's).
@@ -118,26 +127,47 @@ export class CoordinatorCore {
         if (tries < deadlockTries && isDeadlock(error)) continue;
         throw error;
       }
-      this.events.publish(done.changes.events);
-      for (const listener of this.#commitListeners) listener(done.changes);
-      return done.result;
     }
   }
 
   /**
-   * What a transaction writes last, for all its operations at once: their events in one
-   * statement and, on PostgreSQL, one notice to the other coordinators.
+   * What a transaction does last, for all its operations at once: the hand-off of what they
+   * queued to workers waiting here, then their events in one statement and, on PostgreSQL,
+   * one notice to the other coordinators. Once it committed, its events are published and
+   * every job hears its changes, operation by operation, in order.
    */
-  async #beforeCommit(trx: Store['db'], all: Changes[]): Promise<void> {
+  async #beforeCommit(trx: Store['db'], operations: Changes[]): Promise<AfterCommit> {
+    const handedOff = await this.#handOff?.(trx, operations);
+    const all = handedOff ? [...operations, ...handedOff.changes] : operations;
     await Changes.write(trx, all);
     // Before the commit: a look at the store that reads them once committed must know them for this process's.
     for (const changes of all) this.watch.publishedHere(changes.events);
     const noticed = all.filter((changes) => changes.noticed);
     if (this.#noticesOthers && noticed.length > 0) await sendCommitNotice(trx, Changes.notice(this.id, noticed));
+    return (committed) => {
+      if (committed) for (const changes of all) this.#committed(changes);
+      handedOff?.after(committed);
+    };
+  }
+
+  #committed(changes: Changes): void {
+    this.events.publish(changes.events);
+    for (const listener of this.#commitListeners) {
+      try {
+        listener(changes);
+      } catch (error) {
+        this.reportFault('acting on a commit', error);
+      }
+    }
   }
 
   onCommit(listener: (changes: Changes) => void): void {
     this.#commitListeners.push(listener);
+  }
+
+  /** Sets the work each transaction does after its operations (see HandOff); one per process. */
+  handOffWith(handOff: HandOff): void {
+    this.#handOff = handOff;
   }
 
   /**

@@ -7,17 +7,18 @@ import type { Db } from '../store/store.ts';
 import { credentialRefused, workerByCredential, type CredentialWorker } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
 import { attemptSecrets } from './attempt-secrets.ts';
+import { Changes } from './changes.ts';
 import type { RunArtifacts } from './run-artifacts.ts';
 import type { CoordinatorCore } from './core.ts';
 import type { Machines } from './machines.ts';
-import { claim, fakeScript } from './ops/claim.ts';
+import { claim, fakeScript, type ClaimResult } from './ops/claim.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAndClaim, finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { retireIdle } from './ops/retire-idle.ts';
 import { workerGone } from './ops/worker-gone.ts';
-import { PoolSignals, poolOf } from './pool-signals.ts';
+import { PoolSignals, poolOf, type Waiter } from './pool-signals.ts';
 import type { RunSpec } from './run-specs.ts';
 import type { WorkerIdentity } from './worker-identity.ts';
 
@@ -43,7 +44,7 @@ export class WorkerSessions {
   readonly #core: CoordinatorCore;
   readonly #machines: Machines;
   readonly #artifacts: RunArtifacts;
-  readonly #signals: PoolSignals;
+  readonly #signals: PoolSignals<ClaimResult>;
   readonly #lastSeen = new Map<string, number>();
   /** When this process last wrote a worker's last-seen time to the store. */
   readonly #seenStored = new Map<string, number>();
@@ -61,6 +62,7 @@ export class WorkerSessions {
     this.#machines = machines;
     this.#artifacts = artifacts;
     this.#signals = new PoolSignals(core.clock);
+    core.handOffWith((trx, operations) => this.#handOff(trx, operations));
     core.onCommit((changes) => {
       for (const [pool, count] of changes.queued) this.#signals.wake(pool, count);
       for (const [pool, at] of changes.delayed) core.later(at - changes.now, () => this.#signals.wake(pool, 1));
@@ -123,11 +125,13 @@ export class WorkerSessions {
     const spec = await core.specs.get(core.store.db, worker.runId);
     const pool = poolOf(spec, worker.activity);
     const deadline = core.clock.now() + Math.min(waitMs, core.heartbeatIntervalMs);
+    let handed: ClaimResult | undefined;
     for (let first = true; ; first = false) {
       await this.#heard(worker.workerId);
       const seen = this.#signals.version(pool);
       // Shared: claims on several coordinators go on beside each other (see ops/claim.ts).
-      const answer = await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared');
+      const answer = handed ?? await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared');
+      handed = undefined;
       if (answer.kind === 'attempt') {
         const armed = await this.#armed(worker, answer);
         if (armed) return this.#handedOut(worker, armed);
@@ -148,8 +152,35 @@ export class WorkerSessions {
       }
       const remaining = deadline - core.clock.now();
       if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
-      await this.#signals.wait(pool, remaining, seen, signal);
+      handed = await this.#signals.wait(pool, remaining, seen, worker.workerId, signal);
     }
+  }
+
+  /**
+   * A transaction that queued tasks in a pool claims them for the pool's workers waiting
+   * here, in the same transaction (after its operations): the task reaches its worker with
+   * that commit, not with a claim of its own after it. Each waiter is told what its claim
+   * gave it once the commit is known (nothing if it was undone: it claims again itself).
+   */
+  async #handOff(trx: Db, operations: readonly Changes[]): Promise<{ changes: Changes[]; after: (committed: boolean) => void } | undefined> {
+    const queued = new Map<string, number>();
+    for (const changes of operations) for (const [pool, count] of changes.queued) queued.set(pool, (queued.get(pool) ?? 0) + count);
+    const offers: { waiter: Waiter<ClaimResult>; changes: Changes; answer?: ClaimResult }[] = [];
+    const tell = (committed: boolean) => { for (const offer of offers) offer.waiter.done(committed ? offer.answer : undefined); };
+    try {
+      for (const [pool, count] of queued) {
+        for (const waiter of this.#signals.take(pool, count)) {
+          const offer: (typeof offers)[number] = { waiter, changes: new Changes(this.#core.clock.now()) };
+          offers.push(offer);
+          offer.answer = await claim(trx, this.#core.specOf(trx), waiter.worker, offer.changes);
+          if (offer.answer.kind === 'attempt') Changes.handedOut(operations, pool);
+        }
+      }
+    } catch (error) {
+      tell(false);
+      throw error;
+    }
+    return offers.length === 0 ? undefined : { changes: offers.map((offer) => offer.changes), after: tell };
   }
 
   /**

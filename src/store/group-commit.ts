@@ -15,8 +15,12 @@ type Outcome<Done> = { ok: true; value: Done } | { ok: false; error: unknown };
 /**
  * Work a batch does last, in its transaction, once for all its operations that succeeded
  * (their results, in order): just before the commit that keeps what they did, and only then.
+ * What it returns is told whether that transaction committed, once it is known.
  */
-export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<void>;
+export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<AfterCommit | void>;
+
+/** Told whether the transaction a batch end ran in committed (true) or was undone (false). */
+export type AfterCommit = (committed: boolean) => void;
 
 /**
  * Group commit: while one transaction is being written, the operations that arrive wait
@@ -77,11 +81,11 @@ export class GroupCommit<Done = unknown> {
     let outcomes: Outcome<Done>[];
     try {
       try {
-        outcomes = await this.#transaction((trx) => this.#together(trx, batch), mode);
+        outcomes = await this.#attempt(mode, (trx) => this.#together(trx, batch));
       } catch (error) {
         // Alone, the operation failed by itself; with the store at fault, all of them would fail again.
         if (batch.length === 1 || error instanceof StoreUnavailable) throw error;
-        outcomes = await this.#transaction((trx) => this.#apart(trx, batch), mode);
+        outcomes = await this.#attempt(mode, (trx) => this.#apart(trx, batch));
       }
     } catch (error) {
       // Nothing of the batch was committed: every operation fails with the cause.
@@ -95,10 +99,26 @@ export class GroupCommit<Done = unknown> {
     });
   }
 
+  /** One transaction of the batch, its batch end last; what that returned hears whether it committed. */
+  async #attempt(mode: WriteMode, operations: (trx: Db) => Promise<Outcome<Done>[]>): Promise<Outcome<Done>[]> {
+    const ending: { after?: AfterCommit } = {};
+    try {
+      const outcomes = await this.#transaction(async (trx) => {
+        const outcomes = await operations(trx);
+        ending.after = (await this.#batchEnd?.(trx, outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])))) ?? undefined;
+        return outcomes;
+      }, mode);
+      ending.after?.(true);
+      return outcomes;
+    } catch (error) {
+      ending.after?.(false);
+      throw error;
+    }
+  }
+
   async #together(trx: Db, batch: Pending<Done>[]): Promise<Outcome<Done>[]> {
     const outcomes: Outcome<Done>[] = [];
     for (const pending of batch) outcomes.push({ ok: true, value: await pending.work(trx) });
-    await this.#end(trx, outcomes);
     return outcomes;
   }
 
@@ -118,11 +138,6 @@ export class GroupCommit<Done = unknown> {
         outcomes.push({ ok: false, error });
       }
     }
-    await this.#end(trx, outcomes);
     return outcomes;
-  }
-
-  async #end(trx: Db, outcomes: Outcome<Done>[]): Promise<void> {
-    await this.#batchEnd?.(trx, outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])));
   }
 }

@@ -78,4 +78,26 @@ describe('group commit', () => {
     expect(ends).toEqual([['a', 'b'], ['c', 'e']]);
     expect(await tokenNames(store.db)).toEqual(['a', 'b', 'end of a+b', 'c', 'e', 'end of c+e']);
   });
+
+  it('tells what a batch end returned whether its transaction committed, before its operations hear theirs', async () => {
+    store = await openTestStore(':memory:');
+    const opened = store;
+    const heard: string[] = [];
+    let loseCommit = false;
+    // A commit whose answer is lost (the connection dropped during COMMIT) fails the batch.
+    const transaction: Store['transaction'] = async (work, mode) => {
+      const result = await opened.transaction(work, mode);
+      if (loseCommit) throw new Error('connection lost');
+      return result;
+    };
+    const writes = new GroupCommit<string>(transaction, async (_trx, done) => (committed) => { heard.push(`${done.join('+')} ${committed ? 'committed' : 'undone'}`); });
+    const op = (name: string) => writes.run(async (trx) => {
+      await addToken(trx, name);
+      return name;
+    }).then((value) => { heard.push(`${value} answered`); }, (error: Error) => { heard.push(`${name} failed: ${error.message}`); });
+    await Promise.all([op('a'), op('b')]);
+    loseCommit = true;
+    await op('c');
+    expect(heard).toEqual(['a+b committed', 'a answered', 'b answered', 'c undone', 'c failed: connection lost']);
+  });
 });
