@@ -1,5 +1,4 @@
 import { sql, type ExpressionBuilder } from 'kysely';
-import type { TaskStatus } from '../engine/report.ts';
 import type { Db } from './store.ts';
 import { claimableAt } from './claimable.ts';
 import { prepared } from './prepared.ts';
@@ -27,9 +26,6 @@ function firstClaimableKey(eb: ExpressionBuilder<Database, 'run_pools'>, now: nu
 
 export const runningRunsOfPool = prepared<{ pool: string }, { run_id: string; activity: string; created_at: number }>((db, arg) =>
   runningRunsOf(db, arg('pool')));
-
-/** A task a worker could take now, as a claim needs it. */
-export interface ClaimableTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
 
 /**
  * The running runs of a pool, oldest first, each with the key of its first task a worker

@@ -85,7 +85,7 @@ describe('scheduling through the worker protocol, with a manual clock', () => {
     expect(h.provider.starts.map((s) => s.activity)).toEqual(['control']);
     const checker = await worker(0);
     const check = await claimTask(checker);
-    expect(check).toMatchObject({ kind: 'check', task: 'build' });
+    expect(check).toMatchObject({ kind: 'check', task: 'build', number: 1 });
     if (typeof check === 'string') throw new Error('no attempt');
     await h.coordinator.finish(checker, check.id, { outcome: 'succeeded', exitCode: 0, error: null });
     await h.coordinator.settled();

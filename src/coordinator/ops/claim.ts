@@ -1,17 +1,18 @@
 import { sql } from 'kysely';
 import { nextRun, type WaitingRun } from '../../engine/fair-share.ts';
 import type { WorkerState } from '../../engine/fleet-view.ts';
-import type { AttemptKind } from '../../engine/report.ts';
+import type { AttemptKind, TaskStatus } from '../../engine/report.ts';
 import { activeName } from '../../engine/worker-name.ts';
 import type { Script, Step } from '../../pipeline/types.ts';
 import { withAxes } from '../../pipeline/cache-key.ts';
 import { axisVariable } from '../../pipeline/variables.ts';
 import type { AttemptOrder } from '../../protocol/worker.ts';
 import { insertWithFreshId } from '../../store/fresh-id.ts';
+import { newId } from '../../util/ids.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
-import { runsQueueOfPool, type ClaimableTask } from '../../store/pool-runs.ts';
+import { runsQueueOfPool } from '../../store/pool-runs.ts';
 import { prepared } from '../../store/prepared.ts';
 import { claimableAt } from '../../store/claimable.ts';
 import { inSharedWrite } from '../../store/postgres-dialect.ts';
@@ -41,17 +42,40 @@ export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =
  */
 const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')).forUpdate());
 
-/** The columns of a task a claim reads: ClaimableTask. */
-const claimableColumns = ['key', 'step', 'matrix', 'status', 'attempts', 'checks'] as const;
+/** A task as a claim took it: its status, attempts and checks counting the new attempt. */
+interface TakenTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
 
-/** A run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
-const lockClaimable = prepared<{ run: string; pool: string; now: number }, ClaimableTask>((db, arg) =>
-  db.selectFrom('tasks').select(claimableColumns)
+const takenColumns = ['key', 'step', 'matrix', 'status', 'attempts', 'checks'] as const;
+
+/**
+ * What a claim writes on the task it takes: its attempt in flight, counted as a run's (the
+ * task runs, past any retry delay) or as a done_if check's. The attempt's kind and number
+ * are read back from what it wrote.
+ */
+function takeTask(db: Db, attempt: string) {
+  return db.updateTable('tasks').set({
+    status: sql<TaskStatus>`case status when 'queued' then 'running' else status end`,
+    attempts: sql<number>`case status when 'queued' then attempts + 1 else attempts end`,
+    checks: sql<number>`case status when 'checking' then checks + 1 else checks end`,
+    not_before: sql<number | null>`case status when 'queued' then null else not_before end`,
+    active_attempt: attempt,
+  });
+}
+
+/** Takes the task found claimable in this transaction, which nothing else decides beside. */
+const takeFound = prepared<{ run: string; key: string; attempt: string }, TakenTask>((db, arg) =>
+  takeTask(db, arg('attempt')).where('run_id', '=', arg('run')).where('key', '=', arg('key')).returning(takenColumns));
+
+/** Takes a run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
+const takeFirstUnlocked = prepared<{ run: string; pool: string; now: number; attempt: string }, TakenTask>((db, arg) =>
+  takeTask(db, arg('attempt')).where('run_id', '=', arg('run')).where('key', '=', (eb) => eb.selectFrom('tasks').select('key')
     .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableAt(arg('now')))
-    .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked());
+    .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked())
+    .returning(takenColumns));
 
-const selectClaimable = prepared<{ run: string; key: string }, ClaimableTask>((db, arg) =>
-  db.selectFrom('tasks').select(claimableColumns).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+/** The attempt a task took, should its first id have been taken by another attempt. */
+const pointTask = prepared<{ run: string; key: string; attempt: string }, unknown>((db, arg) =>
+  db.updateTable('tasks').set({ active_attempt: arg('attempt') }).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 /** Attempts of a run's activity in flight: its share of the pool's workers now. */
 const countRunning = prepared<{ run: string; pool: string }, { n: number }>((db, arg) =>
@@ -63,14 +87,6 @@ const insertAttempt = prepared<{ id: string; run: string; task: string; kind: At
     id: arg('id'), run_id: arg('run'), task_key: arg('task'), kind: arg('kind'), number: arg('number'), worker_id: arg('worker'),
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, script_ms: null, heartbeat_at: arg('now'),
   }).onConflict((oc) => oc.column('id').doNothing()));
-
-const startRun = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>
-  db.updateTable('tasks').set({ status: 'running', active_attempt: arg('attempt'), attempts: arg('number'), not_before: null })
-    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
-
-const startCheck = prepared<{ run: string; key: string; attempt: string; number: number }, unknown>((db, arg) =>
-  db.updateTable('tasks').set({ active_attempt: arg('attempt'), checks: arg('number') })
-    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
 const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
@@ -107,17 +123,18 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
     }
   }
 
-  const found = await nextClaimable(trx, worker.pool_id ?? `${worker.run_id}/${worker.activity}`, changes.now);
+  const planned = newId('a');
+  const found = await takeNext(trx, worker.pool_id ?? `${worker.run_id}/${worker.activity}`, changes.now, planned);
   if (!found) return { kind: 'none' };
   const { task, runId } = found;
   const spec = await specOf(runId);
 
   const kind = task.status === 'checking' ? 'check' : 'run';
-  const number = kind === 'run' ? task.attempts + 1 : task.checks + 1;
+  const number = kind === 'run' ? task.attempts : task.checks;
   const workerName = activeName(worker.tasks_done, task.key);
 
-  const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }));
-  await (kind === 'run' ? startRun : startCheck).changed(trx, { run: runId, key: task.key, attempt: id, number });
+  const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }), planned);
+  if (id !== planned) await pointTask.changed(trx, { run: runId, key: task.key, attempt: id });
   await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {
     changes.event(runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
@@ -126,12 +143,12 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 }
 
 /**
- * The task a free worker of the pool takes next, and its run. In a shared transaction the
- * task is taken again under a row lock, skipping those other claims hold: when all of a
- * run's are held, the next run in turn is tried. Otherwise nothing else decides meanwhile:
- * the task is the one found first.
+ * Takes the task a free worker of the pool takes next, for `attempt`, and answers it with its
+ * run. In a shared transaction the task is taken again under a row lock, skipping those other
+ * claims hold: when all of a run's are held, the next run in turn is tried. Otherwise nothing
+ * else decides meanwhile: the task is the one found first.
  */
-async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runId: string; task: ClaimableTask } | undefined> {
+async function takeNext(trx: Db, pool: string, now: number, attempt: string): Promise<{ runId: string; task: TakenTask } | undefined> {
   const waiting: (WaitingRun & { activity: string; key: string })[] = [];
   for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
     if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, key: run.key });
@@ -144,8 +161,8 @@ async function nextClaimable(trx: Db, pool: string, now: number): Promise<{ runI
   while (waiting.length > 0) {
     const chosen = waiting.find((w) => w.runId === nextRun(waiting))!;
     const task = locking
-      ? await lockClaimable.first(trx, { run: chosen.runId, pool: chosen.activity, now })
-      : await selectClaimable.first(trx, { run: chosen.runId, key: chosen.key });
+      ? await takeFirstUnlocked.first(trx, { run: chosen.runId, pool: chosen.activity, now, attempt })
+      : await takeFound.first(trx, { run: chosen.runId, key: chosen.key, attempt });
     if (task) return { runId: chosen.runId, task };
     waiting.splice(waiting.indexOf(chosen), 1);
   }

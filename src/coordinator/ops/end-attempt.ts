@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import { afterAttempt } from '../../engine/retry.ts';
-import { afterCheck, isFinal } from '../../engine/task-state.ts';
+import { afterCheck, isFinal, openTaskStatuses } from '../../engine/task-state.ts';
 import type { AttemptOutcome, TaskStatus } from '../../engine/report.ts';
 import { formatDuration } from '../../util/duration-text.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
@@ -29,9 +30,18 @@ export const recordOwnEnd = prepared<EndValues & { worker: string }, Pick<Attemp
 const selectTask = prepared<{ run: string; key: string }, { status: TaskStatus; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
   db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base', 'active_attempt']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
-const taskSucceeded = prepared<{ run: string; key: string }, unknown>((db, arg) =>
+/**
+ * The common end of an attempt, in one statement: its task succeeded, if the attempt is still
+ * the task's active one and the task still open (no rerun or cancel came meanwhile); and
+ * whether another task of its run is open, which spares looking for one to end the run.
+ */
+const taskSucceeded = prepared<{ run: string; key: string; attempt: string }, { step: string; others_open: boolean | number }>((db, arg) =>
   db.updateTable('tasks').set({ status: 'succeeded', active_attempt: null, error: null })
-    .where('run_id', '=', arg('run')).where('key', '=', arg('key')));
+    .where('run_id', '=', arg('run')).where('key', '=', arg('key'))
+    .where('active_attempt', '=', arg('attempt')).where('status', 'in', openTaskStatuses)
+    .returning(['step', (eb) => eb.exists(eb.selectFrom('tasks as other').select(sql.lit(1).as('one'))
+      .whereRef('other.run_id', '=', 'tasks.run_id').whereRef('other.key', '<>', 'tasks.key')
+      .where('other.status', 'in', openTaskStatuses)).as('others_open')]));
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
@@ -59,6 +69,18 @@ export async function moveTaskOn(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
   result: AttemptResult, workerName: string | null, changes: Changes,
 ): Promise<void> {
+  const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
+  if (attempt.kind === 'run' && result.outcome === 'succeeded') {
+    const succeeded = await taskSucceeded.first(trx, { run: spec.id, key: attempt.task_key, attempt: attempt.id });
+    // Not the task's active attempt, or the task ended meanwhile: see below.
+    if (succeeded) {
+      await budgetSpentNow(trx, spec, changes);
+      changes.event(spec.id, 'task.succeeded', who);
+      await releaseDependents(trx, spec, { key: attempt.task_key, step: succeeded.step }, changes);
+      if (!succeeded.others_open) await finishRunIfDone(trx, spec.id, changes);
+      return;
+    }
+  }
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
   if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
   // The fence: only the task's active attempt moves it on. One from before a rerun keeps its outcome, nothing more.
@@ -70,8 +92,7 @@ export async function moveTaskOn(
     return;
   }
   const step = spec.pipeline.steps[task.step]!;
-  const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
-  // Looked at as each attempt ends, before its worker is given another: no task starts past the budget.
+  // Looked at as each attempt ends (a success's above), before its worker is given another: no task starts past the budget.
   const spent = await budgetSpentNow(trx, spec, changes);
 
   if (attempt.kind === 'check') {
@@ -94,14 +115,10 @@ export async function moveTaskOn(
     return;
   }
 
+  // Failed, or to be retried: a success of the task's active attempt ended above.
   const next = afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now);
   const error = result.error ?? result.outcome;
-  if (next.status === 'succeeded') {
-    await taskSucceeded.changed(trx, { run: spec.id, key: attempt.task_key });
-    changes.event(spec.id, 'task.succeeded', who);
-    await releaseDependents(trx, spec, { key: attempt.task_key, step: task.step }, changes);
-    await finishRunIfDone(trx, spec.id, changes);
-  } else if (next.status === 'queued' && spent !== undefined) {
+  if (next.status === 'queued' && spent !== undefined) {
     await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);
   } else if (next.status === 'queued') {
     await setTask(trx, spec.id, attempt.task_key, { ...clear, status: 'queued', not_before: next.notBefore, error });
