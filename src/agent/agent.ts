@@ -3,10 +3,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { join } from 'node:path';
 import { defaultArchiveLimits, type ArchiveLimits } from '../archive/check.ts';
 import type { Script } from '../pipeline/types.ts';
-import { idleStep } from '../engine/idle-claim.ts';
-import type { AgentStop, AttemptOrder, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
+import { idleStep, nextWaitMs } from '../engine/idle-claim.ts';
+import type { AgentStop, AttemptOrder, FinishRequest, HandedOut, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { SecretMask } from '../secrets/masking.ts';
-import { StopRequested, WorkerClient } from './client.ts';
+import { StopRequested, WorkerClient, type FinishAnswer } from './client.ts';
 import { OutputBatcher } from './output-buffer.ts';
 import { ensurePrepared } from './prepared-marker.ts';
 import { CoordinatorUnreachable } from './reconnect.ts';
@@ -335,12 +335,12 @@ export class Agent {
       }
       const order = next.attempt;
       this.#setName(next.name);
-      const { result, finished } = await this.#attempt(order, settings);
+      const { result, finished, endedAt } = await this.#attempt(order, settings);
       if (finished.name) this.#setName(finished.name);
       if (order.kind === 'run' && result.outcome !== 'succeeded') return { cause: 'task_failed', reason: `task ${order.task} ${result.outcome}` };
-      if (finished.stop) return { cause: 'told', reason: 'told to stop' };
+      if (finished.stop) return this.#shutdown.signal.aborted ? asked : { cause: 'told', reason: 'told to stop' };
       next = finished.next;
-      idleSince = Date.now();
+      idleSince = endedAt;
     }
   }
 
@@ -383,14 +383,31 @@ export class Agent {
     // Finishing releases the heartbeat the coordinator may be holding, so it is awaited after.
     // A worker that will go on asks for its next attempt in the same call.
     const goesOn = !this.#shutdown.signal.aborted && (result.outcome === 'succeeded' || (order.kind === 'check' && result.outcome === 'failed'));
+    // Idle from here, should no next attempt come: the finish may have waited for one.
+    const endedAt = Date.now();
     const [finished] = await Promise.all([
-      this.#client.finish(order.id, {
-        outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn,
+      this.#finish(order.id, {
+        outcome: result.outcome, exit_code: result.exitCode, error: result.error, script_ms: result.scriptMs, claim_next: goesOn, wait_ms: goesOn ? nextWaitMs(settings) : 0,
       }),
       this.#options.executor.tidy?.(goesOn),
     ]);
     await beating;
-    return { result, finished };
+    return { result, finished, endedAt };
+  }
+
+  /**
+   * Reports an attempt's end. One that waits for the next attempt is a long poll, given up
+   * when the agent is asked to stop: the end was recorded before the wait began (should the
+   * report itself not have arrived, the worker's stop loses the attempt, which runs again).
+   */
+  async #finish(attemptId: string, report: FinishRequest): Promise<FinishAnswer> {
+    if (report.wait_ms === 0) return this.#client.finish(attemptId, report);
+    try {
+      return await this.#client.finish(attemptId, report, this.#shutdown.signal);
+    } catch (error) {
+      if (!this.#shutdown.signal.aborted) throw error;
+      return { stop: true };
+    }
   }
 
   /**

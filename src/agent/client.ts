@@ -96,9 +96,9 @@ export class WorkerClient {
     this.#expectOk('output', await this.#send(`/attempts/${attemptId}/output`, text, 'text/plain; charset=utf-8'), [409, 401]);
   }
 
-  /** With `claim_next`, the answer may carry the worker's next attempt. */
-  async finish(attemptId: string, result: FinishRequest): Promise<FinishAnswer> {
-    const answer = await this.#post(`/attempts/${attemptId}/finish`, result);
+  /** With `claim_next`, the answer may carry the worker's next attempt (waited for up to `wait_ms`, unless `signal` aborts). */
+  async finish(attemptId: string, result: FinishRequest, signal?: AbortSignal): Promise<FinishAnswer> {
+    const answer = await this.#post(`/attempts/${attemptId}/finish`, result, signal);
     if (answer.status === 409 || answer.status === 401) return { stop: true };
     return this.#json<Finished>('finish', answer);
   }

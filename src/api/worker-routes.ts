@@ -34,6 +34,8 @@ export const finishBody = z.object({
   error: z.string().max(4096).nullable().default(null),
   script_ms: z.number().int().min(0).nullable().default(null).describe('how long its script ran, from its start to its exit, as the worker measured it; null when none ran'),
   claim_next: z.boolean().default(false).describe('hand out the next attempt in the same call, if one is ready now'),
+  wait_ms: z.number().int().min(0).max(workerLimits.maxWaitMs).default(0)
+    .describe('with claim_next: when no attempt is ready, wait up to this long for one, as a claim does (the end is recorded first)'),
 }).strict();
 export const stoppedBody = z.object({ cause: z.enum(agentStopCauses), reason: z.string().max(1024) }).strict();
 export const offerBody = z.object({
@@ -89,8 +91,8 @@ export function workerRoutes(coordinator: Coordinator, registrationTokens?: Regi
     if (!attemptId.test(id)) return fail(c, 400, 'not an attempt id');
     const body = await readJson(c, finishBody, workerLimits.jsonBodyBytes);
     if (!body.ok) return body.response;
-    const { outcome, exit_code: exitCode, error, script_ms: scriptMs, claim_next: claimNext } = body.value;
-    const done = await coordinator.finishWithCredential(token, id, { outcome, exitCode, error, scriptMs }, claimNext);
+    const { outcome, exit_code: exitCode, error, script_ms: scriptMs, claim_next: claimNext, wait_ms: waitMs } = body.value;
+    const done = await coordinator.finishWithCredential(token, id, { outcome, exitCode, error, scriptMs }, claimNext && { waitMs, signal: c.req.raw.signal });
     if (!done) return fail(c, 401, credentialRefused);
     const { finished, next } = done;
     if (finished.kind === 'unknown') return fail(c, 404, `no attempt ${id} of this worker`);

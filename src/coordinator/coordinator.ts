@@ -35,7 +35,7 @@ import { RunArtifacts } from './run-artifacts.ts';
 import { RunCaches } from './run-caches.ts';
 import { moveOldArchives } from './old-source-archives.ts';
 import { packSource, type SourceStore } from './source-archive.ts';
-import { WorkerSessions, type ClaimAnswer, type Finish, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
+import { WorkerSessions, type ClaimAnswer, type Finish, type NextClaim, type RegisterAnswer, type WorkerIdentity } from './worker-sessions.ts';
 
 export type { ClaimAnswer, WorkerIdentity } from './worker-sessions.ts';
 export type { CoordinatorSettings } from './settings.ts';
@@ -331,11 +331,11 @@ export class Coordinator {
     this.#sessions.workerOutput(worker, text);
   }
 
-  finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<Finish> {
+  finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim = false): Promise<Finish> {
     return this.#sessions.finish(worker, attemptId, result, claimNext);
   }
 
-  finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
+  finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     return this.#sessions.finishWithCredential(credential, attemptId, result, claimNext);
   }
 

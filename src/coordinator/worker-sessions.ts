@@ -26,6 +26,9 @@ export type { WorkerIdentity } from './worker-identity.ts';
 
 export type ClaimAnswer = { kind: 'attempt'; attempt: AttemptOrder; workerName: string } | { kind: 'none' } | { kind: 'stop'; reason: string };
 
+/** A finish's claim of the worker's next attempt, waiting up to `waitMs` for one when none is ready (a long poll, as a claim's). */
+export interface NextClaim { waitMs: number; signal?: AbortSignal }
+
 /** An attempt's end as recorded, and the worker's next attempt when it asked for one. */
 export interface Finish {
   finished: FinishResult;
@@ -120,18 +123,30 @@ export class WorkerSessions {
    * when no attempt is ready for it, unless the pool would be left with fewer idle workers
    * than its min_idle (see mayStopIdle); then it waits as any other.
    */
-  async claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal, idle = false): Promise<ClaimAnswer> {
+  claim(worker: WorkerIdentity, waitMs: number, signal?: AbortSignal, idle = false): Promise<ClaimAnswer> {
+    return this.#claimOrWait(worker, waitMs, signal, idle);
+  }
+
+  /**
+   * The long poll of claim. `lookedAt`: the pool's version when a claim in the caller's own
+   * transaction (a finish's) found nothing, which the wait starts from.
+   */
+  async #claimOrWait(worker: WorkerIdentity, waitMs: number, signal: AbortSignal | undefined, idle: boolean, lookedAt?: number): Promise<ClaimAnswer> {
     const core = this.#core;
     const spec = await core.specs.get(core.store.db, worker.runId);
     const pool = poolOf(spec, worker.activity);
     const deadline = core.clock.now() + Math.min(waitMs, core.heartbeatIntervalMs);
-    let handed: ClaimResult | undefined;
+    // What the last look at the pool gave, and the pool's version before it looked.
+    let look: { answer: ClaimResult; seen: number } | undefined = lookedAt === undefined ? undefined : { answer: { kind: 'none' }, seen: lookedAt };
     for (let first = true; ; first = false) {
       await this.#heard(worker.workerId);
-      const seen = this.#signals.version(pool);
-      // Shared: claims on several coordinators go on beside each other (see ops/claim.ts).
-      const answer = handed ?? await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared');
-      handed = undefined;
+      if (!look) {
+        const seen = this.#signals.version(pool);
+        // Shared: claims on several coordinators go on beside each other (see ops/claim.ts).
+        look = { seen, answer: await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared') };
+      }
+      const { answer, seen } = look;
+      look = undefined;
       if (answer.kind === 'attempt') {
         const armed = await this.#armed(worker, answer);
         if (armed) return this.#handedOut(worker, armed);
@@ -152,7 +167,8 @@ export class WorkerSessions {
       }
       const remaining = deadline - core.clock.now();
       if (answer.kind === 'stop' || remaining <= 0 || signal?.aborted) return answer;
-      handed = await this.#signals.wait(pool, remaining, seen, worker.workerId, signal);
+      const handed = await this.#signals.wait(pool, remaining, seen, worker.workerId, signal);
+      if (handed) look = { answer: handed, seen: this.#signals.version(pool) };
     }
   }
 
@@ -242,7 +258,7 @@ export class WorkerSessions {
    * Records an attempt's end. With `claimNext`, the same transaction also hands the worker
    * its next attempt if one is ready: one request and one commit per task in steady state.
    */
-  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext = false): Promise<Finish> {
+  async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim = false): Promise<Finish> {
     return (await this.#finish(async () => ({ worker }), attemptId, result, claimNext))!;
   }
 
@@ -252,7 +268,7 @@ export class WorkerSessions {
    * the request every task makes costs two store reads fewer than another route's.
    * Undefined when the credential is refused, as authenticate would.
    */
-  async finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
+  async finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     const hash = hashSecret(credential);
     const done = await this.#finish(async (trx) => {
       const row = await workerByCredential.first(trx, { hash });
@@ -263,9 +279,10 @@ export class WorkerSessions {
   }
 
   async #finish(
-    identify: (trx: Db) => Promise<{ worker: WorkerIdentity; row?: CredentialWorker } | undefined>, attemptId: string, result: AttemptResult, claimNext: boolean,
+    identify: (trx: Db) => Promise<{ worker: WorkerIdentity; row?: CredentialWorker } | undefined>, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim,
   ): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     const core = this.#core;
+    const wait = claimNext === true ? undefined : claimNext || undefined;
     const done = await core.mutate(async (trx, changes) => {
       const identified = await identify(trx);
       if (!identified) return undefined;
@@ -273,10 +290,13 @@ export class WorkerSessions {
       // The attempt's end is written with the worker's last-seen time.
       this.#lastSeen.set(worker.workerId, core.clock.now());
       this.#seenStored.set(worker.workerId, core.clock.now());
-      return { worker, ...await finishAndClaim(trx, core.specOf(trx), worker.workerId, attemptId, result, changes, claimNext, row) };
+      // Before the claim looks: a wake after it is not missed by the wait that may follow.
+      const seen = wait ? this.#signals.version(poolOf(await core.specs.get(trx, worker.runId), worker.activity)) : 0;
+      return { worker, seen, ...await finishAndClaim(trx, core.specOf(trx), worker.workerId, attemptId, result, changes, claimNext !== false, row) };
     });
     if (!done) return undefined;
-    const { worker, finished, next } = done;
+    const { worker, finished, seen } = done;
+    let next = done.next;
     if (finished.kind === 'recorded') {
       if (next?.kind !== 'attempt') this.#machines.pushName(worker, finished.workerName);
       this.#log(worker, `${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}`);
@@ -284,6 +304,10 @@ export class WorkerSessions {
     this.#endAttemptStream(attemptId);
     // A heartbeat held for this attempt has nothing more to wait for.
     this.#attemptSignals.get(attemptId)?.();
+    if (next?.kind === 'none' && wait && wait.waitMs > 0) {
+      // Armed and handed out already, as any claim's.
+      return { worker, finished, next: await this.#claimOrWait(worker, wait.waitMs, wait.signal, false, seen) };
+    }
     if (next?.kind !== 'attempt') return { worker, finished, next };
     const armed = await this.#armed(worker, next);
     // Without its secrets the next attempt failed already: the worker asks again, and is told what to do.

@@ -15,3 +15,12 @@ export function idleStep(settings: Pick<WorkerSettings, 'idle_timeout_ms' | 'kee
   if (pastIdle && !settings.keep_warm) return { kind: 'stop' };
   return { kind: 'claim', waitMs: pastIdle ? settings.heartbeat_interval_ms : Math.min(idleLeft, settings.heartbeat_interval_ms), pastIdle };
 }
+
+/**
+ * How long a worker that just ended an attempt waits, in its finish, for the next one: as
+ * its first claim would (none past its idle_timeout: that claim asks whether it may stop).
+ */
+export function nextWaitMs(settings: Pick<WorkerSettings, 'idle_timeout_ms' | 'keep_warm' | 'heartbeat_interval_ms'>): number {
+  const step = idleStep(settings, 0);
+  return step.kind === 'claim' && !step.pastIdle ? step.waitMs : 0;
+}

@@ -163,6 +163,8 @@ export interface FinishRequest {
   /** How long its script ran, start to exit, as the worker measured it; null when none ran. */
   script_ms: number | null;
   claim_next: boolean;
+  /** With `claim_next`: when no attempt is ready, wait up to this long for one, as a claim does. */
+  wait_ms: number;
 }
 
 /** The causes an agent may give for its own end; the coordinator decides the others (lost, start_failed). */
