@@ -44,17 +44,20 @@ export class Changes {
    * Writes the events of a transaction's operations, numbered in the order they came, in
    * one statement (a task's finish and its next claim, and those of the tasks whose ends
    * share the commit). A shared transaction (PostgreSQL) takes the events lock here, as late
-   * as it can: see lockEventOrder.
+   * as it can: see lockEventOrder. `notice`: a commit notice's payload the last statement
+   * sends too (PostgreSQL); whether it went, which it does when there were events to write.
    */
-  static async write(trx: Db, all: Changes[]): Promise<void> {
+  static async write(trx: Db, all: Changes[], notice?: string): Promise<boolean> {
     const unwritten = all.flatMap((changes) => changes.#take());
-    if (unwritten.length === 0) return;
+    if (unwritten.length === 0) return false;
     if (inSharedWrite()) await lockEventOrder(trx);
     for (let i = 0; i < unwritten.length; i += eventsPerStatement) {
       const batch = unwritten.slice(i, i + eventsPerStatement);
-      const last = await insertEvents(trx, batch.map(({ changes, event }) => changes.#row(event)));
+      const carried = i + eventsPerStatement >= unwritten.length ? notice : undefined;
+      const last = await insertEvents(trx, batch.map(({ changes, event }) => changes.#row(event)), carried);
       batch.forEach(({ changes, event: { run, kind, ...fields } }, j) => changes.events.push(changes.#published(last - batch.length + 1 + j, run, kind, fields)));
     }
+    return notice !== undefined;
   }
 
   #take(): { changes: Changes; event: Unwritten }[] {
@@ -96,11 +99,16 @@ export class Changes {
 
   /** Whether other coordinators on the store have anything to hear of this operation. */
   get noticed(): boolean {
-    return this.events.length > 0 || this.queued.size > 0 || this.delayed.size > 0 || this.drained.size > 0 || this.cancelledAttempts.size > 0;
+    return this.events.length > 0 || this.#unwritten.length > 0 || this.queued.size > 0 || this.delayed.size > 0 || this.drained.size > 0 || this.cancelledAttempts.size > 0;
   }
 
-  /** What other coordinators on the store are told of a transaction: what its operations changed, as one. */
-  static notice(origin: string, all: Changes[]): CommitNotice {
+  /**
+   * What other coordinators on the store are told of a transaction: what its operations
+   * changed, as one (their events written or not); undefined when there is nothing to tell.
+   */
+  static notice(origin: string, operations: Changes[]): CommitNotice | undefined {
+    const all = operations.filter((changes) => changes.noticed);
+    if (all.length === 0) return undefined;
     const merged = new Changes(0);
     for (const changes of all) {
       for (const [pool, count] of changes.queued) merged.queue(pool, count);
@@ -110,7 +118,7 @@ export class Changes {
     }
     return {
       origin,
-      runs: [...new Set(all.flatMap((changes) => changes.events.map((event) => event.run)))],
+      runs: [...new Set(all.flatMap((changes) => [...changes.events, ...changes.#unwritten].map((event) => event.run)))],
       queued: [...merged.queued],
       delayed: [...merged.delayed],
       drained: [...merged.drained],

@@ -6,7 +6,7 @@ import type { Clock } from '../engine/clock.ts';
 import { heartbeatIntervalMs } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
-import { listenForCommitNotices, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
+import { listenForCommitNotices, onePayload, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
 import { GroupCommit, type AfterCommit } from '../store/group-commit.ts';
 import { isDeadlock, isPostgres, type WriteMode } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
@@ -132,18 +132,19 @@ export class CoordinatorCore {
 
   /**
    * What a transaction does last, for all its operations at once: the hand-off of what they
-   * queued to workers waiting here, then their events in one statement and, on PostgreSQL,
-   * one notice to the other coordinators. Once it committed, its events are published and
-   * every job hears its changes, operation by operation, in order.
+   * queued to workers waiting here, then their events in one statement, which on PostgreSQL
+   * also sends one notice to the other coordinators. Once it committed, its events are
+   * published and every job hears its changes, operation by operation, in order.
    */
   async #beforeCommit(trx: Store['db'], operations: Changes[]): Promise<AfterCommit> {
     const handedOff = await this.#handOff?.(trx, operations);
     const all = handedOff ? [...operations, ...handedOff.changes] : operations;
-    await Changes.write(trx, all);
+    // On PostgreSQL the notice goes with the events, in their statement, when it can.
+    const notice = this.#noticesOthers ? Changes.notice(this.id, all) : undefined;
+    const carried = await Changes.write(trx, all, notice && onePayload(notice));
     // Before the commit: a look at the store that reads them once committed must know them for this process's.
     for (const changes of all) this.watch.publishedHere(changes.events);
-    const noticed = all.filter((changes) => changes.noticed);
-    if (this.#noticesOthers && noticed.length > 0) await sendCommitNotice(trx, Changes.notice(this.id, noticed));
+    if (notice && !carried) await sendCommitNotice(trx, notice);
     return (committed) => {
       if (committed) for (const changes of all) this.#committed(changes);
       handedOff?.after(committed);

@@ -27,7 +27,18 @@ const payloadLimit = 7900;
  * other process; its coordinators read the store on a timer instead (store-watch.ts).
  */
 export async function sendCommitNotice(trx: Db, notice: CommitNotice): Promise<void> {
-  for (const payload of payloads(notice)) await sql`select pg_notify('slipway:' || current_schema(), ${payload})`.execute(trx);
+  for (const payload of payloads(notice)) await sql`select ${noticeCall(payload)}`.execute(trx);
+}
+
+/** The call that sends a notice's payload, for a statement that carries it with its own work (see insertEvents). */
+export function noticeCall(payload: unknown) {
+  return sql<string>`pg_notify('slipway:' || current_schema(), ${payload})`;
+}
+
+/** The notice's payload when it fits in one, as a statement can carry it; undefined when it takes several. */
+export function onePayload(notice: CommitNotice): string | undefined {
+  const all = payloads(notice);
+  return all.length === 1 ? all[0] : undefined;
 }
 
 /** The notice as JSON, in as many pieces as the payload limit asks (a run's creation queues many pools). */
