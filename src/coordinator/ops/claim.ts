@@ -88,6 +88,11 @@ const insertAttempt = prepared<{ id: string; run: string; task: string; kind: At
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, script_ms: null, heartbeat_at: arg('now'),
   }).onConflict((oc) => oc.column('id').doNothing()));
 
+/** A worker takes an attempt just after it finished one (see finishAndClaim): its row written once for both. */
+const workerDoneAndBusy = prepared<{ id: string; name: string; now: number; tasksDone: number; lastTask: string }, unknown>((db, arg) =>
+  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now'), tasks_done: arg('tasksDone'), last_task: arg('lastTask') })
+    .where('id', '=', arg('id')));
+
 const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
   db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
 
@@ -107,9 +112,12 @@ export type SpecOf = (runId: string) => Promise<RunSpec>;
  * serves every run with an activity in it. A busy worker that claims lost the answer that
  * gave it its attempt (the coordinator stopped before replying): it gets that same attempt
  * again, so the attempt is not orphaned. `known` is the worker as this transaction left it
- * (the finish of its last attempt), which spares reading it again.
+ * (the finish of its last attempt), which spares reading it again; `finished`, what that
+ * finish left unwritten of its row, written with the attempt taken.
  */
-export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
+export async function claim(
+  trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker, finished?: { tasksDone: number; lastTask: string },
+): Promise<ClaimResult> {
   const worker = known ?? await (inSharedWrite() ? lockWorker : selectWorker).first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
@@ -135,7 +143,8 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
 
   const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }), planned);
   if (id !== planned) await pointTask.changed(trx, { run: runId, key: task.key, attempt: id });
-  await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
+  if (finished) await workerDoneAndBusy.changed(trx, { id: workerId, name: workerName, now: changes.now, tasksDone: finished.tasksDone, lastTask: finished.lastTask });
+  else await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
   if (kind === 'run') {
     changes.event(runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }

@@ -10,7 +10,7 @@ import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
 import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
-import { budgetSpentNow, notStarted } from './spend-budget.ts';
+import { budgetOf, budgetSpentNow, notStarted } from './spend-budget.ts';
 
 type EndValues = { id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number };
 
@@ -64,16 +64,22 @@ export async function endAttempt(
   if (ended > 0) await moveTaskOn(trx, spec, attempt, result, workerName, changes);
 }
 
-/** What an attempt's end (recorded already) does to its task: see endAttempt. */
+/**
+ * What an attempt's end (recorded already) does to its task: see endAttempt. `beforeRunMayEnd`:
+ * what must be written before anything that may end the run (its worker's row, by a finish
+ * that leaves it to the claim after it), called then, and only then.
+ */
 export async function moveTaskOn(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
-  result: AttemptResult, workerName: string | null, changes: Changes,
+  result: AttemptResult, workerName: string | null, changes: Changes, beforeRunMayEnd?: () => Promise<void>,
 ): Promise<void> {
   const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
   if (attempt.kind === 'run' && result.outcome === 'succeeded') {
     const succeeded = await taskSucceeded.first(trx, { run: spec.id, key: attempt.task_key, attempt: attempt.id });
     // Not the task's active attempt, or the task ended meanwhile: see below.
     if (succeeded) {
+      // The run ends with its last open task, or at its budget.
+      if (!succeeded.others_open || budgetOf(spec) !== undefined) await beforeRunMayEnd?.();
       await budgetSpentNow(trx, spec, changes);
       changes.event(spec.id, 'task.succeeded', who);
       await releaseDependents(trx, spec, { key: attempt.task_key, step: succeeded.step }, changes);
@@ -81,6 +87,7 @@ export async function moveTaskOn(
       return;
     }
   }
+  await beforeRunMayEnd?.();
   const task = await selectTask.first(trx, { run: spec.id, key: attempt.task_key });
   if (!task) throw new Error(`no task ${attempt.task_key} in run ${spec.id}`);
   // The fence: only the task's active attempt moves it on. One from before a rerun keeps its outcome, nothing more.

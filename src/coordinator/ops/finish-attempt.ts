@@ -40,20 +40,30 @@ export async function finishAttempt(
 /**
  * finishAttempt, then, with `claimNext` and a worker that goes on, its next attempt in the
  * same transaction: one request and one commit per task in steady state. The claim takes
- * the worker as the finish left it instead of reading it again.
+ * the worker as the finish left it instead of reading it again, and writes its row once
+ * for both (see recordFinish).
  */
 export async function finishAndClaim(
   trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, claimNext: boolean, known?: ClaimingWorker,
 ): Promise<{ finished: FinishResult; next: ClaimResult | null }> {
-  const { finished, worker } = await recordFinish(trx, specOf, workerId, attemptId, result, changes, known);
-  const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, specOf, workerId, changes, worker) : null;
+  const { finished, worker, unwritten } = await recordFinish(trx, specOf, workerId, attemptId, result, changes, known, claimNext);
+  const next = claimNext && finished.kind === 'recorded' && !finished.stop ? await claim(trx, specOf, workerId, changes, worker, unwritten) : null;
+  if (unwritten && next?.kind !== 'attempt') await workerDone.changed(trx, unwritten);
   return { finished, next };
 }
 
-/** `known` is the worker as this transaction read it already (with its credential), which spares reading it again. */
+type WorkerDone = { id: string; state: WorkerState; name: string; tasksDone: number; lastTask: string; now: number };
+
+/**
+ * `known` is the worker as this transaction read it already (with its credential), which
+ * spares reading it again. With `claimNext`, a worker that goes on after a success has its
+ * row written by the claim that follows (`unwritten`: what the finish would have written,
+ * for when none does), one statement instead of two; it is written at once, as always,
+ * before anything that may end the run, which drains the run's workers as their rows are.
+ */
 async function recordFinish(
-  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, known?: ClaimingWorker,
-): Promise<{ finished: FinishResult; worker?: ClaimingWorker }> {
+  trx: Db, specOf: SpecOf, workerId: string, attemptId: string, result: AttemptResult, changes: Changes, known?: ClaimingWorker, claimNext = false,
+): Promise<{ finished: FinishResult; worker?: ClaimingWorker; unwritten?: WorkerDone }> {
   // The common case first, in one statement: the attempt was open, and now has ended.
   const attempt = await recordOwnEnd.first(trx, { id: attemptId, worker: workerId, outcome: result.outcome, exitCode: result.exitCode, error: result.error, scriptMs: result.scriptMs ?? null, now: changes.now });
   const readWorker = async () => {
@@ -73,13 +83,19 @@ async function recordFinish(
   const tasksDone = worker.tasks_done + 1;
   const name = waitingName(tasksDone, attempt.task_key, worker.activity);
   const workerFailed = attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed';
-  // The worker is settled first: ending the attempt may end the run, which drains it.
   const state = workerFailed || worker.state !== 'busy' ? 'draining' : 'idle';
-  await workerDone.changed(trx, { id: workerId, state, name, tasksDone, lastTask: attempt.task_key, now: changes.now });
+  const done: WorkerDone = { id: workerId, state, name, tasksDone, lastTask: attempt.task_key, now: changes.now };
+  let unwritten: WorkerDone | undefined = done;
+  const writeWorker = async () => {
+    if (!unwritten) return;
+    unwritten = undefined;
+    await workerDone.changed(trx, done);
+  };
+  if (!claimNext || state !== 'idle') await writeWorker();
   // The attempt's run, which may be any run the worker's pool serves.
   const spec = await specOf(attempt.run_id);
-  await moveTaskOn(trx, spec, attempt, result, name, changes);
+  await moveTaskOn(trx, spec, attempt, result, name, changes, writeWorker);
   // Ending the attempt may have ended its run, and with it the worker's pool (drainWorkersOfRun).
   const stop = workerFailed || worker.state !== 'busy' || changes.drained.has(worker.pool_id ?? `${worker.run_id}/${worker.activity}`);
-  return { finished: { kind: 'recorded', workerName: name, stop }, worker: { ...worker, state, name, tasks_done: tasksDone } };
+  return { finished: { kind: 'recorded', workerName: name, stop }, worker: { ...worker, state, name, tasks_done: tasksDone }, unwritten };
 }
