@@ -109,13 +109,7 @@ export class Changes {
   static notice(origin: string, operations: Changes[]): CommitNotice | undefined {
     const all = operations.filter((changes) => changes.noticed);
     if (all.length === 0) return undefined;
-    const merged = new Changes(0);
-    for (const changes of all) {
-      for (const [pool, count] of changes.queued) merged.queue(pool, count);
-      for (const [pool, at] of changes.delayed) merged.delay(pool, at);
-      for (const worker of changes.drained) merged.drained.add(worker);
-      for (const attempt of changes.cancelledAttempts) merged.cancelledAttempts.add(attempt);
-    }
+    const merged = Changes.merged(all);
     return {
       origin,
       runs: [...new Set(all.flatMap((changes) => [...changes.events, ...changes.#unwritten].map((event) => event.run)))],
@@ -124,6 +118,18 @@ export class Changes {
       drained: [...merged.drained],
       cancelled: [...merged.cancelledAttempts],
     };
+  }
+
+  /** What operations changed beyond their events, as one: queued counts summed per pool, the earliest delay, the union of the rest. */
+  static merged(operations: readonly Changes[]): Changes {
+    const merged = new Changes(0);
+    for (const changes of operations) {
+      for (const [pool, count] of changes.queued) merged.queue(pool, count);
+      for (const [pool, at] of changes.delayed) merged.delay(pool, at);
+      for (const worker of changes.drained) merged.drained.add(worker);
+      for (const attempt of changes.cancelledAttempts) merged.cancelledAttempts.add(attempt);
+    }
+    return merged;
   }
 
   /** Another coordinator's transaction, as this process's jobs hear it (its events come through the store watch). */

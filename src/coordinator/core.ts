@@ -151,11 +151,11 @@ export class CoordinatorCore {
     };
   }
 
+  /** A transaction's changes, committed: nothing here may fail the operations, which are done. */
   #committed(changes: Changes): void {
-    this.events.publish(changes.events);
-    for (const listener of this.#commitListeners) {
+    for (const act of [() => this.events.publish(changes.events), ...this.#commitListeners.map((listener) => () => listener(changes))]) {
       try {
-        listener(changes);
+        act();
       } catch (error) {
         this.reportFault('acting on a commit', error);
       }

@@ -179,12 +179,10 @@ export class WorkerSessions {
    * gave it once the commit is known (nothing if it was undone: it claims again itself).
    */
   async #handOff(trx: Db, operations: readonly Changes[]): Promise<{ changes: Changes[]; after: (committed: boolean) => void } | undefined> {
-    const queued = new Map<string, number>();
-    for (const changes of operations) for (const [pool, count] of changes.queued) queued.set(pool, (queued.get(pool) ?? 0) + count);
     const offers: { waiter: Waiter<ClaimResult>; changes: Changes; answer?: ClaimResult }[] = [];
     const tell = (committed: boolean) => { for (const offer of offers) offer.waiter.done(committed ? offer.answer : undefined); };
     try {
-      for (const [pool, count] of queued) {
+      for (const [pool, count] of Changes.merged(operations).queued) {
         for (const waiter of this.#signals.take(pool, count)) {
           const offer: (typeof offers)[number] = { waiter, changes: new Changes(this.#core.clock.now()) };
           offers.push(offer);
@@ -282,7 +280,7 @@ export class WorkerSessions {
     identify: (trx: Db) => Promise<{ worker: WorkerIdentity; row?: CredentialWorker } | undefined>, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim,
   ): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     const core = this.#core;
-    const wait = claimNext === true ? undefined : claimNext || undefined;
+    const wait = typeof claimNext === 'object' ? claimNext : undefined;
     const done = await core.mutate(async (trx, changes) => {
       const identified = await identify(trx);
       if (!identified) return undefined;
@@ -295,8 +293,7 @@ export class WorkerSessions {
       return { worker, seen, ...await finishAndClaim(trx, core.specOf(trx), worker.workerId, attemptId, result, changes, claimNext !== false, row) };
     });
     if (!done) return undefined;
-    const { worker, finished, seen } = done;
-    let next = done.next;
+    const { worker, finished, seen, next } = done;
     if (finished.kind === 'recorded') {
       if (next?.kind !== 'attempt') this.#machines.pushName(worker, finished.workerName);
       this.#log(worker, `${finished.workerName}: attempt ${attemptId} ${result.outcome}${result.error ? ` (${result.error})` : ''}`);

@@ -12,6 +12,9 @@ interface Pending<Done> {
 
 type Outcome<Done> = { ok: true; value: Done } | { ok: false; error: unknown };
 
+/** A committed transaction of a batch: how each operation did, and what its batch end returned. */
+interface Written<Done> { outcomes: Outcome<Done>[]; after?: AfterCommit }
+
 /**
  * Work a batch does last, in its transaction, once for all its operations that succeeded
  * (their results, in order): just before the commit that keeps what they did, and only then.
@@ -19,7 +22,10 @@ type Outcome<Done> = { ok: true; value: Done } | { ok: false; error: unknown };
  */
 export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<AfterCommit | void>;
 
-/** Told whether the transaction a batch end ran in committed (true) or was undone (false). */
+/**
+ * Told whether the transaction a batch end ran in committed (true, once its operations are
+ * answered and before their callers go on) or was undone (false). It must not throw.
+ */
 export type AfterCommit = (committed: boolean) => void;
 
 /**
@@ -78,14 +84,14 @@ export class GroupCommit<Done = unknown> {
 
   async #write(batch: Pending<Done>[]): Promise<void> {
     const mode = batch.every((pending) => pending.mode === 'shared') ? 'shared' : 'exclusive';
-    let outcomes: Outcome<Done>[];
+    let written: Written<Done>;
     try {
       try {
-        outcomes = await this.#attempt(mode, (trx) => this.#together(trx, batch));
+        written = await this.#attempt(mode, (trx) => this.#together(trx, batch));
       } catch (error) {
         // Alone, the operation failed by itself; with the store at fault, all of them would fail again.
         if (batch.length === 1 || error instanceof StoreUnavailable) throw error;
-        outcomes = await this.#attempt(mode, (trx) => this.#apart(trx, batch));
+        written = await this.#attempt(mode, (trx) => this.#apart(trx, batch));
       }
     } catch (error) {
       // Nothing of the batch was committed: every operation fails with the cause.
@@ -93,25 +99,28 @@ export class GroupCommit<Done = unknown> {
       return;
     }
     batch.forEach((pending, i) => {
-      const outcome = outcomes[i]!;
+      const outcome = written.outcomes[i]!;
       if (outcome.ok) pending.resolve(outcome.value);
       else pending.reject(outcome.error);
     });
+    // Before the operations' callers go on: they continue once this turn's work is done.
+    written.after?.(true);
   }
 
-  /** One transaction of the batch, its batch end last; what that returned hears whether it committed. */
-  async #attempt(mode: WriteMode, operations: (trx: Db) => Promise<Outcome<Done>[]>): Promise<Outcome<Done>[]> {
-    const ending: { after?: AfterCommit } = {};
+  /**
+   * One transaction of the batch, its batch end last. Should it fail, what that end returned
+   * hears it at once; once it committed, the caller tells it.
+   */
+  async #attempt(mode: WriteMode, operations: (trx: Db) => Promise<Outcome<Done>[]>): Promise<Written<Done>> {
+    const ended: { after?: AfterCommit } = {};
     try {
-      const outcomes = await this.#transaction(async (trx) => {
+      return await this.#transaction(async (trx) => {
         const outcomes = await operations(trx);
-        ending.after = (await this.#batchEnd?.(trx, outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])))) ?? undefined;
-        return outcomes;
+        ended.after = (await this.#batchEnd?.(trx, outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])))) ?? undefined;
+        return { outcomes, after: ended.after };
       }, mode);
-      ending.after?.(true);
-      return outcomes;
     } catch (error) {
-      ending.after?.(false);
+      ended.after?.(false);
       throw error;
     }
   }

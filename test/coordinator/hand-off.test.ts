@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Coordinator, type ClaimAnswer, type WorkerIdentity } from '../../src/coordinator/coordinator.ts';
@@ -39,7 +40,11 @@ function countedCoordinator() {
 
   /** Starts a run of `steps` (on `builder` unless they say), with `workers` joined to it by hand, per activity. */
   async function run<A extends string>(steps: Partial<Step>[], workers: Record<A, number>): Promise<Record<A, WorkerIdentity[]>> {
-    const pipeline = pipelineOf(steps, { sourceDir: h.dir.path });
+    // Apart from the coordinator's state, which it writes while it packs the tree.
+    const sourceDir = join(h.dir.path, 'source');
+    mkdirSync(sourceDir, { recursive: true });
+    writeFileSync(join(sourceDir, 'README'), 'source tree\n');
+    const pipeline = pipelineOf(steps, { sourceDir });
     const { joinToken } = await h.coordinator.createRun(pipeline, expandTasks(pipeline), {}, { fakeWorkers: false, noProvision: true });
     const joined = {} as Record<A, WorkerIdentity[]>;
     for (const [activity, count] of Object.entries(workers) as [A, number][]) {
