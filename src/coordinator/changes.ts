@@ -98,7 +98,7 @@ export class Changes {
   }
 
   /** Whether other coordinators on the store have anything to hear of this operation. */
-  get noticed(): boolean {
+  get #noticed(): boolean {
     return this.events.length > 0 || this.#unwritten.length > 0 || this.queued.size > 0 || this.delayed.size > 0 || this.drained.size > 0 || this.cancelledAttempts.size > 0;
   }
 
@@ -107,7 +107,7 @@ export class Changes {
    * changed, as one (their events written or not); undefined when there is nothing to tell.
    */
   static notice(origin: string, operations: Changes[]): CommitNotice | undefined {
-    const all = operations.filter((changes) => changes.noticed);
+    const all = operations.filter((changes) => changes.#noticed);
     if (all.length === 0) return undefined;
     const merged = Changes.merged(all);
     return {

@@ -88,13 +88,15 @@ const insertAttempt = prepared<{ id: string; run: string; task: string; kind: At
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, script_ms: null, heartbeat_at: arg('now'),
   }).onConflict((oc) => oc.column('id').doNothing()));
 
-/** A worker takes an attempt just after it finished one (see finishAndClaim): its row written once for both. */
-const workerDoneAndBusy = prepared<{ id: string; name: string; now: number; tasksDone: number; lastTask: string }, unknown>((db, arg) =>
-  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now'), tasks_done: arg('tasksDone'), last_task: arg('lastTask') })
-    .where('id', '=', arg('id')));
-
-const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
-  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
+/**
+ * The worker busy with its new attempt. After a finish in the same transaction (see
+ * finishAndClaim) its count and last task are the finish's, written here once for both;
+ * otherwise its count as read, and its last task kept (`lastTask` null).
+ */
+const workerBusy = prepared<{ id: string; name: string; now: number; tasksDone: number; lastTask: string | null }, unknown>((db, arg) =>
+  db.updateTable('workers').set({
+    state: 'busy', name: arg('name'), last_seen_at: arg('now'), tasks_done: arg('tasksDone'), last_task: sql<string | null>`coalesce(${arg('lastTask')}, last_task)`,
+  }).where('id', '=', arg('id')));
 
 const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: AttemptKind; number: number }>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number'])
@@ -143,8 +145,7 @@ export async function claim(
 
   const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }), planned);
   if (id !== planned) await pointTask.changed(trx, { run: runId, key: task.key, attempt: id });
-  if (finished) await workerDoneAndBusy.changed(trx, { id: workerId, name: workerName, now: changes.now, tasksDone: finished.tasksDone, lastTask: finished.lastTask });
-  else await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now });
+  await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now, tasksDone: finished?.tasksDone ?? worker.tasks_done, lastTask: finished?.lastTask ?? null });
   if (kind === 'run') {
     changes.event(runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
   }
