@@ -5,7 +5,9 @@
  * `--store postgres` runs it on PostgreSQL: the database of SLIPWAY_DATABASE_URL (a schema
  * of its own per run, dropped after), or a private cluster it starts, where it also counts
  * the statements per dispatched task (pg_stat_statements), and how soon a second coordinator
- * following a run hears what the first commits for it (commit notices).
+ * following a run hears what the first commits for it (commit notices). Where the time goes:
+ * the CPU each process takes per task (the coordinator, the agents, and a private cluster's
+ * PostgreSQL), and the same of graphile-worker's when compared.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { tempDir } from '../test/helpers/temp.ts';
 import pg from 'pg';
 import { graphileFigures } from './graphile-compare.ts';
 import { machineMs } from './machine-clock.ts';
+import { treeCpuMs } from './process-cpu.ts';
 
 const json = process.argv.includes('--json');
 const compare = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
@@ -54,6 +57,8 @@ interface Stores {
   url?: string;
   /** Statements run on the database since the last call; undefined where they cannot be counted. */
   statements(): Promise<number | undefined>;
+  /** The CPU time its server has taken (ms): a private cluster's only, on this machine. */
+  cpuMs?: () => number;
   close(): Promise<void>;
 }
 
@@ -73,6 +78,7 @@ async function openStores(): Promise<Stores> {
   let last = counting ? await total() : 0;
   return {
     url,
+    ...(cluster && { cpuMs: () => treeCpuMs(cluster!.pid) }),
     async location() {
       const schema = await freshSchema(url!, 'bench');
       drops.push(schema.drop);
@@ -141,7 +147,7 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
  * the run, as a server does for a browser or a `slipway run --server` on it: `heardAt` is
  * when each task's queueing reached it.
  */
-async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, observed = false) {
+async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, observed = false, databaseCpuMs?: () => number) {
   const embedded = await startEmbedded({ stateDir, dbPath, settings: { healthIntervalMs: 60_000 } });
   const observer = observed ? await startEmbedded({ stateDir: `${stateDir}-observer`, dbPath, settings: { healthIntervalMs: 60_000 } }) : undefined;
   await observer?.coordinator.listening();
@@ -157,6 +163,7 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   const { runId, joinToken } = await embedded.coordinator.createRun(p, tasks, {}, { fakeWorkers: false, noProvision: true });
   const unfollow = await observer?.coordinator.follow(runId);
   const cpuBefore = process.cpuUsage();
+  const databaseCpuBefore = databaseCpuMs?.();
   const agentsScript = fileURLToPath(new URL('./warm-agents.ts', import.meta.url));
   const outputs = Object.entries(pools).map(([activity, count]) => {
     const child = spawn(process.execPath, [agentsScript, embedded.listening.url, activity, String(count)], {
@@ -168,8 +175,11 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   });
   const status = await embedded.coordinator.waitForRun(runId);
   const cpu = process.cpuUsage(cpuBefore);
+  // Read before the coordinator closes its connections, whose processes take their time with them.
+  const databaseCpu = databaseCpuBefore === undefined ? undefined : databaseCpuMs!() - databaseCpuBefore;
   await embedded.coordinator.waitForWorkers(runId, 10_000);
-  const started = Object.assign({}, ...(await Promise.all(outputs)).map((o) => JSON.parse(o) as Record<string, number>)) as Record<string, number>;
+  const reports = (await Promise.all(outputs)).map((o) => JSON.parse(o) as { started: Record<string, number>; cpu_ms: number });
+  const started = Object.assign({}, ...reports.map((r) => r.started)) as Record<string, number>;
   const attempts = await embedded.store.db.selectFrom('attempts').select(['started_at', 'finished_at']).where('run_id', '=', runId).execute();
   unfollow?.();
   await observer?.close();
@@ -177,7 +187,16 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   if (status !== 'succeeded') throw new Error(`bench run ended ${status}`);
   const first = Math.min(...attempts.map((a) => Number(a.started_at)));
   const last = Math.max(...attempts.map((a) => Number(a.finished_at)));
-  return { wallMs: last - first, started, queuedAt, heardAt, tasks: tasks.length, coordinatorCpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks.length, sys: cpu.system / 1000 / tasks.length };
+  const perTask = (ms: number) => ms / tasks.length;
+  return {
+    wallMs: last - first, started, queuedAt, heardAt, tasks: tasks.length,
+    cpuMsPerTask: {
+      coordinator: perTask((cpu.user + cpu.system) / 1000),
+      agents: perTask(reports.reduce((sum, r) => sum + r.cpu_ms, 0)),
+      postgres: databaseCpu === undefined ? null : perTask(databaseCpu),
+    },
+    sys: perTask(cpu.system / 1000),
+  };
 }
 
 /** How long after a task is queued on one coordinator another one, following the run, publishes it. */
@@ -203,7 +222,7 @@ try {
   const wide = pipeline(source, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
   const throughputStore = await stores.location(dir.path, 'throughput');
   await stores.statements();
-  const throughput = await dispatch(join(dir.path, 'state-1'), throughputStore, wide, { warm: workers });
+  const throughput = await dispatch(join(dir.path, 'state-1'), throughputStore, wide, { warm: workers }, false, stores.cpuMs);
   const statements = await stores.statements();
   const tasksPerSecond = throughput.tasks / (throughput.wallMs / 1000);
 
@@ -225,7 +244,11 @@ try {
     latency_ms: { p50: round(p50), p99: round(p99) },
     // From a commit on one coordinator to its event on another that follows the run (PostgreSQL's commit notices).
     other_coordinator_hears_ms: heard,
-    coordinator_cpu_ms_per_task: round(throughput.coordinatorCpuMsPerTask),
+    // Where the time goes: each process's CPU time over the throughput run's tasks (PostgreSQL's, of a private cluster only).
+    cpu_ms_per_task: {
+      coordinator: round(throughput.cpuMsPerTask.coordinator), agents: round(throughput.cpuMsPerTask.agents),
+      postgres: throughput.cpuMsPerTask.postgres === null ? null : round(throughput.cpuMsPerTask.postgres),
+    },
     // Every statement of the throughput run (creating the run, claims, finishes, events) over its tasks.
     statements_per_task: statements === undefined ? null : round(statements / throughput.tasks, 2),
     floors: { store_commit_ms: round(commitMs), http_round_trip_ms: round(roundTripMs) },
@@ -233,7 +256,7 @@ try {
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
   };
   // The other system runs after Slipway's, on the same database, with as many workers and tasks.
-  const other = compare && stores.url ? await graphileFigures(stores.url, workers, throughputTasks, chainLength) : undefined;
+  const other = compare && stores.url ? await graphileFigures(stores.url, workers, throughputTasks, chainLength, stores.cpuMs) : undefined;
   const comparison = other && { ...other, ratio: round(result.tasks_per_second / other.tasks_per_second, 2) };
   if (json) {
     process.stdout.write(`${JSON.stringify(comparison ? { ...result, compare: comparison } : result)}\n`);
@@ -242,11 +265,12 @@ try {
       `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task`}`,
       `enqueue-to-start latency (${latency.tasks}-task chain across 2 activities, workers waiting in long polls): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
       ...(heard ? [`another coordinator following the run hears each queueing (${heard.events} events, by commit notices): p50 ${heard.p50} ms, p99 ${heard.p99} ms`] : []),
-      `coordinator CPU per task: ${result.coordinator_cpu_ms_per_task} ms (system ${round(throughput.sys)} ms)`,
+      `CPU per task: coordinator ${result.cpu_ms_per_task.coordinator} ms (system ${round(throughput.sys)} ms), agents ${result.cpu_ms_per_task.agents} ms${result.cpu_ms_per_task.postgres === null ? '' : `, PostgreSQL ${result.cpu_ms_per_task.postgres} ms`}`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms`,
       `ratios: latency p50 = ${result.ratios.latency_p50_over_round_trip} round trips; one task = ${result.ratios.task_time_over_commit} commits`,
       ...(comparison ? [
         `graphile-worker on the same database (concurrency ${workers}, ${throughputTasks} no-op jobs; a ${chainLength}-job chain): ${comparison.tasks_per_second} jobs/s, add-to-start p50 ${comparison.latency_ms.p50} ms, p99 ${comparison.latency_ms.p99} ms`,
+        `graphile-worker CPU per job: its process ${comparison.cpu_ms_per_job.node} ms${comparison.cpu_ms_per_job.postgres === null ? '' : `, PostgreSQL ${comparison.cpu_ms_per_job.postgres} ms`}`,
         `Slipway / graphile-worker throughput: ${comparison.ratio}`,
       ] : []),
       '',

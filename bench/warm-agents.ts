@@ -1,7 +1,8 @@
 /**
  * Warm workers for the dispatch benchmark: real agents speaking the real protocol, whose
  * executor returns at once instead of starting bash, so what is measured is dispatch.
- * Prints one JSON line: when each attempt reached its worker (machineMs).
+ * Prints one JSON line: when each attempt reached its worker (machineMs), and the CPU time
+ * the agents took meanwhile (ms).
  */
 import { Agent, type Executor } from '../src/agent/agent.ts';
 import { machineMs } from './machine-clock.ts';
@@ -19,6 +20,8 @@ const noop: Executor = {
   },
 };
 
+const cpuBefore = process.cpuUsage();
 const agents = Array.from({ length: Number(countText) }, () => new Agent({ server, token, activity, executor: noop }));
 await Promise.all(agents.map((agent) => agent.run()));
-process.stdout.write(`${JSON.stringify(started)}\n`);
+const cpu = process.cpuUsage(cpuBefore);
+process.stdout.write(`${JSON.stringify({ started, cpu_ms: (cpu.user + cpu.system) / 1000 })}\n`);

@@ -13,6 +13,8 @@ import pg from 'pg';
 export interface PostgresCluster {
   /** The postgres:// URL of one database of the cluster. */
   url(database: string): string;
+  /** The server's process id: its connections' processes are its children. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -62,7 +64,7 @@ export async function startPostgresCluster(settings: string[] = []): Promise<Pos
     await stop();
     throw error;
   }
-  return { url: (database) => `postgres://postgres@localhost/${database}?host=${encodeURIComponent(socket)}`, stop };
+  return { url: (database) => `postgres://postgres@localhost/${database}?host=${encodeURIComponent(socket)}`, pid: server.pid!, stop };
 }
 
 /**
