@@ -31,12 +31,11 @@ import { registerTry } from './try.ts';
 import { registerValidate } from './validate.ts';
 import { registerWorker } from './worker.ts';
 import { exitCodes, UsageError } from './usage-error.ts';
+import { watchOutput } from './output-gone.ts';
 
-// A reader that stops early (`slipway --help | head`) is done with us: end quietly, as cat does.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
-  process.exit(exitCodes.ok);
-});
+// A reader that stops early (`slipway --help | head`) is done with us (see watchOutput).
+watchOutput(process.stdout);
+watchOutput(process.stderr);
 
 const program = new Command('slipway')
   .description('Build, test and release pipelines on machines that exist only while there is work.')

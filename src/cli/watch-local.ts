@@ -6,11 +6,14 @@ import { colorEnabled } from './format.ts';
 import { selfCommand } from './local-state.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { printReport } from './run-report-output.ts';
+import { whenOutputGone } from './output-gone.ts';
 
 /**
  * Starts a run in this process's coordinator (`begin` creates or reruns it) and shows it
  * to its end: live progress, Ctrl-C to cancel (twice to kill the workers), the report.
- * Resolves with `slipway run`'s exit code.
+ * Should nobody be left to show it to (the terminal closed, the reader of its output
+ * ended), the run is cancelled as by one Ctrl-C: its workers are this process's, and would
+ * be left running. Resolves with `slipway run`'s exit code.
  */
 export async function watchLocalRun(
   embedded: Embedded, pipelineName: string, json: boolean,
@@ -28,22 +31,39 @@ export async function watchLocalRun(
   });
 
   let interrupts = 0;
-  const onInterrupt = (): void => {
+  // Why the run is cancelled, once it is asked to be (before it exists too).
+  let cancelled: string | undefined;
+  const cancel = (): void => {
+    if (runId === undefined || cancelled === undefined) return;
+    progress.print('cancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)');
+    void coordinator.cancelRun(runId, cancelled);
+  };
+  const interrupt = (why: string): void => {
     interrupts++;
-    if (runId === undefined) return;
     if (interrupts === 1) {
-      progress.print('cancelling: stopping running tasks and workers (Ctrl-C again to kill them at once)');
-      void coordinator.cancelRun(runId, 'cancelled by the user (Ctrl-C)');
+      cancelled = why;
+      cancel();
     } else {
       progress.print('killing the workers');
       for (const pid of embedded.local.runningPids()) void embedded.local.stop({ pid });
     }
   };
+  const onInterrupt = (): void => interrupt('cancelled by the user (Ctrl-C)');
+  const onTerminate = (): void => interrupt('cancelled: slipway run was asked to stop (SIGTERM)');
+  // Nobody watches any more: one cancel, never the second interrupt that kills at once.
+  const unwatched = (why: string) => (): void => {
+    if (interrupts === 0) interrupt(why);
+  };
+  const onHangUp = unwatched('cancelled: the terminal of slipway run closed');
   process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  process.on('SIGHUP', onHangUp);
+  const stopWatchingOutput = whenOutputGone(unwatched('cancelled: nobody reads the output of slipway run any more'));
 
   try {
     runId = await begin();
+    // Interrupted while it was being created: cancelled now that it exists.
+    cancel();
     const statuses = await taskStatusesOfRun(embedded.store.db, runId);
     progress.start({
       run: runId, pipeline: pipelineName, tasks: statuses,
@@ -61,7 +81,9 @@ export async function watchLocalRun(
     unsubscribe();
     stopFaults();
     process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onInterrupt);
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGHUP', onHangUp);
+    stopWatchingOutput();
     await embedded.close();
   }
 }

@@ -56,6 +56,50 @@ describe('slipway run, controlled', () => {
     for (const log of agentLogs) expect(log).toContain('cleaned up');
   });
 
+  it('cancels as Ctrl-C does when its terminal closes (SIGHUP): its workers are not left running', async () => {
+    const file = box.write({ 'slipway.yml': longPipeline });
+    const child = box.spawn(['run', file]);
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    await waitFor(() => (stdout.match(/started\s+wait/g) ?? []).length >= 2, 20_000, 'two tasks to start');
+    child.kill('SIGHUP');
+    const result = await child.result;
+    expect(result.code).toBe(130);
+    expect(processesUnder(box.dir.path)).toEqual([]);
+    const report = JSON.parse((await box.run(['show', result.stdout.match(/r-[0-9a-f]{8}/)![0], '--json'])).stdout) as RunReport;
+    expect(report.run.status).toBe('cancelled');
+    const attempts = report.tasks.flatMap((t) => t.attempts);
+    expect(attempts.map((a) => a.error)).toEqual(['cancelled: the terminal of slipway run closed', 'cancelled: the terminal of slipway run closed']);
+  });
+
+  it('cancels when the reader of its output goes away (`| head` had its lines), leaving nothing running', async () => {
+    // Tasks end and start on: each is an event to print, and printing is how it learns.
+    const file = box.write({
+      'slipway.yml': `
+name: read-briefly
+matrix:
+  n: ["1", "2", "3", "4", "5", "6"]
+activities:
+  builder: { max_workers: 2 }
+steps:
+  tick: { over: [n], run: sleep 0.5 }
+  after: { needs: [tick], run: sleep 300 }
+`,
+    });
+    const child = box.spawn(['run', file]);
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    await waitFor(() => /started\s+tick/.test(stdout), 20_000, 'a task to start');
+    const runId = stdout.match(/r-[0-9a-f]{8}/)![0];
+    child.stdout!.destroy();
+    const result = await child.result;
+    expect(result.code).toBe(130);
+    expect(processesUnder(box.dir.path)).toEqual([]);
+    const report = JSON.parse((await box.run(['show', runId, '--json'])).stdout) as RunReport;
+    expect(report.run.status).toBe('cancelled');
+    expect(report.tasks.find((t) => t.step === 'after')!.status).toBe('cancelled');
+  });
+
   it('--fake-workers prints what would run and exercises scheduling at no cost', async () => {
     const file = box.write({
       'slipway.yml': longPipeline.replace('name: long', 'name: fake'),
