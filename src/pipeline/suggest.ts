@@ -1,10 +1,13 @@
 /** Only this many known words are compared, which bounds the cost on a huge file. */
 const MAX_CANDIDATES = 1000;
 
-/** ` (did you mean 'x'?)` when a known word is within two edits of `word`, else ''. */
+/**
+ * ` (did you mean 'x'?)` when a known word is within two edits of `word`, and fewer than it
+ * has letters (`zz` is two edits from any one-letter name, and like none of them), else ''.
+ */
 export function didYouMean(word: string, known: Iterable<string>): string {
   let best: string | undefined;
-  let bestDistance = 3;
+  let bestDistance = Math.min(3, word.length);
   let compared = 0;
   for (const candidate of known) {
     if (compared++ === MAX_CANDIDATES) break;

@@ -80,6 +80,22 @@ describe('unknown keys', () => {
       "slipway.yml:10:5: steps.a: unknown key 'colour'",
     ]);
   });
+
+  it('suggests nothing for a short name that is like no other (two edits from any one-letter name)', () => {
+    const text = yaml(
+      'name: x',
+      'activities: {b: {}}',
+      'steps:',
+      '  a: {run: make, activity: b, needs: [zz]}',
+      '  c: {run: make, activity: b, needs: [d]}',
+      '  build: {run: make, activity: b, needs: [bild]}',
+    );
+    expect(mistakes(text)).toEqual([
+      "slipway.yml:4:39: steps.a.needs[0]: unknown step 'zz'",
+      "slipway.yml:5:39: steps.c.needs[0]: unknown step 'd'",
+      "slipway.yml:6:43: steps.build.needs[0]: unknown step 'bild' (did you mean 'build'?)",
+    ]);
+  });
 });
 
 describe('wrong types', () => {
