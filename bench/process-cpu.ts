@@ -22,7 +22,9 @@ export function treeCpuMs(root: number): number {
     const pid = Number(entry);
     const parent = Number(fields[1]);
     cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * ticksMs);
-    children.set(parent, [...(children.get(parent) ?? []), pid]);
+    const siblings = children.get(parent);
+    if (siblings) siblings.push(pid);
+    else children.set(parent, [pid]);
   }
   let total = 0;
   const pending = [root];

@@ -49,16 +49,16 @@ export async function watchLocalRun(
     }
   };
   const onInterrupt = (): void => interrupt('cancelled by the user (Ctrl-C)');
-  const onTerminate = (): void => interrupt('cancelled: slipway run was asked to stop (SIGTERM)');
+  const onTerminate = (): void => interrupt('cancelled: asked to stop (SIGTERM)');
   // Nobody watches any more: one cancel, never the second interrupt that kills at once.
   const unwatched = (why: string) => (): void => {
     if (interrupts === 0) interrupt(why);
   };
-  const onHangUp = unwatched('cancelled: the terminal of slipway run closed');
+  const onHangUp = unwatched('cancelled: its terminal closed (SIGHUP)');
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onTerminate);
   process.on('SIGHUP', onHangUp);
-  const stopWatchingOutput = whenOutputGone(unwatched('cancelled: nobody reads the output of slipway run any more'));
+  const stopWatchingOutput = whenOutputGone(unwatched('cancelled: the reader of its output went away'));
 
   try {
     runId = await begin();

@@ -69,7 +69,7 @@ describe('slipway run, controlled', () => {
     const report = JSON.parse((await box.run(['show', result.stdout.match(/r-[0-9a-f]{8}/)![0], '--json'])).stdout) as RunReport;
     expect(report.run.status).toBe('cancelled');
     const attempts = report.tasks.flatMap((t) => t.attempts);
-    expect(attempts.map((a) => a.error)).toEqual(['cancelled: the terminal of slipway run closed', 'cancelled: the terminal of slipway run closed']);
+    expect(attempts.map((a) => a.error)).toEqual(['cancelled: its terminal closed (SIGHUP)', 'cancelled: its terminal closed (SIGHUP)']);
   });
 
   it('cancels when the reader of its output goes away (`| head` had its lines), leaving nothing running', async () => {
