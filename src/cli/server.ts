@@ -76,10 +76,11 @@ a flag overrides its key. An invalid config stops the server before it starts.`)
       ].join('\n'));
       // Runs left running by an earlier server get their workers back now, not at the first interval.
       await embedded.coordinator.healthCheck();
+      // A closed terminal (SIGHUP) stops it as a service manager does: killed, it would leave
+      // its local workers running, to be found again only by the next server.
       await new Promise<void>((resolve) => {
         const stop = (): void => { process.stdout.write('stopping\n'); resolve(); };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
       });
       // Whatever hangs (a host that does not answer, a request that does not end), a service
       // manager's stop must not wait on it: what is left is found again at the next start.

@@ -9,8 +9,9 @@ describe('slipway server, stopped', () => {
   const box = new Sandbox();
   afterAll(() => box.cleanup());
 
-  it('waits for the workers of finished runs to end their cleanup, and leaves no process behind', async () => {
-    const out = box.sharedDir('out');
+  // SIGHUP: the terminal it was started in closed.
+  it.each(['SIGTERM', 'SIGHUP'] as const)('on %s, waits for the workers of finished runs to end their cleanup, and leaves no process behind', async (signal) => {
+    const out = box.sharedDir(`out-${signal}`);
     // The cleanup runs until the test says "go": the server is stopped while it is under way.
     const file = box.write({
       'slipway.yml': `
@@ -28,7 +29,7 @@ steps:
 
     let stdout = '';
     server.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    server.kill('SIGTERM');
+    server.kill(signal);
     await waitFor(() => stdout.includes('stopping'), 10_000, 'the server to say it stops');
     writeFileSync(join(out, 'go'), '');
     expect((await server.result).code).toBe(0);
