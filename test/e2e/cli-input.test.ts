@@ -112,10 +112,10 @@ describe('slipway validate', () => {
     expect(result).toEqual({ code: 0, stdout: 'src/slipway.yml: pipeline packages is valid: 3 steps, 6 tasks\n', stderr: '' });
   });
 
-  it('names a file that does not exist, or is not a file', async () => {
+  it('names a file that does not exist, or the slipway.yml a directory lacks', async () => {
     expectRefused(await box.run(['validate', 'nope.yml']), ['nope.yml:1:1: cannot read the pipeline file: no such file']);
     mkdirSync(box.source);
-    expectRefused(await box.run(['validate', 'src']), ['src:1:1: cannot read the pipeline file: it is a directory']);
+    expectRefused(await box.run(['validate', 'src']), ['src/slipway.yml:1:1: cannot read the pipeline file: no such file']);
   });
 
   it('takes exactly one file', async () => {
