@@ -395,7 +395,7 @@ export class WorkerSessions {
     const found = await attemptSecrets(core.store.db, core.settings.stateDir, spec, order.step, core.settings.trySecrets ?? []);
     if (!found) return withInputs;
     if ('secrets' in found) return { ...withInputs, attempt: { ...withInputs.attempt, secrets: found.secrets } };
-    const result = { outcome: 'failed' as const, exitCode: null, error: found.refused };
+    const result = { outcome: 'failed' as const, exitCode: null, error: found.refused, refused: true };
     await core.mutate((trx, changes) => finishAttempt(trx, core.specOf(trx), worker.workerId, order.id, result, changes));
     this.#log(worker, `${answer.workerName}: attempt ${order.id} failed (${found.refused})`);
     return undefined;

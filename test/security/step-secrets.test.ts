@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../src/engine/report.ts';
 import { Sandbox } from '../helpers/cli.ts';
 
 let box: Sandbox;
@@ -126,5 +127,28 @@ describe('step secrets', () => {
     expect(run.code).not.toBe(0);
     expect(run.stdout).toContain('secret NPM_TOKEN, which the coordinator does not have');
     expect(existsSync(join(out, 'seen'))).toBe(false);
+  });
+
+  it('fails such a task at once, without its retries, and its worker, which ran nothing, goes on to the next task', async () => {
+    const file = box.write({
+      'slipway.yml': `
+name: publish
+activities:
+  box: { provider: local, max_workers: 1 }
+steps:
+  upload:
+    secrets: [NPM_TOKEN]
+    retry: { attempts: 3, delay: 1s }
+    run: exit 0
+  notes:
+    run: exit 0
+`,
+    });
+    const run = await box.run(['run', file, '--json']);
+    expect(run.code, run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as RunReport;
+    const [upload, notes] = report.tasks;
+    expect([upload?.status, upload?.attempts.length, notes?.status]).toEqual(['failed', 1, 'succeeded']);
+    expect(notes?.attempts.map((attempt) => attempt.worker)).toEqual([upload?.attempts[0]?.worker]);
   });
 });

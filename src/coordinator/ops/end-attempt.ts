@@ -49,6 +49,11 @@ export interface AttemptResult {
   error: string | null;
   /** How long its script ran, as its worker measured it; unknown for an attempt the coordinator ends. */
   scriptMs?: number | null;
+  /**
+   * The coordinator refused the attempt before its worker got it (a secret the store lacks):
+   * no retry can help until the store changes, and the worker, which ran nothing, is sound.
+   */
+  refused?: boolean;
 }
 
 /**
@@ -123,7 +128,7 @@ export async function moveTaskOn(
   }
 
   // Failed, or to be retried: a success of the task's active attempt ended above.
-  const next = afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now);
+  const next = result.refused ? { status: 'failed' as const } : afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now);
   const error = result.error ?? result.outcome;
   if (next.status === 'queued' && spent !== undefined) {
     await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);

@@ -82,7 +82,7 @@ async function recordFinish(
   const worker = await readWorker();
   const tasksDone = worker.tasks_done + 1;
   const name = waitingName(tasksDone, attempt.task_key, worker.activity);
-  const workerFailed = attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed';
+  const workerFailed = !result.refused && (attempt.kind === 'run' ? result.outcome !== 'succeeded' : result.outcome !== 'succeeded' && result.outcome !== 'failed');
   const state = workerFailed || worker.state !== 'busy' ? 'draining' : 'idle';
   const done: WorkerDone = { id: workerId, state, name, tasksDone, lastTask: attempt.task_key, now: changes.now };
   let unwritten: WorkerDone | undefined = done;
