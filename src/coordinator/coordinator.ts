@@ -22,6 +22,7 @@ import { Health } from './health.ts';
 import type { Logs } from './logs.ts';
 import { Machines } from './machines.ts';
 import { cancelRun } from './ops/cancel-run.ts';
+import { secretRefusals } from './attempt-secrets.ts';
 import { createRun } from './ops/create-run.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { joinStore, leaveStore, renewLease } from './ops/coordinator-lease.ts';
@@ -206,7 +207,9 @@ export class Coordinator {
     // with it; --fake-workers runs never share with real ones.
     const scope = [core.settings.ownRunsOnly ? core.id : 'fleet', options.fakeWorkers ? 'fake' : 'real'].join('/');
     const pools = core.activities.poolsOf(pipeline, scope);
-    const created = await core.mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, origin ?? null, pools, changes));
+    const refusals = await secretRefusals(core.store.db, { pipeline, options, isTry: origin?.try }, tasks.map((task) => task.step), core.settings.trySecrets ?? []);
+    const notes = refusals.map((refusal) => `${refusal}: its tasks fail unless that changes before they start`);
+    const created = await core.mutate((trx, changes) => createRun(trx, pipeline, tasks, selection, options, digest, origin ?? null, pools, notes, changes));
     core.own.add(created.spec.id);
     core.specs.remember(created.spec);
     for (const pool of new Set(Object.values(pools))) this.#machines.poke(pool);

@@ -129,7 +129,7 @@ describe('step secrets', () => {
     expect(existsSync(join(out, 'seen'))).toBe(false);
   });
 
-  it('fails such a task at once, without its retries, and its worker, which ran nothing, goes on to the next task', async () => {
+  it('says so as the run starts, fails such a task at once, without its retries, and its worker, which ran nothing, goes on to the next task', async () => {
     const file = box.write({
       'slipway.yml': `
 name: publish
@@ -146,6 +146,8 @@ steps:
     });
     const run = await box.run(['run', file, '--json']);
     expect(run.code, run.stderr).toBe(1);
+    // Told as the run starts, not only when the task fails.
+    expect(run.stderr).toMatch(/started +run r-\S+ +\(2 tasks; step upload lists secret NPM_TOKEN, which the coordinator does not have \(slipway secrets set NPM_TOKEN\): its tasks fail unless that changes before they start\)/);
     const report = JSON.parse(run.stdout) as RunReport;
     const [upload, notes] = report.tasks;
     expect([upload?.status, upload?.attempts.length, notes?.status]).toEqual(['failed', 1, 'succeeded']);

@@ -19,10 +19,13 @@ export interface CreatedRun {
   joinToken: string;
 }
 
-/** Writes a run and all its tasks; those that need nothing go straight to their check or queue. */
+/**
+ * Writes a run and all its tasks; those that need nothing go straight to their check or queue.
+ * `notes`: what its start tells besides its task count (secrets its steps cannot have now).
+ */
 export async function createRun(
   trx: Db, pipeline: Pipeline, tasks: TaskSpec[], selection: Selection, options: RunOptions,
-  sourceDigest: string | null, origin: SourceOrigin | null, pools: Record<string, string>, changes: Changes,
+  sourceDigest: string | null, origin: SourceOrigin | null, pools: Record<string, string>, notes: readonly string[], changes: Changes,
 ): Promise<CreatedRun> {
   const joinToken = newSecret();
   const budget = budgetOf({ options, pipeline });
@@ -51,7 +54,8 @@ export async function createRun(
   }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
   const spec: RunSpec = { id, pipeline, selection, options, sourceDigest, revision, pools, ...(origin?.try && { isTry: true }) };
   await trx.insertInto('run_pools').values(Object.entries(pools).map(([activity, poolId]) => ({ run_id: id, activity, pool_id: poolId }))).execute();
-  changes.event(id, 'run.started', { message: `${tasks.length} tasks${budget === undefined ? '' : `, a budget of ${formatUsd(budget)}`}` });
+  const told = [`${tasks.length} tasks${budget === undefined ? '' : `, a budget of ${formatUsd(budget)}`}`, ...notes];
+  changes.event(id, 'run.started', { message: told.join('; ') });
 
   const taskRows = tasks.map((task, seq): TasksTable => ({
     run_id: id,
