@@ -88,6 +88,7 @@ const answers = {
     cost_usd: z.number().optional().describe("what the run spent on priced machines (so far, while running): its attempts' time on each, and the rest of the time of the machines started for it; absent when none has a price"),
     budget_usd: z.number().optional().describe('what the run may spend (--budget, or the pipeline\'s budget_usd); absent without a budget'),
     spend_cap: z.string().optional().describe("why a spend cap holds the run back: its budget is spent (no new task starts), or, while it runs, its pool's max_hourly_usd (new workers wait)"),
+    cancel_reason: z.string().optional().describe('why a cancelled run was cancelled: by whom or what (slipway cancel, Ctrl-C, a closed terminal, …)'),
     counts: z.partialRecord(taskStatus, z.int()),
   })),
   attempt: name('Attempt', z.object({

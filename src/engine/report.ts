@@ -118,6 +118,8 @@ export interface RunReport {
     budget_usd?: number;
     /** Why a spend cap holds it back: its budget is spent, or (while it runs) its pool's max_hourly_usd. */
     spend_cap?: string;
+    /** Why a cancelled run was cancelled: by whom or what (`slipway cancel`, Ctrl-C, a closed terminal, …). */
+    cancel_reason?: string;
   };
   tasks: ReportTask[];
   failures: ReportFailure[];

@@ -14,7 +14,7 @@ const runColumns = [
 
 type RunRow = Pick<RunsTable, (typeof runColumns)[number]>;
 
-function reportRun(row: RunRow): Omit<RunReport['run'], 'cost_usd' | 'spend_cap'> {
+function reportRun(row: RunRow): Omit<RunReport['run'], 'cost_usd' | 'spend_cap' | 'cancel_reason'> {
   const source: RunSource = {
     digest: row.source_digest, vcs: row.source_vcs, repository: row.source_repository, revision: row.source_revision, branch: row.source_branch,
     base: row.source_base, author: row.source_author, message: row.source_message, try: Boolean(row.source_try),
@@ -66,8 +66,13 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   }
   const cost = await spentByRun(db, runId, Date.now());
   const spendCap = run.budget_spent ?? (run.status === 'running' ? await poolSpendCap(db, runId) : undefined);
+  // A cancel writes its reason on every task it cancels; a rerun after it takes those again.
+  const cancelReason = run.status === 'cancelled' ? tasks.find((task) => task.status === 'cancelled')?.error ?? undefined : undefined;
   return {
-    run: { ...reportRun(run), ...(cost !== null && { cost_usd: roundUsd(cost) }), ...(spendCap !== undefined && { spend_cap: spendCap }) },
+    run: {
+      ...reportRun(run), ...(cost !== null && { cost_usd: roundUsd(cost) }), ...(spendCap !== undefined && { spend_cap: spendCap }),
+      ...(cancelReason !== undefined && { cancel_reason: cancelReason }),
+    },
     tasks: reportTasks,
     failures,
   };

@@ -45,7 +45,10 @@ describe('slipway run, controlled', () => {
     const shown = await box.run(['show', runId, '--json']);
     const report = JSON.parse(shown.stdout) as RunReport;
     expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel_reason).toBe('cancelled by the user (Ctrl-C)');
     expect(report.run.finished_at).not.toBeNull();
+    // The report a person reads says why too.
+    expect((await box.run(['show', runId])).stdout.split('\n').slice(0, 4)).toContain('cancelled by the user (Ctrl-C)');
     expect(new Set(report.tasks.map((t) => t.status))).toEqual(new Set(['cancelled']));
     const attempts = report.tasks.flatMap((t) => t.attempts);
     expect(attempts.length).toBe(2);
@@ -97,6 +100,7 @@ steps:
     expect(processesUnder(box.dir.path)).toEqual([]);
     const report = JSON.parse((await box.run(['show', runId, '--json'])).stdout) as RunReport;
     expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel_reason).toBe('cancelled: the reader of its output went away');
     expect(report.tasks.find((t) => t.step === 'after')!.status).toBe('cancelled');
   });
 
