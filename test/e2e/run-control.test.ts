@@ -39,6 +39,7 @@ describe('slipway run, controlled', () => {
     const result = await child.result;
     expect(result.code).toBe(130);
     expect(result.stdout).toContain('cancelling');
+    expect(result.stdout).toMatch(/finished +run r-\S+ +\(cancelled by the user \(Ctrl-C\)\)\n/);
     expect(processesUnder(box.dir.path)).toEqual([]);
 
     const runId = result.stdout.match(/r-[0-9a-f]{8}/)![0];

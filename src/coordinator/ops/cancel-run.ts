@@ -6,7 +6,8 @@ import { drainWorkersOfRun } from './settle-task.ts';
  * Cancels every open task of a run. Attempts in flight end `cancelled` at once, since their
  * workers' credentials end with the run and no result of theirs is taken any more; their
  * workers hear it at their next heartbeat (a held one is answered at once) and kill the
- * task's process tree. The run is recorded as cancelled at once.
+ * task's process tree. The run is recorded as cancelled at once. `reason` says who or what
+ * cancelled it in a sentence that starts with "cancelled" (its end's message, each task's error).
  */
 export async function cancelRun(trx: Db, runId: string, reason: string, changes: Changes): Promise<boolean> {
   const run = await trx.updateTable('runs').set({ status: 'cancelled', finished_at: changes.now })
@@ -23,7 +24,7 @@ export async function cancelRun(trx: Db, runId: string, reason: string, changes:
     changes.event(runId, 'task.cancelled', { task: task.key, message: reason });
   }
   changes.finishedRuns.add(runId);
-  changes.event(runId, 'run.finished', { message: `cancelled: ${reason}` });
+  changes.event(runId, 'run.finished', { message: reason });
   await drainWorkersOfRun(trx, runId, changes);
   return true;
 }
