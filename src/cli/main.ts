@@ -30,6 +30,7 @@ import { RevisionNotApplied } from './send-revision.ts';
 import { registerTry } from './try.ts';
 import { registerValidate } from './validate.ts';
 import { registerWorker } from './worker.ts';
+import { otherProvidersHint } from './provider-choice.ts';
 import { exitCodes, UsageError } from './usage-error.ts';
 import { watchOutput } from './output-gone.ts';
 
@@ -72,6 +73,9 @@ registerSimulate(program);
 registerStore(program);
 registerDoctor(program);
 
+let running: Command = program;
+program.hook('preAction', (_, action) => { running = action; });
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -79,7 +83,8 @@ try {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
     || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused || error instanceof SshKeyRefusal) {
-    process.stderr.write(`${printable(error.message, { lines: true })}\n`);
+    const hint = error instanceof AwsSetupError ? otherProvidersHint(running) : '';
+    process.stderr.write(`${printable(error.message + hint, { lines: true })}\n`);
     process.exitCode = exitCodes.usage;
   } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError || error instanceof RevisionNotApplied || error instanceof VcsError) {
     process.stderr.write(`slipway: ${printable(error.message, { lines: true })}\n`);

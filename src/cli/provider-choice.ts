@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import type { SlipwayConfig } from '../config/schema.ts';
 import { LocalProvider } from '../providers/local.ts';
 import { SshProvider } from '../providers/ssh/ssh-provider.ts';
@@ -8,6 +9,16 @@ export type ProviderName = (typeof providerNames)[number];
 
 /** The `--provider` option of the commands that manage machines and keys. */
 export const providerFlag = ['--provider <name>', `${providerNames.join(', ')}`, 'ec2'] as const;
+
+/**
+ * What an EC2 setup error adds for a command that manages EC2 only because no `--provider`
+ * was given: its user, who may have no AWS at all, may have meant the agents here or on ssh
+ * hosts. Nothing for any other command.
+ */
+export function otherProvidersHint(command: Command): string {
+  if (command.getOptionValueSource('provider') !== 'default') return '';
+  return `\n(slipway ${command.parent?.name() === 'slipway' ? '' : `${command.parent?.name()} `}${command.name()} works on EC2 unless told otherwise: --provider ssh for your ssh hosts, --provider local for this machine)`;
+}
 
 export function providerChoice(text: string): ProviderName {
   if ((providerNames as readonly string[]).includes(text)) return text as ProviderName;

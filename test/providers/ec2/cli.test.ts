@@ -213,6 +213,10 @@ describe('the slipway command without AWS credentials', () => {
     expect(result.stderr).toContain("Fix: run 'aws configure'");
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.code).toBe(2);
+    // Its user, perhaps with no AWS at all, may have meant another provider: it says which it took.
+    expect(result.stderr).toContain(`(slipway ${args[0] === 'purge' ? 'purge' : args.join(' ')} works on EC2 unless told otherwise: --provider ssh for your ssh hosts, --provider local for this machine)`);
+    const named = await sandbox.run([...args, '--provider', 'ec2'], noAws);
+    expect([named.code, named.stderr]).toEqual([2, expect.not.stringContaining('unless told otherwise')]);
   });
 
   it('doctor shows the failed check with the fix, exit 2', async () => {
