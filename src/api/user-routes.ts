@@ -6,14 +6,14 @@ import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import { attachment, BlobDamaged } from '../blobs/blob-store.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
-import type { Logs } from '../coordinator/logs.ts';
+import { tailAttemptLog, tailIntervalMs } from '../coordinator/log-tail.ts';
 import { fileName } from '../coordinator/run-artifacts.ts';
 import { sourceArchive, sourceTree, storeSource } from '../coordinator/source-archive.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
 import type { RunEvent } from '../engine/events.ts';
 import type { Pipeline } from '../pipeline/types.ts';
 import { allows, type Scope } from '../engine/scopes.ts';
-import { attemptHasEnded, runOfAttempt } from '../store/attempt-rows.ts';
+import { runOfAttempt } from '../store/attempt-rows.ts';
 import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
 import { listRuns, revisionPrefix, runReport, taskCounts } from '../store/run-report.ts';
@@ -90,9 +90,6 @@ export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.string().regex(runId).optional().describe('the `next` of the previous page'),
 }).strict();
-/** How often a followed log file is read for new bytes, and how many at most each time. */
-const tailIntervalMs = 250;
-const tailChunkBytes = 1024 * 1024;
 /** Streams send a comment this often when they have nothing to say. */
 const keepAliveMs = 15_000;
 
@@ -283,31 +280,20 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     const resume = c.req.header('last-event-id');
     if (resume !== undefined && !/^\d{1,15}$/.test(resume)) return fail(c, 400, 'Last-Event-ID: expected the id of a log event (a byte offset)');
     return streamSSE(c, async (stream) => {
-      let offset = Number(resume ?? 0);
       let quietSince = Date.now();
-      while (!stream.aborted) {
-        const ended = await attemptHasEnded(db, id);
-        const before = offset;
-        offset = await sendNewBytes(stream, coordinator.logs, path, offset);
-        if (ended) {
-          // Output reaches the file just before the attempt ends: read on to the end of it.
-          let last;
-          do {
-            last = offset;
-            offset = await sendNewBytes(stream, coordinator.logs, path, offset);
-          } while (offset !== last && !stream.aborted);
-          await stream.writeSSE({ event: 'end', data: '{}' });
-          return;
-        }
-        if (offset !== before) quietSince = Date.now();
-        else if (Date.now() - quietSince > keepAliveMs) {
+      for await (const piece of tailAttemptLog(coordinator.logs, db, id, path, Number(resume ?? 0), () => stream.sleep(tailIntervalMs))) {
+        if (stream.aborted) return;
+        if (piece) {
+          // The id is where the next event starts: Last-Event-ID resumes there.
+          await stream.writeSSE({ event: 'log', id: String(piece.end), data: JSON.stringify({ text: piece.text }) });
+          quietSince = Date.now();
+        } else if (Date.now() - quietSince > keepAliveMs) {
           // A quiet task must not look like a dead connection to a proxy.
           await stream.write(': keep-alive\n\n');
           quietSince = Date.now();
         }
-        // A long log goes chunk after chunk; the pause is for when it has caught up.
-        if (offset - before < tailChunkBytes) await stream.sleep(tailIntervalMs);
       }
+      if (!stream.aborted) await stream.writeSSE({ event: 'end', data: '{}' });
     });
   });
 
@@ -362,17 +348,6 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
 
 function send(stream: SSEStreamingApi, event: RunEvent): Promise<void> {
   return stream.writeSSE({ event: 'run-event', id: String(event.seq), data: JSON.stringify(event) });
-}
-
-/** Sends what the log holds past `offset`; returns the new offset. */
-async function sendNewBytes(stream: SSEStreamingApi, logs: Logs, path: string, offset: number): Promise<number> {
-  const buffer = await logs.read(path, offset, tailChunkBytes);
-  if (buffer.length === 0) return offset;
-  // Cut at the last newline so a multi-byte character or a line is never split.
-  const cut = buffer.lastIndexOf(10) + 1 || buffer.length;
-  // The id is where the next event starts: Last-Event-ID resumes there.
-  await stream.writeSSE({ event: 'log', id: String(offset + cut), data: JSON.stringify({ text: buffer.subarray(0, cut).toString('utf8') }) });
-  return offset + cut;
 }
 
 /** A run's report with its counts and the shape of its matrix, for the run page. */

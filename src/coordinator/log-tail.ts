@@ -1,0 +1,37 @@
+import type { Db } from '../store/store.ts';
+import { attemptHasEnded } from '../store/attempt-rows.ts';
+import type { Logs } from './logs.ts';
+
+/** How often a followed log is read for new bytes once it has caught up, and how many at most each time. */
+export const tailIntervalMs = 250;
+const tailChunkBytes = 1024 * 1024;
+
+/** What a followed log held past the last piece: `end` is where the next one starts (an SSE event's id). */
+export interface LogPiece { text: string; end: number }
+
+/**
+ * An attempt's log as it grows, from `offset`, until the attempt has ended and its log has
+ * been read to the end. A piece ends at a line's end when it can, so a line or a multi-byte
+ * character is not split. `caughtUp` (undefined) is yielded whenever it has read all there
+ * is, before `pause`: a follower with nothing to send may say it is alive there.
+ */
+export async function* tailAttemptLog(
+  logs: Logs, db: Db, attemptId: string, path: string, offset: number, pause: () => Promise<unknown>,
+): AsyncGenerator<LogPiece | undefined> {
+  for (;;) {
+    const ended = await attemptHasEnded(db, attemptId);
+    // Output reaches the file just before the attempt ends: once it has, read on to the end.
+    for (;;) {
+      const buffer = await logs.read(path, offset, tailChunkBytes);
+      if (buffer.length === 0) break;
+      const cut = buffer.lastIndexOf(10) + 1 || buffer.length;
+      offset += cut;
+      yield { text: buffer.subarray(0, cut).toString('utf8'), end: offset };
+      // A long log goes chunk after chunk; one that caught up waits for more.
+      if (!ended && buffer.length < tailChunkBytes) break;
+    }
+    if (ended) return;
+    yield undefined;
+    await pause();
+  }
+}
