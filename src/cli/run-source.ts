@@ -1,9 +1,11 @@
 import { Readable } from 'node:stream';
+import { setTimeout } from 'node:timers/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import type { Logs } from '../coordinator/logs.ts';
 import { openLogs } from '../coordinator/open-logs.ts';
+import { tailAttemptLog, tailIntervalMs } from '../coordinator/log-tail.ts';
 import type { RunReport } from '../engine/report.ts';
 import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
@@ -12,6 +14,7 @@ import { workersNamedInRun } from '../store/event-history.ts';
 import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
 import type { Store } from '../store/store.ts';
 import { serverOf, type ApiClient } from './api-client.ts';
+import { serverEvents } from './sse.ts';
 import { openLocalStore } from './local-state.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -23,6 +26,8 @@ export interface RunSource {
   report(runId: string): Promise<RunReport>;
   /** A log as a stream: logs can be large (up to [server] max_log_bytes), so none is held whole. */
   attemptLog(runId: string, attemptId: string): Promise<Readable>;
+  /** An attempt's log as it grows, piece by piece, until the attempt has ended and all of it was read. */
+  followAttemptLog(runId: string, attemptId: string): AsyncIterable<string>;
   /** A worker's id from its id or a name it had. */
   findWorker(runId: string, idOrName: string): Promise<string>;
   workerLog(runId: string, workerId: string): Promise<Readable>;
@@ -63,6 +68,13 @@ class LocalRuns implements RunSource {
 
   attemptLog(runId: string, attemptId: string) {
     return logReadable(this.#logs, this.#logs.attemptPath(runId, attemptId));
+  }
+
+  async* followAttemptLog(runId: string, attemptId: string) {
+    const path = this.#logs.attemptPath(runId, attemptId);
+    for await (const piece of tailAttemptLog(this.#logs, this.#store.db, attemptId, path, 0, () => setTimeout(tailIntervalMs))) {
+      if (piece) yield piece.text;
+    }
   }
 
   async findWorker(runId: string, idOrName: string) {
@@ -122,6 +134,26 @@ class RemoteRuns implements RunSource {
     return this.#api.stream(`/api/v1/attempts/${attemptId}/log`);
   }
 
+  async* followAttemptLog(_runId: string, attemptId: string) {
+    const path = `/api/v1/attempts/${attemptId}/log/stream`;
+    const aborting = new AbortController();
+    let resumeAt = 0;
+    try {
+      for (;;) {
+        for await (const event of serverEvents((await this.#api.open(path, aborting.signal, resumeAt)).body!)) {
+          if (event.event === 'end') return;
+          if (event.event !== 'log') continue;
+          resumeAt = Number(event.id);
+          yield (JSON.parse(event.data) as { text: string }).text;
+        }
+        // The stream ended without its end (a proxy's timeout, a coordinator that stopped): go on from where it was.
+        await setTimeout(tailIntervalMs);
+      }
+    } finally {
+      aborting.abort();
+    }
+  }
+
   async findWorker(runId: string, idOrName: string) {
     const { workers } = await this.#api.json<{ workers: { id: string; name: string }[] }>('GET', `/api/v1/workers?run=${runId}`);
     return oneWorker(runId, idOrName, workers.filter((w) => w.id === idOrName || w.name === idOrName).map((w) => w.id));
@@ -152,7 +184,6 @@ export function reportOf(detail: RunDetail): RunReport {
   return { ...report, run } as RunReport;
 }
 
-/** A log not written yet reads as empty. */
 /** The log as it is now; nothing for one not written. */
 async function logReadable(logs: Logs, path: string): Promise<Readable> {
   return Readable.fromWeb(logs.stream(path, 0, await logs.size(path)) as NodeReadableStream);

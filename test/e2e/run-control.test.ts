@@ -280,4 +280,42 @@ describe('slipway runs / show / logs', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no run r-ffffffff');
   });
+
+  it('logs --follow prints a task\'s output as it runs, its retry after it, until the task has ended', async () => {
+    const gates = box.sharedDir('gates');
+    const file = box.write({
+      'slipway.yml': `
+name: followed
+activities:
+  builder: {}
+steps:
+  slow:
+    retry: { attempts: 2, delay: 1s }
+    run: |
+      echo "attempt $SLIPWAY_ATTEMPT begins"
+      until [ -e ${gates}/open-$SLIPWAY_ATTEMPT ]; do sleep 0.1; done
+      echo "attempt $SLIPWAY_ATTEMPT goes on"
+      [ "$SLIPWAY_ATTEMPT" = 2 ]
+`,
+    });
+    const run = box.spawn(['run', file]);
+    let runOut = '';
+    run.stdout!.on('data', (chunk: Buffer) => { runOut += chunk.toString(); });
+    await waitFor(() => /started\s+slow/.test(runOut), 20_000, 'the task to start');
+    const follow = box.spawn(['logs', runOut.match(/r-[0-9a-f]{8}/)![0], 'slow', '--follow']);
+    let followed = '';
+    follow.stdout!.on('data', (chunk: Buffer) => { followed += chunk.toString(); });
+    await waitFor(() => followed.includes('attempt 1 begins\n'), 20_000, 'the first attempt\'s output so far');
+    writeFileSync(join(gates, 'open-1'), '');
+    await waitFor(() => followed.includes('attempt 2 begins\n'), 20_000, 'the retry\'s output');
+    writeFileSync(join(gates, 'open-2'), '');
+    const result = await follow.result;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.replace(/w-[0-9a-f]{8}/g, 'w-…')).toBe([
+      '==> slow attempt 1 on w-…: running <==', 'attempt 1 begins', 'attempt 1 goes on', '==> slow attempt 1: failed (exit code 1) <==',
+      '==> slow attempt 2 on w-…: running <==', 'attempt 2 begins', 'attempt 2 goes on', '==> slow attempt 2: succeeded <==', '',
+    ].join('\n'));
+    expect((await run.result).code).toBe(0);
+    expect((await box.run(['logs', 'r-0', 'slow', '--follow', '--attempt', '1'])).stderr).toContain('--follow follows one task, every attempt of it: name the task, without --attempt or --worker');
+  });
 });

@@ -133,6 +133,37 @@ steps:
     expect(logs.stdout).toContain('working on 2');
   });
 
+  it('logs --follow with --server prints a running task\'s output as it comes, to its end', async () => {
+    const gates = box.sharedDir('gates');
+    const file = box.write({
+      'followed/slipway.yml': `
+name: followed
+activities:
+  builder: {}
+steps:
+  slow:
+    run: |
+      echo "begins"
+      until [ -e ${gates}/open ]; do sleep 0.1; done
+      echo "goes on"
+`,
+    }).replace('slipway.yml', 'followed/slipway.yml');
+    const env = { SLIPWAY_TOKEN: admin };
+    const run = box.spawn(['run', file, '--server', url], env);
+    let runOut = '';
+    run.stdout!.on('data', (chunk: Buffer) => { runOut += chunk.toString(); });
+    await waitFor(() => /started\s+slow/.test(runOut), 20_000, 'the task to start');
+    const follow = box.spawn(['logs', runOut.match(/r-[0-9a-f]{8}/)![0], 'slow', '-f', '--server', url], env);
+    let followed = '';
+    follow.stdout!.on('data', (chunk: Buffer) => { followed += chunk.toString(); });
+    await waitFor(() => followed.includes('begins\n'), 20_000, 'the output so far');
+    writeFileSync(join(gates, 'open'), '');
+    const result = await follow.result;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^==> slow attempt 1 on w-[0-9a-f]{8}: running <==\nbegins\ngoes on\n==> slow attempt 1: succeeded <==\n$/);
+    expect((await run.result).code).toBe(0);
+  });
+
   it('refuses a bad pipeline before uploading, and the server refuses one with its positions too', async () => {
     const file = box.write({ 'bad/slipway.yml': 'name: bad\nactivities:\n  builder: {}\nsteps:\n  a: { run: make, timout: 5m }\n' })
       .replace('slipway.yml', 'bad/slipway.yml');
