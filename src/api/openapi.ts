@@ -134,7 +134,10 @@ const bodies = {
   runs: name('RunList', z.object({ runs: z.array(answers.run), next: z.string().nullable().describe('the `before` of the next page') })),
   runDetail: name('RunDetail', z.object({
     run: answers.run, tasks: z.array(task),
-    failures: z.array(z.object({ task: z.string(), step: z.string(), matrix, worker: z.string().nullable(), error: z.string() })),
+    failures: z.array(z.object({
+      task: z.string(), step: z.string(), matrix, worker: z.string().nullable(), error: z.string(),
+      log_tail: z.string().optional().describe('the last lines its last attempt printed, which often say why; absent when it printed nothing'),
+    })),
     steps: z.array(z.object({ name: z.string(), over: z.array(z.string()), needs: z.array(z.string()), activity: z.string() })),
     matrix: z.record(z.string(), z.array(z.string())),
     last_seq: z.int().describe('follow /events?run= from after it (Last-Event-ID)'),

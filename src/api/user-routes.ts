@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ArchiveTooLarge, UnsafeArchive } from '../archive/check.ts';
 import { attachment, BlobDamaged } from '../blobs/blob-store.ts';
 import { RunRefused, type Coordinator } from '../coordinator/coordinator.ts';
-import { tailAttemptLog, tailIntervalMs } from '../coordinator/log-tail.ts';
+import { tailAttemptLog, tailIntervalMs, withLogTails } from '../coordinator/log-tail.ts';
 import { fileName } from '../coordinator/run-artifacts.ts';
 import { sourceArchive, sourceTree, storeSource } from '../coordinator/source-archive.ts';
 import { BodyTooLarge } from '../util/save-body.ts';
@@ -135,7 +135,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
   app.get('/runs/:run', need('read'), async (c) => {
     const found = await findRun(c);
     if (!found.run) return found.response;
-    return c.json(await runDetail(db, found.run));
+    return c.json(await withLogTails(await runDetail(db, found.run), coordinator.logs));
   });
 
   app.get('/runs/:run/tasks/:task', need('read'), async (c) => {

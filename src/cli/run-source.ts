@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { stateDir } from '../config/paths.ts';
 import type { Logs } from '../coordinator/logs.ts';
 import { openLogs } from '../coordinator/open-logs.ts';
-import { tailAttemptLog, tailIntervalMs } from '../coordinator/log-tail.ts';
+import { tailAttemptLog, tailIntervalMs, withLogTails } from '../coordinator/log-tail.ts';
 import type { RunReport } from '../engine/report.ts';
 import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
@@ -62,8 +62,8 @@ class LocalRuns implements RunSource {
     return resolveRunId(this.#store.db, idOrPrefix).catch((error: Error) => { throw new UsageError(error.message); });
   }
 
-  report(runId: string) {
-    return runReport(this.#store.db, runId);
+  async report(runId: string) {
+    return withLogTails(await runReport(this.#store.db, runId), this.#logs);
   }
 
   attemptLog(runId: string, attemptId: string) {

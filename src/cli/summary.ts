@@ -107,6 +107,7 @@ function failuresSection(report: RunReport, { color, logsCommand }: SummaryOptio
     const last = report.tasks.find((t) => t.id === f.task)?.attempts.at(-1);
     const worker = f.worker === null ? '(none)' : last?.worker === f.worker ? workerOf(last) : printable(f.worker);
     fields.push(['worker', worker], ['error', printable(f.error, { lines: true })]);
+    if (f.log_tail !== undefined) fields.push(['output', printable(f.log_tail, { lines: true })]);
     if (logsCommand) fields.push(['log', printable(logsCommand(f.task))]);
     // Continuation lines of a long error line up under its first line.
     const lines = fields.map(([name, value]) => `  ${name.padEnd(7)} ${value.replaceAll('\n', `\n${' '.repeat(10)}`)}`);

@@ -1,4 +1,5 @@
 import type { Embedded } from '../coordinator/embedded.ts';
+import { withLogTails } from '../coordinator/log-tail.ts';
 import type { RunEvent } from '../engine/events.ts';
 import { runReport } from '../store/run-report.ts';
 import { taskStatusesOfRun } from '../store/run-rows.ts';
@@ -75,7 +76,7 @@ export async function watchLocalRun(
     await coordinator.waitForRun(runId);
     await coordinator.waitForWorkers(runId, 15_000);
     progress.stop();
-    return printReport(await runReport(embedded.store.db, runId), json);
+    return printReport(await withLogTails(await runReport(embedded.store.db, runId), coordinator.logs), json);
   } finally {
     progress.stop();
     unsubscribe();

@@ -1,3 +1,4 @@
+import type { RunReport } from '../engine/report.ts';
 import type { Db } from '../store/store.ts';
 import { attemptHasEnded } from '../store/attempt-rows.ts';
 import type { Logs } from './logs.ts';
@@ -34,4 +35,28 @@ export async function* tailAttemptLog(
     yield undefined;
     await pause();
   }
+}
+
+/** What a failure quotes of its log: its last lines, at most this many, from at most this many bytes. */
+const quotedLines = 5;
+const quotedBytes = 2048;
+
+/** The report with each failure's log_tail: the last lines its task's last attempt printed, which often say why. */
+export async function withLogTails<R extends RunReport>(report: R, logs: Logs): Promise<R> {
+  const failures = [];
+  for (const failure of report.failures) {
+    const last = report.tasks.find((task) => task.id === failure.task)?.attempts.at(-1);
+    const tail = last && await lastLines(logs, logs.attemptPath(report.run.id, last.id));
+    failures.push(tail ? { ...failure, log_tail: tail } : failure);
+  }
+  return { ...report, failures };
+}
+
+async function lastLines(logs: Logs, path: string): Promise<string> {
+  const size = await logs.size(path);
+  const start = Math.max(0, size - quotedBytes);
+  const text = (await logs.read(path, start, size - start)).toString('utf8');
+  // A line cut by the start is left out, unless it is all there is.
+  const whole = start > 0 && text.includes('\n') ? text.slice(text.indexOf('\n') + 1) : text;
+  return whole.trimEnd().split('\n').slice(-quotedLines).join('\n');
 }

@@ -60,6 +60,8 @@ export interface ReportFailure {
   matrix: Record<string, string>;
   worker: string | null;
   error: string;
+  /** The last lines its last attempt printed, which often say why; absent when it printed nothing. */
+  log_tail?: string;
 }
 
 /**

@@ -109,6 +109,16 @@ describe('renderSummary', () => {
     expect(text.trimEnd().split('\n').at(-1)).toBe('run r-abc failed: 2 failed, 1 blocked, 48 succeeded');
   });
 
+  it("quotes a failure's last lines of output under its error, escaped, each under the first", () => {
+    const failed = report(
+      [task('build', {}, 'failed', [attempt(1, 'w-1', 'failed', 1, 'exit code 127')])],
+      [{ task: 'build', step: 'build', matrix: {}, worker: 'w-1', error: 'exit code 127', log_tail: 'make: *** [all] Error 1\nscripts/x.sh: not found\x1b[2J' }],
+    );
+    expect(renderSummary(failed, { color: false })).toContain(
+      '  error   exit code 127\n  output  make: *** [all] Error 1\n          scripts/x.sh: not found\\x1b[2J\n',
+    );
+  });
+
   it('shows the control characters errors may quote escaped, keeping an error\'s own lines', () => {
     const error = 'exit 3\x1b[2J\r\x1b[31mred\x1b[0m\r\nsecond\x9b\u202e';
     const text = renderSummary(

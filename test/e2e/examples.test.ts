@@ -162,6 +162,7 @@ describe('examples/flaky', () => {
     expect(failed.attempts[0]).toMatchObject({ number: 1, outcome: 'failed', exit_code: 3, error: 'exit code 3' });
     expect(report.failures).toEqual([{
       task: 'check[shard=c]', step: 'check', matrix: { shard: 'c' }, worker: failed.attempts[0]!.worker, error: 'exit code 3',
+      log_tail: 'shard c: checksum mismatch (this step always fails on c)',
     }]);
     expect(report.failures[0]!.worker).toMatch(/^w-[0-9a-f]{8}$/);
     expect(task(report, 'publish[shard=c]').attempts).toEqual([]);
@@ -182,7 +183,7 @@ describe('examples/flaky', () => {
     const shown = await box.run(['show', report.run.id]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('FAILURES (1)');
-    expect(shown.stdout).toMatch(/^check\[shard=c\]\n {2}matrix +shard=c\n {2}worker +w-[0-9a-f]{8}\n {2}error +exit code 3\n/m);
+    expect(shown.stdout).toMatch(/^check\[shard=c\]\n {2}matrix +shard=c\n {2}worker +w-[0-9a-f]{8}\n {2}error +exit code 3\n {2}output +shard c: checksum mismatch \(this step always fails on c\)\n/m);
     expect(shown.stdout).toContain(report.failures[0]!.worker!);
     expect(shown.stdout).toContain(`run ${report.run.id} failed: 1 failed, 1 blocked, 10 succeeded`);
     const logs = await box.run(['logs', report.run.id, 'check[shard=c]']);

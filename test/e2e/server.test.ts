@@ -84,6 +84,8 @@ steps:
   });
 
   it('answers the CLI: runs, show and logs with --server read the same as locally', async () => {
+    // The failure quotes what its task printed last, here as on the server.
+    expect(report.failures.map((failure) => failure.log_tail)).toEqual(['line 1\nline 2\nline 3\nline 4\nline 5']);
     const env = { SLIPWAY_TOKEN: admin };
     const runs = JSON.parse((await box.run(['runs', '--json', '--server', url], env)).stdout) as RunReport['run'][];
     expect(runs).toEqual([report.run]);
