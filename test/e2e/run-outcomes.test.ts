@@ -68,7 +68,7 @@ steps:
     expect(failed.attempts[0]).toMatchObject({ number: 1, outcome: 'failed', exit_code: 3, error: 'exit code 3' });
     expect(report.failures).toEqual([{
       task: 'build[version=2,distro=b]', step: 'build', matrix: { version: '2', distro: 'b' },
-      worker: failed.attempts[0]!.worker, error: 'exit code 3',
+      worker: failed.attempts[0]!.worker, error: 'exit code 3', log_tail: 'building 2 on b\ncompiler exploded',
     }]);
     expect(failed.attempts[0]!.worker).toMatch(/^w-[0-9a-f]{8}$/);
 
