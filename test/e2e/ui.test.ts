@@ -266,6 +266,7 @@ steps:
     await expect.poll(() => runBadge(page).textContent(), { timeout: 15_000 }).toContain('cancelled');
     await expect.poll(() => cell(page, 'wait').getAttribute('aria-label'), { timeout: 15_000 }).toBe('wait: cancelled');
     expect(await runStatus(run)).toBe('cancelled');
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'cancelled by' }).textContent(), { timeout: 10_000 }).toBe('cancelled by admin');
     await waitFor(() => sleeping('sleep 300').length === 0, 15_000, 'the task\'s sleep to be killed');
     // A cancelled run can no longer be cancelled, only rerun.
     expect(await cancelButton(page).count()).toBe(0);
@@ -299,6 +300,8 @@ steps:
     await rerunButton(page).waitFor({ timeout: 30_000 });
     expect(await runBadge(page).textContent()).toContain('failed');
     expect(await page.getByRole('region', { name: 'Failures' }).textContent()).toContain('exit code 3');
+    // What it printed last, which says why.
+    expect(await page.getByRole('region', { name: 'Failures' }).getByLabel('its last output').textContent()).toBe('n=2 fails the first time');
 
     await rerunButton(page).click();
     await waitForStatus(run, 'succeeded');

@@ -2,7 +2,7 @@
  * The user API's objects, as docs/api.md defines them. The report's own types come from
  * the engine (plain types, no server dependency); what only the API adds is here.
  */
-import type { AttemptOutcome, ReportAttempt, RunReport, RunStatus, TaskStatus } from '../../engine/report.ts';
+import type { AttemptOutcome, ReportAttempt, ReportFailure, RunReport, RunStatus, TaskStatus } from '../../engine/report.ts';
 
 export type { Artifact } from '../../engine/report.ts';
 import type { FleetWorker, PoolSummary, WorkerAttempt, WorkerState } from '../../engine/fleet-view.ts';
@@ -25,13 +25,7 @@ export interface Task {
   attempts: Attempt[];
 }
 
-export interface Failure {
-  task: string;
-  step: string;
-  matrix: Matrix;
-  worker: string | null;
-  error: string;
-}
+export type Failure = ReportFailure;
 
 export interface StepShape {
   name: string;

@@ -7,7 +7,8 @@ const SHOWN = 5;
 
 /**
  * Why the run failed, first thing on the page: every task that failed for good, with
- * where it ran and what it said. The grid below shows the same tasks in context.
+ * where it ran, what it said and the last lines it printed. The grid below shows the same
+ * tasks in context.
  */
 export function FailureSummary({ detail, tasks, selected, onSelect }: {
   detail: RunDetail;
@@ -46,6 +47,7 @@ export function FailureSummary({ detail, tasks, selected, onSelect }: {
                   )}
                   <span className="failure-attempts muted num">{plural(attempts.length, 'attempt')}</span>
                 </span>
+                {f.log_tail && <span className="failure-output mono" aria-label="its last output">{f.log_tail}</span>}
               </button>
             </li>
           );

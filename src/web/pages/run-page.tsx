@@ -151,6 +151,7 @@ export function RunPage({ run, task, attempt }: { run: string; task: string | nu
             <span className="runhead-counts"><CountsBar counts={counts} wide /><CountsLegend counts={counts} /></span>
           </div>
           {r.spend_cap && <div className="notice" role="status">Capped: {r.spend_cap}</div>}
+          {r.status === 'cancelled' && r.cancel_reason && <div className="notice" role="status">{r.cancel_reason}</div>}
           {actionError && <ErrorBox>{actionError}</ErrorBox>}
           {error && <ErrorBox>Showing what was last loaded; refreshing failed: {error}</ErrorBox>}
         </div>
