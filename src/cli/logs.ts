@@ -87,7 +87,11 @@ async function followTask(source: RunSource, runId: string, task: string): Promi
       const how = ended?.outcome ? `${ended.outcome}${ended.error ? ` (${ended.error})` : ''}` : 'ended';
       process.stdout.write(`${printable(`==> ${followed.id} attempt ${attempt.number}: ${how} <==`)}\n`);
     }
-    if (unprinted.length === 0 && isFinal(followed.status)) return;
+    if (unprinted.length === 0 && isFinal(followed.status)) {
+      // Skipped, blocked, cancelled before it ran: nothing was printed, which needs saying.
+      if (printed.size === 0) process.stderr.write(`${printable(`task ${followed.id} is ${followed.status}: it ran no attempt`)}\n`);
+      return;
+    }
     if (unprinted.length === 0) await setTimeout(nextAttemptLookMs);
   }
 }

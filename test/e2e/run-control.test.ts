@@ -316,6 +316,9 @@ steps:
       '==> slow attempt 2 on w-…: running <==', 'attempt 2 begins', 'attempt 2 goes on', '==> slow attempt 2: succeeded <==', '',
     ].join('\n'));
     expect((await run.result).code).toBe(0);
+    const blocked = await box.run(['run', box.write({ 'blocked/slipway.yml': 'name: blocked\nactivities:\n  builder: {}\nsteps:\n  a: { run: exit 1, retry: { attempts: 1 } }\n  b: { needs: [a], run: echo never }\n' }).replace('slipway.yml', 'blocked/slipway.yml'), '--json']);
+    const ended = await box.run(['logs', (JSON.parse(blocked.stdout) as RunReport).run.id, 'b', '-f']);
+    expect([ended.code, ended.stdout, ended.stderr]).toEqual([0, '', 'task b is blocked: it ran no attempt\n']);
     expect((await box.run(['logs', 'r-0', 'slow', '--follow', '--attempt', '1'])).stderr).toContain('--follow follows one task, every attempt of it: name the task, without --attempt or --worker');
   });
 });
