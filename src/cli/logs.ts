@@ -71,9 +71,10 @@ function attemptHeader(task: string, attempt: ReportAttempt): string {
  * of it was printed.
  */
 async function followTask(source: RunSource, runId: string, task: string): Promise<void> {
+  const taskId = findTask(await source.report(runId), task).id;
   const printed = new Set<string>();
   for (;;) {
-    const followed = findTask(await source.report(runId), task);
+    const followed = await source.task(runId, taskId);
     const unprinted = followed.attempts.filter((attempt) => !printed.has(attempt.id));
     for (const attempt of unprinted) {
       printed.add(attempt.id);
@@ -83,7 +84,7 @@ async function followTask(source: RunSource, runId: string, task: string): Promi
         continue;
       }
       for await (const text of source.followAttemptLog(runId, attempt.id)) process.stdout.write(text);
-      const ended = findTask(await source.report(runId), followed.id).attempts.find((a) => a.id === attempt.id);
+      const ended = (await source.task(runId, taskId)).attempts.find((a) => a.id === attempt.id);
       const how = ended?.outcome ? `${ended.outcome}${ended.error ? ` (${ended.error})` : ''}` : 'ended';
       process.stdout.write(`${printable(`==> ${followed.id} attempt ${attempt.number}: ${how} <==`)}\n`);
     }

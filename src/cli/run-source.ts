@@ -6,7 +6,7 @@ import { stateDir } from '../config/paths.ts';
 import type { Logs } from '../coordinator/logs.ts';
 import { openLogs } from '../coordinator/open-logs.ts';
 import { tailAttemptLog, tailIntervalMs, withLogTails } from '../coordinator/log-tail.ts';
-import type { RunReport } from '../engine/report.ts';
+import type { ReportTask, RunReport } from '../engine/report.ts';
 import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
 import { keptArtifacts, type Artifact } from '../store/artifacts.ts';
@@ -24,6 +24,8 @@ export interface RunSource {
   /** A run's id from its id or a unique prefix of it. */
   resolveRun(idOrPrefix: string): Promise<string>;
   report(runId: string): Promise<RunReport>;
+  /** One task of the run as its report has it, by its whole id; read again and again while a task is followed. */
+  task(runId: string, taskId: string): Promise<ReportTask>;
   /** A log as a stream: logs can be large (up to [server] max_log_bytes), so none is held whole. */
   attemptLog(runId: string, attemptId: string): Promise<Readable>;
   /** An attempt's log as it grows, piece by piece, until the attempt has ended and all of it was read. */
@@ -64,6 +66,12 @@ class LocalRuns implements RunSource {
 
   async report(runId: string) {
     return withLogTails(await runReport(this.#store.db, runId), this.#logs);
+  }
+
+  async task(runId: string, taskId: string) {
+    const task = (await runReport(this.#store.db, runId)).tasks.find((t) => t.id === taskId);
+    if (!task) throw new UsageError(`run ${runId} has no task ${taskId}`);
+    return task;
   }
 
   attemptLog(runId: string, attemptId: string) {
@@ -128,6 +136,10 @@ class RemoteRuns implements RunSource {
 
   async report(runId: string) {
     return reportOf(await this.#api.json<RunDetail>('GET', `/api/v1/runs/${runId}`));
+  }
+
+  task(runId: string, taskId: string) {
+    return this.#api.json<ReportTask>('GET', `/api/v1/runs/${runId}/tasks/${encodeURIComponent(taskId)}`);
   }
 
   attemptLog(_runId: string, attemptId: string) {

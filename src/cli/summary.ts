@@ -31,7 +31,7 @@ export function renderSummary(report: RunReport, options: SummaryOptions): strin
   const sections = [
     `run ${paint(color, 'bold', printable(run.id))} · pipeline ${printable(run.pipeline)} · ${paintStatus(color, run.status)}${took && ` · ${took}`}${cost(run.cost_usd, run.budget_usd)}${source && `\n${source}`}`,
     run.spend_cap === undefined ? '' : paint(color, 'yellow', `capped: ${printable(run.spend_cap)}`),
-    run.cancel_reason === undefined ? '' : paint(color, 'yellow', `${printable(run.cancel_reason)}`),
+    run.cancel_reason === undefined ? '' : paint(color, 'yellow', printable(run.cancel_reason)),
     report.tasks.length > COMPACT_ABOVE ? compactTasks(report.tasks, color) : taskTable(report.tasks, color),
     failuresSection(report, options),
     `run ${printable(run.id)} ${paintStatus(color, run.status)}: ${countsText(report.tasks, color)}`,

@@ -13,8 +13,8 @@ export interface LogPiece { text: string; end: number }
 /**
  * An attempt's log as it grows, from `offset`, until the attempt has ended and its log has
  * been read to the end. A piece ends at a line's end when it can, so a line or a multi-byte
- * character is not split. `caughtUp` (undefined) is yielded whenever it has read all there
- * is, before `pause`: a follower with nothing to send may say it is alive there.
+ * character is not split. Undefined is yielded whenever it has read all there is, before
+ * `pause`: a follower with nothing to send may say it is alive there.
  */
 export async function* tailAttemptLog(
   logs: Logs, db: Db, attemptId: string, path: string, offset: number, pause: () => Promise<unknown>,
