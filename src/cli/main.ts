@@ -1,37 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CoordinatorRefused } from '../agent/client.ts';
-import { RunRefused } from '../coordinator/coordinator.ts';
-import { ConfigError } from '../config/config-error.ts';
-import { PipelineError } from '../pipeline/errors.ts';
-import { AwsRequestError, AwsSetupError, Ec2Refusal } from '../providers/ec2/errors.ts';
-import { SshKeyRefusal } from '../providers/ssh/keys.ts';
-import { StoreUnavailable } from '../store/store-errors.ts';
-import { VcsError } from '../vcs/command.ts';
-import { registerCancel } from './cancel.ts';
-import { registerConfig } from './config.ts';
-import { registerDoctor } from './doctor.ts';
-import { registerGc } from './gc.ts';
-import { printable } from './format.ts';
-import { registerImages } from './images.ts';
-import { registerInstances } from './instances.ts';
-import { registerKeys } from './keys.ts';
-import { registerArtifacts } from './artifacts.ts';
-import { registerLogs } from './logs.ts';
-import { registerPurge } from './purge.ts';
-import { registerRerun } from './rerun.ts';
-import { registerRun } from './run.ts';
-import { registerSecrets } from './secrets.ts';
-import { registerServer } from './server.ts';
-import { registerShow } from './show.ts';
-import { registerSimulate } from './simulate.ts';
-import { registerStore } from './store.ts';
-import { registerTokens } from './tokens.ts';
-import { RevisionNotApplied } from './send-revision.ts';
-import { registerTry } from './try.ts';
-import { registerValidate } from './validate.ts';
-import { registerWorker } from './worker.ts';
-import { otherProvidersHint } from './provider-choice.ts';
-import { exitCodes, UsageError } from './usage-error.ts';
+import { exitCodes } from './usage-error.ts';
 import { watchOutput } from './output-gone.ts';
 
 // A reader that stops early (`slipway --help | head`) is done with us (see watchOutput).
@@ -51,27 +19,43 @@ Start here:
   slipway logs RUN TASK                        a task's log
   slipway artifacts RUN --download DIR         the files its tasks kept`);
 
-registerRun(program);
-registerTry(program);
-registerValidate(program);
-registerShow(program);
-registerLogs(program);
-registerArtifacts(program);
-registerWorker(program);
-registerServer(program);
-registerCancel(program);
-registerRerun(program);
-registerTokens(program);
-registerSecrets(program);
-registerConfig(program);
-registerKeys(program);
-registerInstances(program);
-registerImages(program);
-registerPurge(program);
-registerGc(program);
-registerSimulate(program);
-registerStore(program);
-registerDoctor(program);
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, by the names it registers, in the order `--help` lists them. A
+ * command loads its own module only: the others' (the coordinator, the API, the SSH and AWS
+ * clients) would double the time `slipway runs` takes to start.
+ */
+const commandModules: [names: string[], load: () => Promise<Register>][] = [
+  [['run'], async () => (await import('./run.ts')).registerRun],
+  [['try'], async () => (await import('./try.ts')).registerTry],
+  [['validate', 'schema'], async () => (await import('./validate.ts')).registerValidate],
+  [['runs', 'show'], async () => (await import('./show.ts')).registerShow],
+  [['logs'], async () => (await import('./logs.ts')).registerLogs],
+  [['artifacts'], async () => (await import('./artifacts.ts')).registerArtifacts],
+  [['worker'], async () => (await import('./worker.ts')).registerWorker],
+  [['server'], async () => (await import('./server.ts')).registerServer],
+  [['cancel'], async () => (await import('./cancel.ts')).registerCancel],
+  [['rerun'], async () => (await import('./rerun.ts')).registerRerun],
+  [['tokens'], async () => (await import('./tokens.ts')).registerTokens],
+  [['secrets'], async () => (await import('./secrets.ts')).registerSecrets],
+  [['config'], async () => (await import('./config.ts')).registerConfig],
+  [['keys'], async () => (await import('./keys.ts')).registerKeys],
+  [['instances'], async () => (await import('./instances.ts')).registerInstances],
+  [['images'], async () => (await import('./images.ts')).registerImages],
+  [['purge'], async () => (await import('./purge.ts')).registerPurge],
+  [['gc'], async () => (await import('./gc.ts')).registerGc],
+  [['simulate'], async () => (await import('./simulate.ts')).registerSimulate],
+  [['store'], async () => (await import('./store.ts')).registerStore],
+  [['doctor'], async () => (await import('./doctor.ts')).registerDoctor],
+];
+
+// The command is the first argument: the program itself takes only --help and --version.
+// Anything else (help, a mistyped name) needs every command, to list or suggest them.
+const first = process.argv[2] ?? '';
+const named = commandModules.filter(([names]) => names.includes(first));
+const needed = first === '--version' || first === '-V' ? [] : named.length > 0 ? named : commandModules;
+for (const register of await Promise.all(needed.map(([, load]) => load()))) register(program);
 
 let running: Command = program;
 program.hook('preAction', (_, action) => { running = action; });
@@ -81,16 +65,9 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-  } else if (error instanceof PipelineError || error instanceof ConfigError || error instanceof UsageError
-    || error instanceof AwsSetupError || error instanceof Ec2Refusal || error instanceof RunRefused || error instanceof SshKeyRefusal) {
-    const hint = error instanceof AwsSetupError ? otherProvidersHint(running) : '';
-    process.stderr.write(`${printable(error.message + hint, { lines: true })}\n`);
-    process.exitCode = exitCodes.usage;
-  } else if (error instanceof CoordinatorRefused || error instanceof StoreUnavailable || error instanceof AwsRequestError || error instanceof RevisionNotApplied || error instanceof VcsError) {
-    process.stderr.write(`slipway: ${printable(error.message, { lines: true })}\n`);
-    process.exitCode = exitCodes.failed;
   } else {
-    process.stderr.write(`slipway: ${printable((error as Error).stack ?? String(error), { lines: true })}\n`);
-    process.exitCode = exitCodes.failed;
+    // What each kind of error means is known only once one happened: its classes live with the commands.
+    const { reportFailure } = await import('./failure-report.ts');
+    reportFailure(error, running);
   }
 }

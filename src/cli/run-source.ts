@@ -7,7 +7,6 @@ import type { Logs } from '../coordinator/logs.ts';
 import { openLogs } from '../coordinator/open-logs.ts';
 import { tailAttemptLog, tailIntervalMs, withLogTails } from '../coordinator/log-tail.ts';
 import type { ReportTask, RunReport } from '../engine/report.ts';
-import { openBlobStore } from '../blobs/open-blob-store.ts';
 import { loadConfig } from '../config/load.ts';
 import { keptArtifacts, type Artifact } from '../store/artifacts.ts';
 import { workersNamedInRun } from '../store/event-history.ts';
@@ -98,6 +97,8 @@ class LocalRuns implements RunSource {
   }
 
   async artifactFile(_runId: string, artifact: Artifact) {
+    // The blob store's module brings the S3 client: only a download needs it.
+    const { openBlobStore } = await import('../blobs/open-blob-store.ts');
     const blobs = openBlobStore(loadConfig().blobs, stateDir());
     if ((await blobs.size(artifact.sha256)) === undefined) throw new UsageError(`the bytes of ${artifact.path} (${artifact.task}) are no longer in ${blobs.where}`);
     return blobs.read(artifact.sha256);
