@@ -136,7 +136,7 @@ const bodies = {
     run: answers.run, tasks: z.array(task),
     failures: z.array(z.object({
       task: z.string(), step: z.string(), matrix, worker: z.string().nullable(), error: z.string(),
-      log_tail: z.string().optional().describe('the last lines its last attempt printed, which often say why; absent when it printed nothing'),
+      log_tail: z.string().optional().describe('the last lines its last attempt printed, which often say why; absent when it printed nothing, and past the first 20 failures'),
     })),
     steps: z.array(z.object({ name: z.string(), over: z.array(z.string()), needs: z.array(z.string()), activity: z.string() })),
     matrix: z.record(z.string(), z.array(z.string())),

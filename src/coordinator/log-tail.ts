@@ -40,12 +40,17 @@ export async function* tailAttemptLog(
 /** What a failure quotes of its log: its last lines, at most this many, from at most this many bytes. */
 const quotedLines = 5;
 const quotedBytes = 2048;
+/**
+ * How many failures quote theirs: the run page asks for its report again as tasks end, and a
+ * run of thousands of failed tasks would read thousands of logs each time for the first few it shows.
+ */
+const quotedFailures = 20;
 
-/** The report with each failure's log_tail: the last lines its task's last attempt printed, which often say why. */
+/** The report with the log_tail of its first failures: the last lines each one's last attempt printed, which often say why. */
 export async function withLogTails<R extends RunReport>(report: R, logs: Logs): Promise<R> {
   const failures = [];
-  for (const failure of report.failures) {
-    const last = report.tasks.find((task) => task.id === failure.task)?.attempts.at(-1);
+  for (const [i, failure] of report.failures.entries()) {
+    const last = i < quotedFailures ? report.tasks.find((task) => task.id === failure.task)?.attempts.at(-1) : undefined;
     const tail = last && await lastLines(logs, logs.attemptPath(report.run.id, last.id));
     failures.push(tail ? { ...failure, log_tail: tail } : failure);
   }

@@ -60,7 +60,7 @@ export interface ReportFailure {
   matrix: Record<string, string>;
   worker: string | null;
   error: string;
-  /** The last lines its last attempt printed, which often say why; absent when it printed nothing. */
+  /** The last lines its last attempt printed, which often say why; absent when it printed nothing, and past the report's first 20 failures. */
   log_tail?: string;
 }
 

@@ -12,10 +12,13 @@ export function retryDelayMs(policy: RetryPolicy, next: number): number {
   return Math.min(raw, policy.maxDelayMs);
 }
 
-/** What a task becomes once its `attempt`-th run ended with `outcome`. */
-export function afterAttempt(policy: RetryPolicy, attempt: number, outcome: AttemptOutcome, now: number): AfterAttempt {
+/**
+ * What a task becomes once its `attempt`-th run ended with `outcome`. One the coordinator
+ * `refused` before it ran (a secret the store lacks) is not retried: waiting changes nothing.
+ */
+export function afterAttempt(policy: RetryPolicy, attempt: number, outcome: AttemptOutcome, now: number, refused = false): AfterAttempt {
   if (outcome === 'succeeded') return { status: 'succeeded' };
-  if (outcome === 'cancelled' || attempt >= policy.attempts) return { status: 'failed' };
+  if (outcome === 'cancelled' || refused || attempt >= policy.attempts) return { status: 'failed' };
   const delayMs = retryDelayMs(policy, attempt + 1);
   return { status: 'queued', notBefore: now + delayMs, delayMs };
 }

@@ -59,6 +59,13 @@ describe(`a failure's last lines (${testStoreKind === 'postgres' ? 'logs in the 
     expect(Object.keys(report.failures[1]!)).not.toContain('log_tail');
   });
 
+  it("quotes the first 20 failures' logs only: a run page asks again and again", async () => {
+    const keys = Array.from({ length: 21 }, (_, i) => `t${i}`);
+    for (const [i, key] of keys.entries()) await write(`a-0000000001${String(i).padStart(2, '0')}`, `${key} said why\n`);
+    const report = await withLogTails(failedRun(Object.fromEntries(keys.map((key, i) => [key, [`a-0000000001${String(i).padStart(2, '0')}`]]))), logs);
+    expect(report.failures.map((failure) => failure.log_tail)).toEqual([...keys.slice(0, 20).map((key) => `${key} said why`), undefined]);
+  });
+
   it('reads only the end of a long log, leaving out the line its start cuts', async () => {
     const long = `${'x'.repeat(5000)}\n${'y'.repeat(1000)}\n${'z'.repeat(1500)}\n`;
     await write('a-000000000001', long);

@@ -28,6 +28,7 @@ describe('retry', () => {
   it('fails the task after its last attempt, and at once when cancelled', () => {
     expect(afterAttempt(policy, 3, 'failed', 0)).toEqual({ status: 'failed' });
     expect(afterAttempt(policy, 1, 'cancelled', 0)).toEqual({ status: 'failed' });
+    expect(afterAttempt(policy, 1, 'failed', 0, true)).toEqual({ status: 'failed' });
     expect(afterAttempt(policy, 2, 'succeeded', 0)).toEqual({ status: 'succeeded' });
   });
 

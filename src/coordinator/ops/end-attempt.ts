@@ -128,7 +128,7 @@ export async function moveTaskOn(
   }
 
   // Failed, or to be retried: a success of the task's active attempt ended above.
-  const next = result.refused ? { status: 'failed' as const } : afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now);
+  const next = afterAttempt(step.retry, attempt.number - task.retry_base, result.outcome, changes.now, result.refused);
   const error = result.error ?? result.outcome;
   if (next.status === 'queued' && spent !== undefined) {
     await failTask(trx, spec.id, attempt.task_key, `${error}; no retry: ${spent}`, changes, who);
