@@ -7,7 +7,7 @@ import { heartbeatIntervalMs } from '../engine/liveness.ts';
 import { mayStopMachine } from '../engine/machine-owner.ts';
 import type { ProviderLifecycle } from '../providers/provider.ts';
 import { listenForCommitNotices, onePayload, sendCommitNotice, type CommitListener } from '../store/commit-notices.ts';
-import { GroupCommit, type AfterCommit } from '../store/group-commit.ts';
+import { GroupCommit, type AfterCommit, type Gatherer } from '../store/group-commit.ts';
 import { isDeadlock, isPostgres, type WriteMode } from '../store/postgres-dialect.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
@@ -21,6 +21,9 @@ import { RunActivities } from './run-activities.ts';
 import { RunSpecs } from './run-specs.ts';
 import type { CoordinatorSettings } from './settings.ts';
 import { StoreWatch } from './store-watch.ts';
+
+/** Operations of one kind run as one in a batch (see CoordinatorCore.mutateGathered). */
+export type Gathered<I, T> = (trx: Store['db'], items: { input: I; changes: Changes }[]) => Promise<T[]>;
 
 /**
  * Work a transaction does after its operations, before its events are written: it may do
@@ -61,6 +64,7 @@ export class CoordinatorCore {
   /** Runs created or rerun here, for a coordinator that looks after only those. */
   readonly own = new Set<string>();
   readonly #writes: GroupCommit<{ changes: Changes }>;
+  readonly #gatherers = new Map<Gathered<any, any>, Gatherer<any, { result: unknown; changes: Changes }>>();
   /** Cancels of the waits this process set (core.later), dropped when it closes. */
   readonly #timers = new Set<() => void>();
   /** Background jobs in flight (see background). */
@@ -112,14 +116,36 @@ export class CoordinatorCore {
    * other such work on PostgreSQL (see WriteMode).
    */
   async mutate<T>(work: (trx: Store['db'], changes: Changes) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
+    return this.#retried(() => this.#writes.run(async (trx) => {
+      // New each time the work runs: another operation of its batch may have undone it.
+      const changes = new Changes(this.clock.now());
+      return { result: await work(trx, changes), changes };
+    }, mode));
+  }
+
+  /**
+   * mutate for operations of one kind that a batch runs as one (see GroupCommit.gather):
+   * `gather` is given the inputs of those that arrived one after the other, each with its
+   * own changes, and answers each one's result, in order.
+   */
+  async mutateGathered<I, T>(gather: Gathered<I, T>, input: I, mode: WriteMode = 'exclusive'): Promise<T> {
+    let gatherer = this.#gatherers.get(gather) as Gatherer<I, { result: T; changes: Changes }> | undefined;
+    if (!gatherer) {
+      gatherer = async (trx, inputs) => {
+        const items = inputs.map((each) => ({ input: each, changes: new Changes(this.clock.now()) }));
+        const results = await gather(trx, items);
+        return results.map((result, i) => ({ result, changes: items[i]!.changes }));
+      };
+      this.#gatherers.set(gather, gatherer);
+    }
+    const writes = this.#writes;
+    return this.#retried(() => writes.gather(gatherer, input, mode));
+  }
+
+  async #retried<T>(write: () => Promise<{ result: T }>): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
-        const done = await this.#writes.run(async (trx) => {
-          // New each time the work runs: another operation of its batch may have undone it.
-          const changes = new Changes(this.clock.now());
-          return { result: await work(trx, changes), changes };
-        }, mode);
-        return done.result;
+        return (await write()).result;
       } catch (error) {
         // PostgreSQL ends a deadlock by failing one of its transactions, which shared ones can
         // meet (two claims of one worker on two coordinators, each batched with another's).

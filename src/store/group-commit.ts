@@ -4,7 +4,8 @@ import type { WriteMode } from './postgres-dialect.ts';
 import { StoreUnavailable } from './store-errors.ts';
 
 interface Pending<Done> {
-  work: (trx: Db) => Promise<Done>;
+  /** The operation alone, or its part of a gathered one (see gather). */
+  work: ((trx: Db) => Promise<Done>) | { gatherer: Gatherer<any, Done>; input: unknown };
   mode: WriteMode;
   resolve: (value: Done) => void;
   reject: (error: unknown) => void;
@@ -27,6 +28,12 @@ export type BatchEnd<Done> = (trx: Db, done: Done[]) => Promise<AfterCommit | vo
  * answered and before their callers go on) or was undone (false). It must not throw.
  */
 export type AfterCommit = (committed: boolean) => void;
+
+/**
+ * Operations of one kind that run as one in a batch (see gather): given their inputs in
+ * the order they arrived, it answers their results in that order.
+ */
+export type Gatherer<I, Done> = (trx: Db, inputs: I[]) => Promise<Done[]>;
 
 /**
  * Group commit: while one transaction is being written, the operations that arrive wait
@@ -60,6 +67,19 @@ export class GroupCommit<Done = unknown> {
    * WriteMode). `work` runs again, as new, when another operation of its batch failed.
    */
   run<T extends Done>(work: (trx: Db) => Promise<T>, mode: WriteMode = 'exclusive'): Promise<T> {
+    return this.#enqueue(work, mode);
+  }
+
+  /**
+   * `input` for `gatherer`, which runs once for the inputs of a batch's operations that
+   * arrived one after the other: set-based statements for all of them, instead of each
+   * operation's own. Alone in its savepoint when another operation of its batch failed.
+   */
+  gather<I, T extends Done>(gatherer: Gatherer<I, T>, input: I, mode: WriteMode = 'exclusive'): Promise<T> {
+    return this.#enqueue({ gatherer, input }, mode);
+  }
+
+  #enqueue<T extends Done>(work: Pending<Done>['work'], mode: WriteMode): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, mode, resolve: resolve as (value: Done) => void, reject });
       if (this.#writing) return;
@@ -127,7 +147,19 @@ export class GroupCommit<Done = unknown> {
 
   async #together(trx: Db, batch: Pending<Done>[]): Promise<Outcome<Done>[]> {
     const outcomes: Outcome<Done>[] = [];
-    for (const pending of batch) outcomes.push({ ok: true, value: await pending.work(trx) });
+    for (let i = 0; i < batch.length;) {
+      const { work } = batch[i]!;
+      if (typeof work === 'function') {
+        outcomes.push({ ok: true, value: await work(trx) });
+        i++;
+        continue;
+      }
+      let end = i + 1;
+      while (end < batch.length && sameGatherer(batch[end]!.work, work.gatherer)) end++;
+      const inputs = batch.slice(i, end).map((pending) => (pending.work as { input: unknown }).input);
+      for (const value of await work.gatherer(trx, inputs)) outcomes.push({ ok: true, value });
+      i = end;
+    }
     return outcomes;
   }
 
@@ -136,7 +168,7 @@ export class GroupCommit<Done = unknown> {
     for (const pending of batch) {
       await sql`savepoint slipway_op`.execute(trx);
       try {
-        outcomes.push({ ok: true, value: await pending.work(trx) });
+        outcomes.push({ ok: true, value: await alone(trx, pending.work) });
         await sql`release savepoint slipway_op`.execute(trx);
       } catch (error) {
         // The store is at fault, not this operation: the rest of the batch would fail the
@@ -149,4 +181,13 @@ export class GroupCommit<Done = unknown> {
     }
     return outcomes;
   }
+}
+
+function sameGatherer(work: Pending<unknown>['work'], gatherer: Gatherer<any, unknown>): boolean {
+  return typeof work !== 'function' && work.gatherer === gatherer;
+}
+
+async function alone<Done>(trx: Db, work: Pending<Done>['work']): Promise<Done> {
+  if (typeof work === 'function') return work(trx);
+  return (await work.gatherer(trx, [work.input]))[0]!;
 }

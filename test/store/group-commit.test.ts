@@ -59,6 +59,32 @@ describe('group commit', () => {
     expect(await tokenNames(store.db)).toEqual(['a', 'c', 'd', 'e']);
   });
 
+  it('gathers operations of one kind that arrive one after the other, and undoes one that fails alone', async () => {
+    store = await openTestStore(':memory:');
+    const writes = new GroupCommit<string>(store.transaction);
+    const gathered: string[][] = [];
+    // One statement for all the names it is given; a name "bad" fails.
+    const addAll = async (trx: Store['db'], names: string[]) => {
+      gathered.push(names);
+      for (const name of names) await addToken(trx, name);
+      if (names.includes('bad')) throw new Error('bad refused');
+      return names.map((name) => name.toUpperCase());
+    };
+    const between = () => writes.run(async (trx) => { await addToken(trx, 'between'); return 'between'; });
+    const outcomes = await Promise.allSettled([writes.gather(addAll, 'a'), writes.gather(addAll, 'b'), between(), writes.gather(addAll, 'c')]);
+    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : 'failed'))).toEqual(['A', 'B', 'between', 'C']);
+    // Consecutive ones together, in the order they came; an operation of another kind between them splits them.
+    expect(gathered).toEqual([['a', 'b'], ['c']]);
+    expect(await tokenNames(store.db)).toEqual(['a', 'b', 'between', 'c']);
+
+    gathered.length = 0;
+    const failing = await Promise.allSettled([writes.gather(addAll, 'd'), writes.gather(addAll, 'bad'), writes.gather(addAll, 'e')]);
+    expect(failing.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message))).toEqual(['D', 'bad refused', 'E']);
+    // Together first, then each alone in its savepoint: only the one that failed is undone.
+    expect(gathered).toEqual([['d', 'bad', 'e'], ['d'], ['bad'], ['e']]);
+    expect((await tokenNames(store.db)).slice(4)).toEqual(['d', 'e']);
+  });
+
   it("ends each batch once, in its transaction, with what its operations that succeeded returned", async () => {
     store = await openTestStore(':memory:');
     const ends: string[][] = [];
