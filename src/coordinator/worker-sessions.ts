@@ -4,16 +4,16 @@ import type { Script } from '../pipeline/types.ts';
 import type { AttemptOrder, WorkerScript, WorkerSettings } from '../protocol/worker.ts';
 import { SecretMask } from '../secrets/masking.ts';
 import type { Db } from '../store/store.ts';
-import { credentialRefused, workerByCredential, type CredentialWorker } from '../store/worker-credentials.ts';
+import { credentialRefused, workerByCredential, workersByCredential, workersById, type CredentialWorker } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
 import { attemptSecrets } from './attempt-secrets.ts';
 import { Changes } from './changes.ts';
 import type { RunArtifacts } from './run-artifacts.ts';
-import type { CoordinatorCore } from './core.ts';
+import type { CoordinatorCore, Gathered } from './core.ts';
 import type { Machines } from './machines.ts';
 import { claim, fakeScript, type ClaimResult } from './ops/claim.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
-import { finishAndClaim, finishAttempt, type FinishResult } from './ops/finish-attempt.ts';
+import { finishAll, finishAttempt, type Finished, type FinishReport, type FinishResult } from './ops/finish-attempt.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
 import { registerJoiningWorker, registerStartedWorker, type Registration } from './ops/register-worker.ts';
 import { retireIdle } from './ops/retire-idle.ts';
@@ -34,6 +34,11 @@ export interface Finish {
   finished: FinishResult;
   next: ClaimAnswer | null;
 }
+
+/** A finish as a batch gathers it (see WorkerSessions.#finishes): its worker by credential hash, or known. */
+interface FinishInput { by: { hash: string } | { worker: WorkerIdentity }; attemptId: string; result: AttemptResult; claimNext: boolean; wait: boolean }
+
+type FinishDone = Finished & { worker: WorkerIdentity; seen: number };
 
 export type RegisterAnswer = Exclude<Registration, { kind: 'registered' }> | (Extract<Registration, { kind: 'registered' }> & { settings: WorkerSettings });
 
@@ -257,7 +262,7 @@ export class WorkerSessions {
    * its next attempt if one is ready: one request and one commit per task in steady state.
    */
   async finish(worker: WorkerIdentity, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim = false): Promise<Finish> {
-    return (await this.#finish(async () => ({ worker }), attemptId, result, claimNext))!;
+    return (await this.#finish({ worker }, attemptId, result, claimNext))!;
   }
 
   /**
@@ -268,30 +273,60 @@ export class WorkerSessions {
    */
   async finishWithCredential(credential: string, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     const hash = hashSecret(credential);
-    const done = await this.#finish(async (trx) => {
-      const row = await workerByCredential.first(trx, { hash });
-      return row && { worker: { workerId: row.id, runId: row.run_id, activity: row.activity }, row };
-    }, attemptId, result, claimNext);
+    const done = await this.#finish({ hash }, attemptId, result, claimNext);
     if (!done) await credentialRefused(this.#core.store.db, hash, this.#core.clock.now());
     return done;
   }
 
-  async #finish(
-    identify: (trx: Db) => Promise<{ worker: WorkerIdentity; row?: CredentialWorker } | undefined>, attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim,
-  ): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
+  /**
+   * The finishes of a batch, as one (see finishAll): their workers found in one statement,
+   * by credential or by id, then all their attempts ended, their tasks moved on and their
+   * next attempts claimed together. A worker's second report in the batch (a retried
+   * request) goes after its first, as it came.
+   */
+  readonly #finishes: Gathered<FinishInput, FinishDone | undefined> = async (trx, items) => {
+    const core = this.#core;
+    const answers: (FinishDone | undefined)[] = [];
+    let rest = items.map((item, i) => ({ ...item, i }));
+    while (rest.length > 0) {
+      const round: typeof rest = [];
+      const later: typeof rest = [];
+      const keys = new Set<string>();
+      for (const item of rest) {
+        const key = 'hash' in item.input.by ? item.input.by.hash : item.input.by.worker.workerId;
+        (keys.has(key) ? later : round).push(item);
+        keys.add(key);
+      }
+      const hashes = round.flatMap(({ input }) => ('hash' in input.by ? [input.by.hash] : []));
+      const ids = round.flatMap(({ input }) => ('worker' in input.by ? [input.by.worker.workerId] : []));
+      const byHash = hashes.length > 0 ? await workersByCredential(trx, hashes) : new Map<string, CredentialWorker>();
+      const byId = ids.length > 0 ? await workersById(trx, ids) : new Map<string, CredentialWorker>();
+      const reports: { i: number; worker: WorkerIdentity; seen: number; report: FinishReport }[] = [];
+      for (const { input, changes, i } of round) {
+        const row = 'hash' in input.by ? byHash.get(input.by.hash) : byId.get(input.by.worker.workerId);
+        if (!row) {
+          if ('worker' in input.by) throw new Error(`no worker ${input.by.worker.workerId}`);
+          continue;
+        }
+        const worker = { workerId: row.id, runId: row.run_id, activity: row.activity };
+        // The attempt's end is written with the worker's last-seen time.
+        this.#lastSeen.set(worker.workerId, core.clock.now());
+        this.#seenStored.set(worker.workerId, core.clock.now());
+        // Before the claim looks: a wake after it is not missed by the wait that may follow.
+        const seen = input.wait ? this.#signals.version(poolOf(await core.specs.get(trx, worker.runId), worker.activity)) : 0;
+        reports.push({ i, worker, seen, report: { worker: row, attemptId: input.attemptId, result: input.result, claimNext: input.claimNext, changes } });
+      }
+      const finished = await finishAll(trx, core.specOf(trx), reports.map(({ report }) => report));
+      reports.forEach(({ i, worker, seen }, j) => { answers[i] = { worker, seen, ...finished[j]! }; });
+      rest = later;
+    }
+    return items.map((_, i) => answers[i]);
+  };
+
+  async #finish(by: FinishInput['by'], attemptId: string, result: AttemptResult, claimNext: boolean | NextClaim): Promise<(Finish & { worker: WorkerIdentity }) | undefined> {
     const core = this.#core;
     const wait = typeof claimNext === 'object' ? claimNext : undefined;
-    const done = await core.mutate(async (trx, changes) => {
-      const identified = await identify(trx);
-      if (!identified) return undefined;
-      const { worker, row } = identified;
-      // The attempt's end is written with the worker's last-seen time.
-      this.#lastSeen.set(worker.workerId, core.clock.now());
-      this.#seenStored.set(worker.workerId, core.clock.now());
-      // Before the claim looks: a wake after it is not missed by the wait that may follow.
-      const seen = wait ? this.#signals.version(poolOf(await core.specs.get(trx, worker.runId), worker.activity)) : 0;
-      return { worker, seen, ...await finishAndClaim(trx, core.specOf(trx), worker.workerId, attemptId, result, changes, claimNext !== false, row) };
-    });
+    const done = await core.mutateGathered(this.#finishes, { by, attemptId, result, claimNext: claimNext !== false, wait: wait !== undefined });
     if (!done) return undefined;
     const { worker, finished, seen, next } = done;
     if (finished.kind === 'recorded') {

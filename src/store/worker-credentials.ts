@@ -1,5 +1,5 @@
 import type { WorkerState } from '../engine/fleet-view.ts';
-import { prepared } from './prepared.ts';
+import { prepared, preparedRows } from './prepared.ts';
 import type { Db } from './store.ts';
 
 /**
@@ -16,6 +16,26 @@ export interface CredentialWorker { id: string; run_id: string; activity: string
 export const workerByCredential = prepared<{ hash: string }, CredentialWorker>((db, arg) =>
   db.selectFrom('workers').select(['id', 'run_id', 'activity', 'state', 'name', 'tasks_done', 'pool_id'])
     .where('credential_hash', '=', arg('hash')).where('state', 'in', ['idle', 'busy', 'draining']));
+
+const credentialColumns = ['id', 'run_id', 'activity', 'state', 'name', 'tasks_done', 'pool_id', 'credential_hash'] as const;
+
+type FoundWorker = CredentialWorker & { credential_hash: string | null };
+
+const selectByCredentials = preparedRows<[string], FoundWorker>(1, (db, hashes) =>
+  db.selectFrom('workers').select(credentialColumns).where('credential_hash', 'in', hashes.map(([hash]) => hash)).where('state', 'in', ['idle', 'busy', 'draining']).compile());
+
+const selectByIds = preparedRows<[string], FoundWorker>(1, (db, ids) =>
+  db.selectFrom('workers').select(credentialColumns).where('id', 'in', ids.map(([id]) => id)).compile());
+
+/** workerByCredential for the requests of a batch, in one statement: by hash, those found. */
+export async function workersByCredential(db: Db, hashes: string[]): Promise<Map<string, CredentialWorker>> {
+  return new Map((await selectByCredentials(db, hashes.map((hash) => [hash]))).rows.map(({ credential_hash, ...worker }) => [credential_hash!, worker]));
+}
+
+/** Workers by id, as workerByCredential reads them: by id, those found. */
+export async function workersById(db: Db, ids: string[]): Promise<Map<string, CredentialWorker>> {
+  return new Map((await selectByIds(db, ids.map((id) => [id]))).rows.map(({ credential_hash: _, ...worker }) => [worker.id, worker]));
+}
 
 /**
  * A credential was refused. If it is the kept credential of a worker started by hand whose

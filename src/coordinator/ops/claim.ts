@@ -13,7 +13,8 @@ import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
 import { runsQueueOfPool } from '../../store/pool-runs.ts';
-import { prepared } from '../../store/prepared.ts';
+import { prepared, preparedRows } from '../../store/prepared.ts';
+import { valueRows } from '../../store/value-rows.ts';
 import { claimableAt } from '../../store/claimable.ts';
 import { inSharedWrite } from '../../store/postgres-dialect.ts';
 
@@ -42,36 +43,42 @@ export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) =
  */
 const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')).forUpdate());
 
-/** A task as a claim took it: its status, attempts and checks counting the new attempt. */
-interface TakenTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number }
-
-const takenColumns = ['key', 'step', 'matrix', 'status', 'attempts', 'checks'] as const;
+/** A task as a claim took it: its status, attempts and checks counting the new attempt, and that attempt's id. */
+interface TakenTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number; active_attempt: string }
 
 /**
- * What a claim writes on the task it takes: its attempt in flight, counted as a run's (the
- * task runs, past any retry delay) or as a done_if check's. The attempt's kind and number
- * are read back from what it wrote.
+ * Takes up to `attempts.length` of a run's tasks a worker of the pool could take now, first
+ * queued first, each for the next of `attempts`: its attempt in flight, counted as a run's
+ * (the task runs, past any retry delay) or as a done_if check's. One statement for the
+ * claims of a batch. In a shared transaction it locks them, skipping those other claims
+ * hold (graphile-worker's getJobs): no task is taken twice, and no claim waits for another.
  */
-function takeTask(db: Db, attempt: string) {
-  return db.updateTable('tasks').set({
-    status: sql<TaskStatus>`case status when 'queued' then 'running' else status end`,
-    attempts: sql<number>`case status when 'queued' then attempts + 1 else attempts end`,
-    checks: sql<number>`case status when 'checking' then checks + 1 else checks end`,
-    not_before: sql<number | null>`case status when 'queued' then null else not_before end`,
-    active_attempt: attempt,
-  });
+async function takeTasks(trx: Db, run: string, pool: string, now: number, attempts: string[]): Promise<TakenTask[]> {
+  const take = inSharedWrite() ? takeTasksLocking : takeTasksFound;
+  const taken = (await take(trx, attempts.map((attempt, i) => [i + 1, attempt]), { run, pool, now })).rows;
+  const order = new Map(attempts.map((attempt, i) => [attempt, i]));
+  return taken.sort((a, b) => order.get(a.active_attempt)! - order.get(b.active_attempt)!);
 }
 
-/** Takes the task found claimable in this transaction, which nothing else decides beside. */
-const takeFound = prepared<{ run: string; key: string; attempt: string }, TakenTask>((db, arg) =>
-  takeTask(db, arg('attempt')).where('run_id', '=', arg('run')).where('key', '=', arg('key')).returning(takenColumns));
+function takeTasksStatement(lock: boolean) {
+  return preparedRows<[number, string], TakenTask, { run: string; pool: string; now: number }>(2, (db, planned, arg) => sql<TakenTask>`${valueRows('planned', [['n', 'integer'], ['attempt']], planned)},
+    picked as (select key, row_number() over (order by seq) as n from (
+      select key, seq from tasks where run_id = ${arg('run')} and pool = ${arg('pool')} and ${claimableAt(arg('now'))}
+      order by seq limit ${sql.lit(planned.length)}${lock ? sql` for update skip locked` : sql``}
+    ) as first_queued)
+    update tasks set
+      status = case status when 'queued' then 'running' else status end,
+      attempts = case status when 'queued' then attempts + 1 else attempts end,
+      checks = case status when 'checking' then checks + 1 else checks end,
+      not_before = case status when 'queued' then null else not_before end,
+      active_attempt = planned.attempt
+    from picked join planned on planned.n = picked.n
+    where tasks.run_id = ${arg('run')} and tasks.key = picked.key
+    returning tasks.key, tasks.step, tasks.matrix, tasks.status, tasks.attempts, tasks.checks, tasks.active_attempt`.compile(db));
+}
 
-/** Takes a run's first task a worker could take now, locked, skipping those other claims hold (PostgreSQL only). */
-const takeFirstUnlocked = prepared<{ run: string; pool: string; now: number; attempt: string }, TakenTask>((db, arg) =>
-  takeTask(db, arg('attempt')).where('run_id', '=', arg('run')).where('key', '=', (eb) => eb.selectFrom('tasks').select('key')
-    .where('run_id', '=', arg('run')).where('pool', '=', arg('pool')).where(claimableAt(arg('now')))
-    .orderBy('seq').limit(sql.lit(1)).forUpdate().skipLocked())
-    .returning(takenColumns));
+const takeTasksFound = takeTasksStatement(false);
+const takeTasksLocking = takeTasksStatement(true);
 
 /** The attempt a task took, should its first id have been taken by another attempt. */
 const pointTask = prepared<{ run: string; key: string; attempt: string }, unknown>((db, arg) =>
@@ -88,15 +95,15 @@ const insertAttempt = prepared<{ id: string; run: string; task: string; kind: At
     outcome: null, exit_code: null, error: null, started_at: arg('now'), finished_at: null, script_ms: null, heartbeat_at: arg('now'),
   }).onConflict((oc) => oc.column('id').doNothing()));
 
-/**
- * The worker busy with its new attempt. After a finish in the same transaction (see
- * finishAndClaim) its count and last task are the finish's, written here once for both;
- * otherwise its count as read, and its last task kept (`lastTask` null).
- */
-const workerBusy = prepared<{ id: string; name: string; now: number; tasksDone: number; lastTask: string | null }, unknown>((db, arg) =>
-  db.updateTable('workers').set({
-    state: 'busy', name: arg('name'), last_seen_at: arg('now'), tasks_done: arg('tasksDone'), last_task: sql<string | null>`coalesce(${arg('lastTask')}, last_task)`,
-  }).where('id', '=', arg('id')));
+/** The attempts of a batch's claims, in one statement: the ids it inserted (see insertWithFreshId). */
+const insertAttempts = preparedRows<[string, string, string, AttemptKind, number, string, number], { id: string }>(7, (db, rows) =>
+  db.insertInto('attempts').values(rows.map(([id, run, task, kind, number, worker, now]) => ({
+    id, run_id: run, task_key: task, kind, number, worker_id: worker, outcome: null, exit_code: null, error: null, started_at: now, finished_at: null, script_ms: null, heartbeat_at: now,
+  }))).onConflict((oc) => oc.column('id').doNothing()).returning('id').compile());
+
+/** The worker busy with its new attempt, its count as read and its last task kept. */
+const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
+  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
 
 const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: AttemptKind; number: number }>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number'])
@@ -109,17 +116,12 @@ const selectTask = prepared<{ run: string; key: string }, { key: string; step: s
 export type SpecOf = (runId: string) => Promise<RunSpec>;
 
 /**
- * Hands a claimable task of the worker's pool to it, as a new attempt: of the run that has
- * the fewest of the pool's workers, the oldest among equals (see nextRun), since a pool
- * serves every run with an activity in it. A busy worker that claims lost the answer that
- * gave it its attempt (the coordinator stopped before replying): it gets that same attempt
- * again, so the attempt is not orphaned. `known` is the worker as this transaction left it
- * (the finish of its last attempt), which spares reading it again; `finished`, what that
- * finish left unwritten of its row, written with the attempt taken.
+ * Hands a claimable task of the worker's pool to it, as a new attempt (see claimAll). A busy
+ * worker that claims lost the answer that gave it its attempt (the coordinator stopped
+ * before replying): it gets that same attempt again, so the attempt is not orphaned.
+ * `known` is the worker as this transaction read it already, which spares reading it again.
  */
-export async function claim(
-  trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker, finished?: { tasksDone: number; lastTask: string },
-): Promise<ClaimResult> {
+export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
   const worker = known ?? await (inSharedWrite() ? lockWorker : selectWorker).first(trx, { id: workerId });
   if (!worker) throw new Error(`no worker ${workerId}`);
   if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
@@ -132,51 +134,82 @@ export async function claim(
       return { kind: 'attempt', workerName: activeName(worker.tasks_done, task.key), attempt: attemptOrder(spec, task, open.kind, open.number, open.id, workerId) };
     }
   }
+  const [claimed] = await claimAll(trx, specOf, [{ workerId, worker, changes }]);
+  if (claimed!.kind === 'attempt') await workerBusy.changed(trx, { id: workerId, name: claimed!.workerName, now: changes.now });
+  return claimed!;
+}
 
-  const planned = newId('a');
-  const found = await takeNext(trx, worker.pool_id ?? `${worker.run_id}/${worker.activity}`, changes.now, planned);
-  if (!found) return { kind: 'none' };
-  const { task, runId } = found;
-  const spec = await specOf(runId);
+/** A free worker that claims, as its transaction left it. */
+export interface Claimer { workerId: string; worker: ClaimingWorker; changes: Changes }
 
-  const kind = task.status === 'checking' ? 'check' : 'run';
-  const number = kind === 'run' ? task.attempts : task.checks;
-  const workerName = activeName(worker.tasks_done, task.key);
-
-  const id = await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: runId, task: task.key, kind, number, worker: workerId, now: changes.now }), planned);
-  if (id !== planned) await pointTask.changed(trx, { run: runId, key: task.key, attempt: id });
-  await workerBusy.changed(trx, { id: workerId, name: workerName, now: changes.now, tasksDone: finished?.tasksDone ?? worker.tasks_done, lastTask: finished?.lastTask ?? null });
-  if (kind === 'run') {
-    changes.event(runId, 'task.started', { task: task.key, worker: workerId, worker_name: workerName, attempt: number });
+/**
+ * Hands each free worker a claimable task of its pool, as a new attempt, or none: of the run
+ * that has the fewest of the pool's workers, the oldest among equals (see nextRun), since a
+ * pool serves every run with an activity in it; the claims of a batch share its
+ * statements. Their workers' rows are the caller's to write.
+ */
+export async function claimAll(trx: Db, specOf: SpecOf, claimers: Claimer[]): Promise<ClaimResult[]> {
+  const pools = new Map<string, number[]>();
+  claimers.forEach(({ worker }, i) => {
+    const pool = worker.pool_id ?? `${worker.run_id}/${worker.activity}`;
+    pools.set(pool, [...pools.get(pool) ?? [], i]);
+  });
+  const taken: ({ runId: string; task: TakenTask } | undefined)[] = [];
+  for (const [pool, indices] of pools) {
+    const tasks = await takeFromPool(trx, pool, claimers[indices[0]!]!.changes.now, indices.length);
+    tasks.forEach((task, j) => { taken[indices[j]!] = task; });
   }
-  return { kind: 'attempt', workerName, attempt: attemptOrder(spec, task, kind, number, id, workerId) };
+  const attempts = claimers.flatMap(({ workerId, changes }, i) => {
+    const found = taken[i];
+    if (!found) return [];
+    const kind: AttemptKind = found.task.status === 'checking' ? 'check' : 'run';
+    const number = kind === 'run' ? found.task.attempts : found.task.checks;
+    return [{ i, id: found.task.active_attempt, runId: found.runId, task: found.task, kind, number, workerId, now: changes.now }];
+  });
+  const inserted = new Set(attempts.length === 0 ? [] : (await insertAttempts(trx, attempts.map((a) => [a.id, a.runId, a.task.key, a.kind, a.number, a.workerId, a.now]))).rows.map(({ id }) => id));
+  const results: ClaimResult[] = claimers.map(() => ({ kind: 'none' }));
+  for (const a of attempts) {
+    // Its planned id was another attempt's already (see insertWithFreshId): the attempt takes a new one.
+    const id = inserted.has(a.id) ? a.id : await insertWithFreshId('a', (fresh) => insertAttempt.changed(trx, { id: fresh, run: a.runId, task: a.task.key, kind: a.kind, number: a.number, worker: a.workerId, now: a.now }));
+    if (id !== a.id) await pointTask.changed(trx, { run: a.runId, key: a.task.key, attempt: id });
+    const { worker, changes } = claimers[a.i]!;
+    const workerName = activeName(worker.tasks_done, a.task.key);
+    if (a.kind === 'run') changes.event(a.runId, 'task.started', { task: a.task.key, worker: a.workerId, worker_name: workerName, attempt: a.number });
+    results[a.i] = { kind: 'attempt', workerName, attempt: attemptOrder(await specOf(a.runId), a.task, a.kind, a.number, id, a.workerId) };
+  }
+  return results;
 }
 
 /**
- * Takes the task a free worker of the pool takes next, for `attempt`, and answers it with its
- * run. In a shared transaction the task is taken again under a row lock, skipping those other
- * claims hold: when all of a run's are held, the next run in turn is tried. Otherwise nothing
- * else decides meanwhile: the task is the one found first.
+ * Takes up to `count` tasks free workers of the pool take next, each with its run, in the
+ * order claims one after the other would have. In a shared transaction a run's tasks may
+ * all be held by other claims: the next run in turn is tried.
  */
-async function takeNext(trx: Db, pool: string, now: number, attempt: string): Promise<{ runId: string; task: TakenTask } | undefined> {
-  const waiting: (WaitingRun & { activity: string; key: string })[] = [];
+async function takeFromPool(trx: Db, pool: string, now: number, count: number): Promise<{ runId: string; task: TakenTask }[]> {
+  const waiting: (WaitingRun & { activity: string })[] = [];
   for (const run of await runsQueueOfPool.all(trx, { pool, now })) {
-    if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity, key: run.key });
+    if (run.key !== null) waiting.push({ runId: run.run_id, createdAt: run.created_at, running: 0, activity: run.activity });
   }
   // Shares matter only between runs that both wait: one run alone costs no count.
   if (waiting.length > 1) {
     for (const run of waiting) run.running = Number((await countRunning.first(trx, { run: run.runId, pool: run.activity }))?.n ?? 0);
   }
-  const locking = inSharedWrite();
-  while (waiting.length > 0) {
-    const chosen = waiting.find((w) => w.runId === nextRun(waiting))!;
-    const task = locking
-      ? await takeFirstUnlocked.first(trx, { run: chosen.runId, pool: chosen.activity, now, attempt })
-      : await takeFound.first(trx, { run: chosen.runId, key: chosen.key, attempt });
-    if (task) return { runId: chosen.runId, task };
-    waiting.splice(waiting.indexOf(chosen), 1);
+  const taken: { runId: string; task: TakenTask }[] = [];
+  while (taken.length < count && waiting.length > 0) {
+    // Each claim to the run with the fewest of the pool's workers then, counting the claims before it.
+    const wanted = new Map<WaitingRun & { activity: string }, number>();
+    for (let n = taken.length; n < count; n++) {
+      const chosen = waiting.find((w) => w.runId === nextRun(waiting))!;
+      chosen.running++;
+      wanted.set(chosen, (wanted.get(chosen) ?? 0) + 1);
+    }
+    for (const [run, wants] of wanted) {
+      const tasks = await takeTasks(trx, run.runId, run.activity, now, Array.from({ length: wants }, () => newId('a')));
+      taken.push(...tasks.map((task) => ({ runId: run.runId, task })));
+      if (tasks.length < wants) waiting.splice(waiting.indexOf(run), 1);
+    }
   }
-  return undefined;
+  return taken;
 }
 
 function attemptOrder(spec: RunSpec, task: { key: string; step: string; matrix: string }, kind: AttemptKind, number: number, id: string, workerId: string): AttemptOrder {

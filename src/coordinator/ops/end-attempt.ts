@@ -4,12 +4,13 @@ import { afterCheck, isFinal, openTaskStatuses } from '../../engine/task-state.t
 import type { AttemptOutcome, TaskStatus } from '../../engine/report.ts';
 import { formatDuration } from '../../util/duration-text.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
-import { prepared } from '../../store/prepared.ts';
+import { prepared, preparedRows } from '../../store/prepared.ts';
+import { valueRows } from '../../store/value-rows.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
-import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
+import { failTask, finishRunIfDone, hasOpenTask, releaseDependents } from './settle-task.ts';
 import { budgetOf, budgetSpentNow, notStarted } from './spend-budget.ts';
 
 type EndValues = { id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number };
@@ -30,18 +31,32 @@ export const recordOwnEnd = prepared<EndValues & { worker: string }, Pick<Attemp
 const selectTask = prepared<{ run: string; key: string }, { status: TaskStatus; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
   db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base', 'active_attempt']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));
 
+const succeedTasks = preparedRows<[string, string, string], { run_id: string; key: string; step: string; others_open: boolean | number }>(3, (db, done) => {
+  const open = sql.join(openTaskStatuses.map((status) => sql`${status}`));
+  return sql<{ run_id: string; key: string; step: string; others_open: boolean | number }>`${valueRows('done', [['run_id'], ['key'], ['attempt']], done)}
+    update tasks set status = 'succeeded', active_attempt = null, error = null
+    from done where tasks.run_id = done.run_id and tasks.key = done.key and tasks.active_attempt = done.attempt and tasks.status in (${open})
+    returning tasks.run_id, tasks.key, tasks.step,
+      exists (select 1 from tasks as other where other.run_id = tasks.run_id and other.key <> tasks.key and other.status in (${open})) as others_open`.compile(db);
+});
+
 /**
- * The common end of an attempt, in one statement: its task succeeded, if the attempt is still
- * the task's active one and the task still open (no rerun or cancel came meanwhile); and
- * whether another task of its run is open, which spares looking for one to end the run.
+ * The common end of attempts, in one statement for those of a batch: each one's task
+ * succeeded, if the attempt is still the task's active one and the task still open (no
+ * rerun or cancel came meanwhile); and whether another task of its run is open, which
+ * spares looking for one to end the run. The statement may see its runs as they were
+ * before it (PostgreSQL does): where it ended several tasks of a run, each would count the
+ * others as open, so that run is looked at again after it. By attempt id, for those it ended.
  */
-const taskSucceeded = prepared<{ run: string; key: string; attempt: string }, { step: string; others_open: boolean | number }>((db, arg) =>
-  db.updateTable('tasks').set({ status: 'succeeded', active_attempt: null, error: null })
-    .where('run_id', '=', arg('run')).where('key', '=', arg('key'))
-    .where('active_attempt', '=', arg('attempt')).where('status', 'in', openTaskStatuses)
-    .returning(['step', (eb) => eb.exists(eb.selectFrom('tasks as other').select(sql.lit(1).as('one'))
-      .whereRef('other.run_id', '=', 'tasks.run_id').whereRef('other.key', '<>', 'tasks.key')
-      .where('other.status', 'in', openTaskStatuses)).as('others_open')]));
+export async function tasksSucceeded(trx: Db, attempts: { run: string; key: string; attempt: string }[]): Promise<Map<string, { step: string; othersOpen: boolean }>> {
+  const rows = (await succeedTasks(trx, attempts.map((a) => [a.run, a.key, a.attempt]))).rows;
+  const perRun = new Map<string, number>();
+  for (const row of rows) perRun.set(row.run_id, (perRun.get(row.run_id) ?? 0) + 1);
+  const openRuns = new Map<string, boolean>();
+  for (const [run, count] of perRun) if (count > 1) openRuns.set(run, await hasOpenTask(trx, run));
+  const attemptOf = new Map(attempts.map((a) => [`${a.run}\0${a.key}`, a.attempt]));
+  return new Map(rows.map((row) => [attemptOf.get(`${row.run_id}\0${row.key}`)!, { step: row.step, othersOpen: openRuns.get(row.run_id) ?? Boolean(row.others_open) }]));
+}
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
@@ -78,17 +93,12 @@ export async function moveTaskOn(
   trx: Db, spec: RunSpec, attempt: Pick<AttemptsTable, 'id' | 'task_key' | 'kind' | 'number' | 'worker_id'>,
   result: AttemptResult, workerName: string | null, changes: Changes, beforeRunMayEnd?: () => Promise<void>,
 ): Promise<void> {
-  const who = { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
+  const who = whoEnded(attempt, workerName);
   if (attempt.kind === 'run' && result.outcome === 'succeeded') {
-    const succeeded = await taskSucceeded.first(trx, { run: spec.id, key: attempt.task_key, attempt: attempt.id });
+    const succeeded = (await tasksSucceeded(trx, [{ run: spec.id, key: attempt.task_key, attempt: attempt.id }])).get(attempt.id);
     // Not the task's active attempt, or the task ended meanwhile: see below.
     if (succeeded) {
-      // The run ends with its last open task, or at its budget.
-      if (!succeeded.others_open || budgetOf(spec) !== undefined) await beforeRunMayEnd?.();
-      await budgetSpentNow(trx, spec, changes);
-      changes.event(spec.id, 'task.succeeded', who);
-      await releaseDependents(trx, spec, { key: attempt.task_key, step: succeeded.step }, changes);
-      if (!succeeded.others_open) await finishRunIfDone(trx, spec.id, changes);
+      await afterSuccess(trx, spec, { key: attempt.task_key, step: succeeded.step }, succeeded.othersOpen, who, changes, beforeRunMayEnd);
       return;
     }
   }
@@ -139,6 +149,25 @@ export async function moveTaskOn(
   } else {
     await failTask(trx, spec.id, attempt.task_key, error, changes, who);
   }
+}
+
+/** Who ended an attempt, as its task's events say. */
+export function whoEnded(attempt: Pick<AttemptsTable, 'task_key' | 'number' | 'worker_id'>, workerName: string | null) {
+  return { task: attempt.task_key, worker: attempt.worker_id, worker_name: workerName ?? undefined, attempt: attempt.number };
+}
+
+/**
+ * What follows a task's success, its row written (see tasksSucceeded): the tasks that need
+ * it may start, and its run ends with its last open task, or at its budget.
+ */
+export async function afterSuccess(
+  trx: Db, spec: RunSpec, task: { key: string; step: string }, othersOpen: boolean, who: ReturnType<typeof whoEnded>, changes: Changes, beforeRunMayEnd?: () => Promise<void>,
+): Promise<void> {
+  if (!othersOpen || budgetOf(spec) !== undefined) await beforeRunMayEnd?.();
+  await budgetSpentNow(trx, spec, changes);
+  changes.event(spec.id, 'task.succeeded', who);
+  await releaseDependents(trx, spec, task, changes);
+  if (!othersOpen) await finishRunIfDone(trx, spec.id, changes);
 }
 
 function setTask(trx: Db, runId: string, key: string, values: {

@@ -91,8 +91,13 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
 }
 
 /** Ends the run once no task is open. */
+/** Whether a task of the run is open still. */
+export async function hasOpenTask(trx: Db, runId: string): Promise<boolean> {
+  return (await anyOpenTask.first(trx, { run: runId })) !== undefined;
+}
+
 export async function finishRunIfDone(trx: Db, runId: string, changes: Changes): Promise<void> {
-  if (await anyOpenTask.first(trx, { run: runId })) return;
+  if (await hasOpenTask(trx, runId)) return;
   const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', runId).groupBy('status').execute();
   const counts: Partial<Record<TaskStatus, number>> = {};
