@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killProcessesUnder } from './processes.ts';
 import { tempDir } from './temp.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,9 +71,13 @@ export class Sandbox {
     return this.spawn(args, extra, cwd).result;
   }
 
-  /** Stops anything still running (by pid), then removes the sandbox. */
+  /**
+   * Stops anything still running (by pid), then removes the sandbox: its commands, and what
+   * they left running in it (the agents of a server's run that a failed test left unfinished).
+   */
   cleanup(): void {
     for (const child of this.children) child.kill('SIGKILL');
+    killProcessesUnder(this.dir.path);
     this.dir.remove();
   }
 }
