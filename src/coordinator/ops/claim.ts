@@ -139,6 +139,11 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
   return claimed!;
 }
 
+/** The pool a worker serves, as its row names it (a row from before pools were kept: its run's activity). */
+export function poolOfWorker(worker: Pick<ClaimingWorker, 'pool_id' | 'run_id' | 'activity'>): string {
+  return worker.pool_id ?? `${worker.run_id}/${worker.activity}`;
+}
+
 /** A free worker that claims, as its transaction left it. */
 export interface Claimer { workerId: string; worker: ClaimingWorker; changes: Changes }
 
@@ -151,7 +156,7 @@ export interface Claimer { workerId: string; worker: ClaimingWorker; changes: Ch
 export async function claimAll(trx: Db, specOf: SpecOf, claimers: Claimer[]): Promise<ClaimResult[]> {
   const pools = new Map<string, number[]>();
   claimers.forEach(({ worker }, i) => {
-    const pool = worker.pool_id ?? `${worker.run_id}/${worker.activity}`;
+    const pool = poolOfWorker(worker);
     pools.set(pool, [...pools.get(pool) ?? [], i]);
   });
   const taken: ({ runId: string; task: TakenTask } | undefined)[] = [];

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { WorkerState } from '../../engine/fleet-view.ts';
-import { activeName, waitingName } from '../../engine/worker-name.ts';
+import { waitingName } from '../../engine/worker-name.ts';
 import { prepared, preparedRows } from '../../store/prepared.ts';
 import type { AttemptsTable } from '../../store/schema.ts';
 import type { Db } from '../../store/store.ts';
 import { valueRows } from '../../store/value-rows.ts';
 import type { Changes } from '../changes.ts';
 import type { RunSpec } from '../run-specs.ts';
-import { claim, claimAll, selectWorker, type ClaimingWorker, type ClaimResult, type SpecOf } from './claim.ts';
+import { claim, claimAll, poolOfWorker, selectWorker, type ClaimingWorker, type ClaimResult, type SpecOf } from './claim.ts';
 import { afterSuccess, moveTaskOn, tasksSucceeded, whoEnded, type AttemptResult } from './end-attempt.ts';
 import { budgetOf } from './spend-budget.ts';
 
@@ -76,7 +76,7 @@ export async function finishAll(trx: Db, specOf: SpecOf, reports: FinishReport[]
   // end drains its pool's workers as their rows are, so they must be written by then.
   const unwritten = new Set(endings);
   const writeRows = async () => {
-    await writeWorkers(trx, [...unwritten].map((e) => ({ id: e.report.worker.id, state: e.state, name: e.name, tasksDone: e.tasksDone, lastTask: e.attempt.task_key, now: e.report.changes.now })));
+    await writeWorkers(trx, [...unwritten].map((e) => workerRow(e)));
     unwritten.clear();
   };
   await moveTasksOn(trx, endings, writeRows);
@@ -86,21 +86,21 @@ export async function finishAll(trx: Db, specOf: SpecOf, reports: FinishReport[]
   const claiming = endings.filter((e, i) => e.report.claimNext && !stops[i]);
   const claims = await claimAll(trx, specOf, claiming.map((e) => ({ workerId: e.report.worker.id, worker: { ...e.report.worker, state: e.state, name: e.name, tasks_done: e.tasksDone }, changes: e.report.changes })));
   const nextOf = new Map(claiming.map((e, i) => [e, claims[i]!]));
-  const rows = endings.flatMap((e) => {
+  await writeWorkers(trx, endings.flatMap((e) => {
     const next = nextOf.get(e);
-    const row = { id: e.report.worker.id, tasksDone: e.tasksDone, lastTask: e.attempt.task_key, now: e.report.changes.now };
-    if (next?.kind === 'attempt') return [{ ...row, state: 'busy' as const, name: activeName(e.tasksDone, next.attempt.task) }];
-    return unwritten.has(e) ? [{ ...row, state: e.state, name: e.name }] : [];
-  });
-  await writeWorkers(trx, rows);
+    if (next?.kind === 'attempt') return [workerRow(e, next.workerName)];
+    return unwritten.has(e) ? [workerRow(e)] : [];
+  }));
   endings.forEach((e, i) => {
     answers[reports.indexOf(e.report)] = { finished: { kind: 'recorded', workerName: e.name, stop: stops[i]! }, next: nextOf.get(e) ?? null };
   });
   return answers;
 }
 
-function poolOfWorker(worker: ClaimingWorker): string {
-  return worker.pool_id ?? `${worker.run_id}/${worker.activity}`;
+/** A worker's row as its attempt's end left it, or busy with the attempt it claimed after (under `busyAs`). */
+function workerRow(e: Ending, busyAs?: string): WorkerRow {
+  const row = { id: e.report.worker.id, tasksDone: e.tasksDone, lastTask: e.attempt.task_key, now: e.report.changes.now };
+  return busyAs === undefined ? { ...row, state: e.state, name: e.name } : { ...row, state: 'busy', name: busyAs };
 }
 
 function ending(report: FinishReport, attempt: EndedAttempt, spec: RunSpec): Ending {
