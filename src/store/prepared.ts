@@ -11,8 +11,14 @@ type Slot = { name: string } | { row: number; column: number } | { value: unknow
 
 interface Plan { sql: string; slots: Slot[] }
 
+/**
+ * Statements of more rows than this are not kept prepared on PostgreSQL: each count of rows
+ * is a statement of its own, which every connection would keep, parsed and planned.
+ */
+const keptRowsUpTo = 16;
+
 /** Compiles once, with placeholders: named arguments, and cells of rows. */
-function planOf(db: Db, compile: () => CompiledQuery): Plan {
+function planOf(db: Db, compile: () => CompiledQuery, rows = 0): Plan {
   const compiled = compile();
   const slots = compiled.parameters.map((p): Slot => {
     if (typeof p !== 'string') return { value: p };
@@ -20,7 +26,7 @@ function planOf(db: Db, compile: () => CompiledQuery): Plan {
     if (cell) return { row: Number(cell[1]), column: Number(cell[2]) };
     return p.startsWith(marker) ? { name: p.slice(marker.length) } : { value: p };
   });
-  if (isPostgres(db)) keepStatement(compiled.sql);
+  if (isPostgres(db) && rows <= keptRowsUpTo) keepStatement(compiled.sql);
   return { sql: compiled.sql, slots };
 }
 
@@ -83,7 +89,7 @@ export function preparedRows<Row extends readonly unknown[], R, A extends Record
     let plan = byCount.get(rows.length);
     if (!plan) {
       const cells = rows.map((_, i) => Array.from({ length: width }, (__, j) => `\u0000slipway-row:${i}:${j}`) as unknown as Row);
-      byCount.set(rows.length, plan = planOf(db, () => build(db, cells, named)));
+      byCount.set(rows.length, plan = planOf(db, () => build(db, cells, named), rows.length));
     }
     return run<R>(db, plan, args, rows);
   };

@@ -43,6 +43,17 @@ describe('finishes in one commit', () => {
     expect(again.map((a) => (a.next?.kind === 'attempt' ? a.next.attempt.task : a.next?.kind))).toEqual(['build[n=6]', 'none', 'none']);
   });
 
+  it('go together however many come at once', async () => {
+    // More than PostgreSQL keeps prepared for one count of rows (see preparedRows).
+    const count = 20;
+    const { runId, workers, attempts } = await busyWorkers(count, Array.from({ length: 2 * count }, (_, i) => String(i)));
+    const answers = await Promise.all(workers.map((w, i) => h.coordinator.finish(w, attempts[i]!.id, succeeded, true)));
+    const next = answers.map((a) => (a.next?.kind === 'attempt' ? a.next.attempt.task : a.next?.kind));
+    expect(next).toEqual(Array.from({ length: count }, (_, i) => `build[n=${count + i}]`));
+    const running = Object.values(await h.statuses(runId)).filter((status) => status === 'running');
+    expect(running).toHaveLength(count);
+  });
+
   it('answer a report sent twice as the first, without handing out a second task', async () => {
     const { workers, attempts } = await busyWorkers(1, ['0', '1', '2']);
     const [first, repeated] = await Promise.all([

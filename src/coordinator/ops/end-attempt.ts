@@ -15,18 +15,11 @@ import { budgetOf, budgetSpentNow, notStarted } from './spend-budget.ts';
 
 type EndValues = { id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number };
 
-/** Records how an attempt ended, if it had not ended yet. */
-function endOpenAttempt(db: Db, arg: <K extends keyof EndValues>(name: K) => EndValues[K]) {
-  return db.updateTable('attempts')
+/** Records how an attempt ended, if it had not ended yet: an end the coordinator decides (a worker's own report is finishAll's). */
+const recordEnd = prepared<EndValues, unknown>((db, arg) =>
+  db.updateTable('attempts')
     .set({ outcome: arg('outcome'), exit_code: arg('exitCode'), error: arg('error'), script_ms: arg('scriptMs'), finished_at: arg('now') })
-    .where('id', '=', arg('id')).where('outcome', 'is', null);
-}
-
-const recordEnd = prepared<EndValues, unknown>(endOpenAttempt);
-
-/** endOpenAttempt for the worker that ran the attempt (its finish); the attempt, or nothing. */
-export const recordOwnEnd = prepared<EndValues & { worker: string }, Pick<AttemptsTable, 'id' | 'run_id' | 'task_key' | 'kind' | 'number' | 'worker_id'>>((db, arg) =>
-  endOpenAttempt(db, arg).where('worker_id', '=', arg('worker')).returning(['id', 'run_id', 'task_key', 'kind', 'number', 'worker_id']));
+    .where('id', '=', arg('id')).where('outcome', 'is', null));
 
 const selectTask = prepared<{ run: string; key: string }, { status: TaskStatus; checks: number; step: string; retry_base: number; active_attempt: string | null }>((db, arg) =>
   db.selectFrom('tasks').select(['status', 'checks', 'step', 'retry_base', 'active_attempt']).where('run_id', '=', arg('run')).where('key', '=', arg('key')));

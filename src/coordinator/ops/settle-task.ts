@@ -90,12 +90,12 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
   }
 }
 
-/** Ends the run once no task is open. */
 /** Whether a task of the run is open still. */
 export async function hasOpenTask(trx: Db, runId: string): Promise<boolean> {
   return (await anyOpenTask.first(trx, { run: runId })) !== undefined;
 }
 
+/** Ends the run once no task is open. */
 export async function finishRunIfDone(trx: Db, runId: string, changes: Changes): Promise<void> {
   if (await hasOpenTask(trx, runId)) return;
   const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
