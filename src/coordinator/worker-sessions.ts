@@ -11,7 +11,7 @@ import { Changes } from './changes.ts';
 import type { RunArtifacts } from './run-artifacts.ts';
 import type { CoordinatorCore, Gathered } from './core.ts';
 import type { Machines } from './machines.ts';
-import { claim, fakeScript, type ClaimResult } from './ops/claim.ts';
+import { claimEach, fakeScript, type ClaimResult } from './ops/claim.ts';
 import type { AttemptResult } from './ops/end-attempt.ts';
 import { finishAll, finishAttempt, type Finished, type FinishReport, type FinishResult } from './ops/finish-attempt.ts';
 import { recordHeartbeat, recordWorkerSeen } from './ops/heartbeat.ts';
@@ -148,7 +148,7 @@ export class WorkerSessions {
       if (!look) {
         const seen = this.#signals.version(pool);
         // Shared: claims on several coordinators go on beside each other (see ops/claim.ts).
-        look = { seen, answer: await core.mutate((trx, changes) => claim(trx, core.specOf(trx), worker.workerId, changes), 'shared') };
+        look = { seen, answer: await core.mutateGathered(this.#claims, worker.workerId, 'shared') };
       }
       const { answer, seen } = look;
       look = undefined;
@@ -180,20 +180,23 @@ export class WorkerSessions {
   /**
    * A transaction that queued tasks in a pool claims them for the pool's workers waiting
    * here, in the same transaction (after its operations): the task reaches its worker with
-   * that commit, not with a claim of its own after it. Each waiter is told what its claim
-   * gave it once the commit is known (nothing if it was undone: it claims again itself).
+   * that commit, not with a claim of its own after it; a pool's waiters claim together (see
+   * claimEach). Each waiter is told what its claim gave it once the commit is known (nothing
+   * if it was undone: it claims again itself).
    */
   async #handOff(trx: Db, operations: readonly Changes[]): Promise<{ changes: Changes[]; after: (committed: boolean) => void } | undefined> {
-    const offers: { waiter: Waiter<ClaimResult>; changes: Changes; answer?: ClaimResult }[] = [];
+    type Offer = { waiter: Waiter<ClaimResult>; changes: Changes; answer?: ClaimResult };
+    const offers: Offer[] = [];
     const tell = (committed: boolean) => { for (const offer of offers) offer.waiter.done(committed ? offer.answer : undefined); };
     try {
       for (const [pool, count] of Changes.merged(operations).queued) {
-        for (const waiter of this.#signals.take(pool, count)) {
-          const offer: (typeof offers)[number] = { waiter, changes: new Changes(this.#core.clock.now()) };
-          offers.push(offer);
-          offer.answer = await claim(trx, this.#core.specOf(trx), waiter.worker, offer.changes);
-          if (offer.answer.kind === 'attempt') Changes.handedOut(operations, pool);
-        }
+        const waiting = this.#signals.take(pool, count).map((waiter): Offer => ({ waiter, changes: new Changes(this.#core.clock.now()) }));
+        offers.push(...waiting);
+        const answers = await claimEach(trx, this.#core.specOf(trx), waiting.map(({ waiter, changes }) => ({ workerId: waiter.worker, changes })));
+        answers.forEach((answer, i) => {
+          waiting[i]!.answer = answer;
+          if (answer.kind === 'attempt') Changes.handedOut(operations, pool);
+        });
       }
     } catch (error) {
       tell(false);
@@ -277,6 +280,10 @@ export class WorkerSessions {
     if (!done) await credentialRefused(this.#core.store.db, hash, this.#core.clock.now());
     return done;
   }
+
+  /** The claims of a batch, as one (see claimEach): each worker's, by id. */
+  readonly #claims: Gathered<string, ClaimResult> = (trx, items) =>
+    claimEach(trx, this.#core.specOf(trx), items.map(({ input, changes }) => ({ workerId: input, changes })));
 
   /**
    * The finishes of a batch, as one (see finishAll): their workers found in one statement,

@@ -92,6 +92,18 @@ describe('a task queued while a worker of its pool waits for one', () => {
     expect(h.transactions).toBe(1);
   });
 
+  it('reaches every worker of the pool waiting, each with a task of its own, with that one commit', async () => {
+    const tests = ['unit', 'lint', 'docs'].map((name) => ({ name, activity: 'control', needs: ['build'] }));
+    const { builder: [builder], control: testers } = await h.run([{ name: 'build' }, ...tests], { builder: 1, control: 3 });
+    const build = await h.attempt(h.coordinator.claim(builder!, 0));
+    const answers = testers.map((tester) => h.attempt(h.coordinator.claim(tester, hour)));
+    await waitFor(() => h.coordinator.claimsWaiting === 3, 10_000, 'the testers to wait');
+    h.transactions = 0;
+    await h.coordinator.finish(builder!, build.id, succeeded, true);
+    expect((await Promise.all(answers)).map((attempt) => attempt.task).sort()).toEqual(['docs', 'lint', 'unit']);
+    expect(h.transactions).toBe(1);
+  });
+
   it('leaves the other waiting workers waiting, not woken to find nothing', async () => {
     const { builder, testers, build } = await buildThenTest(2);
     const stop = new AbortController();

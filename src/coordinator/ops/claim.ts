@@ -34,14 +34,21 @@ function claimingWorker(db: Db, id: string) {
 
 export const selectWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')));
 
+function claimingWorkers(db: Db, ids: [string][]) {
+  return db.selectFrom('workers').select(['id', 'state', 'name', 'activity', 'tasks_done', 'pool_id', 'run_id']).where('id', 'in', ids.map(([id]) => id)).orderBy('id');
+}
+
+const selectWorkers = preparedRows<[string], ClaimingWorker & { id: string }>(1, (db, ids) => claimingWorkers(db, ids).compile());
+
 /*
- * A claim in a shared transaction (PostgreSQL; see WriteMode) decides beside other claims, so
- * it locks what it decides on. The worker, until it commits: two claims of one worker (a
- * long poll retried on another coordinator) go one after the other, the second finding the
- * worker busy with what the first handed it. And the task, skipping those other claims hold
- * (graphile-worker's getJobs): no task is taken twice, and no claim waits for another.
+ * Claims in a shared transaction (PostgreSQL; see WriteMode) decide beside other claims, so
+ * they lock what they decide on. Their workers, until they commit (in the order of their
+ * ids, as every claim locks them): two claims of one worker (a long poll retried on another
+ * coordinator) go one after the other, the second finding the worker busy with what the
+ * first handed it. And the tasks, skipping those other claims hold (graphile-worker's
+ * getJobs): no task is taken twice, and no claim waits for another.
  */
-const lockWorker = prepared<{ id: string }, ClaimingWorker>((db, arg) => claimingWorker(db, arg('id')).forUpdate());
+const lockWorkers = preparedRows<[string], ClaimingWorker & { id: string }>(1, (db, ids) => claimingWorkers(db, ids).forUpdate().compile());
 
 /** A task as a claim took it: its status, attempts and checks counting the new attempt, and that attempt's id. */
 interface TakenTask { key: string; step: string; matrix: string; status: TaskStatus; attempts: number; checks: number; active_attempt: string }
@@ -101,9 +108,9 @@ const insertAttempts = preparedRows<[string, string, string, AttemptKind, number
     id, run_id: run, task_key: task, kind, number, worker_id: worker, outcome: null, exit_code: null, error: null, started_at: now, finished_at: null, script_ms: null, heartbeat_at: now,
   }))).onConflict((oc) => oc.column('id').doNothing()).returning('id').compile());
 
-/** The worker busy with its new attempt, its count as read and its last task kept. */
-const workerBusy = prepared<{ id: string; name: string; now: number }, unknown>((db, arg) =>
-  db.updateTable('workers').set({ state: 'busy', name: arg('name'), last_seen_at: arg('now') }).where('id', '=', arg('id')));
+/** Workers busy with the attempts their claims took, their counts as read and their last tasks kept. */
+const markBusy = preparedRows<[string, string, number], unknown>(3, (db, rows) => sql`${valueRows('busy', [['id'], ['name'], ['now', 'bigint']], rows)}
+    update workers set state = 'busy', name = busy.name, last_seen_at = busy.now from busy where workers.id = busy.id`.compile(db));
 
 const selectOpenAttempt = prepared<{ worker: string }, { id: string; run_id: string; task_key: string; kind: AttemptKind; number: number }>((db, arg) =>
   db.selectFrom('attempts').select(['id', 'run_id', 'task_key', 'kind', 'number'])
@@ -115,28 +122,68 @@ const selectTask = prepared<{ run: string; key: string }, { key: string; step: s
 /** A run's spec by id (cached: the dispatch path reads them on every claim). */
 export type SpecOf = (runId: string) => Promise<RunSpec>;
 
-/**
- * Hands a claimable task of the worker's pool to it, as a new attempt (see claimAll). A busy
- * worker that claims lost the answer that gave it its attempt (the coordinator stopped
- * before replying): it gets that same attempt again, so the attempt is not orphaned.
- * `known` is the worker as this transaction read it already, which spares reading it again.
- */
-export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
-  const worker = known ?? await (inSharedWrite() ? lockWorker : selectWorker).first(trx, { id: workerId });
-  if (!worker) throw new Error(`no worker ${workerId}`);
-  if (worker.state !== 'idle' && worker.state !== 'busy') return { kind: 'stop', reason: `worker is ${worker.state}` };
+/** A worker's claim: by its id, or as its transaction read it already (`worker`). */
+export interface Claim { workerId: string; changes: Changes; worker?: ClaimingWorker }
 
-  if (worker.state === 'busy') {
-    const open = await selectOpenAttempt.first(trx, { worker: workerId });
-    const task = open && await selectTask.first(trx, { run: open.run_id, key: open.task_key });
-    if (open && task) {
-      const spec = await specOf(open.run_id);
-      return { kind: 'attempt', workerName: activeName(worker.tasks_done, task.key), attempt: attemptOrder(spec, task, open.kind, open.number, open.id, workerId) };
+/** claimEach of one worker. */
+export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: Changes, known?: ClaimingWorker): Promise<ClaimResult> {
+  return (await claimEach(trx, specOf, [{ workerId, changes, ...(known && { worker: known }) }]))[0]!;
+}
+
+/**
+ * Hands each worker a claimable task of its pool, as a new attempt (see claimAll): the
+ * claims of a batch, or the workers waiting for a pool that a transaction queued tasks in,
+ * read their workers in one statement and take their tasks together. A busy worker that
+ * claims lost the answer that gave it its attempt (the coordinator stopped before replying):
+ * it gets that same attempt again, so the attempt is not orphaned.
+ */
+export async function claimEach(trx: Db, specOf: SpecOf, claims: Claim[]): Promise<ClaimResult[]> {
+  if (claims.length === 0) return [];
+  // One claim of a worker at a time: its second (a long poll retried) after its first.
+  const workerIds = new Set<string>();
+  const first: number[] = [];
+  const again: number[] = [];
+  claims.forEach(({ workerId }, i) => {
+    (workerIds.has(workerId) ? again : first).push(i);
+    workerIds.add(workerId);
+  });
+  const unread = first.filter((i) => !claims[i]!.worker).map((i): [string] => [claims[i]!.workerId]);
+  const read = new Map(unread.length === 0 ? [] : (await (inSharedWrite() ? lockWorkers : selectWorkers)(trx, unread)).rows.map((worker) => [worker.id, worker]));
+  const results: ClaimResult[] = [];
+  const claimers: (Claimer & { i: number })[] = [];
+  for (const i of first) {
+    const { workerId, changes } = claims[i]!;
+    const worker = claims[i]!.worker ?? read.get(workerId);
+    if (!worker) throw new Error(`no worker ${workerId}`);
+    if (worker.state !== 'idle' && worker.state !== 'busy') {
+      results[i] = { kind: 'stop', reason: `worker is ${worker.state}` };
+      continue;
     }
+    const handed = worker.state === 'busy' ? await handedBefore(trx, specOf, workerId, worker) : undefined;
+    if (handed) results[i] = handed;
+    else claimers.push({ i, workerId, worker, changes });
   }
-  const [claimed] = await claimAll(trx, specOf, [{ workerId, worker, changes }]);
-  if (claimed!.kind === 'attempt') await workerBusy.changed(trx, { id: workerId, name: claimed!.workerName, now: changes.now });
-  return claimed!;
+  const claimed = await claimAll(trx, specOf, claimers);
+  const busy = claimers.flatMap(({ i, workerId, changes }, j): [string, string, number][] => {
+    const result = claimed[j]!;
+    results[i] = result;
+    return result.kind === 'attempt' ? [[workerId, result.workerName, changes.now]] : [];
+  });
+  if (busy.length > 0) await markBusy(trx, busy);
+  if (again.length > 0) {
+    const later = await claimEach(trx, specOf, again.map((i) => ({ workerId: claims[i]!.workerId, changes: claims[i]!.changes })));
+    again.forEach((i, j) => { results[i] = later[j]!; });
+  }
+  return results;
+}
+
+/** The attempt a busy worker was handed already, if it is still open. */
+async function handedBefore(trx: Db, specOf: SpecOf, workerId: string, worker: ClaimingWorker): Promise<ClaimResult | undefined> {
+  const open = await selectOpenAttempt.first(trx, { worker: workerId });
+  const task = open && await selectTask.first(trx, { run: open.run_id, key: open.task_key });
+  if (!open || !task) return undefined;
+  const spec = await specOf(open.run_id);
+  return { kind: 'attempt', workerName: activeName(worker.tasks_done, task.key), attempt: attemptOrder(spec, task, open.kind, open.number, open.id, workerId) };
 }
 
 /** The pool a worker serves, as its row names it (a row from before pools were kept: its run's activity). */

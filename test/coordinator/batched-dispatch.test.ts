@@ -79,3 +79,18 @@ describe('finishes in one commit', () => {
     expect(new Set(states.map((w) => w.state))).toEqual(new Set(['draining']));
   });
 });
+
+/* Claims that arrive together share one transaction, and its statements, as finishes do. */
+describe('claims in one commit', () => {
+  const h = protocolHarness();
+
+  it('hand each worker its own task, first queued first, and a worker that asks twice the same one', async () => {
+    const runId = await h.start(pipelineOf([{ name: 'build', over: ['n'] }], { matrix: { n: ['0', '1', '2', '3'] }, maxWorkers: 3 }));
+    const workers = await Promise.all([0, 1, 2].map((i) => h.worker(i)));
+    const claimed = await Promise.all([...workers.map((w) => h.claimTask(w)), h.claimTask(workers[0]!)]);
+    expect(claimed.slice(0, 3).map((attempt) => (typeof attempt === 'string' ? attempt : attempt.task))).toEqual(['build[n=0]', 'build[n=1]', 'build[n=2]']);
+    // Its second claim (a long poll sent again) finds it busy with what its first was handed.
+    expect(claimed[3]).toEqual(claimed[0]);
+    expect(Object.values(await h.statuses(runId)).filter((status) => status === 'running')).toHaveLength(3);
+  });
+});
