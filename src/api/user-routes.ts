@@ -16,7 +16,7 @@ import { allows, type Scope } from '../engine/scopes.ts';
 import { runOfAttempt } from '../store/attempt-rows.ts';
 import { eventsAfter, lastEventSeq } from '../store/event-history.ts';
 import { activitySummaries, listWorkers, poolSummaries } from '../store/fleet.ts';
-import { listRuns, revisionPrefix, runReport, taskCounts } from '../store/run-report.ts';
+import { listRuns, revisionPrefix, runReport, taskCounts, taskReport } from '../store/run-report.ts';
 import { runWithSpec, type RunWithSpec } from '../store/run-rows.ts';
 import type { Db } from '../store/store.ts';
 import { findToken, type TokenInfo } from '../store/tokens.ts';
@@ -142,7 +142,7 @@ export function userRoutes(coordinator: Coordinator, db: Db, access: UserAccess 
     const found = await findRun(c);
     if (!found.run) return found.response;
     const key = (c.req.param('task') ?? '');
-    const task = (await runReport(db, found.run.id)).tasks.find((t) => t.id === key);
+    const task = await taskReport(db, found.run.id, key);
     return task ? c.json(task) : fail(c, 404, `run ${found.run.id} has no task ${key.slice(0, 200)}`);
   });
 

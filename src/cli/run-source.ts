@@ -10,7 +10,7 @@ import type { ReportTask, RunReport } from '../engine/report.ts';
 import { loadConfig } from '../config/load.ts';
 import { keptArtifacts, type Artifact } from '../store/artifacts.ts';
 import { workersNamedInRun } from '../store/event-history.ts';
-import { listRuns, resolveRunId, runReport, type RunFilter } from '../store/run-report.ts';
+import { listRuns, resolveRunId, runReport, taskReport, type RunFilter } from '../store/run-report.ts';
 import type { Store } from '../store/store.ts';
 import { serverOf, type ApiClient } from './api-client.ts';
 import { serverEvents } from './sse.ts';
@@ -68,7 +68,7 @@ class LocalRuns implements RunSource {
   }
 
   async task(runId: string, taskId: string) {
-    const task = (await runReport(this.#store.db, runId)).tasks.find((t) => t.id === taskId);
+    const task = await taskReport(this.#store.db, runId, taskId);
     if (!task) throw new UsageError(`run ${runId} has no task ${taskId}`);
     return task;
   }

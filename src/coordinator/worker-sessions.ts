@@ -6,6 +6,7 @@ import { SecretMask } from '../secrets/masking.ts';
 import type { Db } from '../store/store.ts';
 import { credentialRefused, workerByCredential, workersByCredential, workersById, type CredentialWorker } from '../store/worker-credentials.ts';
 import { hashSecret } from '../util/ids.ts';
+import { rounds } from '../util/rounds.ts';
 import { attemptSecrets } from './attempt-secrets.ts';
 import { Changes } from './changes.ts';
 import type { RunArtifacts } from './run-artifacts.ts';
@@ -294,22 +295,13 @@ export class WorkerSessions {
   readonly #finishes: Gathered<FinishInput, FinishDone | undefined> = async (trx, items) => {
     const core = this.#core;
     const answers: (FinishDone | undefined)[] = [];
-    let rest = items.map((item, i) => ({ ...item, i }));
-    while (rest.length > 0) {
-      const round: typeof rest = [];
-      const later: typeof rest = [];
-      const keys = new Set<string>();
-      for (const item of rest) {
-        const key = 'hash' in item.input.by ? item.input.by.hash : item.input.by.worker.workerId;
-        (keys.has(key) ? later : round).push(item);
-        keys.add(key);
-      }
-      const hashes = round.flatMap(({ input }) => ('hash' in input.by ? [input.by.hash] : []));
-      const ids = round.flatMap(({ input }) => ('worker' in input.by ? [input.by.worker.workerId] : []));
+    for (const round of rounds(items, ({ input }) => ('hash' in input.by ? input.by.hash : input.by.worker.workerId))) {
+      const hashes = round.flatMap(({ item: { input } }) => ('hash' in input.by ? [input.by.hash] : []));
+      const ids = round.flatMap(({ item: { input } }) => ('worker' in input.by ? [input.by.worker.workerId] : []));
       const byHash = hashes.length > 0 ? await workersByCredential(trx, hashes) : new Map<string, CredentialWorker>();
       const byId = ids.length > 0 ? await workersById(trx, ids) : new Map<string, CredentialWorker>();
       const reports: { i: number; worker: WorkerIdentity; seen: number; report: FinishReport }[] = [];
-      for (const { input, changes, i } of round) {
+      for (const { item: { input, changes }, i } of round) {
         const row = 'hash' in input.by ? byHash.get(input.by.hash) : byId.get(input.by.worker.workerId);
         if (!row) {
           if ('worker' in input.by) throw new Error(`no worker ${input.by.worker.workerId}`);
@@ -325,7 +317,6 @@ export class WorkerSessions {
       }
       const finished = await finishAll(trx, core.specOf(trx), reports.map(({ report }) => report));
       reports.forEach(({ i, worker, seen }, j) => { answers[i] = { worker, seen, ...finished[j]! }; });
-      rest = later;
     }
     return items.map((_, i) => answers[i]);
   };

@@ -35,13 +35,13 @@ export async function resolveRunId(db: Db, idOrPrefix: string): Promise<string> 
 }
 
 /** The report of DESIGN.md: every task with its attempts, and every failure named. */
-export async function runReport(db: Db, runId: string): Promise<RunReport> {
-  const run = await db.selectFrom('runs').select(runColumns).where('id', '=', runId).executeTakeFirstOrThrow();
-  const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
-    .where('run_id', '=', runId).orderBy('seq').execute();
+/** A run's attempts at running tasks (one task's, with `key`), each task's in order. */
+async function attemptsByTask(db: Db, runId: string, key?: string): Promise<Map<string, ReportAttempt[]>> {
   const attempts = await db.selectFrom('attempts').leftJoin('workers', 'workers.id', 'attempts.worker_id')
     .select(['attempts.id', 'task_key', 'number', 'worker_id', 'workers.name as worker_name', 'workers.provider as worker_provider', 'workers.pool_id as pool', 'outcome', 'exit_code', 'attempts.error', 'started_at', 'finished_at', 'script_ms'])
-    .where('attempts.run_id', '=', runId).where('kind', '=', 'run').orderBy('task_key').orderBy('number').execute();
+    .where('attempts.run_id', '=', runId).where('kind', '=', 'run')
+    .$if(key !== undefined, (query) => query.where('task_key', '=', key!))
+    .orderBy('task_key').orderBy('number').execute();
   const byTask = new Map<string, ReportAttempt[]>();
   for (const a of attempts) {
     const list = byTask.get(a.task_key) ?? [];
@@ -53,6 +53,23 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
     });
     byTask.set(a.task_key, list);
   }
+  return byTask;
+}
+
+/** One task of a run as the run's report has it, read alone (a task followed is read again and again). */
+export async function taskReport(db: Db, runId: string, key: string): Promise<ReportTask | undefined> {
+  const task = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status']).where('run_id', '=', runId).where('key', '=', key).executeTakeFirst();
+  if (!task) return undefined;
+  const attempts = (await attemptsByTask(db, runId, key)).get(key) ?? [];
+  return { id: task.key, step: task.step, matrix: JSON.parse(task.matrix) as Record<string, string>, status: task.status, attempts };
+}
+
+/** The report of DESIGN.md: every task with its attempts, and every failure named. */
+export async function runReport(db: Db, runId: string): Promise<RunReport> {
+  const run = await db.selectFrom('runs').select(runColumns).where('id', '=', runId).executeTakeFirstOrThrow();
+  const tasks = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status', 'error'])
+    .where('run_id', '=', runId).orderBy('seq').execute();
+  const byTask = await attemptsByTask(db, runId);
   const reportTasks: ReportTask[] = [];
   const failures: ReportFailure[] = [];
   for (const task of tasks) {

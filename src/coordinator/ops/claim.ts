@@ -9,6 +9,7 @@ import { axisVariable } from '../../pipeline/variables.ts';
 import type { AttemptOrder } from '../../protocol/worker.ts';
 import { insertWithFreshId } from '../../store/fresh-id.ts';
 import { newId } from '../../util/ids.ts';
+import { rounds } from '../../util/rounds.ts';
 import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import type { RevisionOfRun, RunSpec } from '../run-specs.ts';
@@ -138,41 +139,30 @@ export async function claim(trx: Db, specOf: SpecOf, workerId: string, changes: 
  * it gets that same attempt again, so the attempt is not orphaned.
  */
 export async function claimEach(trx: Db, specOf: SpecOf, claims: Claim[]): Promise<ClaimResult[]> {
-  if (claims.length === 0) return [];
-  // One claim of a worker at a time: its second (a long poll retried) after its first.
-  const workerIds = new Set<string>();
-  const first: number[] = [];
-  const again: number[] = [];
-  claims.forEach(({ workerId }, i) => {
-    (workerIds.has(workerId) ? again : first).push(i);
-    workerIds.add(workerId);
-  });
-  const unread = first.filter((i) => !claims[i]!.worker).map((i): [string] => [claims[i]!.workerId]);
-  const read = new Map(unread.length === 0 ? [] : (await (inSharedWrite() ? lockWorkers : selectWorkers)(trx, unread)).rows.map((worker) => [worker.id, worker]));
   const results: ClaimResult[] = [];
-  const claimers: (Claimer & { i: number })[] = [];
-  for (const i of first) {
-    const { workerId, changes } = claims[i]!;
-    const worker = claims[i]!.worker ?? read.get(workerId);
-    if (!worker) throw new Error(`no worker ${workerId}`);
-    if (worker.state !== 'idle' && worker.state !== 'busy') {
-      results[i] = { kind: 'stop', reason: `worker is ${worker.state}` };
-      continue;
+  // One claim of a worker at a time: its second (a long poll retried) after its first, its row read again.
+  for (const [n, round] of [...rounds(claims, ({ workerId }) => workerId)].entries()) {
+    const unread = round.filter(({ item }) => n > 0 || !item.worker).map(({ item }): [string] => [item.workerId]);
+    const read = new Map(unread.length === 0 ? [] : (await (inSharedWrite() ? lockWorkers : selectWorkers)(trx, unread)).rows.map((worker) => [worker.id, worker]));
+    const claimers: (Claimer & { i: number })[] = [];
+    for (const { item: { workerId, changes, worker: known }, i } of round) {
+      const worker = (n === 0 ? known : undefined) ?? read.get(workerId);
+      if (!worker) throw new Error(`no worker ${workerId}`);
+      if (worker.state !== 'idle' && worker.state !== 'busy') {
+        results[i] = { kind: 'stop', reason: `worker is ${worker.state}` };
+        continue;
+      }
+      const handed = worker.state === 'busy' ? await handedBefore(trx, specOf, workerId, worker) : undefined;
+      if (handed) results[i] = handed;
+      else claimers.push({ i, workerId, worker, changes });
     }
-    const handed = worker.state === 'busy' ? await handedBefore(trx, specOf, workerId, worker) : undefined;
-    if (handed) results[i] = handed;
-    else claimers.push({ i, workerId, worker, changes });
-  }
-  const claimed = await claimAll(trx, specOf, claimers);
-  const busy = claimers.flatMap(({ i, workerId, changes }, j): [string, string, number][] => {
-    const result = claimed[j]!;
-    results[i] = result;
-    return result.kind === 'attempt' ? [[workerId, result.workerName, changes.now]] : [];
-  });
-  if (busy.length > 0) await markBusy(trx, busy);
-  if (again.length > 0) {
-    const later = await claimEach(trx, specOf, again.map((i) => ({ workerId: claims[i]!.workerId, changes: claims[i]!.changes })));
-    again.forEach((i, j) => { results[i] = later[j]!; });
+    const claimed = await claimAll(trx, specOf, claimers);
+    const busy = claimers.flatMap(({ i, workerId, changes }, j): [string, string, number][] => {
+      const result = claimed[j]!;
+      results[i] = result;
+      return result.kind === 'attempt' ? [[workerId, result.workerName, changes.now]] : [];
+    });
+    if (busy.length > 0) await markBusy(trx, busy);
   }
   return results;
 }
