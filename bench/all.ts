@@ -3,7 +3,7 @@
  * cases, artifact throughput, what a step cache saves, what keeping logs costs (files
  * and PostgreSQL's tables), then what the fleet costs on a simulated day of CI load, each
  * in a process of its own.
- * `--store sqlite|postgres` and `--compare graphile-worker` go to the dispatch bench, other
+ * `--store sqlite|postgres`, `--compare graphile-worker` and `--profile` go to the dispatch bench, other
  * arguments to the end-to-end bench (`--tasks N`, `--small N`); `--json` goes to all, and
  * prints one object: `{ "dispatch": {...}, "end_to_end": {...}, "pipeline": {...}, "artifacts": {...}, "cache": {...}, "logs": {...}, "simulate": {...} }`.
  */
@@ -12,11 +12,12 @@ import { fileURLToPath } from 'node:url';
 
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
-/** `--store sqlite|postgres` and `--compare graphile-worker` are the dispatch bench's; the rest go to the end-to-end one. */
+/** `--store sqlite|postgres`, `--compare graphile-worker` and `--profile` are the dispatch bench's; the rest go to the end-to-end one. */
 const dispatchArgs: string[] = [];
 const args: string[] = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--store' || argv[i] === '--compare') dispatchArgs.push(argv[i]!, argv[++i] ?? '');
+  else if (argv[i] === '--profile') dispatchArgs.push(argv[i]!);
   else args.push(argv[i]!);
 }
 let current: ReturnType<typeof spawn> | undefined;

@@ -7,7 +7,9 @@
  * the statements per dispatched task (pg_stat_statements), and how soon a second coordinator
  * following a run hears what the first commits for it (commit notices). Where the time goes:
  * the CPU each process takes per task (the coordinator, the agents, and a private cluster's
- * PostgreSQL), and the same of graphile-worker's when compared.
+ * PostgreSQL), and the same of graphile-worker's when compared. `--profile` runs the
+ * throughput part once more to say where the coordinator's time goes, and which statements
+ * it sends per task (see time-profile.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,8 +28,11 @@ import pg from 'pg';
 import { graphileFigures } from './graphile-compare.ts';
 import { machineMs } from './machine-clock.ts';
 import { treeCpuMs } from './process-cpu.ts';
+import { profileCoordinator, statementKinds, statementSnapshot, type CoordinatorTime, type StatementKind } from './time-profile.ts';
 
 const json = process.argv.includes('--json');
+/** Also where the time goes: one more throughput run, profiled (see time-profile.ts). */
+const profiling = process.argv.includes('--profile');
 const compare = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
 if (compare !== undefined && compare !== 'graphile-worker') {
   process.stderr.write(`--compare takes graphile-worker, not ${JSON.stringify(compare)}\n`);
@@ -60,11 +65,13 @@ interface Stores {
   statements(): Promise<number | undefined>;
   /** The CPU time its server has taken (ms): a private cluster's only, on this machine. */
   cpuMs?: () => number;
+  /** What the database's statement counts are now, to tell the statements of a run by kind; undefined where they cannot be counted. */
+  snapshot(): Promise<Awaited<ReturnType<typeof statementSnapshot>> | undefined>;
   close(): Promise<void>;
 }
 
 async function openStores(): Promise<Stores> {
-  if (storeKind === 'sqlite') return { location: async (dir, name) => join(dir, `${name}.db`), statements: async () => undefined, close: async () => undefined };
+  if (storeKind === 'sqlite') return { location: async (dir, name) => join(dir, `${name}.db`), statements: async () => undefined, snapshot: async () => undefined, close: async () => undefined };
   let cluster: PostgresCluster | undefined;
   let url = process.env.SLIPWAY_DATABASE_URL;
   if (!url) {
@@ -92,6 +99,7 @@ async function openStores(): Promise<Stores> {
       last = now;
       return since;
     },
+    snapshot: async () => (counting ? statementSnapshot(stats) : undefined),
     async close() {
       await stats.end();
       for (const drop of drops) await drop();
@@ -158,7 +166,15 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
  * the run, as a server does for a browser or a `slipway run --server` on it: `heardAt` is
  * when each task's queueing reached it.
  */
-async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, observed = false, databaseCpuMs?: () => number) {
+interface DispatchOptions {
+  /** A second coordinator on the same store follows the run. */
+  observed?: boolean;
+  databaseCpuMs?: () => number;
+  /** Called once the run's tasks are queued, and when the run has ended. */
+  watch?: { start(): Promise<void>; stop(): Promise<void> };
+}
+
+async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, { observed = false, databaseCpuMs, watch }: DispatchOptions = {}) {
   const embedded = await startEmbedded({ stateDir, dbPath, settings: { healthIntervalMs: 60_000 } });
   const observer = observed ? await startEmbedded({ stateDir: `${stateDir}-observer`, dbPath, settings: { healthIntervalMs: 60_000 } }) : undefined;
   await observer?.coordinator.listening();
@@ -173,6 +189,7 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   const tasks = expandTasks(p);
   const { runId, joinToken } = await embedded.coordinator.createRun(p, tasks, {}, { fakeWorkers: false, noProvision: true });
   const unfollow = await observer?.coordinator.follow(runId);
+  await watch?.start();
   const cpuBefore = process.cpuUsage();
   const databaseCpuBefore = databaseCpuMs?.();
   const agentsScript = fileURLToPath(new URL('./warm-agents.ts', import.meta.url));
@@ -186,6 +203,7 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
   });
   const status = await embedded.coordinator.waitForRun(runId);
   const cpu = process.cpuUsage(cpuBefore);
+  await watch?.stop();
   // Read before the coordinator closes its connections, whose processes take their time with them.
   const databaseCpu = databaseCpuBefore === undefined ? undefined : databaseCpuMs!() - databaseCpuBefore;
   await embedded.coordinator.waitForWorkers(runId, 10_000);
@@ -212,11 +230,41 @@ async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Re
 
 /** How long after a task is queued on one coordinator another one, following the run, publishes it. */
 async function otherCoordinatorHears(stateDir: string, dbPath: string, chain: Pipeline) {
-  const observed = await dispatch(stateDir, dbPath, chain, { warm: 1, other: 1 }, true);
+  const observed = await dispatch(stateDir, dbPath, chain, { warm: 1, other: 1 }, { observed: true });
   // The first task was queued before the observer followed the run: only the chain's later links count.
   const delays = [...observed.heardAt].filter(([task]) => observed.queuedAt.has(task)).map(([task, at]) => at - observed.queuedAt.get(task)!).sort((a, b) => a - b);
   if (delays.length === 0) throw new Error('the second coordinator heard none of the run\'s tasks queued');
   return { p50: round(percentile(delays, 50)), p99: round(percentile(delays, 99)), events: delays.length };
+}
+
+/**
+ * The throughput run again, on a store of its own, with the coordinator profiled and (on
+ * PostgreSQL) its statements told apart by kind. The profiler slows the coordinator: the
+ * measured figures are the other run's.
+ */
+async function whereTimeGoes(stores: Stores, stateDir: string, dbPath: string, wide: Pipeline) {
+  let before: Awaited<ReturnType<Stores['snapshot']>>;
+  let after: Awaited<ReturnType<Stores['snapshot']>>;
+  let stopProfile: (() => Promise<CoordinatorTime>) | undefined;
+  let coordinator: CoordinatorTime | undefined;
+  const run = await dispatch(stateDir, dbPath, wide, { warm: workers }, {
+    watch: {
+      start: async () => {
+        before = await stores.snapshot();
+        stopProfile = await profileCoordinator();
+      },
+      stop: async () => {
+        coordinator = await stopProfile!();
+        after = await stores.snapshot();
+      },
+    },
+  });
+  const statements: StatementKind[] | null = before && after ? statementKinds(before, after, run.tasks) : null;
+  return { profiled_tasks_per_second: Math.round(run.tasks / (run.wallMs / 1000)), coordinator: coordinator!, statements };
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 100)} %`;
 }
 
 const dir = tempDir('slipway-bench-');
@@ -233,7 +281,7 @@ try {
   const wide = pipeline(source, [{ name: 'noop', over: ['n'] }], { n: Array.from({ length: throughputTasks }, (_, i) => String(i)) });
   const throughputStore = await stores.location(dir.path, 'throughput');
   await stores.statements();
-  const throughput = await dispatch(join(dir.path, 'state-1'), throughputStore, wide, { warm: workers }, false, stores.cpuMs);
+  const throughput = await dispatch(join(dir.path, 'state-1'), throughputStore, wide, { warm: workers }, { databaseCpuMs: stores.cpuMs });
   const statements = await stores.statements();
   const tasksPerSecond = throughput.tasks / (throughput.wallMs / 1000);
 
@@ -248,6 +296,7 @@ try {
   // On PostgreSQL, the chain again, followed from a second coordinator (apart, so its reads
   // do not weigh on the latency above). One on SQLite looks every 0.5 s: nothing to measure.
   const heard = storeKind === 'postgres' ? await otherCoordinatorHears(join(dir.path, 'state-3'), await stores.location(dir.path, 'observed'), chain) : null;
+  const profile = profiling ? await whereTimeGoes(stores, join(dir.path, 'state-4'), await stores.location(dir.path, 'profiled'), wide) : undefined;
 
   const result = {
     store: storeKind,
@@ -265,6 +314,7 @@ try {
     floors: { store_commit_ms: round(commitMs), http_round_trip_ms: round(roundTripMs), http_round_trip_cpu_ms: round(roundTripCpuMs) },
     ratios: { latency_p50_over_round_trip: round(p50 / roundTripMs, 2), task_time_over_commit: round((1000 / tasksPerSecond) / commitMs, 2) },
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
+    ...(profile && { profile }),
   };
   // The other system runs after Slipway's, on the same database, with as many workers and tasks.
   const other = compare && stores.url ? await graphileFigures(stores.url, workers, throughputTasks, chainLength, stores.cpuMs) : undefined;
@@ -279,6 +329,17 @@ try {
       `CPU per task: coordinator ${result.cpu_ms_per_task.coordinator} ms (system ${round(throughput.sys)} ms), agents ${result.cpu_ms_per_task.agents} ms${result.cpu_ms_per_task.postgres === null ? '' : `, PostgreSQL ${result.cpu_ms_per_task.postgres} ms`}`,
       `floors: one store commit ${result.floors.store_commit_ms} ms, one loopback HTTP round trip ${result.floors.http_round_trip_ms} ms (${result.floors.http_round_trip_cpu_ms} ms of CPU, client and server)`,
       `ratios: latency p50 = ${result.ratios.latency_p50_over_round_trip} round trips; one task = ${result.ratios.task_time_over_commit} commits`,
+      ...(profile ? [
+        `where the time goes (the throughput run again, profiled: ${profile.profiled_tasks_per_second} tasks/s under the profiler):`,
+        `  the coordinator's thread was busy ${percent(profile.coordinator.busy_share)} of the run; of that busy time:`,
+        ...profile.coordinator.parts.map(({ part, share }) => `    ${percent(share).padStart(5)}  ${part}`),
+        ...(profile.statements ? [
+          '  statements per task, by kind (calls per task, rows per call, PostgreSQL\'s execution ms per task):',
+          ...profile.statements.filter((k) => k.calls_per_task >= 0.01)
+            .map((k) => `    ${k.calls_per_task.toFixed(3).padStart(6)}  ${k.statement}${k.nested ? ' (run inside another)' : ''}, ${k.rows_per_call} rows, ${k.exec_ms_per_task} ms`),
+          `    (and ${profile.statements.filter((k) => k.calls_per_task < 0.01).length} kinds run less than once per 100 tasks; all of them with --json)`,
+        ] : []),
+      ] : []),
       ...(comparison ? [
         `graphile-worker on the same database (concurrency ${workers}, ${throughputTasks} no-op jobs; a ${chainLength}-job chain): ${comparison.tasks_per_second} jobs/s, add-to-start p50 ${comparison.latency_ms.p50} ms, p99 ${comparison.latency_ms.p99} ms`,
         `graphile-worker CPU per job: its process ${comparison.cpu_ms_per_job.node} ms${comparison.cpu_ms_per_job.postgres === null ? '' : `, PostgreSQL ${comparison.cpu_ms_per_job.postgres} ms`}`,
