@@ -10,7 +10,7 @@ import type { Db } from '../../store/store.ts';
 import type { Changes } from '../changes.ts';
 import { poolOf } from '../pool-signals.ts';
 import type { RunSpec } from '../run-specs.ts';
-import { failTask, finishRunIfDone, hasOpenTask, releaseDependents } from './settle-task.ts';
+import { failTask, finishRunIfDone, releaseDependents } from './settle-task.ts';
 import { budgetOf, budgetSpentNow, notStarted } from './spend-budget.ts';
 
 type EndValues = { id: string; outcome: AttemptOutcome; exitCode: number | null; error: string | null; scriptMs: number | null; now: number };
@@ -30,25 +30,22 @@ const succeedTasks = preparedRows<[string, string, string], { run_id: string; ke
     update tasks set status = 'succeeded', active_attempt = null, error = null
     from done where tasks.run_id = done.run_id and tasks.key = done.key and tasks.active_attempt = done.attempt and tasks.status in (${open})
     returning tasks.run_id, tasks.key, tasks.step,
-      exists (select 1 from tasks as other where other.run_id = tasks.run_id and other.key <> tasks.key and other.status in (${open})) as others_open`.compile(db);
+      exists (select 1 from tasks as other where other.run_id = tasks.run_id and other.status in (${open})
+        and not exists (select 1 from done as succeeding where succeeding.run_id = other.run_id and succeeding.key = other.key and succeeding.attempt = other.active_attempt)) as others_open`.compile(db);
 });
 
 /**
  * The common end of attempts, in one statement for those of a batch: each one's task
  * succeeded, if the attempt is still the task's active one and the task still open (no
- * rerun or cancel came meanwhile); and whether another task of its run is open, which
- * spares looking for one to end the run. The statement may see its runs as they were
- * before it (PostgreSQL does): where it ended several tasks of a run, each would count the
- * others as open, so that run is looked at again after it. By attempt id, for those it ended.
+ * rerun or cancel came meanwhile); and whether a task of its run is still open, which
+ * spares looking for one to end the run. The statement may see the tasks as they were
+ * before it (PostgreSQL does), when those it succeeds were still open: a task counts as
+ * open unless this statement succeeds it. By attempt id, for those it ended.
  */
 export async function tasksSucceeded(trx: Db, attempts: { run: string; key: string; attempt: string }[]): Promise<Map<string, { step: string; othersOpen: boolean }>> {
   const rows = (await succeedTasks(trx, attempts.map((a) => [a.run, a.key, a.attempt]))).rows;
-  const perRun = new Map<string, number>();
-  for (const row of rows) perRun.set(row.run_id, (perRun.get(row.run_id) ?? 0) + 1);
-  const openRuns = new Map<string, boolean>();
-  for (const [run, count] of perRun) if (count > 1) openRuns.set(run, await hasOpenTask(trx, run));
   const attemptOf = new Map(attempts.map((a) => [`${a.run}\0${a.key}`, a.attempt]));
-  return new Map(rows.map((row) => [attemptOf.get(`${row.run_id}\0${row.key}`)!, { step: row.step, othersOpen: openRuns.get(row.run_id) ?? Boolean(row.others_open) }]));
+  return new Map(rows.map((row) => [attemptOf.get(`${row.run_id}\0${row.key}`)!, { step: row.step, othersOpen: Boolean(row.others_open) }]));
 }
 
 export interface AttemptResult {

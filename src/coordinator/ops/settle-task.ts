@@ -91,7 +91,7 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
 }
 
 /** Whether a task of the run is open still. */
-export async function hasOpenTask(trx: Db, runId: string): Promise<boolean> {
+async function hasOpenTask(trx: Db, runId: string): Promise<boolean> {
   return (await anyOpenTask.first(trx, { run: runId })) !== undefined;
 }
 
