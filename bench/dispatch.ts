@@ -28,7 +28,7 @@ import pg from 'pg';
 import { graphileFigures } from './graphile-compare.ts';
 import { machineMs } from './machine-clock.ts';
 import { treeCpuMs } from './process-cpu.ts';
-import { profileCoordinator, statementKinds, statementSnapshot, type CoordinatorTime, type StatementKind } from './time-profile.ts';
+import { profileCoordinator, statementKinds, statementSnapshot, type CoordinatorTime, type StatementKind, type StatementSnapshot } from './time-profile.ts';
 
 const json = process.argv.includes('--json');
 /** Also where the time goes: one more throughput run, profiled (see time-profile.ts). */
@@ -66,7 +66,7 @@ interface Stores {
   /** The CPU time its server has taken (ms): a private cluster's only, on this machine. */
   cpuMs?: () => number;
   /** What the database's statement counts are now, to tell the statements of a run by kind; undefined where they cannot be counted. */
-  snapshot(): Promise<Awaited<ReturnType<typeof statementSnapshot>> | undefined>;
+  snapshot(): Promise<StatementSnapshot | undefined>;
   close(): Promise<void>;
 }
 
@@ -160,12 +160,6 @@ function pipeline(sourceDir: string, steps: Partial<Step>[], matrix: Record<stri
   };
 }
 
-/**
- * Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each
- * task reached its worker. With `observed`, a second coordinator on the same store follows
- * the run, as a server does for a browser or a `slipway run --server` on it: `heardAt` is
- * when each task's queueing reached it.
- */
 interface DispatchOptions {
   /** A second coordinator on the same store follows the run. */
   observed?: boolean;
@@ -174,6 +168,12 @@ interface DispatchOptions {
   watch?: { start(): Promise<void>; stop(): Promise<void> };
 }
 
+/**
+ * Runs a pipeline on warm agents (`count` per activity); returns the wall time and when each
+ * task reached its worker. With `observed`, a second coordinator on the same store follows
+ * the run, as a server does for a browser or a `slipway run --server` on it: `heardAt` is
+ * when each task's queueing reached it.
+ */
 async function dispatch(stateDir: string, dbPath: string, p: Pipeline, pools: Record<string, number>, { observed = false, databaseCpuMs, watch }: DispatchOptions = {}) {
   const embedded = await startEmbedded({ stateDir, dbPath, settings: { healthIntervalMs: 60_000 } });
   const observer = observed ? await startEmbedded({ stateDir: `${stateDir}-observer`, dbPath, settings: { healthIntervalMs: 60_000 } }) : undefined;
@@ -243,8 +243,8 @@ async function otherCoordinatorHears(stateDir: string, dbPath: string, chain: Pi
  * measured figures are the other run's.
  */
 async function whereTimeGoes(stores: Stores, stateDir: string, dbPath: string, wide: Pipeline) {
-  let before: Awaited<ReturnType<Stores['snapshot']>>;
-  let after: Awaited<ReturnType<Stores['snapshot']>>;
+  let before: StatementSnapshot | undefined;
+  let after: StatementSnapshot | undefined;
   let stopProfile: (() => Promise<CoordinatorTime>) | undefined;
   let coordinator: CoordinatorTime | undefined;
   const run = await dispatch(stateDir, dbPath, wide, { warm: workers }, {

@@ -97,9 +97,10 @@ export interface StatementKind {
 
 interface StatementRow { queryid: string; toplevel: boolean; calls: string; rows: string; ms: number; query: string }
 
-type Snapshot = Map<string, StatementRow>;
+/** pg_stat_statements' counts at one time, by statement (and whether it ran inside another). */
+export type StatementSnapshot = Map<string, StatementRow>;
 
-export async function statementSnapshot(client: pg.Client): Promise<Snapshot> {
+export async function statementSnapshot(client: pg.Client): Promise<StatementSnapshot> {
   const { rows } = await client.query<StatementRow>('select queryid::text, toplevel, calls, rows, total_exec_time as ms, query from pg_stat_statements');
   return new Map(rows.map((row) => [`${row.queryid}/${row.toplevel}`, row]));
 }
@@ -126,7 +127,7 @@ export function statementKind(query: string): string {
 }
 
 /** The statements run between two snapshots, by kind, per task; most called first. */
-export function statementKinds(before: Snapshot, after: Snapshot, tasks: number): StatementKind[] {
+export function statementKinds(before: StatementSnapshot, after: StatementSnapshot, tasks: number): StatementKind[] {
   const kinds = new Map<string, { calls: number; rows: number; ms: number; nested: boolean }>();
   for (const [key, row] of after) {
     const earlier = before.get(key);
