@@ -60,7 +60,10 @@ async function attemptsByTask(db: Db, runId: string, key?: string): Promise<Map<
 export async function taskReport(db: Db, runId: string, key: string): Promise<ReportTask | undefined> {
   const task = await db.selectFrom('tasks').select(['key', 'step', 'matrix', 'status']).where('run_id', '=', runId).where('key', '=', key).executeTakeFirst();
   if (!task) return undefined;
-  const attempts = (await attemptsByTask(db, runId, key)).get(key) ?? [];
+  return reportTask(task, (await attemptsByTask(db, runId, key)).get(key) ?? []);
+}
+
+function reportTask(task: { key: string; step: string; matrix: string; status: TaskStatus }, attempts: ReportAttempt[]): ReportTask {
   return { id: task.key, step: task.step, matrix: JSON.parse(task.matrix) as Record<string, string>, status: task.status, attempts };
 }
 
@@ -73,12 +76,11 @@ export async function runReport(db: Db, runId: string): Promise<RunReport> {
   const reportTasks: ReportTask[] = [];
   const failures: ReportFailure[] = [];
   for (const task of tasks) {
-    const matrix = JSON.parse(task.matrix) as Record<string, string>;
-    const taskAttempts = byTask.get(task.key) ?? [];
-    reportTasks.push({ id: task.key, step: task.step, matrix, status: task.status, attempts: taskAttempts });
+    const reported = reportTask(task, byTask.get(task.key) ?? []);
+    reportTasks.push(reported);
     if (task.status === 'failed') {
-      const last = taskAttempts.at(-1);
-      failures.push({ task: task.key, step: task.step, matrix, worker: last?.worker ?? null, error: task.error ?? last?.error ?? 'failed' });
+      const last = reported.attempts.at(-1);
+      failures.push({ task: task.key, step: task.step, matrix: reported.matrix, worker: last?.worker ?? null, error: task.error ?? last?.error ?? 'failed' });
     }
   }
   const cost = await spentByRun(db, runId, Date.now());

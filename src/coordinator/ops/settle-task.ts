@@ -90,14 +90,9 @@ export async function blockDependents(trx: Db, runId: string, key: string, chang
   }
 }
 
-/** Whether a task of the run is open still. */
-async function hasOpenTask(trx: Db, runId: string): Promise<boolean> {
-  return (await anyOpenTask.first(trx, { run: runId })) !== undefined;
-}
-
 /** Ends the run once no task is open. */
 export async function finishRunIfDone(trx: Db, runId: string, changes: Changes): Promise<void> {
-  if (await hasOpenTask(trx, runId)) return;
+  if (await anyOpenTask.first(trx, { run: runId })) return;
   const rows = await trx.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('run_id', '=', runId).groupBy('status').execute();
   const counts: Partial<Record<TaskStatus, number>> = {};
