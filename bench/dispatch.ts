@@ -26,6 +26,7 @@ import { freshSchema, startPostgresCluster, type PostgresCluster } from '../test
 import { tempDir } from '../test/helpers/temp.ts';
 import pg from 'pg';
 import { graphileFigures } from './graphile-compare.ts';
+import { httpQueueFloor, type FloorFigures, type FloorShape } from './http-queue-floor.ts';
 import { machineMs } from './machine-clock.ts';
 import { treeCpuMs } from './process-cpu.ts';
 import { profileCoordinator, statementKinds, statementSnapshot, type CoordinatorTime, type StatementKind, type StatementSnapshot } from './time-profile.ts';
@@ -61,8 +62,11 @@ interface Stores {
   location(dir: string, name: string): Promise<string>;
   /** The database itself, for another system to run on (PostgreSQL only). */
   url?: string;
-  /** Statements run on the database since the last call; undefined where they cannot be counted. */
-  statements(): Promise<number | undefined>;
+  /**
+   * Statements sent to the database since the last call, and those it ran inside them
+   * (foreign-key checks); undefined where they cannot be counted.
+   */
+  statements(): Promise<{ sent: number; nested: number } | undefined>;
   /** The CPU time its server has taken (ms): a private cluster's only, on this machine. */
   cpuMs?: () => number;
   /** What the database's statement counts are now, to tell the statements of a run by kind; undefined where they cannot be counted. */
@@ -82,8 +86,13 @@ async function openStores(): Promise<Stores> {
   const stats = new pg.Client({ connectionString: url });
   await stats.connect();
   const counting = await stats.query('create extension if not exists pg_stat_statements').then(() => true, () => false);
-  const total = async () => Number((await stats.query<{ n: string }>('select coalesce(sum(calls), 0) as n from pg_stat_statements')).rows[0]!.n);
-  let last = counting ? await total() : 0;
+  const total = async () => {
+    const { sent, nested } = (await stats.query<{ sent: string; nested: string }>(
+      'select coalesce(sum(calls) filter (where toplevel), 0) as sent, coalesce(sum(calls) filter (where not toplevel), 0) as nested from pg_stat_statements',
+    )).rows[0]!;
+    return { sent: Number(sent), nested: Number(nested) };
+  };
+  let last = counting ? await total() : { sent: 0, nested: 0 };
   return {
     url,
     ...(cluster && { cpuMs: () => treeCpuMs(cluster!.pid) }),
@@ -95,7 +104,7 @@ async function openStores(): Promise<Stores> {
     async statements() {
       if (!counting) return undefined;
       const now = await total();
-      const since = now - last;
+      const since = { sent: now.sent - last.sent, nested: now.nested - last.nested };
       last = now;
       return since;
     },
@@ -309,8 +318,10 @@ try {
       coordinator: round(throughput.cpuMsPerTask.coordinator), agents: round(throughput.cpuMsPerTask.agents),
       postgres: throughput.cpuMsPerTask.postgres === null ? null : round(throughput.cpuMsPerTask.postgres),
     },
-    // Every statement of the throughput run (creating the run, claims, finishes, events) over its tasks.
-    statements_per_task: statements === undefined ? null : round(statements / throughput.tasks, 2),
+    // Every statement the throughput run sent (creating the run, claims, finishes, events) over its tasks.
+    statements_per_task: statements === undefined ? null : round(statements.sent / throughput.tasks, 2),
+    // What PostgreSQL ran inside those: a foreign key's check of each row inserted or changed.
+    nested_statements_per_task: statements === undefined ? null : round(statements.nested / throughput.tasks, 2),
     floors: { store_commit_ms: round(commitMs), http_round_trip_ms: round(roundTripMs), http_round_trip_cpu_ms: round(roundTripCpuMs) },
     ratios: { latency_p50_over_round_trip: round(p50 / roundTripMs, 2), task_time_over_commit: round((1000 / tasksPerSecond) / commitMs, 2) },
     setup: { workers, throughput_tasks: throughput.tasks, chain_tasks: latency.tasks, cpus: (await import('node:os')).availableParallelism() },
@@ -319,11 +330,19 @@ try {
   // The other system runs after Slipway's, on the same database, with as many workers and tasks.
   const other = compare && stores.url ? await graphileFigures(stores.url, workers, throughputTasks, chainLength, stores.cpuMs) : undefined;
   const comparison = other && { ...other, ratio: round(result.tasks_per_second / other.tasks_per_second, 2) };
+  // What any queue whose workers take their work over HTTP reaches here, one shape after the other: how far off graphile-worker such a design starts.
+  const floors: Partial<Record<FloorShape, FloorFigures & { ratio: number }>> = {};
+  if (comparison) {
+    for (const shape of ['statement', 'transaction'] as const) {
+      const floor = await httpQueueFloor(await stores.location(dir.path, `floor-${shape}`), shape, workers, throughputTasks, stores.cpuMs);
+      floors[shape] = { ...floor, ratio: round(floor.tasks_per_second / comparison.tasks_per_second, 2) };
+    }
+  }
   if (json) {
-    process.stdout.write(`${JSON.stringify(comparison ? { ...result, compare: comparison } : result)}\n`);
+    process.stdout.write(`${JSON.stringify(comparison ? { ...result, compare: { ...comparison, http_queue_floor: floors } } : result)}\n`);
   } else {
     process.stdout.write([
-      `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task`}`,
+      `dispatch on ${storeKind} with ${workers} warm workers (${throughput.tasks} no-op tasks): ${result.tasks_per_second} tasks/s (${round(1000 / tasksPerSecond)} ms per task)${result.statements_per_task === null ? '' : `, ${result.statements_per_task} statements per task (and ${result.nested_statements_per_task} that PostgreSQL ran inside them: foreign-key checks)`}`,
       `enqueue-to-start latency (${latency.tasks}-task chain across 2 activities, workers waiting in long polls): p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`,
       ...(heard ? [`another coordinator following the run hears each queueing (${heard.events} events, by commit notices): p50 ${heard.p50} ms, p99 ${heard.p99} ms`] : []),
       `CPU per task: coordinator ${result.cpu_ms_per_task.coordinator} ms (system ${round(throughput.sys)} ms), agents ${result.cpu_ms_per_task.agents} ms${result.cpu_ms_per_task.postgres === null ? '' : `, PostgreSQL ${result.cpu_ms_per_task.postgres} ms`}`,
@@ -344,6 +363,8 @@ try {
         `graphile-worker on the same database (concurrency ${workers}, ${throughputTasks} no-op jobs; a ${chainLength}-job chain): ${comparison.tasks_per_second} jobs/s, add-to-start p50 ${comparison.latency_ms.p50} ms, p99 ${comparison.latency_ms.p99} ms`,
         `graphile-worker CPU per job: its process ${comparison.cpu_ms_per_job.node} ms${comparison.cpu_ms_per_job.postgres === null ? '' : `, PostgreSQL ${comparison.cpu_ms_per_job.postgres} ms`}`,
         `Slipway / graphile-worker throughput: ${comparison.ratio}`,
+        'the floor under any queue whose workers take their work over HTTP (this HTTP server and the agents\' connection, group commit; no credentials, attempts, logs or run to end):',
+        ...Object.entries(floors).map(([shape, floor]) => `  ${shape === 'statement' ? 'one statement a batch' : 'a transaction a batch (begin, three writes, commit)'}: ${floor.tasks_per_second} tasks/s, ${floor.ratio} of graphile-worker; CPU per task: server ${floor.cpu_ms_per_task.server} ms, clients ${floor.cpu_ms_per_task.clients} ms${floor.cpu_ms_per_task.postgres === null ? '' : `, PostgreSQL ${floor.cpu_ms_per_task.postgres} ms`}`),
       ] : []),
       '',
     ].join('\n'));
