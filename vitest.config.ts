@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
 const bothStores = [
   'test/coordinator/**/*.test.ts',
   'test/store/{identity,versions,fresh-id,group-commit}.test.ts',
+  'test/blobs/database-blobs.test.ts',
   'test/api/**/*.test.ts',
   'test/security/{archives,artifact-routes,cache-routes,id-paths,remote-checks,worker-tokens}.test.ts',
 ];

@@ -36,6 +36,8 @@ export interface AsDownload {
 export interface BlobStore {
   /** Where the blobs are, for messages: a directory, or s3://bucket/prefix. */
   readonly where: string;
+  /** Whether agents read blobs straight from the store, by URLs it signs, rather than through a coordinator. */
+  readonly signsUrls: boolean;
   /** Stores a body sent through the coordinator, refusing one past `maxBytes` (BodyTooLarge naming `what`). */
   put(body: ReadableStream<Uint8Array>, maxBytes: number, what: string): Promise<Blob>;
   /**

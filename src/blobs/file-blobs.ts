@@ -19,6 +19,8 @@ export class FileBlobs implements BlobStore {
     this.root = root;
   }
 
+  readonly signsUrls = false;
+
   get where(): string {
     return this.root;
   }

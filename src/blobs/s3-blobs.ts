@@ -53,6 +53,8 @@ export class S3Blobs implements BlobStore {
     });
   }
 
+  readonly signsUrls = true;
+
   get where(): string {
     return `s3://${this.#settings.bucket}/${this.#settings.prefix}`;
   }

@@ -45,7 +45,7 @@ async function collect(options: GcOptions): Promise<GcReport> {
   const store = await openLocalStore(options.db);
   try {
     const state = stateDir();
-    const blobs = openBlobStore(config.blobs, state);
+    const blobs = openBlobStore(config.blobs, state, store.db);
     // An older version's archives are blobs to collect too, as a coordinator starting here would make them.
     await moveOldArchives({ blobs, dir: join(state, 'sources') });
     const collector = new GarbageCollector({

@@ -99,7 +99,7 @@ class LocalRuns implements RunSource {
   async artifactFile(_runId: string, artifact: Artifact) {
     // The blob store's module brings the S3 client: only a download needs it.
     const { openBlobStore } = await import('../blobs/open-blob-store.ts');
-    const blobs = openBlobStore(loadConfig().blobs, stateDir());
+    const blobs = openBlobStore(loadConfig().blobs, stateDir(), this.#store.db);
     if ((await blobs.size(artifact.sha256)) === undefined) throw new UsageError(`the bytes of ${artifact.path} (${artifact.task}) are no longer in ${blobs.where}`);
     return blobs.read(artifact.sha256);
   }

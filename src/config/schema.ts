@@ -244,11 +244,14 @@ const cachesSchema = table({
     .describe("What one repository's step caches (a step's `cache:`) may hold; past it the least recently used entries go."),
 }).describe('Step caches: entries are per repository, restored before a step and saved after it.');
 
-const BLOB_STORES = ['files', 's3'] as const;
+const BLOB_STORES = ['files', 's3', 'database'] as const;
 
 const blobsSchema = table({
-  store: z.enum(BLOB_STORES, { error: `expected one of ${BLOB_STORES.map((s) => `"${s}"`).join(', ')}` }).default('files')
-    .describe('Where artifacts\' bytes are kept: "files" (blobs/ in the state directory) or "s3" (the bucket below; agents upload and download straight to and from it).'),
+  store: z.enum(BLOB_STORES, { error: `expected one of ${BLOB_STORES.map((s) => `"${s}"`).join(', ')}` }).optional()
+    .meta({
+      description: 'Where artifacts\' and source archives\' bytes are kept: "files" (blobs/ in the state directory: one machine\'s), "database" (the store\'s tables: every coordinator on the store serves every blob) or "s3" (the bucket below; agents upload and download straight to and from it). Default: "database" on PostgreSQL, "files" on SQLite.',
+      examples: ['database'],
+    }),
   bucket: word('an S3 bucket name: lower-case letters, digits, "." and "-"', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
     .optional()
     .meta({ description: 'The bucket, with store = "s3" (credentials come from the AWS SDK\'s chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, instance roles).', examples: ['slipway-artifacts'] }),
@@ -266,7 +269,7 @@ const blobsSchema = table({
     .meta({ description: "The AWS credentials profile (default: the AWS SDK's default chain).", examples: ['slipway'] }),
 }).superRefine((blobs, ctx) => {
   if (blobs.store === 's3' && blobs.bucket === undefined) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'expected a bucket name, since store = "s3"' });
-}).describe("Artifacts' bytes: a step's `artifacts:` are kept here, each once by its sha256.");
+}).describe("Artifacts' and source archives' bytes: a step's `artifacts:` and a run's source are kept here, each once by its sha256.");
 
 /** An inline script: a config's scripts belong to no run's source tree, so they are never files of one. */
 const inlineScript = z.string({ error: 'expected a script: commands run with bash -eo pipefail' })

@@ -32,7 +32,7 @@ export class RunArtifacts {
 
   constructor(core: CoordinatorCore) {
     this.#core = core;
-    this.blobs = openBlobStore(core.settings.blobs, core.settings.stateDir);
+    this.blobs = openBlobStore(core.settings.blobs, core.settings.stateDir, core.store.db, core.clock);
   }
 
   /** A file's bytes sent through the coordinator (the files store's way, and any agent's that does not offer first). */
@@ -97,14 +97,15 @@ export class RunArtifacts {
   /**
    * The inputs of an attempt of `taskKey`; none when no step it may need keeps artifacts,
    * without reading the store. Each carries a signed URL when the store gives one, so the
-   * agent reads it from there, not through the coordinator.
+   * agent reads it from there, not through the coordinator (a coordinator that serves it
+   * reads it when the agent asks for it).
    */
   async inputsOf(spec: RunSpec, taskKey: string, stepName: string): Promise<ArtifactInput[]> {
     const step = spec.pipeline.steps[stepName];
     if (!step?.needs.some((needed) => spec.pipeline.steps[needed]?.artifacts)) return [];
     return Promise.all((await neededArtifacts(this.#core.store.db, spec.id, taskKey)).map(async ({ task, path, sha256, size }) => {
-      const target = await this.blobs.readTarget(sha256);
-      return { task, path, sha256, size, ...('url' in target && { url: target.url }) };
+      const target = this.blobs.signsUrls ? await this.blobs.readTarget(sha256) : undefined;
+      return { task, path, sha256, size, ...(target && 'url' in target && { url: target.url }) };
     }));
   }
 

@@ -2,6 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sql } from 'kysely';
+import { DatabaseBlobs } from '../blobs/database-blobs.ts';
+import { systemClock } from '../engine/clock.ts';
 import { wholeCharacters } from '../util/whole-characters.ts';
 import { appendLogPieces } from './log-chunks.ts';
 import { isPostgres } from './postgres-dialect.ts';
@@ -15,8 +17,14 @@ import type { Db, Store } from './store.ts';
  */
 const copiedTables = ['store_identity', 'runs', 'run_pools', 'tasks', 'task_needs', 'workers', 'attempts', 'events', 'tokens', 'secrets', 'artifacts', 'caches'] as const satisfies readonly (keyof Database)[];
 
-/** What is counted: a table's rows, or (`logs`) the log files moved into PostgreSQL's tables. */
-export type CopiedTable = (typeof copiedTables)[number] | 'logs';
+/**
+ * What is counted: a table's rows, or the log files (`logs`) and the blobs (`blobs`) moved
+ * into PostgreSQL's tables.
+ */
+export type CopiedTable = (typeof copiedTables)[number] | 'logs' | 'blobs';
+
+/** Where the source's files are: its logs, and its blobs when they are to go into PostgreSQL's tables too. */
+export interface CopiedFiles { logs: string; blobs?: string }
 
 const rowsPerRead = 2000;
 const rowsPerInsert = 250;
@@ -35,10 +43,11 @@ export async function historyIn(db: Db): Promise<{ runs: number; tokens: number 
  * transaction of the target: it holds all of the source or, on any failure, nothing. The
  * target's own store identity gives way to the source's, so the machines the source's
  * coordinators started stay theirs. Into PostgreSQL, which keeps logs in its tables, the log
- * files under `logsDir` go too (agents' own files stay on their machine). `progress` hears
- * each table as it is done.
+ * files under `files.logs` go too (agents' own files stay on their machine), and so do the
+ * blobs under `files.blobs`, when given (artifacts and source archives: see DatabaseBlobs).
+ * `progress` hears each table as it is done.
  */
-export async function copyStore(from: Store, to: Store, logsDir: string, progress: (table: CopiedTable, rows: number) => void): Promise<Partial<Record<CopiedTable, number>>> {
+export async function copyStore(from: Store, to: Store, files: CopiedFiles, progress: (table: CopiedTable, rows: number) => void): Promise<Partial<Record<CopiedTable, number>>> {
   const counts: Partial<Record<CopiedTable, number>> = {};
   await to.transaction(async (trx) => {
     await trx.deleteFrom('store_identity').execute();
@@ -58,8 +67,12 @@ export async function copyStore(from: Store, to: Store, logsDir: string, progres
     }
     await continueEventSequence(trx);
     if (isPostgres(trx)) {
-      counts.logs = await copyLogFiles(logsDir, trx);
+      counts.logs = await copyLogFiles(files.logs, trx);
       progress('logs', counts.logs);
+      if (files.blobs !== undefined) {
+        counts.blobs = await new DatabaseBlobs(trx, files.blobs, systemClock).keepLocal();
+        progress('blobs', counts.blobs);
+      }
     }
   });
   return counts;

@@ -278,6 +278,24 @@ const migrations: ((db: Kysely<any>) => Promise<void>)[] = [
     // task is the attempt's time less this.
     await db.schema.alterTable('attempts').addColumn('script_ms', 'integer').execute();
   },
+  async (db) => {
+    // Blobs in the store (issue 16), PostgreSQL's default: artifacts and source archives
+    // that any coordinator serves, whichever one received them. A blob's row is written
+    // before its chunks and marked complete after them, so one cut short is never read and
+    // retention finds it.
+    await db.schema.createTable('blobs')
+      .addColumn('sha256', 'text', (c) => c.primaryKey())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('stored_at', 'bigint', (c) => c.notNull())
+      .addColumn('complete', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema.createTable('blob_chunks')
+      .addColumn('sha256', 'text', (c) => c.notNull().references('blobs.sha256').onDelete('cascade'))
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('data', isPostgres(db) ? 'bytea' : 'blob', (c) => c.notNull())
+      .addPrimaryKeyConstraint('blob_chunks_pk', ['sha256', 'at'])
+      .execute();
+  },
 ];
 
 /**

@@ -224,6 +224,23 @@ export interface LogChunksTable {
   data: string;
 }
 
+/** A blob kept in the store ([blobs] store = "database"): its bytes are its chunks'. */
+export interface BlobsTable {
+  sha256: string;
+  size: number;
+  /** When it was written, or last stored again (ms since the epoch): what retention goes by. */
+  stored_at: number;
+  /** 1 once every chunk is written: a blob cut short is never read. */
+  complete: number;
+}
+
+/** A blob's bytes, in chunks at their byte offsets. */
+export interface BlobChunksTable {
+  sha256: string;
+  at: number;
+  data: Uint8Array;
+}
+
 export interface Database {
   runs: RunsTable;
   tasks: TasksTable;
@@ -241,4 +258,6 @@ export interface Database {
   leases: LeasesTable;
   logs: LogsTable;
   log_chunks: LogChunksTable;
+  blobs: BlobsTable;
+  blob_chunks: BlobChunksTable;
 }

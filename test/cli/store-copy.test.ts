@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -42,7 +43,7 @@ steps:
     box.cleanup();
   });
 
-  it('moves runs, events, logs and tokens into PostgreSQL, where the next run goes on from them', async () => {
+  it('moves runs, events, logs, blobs and tokens into PostgreSQL, where the next run goes on from them', async () => {
     const target = await freshSchema(cluster.url('postgres'));
     const copied = await box.run(['store', 'copy', '--from', sqlite, '--to', target.url, '--json']);
     expect(copied.code, copied.stderr).toBe(0);
@@ -54,6 +55,19 @@ steps:
     expect(rows.logs).toBe(logFiles.length);
     expect(rows.logs).toBeGreaterThan(3);
     expect(to).toBe(target.url);
+    // The run's source archive, a blob of the state directory, is in the new store's tables, whole.
+    const blobFiles = readdirSync(join(box.state, 'slipway', 'blobs', 'sha256'), { recursive: true }).filter((name) => /^[0-9a-f]{2}\/[0-9a-f]{62}$/.test(String(name)));
+    expect(rows.blobs).toBe(blobFiles.length);
+    expect(rows.blobs).toBeGreaterThan(0);
+    const database = new pg.Client({ connectionString: target.url });
+    await database.connect();
+    try {
+      const digest = (await database.query<{ source_digest: string }>('select source_digest from runs where id = $1', [runId])).rows[0]!.source_digest;
+      const chunks = await database.query<{ data: Buffer }>('select data from blob_chunks join blobs using (sha256) where sha256 = $1 and complete = 1 order by at', [digest]);
+      expect(createHash('sha256').update(Buffer.concat(chunks.rows.map((row) => row.data))).digest('hex')).toBe(digest);
+    } finally {
+      await database.end();
+    }
 
     const onPostgres = { SLIPWAY_DATABASE_URL: target.url };
     const before = await box.run(['show', runId, '--json']);

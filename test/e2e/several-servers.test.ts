@@ -154,4 +154,55 @@ describe('three servers on one PostgreSQL database', () => {
       await store.drop();
     }
   }, 240_000);
+
+  it('serve a run\'s source from the database: a server on a state directory of its own runs what another received', async () => {
+    // Two hosts' worth: each server has a state directory of its own, and only the first receives the run.
+    const [first, second] = [new Sandbox(), new Sandbox()];
+    boxes.push(first, second);
+    const store = await freshSchema(cluster.url('postgres'));
+    const env = { SLIPWAY_DATABASE_URL: store.url };
+    const flags = ['--health-interval', '1s', '--heartbeat-timeout', '4s'];
+    const receiver = await startServer(first, 0, flags, env);
+    const other = await startServer(second, 0, flags, env);
+    first.write({
+      'slipway.yml': `
+name: apart
+activities:
+  apart: { max_workers: 1, idle_timeout: 20s }
+steps:
+  read:
+    retry: { attempts: 3, delay: 1s }
+    run: |
+      sleep 2
+      cat data.txt
+`,
+      'data.txt': 'a file of the first host\'s source tree\n',
+    });
+    // Its follower goes with the first server; the sandbox's cleanup stops it.
+    first.spawn(['run', join(first.source, 'slipway.yml'), '--server', receiver.url, '--json'], { SLIPWAY_TOKEN: receiver.admin });
+    const observer = new pg.Client({ connectionString: store.url });
+    await observer.connect();
+    try {
+      // The first server's worker has the task in hand (its source came from that server's own copy): the server dies.
+      await waitFor(async () => (await observer.query('select 1 from attempts where finished_at is null')).rowCount! > 0, 60_000, 'a worker of the first server to take the task');
+      receiver.server.kill('SIGKILL');
+      await receiver.server.result;
+      await waitFor(async () => (await observer.query(`select 1 from runs where status = 'succeeded'`)).rowCount === 1, 120_000, 'the run to succeed on the other server')
+        .catch(async (error: Error) => { throw new Error(`${error.message}\n${await storeState(observer)}\n${other.output()}`); });
+
+      const { runs } = await api<{ runs: { id: string }[] }>(other.url, other.admin, '/runs');
+      const report = await api<RunReport>(other.url, other.admin, `/runs/${runs[0]!.id}`);
+      const attempt = report.tasks[0]!.attempts.find((a) => a.outcome === 'succeeded')!;
+      const log = await fetch(`${other.url}/api/v1/attempts/${attempt.id}/log`, { headers: { authorization: `Bearer ${other.admin}` } });
+      expect(await log.text()).toContain('a file of the first host\'s source tree');
+      // The other server never received the archive: it copied it out of the database.
+      const digest = (await observer.query<{ source_digest: string }>('select source_digest from runs')).rows[0]!.source_digest;
+      expect(existsSync(join(second.state, 'slipway', 'blobs', 'sha256', digest.slice(0, 2), digest.slice(2)))).toBe(true);
+      other.server.kill('SIGTERM');
+      await other.server.result;
+    } finally {
+      await observer.end();
+      await store.drop();
+    }
+  }, 240_000);
 });
