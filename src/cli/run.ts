@@ -48,7 +48,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'run tasks even if their done_if check says they are done')
     .option('--fake-workers', 'replace every script with one that prints what would have run')
     .option('--budget <usd>', "what the run may spend on machines, in USD (over the pipeline's budget_usd): once spent, no new task starts, running ones finish, and the run fails saying so")
-    .option('--no-provision', 'start no worker; print the command that starts one by hand')
+    .option('--no-provision', 'start no worker (a run on this machine); print the command that starts one by hand')
     .option('--db <path>', 'the store (default: slipway.db in the state directory)')
     .option('--server <url>', 'run on this server and follow it here (default: $SLIPWAY_SERVER)')
     .option('--token <token>', 'a server token with the submit scope (default: $SLIPWAY_TOKEN, or the admin token of a server on this machine)')
@@ -104,6 +104,9 @@ function axisValues(flag: string, entries: string[]): Record<string, string[]> |
 }
 
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
+  if (!options.provision && (options.server ?? process.env.SLIPWAY_SERVER)) {
+    throw new UsageError('--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)');
+  }
   if (options.repo !== undefined) {
     const api = serverOf(options);
     if (!api || options.revision === undefined) throw new UsageError('--repo needs --server (or SLIPWAY_SERVER) and --revision: the server fetches that revision and runs it');

@@ -175,6 +175,14 @@ describe('slipway run, refusing its input', () => {
     expect(existsSync(box.state)).toBe(false);
   });
 
+  it('--no-provision with a server, whose pools start its workers: exit 2, saying how to serve a run by hand there', async () => {
+    const file = box.write({ 'slipway.yml': validPipeline, 'scripts/build.sh': 'make\n' });
+    // Nothing listens there: the refusal comes before any request.
+    const result = await box.run(['run', file, '--server', 'http://127.0.0.1:9', '--no-provision']);
+    expectRefused(result, ['--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)']);
+    expect(processesUnder(box.dir.path)).toEqual([]);
+  });
+
   it('a file that does not exist: exit 2, naming the file', async () => {
     const file = join(box.dir.path, 'missing', 'slipway.yml');
     expectRefused(await box.run(['run', file]), [`${file}:1:1: cannot read the pipeline file: no such file`]);
