@@ -7,7 +7,9 @@
  * the statements per dispatched task (pg_stat_statements), and how soon a second coordinator
  * following a run hears what the first commits for it (commit notices). Where the time goes:
  * the CPU each process takes per task (the coordinator, the agents, and a private cluster's
- * PostgreSQL), and the same of graphile-worker's when compared. `--profile` runs the
+ * PostgreSQL), and the same of graphile-worker's when compared; a comparison also runs the
+ * floor under any queue whose workers take their tasks over HTTP (http-queue-floor.ts), to
+ * say how near graphile-worker such a design can come here. `--profile` runs the
  * throughput part once more to say where the coordinator's time goes, and which statements
  * it sends per task (see time-profile.ts).
  */
