@@ -66,9 +66,17 @@ Examples:
   slipway run slipway.yml --revision HEAD~1     the previous commit, whatever the working tree holds
   slipway run slipway.yml --server URL --repo https://example.com/project.git --revision main
   slipway run slipway.yml --json > report.json`)
-    .action(async (file: string, options: RunCommandOptions) => {
+    .action(async (file: string, options: RunCommandOptions, command: Command) => {
+      if (options.server ?? process.env.SLIPWAY_SERVER) refuseLocalFlags(options, command);
       process.exitCode = await runPipeline(file, options);
     });
+}
+
+/** Flags of a run on this machine that a run on a server would ignore: each refused, saying what decides there instead. */
+function refuseLocalFlags(options: RunCommandOptions, command: Command): void {
+  if (!options.provision) throw new UsageError('--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)');
+  if (options.db !== undefined) throw new UsageError('--db is for a run on this machine: a run on a server is in the server\'s store');
+  if (command.getOptionValueSource('heartbeatTimeout') === 'cli') throw new UsageError('--heartbeat-timeout is for a run on this machine: a server loses a worker after its own (slipway server --heartbeat-timeout)');
 }
 
 export function collect(value: string, previous: string[]): string[] {
@@ -104,9 +112,6 @@ function axisValues(flag: string, entries: string[]): Record<string, string[]> |
 }
 
 async function runPipeline(file: string, options: RunCommandOptions): Promise<number> {
-  if (!options.provision && (options.server ?? process.env.SLIPWAY_SERVER)) {
-    throw new UsageError('--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)');
-  }
   if (options.repo !== undefined) {
     const api = serverOf(options);
     if (!api || options.revision === undefined) throw new UsageError('--repo needs --server (or SLIPWAY_SERVER) and --revision: the server fetches that revision and runs it');

@@ -175,11 +175,18 @@ describe('slipway run, refusing its input', () => {
     expect(existsSync(box.state)).toBe(false);
   });
 
-  it('--no-provision with a server, whose pools start its workers: exit 2, saying how to serve a run by hand there', async () => {
+  it('flags of a run on this machine, given with a server, which decides them itself: exit 2, saying what does there', async () => {
     const file = box.write({ 'slipway.yml': validPipeline, 'scripts/build.sh': 'make\n' });
-    // Nothing listens there: the refusal comes before any request.
-    const result = await box.run(['run', file, '--server', 'http://127.0.0.1:9', '--no-provision']);
-    expectRefused(result, ['--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)']);
+    const cases: [string[], string][] = [
+      [['--no-provision'], '--no-provision is for a run on this machine: a server starts the workers of its pools (to serve its runs by hand: slipway worker --server URL, with a worker token)'],
+      [['--db', join(box.dir.path, 'other.db')], '--db is for a run on this machine: a run on a server is in the server\'s store'],
+      [['--heartbeat-timeout', '10s'], '--heartbeat-timeout is for a run on this machine: a server loses a worker after its own (slipway server --heartbeat-timeout)'],
+    ];
+    for (const [args, message] of cases) {
+      // Nothing listens there: the refusal comes before any request.
+      expectRefused(await box.run(['run', file, '--server', 'http://127.0.0.1:9', ...args]), [message]);
+    }
+    expect(existsSync(join(box.dir.path, 'other.db'))).toBe(false);
     expect(processesUnder(box.dir.path)).toEqual([]);
   });
 
