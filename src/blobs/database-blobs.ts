@@ -1,11 +1,8 @@
-import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { allBlobs, beginBlob, blobChunkAt, completeBlob, completeBlobSize, deleteBlob, writeBlobChunk } from '../store/blob-rows.ts';
 import type { Db } from '../store/store.ts';
 import type { Clock } from '../engine/clock.ts';
-import { newId } from '../util/ids.ts';
 import { BlobDamaged, type Blob, type BlobStore, type ReadTarget, type StoredBlob, type UploadTarget } from './blob-store.ts';
 import { FileBlobs } from './file-blobs.ts';
 
@@ -111,28 +108,21 @@ export class DatabaseBlobs implements BlobStore {
     if ((await this.#files.size(sha256)) !== undefined) return;
     const size = await completeBlobSize(this.#db, sha256);
     if (size === undefined) return;
-    const incoming = join(this.#files.root, 'incoming');
-    mkdirSync(incoming, { recursive: true, mode: 0o700 });
-    const partial = join(incoming, newId('a'));
-    try {
-      const file = await open(partial, 'wx', 0o600);
-      try {
-        for (let at = 0; at < size;) {
-          const chunk = await blobChunkAt(this.#db, sha256, at);
-          if (!chunk || chunk.byteLength === 0) throw new BlobDamaged(`blob ${sha256} has no bytes at ${at} of its ${size} in ${this.where}`);
-          await file.write(chunk);
-          at += chunk.byteLength;
-        }
-      } finally {
-        await file.close();
+    const db = this.#db;
+    const where = this.where;
+    async function* chunks() {
+      for (let at = 0; at < size!;) {
+        const chunk = await blobChunkAt(db, sha256, at);
+        if (!chunk || chunk.byteLength === 0) throw new BlobDamaged(`blob ${sha256} has no bytes at ${at} of its ${size} in ${where}`);
+        yield chunk;
+        at += chunk.byteLength;
       }
-      const copied = await this.#files.adopt(partial);
-      if (copied.sha256 !== sha256 || copied.size !== size) {
-        await this.#files.delete(copied.sha256);
-        throw new BlobDamaged(`blob ${sha256} in ${this.where} holds other bytes (sha256 ${copied.sha256}, ${copied.size} bytes)`);
-      }
-    } finally {
-      rmSync(partial, { force: true });
+    }
+    // The files store hashes what it writes: the copy is checked against the name it came under.
+    const copied = await this.#files.put(ReadableStream.from(chunks()), Infinity, `blob ${sha256}`);
+    if (copied.sha256 !== sha256 || copied.size !== size) {
+      await this.#files.delete(copied.sha256);
+      throw new BlobDamaged(`blob ${sha256} in ${where} holds other bytes (sha256 ${copied.sha256}, ${copied.size} bytes)`);
     }
   }
 

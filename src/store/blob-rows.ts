@@ -13,11 +13,10 @@ export async function completeBlobSize(db: Db, sha256: string): Promise<number |
  * about to name this one is not written yet).
  */
 export async function beginBlob(db: Db, sha256: string, size: number, now: number): Promise<boolean> {
-  const fresh = await db.updateTable('blobs').set({ stored_at: now }).where('sha256', '=', sha256).where('complete', '=', 1).executeTakeFirst();
-  if (Number(fresh.numUpdatedRows) > 0) return false;
-  await db.insertInto('blobs').values({ sha256, size, stored_at: now, complete: 0 })
-    .onConflict((oc) => oc.column('sha256').doUpdateSet({ stored_at: now })).execute();
-  return true;
+  const row = await db.insertInto('blobs').values({ sha256, size, stored_at: now, complete: 0 })
+    .onConflict((oc) => oc.column('sha256').doUpdateSet({ stored_at: now }))
+    .returning('complete').executeTakeFirstOrThrow();
+  return Number(row.complete) !== 1;
 }
 
 /** One chunk of a blob's bytes, at its offset; a chunk written already (by another writer of the same bytes) is left. */
